@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`.  Everything else is meson's.
+BUILD      ?= build
+BUILD_SAN  ?= build-san
+DEPS       := gcc clang libc6-dev pkg-config meson ninja-build \
+              libuv1-dev libxxhash-dev libcmocka-dev cppcheck
+RUN_FLAGS  ?=
+
+.PHONY: all deps build build-san test test-unit test-san lint run clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh $(DEPS)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) >/dev/null
+
+$(BUILD_SAN)/build.ninja:
+	CC=clang meson setup $(BUILD_SAN) -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dbuildtype=debug >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+build-san: deps $(BUILD_SAN)/build.ninja
+	ninja -C $(BUILD_SAN)
+
+# gcc build first, then the clang build under ASan+UBSan, then cppcheck.
+test: build build-san
+	meson test -C $(BUILD) --print-errorlogs
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C $(BUILD_SAN) --print-errorlogs
+	$(MAKE) --no-print-directory lint
+
+lint: deps
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr --std=c11 -D_GNU_SOURCE -Iinclude -Iclient -Iserver \
+		client server bench tests
+
+run: build
+	@if [ -x $(BUILD)/server/shmkv-server ]; then \
+		exec $(BUILD)/server/shmkv-server $(RUN_FLAGS); \
+	else \
+		echo "built the foundation (library and tests); shmkv-server is not written yet"; \
+	fi
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

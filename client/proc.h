@@ -1,0 +1,78 @@
+/*
+ * proc.h - proc slots: one per process attached to the segment
+ *
+ * A fixed array in the control part, as PostgreSQL's PGPROC array.  A slot
+ * holds what other processes need to know about its owner: its PID, the
+ * futex word it sleeps on while queued for an LWLock, its link in that
+ * lock's wait list, and the locks it holds or is acquiring, so that the
+ * supervisor can make them whole again when the owner dies.
+ *
+ * Slots are claimed by compare-and-swap on the pid field (0 = free), by the
+ * supervisor for each worker after fork and for each attaching client
+ * program, and released when the process exits.
+ *
+ * Interface routines:
+ *   proc_array_size   bytes the array of n slots needs
+ *   proc_array_init   zero the array (creator)
+ *   proc_claim        take a free slot for pid
+ *   proc_release      give a slot back
+ *   proc_get          bounds-checked slot by number
+ */
+#ifndef SHMKV_PROC_H
+#define SHMKV_PROC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PROC_NONE UINT32_MAX
+#define PROC_MAX_HELD 8u
+#define PROC_SLOT_SIZE 256u
+
+struct proc_held_lock {
+	uint32_t lock_offset; /* the lock's offset in the control part */
+	uint32_t mode;        /* enum lwlock_mode */
+};
+
+struct proc {
+	_Atomic int32_t pid;          /* 0 = free */
+	_Atomic uint32_t waiting;     /* futex word: 1 while queued for a lock */
+	_Atomic uint32_t wait_mode;   /* mode it is queued for */
+	_Atomic uint32_t wait_next;   /* next proc on the same wait list */
+	_Atomic uint32_t acquiring;   /* offset of the lock being acquired, 0 = none */
+	_Atomic uint32_t nheld;
+	struct proc_held_lock held[PROC_MAX_HELD];
+	_Atomic uint64_t hits;        /* direct lookups by a client program */
+	_Atomic uint64_t misses;
+};
+
+_Static_assert(sizeof(struct proc) <= PROC_SLOT_SIZE, "proc slot too big");
+
+/* Each slot on its own lines, so that one process's bookkeeping never
+ * bounces another's cache line. */
+union proc_padded {
+	struct proc proc;
+	char pad[PROC_SLOT_SIZE];
+};
+
+struct proc_array {
+	uint32_t count;
+	uint32_t reserved[31]; /* keeps slots on a 128-byte boundary */
+	union proc_padded slots[];
+};
+
+size_t proc_array_size(uint32_t count);
+void proc_array_init(struct proc_array *procs, uint32_t count);
+
+/* proc_claim - 0 and the slot number, or -EAGAIN when every slot is taken. */
+int proc_claim(struct proc_array *procs, uint32_t count, pid_t pid,
+	       uint32_t *slot);
+
+/* proc_release - clears the slot; its owner must hold no lock. */
+void proc_release(struct proc_array *procs, uint32_t count, uint32_t slot);
+
+/* proc_get - slot n, or NULL if n is out of range of the mapped count. */
+struct proc *proc_get(struct proc_array *procs, uint32_t count, uint32_t n);
+
+#endif

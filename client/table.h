@@ -1,0 +1,231 @@
+/*
+ * table.h - the partitioned hash table in the shared segment
+ *
+ * P partitions (a power of two).  The top bits of the key's XXH3_64 pick the
+ * partition, the low bits the bucket.  A partition owns its LWLock (in the
+ * control part), its bucket array and its own ring of item memory (in the
+ * data part), so every operation takes exactly one lock and no global lock
+ * is on any hot path.
+ *
+ * Semantics are memcached's: expiry (0 = never, up to 30 days relative,
+ * beyond that absolute Unix time, negative = already expired), 64-bit CAS
+ * unique across the table, append/prepend keep the old flags and TTL,
+ * incr wraps at 2^64 and decr stops at 0, flush_all with a delay.  The meta
+ * protocol's extras (vivify on miss, recache wins, invalidation to stale,
+ * explicit CAS) are options of the same calls.
+ *
+ * Time is the coarse clock in the segment header (segment_clock), which the
+ * supervisor advances with table_tick; tests set it directly.
+ *
+ * Every operation returns an enum table_status saying exactly which outcome
+ * happened.  Nothing here prints, allocates process memory, or exits.
+ *
+ * Interface routines:
+ *   table_layout_size     bytes of data and control part a config needs
+ *   table_create          carve the table out of a new segment
+ *   table_open            find the table in an existing segment
+ *   table_set_owner       which proc slot this process locks as
+ *   table_get             lookup, copy out; gat/touch/mg options
+ *   table_store           set/add/replace/append/prepend/cas; ms options
+ *   table_delete          delete; md options
+ *   table_arith           incr/decr; ma options
+ *   table_flush           flush_all [delay]
+ *   table_tick            advance the clock, apply a delayed flush
+ *   table_stats_*         per-partition and total counters
+ */
+#ifndef SHMKV_TABLE_H
+#define SHMKV_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lwlock.h"
+#include "segment.h"
+
+#define TABLE_KEY_MAX 250u
+#define TABLE_DEFAULT_PARTITIONS 128u
+#define TABLE_DEFAULT_MAX_ITEM (1024u * 1024u)
+#define TABLE_RELATIVE_EXPTIME_MAX (60 * 60 * 24 * 30) /* memcached's 30 days */
+
+enum table_status {
+	TABLE_OK = 0,       /* found, stored, deleted, touched */
+	TABLE_NOT_FOUND,    /* no such key (or expired, or flushed) */
+	TABLE_NOT_STORED,   /* add of an existing key, replace/append of a missing one */
+	TABLE_EXISTS,       /* CAS mismatch */
+	TABLE_TOO_LARGE,    /* value longer than max_item_size */
+	TABLE_NO_MEMORY,    /* could not make room (item bigger than a partition) */
+	TABLE_NON_NUMERIC,  /* incr/decr on a value that is not a decimal number */
+	TABLE_TOO_SMALL,    /* caller's buffer too small; info.value_len says how much */
+	TABLE_BAD_KEY,      /* key length 0 or over TABLE_KEY_MAX */
+};
+
+const char *table_status_name(enum table_status st);
+
+struct table_config {
+	uint32_t partitions;     /* power of two; 0 = TABLE_DEFAULT_PARTITIONS */
+	uint64_t memory;         /* bytes for buckets and items together */
+	uint32_t max_item_size;  /* largest value; 0 = TABLE_DEFAULT_MAX_ITEM */
+	uint32_t item_size_hint; /* typical key+value bytes, sizes the buckets; 0 = 128 */
+};
+
+/* What a lookup learns about the item besides its value. */
+struct table_item_info {
+	uint64_t cas;
+	uint32_t value_len;
+	uint32_t flags;          /* the client's 32 opaque bits */
+	uint32_t exptime;        /* absolute Unix seconds, 0 = never */
+	uint32_t last_access;    /* seconds since it was last fetched or stored */
+	bool fetched;            /* it had been fetched before this call */
+	bool stale;              /* invalidated (md/ms with I): value is old */
+	bool won;                /* this caller won the right to recache (mg W) */
+	bool token_sent;         /* someone else already won it (mg Z) */
+	bool vivified;           /* the item was created by this call (mg N) */
+};
+
+struct table_get_opts {
+	bool touch;              /* set a new TTL (gat, touch, mg T) */
+	int64_t exptime;         /* the new TTL, memcached's rule */
+	bool no_bump;            /* do not mark fetched nor update access (mg u) */
+	bool vivify;             /* on a miss create an empty item and win (mg N) */
+	int64_t vivify_exptime;
+	bool recache;            /* win if the remaining TTL is below recache_below (mg R) */
+	uint32_t recache_below;
+};
+
+enum table_store_mode {
+	TABLE_SET,
+	TABLE_ADD,
+	TABLE_REPLACE,
+	TABLE_APPEND,
+	TABLE_PREPEND,
+	TABLE_CAS,               /* TABLE_SET with compare_cas */
+};
+
+struct table_store_req {
+	enum table_store_mode mode;
+	const void *key;
+	size_t key_len;
+	const void *value;
+	size_t value_len;
+	uint32_t flags;
+	int64_t exptime;         /* memcached's rule */
+	bool compare_cas;        /* store only if the item's CAS equals cas (ms C) */
+	uint64_t cas;
+	uint64_t new_cas;        /* 0 = the next value of the table's counter (ms E) */
+	bool invalidate;         /* ms I: a CAS older than the item's stores it stale */
+	bool vivify;             /* append/prepend on a miss create the item (ms N) */
+	int64_t vivify_exptime;
+};
+
+struct table_delete_opts {
+	bool compare_cas;        /* md C */
+	uint64_t cas;
+	bool invalidate;         /* md I: mark stale instead of removing */
+	bool touch;              /* md T: with invalidate, the stale item's TTL */
+	int64_t exptime;
+};
+
+struct table_arith_req {
+	const void *key;
+	size_t key_len;
+	bool incr;               /* else decr */
+	uint64_t delta;
+	bool compare_cas;        /* ma C */
+	uint64_t cas;
+	bool vivify;             /* ma N: on a miss create it with initial */
+	int64_t vivify_exptime;
+	uint64_t initial;        /* ma J */
+	bool touch;              /* ma T */
+	int64_t exptime;
+};
+
+struct table_stats {
+	uint64_t items;          /* live items linked in buckets */
+	uint64_t bytes;          /* their key + value bytes */
+	uint64_t mem_used;       /* item memory in use, dead items included */
+	uint64_t mem_limit;      /* item memory of the partition(s) */
+	uint64_t bucket_bytes;   /* memory spent on buckets */
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t evictions;      /* live items dropped to make room */
+	uint64_t expirations;    /* expired items reclaimed */
+	uint64_t reinserted;     /* items kept alive by the LRU approximation */
+	uint64_t total_items;    /* successful stores */
+	uint64_t lock_acquisitions;
+	uint64_t lock_contended;
+	uint64_t lock_wait_ns;
+};
+
+struct table_header;
+struct table_partition;
+union table_partition_ctl;
+
+/* A process's handle on the table; process memory, never shared. */
+struct table {
+	struct segment *seg;
+	struct table_header *hdr;           /* data part */
+	struct table_partition *parts;      /* data part */
+	union table_partition_ctl *pctl;    /* control part */
+	uint32_t npartitions;
+	uint32_t partition_shift;           /* hash >> shift = partition */
+	struct lwlock_owner owner;
+};
+
+/* table_layout_size - bytes of each part the config needs (regions only). */
+int table_layout_size(const struct table_config *cfg, uint64_t *data_bytes,
+		      uint64_t *ctl_bytes);
+
+/*
+ * table_create - allocate and initialise the table's regions ("table",
+ * "table.ctl") in seg.  -EINVAL if the config cannot work (a partition too
+ * small for one item of max_item_size), -ENOSPC if seg is too small.
+ */
+int table_create(struct table *t, struct segment *seg,
+		 const struct table_config *cfg);
+
+/* table_open - find and validate the table's regions in an existing seg. */
+int table_open(struct table *t, struct segment *seg);
+
+void table_set_owner(struct table *t, const struct lwlock_owner *owner);
+
+/*
+ * table_get - look key up.  If buf is not NULL the value is copied into it
+ * (TABLE_TOO_SMALL, with info->value_len set and nothing copied, when cap is
+ * too small).  opts may be NULL.  Takes the partition lock shared, or
+ * exclusive when opts ask for a change (touch, vivify, recache).
+ */
+enum table_status table_get(struct table *t, const void *key, size_t key_len,
+			    const struct table_get_opts *opts, void *buf,
+			    size_t cap, struct table_item_info *info);
+
+/* table_store - cas_out (may be NULL) receives the stored item's CAS. */
+enum table_status table_store(struct table *t, const struct table_store_req *req,
+			      uint64_t *cas_out);
+
+/* table_delete - opts may be NULL. */
+enum table_status table_delete(struct table *t, const void *key,
+			       size_t key_len,
+			       const struct table_delete_opts *opts);
+
+/* table_arith - value receives the new number; info (may be NULL) the rest. */
+enum table_status table_arith(struct table *t, const struct table_arith_req *req,
+			      uint64_t *value, struct table_item_info *info);
+
+/*
+ * table_flush - invalidate every item stored before the moment given by
+ * when (memcached's rule; 0 = now).  Takes effect lazily, in O(1).
+ */
+void table_flush(struct table *t, int64_t when);
+
+/* table_tick - set the clock to now and apply a delayed flush that is due. */
+void table_tick(struct table *t, uint32_t now);
+
+/* table_exptime - memcached's TTL rule to absolute seconds (0 = never). */
+uint32_t table_exptime(const struct table *t, int64_t ttl);
+
+void table_stats_partition(const struct table *t, uint32_t partition,
+			   struct table_stats *out);
+void table_stats_total(const struct table *t, struct table_stats *out);
+
+#endif

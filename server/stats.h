@@ -1,0 +1,76 @@
+/*
+ * stats.h - per-worker counters in the control part, and the settings
+ *
+ * Each worker counts its own commands in its own slot of a region of the
+ * control part ("server.stats"), so no counter is shared between processes
+ * on a hot path; `stats` sums the slots.  Counters are written by one
+ * process only and read by others, hence relaxed atomics.
+ *
+ * Interface routines:
+ *   server_stats_region_size  bytes the region needs for n workers
+ *   server_stats_sum          add up every worker's slot
+ */
+#ifndef SHMKV_STATS_H
+#define SHMKV_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One worker's counters; memcached's names for memcached's fields. */
+struct server_stats {
+	_Atomic uint64_t curr_connections;
+	_Atomic uint64_t total_connections;
+	_Atomic uint64_t rejected_connections;
+	_Atomic uint64_t cmd_get;
+	_Atomic uint64_t cmd_set;
+	_Atomic uint64_t cmd_flush;
+	_Atomic uint64_t cmd_touch;
+	_Atomic uint64_t get_hits;
+	_Atomic uint64_t get_misses;
+	_Atomic uint64_t get_expired;
+	_Atomic uint64_t delete_hits;
+	_Atomic uint64_t delete_misses;
+	_Atomic uint64_t incr_hits;
+	_Atomic uint64_t incr_misses;
+	_Atomic uint64_t decr_hits;
+	_Atomic uint64_t decr_misses;
+	_Atomic uint64_t cas_hits;
+	_Atomic uint64_t cas_misses;
+	_Atomic uint64_t cas_badval;
+	_Atomic uint64_t touch_hits;
+	_Atomic uint64_t touch_misses;
+	_Atomic uint64_t bytes_read;
+	_Atomic uint64_t bytes_written;
+	_Atomic uint64_t worker_restarts;  /* counted by the supervisor in slot 0 */
+	uint64_t reserved[8];
+};
+
+/* Every worker's slot, as mapped in this process. */
+struct server_stats_view {
+	struct server_stats *slots;
+	uint32_t count;
+};
+
+/* What the server was started with, for `stats settings` and `stats`. */
+struct server_settings {
+	int port;
+	const char *listen;
+	const char *unix_socket;
+	uint64_t memory;           /* bytes of item memory (-m) */
+	uint32_t workers;
+	uint32_t max_connections;
+	uint32_t max_item_size;
+	uint32_t partitions;
+	const char *huge_pages;    /* on | off | try */
+	uint64_t page_size;        /* what the segment really got */
+	int verbosity;
+	int64_t started;           /* Unix time the server started */
+	int pid;
+};
+
+size_t server_stats_region_size(uint32_t workers);
+void server_stats_sum(const struct server_stats_view *all,
+		      struct server_stats *total);
+
+#endif
