@@ -1,1 +1,174 @@
-/* placeholder: being written */
+/*
+ * cache.c - the whole shared cache: segment, proc slots and table together
+ *
+ * The supervisor creates the cache once; workers inherit it by fork and
+ * claim proc slots of their own; client programs attach to it from the fds
+ * the server hands them.  This file only assembles: the sizing rules live
+ * with the table, the mapping rules with the segment.
+ *
+ * Interface routines: cache_create, cache_attach, cache_claim_proc,
+ * cache_release_proc, cache_destroy (see cache.h).
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CACHE_PROCS_REGION "procs"
+
+static void set_err(char *err, size_t errlen, const char *msg, int rc)
+{
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: %s", msg, strerror(-rc));
+}
+
+/*
+ * cache_create - create the segment sized for cfg, then the proc array and
+ * the table in it.  On failure nothing is left mapped and err says why.
+ */
+int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
+		 size_t errlen)
+{
+	uint64_t table_data = 0;
+	uint64_t table_ctl = 0;
+	uint64_t off = 0;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->self = PROC_NONE;
+	c->seg.data_fd = -1;
+	c->seg.ctl_fd = -1;
+	c->nprocs = cfg->max_procs ? cfg->max_procs : CACHE_DEFAULT_PROCS;
+
+	rc = table_layout_size(&cfg->table, &table_data, &table_ctl);
+	if (rc < 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen,
+				 "cannot lay out a table of %llu bytes in %u partitions "
+				 "with items up to %u bytes; give it more memory or "
+				 "fewer partitions",
+				 (unsigned long long)cfg->table.memory,
+				 cfg->table.partitions, cfg->table.max_item_size);
+		return rc;
+	}
+
+	/* Each region is rounded up to SEGMENT_ALIGN, hence the slack. */
+	struct segment_options opts = cfg->seg;
+	opts.data_size = table_data + cfg->extra_data_bytes + 4 * SEGMENT_ALIGN;
+	opts.ctl_size = proc_array_size(c->nprocs) + table_ctl +
+			cfg->extra_ctl_bytes + 8 * SEGMENT_ALIGN;
+
+	rc = segment_create(&c->seg, &opts, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	rc = segment_alloc(&c->seg, SEGMENT_CTL, CACHE_PROCS_REGION,
+			   proc_array_size(c->nprocs), &off);
+	if (rc < 0) {
+		set_err(err, errlen, "cannot allocate the proc slots", rc);
+		goto fail;
+	}
+	c->procs = segment_ptr(&c->seg, SEGMENT_CTL, off,
+			       proc_array_size(c->nprocs));
+	proc_array_init(c->procs, c->nprocs);
+
+	rc = table_create(&c->table, &c->seg, &cfg->table);
+	if (rc < 0) {
+		set_err(err, errlen, "cannot create the table", rc);
+		goto fail;
+	}
+	return 0;
+
+fail:
+	segment_detach(&c->seg);
+	return rc;
+}
+
+/*
+ * cache_attach - map a cache created by another process and find its proc
+ * array and table.  Every size read from the segment is checked against the
+ * region it claims to fit in.  Takes ownership of the fds.
+ */
+int cache_attach(struct cache *c, int data_fd, int ctl_fd, char *err,
+		 size_t errlen)
+{
+	enum segment_part part;
+	uint64_t off = 0;
+	uint64_t size = 0;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->self = PROC_NONE;
+	rc = segment_attach(&c->seg, data_fd, ctl_fd, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	rc = segment_find(&c->seg, CACHE_PROCS_REGION, &part, &off, &size);
+	if (rc < 0 || part != SEGMENT_CTL || size < proc_array_size(0)) {
+		rc = rc < 0 ? rc : -EPROTO;
+		set_err(err, errlen, "the segment has no valid proc array", rc);
+		goto fail;
+	}
+	c->procs = segment_ptr(&c->seg, SEGMENT_CTL, off, size);
+	/* The count lives in writable memory: trust it only as far as the
+	 * region it sits in allows. */
+	c->nprocs = c->procs != NULL ? c->procs->count : 0;
+	if (c->procs == NULL || proc_array_size(c->nprocs) > size) {
+		rc = -EPROTO;
+		set_err(err, errlen, "the proc array's count exceeds its region", rc);
+		goto fail;
+	}
+
+	rc = table_open(&c->table, &c->seg);
+	if (rc < 0) {
+		set_err(err, errlen, "the segment has no valid table", rc);
+		goto fail;
+	}
+	return 0;
+
+fail:
+	segment_detach(&c->seg);
+	return rc;
+}
+
+/*
+ * cache_claim_proc - take a proc slot for the calling process and make it the
+ * table's lock owner.  Call once in each process, after fork.
+ */
+int cache_claim_proc(struct cache *c)
+{
+	uint32_t slot = PROC_NONE;
+	int rc = proc_claim(c->procs, c->nprocs, getpid(), &slot);
+
+	if (rc < 0)
+		return rc;
+	c->self = slot;
+	struct lwlock_owner owner = {
+		.ctl_base = c->seg.ctl,
+		.ctl_size = c->seg.ctl_size,
+		.procs = c->procs,
+		.nprocs = c->nprocs,
+		.self = slot,
+	};
+	table_set_owner(&c->table, &owner);
+	return 0;
+}
+
+/* cache_release_proc - give the slot back; the process must hold no lock. */
+void cache_release_proc(struct cache *c)
+{
+	if (c->self == PROC_NONE || c->procs == NULL)
+		return;
+	proc_release(c->procs, c->nprocs, c->self);
+	c->self = PROC_NONE;
+}
+
+/* cache_destroy - release the slot, unmap both parts, close their fds. */
+void cache_destroy(struct cache *c)
+{
+	cache_release_proc(c);
+	segment_detach(&c->seg);
+	c->procs = NULL;
+}

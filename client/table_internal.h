@@ -1,0 +1,203 @@
+/*
+ * table_internal.h - the table's shared-memory layout, for table*.c only
+ *
+ * Data part, region "table":
+ *   struct table_header
+ *   struct table_partition[P]                 one cache line each
+ *   per partition: buckets[nbuckets + noverflow], then the item ring
+ * Control part, region "table.ctl":
+ *   union table_partition_ctl[P]              LWLock and hit counters
+ *   per partition: uint16_t used_bits[nbuckets + noverflow]
+ *
+ * A bucket is one cache line: ten 16-bit hash tags beside ten 32-bit item
+ * references, and the index of an overflow bucket.  A miss usually reads one
+ * line; a hit one line plus the item.
+ *
+ * Items live in a per-partition ring, appended at head and reclaimed at
+ * tail: no allocator rounding beyond 4 bytes, no free lists, and eviction
+ * order close to insertion order.  The LRU approximation is CLOCK on the
+ * ring: an item read since it was written has its bit set in used_bits
+ * (control part, so client programs reading directly can set it too) and is
+ * copied to the head instead of being evicted when the tail reaches it.
+ */
+#ifndef SHMKV_TABLE_INTERNAL_H
+#define SHMKV_TABLE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "lwlock.h"
+#include "table.h"
+
+#define TABLE_MAGIC UINT64_C(0x656c6261746b7673) /* "svktable" */
+#define TABLE_BUCKET_SLOTS 10u
+#define TABLE_ITEM_ALIGN 4u
+#define TABLE_REF_UNIT 4u     /* item refs count 4-byte units of the ring */
+#define TABLE_MAX_PARTITIONS 65536u
+
+/* item state: a kind in the low bits, flags above */
+#define ITEM_KIND_MASK 0x03u
+#define ITEM_LIVE 0x01u
+#define ITEM_DEAD 0x02u        /* deleted, replaced or evicted: skip at tail */
+#define ITEM_PAD 0x03u         /* filler up to the ring's end */
+#define ITEM_FETCHED 0x10u     /* fetched since stored (mg h) */
+#define ITEM_STALE 0x20u       /* invalidated (md/ms I) */
+#define ITEM_TOKEN_SENT 0x40u  /* someone won the right to recache */
+
+struct table_header {
+	uint64_t magic;
+	uint32_t npartitions;
+	uint32_t nbuckets;          /* primary buckets per partition */
+	uint32_t noverflow;         /* overflow buckets per partition */
+	uint32_t max_item_size;
+	uint64_t arena_size;        /* ring bytes per partition */
+	uint64_t region_size;       /* bytes of the "table" region */
+	uint64_t partitions_offset; /* data part */
+	uint64_t ctl_offset;        /* control part: table_partition_ctl[P] */
+	uint64_t used_offset;       /* control part: used bits, per partition */
+	uint64_t used_stride;       /* bytes of used bits per partition */
+	_Atomic uint64_t next_cas;
+	_Atomic uint64_t flush_cas; /* items with cas <= flush_cas are flushed */
+	_Atomic uint32_t flush_at;  /* a delayed flush pending at this time */
+	uint32_t reserved;
+};
+
+/* One partition's bookkeeping in the data part; written under its lock
+ * held exclusive, read under it held shared. */
+struct table_partition {
+	_Atomic uint32_t seq;       /* odd while a writer changes the partition */
+	uint32_t free_overflow;     /* first free overflow bucket index + 1 */
+	uint64_t buckets_offset;    /* data part */
+	uint64_t arena_offset;      /* data part */
+	uint64_t head;              /* next byte to write in the ring */
+	uint64_t tail;              /* oldest byte still in use */
+	uint64_t used;              /* bytes between tail and head */
+	uint64_t dead_bytes;        /* of those, bytes of dead items and pads */
+	uint64_t items;
+	uint64_t bytes;
+	uint64_t evictions;
+	uint64_t expirations;
+	uint64_t reinserted;
+	uint64_t total_items;
+	uint64_t reserved[3];
+};
+
+struct table_bucket {
+	uint16_t tags[TABLE_BUCKET_SLOTS];  /* 0 = empty slot */
+	uint32_t refs[TABLE_BUCKET_SLOTS];  /* ring offset / TABLE_REF_UNIT */
+	uint32_t next;                      /* overflow bucket index + 1, 0 = none */
+};
+_Static_assert(sizeof(struct table_bucket) == 64, "a bucket is a cache line");
+
+union table_partition_ctl {
+	struct {
+		struct lwlock lock;
+		_Atomic uint64_t hits;
+		_Atomic uint64_t misses;
+	} c;
+	char pad[LWLOCK_PADDED_SIZE];
+};
+
+/*
+ * An item in the ring, 4-byte aligned: 24 bytes of header, then the key,
+ * then the value.  The CAS is split in two words so the header needs only
+ * 4-byte alignment, which saves up to 4 bytes per item.
+ */
+struct table_item {
+	uint32_t value_len;
+	uint32_t flags;
+	uint32_t exptime;           /* absolute Unix seconds, 0 = never */
+	uint32_t cas_lo;
+	uint32_t cas_hi;
+	uint8_t key_len;
+	uint8_t state;              /* ITEM_* ; flags set by shared holders atomically */
+	uint16_t atime;             /* low 16 bits of the clock at last access */
+};
+_Static_assert(sizeof(struct table_item) == 24, "item header is 24 bytes");
+
+/* Where an operation found its key: bucket index and slot. */
+struct table_slot {
+	uint32_t bucket;
+	uint32_t slot;
+};
+
+/* Everything an operation needs about its partition, resolved once. */
+struct table_part_ref {
+	struct table *t;
+	uint32_t index;
+	struct table_partition *part;
+	union table_partition_ctl *ctl;
+	struct table_bucket *buckets;
+	unsigned char *arena;
+	_Atomic uint16_t *used;
+	uint32_t nbuckets_total;
+	uint64_t arena_size;
+	uint32_t now;
+	uint64_t flush_cas;         /* effective now: pending delayed flush included */
+};
+
+static inline uint64_t item_cas(const struct table_item *it)
+{
+	return ((uint64_t)it->cas_hi << 32) | it->cas_lo;
+}
+
+static inline void item_set_cas(struct table_item *it, uint64_t cas)
+{
+	it->cas_lo = (uint32_t)cas;
+	it->cas_hi = (uint32_t)(cas >> 32);
+}
+
+static inline uint64_t item_total_size(uint32_t key_len, uint64_t value_len)
+{
+	uint64_t n = sizeof(struct table_item) + key_len + value_len;
+
+	return (n + TABLE_ITEM_ALIGN - 1) & ~(uint64_t)(TABLE_ITEM_ALIGN - 1);
+}
+
+static inline unsigned char *item_key(struct table_item *it)
+{
+	return (unsigned char *)(it + 1);
+}
+
+static inline unsigned char *item_value(struct table_item *it)
+{
+	return (unsigned char *)(it + 1) + it->key_len;
+}
+
+static inline uint8_t item_state(const struct table_item *it)
+{
+	/* Shared holders OR flags into state concurrently; pairs with
+	 * item_set_state_flag. */
+	return __atomic_load_n(&it->state, __ATOMIC_RELAXED);
+}
+
+static inline void item_set_state_flag(struct table_item *it, uint8_t flag)
+{
+	/* Only ever sets bits, so concurrent setters under a shared lock cannot
+	 * lose each other's work; the exclusive holder reads with item_state. */
+	__atomic_fetch_or(&it->state, flag, __ATOMIC_RELAXED);
+}
+
+/* table.c */
+void table_part_resolve(struct table *t, uint64_t hash,
+			struct table_part_ref *pr);
+void table_part_lock(struct table_part_ref *pr, enum lwlock_mode mode);
+void table_part_unlock(struct table_part_ref *pr, enum lwlock_mode mode);
+
+/* table_ring.c */
+struct table_item *ring_item(const struct table_part_ref *pr, uint32_t ref);
+int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
+	      size_t key_len, struct table_slot *where, struct table_item **item);
+bool ring_item_alive(const struct table_part_ref *pr,
+		     const struct table_item *it);
+int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset);
+int ring_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset);
+void ring_unlink(struct table_part_ref *pr, struct table_slot where,
+		 struct table_item *it);
+void ring_replace(struct table_part_ref *pr, struct table_slot where,
+		  struct table_item *old, uint64_t offset);
+void ring_mark_used(const struct table_part_ref *pr, struct table_slot where);
+uint16_t ring_tag(uint64_t hash);
+uint32_t ring_bucket(const struct table_part_ref *pr, uint64_t hash);
+
+#endif

@@ -1,0 +1,506 @@
+/*
+ * table_ops.c - memcached's operations on the table
+ *
+ * Each operation resolves its partition from the key's hash, takes the
+ * partition lock (shared for a plain lookup, exclusive for anything that
+ * changes the partition), and reports exactly which outcome happened.
+ *
+ * Writers allocate ring space first and look the old item up again after:
+ * the allocation may have evicted or moved it.  A value is copied out while
+ * the lock is held, so no reader can see it half overwritten.
+ *
+ * Interface routines: table_get, table_store, table_delete, table_arith
+ * (see table.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "table_internal.h"
+
+#define TABLE_NUMBER_MAX 20u          /* digits of UINT64_MAX */
+
+static bool key_ok(size_t key_len)
+{
+	return key_len > 0 && key_len <= TABLE_KEY_MAX;
+}
+
+static uint64_t next_cas(struct table *t)
+{
+	/* Unique across partitions: one counter for the whole table. */
+	return atomic_fetch_add_explicit(&t->hdr->next_cas, 1,
+					 memory_order_relaxed);
+}
+
+static void info_fill(const struct table_part_ref *pr,
+		      const struct table_item *it, struct table_item_info *info)
+{
+	uint8_t st = item_state(it);
+
+	info->cas = item_cas(it);
+	info->value_len = it->value_len;
+	info->flags = it->flags;
+	info->exptime = it->exptime;
+	info->last_access = (uint16_t)((uint16_t)pr->now - it->atime);
+	info->fetched = (st & ITEM_FETCHED) != 0;
+	info->stale = (st & ITEM_STALE) != 0;
+}
+
+/*
+ * Write a fresh item at offset.  The header is complete before the item is
+ * linked, so the tail walk and readers never meet a half-written header.
+ */
+static struct table_item *item_write(struct table_part_ref *pr,
+				     uint64_t offset, const void *key,
+				     size_t key_len, uint32_t value_len,
+				     uint32_t flags, uint32_t exptime,
+				     uint64_t cas)
+{
+	struct table_item *it = (struct table_item *)(pr->arena + offset);
+
+	it->value_len = value_len;
+	it->flags = flags;
+	it->exptime = exptime;
+	item_set_cas(it, cas);
+	it->key_len = (uint8_t)key_len;
+	it->state = ITEM_LIVE;
+	it->atime = (uint16_t)pr->now;
+	memcpy(item_key(it), key, key_len);
+	return it;
+}
+
+/* Give back space reserved by ring_alloc that will not hold an item. */
+static void item_abandon(struct table_part_ref *pr, uint64_t offset,
+			 uint64_t total)
+{
+	struct table_item *it = (struct table_item *)(pr->arena + offset);
+
+	memset(it, 0, sizeof(*it));
+	it->value_len = (uint32_t)(total - sizeof(*it));
+	it->state = ITEM_DEAD;
+	pr->part->dead_bytes += total;
+}
+
+/* Find key and report it only if alive; a dead one is still returned in
+ * where/item so a writer can reuse its slot. */
+static bool find_alive(struct table_part_ref *pr, uint64_t hash,
+		       const void *key, size_t key_len,
+		       struct table_slot *where, struct table_item **item)
+{
+	*item = NULL;
+	if (ring_find(pr, hash, key, key_len, where, item) < 0)
+		return false;
+	return ring_item_alive(pr, *item);
+}
+
+/* Link a freshly written item, over old's slot if old is still present. */
+static int item_link(struct table_part_ref *pr, uint64_t hash,
+		     const void *key, size_t key_len, uint64_t offset)
+{
+	struct table_slot where;
+	struct table_item *old = NULL;
+
+	if (ring_find(pr, hash, key, key_len, &where, &old) == 0 &&
+	    (pr->arena + offset) != (unsigned char *)old) {
+		if (!ring_item_alive(pr, old))
+			pr->part->expirations++;
+		ring_replace(pr, where, old, offset);
+		return 0;
+	}
+	return ring_link(pr, hash, offset);
+}
+
+/* Decide mg's W/Z flags: the first fetcher of a stale or soon-expiring item
+ * wins the right to recache it.  fetch_or makes the win unique even among
+ * holders of the shared lock. */
+static void decide_win(const struct table_part_ref *pr, struct table_item *it,
+		       const struct table_get_opts *opts, bool writable,
+		       struct table_item_info *info)
+{
+	uint8_t st = item_state(it);
+	bool wants = (st & ITEM_STALE) != 0;
+
+	if (opts != NULL && opts->recache && it->exptime != 0 &&
+	    it->exptime - pr->now < opts->recache_below)
+		wants = true;
+	if (wants && writable) {
+		uint8_t old = __atomic_fetch_or(&it->state, ITEM_TOKEN_SENT,
+						__ATOMIC_RELAXED);
+		info->won = (old & ITEM_TOKEN_SENT) == 0;
+		info->token_sent = !info->won;
+	} else {
+		info->token_sent = (st & ITEM_TOKEN_SENT) != 0;
+	}
+}
+
+/* mg N on a miss: an empty item whose creator holds the recache token. */
+static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
+				const void *key, size_t key_len, int64_t ttl,
+				struct table_item_info *info)
+{
+	uint64_t total = item_total_size((uint32_t)key_len, 0);
+	uint64_t off = 0;
+	struct table_item *it;
+
+	if (ring_alloc(pr, total, &off) < 0)
+		return TABLE_NO_MEMORY;
+	it = item_write(pr, off, key, key_len, 0, 0,
+			table_exptime(pr->t, ttl), next_cas(pr->t));
+	it->state |= ITEM_TOKEN_SENT;
+	if (item_link(pr, hash, key, key_len, off) < 0) {
+		item_abandon(pr, off, total);
+		return TABLE_NO_MEMORY;
+	}
+	pr->part->total_items++;
+	info_fill(pr, it, info);
+	info->won = true;
+	info->vivified = true;
+	return TABLE_OK;
+}
+
+enum table_status table_get(struct table *t, const void *key, size_t key_len,
+			    const struct table_get_opts *opts, void *buf,
+			    size_t cap, struct table_item_info *info)
+{
+	struct table_item_info scratch;
+	struct table_part_ref pr;
+	struct table_slot where;
+	struct table_item *it;
+	enum table_status st;
+	bool writable = t->seg->writable;
+	/* A client program cannot change the data part: it reads only. */
+	bool change = writable && opts != NULL &&
+		      (opts->touch || opts->vivify);
+	enum lwlock_mode mode = change ? LW_EXCLUSIVE : LW_SHARED;
+	uint64_t hash;
+
+	if (info == NULL)
+		info = &scratch;
+	memset(info, 0, sizeof(*info));
+	if (!key_ok(key_len))
+		return TABLE_BAD_KEY;
+	hash = XXH3_64bits(key, key_len);
+	table_part_resolve(t, hash, &pr);
+	table_part_lock(&pr, mode);
+
+	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {
+		if (change && opts->vivify) {
+			st = vivify(&pr, hash, key, key_len,
+				    opts->vivify_exptime, info);
+		} else {
+			st = TABLE_NOT_FOUND;
+		}
+		atomic_fetch_add_explicit(&pr.ctl->c.misses, 1,
+					  memory_order_relaxed);
+		table_part_unlock(&pr, mode);
+		return st;
+	}
+
+	info_fill(&pr, it, info);
+	decide_win(&pr, it, opts, writable, info);
+	if (change && opts->touch) {
+		it->exptime = table_exptime(t, opts->exptime);
+		info->exptime = it->exptime;
+	}
+	if (opts == NULL || !opts->no_bump) {
+		ring_mark_used(&pr, where);
+		if (writable) {
+			item_set_state_flag(it, ITEM_FETCHED);
+			__atomic_store_n(&it->atime, (uint16_t)pr.now,
+					 __ATOMIC_RELAXED);
+		}
+	}
+	st = TABLE_OK;
+	if (buf != NULL) {
+		if (cap < it->value_len)
+			st = TABLE_TOO_SMALL;
+		else
+			memcpy(buf, item_value(it), it->value_len);
+	}
+	atomic_fetch_add_explicit(&pr.ctl->c.hits, 1, memory_order_relaxed);
+	table_part_unlock(&pr, mode);
+	return st;
+}
+
+/* What a store will write, decided before any memory is taken. */
+struct store_plan {
+	uint64_t value_len;
+	uint32_t flags;
+	uint32_t exptime;
+	bool stale;             /* ms I with an older CAS */
+	uint64_t keep_cas;      /* the CAS a stale store keeps */
+};
+
+static enum table_status store_plan(struct table_part_ref *pr,
+				    const struct table_store_req *req,
+				    bool alive, struct table_item *old,
+				    struct store_plan *plan)
+{
+	bool concat = req->mode == TABLE_APPEND || req->mode == TABLE_PREPEND;
+	bool compare = req->mode == TABLE_CAS || req->compare_cas;
+
+	plan->value_len = req->value_len;
+	plan->flags = req->flags;
+	plan->exptime = table_exptime(pr->t, req->exptime);
+	plan->stale = false;
+	if (!alive) {
+		if (compare)
+			return TABLE_NOT_FOUND;
+		if (req->mode == TABLE_REPLACE)
+			return TABLE_NOT_STORED;
+		if (concat) {
+			if (!req->vivify)
+				return TABLE_NOT_STORED;
+			plan->exptime = table_exptime(pr->t, req->vivify_exptime);
+		}
+		return TABLE_OK;
+	}
+	if (req->mode == TABLE_ADD)
+		return TABLE_NOT_STORED;
+	if (compare && item_cas(old) != req->cas) {
+		if (!req->invalidate || req->cas > item_cas(old))
+			return TABLE_EXISTS;
+		plan->stale = true;
+		plan->keep_cas = item_cas(old);
+	}
+	if (concat) {
+		plan->value_len += old->value_len;
+		plan->flags = old->flags;
+		plan->exptime = old->exptime;
+		/* memcached fails an append past the item limit this way. */
+		if (plan->value_len > pr->t->hdr->max_item_size)
+			return TABLE_NO_MEMORY;
+	}
+	return TABLE_OK;
+}
+
+enum table_status table_store(struct table *t, const struct table_store_req *req,
+			      uint64_t *cas_out)
+{
+	struct table_part_ref pr;
+	struct table_slot where;
+	struct table_item *old;
+	struct table_item *it;
+	struct store_plan plan;
+	enum table_status st;
+	uint64_t hash, total, off = 0;
+	bool alive;
+
+	if (!key_ok(req->key_len))
+		return TABLE_BAD_KEY;
+	if (req->value_len > t->hdr->max_item_size)
+		return TABLE_TOO_LARGE;
+	if (!t->seg->writable)
+		return TABLE_NO_MEMORY;
+	hash = XXH3_64bits(req->key, req->key_len);
+	table_part_resolve(t, hash, &pr);
+	table_part_lock(&pr, LW_EXCLUSIVE);
+
+	alive = find_alive(&pr, hash, req->key, req->key_len, &where, &old);
+	st = store_plan(&pr, req, alive, old, &plan);
+	if (st != TABLE_OK)
+		goto out;
+	total = item_total_size((uint32_t)req->key_len, plan.value_len);
+	if (ring_alloc(&pr, total, &off) < 0) {
+		st = TABLE_NO_MEMORY;
+		goto out;
+	}
+	/* The allocation may have moved or evicted the old item. */
+	alive = find_alive(&pr, hash, req->key, req->key_len, &where, &old);
+	bool concat = req->mode == TABLE_APPEND || req->mode == TABLE_PREPEND;
+	if (concat && alive &&
+	    old->value_len + req->value_len != plan.value_len)
+		alive = false;  /* changed under us: cannot happen, but be safe */
+	if (concat && !alive && plan.value_len != req->value_len) {
+		item_abandon(&pr, off, total);
+		st = TABLE_NOT_STORED;
+		goto out;
+	}
+
+	uint64_t cas = plan.stale ? plan.keep_cas
+		       : req->new_cas ? req->new_cas : next_cas(t);
+	it = item_write(&pr, off, req->key, req->key_len,
+			(uint32_t)plan.value_len, plan.flags, plan.exptime, cas);
+	unsigned char *v = item_value(it);
+	if (concat && alive && req->mode == TABLE_APPEND) {
+		memcpy(v, item_value(old), old->value_len);
+		memcpy(v + old->value_len, req->value, req->value_len);
+	} else if (concat && alive) {
+		memcpy(v, req->value, req->value_len);
+		memcpy(v + req->value_len, item_value(old), old->value_len);
+	} else {
+		memcpy(v, req->value, req->value_len);
+	}
+	if (plan.stale)
+		it->state |= ITEM_STALE;
+	if (item_link(&pr, hash, req->key, req->key_len, off) < 0) {
+		item_abandon(&pr, off, total);
+		st = TABLE_NO_MEMORY;
+		goto out;
+	}
+	pr.part->total_items++;
+	if (cas_out != NULL)
+		*cas_out = cas;
+out:
+	table_part_unlock(&pr, LW_EXCLUSIVE);
+	return st;
+}
+
+enum table_status table_delete(struct table *t, const void *key,
+			       size_t key_len,
+			       const struct table_delete_opts *opts)
+{
+	struct table_part_ref pr;
+	struct table_slot where;
+	struct table_item *it;
+	enum table_status st = TABLE_OK;
+	uint64_t hash;
+
+	if (!key_ok(key_len))
+		return TABLE_BAD_KEY;
+	if (!t->seg->writable)
+		return TABLE_NOT_FOUND;
+	hash = XXH3_64bits(key, key_len);
+	table_part_resolve(t, hash, &pr);
+	table_part_lock(&pr, LW_EXCLUSIVE);
+	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {
+		st = TABLE_NOT_FOUND;
+	} else if (opts != NULL && opts->compare_cas &&
+		   item_cas(it) != opts->cas) {
+		st = TABLE_EXISTS;
+	} else if (opts != NULL && opts->invalidate) {
+		/* Stale, with a new CAS, and the next fetcher wins the right
+		 * to recache it. */
+		uint8_t s = item_state(it);
+
+		s = (uint8_t)((s | ITEM_STALE) & ~ITEM_TOKEN_SENT);
+		__atomic_store_n(&it->state, s, __ATOMIC_RELAXED);
+		item_set_cas(it, next_cas(t));
+		if (opts->touch)
+			it->exptime = table_exptime(t, opts->exptime);
+	} else {
+		ring_unlink(&pr, where, it);
+	}
+	table_part_unlock(&pr, LW_EXCLUSIVE);
+	return st;
+}
+
+/* memcached's safe_strtoull on a value: digits, then only spaces (its own
+ * decr pads with them). */
+static bool parse_number(const unsigned char *s, uint32_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	uint32_t i = 0;
+
+	if (len == 0 || s[0] < '0' || s[0] > '9')
+		return false;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		unsigned d = s[i] - '0';
+
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	for (; i < len; i++)
+		if (s[i] != ' ')
+			return false;
+	*out = v;
+	return true;
+}
+
+/* Write number as a new item (it does not fit the old one in place). */
+static enum table_status arith_new_item(struct table_part_ref *pr,
+					uint64_t hash,
+					const struct table_arith_req *req,
+					const char *digits, size_t ndigits,
+					uint32_t flags, uint32_t exptime,
+					struct table_item_info *info)
+{
+	uint64_t total = item_total_size((uint32_t)req->key_len, ndigits);
+	uint64_t off = 0;
+	struct table_item *it;
+
+	if (ring_alloc(pr, total, &off) < 0)
+		return TABLE_NO_MEMORY;
+	it = item_write(pr, off, req->key, req->key_len, (uint32_t)ndigits,
+			flags, exptime, next_cas(pr->t));
+	memcpy(item_value(it), digits, ndigits);
+	if (item_link(pr, hash, req->key, req->key_len, off) < 0) {
+		item_abandon(pr, off, total);
+		return TABLE_NO_MEMORY;
+	}
+	pr->part->total_items++;
+	info_fill(pr, it, info);
+	return TABLE_OK;
+}
+
+enum table_status table_arith(struct table *t, const struct table_arith_req *req,
+			      uint64_t *value, struct table_item_info *info)
+{
+	struct table_item_info scratch;
+	struct table_part_ref pr;
+	struct table_slot where;
+	struct table_item *it;
+	enum table_status st = TABLE_OK;
+	char digits[TABLE_NUMBER_MAX + 1];
+	uint64_t hash, v = 0;
+	int n;
+
+	if (info == NULL)
+		info = &scratch;
+	memset(info, 0, sizeof(*info));
+	if (!key_ok(req->key_len))
+		return TABLE_BAD_KEY;
+	if (!t->seg->writable)
+		return TABLE_NOT_FOUND;
+	hash = XXH3_64bits(req->key, req->key_len);
+	table_part_resolve(t, hash, &pr);
+	table_part_lock(&pr, LW_EXCLUSIVE);
+
+	if (!find_alive(&pr, hash, req->key, req->key_len, &where, &it)) {
+		if (!req->vivify) {
+			st = TABLE_NOT_FOUND;
+			goto out;
+		}
+		v = req->initial;
+		n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+		st = arith_new_item(&pr, hash, req, digits, (size_t)n, 0,
+				    table_exptime(t, req->vivify_exptime), info);
+		info->vivified = st == TABLE_OK;
+		goto out;
+	}
+	if (req->compare_cas && item_cas(it) != req->cas) {
+		st = TABLE_EXISTS;
+		goto out;
+	}
+	if (!parse_number(item_value(it), it->value_len, &v)) {
+		st = TABLE_NON_NUMERIC;
+		goto out;
+	}
+	if (req->incr)
+		v += req->delta;              /* wraps at 2^64, as memcached */
+	else
+		v = req->delta > v ? 0 : v - req->delta;
+	n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	uint32_t exptime = req->touch ? table_exptime(t, req->exptime)
+				      : it->exptime;
+	if ((uint32_t)n <= it->value_len) {
+		/* In place, padded with spaces, as memcached does. */
+		memcpy(item_value(it), digits, (size_t)n);
+		memset(item_value(it) + n, ' ', it->value_len - (uint32_t)n);
+		item_set_cas(it, next_cas(t));
+		it->exptime = exptime;
+		info_fill(&pr, it, info);
+	} else {
+		st = arith_new_item(&pr, hash, req, digits, (size_t)n,
+				    it->flags, exptime, info);
+	}
+out:
+	if (value != NULL)
+		*value = v;
+	table_part_unlock(&pr, LW_EXCLUSIVE);
+	return st;
+}

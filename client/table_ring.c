@@ -1,0 +1,508 @@
+/*
+ * table_ring.c - one partition's buckets and its ring of item memory
+ *
+ * Items are appended at the ring's head and reclaimed at its tail.  When an
+ * allocation does not fit, the tail item is examined: dead items and pads
+ * are simply passed; expired or flushed items are unlinked and counted as
+ * expirations; a live item that was read since it was written (its bit in
+ * used_bits is set), or any live item while enough dead bytes lie further
+ * on to satisfy the allocation, is copied to the head (CLOCK's second
+ * chance, and compaction); any other live item is evicted.
+ *
+ * NOTE: a slab allocator with per-class LRU lists (memcached's way) was
+ * rejected: it needs two list links per item and rounds every item up to a
+ * slab class, while the ring costs nothing per item beyond the 4-byte
+ * alignment and keeps eviction a sequential walk.  The price is that dead
+ * space is reclaimed only when the tail reaches it; the compaction rule
+ * above keeps live items from being evicted while dead space would do.
+ *
+ * All of this runs with the partition's lock held exclusive, except
+ * ring_find, ring_item_alive and ring_mark_used, which also run shared.
+ *
+ * Interface routines (table_internal.h): ring_find, ring_item_alive,
+ * ring_alloc, ring_link, ring_unlink, ring_replace, ring_mark_used,
+ * ring_tag, ring_bucket, ring_item.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "table_internal.h"
+
+/* How much a single allocation may copy to keep items alive. */
+#define RING_REINSERT_ITEMS 16u
+#define RING_REINSERT_BYTES (256u * 1024u)
+/* Dead space, as a fraction of the ring, that makes live items move. */
+#define RING_COMPACT_FRACTION 8u
+
+/* ring_tag - the 16 hash bits kept in a bucket slot; never 0 (= empty). */
+uint16_t ring_tag(uint64_t hash)
+{
+	uint16_t tag = (uint16_t)(hash >> 32);
+
+	return tag ? tag : 1;
+}
+
+/* ring_bucket - the primary bucket; multiply-shift so any count works. */
+uint32_t ring_bucket(const struct table_part_ref *pr, uint64_t hash)
+{
+	return (uint32_t)(((uint64_t)(uint32_t)hash *
+			   pr->t->hdr->nbuckets) >> 32);
+}
+
+/*
+ * ring_item - the item a slot refers to, or NULL if the reference or the
+ * lengths in the item's header would reach past the ring.
+ */
+struct table_item *ring_item(const struct table_part_ref *pr, uint32_t ref)
+{
+	uint64_t off = (uint64_t)ref * TABLE_REF_UNIT;
+	struct table_item *it;
+
+	if (off > pr->arena_size ||
+	    pr->arena_size - off < sizeof(struct table_item))
+		return NULL;
+	it = (struct table_item *)(pr->arena + off);
+	if (item_total_size(it->key_len, it->value_len) > pr->arena_size - off)
+		return NULL;
+	return it;
+}
+
+static struct table_bucket *bucket_at(const struct table_part_ref *pr,
+				      uint32_t index)
+{
+	return index < pr->nbuckets_total ? &pr->buckets[index] : NULL;
+}
+
+/* The next bucket of a chain, or NULL at its end (or on a bad link). */
+static uint32_t bucket_next(const struct table_part_ref *pr,
+			    const struct table_bucket *b)
+{
+	uint32_t next = b->next;
+
+	if (next == 0 || next > pr->nbuckets_total)
+		return UINT32_MAX;
+	return next - 1;
+}
+
+/* ring_item_alive - live, not expired, not flushed. */
+bool ring_item_alive(const struct table_part_ref *pr,
+		     const struct table_item *it)
+{
+	if ((item_state(it) & ITEM_KIND_MASK) != ITEM_LIVE)
+		return false;
+	if (it->exptime != 0 && it->exptime <= pr->now)
+		return false;
+	if (pr->flush_cas != 0 && item_cas(it) <= pr->flush_cas)
+		return false;
+	return true;
+}
+
+/*
+ * ring_find - find key in its bucket chain.  Returns 0 with the slot and the
+ * item (alive or not: callers judge), or -ENOENT.  The chain walk is bounded
+ * by the number of buckets, so a corrupt link cannot loop forever.
+ */
+int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
+	      size_t key_len, struct table_slot *where,
+	      struct table_item **item)
+{
+	uint16_t tag = ring_tag(hash);
+	uint32_t index = ring_bucket(pr, hash);
+
+	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
+		const struct table_bucket *b = bucket_at(pr, index);
+
+		if (b == NULL)
+			break;
+		for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++) {
+			struct table_item *it;
+
+			if (b->tags[s] != tag)
+				continue;
+			it = ring_item(pr, b->refs[s]);
+			if (it == NULL || it->key_len != key_len ||
+			    memcmp(item_key(it), key, key_len) != 0)
+				continue;
+			where->bucket = index;
+			where->slot = s;
+			*item = it;
+			return 0;
+		}
+		index = bucket_next(pr, b);
+		if (index == UINT32_MAX)
+			break;
+	}
+	return -ENOENT;
+}
+
+/* ring_mark_used - set the slot's CLOCK bit, as a read does. */
+void ring_mark_used(const struct table_part_ref *pr, struct table_slot where)
+{
+	_Atomic uint16_t *word = &pr->used[where.bucket];
+	uint16_t bit = (uint16_t)(1u << where.slot);
+
+	/* Read first: a bit already set costs no write to a shared line.  The
+	 * OR pairs with the exclusive holder's clear in slot_clear_used; a bit
+	 * lost to that race only makes one item one round older. */
+	if ((atomic_load_explicit(word, memory_order_relaxed) & bit) == 0)
+		atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
+}
+
+static bool slot_used(const struct table_part_ref *pr, struct table_slot w)
+{
+	return (atomic_load_explicit(&pr->used[w.bucket],
+				     memory_order_relaxed) >> w.slot) & 1u;
+}
+
+static void slot_clear_used(const struct table_part_ref *pr,
+			    struct table_slot w)
+{
+	atomic_fetch_and_explicit(&pr->used[w.bucket],
+				  (uint16_t)~(1u << w.slot),
+				  memory_order_relaxed);
+}
+
+static void item_mark_dead(struct table_part_ref *pr, struct table_item *it)
+{
+	uint8_t st = item_state(it);
+
+	__atomic_store_n(&it->state, (uint8_t)((st & ~ITEM_KIND_MASK) | ITEM_DEAD),
+			 __ATOMIC_RELAXED);
+	pr->part->dead_bytes += item_total_size(it->key_len, it->value_len);
+}
+
+/* Empty a slot and count its item dead; the bucket stays where it is. */
+static void slot_clear(struct table_part_ref *pr, struct table_slot where,
+		       struct table_item *it)
+{
+	struct table_bucket *b = &pr->buckets[where.bucket];
+
+	b->tags[where.slot] = 0;
+	b->refs[where.slot] = 0;
+	slot_clear_used(pr, where);
+	pr->part->items--;
+	pr->part->bytes -= it->key_len + (uint64_t)it->value_len;
+	item_mark_dead(pr, it);
+}
+
+/*
+ * An overflow bucket that became empty goes back to the free list, so that
+ * overflow space follows the keys instead of staying with the chains that
+ * once needed it.  hash is the hash of a key whose chain it is on.
+ */
+static void overflow_recycle(struct table_part_ref *pr, uint64_t hash,
+			     uint32_t index)
+{
+	struct table_bucket *b = &pr->buckets[index];
+	uint32_t prev = ring_bucket(pr, hash);
+
+	if (index < pr->t->hdr->nbuckets)
+		return;
+	for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++)
+		if (b->tags[s] != 0)
+			return;
+	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
+		struct table_bucket *pb = bucket_at(pr, prev);
+
+		if (pb == NULL)
+			return;
+		if (pb->next == index + 1) {
+			pb->next = b->next;
+			b->next = pr->part->free_overflow;
+			pr->part->free_overflow = index + 1;
+			return;
+		}
+		prev = bucket_next(pr, pb);
+		if (prev == UINT32_MAX)
+			return;
+	}
+}
+
+/* ring_unlink - empty the slot, count the item dead, and give back an
+ * overflow bucket left empty. */
+void ring_unlink(struct table_part_ref *pr, struct table_slot where,
+		 struct table_item *it)
+{
+	uint64_t hash = XXH3_64bits(item_key(it), it->key_len);
+
+	slot_clear(pr, where, it);
+	overflow_recycle(pr, hash, where.bucket);
+}
+
+/* ring_replace - point the slot at a new item for the same key; the new
+ * item starts unread, as a fresh one does. */
+void ring_replace(struct table_part_ref *pr, struct table_slot where,
+		  struct table_item *old, uint64_t offset)
+{
+	struct table_item *it = (struct table_item *)(pr->arena + offset);
+
+	pr->buckets[where.bucket].refs[where.slot] =
+		(uint32_t)(offset / TABLE_REF_UNIT);
+	slot_clear_used(pr, where);
+	pr->part->bytes -= old->key_len + (uint64_t)old->value_len;
+	pr->part->bytes += it->key_len + (uint64_t)it->value_len;
+	item_mark_dead(pr, old);
+}
+
+/* Locate the slot that refers to the item at offset, by its key's hash. */
+static int slot_of(const struct table_part_ref *pr, struct table_item *it,
+		   uint64_t offset, struct table_slot *where)
+{
+	uint64_t hash = XXH3_64bits(item_key(it), it->key_len);
+	uint32_t ref = (uint32_t)(offset / TABLE_REF_UNIT);
+	uint16_t tag = ring_tag(hash);
+	uint32_t index = ring_bucket(pr, hash);
+
+	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
+		const struct table_bucket *b = bucket_at(pr, index);
+
+		if (b == NULL)
+			break;
+		for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++) {
+			if (b->tags[s] == tag && b->refs[s] == ref) {
+				where->bucket = index;
+				where->slot = s;
+				return 0;
+			}
+		}
+		index = bucket_next(pr, b);
+		if (index == UINT32_MAX)
+			break;
+	}
+	return -ENOENT;
+}
+
+static void tail_advance(struct table_part_ref *pr, uint64_t n)
+{
+	struct table_partition *p = pr->part;
+
+	p->tail += n;
+	if (p->tail >= pr->arena_size)
+		p->tail = 0;
+	p->used -= n;
+}
+
+/*
+ * Reclaim or move the item at the tail.  Called only when the ring is
+ * wrapped (head <= tail) and the gap between them is too small.
+ */
+static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
+			 uint32_t *items_left, uint64_t *bytes_left)
+{
+	struct table_partition *p = pr->part;
+	uint64_t at = p->tail;
+	uint64_t rest = pr->arena_size - at;
+	struct table_item *it;
+	struct table_slot where;
+	uint64_t total;
+
+	if (rest < sizeof(struct table_item)) {
+		/* An implicit pad: too short to hold a pad header. */
+		p->dead_bytes -= rest;
+		tail_advance(pr, rest);
+		return;
+	}
+	it = ring_item(pr, (uint32_t)(at / TABLE_REF_UNIT));
+	if (it == NULL) {
+		/* A header that reaches past the ring: the partition's memory is
+		 * not what this code wrote.  Drop everything from here to the end
+		 * rather than trust it. */
+		p->dead_bytes = p->dead_bytes > rest ? p->dead_bytes - rest : 0;
+		tail_advance(pr, rest);
+		return;
+	}
+	total = item_total_size(it->key_len, it->value_len);
+	if ((item_state(it) & ITEM_KIND_MASK) != ITEM_LIVE ||
+	    slot_of(pr, it, at, &where) < 0) {
+		p->dead_bytes -= total <= p->dead_bytes ? total : p->dead_bytes;
+		tail_advance(pr, total);
+		return;
+	}
+	if (!ring_item_alive(pr, it)) {
+		ring_unlink(pr, where, it);
+		p->expirations++;
+		p->dead_bytes -= total;
+		tail_advance(pr, total);
+		return;
+	}
+
+	/* Compact only when dead space is worth the copying: a few stray
+	 * dead bytes far ahead do not justify moving every live item. */
+	bool keep = slot_used(pr, where) ||
+		    (p->dead_bytes >= want &&
+		     p->dead_bytes >= pr->arena_size / RING_COMPACT_FRACTION);
+
+	if (keep && *items_left > 0 && *bytes_left >= total) {
+		/* Second chance: move the item to the head.  The head is at or
+		 * before the tail and the item ends within the ring, so the
+		 * move stays inside the ring; memmove because the two ranges
+		 * overlap when the gap is smaller than the item. */
+		memmove(pr->arena + p->head, it, total);
+		pr->buckets[where.bucket].refs[where.slot] =
+			(uint32_t)(p->head / TABLE_REF_UNIT);
+		slot_clear_used(pr, where);
+		p->head += total;
+		p->tail += total;
+		if (p->tail >= pr->arena_size)
+			p->tail = 0;
+		if (p->head >= pr->arena_size)
+			p->head = 0;
+		p->reinserted++;
+		(*items_left)--;
+		*bytes_left -= total;
+		return;
+	}
+	ring_unlink(pr, where, it);
+	p->evictions++;
+	p->dead_bytes -= total;
+	tail_advance(pr, total);
+}
+
+/* Fill the ring's end with a pad so the next item starts at offset 0. */
+static void pad_to_end(struct table_part_ref *pr)
+{
+	struct table_partition *p = pr->part;
+	uint64_t n = pr->arena_size - p->head;
+
+	if (n >= sizeof(struct table_item)) {
+		struct table_item *pad = (struct table_item *)(pr->arena + p->head);
+
+		memset(pad, 0, sizeof(*pad));
+		pad->value_len = (uint32_t)(n - sizeof(struct table_item));
+		pad->state = ITEM_PAD;
+	}
+	p->used += n;
+	p->dead_bytes += n;
+	p->head = 0;
+}
+
+/*
+ * ring_alloc - reserve size bytes (a multiple of TABLE_ITEM_ALIGN) at the
+ * head.  May evict, expire or move other items of the partition, so any item
+ * address the caller held is stale afterwards: find it again.  -ENOMEM if
+ * size exceeds the ring.
+ */
+int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset)
+{
+	struct table_partition *p = pr->part;
+	uint32_t items_left = RING_REINSERT_ITEMS;
+	uint64_t bytes_left = RING_REINSERT_BYTES;
+
+	if (size > pr->arena_size)
+		return -ENOMEM;
+	for (;;) {
+		if (p->used == 0) {
+			p->head = 0;
+			p->tail = 0;
+			p->dead_bytes = 0;
+		}
+		if (p->used == 0 || p->head > p->tail) {
+			if (pr->arena_size - p->head >= size)
+				break;
+			pad_to_end(pr);
+			continue;
+		}
+		/* Wrapped, or full (head == tail): the gap is [head, tail). */
+		if (p->tail - p->head >= size)
+			break;
+		reclaim_tail(pr, size - (p->tail - p->head), &items_left,
+			     &bytes_left);
+	}
+	*offset = p->head;
+	p->head += size;
+	if (p->head >= pr->arena_size)
+		p->head = 0;
+	p->used += size;
+	return 0;
+}
+
+/* Take a free overflow bucket and hang it after last; UINT32_MAX if none. */
+static uint32_t overflow_take(struct table_part_ref *pr,
+			      struct table_bucket *last)
+{
+	struct table_partition *p = pr->part;
+	uint32_t index;
+	struct table_bucket *b;
+
+	if (p->free_overflow == 0 || p->free_overflow > pr->nbuckets_total)
+		return UINT32_MAX;
+	index = p->free_overflow - 1;
+	b = &pr->buckets[index];
+	p->free_overflow = b->next;
+	memset(b, 0, sizeof(*b));
+	last->next = index + 1;
+	return index;
+}
+
+/*
+ * ring_link - put the item at offset into a slot of its chain: an empty
+ * slot, else one holding a dead item, else a new overflow bucket, else the
+ * slot of the chain's item least recently used, which is evicted.
+ */
+int ring_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
+{
+	struct table_item *it = (struct table_item *)(pr->arena + offset);
+	uint16_t tag = ring_tag(hash);
+	uint32_t index = ring_bucket(pr, hash);
+	struct table_slot victim = { UINT32_MAX, 0 };
+	struct table_slot target = { UINT32_MAX, 0 };
+	struct table_bucket *last = NULL;
+
+	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
+		struct table_bucket *b = bucket_at(pr, index);
+
+		if (b == NULL)
+			break;
+		last = b;
+		for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++) {
+			struct table_slot w = { index, s };
+			struct table_item *old;
+
+			if (b->tags[s] == 0) {
+				target = w;
+				goto place;
+			}
+			old = ring_item(pr, b->refs[s]);
+			if (old == NULL || !ring_item_alive(pr, old)) {
+				if (old != NULL) {
+					slot_clear(pr, w, old);
+					pr->part->expirations++;
+				}
+				target = w;
+				goto place;
+			}
+			if (victim.bucket == UINT32_MAX ||
+			    (slot_used(pr, victim) && !slot_used(pr, w)))
+				victim = w;
+		}
+		index = bucket_next(pr, b);
+		if (index == UINT32_MAX)
+			break;
+	}
+	if (last != NULL) {
+		uint32_t fresh = overflow_take(pr, last);
+
+		if (fresh != UINT32_MAX) {
+			target.bucket = fresh;
+			target.slot = 0;
+			goto place;
+		}
+	}
+	if (victim.bucket == UINT32_MAX)
+		return -ENOSPC;
+	slot_clear(pr, victim, ring_item(pr,
+		   pr->buckets[victim.bucket].refs[victim.slot]));
+	pr->part->evictions++;
+	target = victim;
+
+place:
+	pr->buckets[target.bucket].refs[target.slot] =
+		(uint32_t)(offset / TABLE_REF_UNIT);
+	pr->buckets[target.bucket].tags[target.slot] = tag;
+	slot_clear_used(pr, target);
+	pr->part->items++;
+	pr->part->bytes += it->key_len + (uint64_t)it->value_len;
+	return 0;
+}
