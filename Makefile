@@ -2,7 +2,8 @@
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 DEPS       := gcc clang libc6-dev pkg-config meson ninja-build \
-              libuv1-dev libxxhash-dev libcmocka-dev cppcheck
+              libuv1-dev libxxhash-dev libcmocka-dev cppcheck \
+              python3 python3-pymemcache libmemcached-tools memcached
 RUN_FLAGS  ?=
 
 .PHONY: all deps build build-san test test-unit test-san lint run clean
