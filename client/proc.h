@@ -40,7 +40,7 @@ struct proc {
 	_Atomic uint32_t waiting;     /* futex word: 1 while queued for a lock */
 	_Atomic uint32_t wait_mode;   /* mode it is queued for */
 	_Atomic uint32_t wait_next;   /* next proc on the same wait list */
-	_Atomic uint32_t acquiring;   /* offset of the lock being acquired, 0 = none */
+	_Atomic uint32_t acquiring;   /* lock being acquired or released, 0 = none */
 	_Atomic uint32_t nheld;
 	struct proc_held_lock held[PROC_MAX_HELD];
 	_Atomic uint64_t hits;        /* direct lookups by a client program */
