@@ -1,1 +1,1046 @@
-/* placeholder: being written */
+/*
+ * segment.c - the shared segment: two memfds, a header and a directory
+ *
+ * The segment is built as PostgreSQL builds its main shared memory
+ * (src/backend/port/sysv_shmem.c, src/backend/storage/ipc/shmem.c): one
+ * mapping with a header at offset 0, a directory of named regions (our
+ * ShmemIndex) and a bump allocator that never frees.  Two things differ.
+ *
+ * First, the memory is two memfds instead of one System V segment.  A memfd
+ * has no name in any filesystem, disappears with its last user, and can be
+ * handed to processes that are not our children by SCM_RIGHTS.  The data
+ * part (header, directory, table) is handed to client programs read-only:
+ * segment_readonly_fd reopens it through /proc/self/fd with O_RDONLY, so a
+ * writable mmap or mprotect of it fails with EACCES in the kernel.  The
+ * control part (locks, proc slots) must be writable by everyone and holds
+ * nothing whose corruption could damage the data.
+ *
+ * Second, huge pages follow PostgreSQL's huge_pages = on | off | try, with
+ * memfd's way of failing.  With MFD_HUGETLB, memfd_create and ftruncate
+ * succeed however few huge pages are reserved; a MAP_SHARED mmap of the file
+ * reserves them and fails with ENOMEM.  After that reservation a fault can
+ * still fail (hugetlb cgroup limits, mempolicy), and a fault that fails on a
+ * hugetlb mapping is a SIGBUS at whatever later moment first touches the
+ * page.  So for on and try we also fault every page in at creation with
+ * MADV_POPULATE_WRITE, which reports such a failure as an error instead.
+ *
+ * Both parts are sealed against shrinking and growing: the control part's fd
+ * is writable in every client program, and an ftruncate by any of them would
+ * otherwise turn every other process's next access into a SIGBUS.
+ *
+ * The page size we report is what /proc/self/smaps says the mapping got,
+ * never the one we asked for: operators read it to find out whether their
+ * vm.nr_hugepages setting took effect.
+ *
+ * Every offset and length read from shared memory is checked, with
+ * arithmetic that cannot overflow, against the size this process mapped.
+ *
+ * Interface routines (see segment.h): segment_create, segment_attach,
+ * segment_detach, segment_alloc, segment_find, segment_ptr,
+ * segment_readonly_fd, segment_mapping_page_size,
+ * segment_default_huge_page_size, segment_overhead.
+ */
+#include "segment.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* glibc's <sys/mman.h> has MFD_HUGETLB but not the size encoding; including
+ * <linux/memfd.h> too would redefine MFD_CLOEXEC with other tokens. */
+#ifndef MFD_HUGE_SHIFT
+#define MFD_HUGE_SHIFT 26
+#endif
+#ifndef MFD_HUGE_MASK
+#define MFD_HUGE_MASK 0x3fu
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define ALIGN_UP_CONST(x, a) (((x) + ((a) - 1)) / (a) * (a))
+
+/* Where things are in the data part: header, then the directory, then regions. */
+#define SEGMENT_HEADER_SPACE \
+	ALIGN_UP_CONST(sizeof(struct segment_header), SEGMENT_ALIGN)
+#define SEGMENT_DIR_SPACE                                                  \
+	ALIGN_UP_CONST(SEGMENT_DIR_CAPACITY * sizeof(struct segment_dir_entry), \
+		       SEGMENT_ALIGN)
+#define SEGMENT_CTL_HEADER_SPACE \
+	ALIGN_UP_CONST(sizeof(struct segment_ctl_header), SEGMENT_ALIGN)
+
+/*
+ * SEGMENT_OVERHEAD - what segment_create adds to each part's requested size:
+ * the header and directory, and the padding of up to SEGMENT_DIR_CAPACITY
+ * regions to SEGMENT_ALIGN.  So a caller that asks for data_size (ctl_size)
+ * can allocate regions whose unrounded sizes add up to that many bytes, in
+ * as many regions as the directory holds.  The control part needs less (its
+ * header is smaller and it has no directory) but gets the same, to keep the
+ * rule one number.
+ */
+#define SEGMENT_OVERHEAD                                \
+	(SEGMENT_HEADER_SPACE + SEGMENT_DIR_SPACE +     \
+	 SEGMENT_DIR_CAPACITY * (SEGMENT_ALIGN - 1))
+
+_Static_assert(SEGMENT_HEADER_SPACE + SEGMENT_DIR_SPACE <= SEGMENT_OVERHEAD,
+	       "the data part's fixed area must fit in the overhead");
+_Static_assert(SEGMENT_CTL_HEADER_SPACE <= SEGMENT_OVERHEAD,
+	       "the control header must fit in the overhead");
+_Static_assert((SEGMENT_ALIGN & (SEGMENT_ALIGN - 1)) == 0,
+	       "SEGMENT_ALIGN must be a power of two");
+
+#define MB ((size_t)1 << 20)
+#define GB ((size_t)1 << 30)
+#define HUGEPAGES_SYSFS "/sys/kernel/mm/hugepages"
+
+/* set_err - the message for the caller, if it gave a buffer; never prints. */
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* format_size - "2 MB", "1 GB", "12 kB": how operators write page sizes. */
+static const char *format_size(size_t bytes, char *buf, size_t buflen)
+{
+	if (bytes >= GB && bytes % GB == 0)
+		snprintf(buf, buflen, "%zu GB", bytes / GB);
+	else if (bytes >= MB && bytes % MB == 0)
+		snprintf(buf, buflen, "%zu MB", bytes / MB);
+	else if (bytes % 1024 == 0)
+		snprintf(buf, buflen, "%zu kB", bytes / 1024);
+	else
+		snprintf(buf, buflen, "%zu bytes", bytes);
+	return buf;
+}
+
+/* align_up - x rounded up to a multiple of a (a > 0); false on overflow. */
+static bool align_up(uint64_t x, uint64_t a, uint64_t *out)
+{
+	uint64_t rem = x % a;
+
+	if (rem == 0) {
+		*out = x;
+		return true;
+	}
+	if (x > UINT64_MAX - (a - rem))
+		return false;
+	*out = x + (a - rem);
+	return true;
+}
+
+/* range_ok - does [offset, offset+len) lie inside [0, size)?  Cannot overflow. */
+static bool range_ok(uint64_t offset, uint64_t len, uint64_t size)
+{
+	return offset <= size && len <= size - offset;
+}
+
+/*
+ * part_size - need bytes rounded up to whole pages of page, if that fits
+ * in size_t and off_t (ftruncate's argument); else false.
+ */
+static bool part_size(uint64_t need, size_t page, size_t *size)
+{
+	uint64_t s;
+
+	if (!align_up(need, page, &s) || s > SIZE_MAX || s > (uint64_t)INT64_MAX)
+		return false;
+	*size = (size_t)s;
+	return true;
+}
+
+/* now_seconds - a monotonic clock, for create_seconds. */
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* segment_reset - the empty state: nothing mapped, no fds (-1, not 0). */
+static void segment_reset(struct segment *seg)
+{
+	memset(seg, 0, sizeof(*seg));
+	seg->data_fd = -1;
+	seg->ctl_fd = -1;
+}
+
+/*
+ * segment_release - unmap whatever is mapped and close whatever fds are
+ * open, then leave seg empty.  Unlike segment_detach it trusts the fds even
+ * when nothing is mapped: it is for our own half-built segments.
+ */
+static void segment_release(struct segment *seg)
+{
+	if (seg->data != NULL)
+		munmap(seg->data, seg->data_size);
+	if (seg->ctl != NULL)
+		munmap(seg->ctl, seg->ctl_size);
+	if (seg->data_fd >= 0)
+		close(seg->data_fd);
+	if (seg->ctl_fd >= 0)
+		close(seg->ctl_fd);
+	segment_reset(seg);
+}
+
+/*
+ * segment_detach - unmap both parts and close their fds; idempotent.
+ * A segment with nothing mapped is left alone, fds included: a zeroed
+ * struct segment has fd 0, which is not ours to close.
+ */
+void segment_detach(struct segment *seg)
+{
+	if (seg == NULL || (seg->data == NULL && seg->ctl == NULL))
+		return;
+	segment_release(seg);
+}
+
+/* segment_overhead - bytes segment_create adds to each part (see above). */
+size_t segment_overhead(void)
+{
+	return SEGMENT_OVERHEAD;
+}
+
+/* seal_size - forbid every later change of the memfd's size. */
+static int seal_size(int fd)
+{
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * populate - fault every page of a fresh (still all-zero) mapping in, writable, so that the
+ * first requests pay no page faults and a hugetlb page that cannot be had is
+ * an error now rather than a SIGBUS later.
+ *
+ * NOTE: MAP_POPULATE would do the first half but ignores failures, which is
+ * exactly what we must not do for hugetlb.  Kernels before 5.14 lack
+ * MADV_POPULATE_WRITE; there we write one byte per page (by then the hugetlb
+ * pages are reserved by mmap, so only the rare cgroup limit could SIGBUS).
+ */
+static int populate(unsigned char *addr, size_t len, size_t page)
+{
+	if (madvise(addr, len, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	for (size_t i = 0; i < len; i += page)
+		*(volatile unsigned char *)(addr + i) = 0; /* it is zero already */
+	return 0;
+}
+
+/*
+ * segment_default_huge_page_size - Hugepagesize from /proc/meminfo, or 0 if
+ * the kernel has no hugetlb support (or /proc is not there).
+ */
+size_t segment_default_huge_page_size(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	size_t size = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long long kb;
+
+		if (sscanf(line, "Hugepagesize: %llu kB", &kb) == 1) {
+			if (kb <= SIZE_MAX / 1024)
+				size = (size_t)kb * 1024;
+			break;
+		}
+	}
+	fclose(f);
+	return size;
+}
+
+/* parse_range - "lo-hi ..." (an smaps mapping line) into lo and hi. */
+static bool parse_range(const char *line, uintptr_t *lo, uintptr_t *hi)
+{
+	char *end;
+
+	/* Field lines start with a capitalised name; mapping lines with a
+	 * lowercase hex address. */
+	if (!isxdigit((unsigned char)line[0]) || isupper((unsigned char)line[0]))
+		return false;
+	errno = 0;
+	*lo = (uintptr_t)strtoull(line, &end, 16);
+	if (errno != 0 || *end != '-')
+		return false;
+	*hi = (uintptr_t)strtoull(end + 1, &end, 16);
+	return errno == 0 && *end == ' ';
+}
+
+/*
+ * segment_mapping_page_size - the KernelPageSize /proc/self/smaps reports for
+ * the mapping containing addr.  0 and *page_size, -ENOENT if no mapping
+ * contains addr, or -errno if smaps cannot be read.
+ */
+int segment_mapping_page_size(const void *addr, size_t *page_size)
+{
+	uintptr_t a = (uintptr_t)addr;
+	char *line = NULL;
+	size_t cap = 0;
+	bool inside = false;
+	int rc = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "re");
+	if (f == NULL)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		uintptr_t lo, hi;
+		unsigned long long kb;
+
+		if (parse_range(line, &lo, &hi)) {
+			if (inside)
+				break; /* our mapping had no KernelPageSize line */
+			inside = a >= lo && a < hi;
+			continue;
+		}
+		if (inside &&
+		    sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
+			if (kb == 0 || kb > SIZE_MAX / 1024) {
+				rc = -ERANGE;
+			} else {
+				*page_size = (size_t)kb * 1024;
+				rc = 0;
+			}
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/*
+ * list_huge_sizes - "2 MB, 1 GB": the hugetlb page sizes the kernel offers.
+ * Probing every power of two from 64 kB lists them smallest first, as people
+ * read sizes, which readdir of the sysfs directory would not.
+ */
+static void list_huge_sizes(char *buf, size_t buflen)
+{
+	size_t used = 0;
+
+	snprintf(buf, buflen, "none");
+	for (unsigned shift = 16; shift < 8 * sizeof(size_t) - 1; shift++) {
+		char path[128], one[32];
+		struct stat st;
+		int w;
+
+		snprintf(path, sizeof(path), HUGEPAGES_SYSFS "/hugepages-%zukB",
+			 ((size_t)1 << shift) / 1024);
+		if (stat(path, &st) < 0 || used >= buflen)
+			continue;
+		w = snprintf(buf + used, buflen - used, "%s%s", used ? ", " : "",
+			     format_size((size_t)1 << shift, one, sizeof(one)));
+		if (w > 0)
+			used += (size_t)w;
+	}
+}
+
+/* read_hugepages_count - a number from /sys/kernel/mm/hugepages/<size>/<what>. */
+static long read_hugepages_count(size_t hps, const char *what)
+{
+	char path[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), HUGEPAGES_SYSFS "/hugepages-%zukB/%s",
+		 hps / 1024, what);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/*
+ * check_huge_size - is hps a hugetlb page size this kernel offers?
+ * 0, or -EOPNOTSUPP / -EINVAL with a message listing what it does offer.
+ */
+static int check_huge_size(size_t hps, size_t base_page, char *msg, size_t msglen)
+{
+	char path[128], offered[256], want[32];
+	struct stat st;
+
+	if (hps == 0) {
+		set_err(msg, msglen,
+			"this kernel offers no huge pages (no Hugepagesize in /proc/meminfo)");
+		return -EOPNOTSUPP;
+	}
+	snprintf(path, sizeof(path), HUGEPAGES_SYSFS "/hugepages-%zukB", hps / 1024);
+	if ((hps & (hps - 1)) != 0 || hps <= base_page || stat(path, &st) < 0) {
+		list_huge_sizes(offered, sizeof(offered));
+		set_err(msg, msglen,
+			"huge page size %s is not offered by this kernel; it offers: %s",
+			format_size(hps, want, sizeof(want)), offered);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * huge_pages_hint - the "could not get N huge pages" message, with the
+ * setting that would make it work: enough more pages than are available now.
+ * With on, it also points at try; try is falling back already.
+ */
+static void huge_pages_hint(size_t size, size_t hps, bool on, char *msg,
+			    size_t msglen)
+{
+	size_t pages = size / hps;
+	long total = read_hugepages_count(hps, "nr_hugepages");
+	long free_pages = read_hugepages_count(hps, "free_hugepages");
+	long resv = read_hugepages_count(hps, "resv_hugepages");
+	long avail = free_pages > resv ? free_pages - resv : 0;
+	long want = total + ((long)pages > avail ? (long)pages - avail : 0);
+	char hs[32], ss[32], have[96] = "", how[192];
+
+	if (total < 0 || free_pages < 0 || resv < 0)
+		snprintf(how, sizeof(how), "sysctl vm.nr_hugepages");
+	else if (hps == segment_default_huge_page_size())
+		snprintf(how, sizeof(how), "sysctl vm.nr_hugepages=%ld", want);
+	else
+		snprintf(how, sizeof(how),
+			 "echo %ld > " HUGEPAGES_SYSFS "/hugepages-%zukB/nr_hugepages "
+			 "(vm.nr_hugepages sets only the default size)",
+			 want, hps / 1024);
+	if (total >= 0 && free_pages >= 0 && resv >= 0)
+		snprintf(have, sizeof(have), " (%ld of the %ld reserved are available)",
+			 avail, total);
+	set_err(msg, msglen,
+		"could not get %zu huge page%s of %s for the %s segment%s; "
+		"reserve them with %s%s",
+		pages, pages == 1 ? "" : "s", format_size(hps, hs, sizeof(hs)),
+		format_size(size, ss, sizeof(ss)), have, how,
+		on ? " or use --huge-pages=try" : "");
+}
+
+/*
+ * map_hugetlb - create, size, seal and map the data part on hugetlb pages of
+ * size hps, and fault them all in (on says which hint a failure gets).  0, or -errno with a message in msg and
+ * nothing left behind.
+ */
+static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
+		       char *msg, size_t msglen)
+{
+	unsigned int flags = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
+	unsigned char *p;
+	int fd, rc;
+	char hs[32], ss[32];
+
+	format_size(hps, hs, sizeof(hs));
+	format_size(size, ss, sizeof(ss));
+	flags |= ((unsigned int)__builtin_ctzll(hps) & MFD_HUGE_MASK) << MFD_HUGE_SHIFT;
+	fd = memfd_create("shmkv-data", flags);
+	if (fd < 0) {
+		rc = -errno;
+		set_err(msg, msglen, "could not create a memfd of %s huge pages: %s",
+			hs, strerror(-rc));
+		return rc;
+	}
+	if (ftruncate(fd, (off_t)size) < 0 || seal_size(fd) < 0) {
+		rc = -errno;
+		set_err(msg, msglen, "could not size the %s hugetlb memfd: %s", ss,
+			strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	/* This is where the kernel reserves the huge pages, or fails. */
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		if (rc == -ENOMEM)
+			huge_pages_hint(size, hps, on, msg, msglen);
+		else
+			set_err(msg, msglen, "could not map the %s segment on %s huge pages: %s",
+				ss, hs, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	rc = populate(p, size, hps);
+	if (rc < 0) {
+		if (rc == -ENOMEM || rc == -EFAULT) {
+			huge_pages_hint(size, hps, on, msg, msglen);
+			rc = -ENOMEM;
+		} else {
+			set_err(msg, msglen, "could not fault in the %s segment's huge pages: %s",
+				ss, strerror(-rc));
+		}
+		munmap(p, size);
+		close(fd);
+		return rc;
+	}
+	seg->data = p;
+	seg->data_size = size;
+	seg->data_fd = fd;
+	seg->huge = true;
+	return 0;
+}
+
+/*
+ * map_normal - create, size, seal and map a part on normal pages.  With thp,
+ * ask for transparent huge pages (what huge_pages=try falls back to).
+ */
+static int map_normal(const char *name, size_t size, bool thp,
+		      unsigned char **addr, int *fdp, char *err, size_t errlen)
+{
+	unsigned char *p;
+	int fd, rc;
+	char ss[32];
+
+	format_size(size, ss, sizeof(ss));
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		rc = -errno;
+		set_err(err, errlen, "could not create the %s memfd: %s", name,
+			strerror(-rc));
+		return rc;
+	}
+	if (ftruncate(fd, (off_t)size) < 0 || seal_size(fd) < 0) {
+		rc = -errno;
+		set_err(err, errlen, "could not size the %s memfd to %s: %s", name,
+			ss, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		set_err(err, errlen, "could not map the %s memfd of %s: %s", name,
+			ss, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	/* Only a wish: shmem THP may be disabled (shmem_enabled=never), and
+	 * then we run on 4k pages as off would. */
+	if (thp)
+		(void)madvise(p, size, MADV_HUGEPAGE);
+	*addr = p;
+	*fdp = fd;
+	return 0;
+}
+
+/*
+ * create_data_part - the data part, as huge_pages asks.  need is the byte
+ * count before rounding to pages.  On success with huge_fell_back set, err
+ * holds why, for the caller to log.
+ */
+static int create_data_part(struct segment *seg, const struct segment_options *opt,
+			    uint64_t need, size_t base_page, char *err, size_t errlen)
+{
+	char msg[512] = "";
+	size_t size, hps = 0;
+	int rc = 0;
+
+	if (opt->huge_pages != SEGMENT_HUGE_OFF) {
+		hps = opt->huge_page_size ? opt->huge_page_size
+					  : segment_default_huge_page_size();
+		rc = check_huge_size(hps, base_page, msg, sizeof(msg));
+		if (rc == 0 && !part_size(need, hps, &size)) {
+			set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large",
+				need);
+			return -EOVERFLOW;
+		}
+		if (rc == 0)
+			rc = map_hugetlb(seg, size, hps, opt->huge_pages == SEGMENT_HUGE_ON,
+					 msg, sizeof(msg));
+		if (rc == 0)
+			return 0;
+		if (opt->huge_pages == SEGMENT_HUGE_ON) {
+			set_err(err, errlen, "huge_pages=on: %s", msg);
+			return rc;
+		}
+	}
+
+	/* Off, or try that could not have them.  A fallback keeps the size in
+	 * whole huge pages, which is what transparent huge pages need too. */
+	if (hps < base_page || (hps & (hps - 1)) != 0)
+		hps = base_page;
+	if (!part_size(need, hps, &size)) {
+		set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large", need);
+		return -EOVERFLOW;
+	}
+	rc = map_normal("shmkv-data", size, opt->huge_pages == SEGMENT_HUGE_TRY,
+			&seg->data, &seg->data_fd, err, errlen);
+	if (rc < 0)
+		return rc;
+	seg->data_size = size;
+	if (opt->huge_pages == SEGMENT_HUGE_TRY) {
+		seg->huge_fell_back = true;
+		set_err(err, errlen, "huge_pages=try: %s; using normal pages", msg);
+	}
+	return 0;
+}
+
+/* write_headers - the creator's header and control header, before anyone sees them. */
+static void write_headers(struct segment *seg, const struct segment_options *opt)
+{
+	struct segment_header *h = segment_header(seg);
+	struct segment_ctl_header *ch = (struct segment_ctl_header *)seg->ctl;
+
+	h->magic = SEGMENT_MAGIC;
+	h->layout_version = SEGMENT_LAYOUT_VERSION;
+	h->header_size = (uint32_t)sizeof(*h);
+	h->creator_pid = (int32_t)getpid();
+	h->dir_capacity = SEGMENT_DIR_CAPACITY;
+	h->data_size = seg->data_size;
+	h->ctl_size = seg->ctl_size;
+	h->dir_offset = SEGMENT_HEADER_SPACE;
+	h->dir_count = 0;
+	h->free_offset = SEGMENT_HEADER_SPACE + SEGMENT_DIR_SPACE;
+	h->ctl_free_offset = SEGMENT_CTL_HEADER_SPACE;
+	h->huge = seg->huge ? 1 : 0;
+	h->page_size = seg->page_size;
+	h->rundir_dev = opt->rundir_dev;
+	h->rundir_ino = opt->rundir_ino;
+	/* Relaxed: no other process can see the segment yet.  The fork or the
+	 * SCM_RIGHTS send that first shows it to one is a full barrier. */
+	atomic_store_explicit(&h->clock, (uint32_t)time(NULL), memory_order_relaxed);
+	atomic_store_explicit(&h->state, SEGMENT_STATE_RUNNING, memory_order_relaxed);
+
+	ch->magic = SEGMENT_CTL_MAGIC;
+	ch->layout_version = SEGMENT_LAYOUT_VERSION;
+	ch->reserved = 0;
+	ch->size = seg->ctl_size;
+}
+
+/*
+ * segment_create - create and map both parts and write the header.  Each part
+ * gets opt's size plus segment_overhead(), rounded up to whole pages (whole
+ * huge pages for the data part when huge pages are asked for).  0, or -errno
+ * with err saying what failed and what to do; nothing is left behind.  With
+ * huge_pages=try and no huge pages, succeeds with huge_fell_back set and err
+ * saying why.
+ */
+int segment_create(struct segment *seg, const struct segment_options *opt,
+		   char *err, size_t errlen)
+{
+	double start = now_seconds();
+	long pagesz = sysconf(_SC_PAGESIZE);
+	size_t base_page = pagesz > 0 ? (size_t)pagesz : 4096;
+	size_t ctl_size, real_page = 0;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	segment_reset(seg);
+	if (opt == NULL || (unsigned int)opt->huge_pages > SEGMENT_HUGE_ON) {
+		set_err(err, errlen, "invalid segment options");
+		return -EINVAL;
+	}
+	if (opt->data_size > SIZE_MAX - SEGMENT_OVERHEAD ||
+	    opt->ctl_size > SIZE_MAX - SEGMENT_OVERHEAD ||
+	    !part_size(opt->ctl_size + SEGMENT_OVERHEAD, base_page, &ctl_size)) {
+		set_err(err, errlen, "segment sizes %zu + %zu bytes are too large",
+			opt->data_size, opt->ctl_size);
+		return -EOVERFLOW;
+	}
+
+	rc = map_normal("shmkv-ctl", ctl_size, false, &seg->ctl, &seg->ctl_fd,
+			err, errlen);
+	if (rc < 0)
+		goto fail;
+	seg->ctl_size = ctl_size;
+
+	rc = create_data_part(seg, opt, opt->data_size + SEGMENT_OVERHEAD,
+			      base_page, err, errlen);
+	if (rc < 0)
+		goto fail;
+
+	if (opt->prefault) {
+		/* hugetlb pages are in already: map_hugetlb must populate. */
+		if (!seg->huge)
+			rc = populate(seg->data, seg->data_size, base_page);
+		if (rc == 0)
+			rc = populate(seg->ctl, seg->ctl_size, base_page);
+		if (rc < 0) {
+			set_err(err, errlen, "could not fault in the segment: %s",
+				strerror(-rc));
+			goto fail;
+		}
+	}
+
+	rc = segment_mapping_page_size(seg->data, &real_page);
+	if (rc < 0) {
+		set_err(err, errlen,
+			"could not read the segment's page size from /proc/self/smaps: %s",
+			strerror(-rc));
+		goto fail;
+	}
+	seg->page_size = real_page;
+	seg->writable = true;
+	write_headers(seg, opt);
+	seg->create_seconds = now_seconds() - start;
+	return 0;
+
+fail:
+	segment_release(seg);
+	return rc;
+}
+
+/*
+ * validate_attached - check the header and control header of parts mapped
+ * by segment_attach against what the fds say.  0 or -errno with err set.
+ */
+static int validate_attached(const struct segment *seg, char *err, size_t errlen)
+{
+	const struct segment_header *h = segment_header(seg);
+	const struct segment_ctl_header *ch = (const struct segment_ctl_header *)seg->ctl;
+	uint64_t dir_offset = h->dir_offset;
+	uint32_t dir_capacity = h->dir_capacity;
+	uint32_t version = h->layout_version;
+	int seals;
+
+	if (h->magic != SEGMENT_MAGIC) {
+		set_err(err, errlen,
+			"the data part is not a shmkv segment (magic 0x%016" PRIx64 ")",
+			h->magic);
+		return -EINVAL;
+	}
+	if (version != SEGMENT_LAYOUT_VERSION) {
+		set_err(err, errlen,
+			"the segment has layout version %" PRIu32 " but this library "
+			"knows layout version %u; use a client built with the server's version",
+			version, SEGMENT_LAYOUT_VERSION);
+		return -EPROTO;
+	}
+	if (h->header_size != sizeof(struct segment_header)) {
+		set_err(err, errlen, "the segment header is %" PRIu32
+			" bytes, this library's is %zu", h->header_size,
+			sizeof(struct segment_header));
+		return -EPROTO;
+	}
+	if (h->data_size != seg->data_size || h->ctl_size != seg->ctl_size) {
+		set_err(err, errlen,
+			"the segment header says %" PRIu64 " + %" PRIu64
+			" bytes but the memfds are %zu + %zu bytes",
+			h->data_size, h->ctl_size, seg->data_size, seg->ctl_size);
+		return -EINVAL;
+	}
+	if (ch->magic != SEGMENT_CTL_MAGIC || ch->layout_version != SEGMENT_LAYOUT_VERSION ||
+	    ch->size != seg->ctl_size) {
+		set_err(err, errlen,
+			"the control part is not this segment's (magic 0x%016" PRIx64
+			", version %" PRIu32 ", %" PRIu64 " bytes)",
+			ch->magic, ch->layout_version, ch->size);
+		return -EINVAL;
+	}
+	if (dir_offset < sizeof(struct segment_header) ||
+	    dir_capacity > seg->data_size / sizeof(struct segment_dir_entry) ||
+	    !range_ok(dir_offset,
+		      (uint64_t)dir_capacity * sizeof(struct segment_dir_entry),
+		      seg->data_size) ||
+	    /* Relaxed: only a sanity check; directory() loads it again, with
+	     * acquire, before reading entries. */
+	    __atomic_load_n(&h->dir_count, __ATOMIC_RELAXED) > dir_capacity ||
+	    h->free_offset > seg->data_size ||
+	    h->ctl_free_offset > seg->ctl_size) {
+		set_err(err, errlen, "the segment's directory or allocation offsets "
+			"lie outside its %zu bytes", seg->data_size);
+		return -EINVAL;
+	}
+	/* Our mappings must not turn into a SIGBUS because some other holder
+	 * of a writable fd shrank the memfd under them. */
+	for (int i = 0; i < 2; i++) {
+		seals = fcntl(i == 0 ? seg->data_fd : seg->ctl_fd, F_GET_SEALS);
+		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+			set_err(err, errlen, "the %s part is not sealed against shrinking",
+				i == 0 ? "data" : "control");
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+/* fd_size - the size of a memfd, checked to be mappable and at least min. */
+static int fd_size(int fd, size_t min, const char *what, size_t *size,
+		   char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+		set_err(err, errlen, "could not stat the %s fd %d: %s", what, fd,
+			strerror(-rc));
+		return rc;
+	}
+	if (st.st_size < (off_t)min || (uint64_t)st.st_size > SIZE_MAX) {
+		set_err(err, errlen, "the %s fd is %lld bytes, too small for a header",
+			what, (long long)st.st_size);
+		return -EINVAL;
+	}
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+/*
+ * segment_attach - map parts created by another process: the data part
+ * read-only, whatever the fd allows, and the control part read-write.
+ * Validates magic, layout version, sizes and directory bounds.  Owns the fds,
+ * also on failure, when they are closed and seg is left empty.
+ */
+int segment_attach(struct segment *seg, int data_fd, int ctl_fd, char *err,
+		   size_t errlen)
+{
+	void *p;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	segment_reset(seg);
+	seg->data_fd = data_fd;
+	seg->ctl_fd = ctl_fd;
+
+	rc = fd_size(data_fd, sizeof(struct segment_header), "data part",
+		     &seg->data_size, err, errlen);
+	if (rc == 0)
+		rc = fd_size(ctl_fd, sizeof(struct segment_ctl_header), "control part",
+			     &seg->ctl_size, err, errlen);
+	if (rc < 0)
+		goto fail;
+
+	p = mmap(NULL, seg->data_size, PROT_READ, MAP_SHARED, data_fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		set_err(err, errlen, "could not map the %zu-byte data part: %s",
+			seg->data_size, strerror(-rc));
+		goto fail;
+	}
+	seg->data = p;
+	p = mmap(NULL, seg->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED, ctl_fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		set_err(err, errlen, "could not map the %zu-byte control part "
+			"read-write: %s", seg->ctl_size, strerror(-rc));
+		goto fail;
+	}
+	seg->ctl = p;
+
+	rc = validate_attached(seg, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = segment_mapping_page_size(seg->data, &seg->page_size);
+	if (rc < 0) {
+		set_err(err, errlen,
+			"could not read the segment's page size from /proc/self/smaps: %s",
+			strerror(-rc));
+		goto fail;
+	}
+	seg->huge = segment_header(seg)->huge != 0;
+	seg->writable = false;
+	return 0;
+
+fail:
+	segment_release(seg);
+	return rc;
+}
+
+/* part_bounds - base and mapped size of a part; false for an unknown part. */
+static bool part_bounds(const struct segment *seg, enum segment_part part,
+			unsigned char **base, uint64_t *size)
+{
+	switch (part) {
+	case SEGMENT_DATA:
+		*base = seg->data;
+		*size = seg->data_size;
+		break;
+	case SEGMENT_CTL:
+		*base = seg->ctl;
+		*size = seg->ctl_size;
+		break;
+	default:
+		return false;
+	}
+	return *base != NULL;
+}
+
+/*
+ * segment_ptr - the address of [offset, offset+len) in part, or NULL if any
+ * byte of it lies outside what this process mapped, or the part is unknown.
+ */
+void *segment_ptr(const struct segment *seg, enum segment_part part,
+		  uint64_t offset, uint64_t len)
+{
+	unsigned char *base;
+	uint64_t size;
+
+	if (seg == NULL || !part_bounds(seg, part, &base, &size) ||
+	    !range_ok(offset, len, size))
+		return NULL;
+	return base + offset;
+}
+
+/*
+ * directory - the directory array and how many entries are published, both
+ * bounds-checked against the mapped data part; NULL if they are corrupt.
+ */
+static struct segment_dir_entry *directory(const struct segment *seg,
+					    uint32_t *count)
+{
+	struct segment_header *h = segment_header(seg);
+	uint64_t off = h->dir_offset;
+	uint32_t cap = h->dir_capacity;
+	/* Acquire: pairs with the release store in segment_alloc, so every
+	 * entry below the count we read is completely written. */
+	uint32_t n = __atomic_load_n(&h->dir_count, __ATOMIC_ACQUIRE);
+
+	if (n > cap || cap > seg->data_size / sizeof(struct segment_dir_entry) ||
+	    !range_ok(off, (uint64_t)cap * sizeof(struct segment_dir_entry),
+		      seg->data_size) ||
+	    off % _Alignof(struct segment_dir_entry) != 0)
+		return NULL;
+	*count = n;
+	return (struct segment_dir_entry *)(seg->data + off);
+}
+
+/*
+ * name_matches - is e named name (len < SEGMENT_NAME_MAX)?  The stored name
+ * may lack its NUL in a corrupt segment, so compare within the field only.
+ */
+static bool name_matches(const struct segment_dir_entry *e, const char *name,
+			 size_t len)
+{
+	return memcmp(e->name, name, len) == 0 && e->name[len] == '\0';
+}
+
+/*
+ * segment_find - 0 and the region named name, -ENOENT if there is none,
+ * -EIO if its entry points outside its part, -EINVAL for a bad argument.
+ */
+int segment_find(const struct segment *seg, const char *name,
+		 enum segment_part *part, uint64_t *offset, uint64_t *size)
+{
+	struct segment_dir_entry *dir;
+	uint32_t n;
+	size_t len;
+
+	if (seg == NULL || seg->data == NULL || name == NULL)
+		return -EINVAL;
+	len = strnlen(name, SEGMENT_NAME_MAX);
+	if (len == 0 || len >= SEGMENT_NAME_MAX)
+		return -ENOENT;
+	dir = directory(seg, &n);
+	if (dir == NULL)
+		return -EIO;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct segment_dir_entry *e = &dir[i];
+		uint32_t p;
+		uint64_t off, sz;
+
+		if (!name_matches(e, name, len))
+			continue;
+		/* Read each field once: what we check is what we return. */
+		p = e->part;
+		off = e->offset;
+		sz = e->size;
+		if (segment_ptr(seg, (enum segment_part)p, off, sz) == NULL)
+			return -EIO;
+		if (part != NULL)
+			*part = (enum segment_part)p;
+		if (offset != NULL)
+			*offset = off;
+		if (size != NULL)
+			*size = sz;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * segment_alloc - carve a named region of size bytes from part.  It starts on
+ * a SEGMENT_ALIGN boundary and is zero: memory is fresh from the memfd and
+ * the allocator never reuses it, so we do not touch it (a memset would fault
+ * in every page of a segment created without prefault).  Creator only.
+ * -EINVAL, -ENAMETOOLONG, -EEXIST, -ENOSPC (part or directory full), -EROFS.
+ */
+int segment_alloc(struct segment *seg, enum segment_part part,
+		  const char *name, uint64_t size, uint64_t *offset)
+{
+	struct segment_header *h;
+	struct segment_dir_entry *dir, *e;
+	unsigned char *base;
+	uint64_t part_size, *freep, start, rounded;
+	uint32_t n;
+	size_t len;
+
+	if (seg == NULL || name == NULL || size == 0 ||
+	    !part_bounds(seg, part, &base, &part_size))
+		return -EINVAL;
+	if (!seg->writable || seg->data == NULL)
+		return -EROFS;
+	len = strnlen(name, SEGMENT_NAME_MAX);
+	if (len == 0)
+		return -EINVAL;
+	if (len >= SEGMENT_NAME_MAX)
+		return -ENAMETOOLONG;
+	h = segment_header(seg);
+	dir = directory(seg, &n);
+	if (dir == NULL)
+		return -EIO;
+	for (uint32_t i = 0; i < n; i++)
+		if (name_matches(&dir[i], name, len))
+			return -EEXIST;
+	if (n >= h->dir_capacity)
+		return -ENOSPC;
+
+	freep = part == SEGMENT_DATA ? &h->free_offset : &h->ctl_free_offset;
+	start = *freep;
+	if (!align_up(start, SEGMENT_ALIGN, &start) || !align_up(size, SEGMENT_ALIGN, &rounded))
+		return -ENOSPC;
+	if (!range_ok(start, size, part_size))
+		return -ENOSPC;
+	/* The last region may end unpadded at the very end of the part. */
+	*freep = range_ok(start, rounded, part_size) ? start + rounded : part_size;
+
+	e = &dir[n];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->name, name, len);
+	e->part = (uint32_t)part;
+	e->offset = start;
+	e->size = size;
+	/* Release: pairs with the acquire load in directory(), so a reader that
+	 * counts this entry sees all of it. */
+	__atomic_store_n(&h->dir_count, n + 1, __ATOMIC_RELEASE);
+	if (offset != NULL)
+		*offset = start;
+	return 0;
+}
+
+/*
+ * segment_readonly_fd - a new O_RDONLY, close-on-exec fd of the data part,
+ * or -errno.  Reopening through /proc gives a new open file description
+ * whose mode the kernel enforces: mmap(PROT_WRITE, MAP_SHARED) and
+ * mprotect(PROT_WRITE) of a mapping made from it fail with EACCES.
+ */
+int segment_readonly_fd(const struct segment *seg)
+{
+	char path[64];
+	int fd;
+
+	if (seg == NULL || seg->data_fd < 0)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->data_fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}

@@ -20,6 +20,7 @@
  *   segment_ptr         bounds-checked offset -> address
  *   segment_readonly_fd a new O_RDONLY descriptor of the data part, to hand out
  *   segment_mapping_page_size  page size the kernel really gave a mapping
+ *   segment_overhead    bytes segment_create adds to each part's size
  */
 #ifndef SHMKV_SEGMENT_H
 #define SHMKV_SEGMENT_H
@@ -167,6 +168,14 @@ int segment_mapping_page_size(const void *addr, size_t *page_size);
 
 /* segment_default_huge_page_size - Hugepagesize from /proc/meminfo, or 0. */
 size_t segment_default_huge_page_size(void);
+
+/*
+ * segment_overhead - bytes segment_create adds to each part's requested size
+ * for the header, the directory and the alignment padding of up to
+ * SEGMENT_DIR_CAPACITY regions.  So regions whose unrounded sizes add up to
+ * opt->data_size (opt->ctl_size) always fit in the part.
+ */
+size_t segment_overhead(void);
 
 static inline struct segment_header *segment_header(const struct segment *seg)
 {
