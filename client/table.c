@@ -338,6 +338,21 @@ void table_part_resolve(struct table *t, uint64_t hash,
 		pr->flush_cas = atomic_load(&t->hdr->next_cas) - 1;
 }
 
+void table_prefetch(const struct table *t, const void *key, size_t key_len)
+{
+	uint64_t hash = XXH3_64bits(key, key_len);
+	uint32_t index = t->partition_shift >= 64 ? 0
+			 : (uint32_t)(hash >> t->partition_shift);
+	const struct table_partition *part = &t->parts[index];
+	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)hash *
+				 t->hdr->nbuckets) >> 32);
+
+	/* Only an address computation: a bad offset cannot fault here, as a
+	 * prefetch of an unmapped address is dropped by the CPU. */
+	__builtin_prefetch(t->seg->data + part->buckets_offset +
+			   (uint64_t)b * sizeof(struct table_bucket));
+}
+
 void table_part_lock(struct table_part_ref *pr, enum lwlock_mode mode)
 {
 	lwlock_acquire(&pr->t->owner, &pr->ctl->c.lock, mode);

@@ -26,6 +26,7 @@
  *   table_open            find the table in an existing segment
  *   table_set_owner       which proc slot this process locks as
  *   table_get             lookup, copy out; gat/touch/mg options
+ *   table_prefetch        warm the bucket of a key about to be looked up
  *   table_store           set/add/replace/append/prepend/cas; ms options
  *   table_delete          delete; md options
  *   table_arith           incr/decr; ma options
@@ -198,6 +199,12 @@ void table_set_owner(struct table *t, const struct lwlock_owner *owner);
 enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
 			    size_t cap, struct table_item_info *info);
+
+/*
+ * table_prefetch - start loading the bucket key hashes to, so that a
+ * table_get of it soon after finds the line in cache.  Takes no lock.
+ */
+void table_prefetch(const struct table *t, const void *key, size_t key_len);
 
 /* table_store - cas_out (may be NULL) receives the stored item's CAS. */
 enum table_status table_store(struct table *t, const struct table_store_req *req,

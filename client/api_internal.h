@@ -1,0 +1,43 @@
+/*
+ * api_internal.h - the client handle, shared by api.c and api_write.c
+ *
+ * Not installed: a user sees only include/shmkv.h.  shmkv_open_version is
+ * here so that tests can attach claiming another layout version.
+ */
+#ifndef SHMKV_API_INTERNAL_H
+#define SHMKV_API_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "shmkv.h"
+#include "wire.h"
+
+struct shmkv {
+	pthread_mutex_t mu;
+	char *path;
+	uint32_t layout_version;
+	bool attached;
+	int sock;
+	struct wire wire;
+	struct cache cache;
+	uint32_t calls;
+	struct shmkv_counters counters;
+};
+
+enum shmkv_status shmkv_open_version(const char *socket_path,
+				     uint32_t layout_version, shmkv **out);
+
+/* api_fail - record the calling thread's message and return st. */
+enum shmkv_status api_fail(enum shmkv_status st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* api_ensure_live - with kv->mu held: attached to a running server? */
+enum shmkv_status api_ensure_live(shmkv *kv);
+
+/* api_detach - with kv->mu held: forget the segment and the connection. */
+void api_detach(shmkv *kv);
+
+#endif

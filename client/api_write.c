@@ -1,0 +1,213 @@
+/*
+ * api_write.c - the client library's writes, as meta commands
+ *
+ * Keys travel base64-encoded (the meta protocol's b flag), so a key may hold
+ * any bytes a direct lookup can find.  Each call sends one command and reads
+ * its one reply while holding the handle's mutex, so replies cannot be
+ * paired with the wrong caller.  The server applies a write before it
+ * replies: after a call returns, a direct lookup sees its effect.
+ *
+ * Interface routines: shmkv_set, shmkv_add, shmkv_replace, shmkv_delete,
+ * shmkv_touch, shmkv_incr, shmkv_decr (see include/shmkv.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+#define CMD_MAX 512
+#define LINE_MAX_REPLY 512
+/* base64 of a 250-byte key */
+#define KEY64_MAX (4 * ((SHMKV_KEY_MAX + 2) / 3) + 1)
+
+/* memcached's reply lines, and what a caller of this library makes of them. */
+static enum shmkv_status reply_status(const char *line)
+{
+	static const struct {
+		const char *prefix;
+		enum shmkv_status st;
+	} map[] = {
+		{ "HD", SHMKV_OK },
+		{ "NS", SHMKV_NOT_STORED },
+		{ "EX", SHMKV_EXISTS },
+		{ "NF", SHMKV_NOT_FOUND },
+		{ "EN", SHMKV_NOT_FOUND },
+		{ "SERVER_ERROR object too large", SHMKV_TOO_LARGE },
+		{ "SERVER_ERROR out of memory", SHMKV_NO_MEMORY },
+		{ "CLIENT_ERROR cannot increment or decrement non-numeric",
+		  SHMKV_NON_NUMERIC },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		size_t n = strlen(map[i].prefix);
+
+		if (strncmp(line, map[i].prefix, n) == 0 &&
+		    (line[n] == '\0' || line[n] == ' '))
+			return map[i].st;
+	}
+	return api_fail(SHMKV_PROTOCOL, "unexpected reply from the server: %s",
+			line);
+}
+
+/*
+ * Send a command (head, then an optional data block) and read its reply
+ * line; a broken connection detaches so the next call reattaches.
+ */
+static enum shmkv_status roundtrip(shmkv *kv, const char *head, size_t head_len,
+				   const void *data, size_t data_len,
+				   char *line, size_t cap)
+{
+	struct iovec iov[3] = {
+		{ (void *)head, head_len },
+		{ (void *)data, data_len },
+		{ (void *)"\r\n", 2 },
+	};
+	int rc = wire_send_all(&kv->wire, iov, data != NULL ? 3 : 1);
+
+	if (rc == 0)
+		rc = wire_read_line(&kv->wire, line, cap);
+	if (rc < 0) {
+		api_detach(kv);
+		return api_fail(SHMKV_SERVER_GONE, "lost the server at %s: %s",
+				kv->path, strerror(-rc));
+	}
+	return SHMKV_OK;
+}
+
+static bool key_ok(size_t key_len)
+{
+	return key_len > 0 && key_len <= SHMKV_KEY_MAX;
+}
+
+static enum shmkv_status store(shmkv *kv, char mode, const void *key,
+			       size_t key_len, const void *value,
+			       size_t value_len, uint32_t flags, int64_t ttl)
+{
+	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
+	enum shmkv_status st;
+	int n;
+
+	if (!key_ok(key_len))
+		return api_fail(SHMKV_BAD_KEY, "%s", shmkv_strerror(SHMKV_BAD_KEY));
+	wire_base64(key, key_len, key64);
+	n = snprintf(head, sizeof(head), "ms %s %zu b F%" PRIu32 " T%" PRId64
+		     " M%c\r\n", key64, value_len, flags, ttl, mode);
+	pthread_mutex_lock(&kv->mu);
+	st = api_ensure_live(kv);
+	if (st == SHMKV_OK)
+		st = roundtrip(kv, head, (size_t)n, value, value_len, line,
+			       sizeof(line));
+	if (st == SHMKV_OK)
+		st = reply_status(line);
+	pthread_mutex_unlock(&kv->mu);
+	return st;
+}
+
+enum shmkv_status shmkv_set(shmkv *kv, const void *key, size_t key_len,
+			    const void *value, size_t value_len,
+			    uint32_t flags, int64_t ttl)
+{
+	return store(kv, 'S', key, key_len, value, value_len, flags, ttl);
+}
+
+enum shmkv_status shmkv_add(shmkv *kv, const void *key, size_t key_len,
+			    const void *value, size_t value_len,
+			    uint32_t flags, int64_t ttl)
+{
+	return store(kv, 'E', key, key_len, value, value_len, flags, ttl);
+}
+
+enum shmkv_status shmkv_replace(shmkv *kv, const void *key, size_t key_len,
+				const void *value, size_t value_len,
+				uint32_t flags, int64_t ttl)
+{
+	return store(kv, 'R', key, key_len, value, value_len, flags, ttl);
+}
+
+/* A command without a data block whose reply is one status line. */
+static enum shmkv_status simple(shmkv *kv, const char *fmt_cmd,
+				const void *key, size_t key_len,
+				const char *extra)
+{
+	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
+	enum shmkv_status st;
+	int n;
+
+	if (!key_ok(key_len))
+		return api_fail(SHMKV_BAD_KEY, "%s", shmkv_strerror(SHMKV_BAD_KEY));
+	wire_base64(key, key_len, key64);
+	n = snprintf(head, sizeof(head), "%s %s b%s\r\n", fmt_cmd, key64, extra);
+	pthread_mutex_lock(&kv->mu);
+	st = api_ensure_live(kv);
+	if (st == SHMKV_OK)
+		st = roundtrip(kv, head, (size_t)n, NULL, 0, line, sizeof(line));
+	if (st == SHMKV_OK)
+		st = reply_status(line);
+	pthread_mutex_unlock(&kv->mu);
+	return st;
+}
+
+enum shmkv_status shmkv_delete(shmkv *kv, const void *key, size_t key_len)
+{
+	return simple(kv, "md", key, key_len, "");
+}
+
+enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
+			      int64_t ttl)
+{
+	char extra[32];
+
+	snprintf(extra, sizeof(extra), " T%" PRId64, ttl);
+	return simple(kv, "mg", key, key_len, extra);
+}
+
+static enum shmkv_status arith(shmkv *kv, bool incr, const void *key,
+			       size_t key_len, uint64_t delta, uint64_t *value)
+{
+	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
+	enum shmkv_status st;
+	unsigned long long len = 0;
+	int n;
+
+	if (!key_ok(key_len))
+		return api_fail(SHMKV_BAD_KEY, "%s", shmkv_strerror(SHMKV_BAD_KEY));
+	wire_base64(key, key_len, key64);
+	n = snprintf(head, sizeof(head), "ma %s b M%c D%" PRIu64 " v\r\n",
+		     key64, incr ? 'I' : 'D', delta);
+	pthread_mutex_lock(&kv->mu);
+	st = api_ensure_live(kv);
+	if (st == SHMKV_OK)
+		st = roundtrip(kv, head, (size_t)n, NULL, 0, line, sizeof(line));
+	if (st == SHMKV_OK && sscanf(line, "VA %llu", &len) == 1) {
+		char digits[32];
+
+		if (len >= sizeof(digits) ||
+		    wire_read_line(&kv->wire, digits, sizeof(digits)) < 0) {
+			api_detach(kv);
+			st = api_fail(SHMKV_PROTOCOL, "bad number from the server");
+		} else if (value != NULL) {
+			*value = strtoull(digits, NULL, 10);
+		}
+	} else if (st == SHMKV_OK) {
+		st = reply_status(line);
+		if (st == SHMKV_OK)
+			st = api_fail(SHMKV_PROTOCOL, "no value in: %s", line);
+	}
+	pthread_mutex_unlock(&kv->mu);
+	return st;
+}
+
+enum shmkv_status shmkv_incr(shmkv *kv, const void *key, size_t key_len,
+			     uint64_t delta, uint64_t *value)
+{
+	return arith(kv, true, key, key_len, delta, value);
+}
+
+enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
+			     uint64_t delta, uint64_t *value)
+{
+	return arith(kv, false, key, key_len, delta, value);
+}

@@ -1,0 +1,133 @@
+/*
+ * wire.c - a blocking meta-protocol conversation on one socket
+ *
+ * Replies are read through a small buffer so that a reply line costs one
+ * recv, not one per byte.  Sends use MSG_NOSIGNAL: a server that went away
+ * must surface as an error status, never as SIGPIPE in the user's program.
+ *
+ * Interface routines: see wire.h.
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+void wire_init(struct wire *w, int fd)
+{
+	w->fd = fd;
+	w->off = 0;
+	w->len = 0;
+}
+
+int wire_send_all(struct wire *w, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+		ssize_t n = sendmsg(w->fd, &msg, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+static int fill(struct wire *w)
+{
+	ssize_t n;
+
+	if (w->off > 0) {
+		memmove(w->buf, w->buf + w->off, w->len - w->off);
+		w->len -= w->off;
+		w->off = 0;
+	}
+	if (w->len == sizeof(w->buf))
+		return -EMSGSIZE;
+	do {
+		n = recv(w->fd, w->buf + w->len, sizeof(w->buf) - w->len, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EPIPE;
+	w->len += (size_t)n;
+	return 0;
+}
+
+int wire_read_line(struct wire *w, char *line, size_t cap)
+{
+	for (;;) {
+		char *start = w->buf + w->off;
+		char *nl = memchr(start, '\n', w->len - w->off);
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - start);
+
+			if (n > 0 && start[n - 1] == '\r')
+				n--;
+			if (n + 1 > cap)
+				return -EMSGSIZE;
+			memcpy(line, start, n);
+			line[n] = '\0';
+			w->off += (size_t)(nl - start) + 1;
+			return 0;
+		}
+		int rc = fill(w);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+int wire_read_exact(struct wire *w, void *dst, size_t n)
+{
+	char *out = dst;
+
+	while (n > 0) {
+		if (w->off == w->len) {
+			int rc = fill(w);
+
+			if (rc < 0)
+				return rc;
+		}
+		size_t k = w->len - w->off < n ? w->len - w->off : n;
+		memcpy(out, w->buf + w->off, k);
+		w->off += k;
+		out += k;
+		n -= k;
+	}
+	return 0;
+}
+
+size_t wire_base64(const void *in, size_t n, char *out)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = in;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)s[i] << 16;
+
+		if (i + 1 < n)
+			v |= (unsigned)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return o;
+}

@@ -1,0 +1,151 @@
+/*
+ * shmkv.h - the shmkv client library: lookups straight from shared memory
+ *
+ * A program on the same machine as shmkv-server attaches to the server's
+ * shared segment over its Unix socket and then looks keys up by reading the
+ * segment itself: no system call, no copy through the kernel.  Writes go to
+ * the server over the same connection (memcached's meta protocol), and once
+ * a write call returns, a lookup from the same process sees it.
+ *
+ *     shmkv *kv;
+ *     if (shmkv_open("/tmp/shmkv-11211/shmkv.sock", &kv) != SHMKV_OK)
+ *         errx(1, "%s", shmkv_last_error());
+ *     shmkv_set(kv, "k", 1, "v", 1, 0, 0);
+ *     char buf[64]; size_t len; uint32_t flags;
+ *     if (shmkv_get(kv, "k", 1, buf, sizeof buf, &len, &flags) == SHMKV_OK)
+ *         printf("%.*s\n", (int)len, buf);
+ *     shmkv_close(kv);
+ *
+ * Threads: a handle may be shared by threads; calls on one handle are
+ * serialised by a mutex inside it.  For lookups in parallel, open one handle
+ * per thread (each holds one of the server's proc slots).
+ *
+ * fork: a handle is not usable across fork().  The child must not use the
+ * parent's handle (not even to close it: call nothing on it); it opens its
+ * own.
+ *
+ * Server restarts: when the server stops, calls return SHMKV_SERVER_GONE
+ * instead of reading the abandoned segment; the next call reattaches by
+ * itself once a server is listening on the socket again.
+ *
+ * Errors: every call returns an enum shmkv_status; shmkv_strerror() names
+ * it, and shmkv_last_error() gives the calling thread's last message with
+ * its details (which versions mismatched, which user was refused).
+ */
+#ifndef SHMKV_H
+#define SHMKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMKV_KEY_MAX 250
+
+typedef struct shmkv shmkv;
+
+enum shmkv_status {
+	SHMKV_OK = 0,
+	SHMKV_NOT_FOUND,        /* no such key (or it expired) */
+	SHMKV_TOO_SMALL,        /* buffer too small; *value_len says how big */
+	SHMKV_NOT_STORED,       /* add of an existing key, replace of a missing one */
+	SHMKV_EXISTS,           /* compare-and-swap lost */
+	SHMKV_BAD_KEY,          /* empty, or longer than SHMKV_KEY_MAX */
+	SHMKV_TOO_LARGE,        /* value longer than the server's item size limit */
+	SHMKV_NO_MEMORY,        /* the server could not make room */
+	SHMKV_NON_NUMERIC,      /* incr/decr of a value that is not a number */
+	SHMKV_NO_SERVER,        /* nothing is listening at the socket path */
+	SHMKV_PERMISSION,       /* the server does not let this user attach */
+	SHMKV_VERSION_MISMATCH, /* the server's segment layout is another version */
+	SHMKV_NO_PROC_SLOTS,    /* the server has no proc slot left for us */
+	SHMKV_SERVER_GONE,      /* the server stopped; the next call reattaches */
+	SHMKV_PROTOCOL,         /* the server answered something unexpected */
+	SHMKV_SYSTEM,           /* a system call failed; see shmkv_last_error() */
+	SHMKV_OUT_OF_MEMORY,    /* malloc failed in this process */
+};
+
+/* shmkv_strerror - a short description of a status; never NULL. */
+const char *shmkv_strerror(enum shmkv_status status);
+
+/* shmkv_last_error - the calling thread's last error message, with details. */
+const char *shmkv_last_error(void);
+
+/*
+ * shmkv_open - connect to the server's Unix socket and attach to its
+ * segment.  On success *out is a handle to pass to the other calls.
+ */
+enum shmkv_status shmkv_open(const char *socket_path, shmkv **out);
+
+/* shmkv_close - detach and free the handle; NULL is fine. */
+void shmkv_close(shmkv *kv);
+
+/*
+ * shmkv_get - copy key's value into buf (capacity cap).  *value_len gets its
+ * length (also on SHMKV_TOO_SMALL, when nothing is copied); *flags its
+ * client flags.  value_len and flags may be NULL.
+ */
+enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
+			    void *buf, size_t cap, size_t *value_len,
+			    uint32_t *flags);
+
+/*
+ * shmkv_get_alloc - as shmkv_get, into a buffer from malloc() that the
+ * caller frees.
+ */
+enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
+				  void **value, size_t *value_len,
+				  uint32_t *flags);
+
+/* One key of a batch, and what became of it. */
+struct shmkv_item {
+	const void *key;
+	size_t key_len;
+	void *buf;                 /* where to copy the value */
+	size_t cap;
+	size_t value_len;          /* out */
+	uint32_t flags;            /* out */
+	enum shmkv_status status;  /* out: OK, NOT_FOUND, TOO_SMALL, BAD_KEY */
+};
+
+/*
+ * shmkv_get_many - look up n keys.  Fetches the next keys' buckets while it
+ * copies the current value.  Returns SHMKV_OK when every key was looked up
+ * (each item has its own status), or an error that stopped the batch.
+ */
+enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
+				 size_t n);
+
+/* Writes, over the socket.  ttl follows memcached: 0 = never expires, up to
+ * 30 days relative, beyond that an absolute Unix time, negative = expired. */
+enum shmkv_status shmkv_set(shmkv *kv, const void *key, size_t key_len,
+			    const void *value, size_t value_len,
+			    uint32_t flags, int64_t ttl);
+enum shmkv_status shmkv_add(shmkv *kv, const void *key, size_t key_len,
+			    const void *value, size_t value_len,
+			    uint32_t flags, int64_t ttl);
+enum shmkv_status shmkv_replace(shmkv *kv, const void *key, size_t key_len,
+				const void *value, size_t value_len,
+				uint32_t flags, int64_t ttl);
+enum shmkv_status shmkv_delete(shmkv *kv, const void *key, size_t key_len);
+enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
+			      int64_t ttl);
+/* incr wraps at 2^64; decr stops at 0.  *value (may be NULL) gets the result. */
+enum shmkv_status shmkv_incr(shmkv *kv, const void *key, size_t key_len,
+			     uint64_t delta, uint64_t *value);
+enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
+			     uint64_t delta, uint64_t *value);
+
+/* This process's direct lookups so far (also summed in the server's stats). */
+struct shmkv_counters {
+	uint64_t hits;
+	uint64_t misses;
+};
+void shmkv_counters(const shmkv *kv, struct shmkv_counters *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
