@@ -44,13 +44,23 @@ int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
 
 	rc = table_layout_size(&cfg->table, &table_data, &table_ctl);
 	if (rc < 0) {
-		if (err != NULL && errlen > 0)
+		uint32_t parts = cfg->table.partitions ? cfg->table.partitions
+						       : TABLE_DEFAULT_PARTITIONS;
+		uint32_t max_item = cfg->table.max_item_size
+				    ? cfg->table.max_item_size
+				    : TABLE_DEFAULT_MAX_ITEM;
+
+		if (err != NULL && errlen > 0 && (parts & (parts - 1)) != 0)
+			snprintf(err, errlen, "%u partitions: the count must be "
+				 "a power of two", parts);
+		else if (err != NULL && errlen > 0)
 			snprintf(err, errlen,
-				 "cannot lay out a table of %llu bytes in %u partitions "
-				 "with items up to %u bytes; give it more memory or "
-				 "fewer partitions",
-				 (unsigned long long)cfg->table.memory,
-				 cfg->table.partitions, cfg->table.max_item_size);
+				 "%llu bytes in %u partitions leave each too "
+				 "small for an item of %u bytes; give it more "
+				 "memory, fewer partitions or a smaller item "
+				 "size limit",
+				 (unsigned long long)cfg->table.memory, parts,
+				 max_item);
 		return rc;
 	}
 

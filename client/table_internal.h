@@ -190,7 +190,8 @@ int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
 	      size_t key_len, struct table_slot *where, struct table_item **item);
 bool ring_item_alive(const struct table_part_ref *pr,
 		     const struct table_item *it);
-int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset);
+int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
+	       uint64_t *pinned);
 int ring_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset);
 void ring_unlink(struct table_part_ref *pr, struct table_slot where,
 		 struct table_item *it);

@@ -113,6 +113,21 @@ static int item_link(struct table_part_ref *pr, uint64_t hash,
 	return ring_link(pr, hash, offset);
 }
 
+/*
+ * An explicit CAS (ms E) is used as given, and the counter is moved past it
+ * so that flush_all's cut-off, the counter's value, still covers every item.
+ */
+static uint64_t explicit_cas(struct table *t, uint64_t cas)
+{
+	uint64_t next = atomic_load_explicit(&t->hdr->next_cas,
+					     memory_order_relaxed);
+
+	while (next <= cas &&
+	       !atomic_compare_exchange_weak(&t->hdr->next_cas, &next, cas + 1))
+		;
+	return cas;
+}
+
 /* Decide mg's W/Z flags: the first fetcher of a stale or soon-expiring item
  * wins the right to recache it.  fetch_or makes the win unique even among
  * holders of the shared lock. */
@@ -145,7 +160,7 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
 	uint64_t off = 0;
 	struct table_item *it;
 
-	if (ring_alloc(pr, total, &off) < 0)
+	if (ring_alloc(pr, total, &off, NULL) < 0)
 		return TABLE_NO_MEMORY;
 	it = item_write(pr, off, key, key_len, 0, 0,
 			table_exptime(pr->t, ttl), next_cas(pr->t));
@@ -246,6 +261,7 @@ static enum table_status store_plan(struct table_part_ref *pr,
 	plan->flags = req->flags;
 	plan->exptime = table_exptime(pr->t, req->exptime);
 	plan->stale = false;
+	plan->keep_cas = 0;
 	if (!alive) {
 		if (compare)
 			return TABLE_NOT_FOUND;
@@ -304,31 +320,29 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 	if (st != TABLE_OK)
 		goto out;
 	total = item_total_size((uint32_t)req->key_len, plan.value_len);
-	if (ring_alloc(&pr, total, &off) < 0) {
+	bool concat = (req->mode == TABLE_APPEND || req->mode == TABLE_PREPEND) &&
+		      alive;
+	/* An append needs the old value after making room: pin it, so the
+	 * allocation moves it instead of evicting it. */
+	uint64_t old_off = concat ? (uint64_t)((unsigned char *)old - pr.arena)
+				  : 0;
+	if (ring_alloc(&pr, total, &off, concat ? &old_off : NULL) < 0) {
 		st = TABLE_NO_MEMORY;
 		goto out;
 	}
-	/* The allocation may have moved or evicted the old item. */
-	alive = find_alive(&pr, hash, req->key, req->key_len, &where, &old);
-	bool concat = req->mode == TABLE_APPEND || req->mode == TABLE_PREPEND;
-	if (concat && alive &&
-	    old->value_len + req->value_len != plan.value_len)
-		alive = false;  /* changed under us: cannot happen, but be safe */
-	if (concat && !alive && plan.value_len != req->value_len) {
-		item_abandon(&pr, off, total);
-		st = TABLE_NOT_STORED;
-		goto out;
-	}
+	if (concat)
+		old = (struct table_item *)(pr.arena + old_off);
 
 	uint64_t cas = plan.stale ? plan.keep_cas
-		       : req->new_cas ? req->new_cas : next_cas(t);
+		       : req->new_cas ? explicit_cas(t, req->new_cas)
+		       : next_cas(t);
 	it = item_write(&pr, off, req->key, req->key_len,
 			(uint32_t)plan.value_len, plan.flags, plan.exptime, cas);
 	unsigned char *v = item_value(it);
-	if (concat && alive && req->mode == TABLE_APPEND) {
+	if (concat && req->mode == TABLE_APPEND) {
 		memcpy(v, item_value(old), old->value_len);
 		memcpy(v + old->value_len, req->value, req->value_len);
-	} else if (concat && alive) {
+	} else if (concat) {
 		memcpy(v, req->value, req->value_len);
 		memcpy(v + req->value_len, item_value(old), old->value_len);
 	} else {
@@ -423,7 +437,7 @@ static enum table_status arith_new_item(struct table_part_ref *pr,
 	uint64_t off = 0;
 	struct table_item *it;
 
-	if (ring_alloc(pr, total, &off) < 0)
+	if (ring_alloc(pr, total, &off, NULL) < 0)
 		return TABLE_NO_MEMORY;
 	it = item_write(pr, off, req->key, req->key_len, (uint32_t)ndigits,
 			flags, exptime, next_cas(pr->t));

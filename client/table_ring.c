@@ -31,7 +31,7 @@
 #include "table_internal.h"
 
 /* How much a single allocation may copy to keep items alive. */
-#define RING_REINSERT_ITEMS 16u
+#define RING_COMPACT_ITEMS 16u
 #define RING_REINSERT_BYTES (256u * 1024u)
 /* Dead space, as a fraction of the ring, that makes live items move. */
 #define RING_COMPACT_FRACTION 8u
@@ -284,12 +284,43 @@ static void tail_advance(struct table_part_ref *pr, uint64_t n)
 	p->used -= n;
 }
 
+/* What one allocation may spend on keeping items alive. */
+struct reclaim_budget {
+	uint32_t compact_items;  /* moves of unread items, for compaction */
+	uint64_t bytes;          /* bytes all second-chance moves may copy */
+	uint64_t *pinned;        /* an item that must survive, or NULL */
+	uint32_t pinned_moves;
+};
+
+/* Move the tail item to the head: the head is at or before the tail and the
+ * item ends inside the ring, so the move stays inside it; memmove because
+ * the ranges overlap when the gap is smaller than the item. */
+static uint64_t move_tail_to_head(struct table_part_ref *pr,
+				  struct table_slot where, uint64_t total)
+{
+	struct table_partition *p = pr->part;
+	uint64_t to = p->head;
+
+	memmove(pr->arena + to, pr->arena + p->tail, total);
+	pr->buckets[where.bucket].refs[where.slot] =
+		(uint32_t)(to / TABLE_REF_UNIT);
+	slot_clear_used(pr, where);
+	p->head += total;
+	p->tail += total;
+	if (p->tail >= pr->arena_size)
+		p->tail = 0;
+	if (p->head >= pr->arena_size)
+		p->head = 0;
+	p->reinserted++;
+	return to;
+}
+
 /*
  * Reclaim or move the item at the tail.  Called only when the ring is
  * wrapped (head <= tail) and the gap between them is too small.
  */
 static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
-			 uint32_t *items_left, uint64_t *bytes_left)
+			 struct reclaim_budget *budget)
 {
 	struct table_partition *p = pr->part;
 	uint64_t at = p->tail;
@@ -320,6 +351,12 @@ static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		tail_advance(pr, total);
 		return;
 	}
+	if (budget->pinned != NULL && *budget->pinned == at) {
+		/* The caller still needs this item (an append's old value). */
+		*budget->pinned = move_tail_to_head(pr, where, total);
+		budget->pinned_moves++;
+		return;
+	}
 	if (!ring_item_alive(pr, it)) {
 		ring_unlink(pr, where, it);
 		p->expirations++;
@@ -328,30 +365,21 @@ static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		return;
 	}
 
-	/* Compact only when dead space is worth the copying: a few stray
-	 * dead bytes far ahead do not justify moving every live item. */
-	bool keep = slot_used(pr, where) ||
-		    (p->dead_bytes >= want &&
-		     p->dead_bytes >= pr->arena_size / RING_COMPACT_FRACTION);
+	/* Read since written: a second chance.  Unread, but enough dead space
+	 * lies ahead that moving it beats evicting it: compaction, which is
+	 * only worth its copying when the dead space is a real share of the
+	 * ring, and is limited separately so it cannot use up the budget
+	 * that read items need. */
+	bool used = slot_used(pr, where);
+	bool compact = !used && budget->compact_items > 0 &&
+		       p->dead_bytes >= want &&
+		       p->dead_bytes >= pr->arena_size / RING_COMPACT_FRACTION;
 
-	if (keep && *items_left > 0 && *bytes_left >= total) {
-		/* Second chance: move the item to the head.  The head is at or
-		 * before the tail and the item ends within the ring, so the
-		 * move stays inside the ring; memmove because the two ranges
-		 * overlap when the gap is smaller than the item. */
-		memmove(pr->arena + p->head, it, total);
-		pr->buckets[where.bucket].refs[where.slot] =
-			(uint32_t)(p->head / TABLE_REF_UNIT);
-		slot_clear_used(pr, where);
-		p->head += total;
-		p->tail += total;
-		if (p->tail >= pr->arena_size)
-			p->tail = 0;
-		if (p->head >= pr->arena_size)
-			p->head = 0;
-		p->reinserted++;
-		(*items_left)--;
-		*bytes_left -= total;
+	if ((used || compact) && budget->bytes >= total) {
+		move_tail_to_head(pr, where, total);
+		budget->bytes -= total;
+		if (compact)
+			budget->compact_items--;
 		return;
 	}
 	ring_unlink(pr, where, it);
@@ -381,17 +409,33 @@ static void pad_to_end(struct table_part_ref *pr)
 /*
  * ring_alloc - reserve size bytes (a multiple of TABLE_ITEM_ALIGN) at the
  * head.  May evict, expire or move other items of the partition, so any item
- * address the caller held is stale afterwards: find it again.  -ENOMEM if
- * size exceeds the ring.
+ * address the caller held is stale afterwards: find it again.  If pinned is
+ * not NULL it holds the offset of an item that must survive; it is moved
+ * rather than evicted, and *pinned follows it.  -ENOMEM if size (with the
+ * pinned item) exceeds the ring.
  */
-int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset)
+int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
+	       uint64_t *pinned)
 {
 	struct table_partition *p = pr->part;
-	uint32_t items_left = RING_REINSERT_ITEMS;
-	uint64_t bytes_left = RING_REINSERT_BYTES;
+	struct reclaim_budget budget = {
+		.compact_items = RING_COMPACT_ITEMS,
+		.bytes = size * 2 > RING_REINSERT_BYTES ? size * 2
+							: RING_REINSERT_BYTES,
+		.pinned = pinned,
+	};
 
 	if (size > pr->arena_size)
 		return -ENOMEM;
+	if (pinned != NULL) {
+		const struct table_item *keep =
+			ring_item(pr, (uint32_t)(*pinned / TABLE_REF_UNIT));
+
+		if (keep == NULL || size + item_total_size(keep->key_len,
+							   keep->value_len) >
+				    pr->arena_size)
+			return -ENOMEM;
+	}
 	for (;;) {
 		if (p->used == 0) {
 			p->head = 0;
@@ -407,8 +451,12 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset)
 		/* Wrapped, or full (head == tail): the gap is [head, tail). */
 		if (p->tail - p->head >= size)
 			break;
-		reclaim_tail(pr, size - (p->tail - p->head), &items_left,
-			     &bytes_left);
+		/* Three trips round the ring with the pinned item in it place
+		 * every other item behind it: more means the space is not
+		 * there in one piece. */
+		if (budget.pinned_moves > 3)
+			return -ENOMEM;
+		reclaim_tail(pr, size - (p->tail - p->head), &budget);
 	}
 	*offset = p->head;
 	p->head += size;
@@ -434,6 +482,26 @@ static uint32_t overflow_take(struct table_part_ref *pr,
 	memset(b, 0, sizeof(*b));
 	last->next = index + 1;
 	return index;
+}
+
+/* How far an item is from the tail: the smaller, the sooner it goes. */
+static uint64_t ring_age_rank(const struct table_part_ref *pr, uint32_t ref)
+{
+	uint64_t off = (uint64_t)ref * TABLE_REF_UNIT;
+
+	return (off + pr->arena_size - pr->part->tail) % pr->arena_size;
+}
+
+/* A better victim is unread rather than read, then nearer the tail. */
+static bool victim_better(const struct table_part_ref *pr,
+			  struct table_slot a, struct table_slot b)
+{
+	bool ua = slot_used(pr, a), ub = slot_used(pr, b);
+
+	if (ua != ub)
+		return !ua;
+	return ring_age_rank(pr, pr->buckets[a.bucket].refs[a.slot]) <
+	       ring_age_rank(pr, pr->buckets[b.bucket].refs[b.slot]);
 }
 
 /*
@@ -474,7 +542,7 @@ int ring_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 				goto place;
 			}
 			if (victim.bucket == UINT32_MAX ||
-			    (slot_used(pr, victim) && !slot_used(pr, w)))
+			    victim_better(pr, w, victim))
 				victim = w;
 		}
 		index = bucket_next(pr, b);
