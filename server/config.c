@@ -1,1 +1,446 @@
-/* placeholder: being written */
+/*
+ * config.c - parse and check the server's command line
+ *
+ * getopt_long over memcached's letters (-p -l -s -m -t -c -I -v) plus our
+ * own long options for what memcached has no word for (--run-dir,
+ * --partitions, --huge-pages, --huge-page-size, --prefault).  Every value
+ * is checked here, before anything is created, so that a mistake costs the
+ * operator one line on stderr rather than a half-started server:
+ * "--memory: 'abc' is not a number of MiB".
+ *
+ * Values derived from others are settled last: the run directory defaults
+ * to /tmp/shmkv-<port> (so two servers on two ports never share one), the
+ * Unix socket to <run-dir>/shmkv.sock, and the partition count is halved
+ * from 128 until each partition holds at least CONFIG_ITEMS_PER_PARTITION
+ * items of the largest size.  NOTE: a partition is also the unit of
+ * eviction; with -m 64 and 128 partitions each would have 512 KiB and could
+ * not hold one 1 MiB item at all.  An explicit --partitions is never
+ * changed, only refused if a partition could not hold one largest item.
+ *
+ * Interface routines:
+ *   config_defaults, config_parse, config_usage, config_huge_pages_name,
+ *   server_log_line
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	OPT_RUN_DIR = 256,
+	OPT_PARTITIONS,
+	OPT_HUGE_PAGES,
+	OPT_HUGE_PAGE_SIZE,
+	OPT_PREFAULT,
+};
+
+static const struct option long_options[] = {
+	{ "port", required_argument, NULL, 'p' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "unix-socket", required_argument, NULL, 's' },
+	{ "run-dir", required_argument, NULL, OPT_RUN_DIR },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "workers", required_argument, NULL, 't' },
+	{ "max-connections", required_argument, NULL, 'c' },
+	{ "max-item-size", required_argument, NULL, 'I' },
+	{ "partitions", required_argument, NULL, OPT_PARTITIONS },
+	{ "huge-pages", required_argument, NULL, OPT_HUGE_PAGES },
+	{ "huge-page-size", required_argument, NULL, OPT_HUGE_PAGE_SIZE },
+	{ "prefault", no_argument, NULL, OPT_PREFAULT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char short_options[] = ":p:l:s:m:t:c:I:vhV";
+
+/* seterr - format the one-line message config_parse returns. */
+__attribute__((format(printf, 3, 4)))
+static int seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/*
+ * parse_u64 - a plain decimal number, nothing before or after it.
+ * strtoull alone would accept " 12", "-1" (as a huge value) and "12abc".
+ */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/*
+ * parse_size - bytes, with an optional k, m or g suffix (powers of 1024,
+ * either case), as memcached's -I takes "512k" or "1m".
+ */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (tolower((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'k':
+		mult = 1024;
+		break;
+	case 'm':
+		mult = 1024 * 1024;
+		break;
+	case 'g':
+		mult = 1024 * 1024 * 1024;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end != '\0') {
+		end++;
+		if (tolower((unsigned char)*end) == 'b') /* "2MB" as well as "2M" */
+			end++;
+		if (*end != '\0')
+			return -EINVAL;
+	}
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+static uint32_t online_cores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	if ((unsigned long)n > CONFIG_MAX_WORKERS)
+		return CONFIG_MAX_WORKERS;
+	return (uint32_t)n;
+}
+
+void config_defaults(struct server_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->action = CONFIG_RUN;
+	cfg->port = CONFIG_DEFAULT_PORT;
+	snprintf(cfg->listen, sizeof(cfg->listen), "%s", CONFIG_DEFAULT_LISTEN);
+	cfg->memory_mib = CONFIG_DEFAULT_MEMORY_MIB;
+	cfg->workers = online_cores();
+	cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
+	cfg->max_item_size = CONFIG_DEFAULT_MAX_ITEM;
+	cfg->partitions = CONFIG_DEFAULT_PARTITIONS;
+	cfg->huge_pages = SEGMENT_HUGE_TRY;
+}
+
+const char *config_huge_pages_name(enum segment_huge_pages hp)
+{
+	switch (hp) {
+	case SEGMENT_HUGE_OFF:
+		return "off";
+	case SEGMENT_HUGE_ON:
+		return "on";
+	case SEGMENT_HUGE_TRY:
+		break;
+	}
+	return "try";
+}
+
+/* option_name - how the operator spelled the flag, for messages. */
+static const char *option_name(int c)
+{
+	switch (c) {
+	case 'p': return "--port";
+	case 'l': return "--listen";
+	case 's': return "--unix-socket";
+	case 'm': return "--memory";
+	case 't': return "--workers";
+	case 'c': return "--max-connections";
+	case 'I': return "--max-item-size";
+	default: return "?";
+	}
+}
+
+/* apply_option - one flag and its value into cfg; -EINVAL with err set. */
+static int apply_option(struct server_config *cfg, int c, const char *flag,
+			const char *arg, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'p':
+		if (parse_u64(arg, &v) || v > 65535)
+			return seterr(err, errlen, "%s: '%s' is not a TCP port (0 to 65535; 0 = no TCP)", flag, arg);
+		cfg->port = (int)v;
+		return 0;
+	case 'l':
+		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
+			return seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
+		snprintf(cfg->listen, sizeof(cfg->listen), "%s", arg);
+		return 0;
+	case 's':
+		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->unix_socket))
+			return seterr(err, errlen, "%s: '%s' must be a path of 1 to %u bytes",
+				      flag, arg, CONFIG_UNIX_PATH_MAX - 1);
+		snprintf(cfg->unix_socket, sizeof(cfg->unix_socket), "%s", arg);
+		return 0;
+	case OPT_RUN_DIR:
+		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->run_dir))
+			return seterr(err, errlen, "%s: '%s' is not a directory path", flag, arg);
+		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", arg);
+		return 0;
+	case 'm':
+		if (parse_u64(arg, &v))
+			return seterr(err, errlen, "%s: '%s' is not a number of MiB", flag, arg);
+		if (v < 1 || v > (UINT64_C(1) << 30))
+			return seterr(err, errlen, "%s: %s MiB is out of range (1 to %" PRIu64 ")",
+				      flag, arg, UINT64_C(1) << 30);
+		cfg->memory_mib = v;
+		return 0;
+	case 't':
+		if (parse_u64(arg, &v))
+			return seterr(err, errlen, "%s: '%s' is not a number of workers", flag, arg);
+		if (v < 1 || v > CONFIG_MAX_WORKERS)
+			return seterr(err, errlen, "%s: %s workers is out of range (1 to %u)",
+				      flag, arg, CONFIG_MAX_WORKERS);
+		cfg->workers = (uint32_t)v;
+		return 0;
+	case 'c':
+		if (parse_u64(arg, &v))
+			return seterr(err, errlen, "%s: '%s' is not a number of connections", flag, arg);
+		if (v < 1 || v > 1000000)
+			return seterr(err, errlen, "%s: %s connections is out of range (1 to 1000000)",
+				      flag, arg);
+		cfg->max_connections = (uint32_t)v;
+		return 0;
+	case 'I':
+		if (parse_size(arg, &v))
+			return seterr(err, errlen, "%s: '%s' is not a size (bytes, or with a k or m suffix)",
+				      flag, arg);
+		if (v < CONFIG_MIN_ITEM)
+			return seterr(err, errlen, "%s: %s is below the minimum item size of 1k", flag, arg);
+		if (v > CONFIG_MAX_ITEM)
+			return seterr(err, errlen, "%s: %s is above the maximum item size of 1g", flag, arg);
+		cfg->max_item_size = (uint32_t)v;
+		return 0;
+	case OPT_PARTITIONS:
+		if (parse_u64(arg, &v))
+			return seterr(err, errlen, "%s: '%s' is not a number of partitions", flag, arg);
+		if (v < 1 || v > CONFIG_MAX_PARTITIONS || (v & (v - 1)) != 0)
+			return seterr(err, errlen, "%s: %s is not a power of two from 1 to %u",
+				      flag, arg, CONFIG_MAX_PARTITIONS);
+		cfg->partitions = (uint32_t)v;
+		cfg->partitions_given = true;
+		return 0;
+	case OPT_HUGE_PAGES:
+		if (strcmp(arg, "on") == 0)
+			cfg->huge_pages = SEGMENT_HUGE_ON;
+		else if (strcmp(arg, "off") == 0)
+			cfg->huge_pages = SEGMENT_HUGE_OFF;
+		else if (strcmp(arg, "try") == 0)
+			cfg->huge_pages = SEGMENT_HUGE_TRY;
+		else
+			return seterr(err, errlen, "%s: '%s' is not one of on, off, try", flag, arg);
+		return 0;
+	case OPT_HUGE_PAGE_SIZE:
+		if (parse_size(arg, &v) ||
+		    (v != UINT64_C(2) << 20 && v != UINT64_C(1) << 30))
+			return seterr(err, errlen, "%s: '%s' is not a huge page size (2M or 1G)", flag, arg);
+		cfg->huge_page_size = (size_t)v;
+		return 0;
+	case OPT_PREFAULT:
+		cfg->prefault = true;
+		return 0;
+	case 'v':
+		cfg->verbosity++;
+		return 0;
+	case 'h':
+		cfg->action = CONFIG_HELP;
+		return 0;
+	case 'V':
+		cfg->action = CONFIG_VERSION;
+		return 0;
+	default:
+		return seterr(err, errlen, "internal error: option %d", c);
+	}
+}
+
+/* settle - derive the defaults that depend on other values, then check
+ * the values against each other. */
+static int settle(struct server_config *cfg, char *err, size_t errlen)
+{
+	uint64_t memory = cfg->memory_mib << 20;
+	int n;
+
+	if ((uint64_t)cfg->max_item_size > memory / 2)
+		return seterr(err, errlen,
+			      "--max-item-size: %" PRIu32 " bytes is more than half of --memory %" PRIu64
+			      " MiB; raise -m or lower -I",
+			      cfg->max_item_size, cfg->memory_mib);
+	if (cfg->partitions_given) {
+		if (memory / cfg->partitions < cfg->max_item_size)
+			return seterr(err, errlen,
+				      "--partitions: %" PRIu32 " partitions of %" PRIu64
+				      " MiB could not hold one item of --max-item-size %" PRIu32
+				      " bytes; use fewer partitions",
+				      cfg->partitions, cfg->memory_mib, cfg->max_item_size);
+	} else {
+		while (cfg->partitions > 1 &&
+		       memory / cfg->partitions <
+			       (uint64_t)CONFIG_ITEMS_PER_PARTITION * cfg->max_item_size)
+			cfg->partitions /= 2;
+	}
+	if (cfg->run_dir[0] == '\0')
+		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/tmp/shmkv-%d", cfg->port);
+	if (cfg->unix_socket[0] == '\0') {
+		n = snprintf(cfg->unix_socket, sizeof(cfg->unix_socket), "%s/shmkv.sock",
+			     cfg->run_dir);
+		if (n < 0 || (size_t)n >= sizeof(cfg->unix_socket))
+			return seterr(err, errlen,
+				      "--run-dir: '%s' is too long to hold the Unix socket "
+				      "(at most %u bytes in all); use --unix-socket",
+				      cfg->run_dir, CONFIG_UNIX_PATH_MAX - 1);
+	}
+	return 0;
+}
+
+int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
+		 size_t errlen)
+{
+	int c, longindex, rc;
+	char flag[64];
+
+	config_defaults(cfg);
+	if (err && errlen)
+		err[0] = '\0';
+	/* NOTE: optind = 0 (not 1) makes glibc's getopt forget the state of a
+	 * previous scan, which the unit tests need; opterr = 0 because the
+	 * message is ours to make. */
+	optind = 0;
+	opterr = 0;
+	for (;;) {
+		longindex = -1;
+		c = getopt_long(argc, argv, short_options, long_options, &longindex);
+		if (c == -1)
+			break;
+		if (c == '?') {
+			if (optopt && optopt < 256)
+				return seterr(err, errlen, "-%c: unknown flag; see --help", optopt);
+			return seterr(err, errlen, "%s: unknown flag; see --help",
+				      argv[optind - 1]);
+		}
+		if (c == ':') {
+			if (optopt && optopt < 256 && strncmp(argv[optind - 1], "--", 2) != 0)
+				return seterr(err, errlen, "-%c: needs a value; see --help", optopt);
+			return seterr(err, errlen, "%s: needs a value; see --help",
+				      argv[optind - 1]);
+		}
+		if (longindex >= 0)
+			snprintf(flag, sizeof(flag), "--%s", long_options[longindex].name);
+		else
+			snprintf(flag, sizeof(flag), "%s", option_name(c));
+		rc = apply_option(cfg, c, flag, optarg, err, errlen);
+		if (rc)
+			return rc;
+	}
+	if (optind < argc)
+		return seterr(err, errlen, "'%s': unexpected argument; see --help",
+			      argv[optind]);
+	if (cfg->action != CONFIG_RUN)
+		return 0;
+	return settle(cfg, err, errlen);
+}
+
+/*
+ * server_log_line - "shmkv-server[pid]: message" on stderr.  Formatted into
+ * one buffer and written with one write(), so lines of the supervisor and
+ * the workers, which share the descriptor, never interleave mid-line.
+ */
+void server_log_line(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n, m;
+
+	n = snprintf(line, sizeof(line), SERVER_NAME "[%d]: ", (int)getpid());
+	if (n < 0)
+		return;
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		return;
+	n += m;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+void config_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: " SERVER_NAME " [options]\n"
+		"A memcached-compatible cache server whose items live in one shared\n"
+		"memory segment, served by N worker processes.\n"
+		"\n"
+		"  -p, --port=PORT            TCP port to listen on (default %d; 0 = no TCP)\n"
+		"  -l, --listen=ADDR          address to listen on (default %s)\n"
+		"  -s, --unix-socket=PATH     Unix socket path (default RUN-DIR/shmkv.sock)\n"
+		"      --run-dir=DIR          directory of the lock file and socket\n"
+		"                             (default /tmp/shmkv-PORT, created mode 0700)\n"
+		"  -m, --memory=MIB           MiB of item memory (default %u)\n"
+		"  -t, --workers=N            worker processes (default: online cores, max %u)\n"
+		"  -c, --max-connections=N    open connections for the whole server (default %u);\n"
+		"                             beyond it a client gets \"ERROR Too many open\n"
+		"                             connections\" and is closed, as with memcached\n"
+		"  -I, --max-item-size=SIZE   largest value, bytes or with k/m suffix\n"
+		"                             (default 1m; from 1k to 1g, at most half of -m)\n"
+		"      --partitions=N         hash table partitions, a power of two (default %u,\n"
+		"                             halved automatically while a partition would hold\n"
+		"                             fewer than %u items of -I; a given value is kept\n"
+		"                             as long as a partition holds one such item)\n"
+		"      --huge-pages=on|off|try  back the segment with huge pages: on fails if\n"
+		"                             there are none, try falls back (default try)\n"
+		"      --huge-page-size=2M|1G huge page size (default: the kernel's default)\n"
+		"      --prefault             touch every page of the segment at start-up\n"
+		"  -v, --verbose              log more (repeat, -vv, for per-connection events)\n"
+		"  -h, --help                 print this help and exit\n"
+		"  -V, --version              print the version and exit\n"
+		"\n"
+		"A bad flag or value prints one line naming it and exits with status 2.\n"
+		"SIGTERM or SIGINT stops the server cleanly (exit 0).\n",
+		CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_LISTEN, CONFIG_DEFAULT_MEMORY_MIB,
+		CONFIG_MAX_WORKERS, CONFIG_DEFAULT_MAX_CONNECTIONS,
+		CONFIG_DEFAULT_PARTITIONS, CONFIG_ITEMS_PER_PARTITION);
+}

@@ -1,1 +1,455 @@
-/* placeholder: being written */
+/*
+ * connection.c - one client connection: buffering, replies, back-pressure
+ *
+ * The protocol engine is a pure function of bytes (protocol.h), so this
+ * file is all the transport: it reads into a per-connection buffer, presents
+ * every unconsumed byte to proto_process, keeps the incomplete tail for the
+ * next read, and writes the replies one read produced with a single
+ * uv_write.  A pipelined batch of 1000 commands thus costs one read and one
+ * write, not 1000 of each.  proto_conn.need says how many bytes must be
+ * buffered before the parser can progress, so a 1 MiB value arriving in
+ * 64 KiB reads is parsed once, not sixteen times.
+ *
+ * Back-pressure: the unsent reply bytes of a connection are counted
+ * (unsent), and above CONN_OUT_HIGH the connection stops both reading and
+ * answering commands it has already buffered; it resumes below
+ * CONN_OUT_LOW.  Input is presented to the parser one command at a time
+ * (its line, or the length proto_conn.need asks for), checking the bound
+ * between commands, so even a buffer full of "get" of 1 MiB values overshoots
+ * the bound by one command's replies at most.  A client that sends and never
+ * reads therefore costs about CONN_OUT_HIGH plus one reply, and the
+ * kernel's socket buffers hold the rest.  NOTE: presenting the whole buffer
+ * in one call would be a little cheaper, but 64 KiB of "get k" is 9000
+ * replies, gigabytes for large values, before the bound could be checked;
+ * the replies of one read still go out in one uv_write either way.
+ *
+ * Closing: quit, an error after which memcached closes (PROTO_CLOSE), EOF
+ * and a stopping worker all "finish" a connection: read no more, and close
+ * once the writes in flight have completed.  A reset or write error closes
+ * at once.  The connection's memory is freed in the close callback, after
+ * libuv has cancelled any write still queued.
+ *
+ * Interface routines:
+ *   conn_accept, conn_drain_all, conn_abort_all (see connection.h)
+ */
+#include "connection.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+/* Bytes asked of the kernel per read when nothing bigger is awaited. */
+#define CONN_READ_SIZE (64u * 1024u)
+/* Replies buffered before they are handed to uv_write mid-batch. */
+#define CONN_FLUSH_AT (1024u * 1024u)
+/* Beyond a value of max_item_size, a command line is never this long. */
+#define CONN_LINE_SLACK (64u * 1024u)
+
+static const char too_many[] = "ERROR Too many open connections\r\n";
+
+struct conn {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	struct worker *w;
+	struct conn *prev;
+	struct conn *next;
+	char *in;            /* buffered input; in[0, in_len) is unconsumed */
+	size_t in_len;
+	size_t in_cap;
+	struct proto_conn pc;
+	size_t unsent;       /* bytes handed to uv_write, not yet written */
+	unsigned writes;     /* uv_write requests in flight */
+	bool reading;        /* uv_read_start is in effect */
+	bool backlog;        /* whole commands remain in `in`, held back */
+	bool finishing;      /* close once the writes in flight are done */
+	bool closing;        /* uv_close has been called */
+	bool counted;        /* included in curr_connections */
+};
+
+/* A reply batch on its way; the data is the proto_out buffer handed over. */
+struct conn_write {
+	uv_write_t req;
+	struct conn *c;
+	char *data;
+	size_t len;
+};
+
+static void conn_process(struct conn *c);
+static void conn_update_reading(struct conn *c);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void on_close(uv_handle_t *handle)
+{
+	struct conn *c = handle->data;
+
+	free(c->in);
+	free(c);
+}
+
+/* conn_close - close now; pending writes are cancelled by libuv. */
+static void conn_close(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (w->conns == c)
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	if (c->counted) {
+		/* Relaxed: a counter only this worker writes; `stats` and the
+		 * connection limit tolerate a read that is a moment old. */
+		atomic_fetch_sub_explicit(&w->stats->curr_connections, 1,
+					  memory_order_relaxed);
+		c->counted = false;
+	}
+	if (w->verbosity >= 2)
+		SERVER_LOG("worker %u: connection closed", w->index);
+	uv_close(&c->h.handle, on_close);
+}
+
+/* conn_finish - read no more; close once the writes in flight are done. */
+static void conn_finish(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->finishing = true;
+	c->backlog = false;
+	if (c->reading) {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	}
+	if (c->writes == 0)
+		conn_close(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct conn_write *wr = req->data;
+	struct conn *c = wr->c;
+	struct worker *w = c->w;
+
+	c->unsent -= wr->len;
+	c->writes--;
+	if (status == 0)
+		atomic_fetch_add_explicit(&w->stats->bytes_written, wr->len,
+					  memory_order_relaxed);
+	free(wr->data);
+	free(wr);
+	if (c->closing)
+		return;
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->finishing) {
+		if (c->writes == 0)
+			conn_close(c);
+		return;
+	}
+	if (c->unsent >= CONN_OUT_LOW)
+		return;
+	if (c->backlog)
+		conn_process(c);
+	else
+		conn_update_reading(c);
+}
+
+/*
+ * conn_send - hand out's bytes to uv_write, which writes at once what the
+ * socket takes and queues the rest.  out is left empty; its buffer now
+ * belongs to the write request.  A failure closes the connection.
+ */
+static void conn_send(struct conn *c, struct proto_out *out)
+{
+	struct conn_write *wr;
+	uv_buf_t buf;
+	int rc;
+
+	if (out->len == 0)
+		return;
+	wr = malloc(sizeof(*wr));
+	if (wr == NULL) {
+		free(out->data);
+		memset(out, 0, sizeof(*out));
+		conn_close(c);
+		return;
+	}
+	wr->c = c;
+	wr->data = out->data;
+	wr->len = out->len;
+	wr->req.data = wr;
+	memset(out, 0, sizeof(*out));
+	buf = uv_buf_init(wr->data, (unsigned int)wr->len);
+	c->unsent += wr->len;
+	c->writes++;
+	rc = uv_write(&wr->req, &c->h.stream, &buf, 1, on_write);
+	if (rc < 0) {
+		c->unsent -= wr->len;
+		c->writes--;
+		free(wr->data);
+		free(wr);
+		conn_close(c);
+	}
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = handle->data;
+	size_t want = c->in_len + CONN_READ_SIZE;
+	char *p;
+
+	(void)suggested;
+	/* A value being awaited is read in as few calls as the kernel allows. */
+	if (c->pc.need > c->in_len && c->pc.need - c->in_len > CONN_READ_SIZE)
+		want = c->pc.need;
+	if (want > c->in_cap) {
+		p = realloc(c->in, want);
+		if (p == NULL) {
+			*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+			return;
+		}
+		c->in = p;
+		c->in_cap = want;
+	}
+	*buf = uv_buf_init(c->in + c->in_len, (unsigned int)(c->in_cap - c->in_len));
+}
+
+/*
+ * conn_update_reading - read while the unsent replies are under the bound
+ * and nothing buffered is held back; otherwise let the kernel's buffers
+ * (and then TCP's window) push back on the client.
+ */
+static void conn_update_reading(struct conn *c)
+{
+	bool want;
+
+	if (c->closing || c->finishing)
+		return;
+	want = c->unsent < CONN_OUT_HIGH && !c->backlog;
+	if (want && !c->reading) {
+		if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+			c->reading = true;
+	} else if (!want && c->reading) {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	}
+}
+
+/*
+ * conn_process - answer the whole commands buffered, as far as the reply
+ * bound allows; keep the incomplete tail (and any held-back commands) at
+ * the front of the buffer.
+ */
+static void conn_process(struct conn *c)
+{
+	const struct proto_ctx *ctx = &c->w->ctx;
+	struct proto_out out = { 0 };
+	enum proto_action action = PROTO_CONTINUE;
+	size_t off = 0, avail, take, consumed;
+	const char *nl;
+	bool close_after = false;
+
+	if (c->closing || c->finishing)
+		return;
+	c->backlog = false;
+	while (off < c->in_len) {
+		avail = c->in_len - off;
+		if (avail < c->pc.need)
+			break;
+		if (c->unsent + out.len >= CONN_OUT_HIGH) {
+			c->backlog = true;
+			break;
+		}
+		/* One command at a time: its first line, or the length the
+		 * parser asked for. */
+		nl = memchr(c->in + off, '\n', avail);
+		take = nl ? (size_t)(nl - (c->in + off)) + 1 : avail;
+		if (take < c->pc.need)
+			take = c->pc.need;
+		consumed = proto_process(ctx, &c->pc, c->in + off, take, &out, &action);
+		if (consumed == 0 && action == PROTO_CONTINUE && take < avail) {
+			/* A data block follows the line.  need says how long the
+			 * whole command is; without it, present everything. */
+			if (c->pc.need > take && c->pc.need <= avail)
+				consumed = proto_process(ctx, &c->pc, c->in + off,
+							 c->pc.need, &out, &action);
+			else if (c->pc.need <= take)
+				consumed = proto_process(ctx, &c->pc, c->in + off,
+							 avail, &out, &action);
+		}
+		off += consumed;
+		if (action == PROTO_CLOSE) {
+			close_after = true;
+			break;
+		}
+		if (consumed == 0)
+			break;
+		if (out.len >= CONN_FLUSH_AT) {
+			conn_send(c, &out);
+			if (c->closing)
+				break;
+		}
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	if (!c->closing)
+		conn_send(c, &out);
+	free(out.data);
+	if (c->closing)
+		return;
+	if (close_after) {
+		conn_finish(c);
+		return;
+	}
+	/*
+	 * The parser should answer an over-long line with an error itself;
+	 * this is the transport's own bound, so that a client sending bytes
+	 * that never form a command cannot grow the buffer for ever.
+	 */
+	if (!c->backlog &&
+	    c->in_len > (size_t)ctx->max_item_size + CONN_LINE_SLACK &&
+	    c->pc.need <= c->in_len) {
+		SERVER_LOG("worker %u: closing a connection that sent %zu bytes "
+			   "without a complete command", c->w->index, c->in_len);
+		conn_close(c);
+		return;
+	}
+	/* Give the read buffer back after a large value has gone through. */
+	if (c->in_len == 0 && c->in_cap > 4 * CONN_READ_SIZE) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+	conn_update_reading(c);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = stream->data;
+
+	(void)buf;
+	if (nread > 0) {
+		c->in_len += (size_t)nread;
+		atomic_fetch_add_explicit(&c->w->stats->bytes_read, (uint64_t)nread,
+					  memory_order_relaxed);
+		conn_process(c);
+	} else if (nread == UV_EOF) {
+		/* The client may have half-closed after its last command:
+		 * its replies are still written. */
+		conn_finish(c);
+	} else if (nread < 0) {
+		conn_close(c);
+	}
+}
+
+/* connections_open - the whole server's open connections, every worker's
+ * slot summed; a moment stale at worst, which a limit can live with. */
+static uint64_t connections_open(const struct worker *w)
+{
+	uint64_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i < w->all->count; i++)
+		n += atomic_load_explicit(&w->all->slots[i].curr_connections,
+					  memory_order_relaxed);
+	return n;
+}
+
+void conn_accept(struct worker *w, uv_stream_t *server)
+{
+	struct conn *c;
+	struct proto_out out = { 0 };
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		SERVER_LOG("worker %u: out of memory accepting a connection", w->index);
+		return;
+	}
+	c->w = w;
+	c->h.handle.data = c;
+	if (server->type == UV_TCP)
+		rc = uv_tcp_init(&w->loop, &c->h.tcp);
+	else
+		rc = uv_pipe_init(&w->loop, &c->h.pipe, 0);
+	if (rc < 0) {
+		free(c);
+		return;
+	}
+	c->h.handle.data = c;
+	c->closing = false;
+	rc = uv_accept(server, &c->h.stream);
+	if (rc < 0) {
+		/* Another worker took it (the Unix socket is shared). */
+		c->closing = true;
+		uv_close(&c->h.handle, on_close);
+		return;
+	}
+	proto_conn_init(&c->pc);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	if (server->type == UV_TCP)
+		uv_tcp_nodelay(&c->h.tcp, 1);
+
+	if (connections_open(w) >= w->max_connections) {
+		atomic_fetch_add_explicit(&w->stats->rejected_connections, 1,
+					  memory_order_relaxed);
+		if (w->verbosity >= 1)
+			SERVER_LOG("worker %u: refused a connection: %u open",
+				   w->index, w->max_connections);
+		if (proto_out_reserve(&out, sizeof(too_many) - 1) == 0) {
+			memcpy(out.data + out.len, too_many, sizeof(too_many) - 1);
+			out.len += sizeof(too_many) - 1;
+			conn_send(c, &out);
+		}
+		free(out.data);
+		conn_finish(c);
+		return;
+	}
+	c->counted = true;
+	atomic_fetch_add_explicit(&w->stats->curr_connections, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->stats->total_connections, 1, memory_order_relaxed);
+	if (w->verbosity >= 2)
+		SERVER_LOG("worker %u: new %s connection", w->index,
+			   server->type == UV_TCP ? "TCP" : "Unix socket");
+	conn_update_reading(c);
+	if (!c->reading)
+		conn_close(c);
+}
+
+void conn_drain_all(struct worker *w)
+{
+	struct conn *c = w->conns, *next;
+
+	/* conn_finish may unlink c; take the successor first. */
+	for (; c != NULL; c = next) {
+		next = c->next;
+		conn_finish(c);
+	}
+}
+
+void conn_abort_all(struct worker *w)
+{
+	struct conn *c = w->conns, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		conn_close(c);
+	}
+}

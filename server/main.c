@@ -1,2 +1,35 @@
-/* placeholder: being written */
-int main(void) { return 0; }
+/*
+ * main.c - shmkv-server's entry point
+ *
+ * Parses the flags and hands over to the supervisor.  Exit statuses: 0 after
+ * a clean stop (or --help, --version), 1 when start-up fails, 2 for a bad
+ * flag or value, which gets exactly one line on stderr naming it.
+ *
+ * Interface routines: main
+ */
+#include <stdio.h>
+
+#include "config.h"
+#include "supervisor.h"
+
+int main(int argc, char **argv)
+{
+	struct server_config cfg;
+	char err[512];
+
+	if (config_parse(argc, argv, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, SERVER_NAME ": %s\n", err);
+		return 2;
+	}
+	switch (cfg.action) {
+	case CONFIG_HELP:
+		config_usage(stdout);
+		return 0;
+	case CONFIG_VERSION:
+		printf(SERVER_NAME " " SERVER_VERSION "\n");
+		return 0;
+	case CONFIG_RUN:
+		break;
+	}
+	return supervisor_run(&cfg);
+}

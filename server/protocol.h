@@ -55,7 +55,8 @@ struct proto_conn {
 	size_t need;        /* bytes to buffer before another call can progress */
 	bool noreply_seen;  /* internal: suppress the reply of the current command */
 	int verbosity;
-	uint64_t reserved[4];
+	uint64_t swallow;   /* internal: bytes of a refused data block still to skip */
+	uint64_t reserved[3];
 };
 
 void proto_conn_init(struct proto_conn *conn);

@@ -1,1 +1,797 @@
-/* placeholder: being written */
+/*
+ * protocol_meta.c - memcached's meta protocol: mg ms md ma mn me
+ *
+ * A meta command is "<cm> <key> [<datalen>] <flag>*": each flag is one
+ * character, optionally followed by a token ("T30", "Oabc").  The flags are
+ * checked in one pass (meta_preparse, memcached's _meta_flag_preparse) that
+ * rejects duplicates and unknown flags and parses the numbers; the command
+ * then runs once against the table and writes its reply, whose return
+ * flags come back in the order the request gave them, followed by mg's
+ * Z, X and W, as memcached 1.6 does.
+ *
+ * The error strings differ between commands in memcached ("duplicate flag"
+ * from mg and ms, "invalid or duplicate flag" from md and ma; "options
+ * flags are too long" from mg, "options flags too long" from the others)
+ * and are copied as they are, since clients match on them.
+ *
+ * q hides only the reply that means "as expected": EN for mg, HD for ms
+ * and md, any success for ma.  Errors are always sent.
+ *
+ * Deviation from memcached 1.6.18: ms accepts E<cas> (use this CAS for the
+ * stored item), which later 1.6 releases added; 1.6.18 says "invalid flag".
+ * md and ma reject E, as 1.6.18 does.
+ *
+ * Interface routines:
+ *   proto_meta_dispatch  answer one meta command line
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "protocol_internal.h"
+
+#define KEY_TOKEN 1
+#define META_MAX_TOKENS 20        /* memcached's MFLAG_MAX_OPT_LENGTH */
+#define META_OPAQUE_MAX 32        /* the O token, O included */
+#define META_LINE_MAX 1024        /* a reply line's flags, at most */
+
+struct meta_flags {
+	const char *errstr;
+	bool has_error;
+	bool key_binary;
+	bool value, no_update, no_reply, set_stale;
+	bool vivify, new_ttl, recache, has_cas, has_new_cas;
+	int32_t autoviv_exptime, exptime, recache_time;
+	uint32_t client_flags;
+	uint64_t req_cas, new_cas, initial, delta;
+	char mode;
+	const char *key;          /* the key the table sees (decoded if b) */
+	size_t nkey;
+	unsigned char keybuf[PROTO_KEY_MAX];
+};
+
+/*
+ * meta_preparse - check and parse the flags tokens[start..].  Returns 0,
+ * or -1 with of->errstr set.  A duplicate or unknown flag stops at once;
+ * a bad number is remembered and the scan goes on (its message may be
+ * overwritten by a later one), as memcached does.
+ */
+static int meta_preparse(const struct proto_req *req, size_t start,
+			 bool allow_new_cas, struct meta_flags *of)
+{
+	const struct proto_token *t = req->tokens;
+	bool seen[128] = { false };
+	size_t i;
+
+	of->key = t[KEY_TOKEN].value;
+	of->nkey = t[KEY_TOKEN].length;
+	of->delta = 1;
+	for (i = start; i < req->ntokens && t[i].length != 0; i++) {
+		unsigned char o = (unsigned char)t[i].value[0];
+		const char *arg = t[i].value + 1;
+		size_t alen = t[i].length - 1;
+
+		if (o >= 127 || seen[o]) {
+			of->errstr = "CLIENT_ERROR duplicate flag";
+			return -1;
+		}
+		seen[o] = true;
+		switch (o) {
+		case 'b':
+			of->nkey = proto_base64_decode(t[KEY_TOKEN].value,
+						       t[KEY_TOKEN].length,
+						       of->keybuf,
+						       sizeof(of->keybuf));
+			of->key = (const char *)of->keybuf;
+			if (of->nkey == 0) {
+				of->errstr = "CLIENT_ERROR error decoding key";
+				of->has_error = true;
+			}
+			of->key_binary = true;
+			break;
+		case 'N':
+			of->vivify = true;
+			if (!proto_num_i32_str(arg, alen, &of->autoviv_exptime))
+				goto bad_token;
+			break;
+		case 'T':
+			of->new_ttl = true;
+			if (!proto_num_i32_str(arg, alen, &of->exptime))
+				goto bad_token;
+			break;
+		case 'R':
+			of->recache = true;
+			if (!proto_num_i32_str(arg, alen, &of->recache_time))
+				goto bad_token;
+			break;
+		case 'C':
+			of->has_cas = true;
+			if (!proto_num_u64_str(arg, alen, &of->req_cas))
+				goto bad_token;
+			break;
+		case 'E':
+			if (!allow_new_cas) {
+				of->errstr = "CLIENT_ERROR invalid flag";
+				return -1;
+			}
+			of->has_new_cas = true;
+			if (!proto_num_u64_str(arg, alen, &of->new_cas))
+				goto bad_token;
+			break;
+		case 'F':
+			if (!proto_num_u32_str(arg, alen, &of->client_flags))
+				of->has_error = true;
+			break;
+		case 'M':
+			if (t[i].length != 2) {
+				of->errstr = "CLIENT_ERROR incorrect length for M token";
+				of->has_error = true;
+			} else {
+				of->mode = t[i].value[1];
+			}
+			break;
+		case 'J':
+			if (!proto_num_u64_str(arg, alen, &of->initial)) {
+				of->errstr = "CLIENT_ERROR invalid numeric initial value";
+				of->has_error = true;
+			}
+			break;
+		case 'D':
+			if (!proto_num_u64_str(arg, alen, &of->delta)) {
+				of->errstr = "CLIENT_ERROR invalid numeric delta value";
+				of->has_error = true;
+			}
+			break;
+		case 'I':
+			of->set_stale = true;
+			break;
+		case 'v':
+			of->value = true;
+			break;
+		case 'u':
+			of->no_update = true;
+			break;
+		case 'q':
+			of->no_reply = true;
+			break;
+		case 'O': case 'P': case 'L':
+		case 'k': case 's': case 't': case 'c': case 'f':
+		case 'l': case 'h':
+			break;
+		default:
+			of->errstr = "CLIENT_ERROR invalid flag";
+			return -1;
+		}
+		continue;
+bad_token:
+		of->errstr = "CLIENT_ERROR bad token in command line format";
+		of->has_error = true;
+	}
+	return of->has_error ? -1 : 0;
+}
+
+/* opaque_ok - memcached refuses an O token longer than 32 bytes. */
+static bool opaque_ok(const struct proto_req *req, size_t start)
+{
+	size_t i;
+
+	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
+		if (req->tokens[i].value[0] == 'O' &&
+		    req->tokens[i].length > META_OPAQUE_MAX)
+			return false;
+	return true;
+}
+
+/* A reply line under construction; flags are appended with a space. */
+struct meta_line {
+	char buf[META_LINE_MAX];
+	size_t len;
+};
+
+static void line_add(struct meta_line *l, const char *p, size_t n)
+{
+	if (n > sizeof(l->buf) - l->len)
+		n = sizeof(l->buf) - l->len;
+	memcpy(l->buf + l->len, p, n);
+	l->len += n;
+}
+
+static void line_addf(struct meta_line *l, const char *fmt,
+		      unsigned long long v)
+{
+	int n = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, v);
+
+	if (n > 0)
+		l->len += (size_t)n < sizeof(l->buf) - l->len ?
+			  (size_t)n : sizeof(l->buf) - l->len - 1;
+}
+
+/* line_addi - as line_addf, for a signed number. */
+static void line_addi(struct meta_line *l, const char *fmt, long long v)
+{
+	int n = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, v);
+
+	if (n > 0)
+		l->len += (size_t)n < sizeof(l->buf) - l->len ?
+			  (size_t)n : sizeof(l->buf) - l->len - 1;
+}
+
+/* line_key - " k<key>", base64 again and followed by " b" for b keys. */
+static void line_key(struct meta_line *l, const struct meta_flags *of)
+{
+	char enc[PROTO_KEY_MAX * 2];
+	size_t n;
+
+	line_add(l, " k", 2);
+	if (!of->key_binary) {
+		line_add(l, of->key, of->nkey);
+		return;
+	}
+	n = proto_base64_encode((const unsigned char *)of->key, of->nkey, enc,
+				sizeof(enc));
+	line_add(l, enc, n);
+	line_add(l, " b", 2);
+}
+
+/* line_opaque_key - the flags every reply echoes: O and k, in order. */
+static void line_opaque_key(struct meta_line *l, const struct proto_req *req,
+			    size_t start, const struct meta_flags *of)
+{
+	size_t i;
+
+	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++) {
+		const struct proto_token *t = &req->tokens[i];
+
+		if (t->value[0] == 'O') {
+			line_add(l, " ", 1);
+			line_add(l, t->value, t->length);
+		} else if (t->value[0] == 'k') {
+			line_key(l, of);
+		}
+	}
+}
+
+static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
+{
+	if (exptime == 0)
+		line_add(l, " t-1", 4);
+	else
+		line_addi(l, " t%lld", (long long)exptime - (long long)now);
+}
+
+static void line_send(struct proto_req *req, struct meta_line *l)
+{
+	if (proto_add(req, l->buf, l->len) == 0)
+		proto_add(req, "\r\n", 2);
+}
+
+/*
+ * meta_value - fetch key into the output buffer past room for the reply
+ * line, as protocol_text.c does, so a value is copied once.  Returns the
+ * table's status; on TABLE_OK the value sits at out->data + out->len +
+ * META_LINE_MAX (not yet counted in out->len).
+ */
+static enum table_status meta_value(struct proto_req *req,
+				    const struct meta_flags *of,
+				    const struct table_get_opts *opts,
+				    struct table_item_info *info)
+{
+	size_t cap = of->value ? 4096 : 0;
+	enum table_status st;
+
+	for (;;) {
+		if (proto_out_reserve(req->out, META_LINE_MAX + cap + 2) != 0) {
+			req->oom = true;
+			return TABLE_NO_MEMORY;
+		}
+		memset(info, 0, sizeof(*info));
+		st = table_get(req->ctx->table, of->key, of->nkey, opts,
+			       of->value ? req->out->data + req->out->len +
+					   META_LINE_MAX : NULL,
+			       cap, info);
+		if (st != TABLE_TOO_SMALL)
+			return st;
+		cap = info->value_len;
+	}
+}
+
+static int process_mg(struct proto_req *req)
+{
+	struct meta_flags of;
+	struct table_get_opts opts;
+	struct table_item_info info;
+	struct meta_line l = { .len = 0 };
+	enum table_status st;
+	uint32_t now;
+	size_t i;
+	char *base;
+
+	memset(&of, 0, sizeof(of));
+	of.errstr = "CLIENT_ERROR bad command line format";
+	if (!proto_key_ok(&req->tokens[KEY_TOKEN])) {
+		proto_reply(req, "CLIENT_ERROR bad command line format");
+		return 0;
+	}
+	if (req->ntokens > META_MAX_TOKENS) {
+		proto_reply(req, "CLIENT_ERROR options flags are too long");
+		return 0;
+	}
+	if (meta_preparse(req, 2, false, &of) != 0) {
+		proto_reply(req, of.errstr);
+		return 0;
+	}
+	if (!opaque_ok(req, 2)) {
+		proto_reply(req, "CLIENT_ERROR opaque token too long");
+		return 0;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.touch = of.new_ttl;
+	opts.exptime = of.exptime;
+	opts.no_bump = of.no_update;
+	opts.vivify = of.vivify;
+	opts.vivify_exptime = of.autoviv_exptime;
+	opts.recache = of.recache;
+	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
+	st = meta_value(req, &of, &opts, &info);
+	if (req->oom)
+		return 0;
+	PROTO_STAT(req, cmd_get);
+	if (of.new_ttl)
+		PROTO_STAT(req, cmd_touch);
+	if (st != TABLE_OK) {
+		PROTO_STAT(req, get_misses);
+		if (of.new_ttl)
+			PROTO_STAT(req, touch_misses);
+		if (of.no_reply)
+			return 0;
+		line_add(&l, "EN", 2);
+		line_opaque_key(&l, req, 2, &of);
+		line_send(req, &l);
+		return 0;
+	}
+	PROTO_STAT(req, get_hits);
+	if (of.new_ttl)
+		PROTO_STAT(req, touch_hits);
+	now = proto_now(req->ctx);
+	if (of.value)
+		line_addf(&l, "VA %llu", info.value_len);
+	else
+		line_add(&l, "HD", 2);
+	for (i = 2; i < req->ntokens && req->tokens[i].length != 0; i++) {
+		const struct proto_token *t = &req->tokens[i];
+
+		switch (t->value[0]) {
+		case 's':
+			line_addf(&l, " s%llu", info.value_len);
+			break;
+		case 't':
+			line_ttl(&l, info.exptime, now);
+			break;
+		case 'c':
+			line_addf(&l, " c%llu", info.cas);
+			break;
+		case 'f':
+			line_addf(&l, " f%llu", info.flags);
+			break;
+		case 'l':
+			line_addf(&l, " l%llu", info.last_access);
+			break;
+		case 'h':
+			line_addf(&l, " h%llu", info.fetched ? 1 : 0);
+			break;
+		case 'O':
+			line_add(&l, " ", 1);
+			line_add(&l, t->value, t->length);
+			break;
+		case 'k':
+			line_key(&l, &of);
+			break;
+		default:
+			break;
+		}
+	}
+	/* memcached's order: Z before X, and W last. */
+	if (info.token_sent)
+		line_add(&l, " Z", 2);
+	if (info.stale)
+		line_add(&l, " X", 2);
+	if (info.won)
+		line_add(&l, " W", 2);
+	line_add(&l, "\r\n", 2);
+	/* The value waits at META_LINE_MAX; put the line before it. */
+	base = req->out->data + req->out->len;
+	if (of.value) {
+		memmove(base + l.len, base + META_LINE_MAX, info.value_len);
+		memcpy(base, l.buf, l.len);
+		memcpy(base + l.len + info.value_len, "\r\n", 2);
+		req->out->len += l.len + info.value_len + 2;
+	} else {
+		memcpy(base, l.buf, l.len);
+		req->out->len += l.len;
+	}
+	return 0;
+}
+
+static int process_ms(struct proto_req *req)
+{
+	const struct proto_token *t = req->tokens;
+	struct meta_flags of;
+	struct table_store_req sr;
+	struct meta_line l = { .len = 0 };
+	enum table_status st;
+	uint64_t cas = 0;
+	int32_t vlen;
+	size_t i;
+
+	memset(&of, 0, sizeof(of));
+	of.errstr = "CLIENT_ERROR bad command line format";
+	if (!proto_key_ok(&t[KEY_TOKEN]) || req->ntokens == 3) {
+		proto_reply(req, "CLIENT_ERROR bad command line format");
+		return 0;
+	}
+	if (req->ntokens > META_MAX_TOKENS) {
+		proto_reply(req, "CLIENT_ERROR options flags too long");
+		return 0;
+	}
+	if (!proto_num_i32(&t[2], &vlen) || vlen < 0) {
+		proto_reply(req, "CLIENT_ERROR bad command line format");
+		return 0;
+	}
+	/* From here on the length is known, so a refused block is skipped. */
+	if (meta_preparse(req, 3, true, &of) != 0)
+		goto refuse;
+	if (!opaque_ok(req, 3)) {
+		of.errstr = "CLIENT_ERROR opaque token too long";
+		goto refuse;
+	}
+	memset(&sr, 0, sizeof(sr));
+	switch (of.mode) {
+	case 0: case 'S': case 's':
+		sr.mode = of.has_cas ? TABLE_CAS : TABLE_SET;
+		break;
+	case 'E': case 'e':
+		sr.mode = TABLE_ADD;
+		break;
+	case 'A': case 'a':
+		sr.mode = TABLE_APPEND;
+		break;
+	case 'P': case 'p':
+		sr.mode = TABLE_PREPEND;
+		break;
+	case 'R': case 'r':
+		sr.mode = TABLE_REPLACE;
+		break;
+	default:
+		of.errstr = "CLIENT_ERROR invalid mode for ms M token";
+		goto refuse;
+	}
+	if ((uint32_t)vlen > req->ctx->max_item_size) {
+		PROTO_STAT(req, store_too_large);
+		/* memcached drops the old value whatever the mode. */
+		table_delete(req->ctx->table, of.key, of.nkey, NULL);
+		of.errstr = "SERVER_ERROR object too large for cache";
+		goto refuse;
+	}
+	if (req->data_avail < (size_t)vlen + 2) {
+		req->data_need = (size_t)vlen + 2;
+		return PROTO_WAIT;
+	}
+	req->data_used = (size_t)vlen + 2;
+	PROTO_STAT(req, cmd_meta);
+	PROTO_STAT(req, cmd_set);
+	if (memcmp(req->data + vlen, "\r\n", 2) != 0) {
+		proto_reply(req, "CLIENT_ERROR bad data chunk");
+		return 0;
+	}
+	sr.key = of.key;
+	sr.key_len = of.nkey;
+	sr.value = req->data;
+	sr.value_len = (size_t)vlen;
+	sr.flags = of.client_flags;
+	sr.exptime = of.exptime;
+	sr.compare_cas = of.has_cas;
+	sr.cas = of.req_cas;
+	sr.new_cas = of.has_new_cas ? of.new_cas : 0;
+	sr.invalidate = of.set_stale;
+	st = table_store(req->ctx->table, &sr, &cas);
+	switch (st) {
+	case TABLE_OK:
+		if (of.has_cas)
+			PROTO_STAT(req, cas_hits);
+		if (of.no_reply)
+			return 0;
+		line_add(&l, "HD", 2);
+		break;
+	case TABLE_NOT_STORED:
+		line_add(&l, "NS", 2);
+		break;
+	case TABLE_EXISTS:
+		PROTO_STAT(req, cas_badval);
+		line_add(&l, "EX", 2);
+		break;
+	case TABLE_NOT_FOUND:
+		if (of.has_cas)
+			PROTO_STAT(req, cas_misses);
+		line_add(&l, of.has_cas ? "NF" : "NS", 2);
+		break;
+	case TABLE_TOO_LARGE:
+		PROTO_STAT(req, store_too_large);
+		proto_reply(req, "SERVER_ERROR object too large for cache");
+		return 0;
+	case TABLE_NO_MEMORY:
+		PROTO_STAT(req, store_no_memory);
+		proto_reply(req, "SERVER_ERROR out of memory storing object");
+		return 0;
+	default:
+		proto_reply(req, "CLIENT_ERROR bad command line format");
+		return 0;
+	}
+	if (st != TABLE_OK)
+		cas = 0;
+	for (i = 3; i < req->ntokens && t[i].length != 0; i++) {
+		switch (t[i].value[0]) {
+		case 'O':
+			line_add(&l, " ", 1);
+			line_add(&l, t[i].value, t[i].length);
+			break;
+		case 'k':
+			line_key(&l, &of);
+			break;
+		case 'c':
+			line_addf(&l, " c%llu", cas);
+			break;
+		default:
+			break;
+		}
+	}
+	line_send(req, &l);
+	return 0;
+refuse:
+	req->conn->swallow = (uint64_t)vlen + 2;
+	proto_reply(req, of.errstr);
+	return 0;
+}
+
+/*
+ * meta_common_checks - what md and ma check before running: key length,
+ * flag count, the flags, the opaque.  Returns false after replying.
+ */
+static bool meta_common_checks(struct proto_req *req, struct meta_flags *of)
+{
+	memset(of, 0, sizeof(*of));
+	if (!proto_key_ok(&req->tokens[KEY_TOKEN])) {
+		proto_reply(req, "CLIENT_ERROR bad command line format");
+		return false;
+	}
+	if (req->ntokens > META_MAX_TOKENS) {
+		proto_reply(req, "CLIENT_ERROR options flags too long");
+		return false;
+	}
+	if (meta_preparse(req, 2, false, of) != 0) {
+		proto_reply(req, "CLIENT_ERROR invalid or duplicate flag");
+		return false;
+	}
+	if (!opaque_ok(req, 2)) {
+		proto_reply(req, "CLIENT_ERROR opaque token too long");
+		return false;
+	}
+	return true;
+}
+
+static int process_md(struct proto_req *req)
+{
+	struct meta_flags of;
+	struct table_delete_opts opts;
+	struct meta_line l = { .len = 0 };
+	enum table_status st;
+
+	if (!meta_common_checks(req, &of))
+		return 0;
+	memset(&opts, 0, sizeof(opts));
+	opts.compare_cas = of.has_cas;
+	opts.cas = of.req_cas;
+	opts.invalidate = of.set_stale;
+	opts.touch = of.new_ttl;
+	opts.exptime = of.exptime;
+	st = table_delete(req->ctx->table, of.key, of.nkey, &opts);
+	switch (st) {
+	case TABLE_OK:
+		PROTO_STAT(req, delete_hits);
+		if (of.no_reply)
+			return 0;
+		line_add(&l, "HD", 2);
+		break;
+	case TABLE_EXISTS:
+		line_add(&l, "EX", 2);
+		break;
+	default:
+		PROTO_STAT(req, delete_misses);
+		line_add(&l, "NF", 2);
+		break;
+	}
+	line_opaque_key(&l, req, 2, &of);
+	line_send(req, &l);
+	return 0;
+}
+
+static int process_ma(struct proto_req *req)
+{
+	struct meta_flags of;
+	struct table_arith_req ar;
+	struct table_item_info info;
+	struct meta_line l = { .len = 0 };
+	enum table_status st;
+	uint64_t value = 0;
+	char num[24];
+	int numlen = 0;
+	size_t i;
+
+	if (!meta_common_checks(req, &of))
+		return 0;
+	memset(&ar, 0, sizeof(ar));
+	switch (of.mode) {
+	case 0: case 'I': case 'i': case '+':
+		ar.incr = true;
+		break;
+	case 'D': case 'd': case '-':
+		ar.incr = false;
+		break;
+	default:
+		proto_reply(req, "CLIENT_ERROR invalid mode for ma M token");
+		return 0;
+	}
+	ar.key = of.key;
+	ar.key_len = of.nkey;
+	ar.delta = of.delta;
+	ar.compare_cas = of.has_cas;
+	ar.cas = of.req_cas;
+	ar.vivify = of.vivify;
+	ar.vivify_exptime = of.autoviv_exptime;
+	ar.initial = of.initial;
+	ar.touch = of.new_ttl;
+	ar.exptime = of.exptime;
+	memset(&info, 0, sizeof(info));
+	st = table_arith(req->ctx->table, &ar, &value, &info);
+	switch (st) {
+	case TABLE_OK:
+		if (ar.incr)
+			PROTO_STAT(req, incr_hits);
+		else
+			PROTO_STAT(req, decr_hits);
+		if (of.no_reply)
+			return 0;
+		numlen = snprintf(num, sizeof(num), "%llu",
+				  (unsigned long long)value);
+		if (of.value)
+			line_addf(&l, "VA %llu", (unsigned long long)numlen);
+		else
+			line_add(&l, "HD", 2);
+		for (i = 2; i < req->ntokens && req->tokens[i].length != 0; i++) {
+			const struct proto_token *t = &req->tokens[i];
+
+			if (t->value[0] == 'c')
+				line_addf(&l, " c%llu", info.cas);
+			else if (t->value[0] == 't')
+				line_ttl(&l, info.exptime, proto_now(req->ctx));
+			else if (t->value[0] == 'O') {
+				line_add(&l, " ", 1);
+				line_add(&l, t->value, t->length);
+			} else if (t->value[0] == 'k')
+				line_key(&l, &of);
+		}
+		line_send(req, &l);
+		if (of.value && proto_add(req, num, (size_t)numlen) == 0)
+			proto_add(req, "\r\n", 2);
+		return 0;
+	case TABLE_NON_NUMERIC:
+		proto_reply(req, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		return 0;
+	case TABLE_NO_MEMORY:
+		proto_reply(req, "SERVER_ERROR out of memory");
+		return 0;
+	case TABLE_EXISTS:
+		line_add(&l, "EX", 2);
+		break;
+	case TABLE_NOT_STORED:
+		line_add(&l, "NS", 2);
+		break;
+	default:
+		if (ar.incr)
+			PROTO_STAT(req, incr_misses);
+		else
+			PROTO_STAT(req, decr_misses);
+		line_add(&l, "NF", 2);
+		break;
+	}
+	line_opaque_key(&l, req, 2, &of);
+	line_send(req, &l);
+	return 0;
+}
+
+/*
+ * process_me - meta debug.  exp, la, cas and fetch are memcached's; we have
+ * no slab classes, so cls is always 1, and size is key plus value bytes
+ * (memcached adds its item header, which we do not have).
+ */
+static int process_me(struct proto_req *req)
+{
+	const struct proto_token *t = req->tokens;
+	struct meta_flags of;
+	struct table_get_opts opts;
+	struct table_item_info info;
+	struct meta_line l = { .len = 0 };
+	uint32_t now;
+
+	memset(&of, 0, sizeof(of));
+	if (req->ntokens < 3 || !proto_key_ok(&t[KEY_TOKEN])) {
+		proto_reply(req, "CLIENT_ERROR bad command line format");
+		return 0;
+	}
+	of.key = t[KEY_TOKEN].value;
+	of.nkey = t[KEY_TOKEN].length;
+	if (req->ntokens > 3 && t[2].length > 0 && t[2].value[0] == 'b') {
+		of.nkey = proto_base64_decode(t[KEY_TOKEN].value,
+					      t[KEY_TOKEN].length, of.keybuf,
+					      sizeof(of.keybuf));
+		of.key = (const char *)of.keybuf;
+		of.key_binary = true;
+		if (of.nkey == 0) {
+			proto_reply(req, "CLIENT_ERROR bad command line format");
+			return 0;
+		}
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.no_bump = true;
+	memset(&info, 0, sizeof(info));
+	if (table_get(req->ctx->table, of.key, of.nkey, &opts, NULL, 0,
+		      &info) != TABLE_OK) {
+		proto_reply(req, "EN");
+		return 0;
+	}
+	now = proto_now(req->ctx);
+	line_add(&l, "ME ", 3);
+	line_add(&l, t[KEY_TOKEN].value, t[KEY_TOKEN].length);
+	if (info.exptime == 0)
+		line_add(&l, " exp=-1", 7);
+	else
+		line_addi(&l, " exp=%lld",
+			  (long long)info.exptime - (long long)now);
+	line_addf(&l, " la=%llu", info.last_access);
+	line_addf(&l, " cas=%llu", info.cas);
+	line_add(&l, info.fetched ? " fetch=yes" : " fetch=no",
+		 info.fetched ? 10 : 9);
+	line_add(&l, " cls=1", 6);
+	line_addf(&l, " size=%llu", (unsigned long long)of.nkey + info.value_len);
+	line_send(req, &l);
+	return 0;
+}
+
+/*
+ * proto_meta_dispatch - answer one two-letter 'm' command.  Returns 0, or
+ * PROTO_WAIT while an ms data block is incomplete.
+ */
+int proto_meta_dispatch(struct proto_req *req)
+{
+	char c = req->tokens[0].value[1];
+
+	if (c == 'n') {
+		PROTO_STAT(req, cmd_meta);
+		proto_adds(req, "MN\r\n");
+		return 0;
+	}
+	if (c == 'e') {
+		PROTO_STAT(req, cmd_meta);
+		return process_me(req);
+	}
+	if ((c != 'g' && c != 's' && c != 'd' && c != 'a') || req->ntokens < 3) {
+		proto_reply(req, "ERROR");
+		return 0;
+	}
+	if (c == 's')
+		return process_ms(req); /* counted once its block is in */
+	PROTO_STAT(req, cmd_meta);
+	if (c == 'g')
+		return process_mg(req);
+	if (c == 'd')
+		return process_md(req);
+	return process_ma(req);
+}

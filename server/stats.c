@@ -1,1 +1,60 @@
-/* placeholder: being written */
+/*
+ * stats.c - the per-worker counters region
+ *
+ * Each worker counts into its own struct server_stats in the control part,
+ * so no cache line is written by two processes on a hot path; readers
+ * (`stats`) add the slots up.  A slot is written by one process only, with
+ * relaxed atomics, and read by others with relaxed loads: a sum may lag a
+ * counter by a few increments, which statistics tolerate, and nothing is
+ * ordered by these values.
+ *
+ * Interface routines:
+ *   server_stats_region_size  bytes the region needs for n workers
+ *   server_stats_sum          add up every worker's slot
+ */
+#include <string.h>
+
+#include "stats.h"
+
+/* The counters are summed field by field as an array of this. */
+#define STATS_NCOUNTERS \
+	(offsetof(struct server_stats, reserved) / sizeof(_Atomic uint64_t))
+
+/*
+ * A slot is a whole number of 128-byte units (PostgreSQL's padding for
+ * adjacent-line prefetch), so in an array of slots no two workers ever
+ * write the same cache line pair.  The reserved words keep it so.
+ */
+_Static_assert(sizeof(struct server_stats) % 128 == 0,
+	       "server_stats slots must not share cache lines");
+
+/* server_stats_region_size - bytes for one slot per worker. */
+size_t server_stats_region_size(uint32_t workers)
+{
+	return (size_t)workers * sizeof(struct server_stats);
+}
+
+/*
+ * server_stats_sum - total = the sum of all->count slots.  total may be
+ * process memory; it is written with relaxed stores.
+ */
+void server_stats_sum(const struct server_stats_view *all,
+		      struct server_stats *total)
+{
+	_Atomic uint64_t *dst = (_Atomic uint64_t *)total;
+	uint32_t w;
+	size_t i;
+
+	for (i = 0; i < STATS_NCOUNTERS; i++)
+		atomic_store_explicit(&dst[i], 0, memory_order_relaxed);
+	for (w = 0; w < all->count; w++) {
+		_Atomic uint64_t *src = (_Atomic uint64_t *)&all->slots[w];
+
+		for (i = 0; i < STATS_NCOUNTERS; i++)
+			atomic_store_explicit(
+				&dst[i],
+				atomic_load_explicit(&dst[i], memory_order_relaxed) +
+				atomic_load_explicit(&src[i], memory_order_relaxed),
+				memory_order_relaxed);
+	}
+}

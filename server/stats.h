@@ -43,7 +43,10 @@ struct server_stats {
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
 	_Atomic uint64_t worker_restarts;  /* counted by the supervisor in slot 0 */
-	uint64_t reserved[8];
+	_Atomic uint64_t store_too_large;
+	_Atomic uint64_t store_no_memory;
+	_Atomic uint64_t cmd_meta;
+	uint64_t reserved[5];
 };
 
 /* Every worker's slot, as mapped in this process. */

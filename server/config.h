@@ -1,0 +1,99 @@
+/*
+ * config.h - the server's settings, from its command line
+ *
+ * Flags follow memcached's letters where the two overlap (-p, -l, -s, -m,
+ * -t, -c, -I, -v), so an operator's habits and init scripts carry over.
+ * Parsing is a pure function of argv: it prints nothing and exits nowhere,
+ * so tests can feed it good and bad values; main() turns its one-line error
+ * into memcached-style "shmkv-server: <flag>: <why>" on stderr and exit 2.
+ *
+ * Interface routines:
+ *   config_defaults       the settings with no flags at all
+ *   config_parse          apply argv on top of the defaults, then validate
+ *   config_usage          the --help text
+ *   config_huge_pages_name  "on", "off" or "try"
+ *   server_log_line       one log line to stderr (the server's only logger)
+ */
+#ifndef SHMKV_CONFIG_H
+#define SHMKV_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "segment.h"
+
+#define SERVER_NAME "shmkv-server"
+#define SERVER_VERSION "0.1.0"
+
+#define CONFIG_DEFAULT_PORT 11211
+#define CONFIG_DEFAULT_LISTEN "127.0.0.1"
+#define CONFIG_DEFAULT_MEMORY_MIB 1024u
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 1024u
+#define CONFIG_DEFAULT_MAX_ITEM (1024u * 1024u)
+#define CONFIG_DEFAULT_PARTITIONS 128u
+#define CONFIG_MIN_ITEM 1024u                   /* memcached's -I floor */
+#define CONFIG_MAX_ITEM (1024u * 1024u * 1024u) /* and its ceiling */
+#define CONFIG_MAX_WORKERS 128u
+#define CONFIG_MAX_PARTITIONS 65536u
+/* A partition should hold this many items of the largest size. */
+#define CONFIG_ITEMS_PER_PARTITION 8u
+
+/* sizeof(sockaddr_un.sun_path) */
+#define CONFIG_UNIX_PATH_MAX 108u
+#define CONFIG_PATH_MAX 4096u
+
+/*
+ * SERVER_LOG - one line to stderr, prefixed with the program and the PID so
+ * that lines of the supervisor and of each worker can be told apart.
+ * glibc formats a line for unbuffered stderr in one buffer, so lines of
+ * different processes do not interleave mid-line.
+ */
+#define SERVER_LOG(...) server_log_line(__VA_ARGS__)
+
+__attribute__((format(printf, 1, 2)))
+void server_log_line(const char *fmt, ...);
+
+enum config_action {
+	CONFIG_RUN = 0,
+	CONFIG_HELP,
+	CONFIG_VERSION,
+};
+
+struct server_config {
+	enum config_action action;
+	int port;                     /* 0 = no TCP */
+	char listen[256];
+	char unix_socket[CONFIG_UNIX_PATH_MAX];
+	char run_dir[CONFIG_PATH_MAX];
+	uint64_t memory_mib;
+	uint32_t workers;
+	uint32_t max_connections;
+	uint32_t max_item_size;
+	uint32_t partitions;          /* after the automatic reduction */
+	bool partitions_given;        /* set by --partitions, never reduced */
+	enum segment_huge_pages huge_pages;
+	size_t huge_page_size;        /* 0 = the kernel's default */
+	bool prefault;
+	int verbosity;
+};
+
+/* config_defaults - fill cfg with what the server runs with and no flags. */
+void config_defaults(struct server_config *cfg);
+
+/*
+ * config_parse - parse argv into cfg (defaults first).  Returns 0, or
+ * -EINVAL with one line in err naming the flag, the value and why it is
+ * wrong (no program name, no newline).  Re-entrant across calls: it resets
+ * getopt's state, so tests can call it many times.
+ */
+int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
+		 size_t errlen);
+
+/* config_usage - print the --help text documenting every flag. */
+void config_usage(FILE *out);
+
+const char *config_huge_pages_name(enum segment_huge_pages hp);
+
+#endif

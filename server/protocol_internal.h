@@ -1,0 +1,119 @@
+/*
+ * protocol_internal.h - what the protocol files share and nobody else uses
+ *
+ * protocol.c splits the input into command lines, tokenizes them exactly as
+ * memcached 1.6 does (tokenize_command in proto_text.c) and hands each line
+ * to the text, meta or stats handler.  A handler sees one struct proto_req:
+ * the line's tokens, the bytes that follow the line (a data block, if the
+ * command has one) and the output buffer.
+ *
+ * A handler returns 0 when the command is finished (req->data_used says how
+ * many bytes after the line it consumed), or PROTO_WAIT when its data block
+ * is not all buffered yet (req->data_need says how many bytes after the line
+ * it needs); the line is then left unconsumed and parsed again once the
+ * block is there, which costs one re-tokenize of a short line instead of a
+ * per-connection copy of the parsed command.
+ *
+ * Interface routines (protocol.c unless noted):
+ *   proto_add, proto_addf, proto_reply  append to the output
+ *   proto_num_u32/_i32/_u64             memcached's safe_strto* rules
+ *   proto_key_ok                        memcached's key length rule
+ *   proto_base64_decode/_encode         meta's b flag
+ *   proto_stat_*                        per-worker counters (relaxed)
+ *   proto_text_dispatch                 protocol_text.c
+ *   proto_meta_dispatch                 protocol_meta.c
+ *   proto_stats_command                 protocol_stats.c
+ */
+#ifndef SHMKV_PROTOCOL_INTERNAL_H
+#define SHMKV_PROTOCOL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol.h"
+
+/* memcached's MAX_TOKENS: 23 tokens, then the rest of the line. */
+#define PROTO_MAX_TOKENS 24
+/* memcached closes a connection with this much buffered and no newline... */
+#define PROTO_LINE_MAX 2048u
+/* ...unless the line is a get/gets, whose key lists are unbounded there. */
+#define PROTO_GET_LINE_MAX (1u << 20)
+#define PROTO_KEY_MAX 250u
+#define PROTO_WAIT 1
+
+struct proto_token {
+	const char *value; /* NULL only for a terminal token at the line's end */
+	size_t length;     /* 0 for the terminal token */
+};
+
+struct proto_req {
+	const struct proto_ctx *ctx;
+	struct proto_conn *conn;
+	struct proto_out *out;
+	struct proto_token tokens[PROTO_MAX_TOKENS];
+	size_t ntokens;        /* memcached's count: real tokens + terminal */
+	const char *line_end;  /* where the command line's text ends */
+	const char *data;      /* the bytes after the line */
+	size_t data_avail;
+	size_t data_used;      /* out: bytes after the line consumed */
+	size_t data_need;      /* out, with PROTO_WAIT: bytes after the line needed */
+	bool noreply;          /* text noreply: suppress this command's reply */
+	bool close;            /* out: close after the replies (quit, HTTP) */
+	bool oom;              /* an append to out failed */
+};
+
+size_t proto_tokenize(const char *s, size_t len, struct proto_token *tokens,
+		      size_t max_tokens);
+bool proto_tok_is(const struct proto_token *t, const char *word);
+
+int proto_add(struct proto_req *req, const void *p, size_t n);
+int proto_adds(struct proto_req *req, const char *s);
+int proto_addf(struct proto_req *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void proto_reply(struct proto_req *req, const char *line);
+
+bool proto_num_u32(const struct proto_token *t, uint32_t *out);
+bool proto_num_i32(const struct proto_token *t, int32_t *out);
+bool proto_num_u64(const struct proto_token *t, uint64_t *out);
+bool proto_num_u32_str(const char *s, size_t len, uint32_t *out);
+bool proto_num_i32_str(const char *s, size_t len, int32_t *out);
+bool proto_num_u64_str(const char *s, size_t len, uint64_t *out);
+
+bool proto_key_ok(const struct proto_token *key);
+
+size_t proto_base64_decode(const char *in, size_t len, unsigned char *out,
+			   size_t cap);
+size_t proto_base64_encode(const unsigned char *in, size_t len, char *out,
+			   size_t cap);
+
+uint32_t proto_now(const struct proto_ctx *ctx);
+
+/*
+ * proto_stat_add - count n on this worker's counter.  Only this process
+ * writes its slot, so a relaxed load and store is enough (no locked
+ * read-modify-write); readers summing slots tolerate a stale value.
+ */
+static inline void proto_stat_add(const struct proto_ctx *ctx,
+				  _Atomic uint64_t *counter, uint64_t n)
+{
+	if (ctx->stats == NULL)
+		return;
+	atomic_store_explicit(counter,
+			      atomic_load_explicit(counter,
+						   memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+#define PROTO_STAT(req, field) \
+	do { \
+		if ((req)->ctx->stats != NULL) \
+			proto_stat_add((req)->ctx, &(req)->ctx->stats->field, 1); \
+	} while (0)
+
+int proto_text_dispatch(struct proto_req *req);
+int proto_meta_dispatch(struct proto_req *req);
+int proto_stats_command(struct proto_req *req);
+
+#endif
