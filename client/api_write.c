@@ -211,3 +211,57 @@ enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
 {
 	return arith(kv, false, key, key_len, delta, value);
 }
+
+enum shmkv_status shmkv_server_stats(shmkv *kv, char **text)
+{
+	static const char cmd[] = "stats\r\n";
+	char line[LINE_MAX_REPLY];
+	size_t len = 0, cap = 4096;
+	char *out = malloc(cap);
+	enum shmkv_status st;
+
+	*text = NULL;
+	if (out == NULL)
+		return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+	out[0] = '\0';
+	pthread_mutex_lock(&kv->mu);
+	st = api_ensure_live(kv);
+	if (st == SHMKV_OK)
+		st = roundtrip(kv, cmd, sizeof(cmd) - 1, NULL, 0, line,
+			       sizeof(line));
+	while (st == SHMKV_OK && strcmp(line, "END") != 0) {
+		size_t n = strlen(line);
+
+		if (strncmp(line, "STAT ", 5) != 0) {
+			st = api_fail(SHMKV_PROTOCOL, "unexpected stats line: %s",
+				      line);
+			break;
+		}
+		if (len + n + 2 > cap) {
+			char *bigger = realloc(out, cap * 2);
+
+			if (bigger == NULL) {
+				st = api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+				break;
+			}
+			out = bigger;
+			cap *= 2;
+		}
+		memcpy(out + len, line, n);
+		len += n;
+		out[len++] = '\n';
+		out[len] = '\0';
+		if (wire_read_line(&kv->wire, line, sizeof(line)) < 0) {
+			api_detach(kv);
+			st = api_fail(SHMKV_SERVER_GONE, "lost the server while "
+				      "reading stats");
+		}
+	}
+	pthread_mutex_unlock(&kv->mu);
+	if (st != SHMKV_OK) {
+		free(out);
+		return st;
+	}
+	*text = out;
+	return SHMKV_OK;
+}

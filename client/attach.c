@@ -47,10 +47,14 @@ static enum shmkv_status connect_unix(const char *path, int *out, char *err,
 		int e = errno;
 
 		close(fd);
+		if (e == EACCES || e == EPERM) {
+			snprintf(err, errlen, "permission denied reaching %s: the "
+				 "server's run directory is private to its user "
+				 "(start it with --attach-group to share it)", path);
+			return SHMKV_PERMISSION;
+		}
 		snprintf(err, errlen, "no shmkv-server at %s: %s", path,
 			 strerror(e));
-		if (e == EACCES || e == EPERM)
-			return SHMKV_PERMISSION;
 		return SHMKV_NO_SERVER;
 	}
 	*out = fd;

@@ -137,6 +137,13 @@ enum shmkv_status shmkv_incr(shmkv *kv, const void *key, size_t key_len,
 enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
 			     uint64_t delta, uint64_t *value);
 
+/*
+ * shmkv_server_stats - the server's `stats` report, as memcached prints it
+ * ("STAT name value" lines, without the final END), in a malloc'd string
+ * the caller frees.
+ */
+enum shmkv_status shmkv_server_stats(shmkv *kv, char **text);
+
 /* This process's direct lookups so far (also summed in the server's stats). */
 struct shmkv_counters {
 	uint64_t hits;

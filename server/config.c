@@ -25,6 +25,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -38,6 +39,7 @@ enum {
 	OPT_HUGE_PAGES,
 	OPT_HUGE_PAGE_SIZE,
 	OPT_PREFAULT,
+	OPT_ATTACH_GROUP,
 };
 
 static const struct option long_options[] = {
@@ -53,6 +55,7 @@ static const struct option long_options[] = {
 	{ "huge-pages", required_argument, NULL, OPT_HUGE_PAGES },
 	{ "huge-page-size", required_argument, NULL, OPT_HUGE_PAGE_SIZE },
 	{ "prefault", no_argument, NULL, OPT_PREFAULT },
+	{ "attach-group", required_argument, NULL, OPT_ATTACH_GROUP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -281,6 +284,16 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	case OPT_PREFAULT:
 		cfg->prefault = true;
 		return 0;
+	case OPT_ATTACH_GROUP: {
+		const struct group *gr = getgrnam(arg);
+
+		if (gr == NULL || strlen(arg) >= sizeof(cfg->attach_group))
+			return seterr(err, errlen, "%s: no group named '%s'", flag, arg);
+		strcpy(cfg->attach_group, arg);
+		cfg->attach_gid = gr->gr_gid;
+		cfg->attach_group_set = true;
+		return 0;
+	}
 	case 'v':
 		cfg->verbosity++;
 		return 0;
@@ -434,6 +447,8 @@ void config_usage(FILE *out)
 		"                             there are none, try falls back (default try)\n"
 		"      --huge-page-size=2M|1G huge page size (default: the kernel's default)\n"
 		"      --prefault             touch every page of the segment at start-up\n"
+		"      --attach-group=GROUP   members of GROUP may attach client programs to the\n"
+		"                             segment too (default: only this user and root)\n"
 		"  -v, --verbose              log more (repeat, -vv, for per-connection events)\n"
 		"  -h, --help                 print this help and exit\n"
 		"  -V, --version              print the version and exit\n"

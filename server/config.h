@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "segment.h"
 
@@ -77,6 +78,9 @@ struct server_config {
 	size_t huge_page_size;        /* 0 = the kernel's default */
 	bool prefault;
 	int verbosity;
+	bool attach_group_set;        /* --attach-group given */
+	gid_t attach_gid;
+	char attach_group[64];
 };
 
 /* config_defaults - fill cfg with what the server runs with and no flags. */

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach_server.h"
 #include "worker.h"
 
 /* Bytes asked of the kernel per read when nothing bigger is awaited. */
@@ -70,6 +71,8 @@ struct conn {
 	bool finishing;      /* close once the writes in flight are done */
 	bool closing;        /* uv_close has been called */
 	bool counted;        /* included in curr_connections */
+	bool attached;       /* a client program attached: client_slot is its */
+	uint32_t client_slot;
 };
 
 /* A reply batch on its way; the data is the proto_out buffer handed over. */
@@ -100,6 +103,8 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->attached)
+		attach_release(&w->attach, c->client_slot);
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (w->conns == c)
@@ -248,6 +253,34 @@ static void conn_update_reading(struct conn *c)
 }
 
 /*
+ * conn_attach - a client program asks for the segment.  Only as the first
+ * command on the Unix socket: the descriptors travel beside libuv's write
+ * queue, which must therefore be empty, and TCP cannot carry them at all.
+ */
+static void conn_attach(struct conn *c, const char *line, size_t len,
+			struct proto_out *out)
+{
+	static const char not_here[] = "SERVER_ERROR attach refused: only as the "
+				       "first command on the Unix socket\r\n";
+	uv_os_fd_t fd;
+	uint32_t slot;
+
+	if (c->h.handle.type != UV_NAMED_PIPE || c->attached ||
+	    c->unsent != 0 || out->len != 0 ||
+	    uv_fileno(&c->h.handle, &fd) != 0) {
+		if (proto_out_reserve(out, sizeof(not_here) - 1) == 0) {
+			memcpy(out->data + out->len, not_here, sizeof(not_here) - 1);
+			out->len += sizeof(not_here) - 1;
+		}
+		return;
+	}
+	if (attach_serve(&c->w->attach, fd, line, len, &slot) == 0) {
+		c->attached = true;
+		c->client_slot = slot;
+	}
+}
+
+/*
  * conn_process - answer the whole commands buffered, as far as the reply
  * bound allows; keep the incomplete tail (and any held-back commands) at
  * the front of the buffer.
@@ -278,6 +311,11 @@ static void conn_process(struct conn *c)
 		take = nl ? (size_t)(nl - (c->in + off)) + 1 : avail;
 		if (take < c->pc.need)
 			take = c->pc.need;
+		if (nl != NULL && attach_is_request(c->in + off, take)) {
+			conn_attach(c, c->in + off, take, &out);
+			off += take;
+			continue;
+		}
 		consumed = proto_process(ctx, &c->pc, c->in + off, take, &out, &action);
 		if (consumed == 0 && action == PROTO_CONTINUE && take < avail) {
 			/* A data block follows the line.  need says how long the

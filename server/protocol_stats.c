@@ -55,6 +55,28 @@ static void stats_sum(const struct proto_ctx *ctx, struct server_stats *tot)
 				 tot);
 }
 
+/*
+ * Lookups client programs made straight in shared memory, summed over the
+ * proc slots: each program counts its own in its slot, as workers count
+ * theirs in the stats region.
+ */
+static void stats_direct(struct proto_req *req, const struct proto_ctx *ctx,
+			 const struct server_stats *closed)
+{
+	const struct lwlock_owner *o = &ctx->table->owner;
+	uint64_t hits = LOAD(closed->direct_get_hits);
+	uint64_t misses = LOAD(closed->direct_get_misses);
+
+	for (uint32_t i = 0; o->procs != NULL && i < o->nprocs; i++) {
+		const struct proc *p = proc_get(o->procs, o->nprocs, i);
+
+		hits += atomic_load_explicit(&p->hits, memory_order_relaxed);
+		misses += atomic_load_explicit(&p->misses, memory_order_relaxed);
+	}
+	stat_u64(req, "direct_get_hits", hits);
+	stat_u64(req, "direct_get_misses", misses);
+}
+
 static void stats_general(struct proto_req *req)
 {
 	const struct proto_ctx *ctx = req->ctx;
@@ -129,6 +151,7 @@ static void stats_general(struct proto_req *req)
 	stat_str(req, "huge_pages", set ? set->huge_pages : NULL);
 	stat_u64(req, "page_size", page_size);
 	stat_u64(req, "worker_restarts", LOAD(s.worker_restarts));
+	stats_direct(req, ctx, &s);
 	proto_adds(req, "END\r\n");
 }
 

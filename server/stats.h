@@ -46,7 +46,11 @@ struct server_stats {
 	_Atomic uint64_t store_too_large;
 	_Atomic uint64_t store_no_memory;
 	_Atomic uint64_t cmd_meta;
-	uint64_t reserved[5];
+	/* Direct lookups of client programs whose connections have closed
+	 * (live ones are still counted in their proc slots). */
+	_Atomic uint64_t direct_get_hits;
+	_Atomic uint64_t direct_get_misses;
+	uint64_t reserved[3];
 };
 
 /* Every worker's slot, as mapped in this process. */

@@ -146,6 +146,22 @@ static void undo_cache(void *arg)
 	cache_destroy(c);
 }
 
+/*
+ * With --attach-group, the group's members must reach the socket: search
+ * permission on the run directory and write permission on the socket.
+ * Neither becomes writable for anyone else, and the lock file stays ours.
+ */
+static void share_with_group(const struct server_config *cfg)
+{
+	if (chown(cfg->run_dir, (uid_t)-1, cfg->attach_gid) < 0 ||
+	    chmod(cfg->run_dir, 0710) < 0 ||
+	    chown(cfg->unix_socket, (uid_t)-1, cfg->attach_gid) < 0 ||
+	    chmod(cfg->unix_socket, 0770) < 0)
+		SERVER_LOG("cannot open %s to group %s: %s; its members will not "
+			   "reach the socket", cfg->run_dir, cfg->attach_group,
+			   strerror(errno));
+}
+
 static void undo_unix_socket(void *arg)
 {
 	struct supervisor *s = arg;
@@ -539,6 +555,8 @@ static int start(struct supervisor *s)
 		return rc;
 	}
 	onexit_push(undo_unix_socket, s);
+	if (cfg->attach_group_set)
+		share_with_group(cfg);
 
 	s->settings = (struct server_settings){
 		.port = cfg->port,

@@ -207,6 +207,16 @@ int worker_run(const struct worker_args *a)
 		SERVER_LOG("worker %u: no free proc slot: %s", a->index, strerror(-rc));
 		return 1;
 	}
+	w.attach.cache = a->cache;
+	w.attach.stats = w.stats;
+	w.attach.policy.group_set = a->cfg->attach_group_set;
+	w.attach.policy.group = a->cfg->attach_gid;
+	w.attach.policy.group_name = a->cfg->attach_group;
+	/* One read-only descriptor per worker, handed to every client. */
+	w.attach.data_ro_fd = segment_readonly_fd(&a->cache->seg);
+	if (w.attach.data_ro_fd < 0)
+		SERVER_LOG("worker %u: client programs cannot attach: %s",
+			   a->index, strerror(-w.attach.data_ro_fd));
 	rc = uv_loop_init(&w.loop);
 	if (rc < 0) {
 		SERVER_LOG("worker %u: cannot create its event loop: %s", a->index,
@@ -235,6 +245,8 @@ int worker_run(const struct worker_args *a)
 	if (rc < 0)
 		SERVER_LOG("worker %u: event loop not closed: %s", a->index,
 			   uv_strerror(rc));
+	if (w.attach.data_ro_fd >= 0)
+		close(w.attach.data_ro_fd);
 	cache_release_proc(a->cache);
 	return status;
 }

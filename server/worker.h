@@ -22,6 +22,7 @@
 
 #include <uv.h>
 
+#include "attach_server.h"
 #include "cache.h"
 #include "config.h"
 #include "protocol.h"
@@ -54,6 +55,7 @@ struct worker {
 	struct server_stats *stats;              /* this worker's slot */
 	const struct server_stats_view *all;
 	struct conn *conns;                      /* open connections, a list */
+	struct attach_server attach;             /* for client programs */
 };
 
 /*
