@@ -124,6 +124,7 @@ static enum shmkv_status attach(shmkv *kv)
 	};
 	table_set_owner(&kv->cache.table, &owner);
 	kv->sock = res.sock;
+	kv->at_attach = kv->counters;
 	wire_init(&kv->wire, kv->sock);
 	kv->attached = true;
 	return SHMKV_OK;
@@ -207,14 +208,16 @@ static void count(shmkv *kv, bool hit)
 {
 	struct proc *p = proc_get(kv->cache.procs, kv->cache.nprocs,
 				  kv->cache.self);
+	uint64_t n = hit ? ++kv->counters.hits : ++kv->counters.misses;
 
-	if (hit)
-		kv->counters.hits++;
-	else
-		kv->counters.misses++;
+	/* This process is the slot's only writer, so a plain store of its own
+	 * count is enough (no locked add on the hot path); readers (the
+	 * server's stats) take relaxed loads. */
 	if (p != NULL)
-		atomic_fetch_add_explicit(hit ? &p->hits : &p->misses, 1,
-					  memory_order_relaxed);
+		atomic_store_explicit(hit ? &p->hits : &p->misses,
+				      n - (hit ? kv->at_attach.hits
+					       : kv->at_attach.misses),
+				      memory_order_relaxed);
 }
 
 static enum shmkv_status from_table(enum table_status st)

@@ -25,6 +25,7 @@ struct shmkv {
 	struct cache cache;
 	uint32_t calls;
 	struct shmkv_counters counters;
+	struct shmkv_counters at_attach;   /* counters when this slot was given */
 };
 
 enum shmkv_status shmkv_open_version(const char *socket_path,

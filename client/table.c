@@ -351,6 +351,10 @@ void table_prefetch(const struct table *t, const void *key, size_t key_len)
 	 * prefetch of an unmapped address is dropped by the CPU. */
 	__builtin_prefetch(t->seg->data + part->buckets_offset +
 			   (uint64_t)b * sizeof(struct table_bucket));
+	/* And the bucket's CLOCK bits, which a hit reads too. */
+	__builtin_prefetch(t->seg->ctl + t->hdr->used_offset +
+			   (uint64_t)index * t->hdr->used_stride +
+			   (uint64_t)b * sizeof(uint16_t));
 }
 
 void table_part_lock(struct table_part_ref *pr, enum lwlock_mode mode)

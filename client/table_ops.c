@@ -176,6 +176,73 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
 	return TABLE_OK;
 }
 
+/*
+ * A lookup that takes no lock, for client programs: read the partition's
+ * sequence word, look up and copy, and accept the result only if the word
+ * is the same even number afterwards, i.e. no writer ran in between.  A
+ * writer holds the partition exclusive and makes the word odd for the
+ * whole of its change (table_part_lock/unlock), so an accepted copy is one
+ * no writer touched.  While racing a writer this code may read anything:
+ * every offset and length it follows is bounds-checked by ring_find and
+ * ring_item, and what it copies is thrown away.
+ *
+ * NOTE: the LWLock taken shared would do too, but costs two atomic
+ * read-modify-writes on a line every reader of the partition shares, and a
+ * client killed inside it would block writers until the supervisor
+ * recovers the lock.  The sequence check costs two plain loads.  After
+ * OPTIMISTIC_TRIES failures (a partition under a storm of writes) the
+ * caller falls back to the lock, so a reader cannot starve.
+ *
+ * Returns true with *st set when it succeeded.
+ */
+#define OPTIMISTIC_TRIES 8
+
+static bool get_optimistic(struct table_part_ref *pr, uint64_t hash,
+			   const void *key, size_t key_len,
+			   const struct table_get_opts *opts, void *buf,
+			   size_t cap, struct table_item_info *info,
+			   enum table_status *st)
+{
+	for (int tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
+		struct table_slot where;
+		struct table_item *it;
+		uint32_t before, after;
+		bool hit;
+
+		/* Acquire pairs with table_part_unlock's release store: what
+		 * the last writer wrote is visible before we read it. */
+		before = atomic_load_explicit(&pr->part->seq,
+					      memory_order_acquire);
+		if (before & 1u)
+			continue;
+		hit = find_alive(pr, hash, key, key_len, &where, &it);
+		memset(info, 0, sizeof(*info));
+		*st = TABLE_NOT_FOUND;
+		if (hit) {
+			info_fill(pr, it, info);
+			*st = TABLE_OK;
+			if (buf != NULL && cap < info->value_len)
+				*st = TABLE_TOO_SMALL;
+			else if (buf != NULL)
+				memcpy(buf, item_value(it), info->value_len);
+		}
+		/* Orders the reads above before the re-check; pairs with the
+		 * release fence in table_part_lock, which orders a writer's
+		 * odd store before its changes. */
+		atomic_thread_fence(memory_order_acquire);
+		after = atomic_load_explicit(&pr->part->seq,
+					     memory_order_relaxed);
+		if (after != before)
+			continue;
+		if (hit && (opts == NULL || !opts->no_bump))
+			ring_mark_used(pr, where);
+		if (hit)
+			info->token_sent = (item_state(it) & ITEM_TOKEN_SENT) != 0;
+		return true;
+	}
+	return false;
+}
+
 enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
 			    size_t cap, struct table_item_info *info)
@@ -199,6 +266,9 @@ enum table_status table_get(struct table *t, const void *key, size_t key_len,
 		return TABLE_BAD_KEY;
 	hash = XXH3_64bits(key, key_len);
 	table_part_resolve(t, hash, &pr);
+	if (!writable &&
+	    get_optimistic(&pr, hash, key, key_len, opts, buf, cap, info, &st))
+		return st;
 	table_part_lock(&pr, mode);
 
 	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {

@@ -377,10 +377,12 @@ static void test_attach_from_fds(void **state)
 	assert_true(child_slot != c.self);
 	/* It let go of its slot when it was done. */
 	assert_int_equal(slot_of_pid(&c, pid), PROC_NONE);
-	/* Its reads counted as hits in the shared counters. */
+	/* Its read took no lock: a read-only process looks up without one
+	 * (table_get's optimistic path), so no acquisition was counted.  The
+	 * library counts such reads per process (tests/test_client.c). */
 	struct table_stats s;
 	table_stats_total(&c.table, &s);
-	assert_true(s.hits >= 1);
+	assert_int_equal(s.hits, 0);
 	cache_destroy(&c);
 }
 
