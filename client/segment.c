@@ -30,30 +30,33 @@
  *
  * The page size we report is what /proc/self/smaps says the mapping got,
  * never the one we asked for: operators read it to find out whether their
- * vm.nr_hugepages setting took effect.
+ * vm.nr_hugepages setting took effect.  Reading the kernel's account of huge
+ * pages (smaps, meminfo, the sysfs pools) and turning a shortage into a hint
+ * is hugepages.c's job; this file decides what to ask for and maps it.
  *
  * Every offset and length read from shared memory is checked, with
  * arithmetic that cannot overflow, against the size this process mapped.
  *
  * Interface routines (see segment.h): segment_create, segment_attach,
  * segment_detach, segment_alloc, segment_find, segment_ptr,
- * segment_readonly_fd, segment_mapping_page_size,
- * segment_default_huge_page_size, segment_overhead.
+ * segment_readonly_fd, segment_mapping_page_size and
+ * segment_default_huge_page_size (both thin wrappers over hugepages.c, kept
+ * so that the segment's users need only segment.h), segment_overhead.
  */
 #include "segment.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "hugepages.h"
 
 /* glibc's <sys/mman.h> has MFD_HUGETLB but not the size encoding; including
  * <linux/memfd.h> too would redefine MFD_CLOEXEC with other tokens. */
@@ -98,10 +101,6 @@ _Static_assert(SEGMENT_CTL_HEADER_SPACE <= SEGMENT_OVERHEAD,
 _Static_assert((SEGMENT_ALIGN & (SEGMENT_ALIGN - 1)) == 0,
 	       "SEGMENT_ALIGN must be a power of two");
 
-#define MB ((size_t)1 << 20)
-#define GB ((size_t)1 << 30)
-#define HUGEPAGES_SYSFS "/sys/kernel/mm/hugepages"
-
 /* set_err - the message for the caller, if it gave a buffer; never prints. */
 __attribute__((format(printf, 3, 4)))
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -113,20 +112,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-/* format_size - "2 MB", "1 GB", "12 kB": how operators write page sizes. */
-static const char *format_size(size_t bytes, char *buf, size_t buflen)
-{
-	if (bytes >= GB && bytes % GB == 0)
-		snprintf(buf, buflen, "%zu GB", bytes / GB);
-	else if (bytes >= MB && bytes % MB == 0)
-		snprintf(buf, buflen, "%zu MB", bytes / MB);
-	else if (bytes % 1024 == 0)
-		snprintf(buf, buflen, "%zu kB", bytes / 1024);
-	else
-		snprintf(buf, buflen, "%zu bytes", bytes);
-	return buf;
 }
 
 /* align_up - x rounded up to a multiple of a (a > 0); false on overflow. */
@@ -246,46 +231,10 @@ static int populate(unsigned char *addr, size_t len, size_t page)
 	return 0;
 }
 
-/*
- * segment_default_huge_page_size - Hugepagesize from /proc/meminfo, or 0 if
- * the kernel has no hugetlb support (or /proc is not there).
- */
+/* segment_default_huge_page_size - Hugepagesize from /proc/meminfo, or 0. */
 size_t segment_default_huge_page_size(void)
 {
-	FILE *f = fopen("/proc/meminfo", "re");
-	char line[256];
-	size_t size = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		unsigned long long kb;
-
-		if (sscanf(line, "Hugepagesize: %llu kB", &kb) == 1) {
-			if (kb <= SIZE_MAX / 1024)
-				size = (size_t)kb * 1024;
-			break;
-		}
-	}
-	fclose(f);
-	return size;
-}
-
-/* parse_range - "lo-hi ..." (an smaps mapping line) into lo and hi. */
-static bool parse_range(const char *line, uintptr_t *lo, uintptr_t *hi)
-{
-	char *end;
-
-	/* Field lines start with a capitalised name; mapping lines with a
-	 * lowercase hex address. */
-	if (!isxdigit((unsigned char)line[0]) || isupper((unsigned char)line[0]))
-		return false;
-	errno = 0;
-	*lo = (uintptr_t)strtoull(line, &end, 16);
-	if (errno != 0 || *end != '-')
-		return false;
-	*hi = (uintptr_t)strtoull(end + 1, &end, 16);
-	return errno == 0 && *end == ' ';
+	return hugepages_default_size();
 }
 
 /*
@@ -295,145 +244,7 @@ static bool parse_range(const char *line, uintptr_t *lo, uintptr_t *hi)
  */
 int segment_mapping_page_size(const void *addr, size_t *page_size)
 {
-	uintptr_t a = (uintptr_t)addr;
-	char *line = NULL;
-	size_t cap = 0;
-	bool inside = false;
-	int rc = -ENOENT;
-	FILE *f;
-
-	f = fopen("/proc/self/smaps", "re");
-	if (f == NULL)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		uintptr_t lo, hi;
-		unsigned long long kb;
-
-		if (parse_range(line, &lo, &hi)) {
-			if (inside)
-				break; /* our mapping had no KernelPageSize line */
-			inside = a >= lo && a < hi;
-			continue;
-		}
-		if (inside &&
-		    sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
-			if (kb == 0 || kb > SIZE_MAX / 1024) {
-				rc = -ERANGE;
-			} else {
-				*page_size = (size_t)kb * 1024;
-				rc = 0;
-			}
-			break;
-		}
-	}
-	free(line);
-	fclose(f);
-	return rc;
-}
-
-/*
- * list_huge_sizes - "2 MB, 1 GB": the hugetlb page sizes the kernel offers.
- * Probing every power of two from 64 kB lists them smallest first, as people
- * read sizes, which readdir of the sysfs directory would not.
- */
-static void list_huge_sizes(char *buf, size_t buflen)
-{
-	size_t used = 0;
-
-	snprintf(buf, buflen, "none");
-	for (unsigned shift = 16; shift < 8 * sizeof(size_t) - 1; shift++) {
-		char path[128], one[32];
-		struct stat st;
-		int w;
-
-		snprintf(path, sizeof(path), HUGEPAGES_SYSFS "/hugepages-%zukB",
-			 ((size_t)1 << shift) / 1024);
-		if (stat(path, &st) < 0 || used >= buflen)
-			continue;
-		w = snprintf(buf + used, buflen - used, "%s%s", used ? ", " : "",
-			     format_size((size_t)1 << shift, one, sizeof(one)));
-		if (w > 0)
-			used += (size_t)w;
-	}
-}
-
-/* read_hugepages_count - a number from /sys/kernel/mm/hugepages/<size>/<what>. */
-static long read_hugepages_count(size_t hps, const char *what)
-{
-	char path[128];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), HUGEPAGES_SYSFS "/hugepages-%zukB/%s",
-		 hps / 1024, what);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-/*
- * check_huge_size - is hps a hugetlb page size this kernel offers?
- * 0, or -EOPNOTSUPP / -EINVAL with a message listing what it does offer.
- */
-static int check_huge_size(size_t hps, size_t base_page, char *msg, size_t msglen)
-{
-	char path[128], offered[256], want[32];
-	struct stat st;
-
-	if (hps == 0) {
-		set_err(msg, msglen,
-			"this kernel offers no huge pages (no Hugepagesize in /proc/meminfo)");
-		return -EOPNOTSUPP;
-	}
-	snprintf(path, sizeof(path), HUGEPAGES_SYSFS "/hugepages-%zukB", hps / 1024);
-	if ((hps & (hps - 1)) != 0 || hps <= base_page || stat(path, &st) < 0) {
-		list_huge_sizes(offered, sizeof(offered));
-		set_err(msg, msglen,
-			"huge page size %s is not offered by this kernel; it offers: %s",
-			format_size(hps, want, sizeof(want)), offered);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/*
- * huge_pages_hint - the "could not get N huge pages" message, with the
- * setting that would make it work: enough more pages than are available now.
- * With on, it also points at try; try is falling back already.
- */
-static void huge_pages_hint(size_t size, size_t hps, bool on, char *msg,
-			    size_t msglen)
-{
-	size_t pages = size / hps;
-	long total = read_hugepages_count(hps, "nr_hugepages");
-	long free_pages = read_hugepages_count(hps, "free_hugepages");
-	long resv = read_hugepages_count(hps, "resv_hugepages");
-	long avail = free_pages > resv ? free_pages - resv : 0;
-	long want = total + ((long)pages > avail ? (long)pages - avail : 0);
-	char hs[32], ss[32], have[96] = "", how[192];
-
-	if (total < 0 || free_pages < 0 || resv < 0)
-		snprintf(how, sizeof(how), "sysctl vm.nr_hugepages");
-	else if (hps == segment_default_huge_page_size())
-		snprintf(how, sizeof(how), "sysctl vm.nr_hugepages=%ld", want);
-	else
-		snprintf(how, sizeof(how),
-			 "echo %ld > " HUGEPAGES_SYSFS "/hugepages-%zukB/nr_hugepages "
-			 "(vm.nr_hugepages sets only the default size)",
-			 want, hps / 1024);
-	if (total >= 0 && free_pages >= 0 && resv >= 0)
-		snprintf(have, sizeof(have), " (%ld of the %ld reserved are available)",
-			 avail, total);
-	set_err(msg, msglen,
-		"could not get %zu huge page%s of %s for the %s segment%s; "
-		"reserve them with %s%s",
-		pages, pages == 1 ? "" : "s", format_size(hps, hs, sizeof(hs)),
-		format_size(size, ss, sizeof(ss)), have, how,
-		on ? " or use --huge-pages=try" : "");
+	return hugepages_mapping_page_size(addr, page_size);
 }
 
 /*
@@ -449,8 +260,8 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 	int fd, rc;
 	char hs[32], ss[32];
 
-	format_size(hps, hs, sizeof(hs));
-	format_size(size, ss, sizeof(ss));
+	hugepages_format_size(hps, hs, sizeof(hs));
+	hugepages_format_size(size, ss, sizeof(ss));
 	flags |= ((unsigned int)__builtin_ctzll(hps) & MFD_HUGE_MASK) << MFD_HUGE_SHIFT;
 	fd = memfd_create("shmkv-data", flags);
 	if (fd < 0) {
@@ -471,7 +282,7 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 	if (p == MAP_FAILED) {
 		rc = -errno;
 		if (rc == -ENOMEM)
-			huge_pages_hint(size, hps, on, msg, msglen);
+			hugepages_shortage_hint(size, hps, on, msg, msglen);
 		else
 			set_err(msg, msglen, "could not map the %s segment on %s huge pages: %s",
 				ss, hs, strerror(-rc));
@@ -481,7 +292,7 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 	rc = populate(p, size, hps);
 	if (rc < 0) {
 		if (rc == -ENOMEM || rc == -EFAULT) {
-			huge_pages_hint(size, hps, on, msg, msglen);
+			hugepages_shortage_hint(size, hps, on, msg, msglen);
 			rc = -ENOMEM;
 		} else {
 			set_err(msg, msglen, "could not fault in the %s segment's huge pages: %s",
@@ -509,7 +320,7 @@ static int map_normal(const char *name, size_t size, bool thp,
 	int fd, rc;
 	char ss[32];
 
-	format_size(size, ss, sizeof(ss));
+	hugepages_format_size(size, ss, sizeof(ss));
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		rc = -errno;
@@ -555,8 +366,8 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 
 	if (opt->huge_pages != SEGMENT_HUGE_OFF) {
 		hps = opt->huge_page_size ? opt->huge_page_size
-					  : segment_default_huge_page_size();
-		rc = check_huge_size(hps, base_page, msg, sizeof(msg));
+					  : hugepages_default_size();
+		rc = hugepages_check_size(hps, base_page, msg, sizeof(msg));
 		if (rc == 0 && !part_size(need, hps, &size)) {
 			set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large",
 				need);
@@ -681,7 +492,7 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 		}
 	}
 
-	rc = segment_mapping_page_size(seg->data, &real_page);
+	rc = hugepages_mapping_page_size(seg->data, &real_page);
 	if (rc < 0) {
 		set_err(err, errlen,
 			"could not read the segment's page size from /proc/self/smaps: %s",
@@ -840,7 +651,7 @@ int segment_attach(struct segment *seg, int data_fd, int ctl_fd, char *err,
 	rc = validate_attached(seg, err, errlen);
 	if (rc < 0)
 		goto fail;
-	rc = segment_mapping_page_size(seg->data, &seg->page_size);
+	rc = hugepages_mapping_page_size(seg->data, &seg->page_size);
 	if (rc < 0) {
 		set_err(err, errlen,
 			"could not read the segment's page size from /proc/self/smaps: %s",

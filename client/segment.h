@@ -20,6 +20,7 @@
  *   segment_ptr         bounds-checked offset -> address
  *   segment_readonly_fd a new O_RDONLY descriptor of the data part, to hand out
  *   segment_mapping_page_size  page size the kernel really gave a mapping
+ *   segment_default_huge_page_size  the kernel's default huge page size
  *   segment_overhead    bytes segment_create adds to each part's size
  */
 #ifndef SHMKV_SEGMENT_H
