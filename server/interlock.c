@@ -131,7 +131,8 @@ interlock_default_run_dir(int port, char *buf, size_t len)
 key_t
 interlock_shim_key(int port, int attempt)
 {
-	if (port < 1 || port > 65535 || attempt < 0 || attempt >= INTERLOCK_KEY_TRIES)
+	if (port < 1 || port > INTERLOCK_NO_TCP_BASE + 0x7fff || attempt < 0 ||
+	    attempt >= INTERLOCK_KEY_TRIES)
 		return IPC_PRIVATE;
 	return (key_t) (INTERLOCK_KEY_BASE | (port << 4) | attempt);
 }
@@ -509,6 +510,23 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 }
 
 /*
+ * key_port - the number the shim keys derive from: the TCP port, or for a
+ * server without TCP (port 0) one derived from its run directory's inode,
+ * above every real port so the two kinds of key never meet.
+ */
+static int
+key_port(const struct interlock *il)
+{
+	struct stat st;
+
+	if (il->port != 0)
+		return il->port;
+	if (stat(il->run_dir, &st) < 0)
+		return INTERLOCK_NO_TCP_BASE;
+	return INTERLOCK_NO_TCP_BASE + (int) (st.st_ino & 0x7fff);
+}
+
+/*
  * shim_create - create and attach the shim at the first free key of the port
  *
  * Steps over keys held by other programs, removes stale shims of ours and
@@ -521,7 +539,7 @@ shim_create(struct interlock *il, char *err, size_t errlen)
 	int attempt, again = 0, rc;
 
 	for (attempt = 0; attempt < INTERLOCK_KEY_TRIES; attempt++) {
-		key_t key = interlock_shim_key(il->port, attempt);
+		key_t key = interlock_shim_key(key_port(il), attempt);
 		struct shim_seen seen;
 		void *p;
 		int id;
@@ -573,8 +591,8 @@ shim_create(struct interlock *il, char *err, size_t errlen)
 	il_err(err, errlen,
 	       "all %d shared memory keys for port %d (0x%08x to 0x%08x) are taken by "
 	       "other programs' segments; see ipcs -m, or use another --port",
-	       INTERLOCK_KEY_TRIES, il->port, (unsigned) interlock_shim_key(il->port, 0),
-	       (unsigned) interlock_shim_key(il->port, INTERLOCK_KEY_TRIES - 1));
+	       INTERLOCK_KEY_TRIES, il->port, (unsigned) interlock_shim_key(key_port(il), 0),
+	       (unsigned) interlock_shim_key(key_port(il), INTERLOCK_KEY_TRIES - 1));
 	return -EADDRINUSE;
 }
 
@@ -632,9 +650,9 @@ interlock_acquire(struct interlock *il, const char *run_dir, int port,
 		il_err(err, errlen, "no run directory given; pass --run-dir");
 		return -EINVAL;
 	}
-	if (port < 1 || port > 65535) {
-		il_err(err, errlen, "port %d is out of range; use a port from 1 to 65535",
-		       port);
+	if (port < 0 || port > 65535) {
+		il_err(err, errlen, "port %d is out of range; use a port from 1 to 65535, "
+		       "or 0 for no TCP", port);
 		return -EINVAL;
 	}
 	if (socket_path == NULL)

@@ -49,6 +49,9 @@
 #define INTERLOCK_PATH_MAX 512
 #define INTERLOCK_LOCK_FILE "shmkv.pid"
 #define INTERLOCK_KEY_BASE 0x53000000
+/* Servers without TCP (port 0) key their shim on the run directory's inode,
+ * as pseudo-ports from here on (see interlock.c key_port). */
+#define INTERLOCK_NO_TCP_BASE 65536
 #define INTERLOCK_KEY_TRIES 16
 #define INTERLOCK_SHIM_SIZE 64
 #define INTERLOCK_SHIM_MAGIC UINT64_C(0x6d696873766b6d73) /* "smkvshim" */

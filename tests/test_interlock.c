@@ -605,9 +605,9 @@ test_bad_arguments(void **state)
 	struct fixture *f = *state;
 	char err[512] = "", buf[64], path[128];
 
-	assert_int_equal(interlock_acquire(&f->il, f->run_dir, 0, f->sock,
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, -1, f->sock,
 					   err, sizeof(err)), -EINVAL);
-	assert_contains(err, "port 0");
+	assert_contains(err, "port -1");
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, 70000, f->sock,
 					   err, sizeof(err)), -EINVAL);
 	assert_contains(err, "port 70000");
