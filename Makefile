@@ -1,12 +1,15 @@
 # The two commands: `make run` and `make test`.  Everything else is meson's.
 BUILD      ?= build
 BUILD_SAN  ?= build-san
+BUILD_REL  ?= build-rel
 DEPS       := gcc clang libc6-dev pkg-config meson ninja-build \
               libuv1-dev libxxhash-dev libcmocka-dev cppcheck \
-              python3 python3-pymemcache libmemcached-tools memcached
+              python3 python3-pymemcache libmemcached-tools memcached nutcracker
 RUN_FLAGS  ?=
+BENCH_DEPS := memcached redis-server redis-tools gnuplot-nox
+BENCH_FLAGS ?=
 
-.PHONY: all deps build build-san test test-unit test-san lint run clean
+.PHONY: all deps build build-san test test-unit test-san lint run clean bench
 
 all: build
 
@@ -15,6 +18,9 @@ deps:
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) >/dev/null
+
+$(BUILD_REL)/build.ninja:
+	meson setup $(BUILD_REL) -Dbuildtype=release -Db_ndebug=true >/dev/null
 
 $(BUILD_SAN)/build.ninja:
 	CC=clang meson setup $(BUILD_SAN) -Db_sanitize=address,undefined \
@@ -46,5 +52,13 @@ run: build
 		echo "built the foundation (library and tests); shmkv-server is not written yet"; \
 	fi
 
+# shmkv beside memcached and Redis on this machine (not part of `make test`):
+# writes bench/results/<date>.md and .png.  Flags for bench/run.py go through
+# BENCH_FLAGS, e.g. BENCH_FLAGS="--duration 2 --workloads abd".
+bench: deps $(BUILD_REL)/build.ninja
+	@./scripts/install-deps.sh $(BENCH_DEPS)
+	ninja -C $(BUILD_REL)
+	/usr/bin/python3 bench/run.py --build $(BUILD_REL) $(BENCH_FLAGS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_REL)
