@@ -356,7 +356,8 @@ static enum table_status store_plan(struct table_part_ref *pr,
 		plan->value_len += old->value_len;
 		plan->flags = old->flags;
 		plan->exptime = old->exptime;
-		/* memcached fails an append past the item limit this way. */
+		/* Past the item limit: the protocol answers NOT_STORED, as
+		 * memcached 1.6 does for an append it cannot allocate. */
 		if (plan->value_len > pr->t->hdr->max_item_size)
 			return TABLE_NO_MEMORY;
 	}
