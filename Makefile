@@ -8,8 +8,11 @@ DEPS       := gcc clang libc6-dev pkg-config meson ninja-build \
 RUN_FLAGS  ?=
 BENCH_DEPS := memcached redis-server redis-tools gnuplot-nox
 BENCH_FLAGS ?=
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
 .PHONY: all deps build build-san test test-unit test-san lint run clean bench
+.PHONY: fuzz memcheck
 
 all: build
 
@@ -60,5 +63,35 @@ bench: deps $(BUILD_REL)/build.ninja
 	ninja -C $(BUILD_REL)
 	/usr/bin/python3 bench/run.py --build $(BUILD_REL) $(BENCH_FLAGS)
 
+# The protocol parser under libFuzzer for FUZZ_SECONDS (tests/fuzz/), in a
+# clang build of its own whose code carries the fuzzer's coverage hooks.
+# New interesting inputs go to $(BUILD_FUZZ)/corpus, a crash's input to
+# $(BUILD_FUZZ)/artifacts/; the committed seeds in tests/fuzz/corpus are
+# read, not written.  To keep new inputs, minimise them into the seeds:
+#   $(BUILD_FUZZ)/tests/fuzz/fuzz_protocol -merge=1 tests/fuzz/corpus $(BUILD_FUZZ)/corpus
+$(BUILD_FUZZ)/build.ninja:
+	CC=clang meson setup $(BUILD_FUZZ) -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
+
+fuzz: deps $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_protocol
+	mkdir -p $(BUILD_FUZZ)/corpus $(BUILD_FUZZ)/artifacts
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(BUILD_FUZZ)/tests/fuzz/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=4096 -print_final_stats=1 \
+		-artifact_prefix=$(BUILD_FUZZ)/artifacts/ \
+		$(BUILD_FUZZ)/corpus tests/fuzz/corpus
+
+# The unit tests (the C ones; not the Python end-to-end and bench tests,
+# which drive the server) under valgrind's memcheck: any error or leak
+# fails the test.  Servers the client tests start run without valgrind.
+MEMCHECK := valgrind --leak-check=full --error-exitcode=1 --quiet
+memcheck: build
+	@./scripts/install-deps.sh valgrind
+	meson test -C $(BUILD) --no-suite e2e --no-suite bench --print-errorlogs \
+		--timeout-multiplier 10 --wrapper '$(MEMCHECK)'
+	meson test -C $(BUILD) bench_units --print-errorlogs \
+		--timeout-multiplier 10 --wrapper '$(MEMCHECK)'
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_REL)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_REL) $(BUILD_FUZZ)

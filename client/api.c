@@ -9,10 +9,14 @@
  *
  * Noticing a stopped server must cost a lookup nothing measurable: each
  * lookup reads the segment's state word (the supervisor marks it shut down
- * before it exits), and every LIVENESS_EVERY lookups the connection is
- * polled without blocking, which also catches a server that died without
- * marking anything.  A handle that noticed detaches at once and tries to
- * attach again at its next call.
+ * before it exits), and the connection is polled without blocking every
+ * LIVENESS_EVERY lookups or LIVENESS_MS milliseconds, whichever comes
+ * first, which also catches a server that died without marking anything
+ * (killed, crashed).  NOTE: counting lookups alone was not enough: a
+ * program that looks up a key a second would read a killed server's data
+ * for minutes.  The clock is CLOCK_MONOTONIC_COARSE, read from the vDSO
+ * without a system call.  A handle that noticed detaches at once and tries
+ * to attach again at its next call.
  *
  * Interface routines: see include/shmkv.h.
  */
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api_internal.h"
@@ -34,6 +39,7 @@
 #include "wire.h"
 
 #define LIVENESS_EVERY 256u
+#define LIVENESS_MS 100
 #define ERR_MAX 512
 
 
@@ -170,6 +176,14 @@ void shmkv_close(shmkv *kv)
 	free(kv);
 }
 
+static int64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
  * Is the server still there?  Called with the mutex held before every
  * call; attaches again if an earlier call found the server gone.
@@ -182,6 +196,11 @@ enum shmkv_status api_ensure_live(shmkv *kv)
 
 		if (st == SHMKV_OK)
 			return SHMKV_OK;
+		/* A new server that answers but refuses us says why, so that
+		 * the program can act on it instead of waiting in vain. */
+		if (st == SHMKV_PERMISSION || st == SHMKV_VERSION_MISMATCH ||
+		    st == SHMKV_NO_PROC_SLOTS)
+			return st;
 		snprintf(why, sizeof(why), "%s", last_error);
 		return api_fail(SHMKV_SERVER_GONE, "the server is gone and no new "
 				"one answers at %s yet (%s)", kv->path, why);
@@ -189,12 +208,14 @@ enum shmkv_status api_ensure_live(shmkv *kv)
 	struct segment_header *h = segment_header(&kv->cache.seg);
 	bool gone = atomic_load_explicit(&h->state, memory_order_acquire) !=
 		    SEGMENT_STATE_RUNNING;
-	if (!gone && ++kv->calls % LIVENESS_EVERY == 0) {
+	if (!gone && (++kv->calls % LIVENESS_EVERY == 0 ||
+		      coarse_ms() - kv->polled_ms >= LIVENESS_MS)) {
 		struct pollfd p = { .fd = kv->sock, .events = POLLIN | POLLRDHUP };
 
 		/* The server never speaks unasked: anything readable here is
 		 * its connection closing. */
 		gone = poll(&p, 1, 0) > 0;
+		kv->polled_ms = coarse_ms();
 	}
 	if (gone) {
 		api_detach(kv);
@@ -325,6 +346,13 @@ enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
 			it->status = lookup(kv, it->key, it->key_len, it->buf,
 					    it->cap, &it->value_len, &it->flags);
 		}
+	} else {
+		/* No item may be left with a status from an earlier batch. */
+		for (size_t i = 0; i < n; i++) {
+			items[i].value_len = 0;
+			items[i].flags = 0;
+			items[i].status = st;
+		}
 	}
 	pthread_mutex_unlock(&kv->mu);
 	return st;
@@ -332,5 +360,11 @@ enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
 
 void shmkv_counters(const shmkv *kv, struct shmkv_counters *out)
 {
+	/* Other threads may be counting: read under the handle's mutex (the
+	 * handle is const to the caller, not to its lock). */
+	pthread_mutex_t *mu = (pthread_mutex_t *)&kv->mu;
+
+	pthread_mutex_lock(mu);
 	*out = kv->counters;
+	pthread_mutex_unlock(mu);
 }

@@ -24,6 +24,7 @@ struct shmkv {
 	struct wire wire;
 	struct cache cache;
 	uint32_t calls;
+	int64_t polled_ms;      /* CLOCK_MONOTONIC_COARSE of the last poll */
 	struct shmkv_counters counters;
 	struct shmkv_counters at_attach;   /* counters when this slot was given */
 };

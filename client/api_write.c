@@ -1,11 +1,16 @@
 /*
  * api_write.c - the client library's writes, as meta commands
  *
- * Keys travel base64-encoded (the meta protocol's b flag), so a key may hold
- * any bytes a direct lookup can find.  Each call sends one command and reads
- * its one reply while holding the handle's mutex, so replies cannot be
- * paired with the wrong caller.  The server applies a write before it
- * replies: after a call returns, a direct lookup sees its effect.
+ * A key of printable ASCII travels as it is; any other key travels
+ * base64-encoded (the meta protocol's b flag), so a key may hold any bytes a
+ * direct lookup can find.  NOTE: not every key is encoded, because the
+ * server (as memcached) limits the key token on the wire to 250 characters:
+ * base64 would cap every key at 186 bytes although lookups take 250.
+ *
+ * Each call sends one command and reads its one reply while holding the
+ * handle's mutex, so replies cannot be paired with the wrong caller.  The
+ * server applies a write before it replies: after a call returns, a direct
+ * lookup sees its effect.
  *
  * Interface routines: shmkv_set, shmkv_add, shmkv_replace, shmkv_delete,
  * shmkv_touch, shmkv_incr, shmkv_decr (see include/shmkv.h).
@@ -22,6 +27,11 @@
 #define LINE_MAX_REPLY 512
 /* base64 of a 250-byte key */
 #define KEY64_MAX (4 * ((SHMKV_KEY_MAX + 2) / 3) + 1)
+/* The longest key whose base64 fits the server's 250-character key token. */
+#define KEY_BINARY_MAX SHMKV_KEY_BINARY_MAX
+_Static_assert(4 * ((KEY_BINARY_MAX + 2) / 3) <= SHMKV_KEY_MAX &&
+	       4 * ((KEY_BINARY_MAX + 3) / 3) > SHMKV_KEY_MAX,
+	       "SHMKV_KEY_BINARY_MAX is the longest key base64 fits in 250");
 
 /* memcached's reply lines, and what a caller of this library makes of them. */
 static enum shmkv_status reply_status(const char *line)
@@ -77,9 +87,37 @@ static enum shmkv_status roundtrip(shmkv *kv, const char *head, size_t head_len,
 	return SHMKV_OK;
 }
 
-static bool key_ok(size_t key_len)
+/*
+ * The key as the meta protocol carries it: itself if every byte is
+ * printable ASCII (the bytes a memcached key token may hold everywhere),
+ * else base64 with the b flag in *bflag.  SHMKV_BAD_KEY if it cannot go.
+ */
+static enum shmkv_status wire_key(const void *key, size_t key_len,
+				  char out[KEY64_MAX], const char **bflag)
 {
-	return key_len > 0 && key_len <= SHMKV_KEY_MAX;
+	const unsigned char *k = key;
+	bool plain = true;
+
+	if (key_len == 0 || key_len > SHMKV_KEY_MAX)
+		return api_fail(SHMKV_BAD_KEY, "%s (this one has %zu)",
+				shmkv_strerror(SHMKV_BAD_KEY), key_len);
+	for (size_t i = 0; i < key_len && plain; i++)
+		plain = k[i] > ' ' && k[i] < 0x7f;
+	if (plain) {
+		memcpy(out, key, key_len);
+		out[key_len] = '\0';
+		*bflag = "";
+		return SHMKV_OK;
+	}
+	if (key_len > KEY_BINARY_MAX)
+		return api_fail(SHMKV_BAD_KEY, "a key with spaces, control or "
+				"non-ASCII bytes can be written only up to %d "
+				"bytes (base64 of it must fit memcached's "
+				"250-character key); this one has %zu",
+				KEY_BINARY_MAX, key_len);
+	wire_base64(key, key_len, out);
+	*bflag = " b";
+	return SHMKV_OK;
 }
 
 static enum shmkv_status store(shmkv *kv, char mode, const void *key,
@@ -87,19 +125,21 @@ static enum shmkv_status store(shmkv *kv, char mode, const void *key,
 			       size_t value_len, uint32_t flags, int64_t ttl)
 {
 	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
-	enum shmkv_status st;
+	const char *b;
+	enum shmkv_status st = wire_key(key, key_len, key64, &b);
 	int n;
 
-	if (!key_ok(key_len))
-		return api_fail(SHMKV_BAD_KEY, "%s", shmkv_strerror(SHMKV_BAD_KEY));
-	wire_base64(key, key_len, key64);
-	n = snprintf(head, sizeof(head), "ms %s %zu b F%" PRIu32 " T%" PRId64
-		     " M%c\r\n", key64, value_len, flags, ttl, mode);
+	if (st != SHMKV_OK)
+		return st;
+	n = snprintf(head, sizeof(head), "ms %s %zu%s F%" PRIu32 " T%" PRId64
+		     " M%c\r\n", key64, value_len, b, flags, ttl, mode);
 	pthread_mutex_lock(&kv->mu);
 	st = api_ensure_live(kv);
 	if (st == SHMKV_OK)
-		st = roundtrip(kv, head, (size_t)n, value, value_len, line,
-			       sizeof(line));
+		/* A data block always follows ms, even an empty one: with
+		 * value NULL (len 0) the server would wait for it forever. */
+		st = roundtrip(kv, head, (size_t)n, value != NULL ? value : "",
+			       value_len, line, sizeof(line));
 	if (st == SHMKV_OK)
 		st = reply_status(line);
 	pthread_mutex_unlock(&kv->mu);
@@ -133,13 +173,14 @@ static enum shmkv_status simple(shmkv *kv, const char *fmt_cmd,
 				const char *extra)
 {
 	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
-	enum shmkv_status st;
+	const char *b;
+	enum shmkv_status st = wire_key(key, key_len, key64, &b);
 	int n;
 
-	if (!key_ok(key_len))
-		return api_fail(SHMKV_BAD_KEY, "%s", shmkv_strerror(SHMKV_BAD_KEY));
-	wire_base64(key, key_len, key64);
-	n = snprintf(head, sizeof(head), "%s %s b%s\r\n", fmt_cmd, key64, extra);
+	if (st != SHMKV_OK)
+		return st;
+	n = snprintf(head, sizeof(head), "%s %s%s%s\r\n", fmt_cmd, key64, b,
+		     extra);
 	pthread_mutex_lock(&kv->mu);
 	st = api_ensure_live(kv);
 	if (st == SHMKV_OK)
@@ -168,15 +209,15 @@ static enum shmkv_status arith(shmkv *kv, bool incr, const void *key,
 			       size_t key_len, uint64_t delta, uint64_t *value)
 {
 	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
-	enum shmkv_status st;
+	const char *b;
+	enum shmkv_status st = wire_key(key, key_len, key64, &b);
 	unsigned long long len = 0;
 	int n;
 
-	if (!key_ok(key_len))
-		return api_fail(SHMKV_BAD_KEY, "%s", shmkv_strerror(SHMKV_BAD_KEY));
-	wire_base64(key, key_len, key64);
-	n = snprintf(head, sizeof(head), "ma %s b M%c D%" PRIu64 " v\r\n",
-		     key64, incr ? 'I' : 'D', delta);
+	if (st != SHMKV_OK)
+		return st;
+	n = snprintf(head, sizeof(head), "ma %s%s M%c D%" PRIu64 " v\r\n",
+		     key64, b, incr ? 'I' : 'D', delta);
 	pthread_mutex_lock(&kv->mu);
 	st = api_ensure_live(kv);
 	if (st == SHMKV_OK)

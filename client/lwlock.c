@@ -24,7 +24,7 @@
  * attempt sees the lock free; if our queueing came first, the releaser sees
  * HAS_WAITERS and wakes us.  Either way nobody sleeps on a free lock.
  *
- * Crash recovery (later work) must know, for a dead process, which locks
+ * Crash recovery (lwlock_recover.c) must know, for a dead process, which locks
  * it held.  The proc slot says so at every instant, in three states:
  *   - the lock is in held[0..nheld), whatever acquiring says: the
  *     process's hold (in the recorded mode) is in the state word;
@@ -39,6 +39,24 @@
  * compiler barrier is enough: the reader is the supervisor after
  * waitpid(), and a killed process stops at an instruction boundary, so
  * what it wrote is exactly what it executed.
+ *
+ * What crash recovery (lwlock_recover.c) needs besides those three states:
+ *   - the wait list's owner.  The list bit alone does not say who holds
+ *     it, so a process first takes lock->waitlist_owner (its proc number
+ *     + 1) by compare-and-swap and only then the bit, and gives them back
+ *     in the other order.  A dead process whose number is in the owner
+ *     word may have left the bit set and the list half changed; one whose
+ *     number is not there holds neither.
+ *   - release keeps acquiring set until its wakeup is done, so that a
+ *     process that dies with a private list of waiters it unlinked but has
+ *     not woken yet is known to have been releasing that lock.
+ *   - proc->wait_sleep says "asleep in the wait loop, my hold is not in
+ *     the state word" (the lock's offset) or "asleep in dequeue, my hold
+ *     is in it" (offset | 1), which recovery cannot otherwise tell apart.
+ *   - LW_FLAG_RECOVERING makes every attempt fail, so newcomers queue and
+ *     sleep, and keeps releases from waking anybody, while recovery counts
+ *     the holders; it wakes every waiter when it is done.
+ * None of this touches the fast path: a free lock is still one CAS.
  *
  * Every proc number read from shared memory (list heads, tails and links)
  * is bounds-checked, and list walks stop after nprocs steps: the control
@@ -179,16 +197,55 @@ sleep_until_woken(struct proc *self)
 		futex_wait(&self->waiting, 1);
 }
 
+/* backoff - one round of spinning: pauses double, then yield the CPU. */
+static inline void
+backoff(unsigned int *pauses)
+{
+	if (*pauses <= WAITLIST_MAX_PAUSES) {
+		for (unsigned int i = 0; i < *pauses; i++)
+			cpu_relax();
+		*pauses *= 2;
+	} else {
+		/* The holder may be descheduled: let it run. */
+		sched_yield();
+	}
+}
+
 /*
- * waitlist_lock - take the LOCKED bit of the state word, spinning with
- * backoff, and return the state as of taking it.  Held only for a few list
- * operations, never across a sleep.
+ * waitlist_lock - take the wait list: first its owner word, then the
+ * LOCKED bit of the state word, spinning with backoff; return the state as
+ * of taking the bit.  Held only for a few list operations, never across a
+ * sleep.
+ *
+ * NOTE: the owner word exists for crash recovery only (see the top of the
+ * file).  Storing the owner after taking the bit was rejected: a process
+ * killed between the two would leave a bit nobody can be shown to hold.
+ * Taking the owner first costs one more atomic operation, on the slow path
+ * only, and the same cache line.
  */
 static uint32_t
-waitlist_lock(struct lwlock *lock)
+waitlist_lock(const struct lwlock_owner *me, struct lwlock *lock)
 {
 	unsigned int pauses = 1;
+	uint32_t mine = me->self + 1;
 
+	for (;;) {
+		uint32_t expected = 0;
+
+		/*
+		 * Acquire pairs with the release store of 0 in
+		 * waitlist_release_owner: the previous owner's list changes
+		 * are visible to us.
+		 */
+		if (atomic_compare_exchange_weak_explicit(
+			    &lock->waitlist_owner, &expected, mine,
+			    memory_order_acquire, memory_order_relaxed))
+			break;
+		while (atomic_load_explicit(&lock->waitlist_owner,
+					    memory_order_relaxed) != 0)
+			backoff(&pauses);
+	}
+	pauses = 1;
 	for (;;) {
 		/*
 		 * Acquire pairs with the release in waitlist_unlock and in
@@ -200,19 +257,24 @@ waitlist_lock(struct lwlock *lock)
 
 		if ((old & LW_FLAG_LOCKED) == 0)
 			return old | LW_FLAG_LOCKED;
-		/* Spin on plain loads so waiting costs no cache-line writes. */
+		/*
+		 * Only the owner sets the bit, so it is normally clear here;
+		 * it is set only by someone who scribbled on the word (or a
+		 * test that holds it by hand).  Spin on plain loads so waiting
+		 * costs no cache-line writes.
+		 */
 		while (atomic_load_explicit(&lock->state, memory_order_relaxed) &
-		       LW_FLAG_LOCKED) {
-			if (pauses <= WAITLIST_MAX_PAUSES) {
-				for (unsigned int i = 0; i < pauses; i++)
-					cpu_relax();
-				pauses *= 2;
-			} else {
-				/* The holder may be descheduled: let it run. */
-				sched_yield();
-			}
-		}
+		       LW_FLAG_LOCKED)
+			backoff(&pauses);
 	}
+}
+
+/* waitlist_release_owner - give the owner word back, after the bit. */
+static inline void
+waitlist_release_owner(struct lwlock *lock)
+{
+	/* Release pairs with the acquire CAS in waitlist_lock. */
+	atomic_store_explicit(&lock->waitlist_owner, 0, memory_order_release);
 }
 
 static inline void
@@ -221,12 +283,16 @@ waitlist_unlock(struct lwlock *lock)
 	/* Release pairs with the acquire fetch_or in waitlist_lock. */
 	atomic_fetch_and_explicit(&lock->state, ~LW_FLAG_LOCKED,
 				  memory_order_release);
+	waitlist_release_owner(lock);
 }
 
 /* lwlock_free_for - could a holder in mode be added to state? */
 static inline bool
 lwlock_free_for(uint32_t state, enum lwlock_mode mode)
 {
+	/* Recovery is counting the holders: newcomers queue (see top). */
+	if (state & LW_FLAG_RECOVERING)
+		return false;
 	if (mode == LW_EXCLUSIVE)
 		return (state & LW_LOCK_MASK) == 0;
 	return (state & LW_VAL_EXCLUSIVE) == 0;
@@ -249,13 +315,16 @@ lwlock_attempt(struct lwlock *lock, enum lwlock_mode mode)
 		 * Acquire pairs with the release fetch_sub in lwlock_release:
 		 * what the previous holder wrote under the lock is visible to
 		 * us.  The CAS fails, and we re-judge, whenever any bit moved
-		 * (another holder, a flag, the wait-list bit).
+		 * (another holder, a flag, the wait-list bit).  Release too
+		 * (free on x86): a crash recoverer that reads our hold in the
+		 * word also sees our acquiring and cleared wait_sleep, which
+		 * we stored before (lwlock_recover.c, step (c)).
 		 */
 		if (atomic_compare_exchange_weak_explicit(
 			    &lock->state, &old,
 			    old + (mode == LW_EXCLUSIVE ? LW_VAL_EXCLUSIVE
 							: LW_VAL_SHARED),
-			    memory_order_acquire, memory_order_relaxed))
+			    memory_order_acq_rel, memory_order_relaxed))
 			return false;
 	}
 }
@@ -294,7 +363,7 @@ lwlock_queue_self(const struct lwlock_owner *me, struct lwlock *lock,
 	/* Queued twice would put a cycle in a list: PostgreSQL PANICs here. */
 	assert(atomic_load_explicit(&self->waiting, memory_order_relaxed) == 0);
 
-	waitlist_lock(lock);
+	waitlist_lock(me, lock);
 	/*
 	 * Relaxed is enough for ordering the list (the wait-list bit does
 	 * that); what matters is that this is a read-modify-write of the
@@ -345,7 +414,8 @@ lwlock_queue_self(const struct lwlock_owner *me, struct lwlock *lock,
  * bit is cheap.
  */
 static void
-lwlock_dequeue_self(const struct lwlock_owner *me, struct lwlock *lock)
+lwlock_dequeue_self(const struct lwlock_owner *me, struct lwlock *lock,
+		    uint32_t offset)
 {
 	struct proc *self = lw_self(me);
 	struct proc *prevp = NULL;
@@ -353,7 +423,7 @@ lwlock_dequeue_self(const struct lwlock_owner *me, struct lwlock *lock)
 	uint32_t cur;
 	bool found = false;
 
-	waitlist_lock(lock);
+	waitlist_lock(me, lock);
 	cur = atomic_load_explicit(&lock->wait_head, memory_order_relaxed);
 	for (uint32_t steps = 0; steps < me->nprocs; steps++) {
 		struct proc *p = lw_proc(me, cur);
@@ -404,7 +474,16 @@ lwlock_dequeue_self(const struct lwlock_owner *me, struct lwlock *lock)
 	 */
 	atomic_fetch_or_explicit(&lock->state, LW_FLAG_RELEASE_OK,
 				 memory_order_relaxed);
+	/*
+	 * Tell crash recovery that we sleep holding the lock: if our waker
+	 * dies, it must wake us, and count our hold.  Relaxed, then a
+	 * compiler barrier, as begin_transition: read after the waker's death.
+	 */
+	atomic_store_explicit(&self->wait_sleep, offset | 1u,
+			      memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
 	sleep_until_woken(self);
+	atomic_store_explicit(&self->wait_sleep, 0, memory_order_relaxed);
 }
 
 /*
@@ -426,7 +505,7 @@ lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
 	uint32_t old;
 	bool garbage = false;
 
-	old = waitlist_lock(lock);
+	old = waitlist_lock(me, lock);
 	cur = atomic_load_explicit(&lock->wait_head, memory_order_relaxed);
 	for (steps = 0; cur != PROC_NONE && steps < me->nprocs; steps++) {
 		struct proc *p = lw_proc(me, cur);
@@ -521,6 +600,7 @@ lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
 		} while (!atomic_compare_exchange_weak_explicit(
 			&lock->state, &old, desired, memory_order_release,
 			memory_order_relaxed));
+		waitlist_release_owner(lock);
 	}
 
 	cur = wake_head;
@@ -597,7 +677,7 @@ lwlock_init(struct lwlock *lock)
 	atomic_init(&lock->state, LW_FLAG_RELEASE_OK);
 	atomic_init(&lock->wait_head, PROC_NONE);
 	atomic_init(&lock->wait_tail, PROC_NONE);
-	lock->reserved = 0;
+	atomic_init(&lock->waitlist_owner, 0);
 	atomic_init(&lock->acquisitions, 0);
 	atomic_init(&lock->contended, 0);
 	atomic_init(&lock->wait_ns, 0);
@@ -644,10 +724,20 @@ lwlock_acquire(const struct lwlock_owner *me, struct lwlock *lock,
 			break;
 		lwlock_queue_self(me, lock, mode);
 		if (!lwlock_attempt(lock, mode)) {
-			lwlock_dequeue_self(me, lock);
+			lwlock_dequeue_self(me, lock, offset);
 			break;
 		}
+		/*
+		 * For crash recovery: from here until we retry, our hold is
+		 * certainly not in the state word.  Compiler barrier as in
+		 * begin_transition; cleared before the retry below.
+		 */
+		atomic_store_explicit(&self->wait_sleep, offset,
+				      memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
 		sleep_until_woken(self);
+		atomic_store_explicit(&self->wait_sleep, 0, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
 		slept = true;
 		/*
 		 * We were woken and will retry: allow releases to wake
@@ -744,8 +834,12 @@ lwlock_release(const struct lwlock_owner *me, struct lwlock *lock)
 
 		for (uint32_t i = (uint32_t)idx; i + 1 < n; i++)
 			self->held[i] = self->held[i + 1];
-		/* Compiler order only, as begin_transition. */
-		atomic_store_explicit(&self->nheld, n - 1, memory_order_relaxed);
+		/*
+		 * Release: a live recoverer that reads the smaller nheld
+		 * (acquire) also sees acquiring set, so it never takes us for
+		 * a process with nothing in the lock (lwlock_recover.c).
+		 */
+		atomic_store_explicit(&self->nheld, n - 1, memory_order_release);
 		atomic_signal_fence(memory_order_seq_cst);
 	}
 
@@ -755,13 +849,16 @@ lwlock_release(const struct lwlock_owner *me, struct lwlock *lock)
 	 * holder: our writes under the lock happen before its reads.
 	 */
 	old = atomic_fetch_sub_explicit(&lock->state, val, memory_order_release);
-	end_transition(self);
 
+	/* During recovery nobody is woken: the recoverer wakes them all. */
 	now = old - val;
-	if ((now & (LW_FLAG_HAS_WAITERS | LW_FLAG_RELEASE_OK)) ==
+	if ((now & (LW_FLAG_HAS_WAITERS | LW_FLAG_RELEASE_OK |
+		    LW_FLAG_RECOVERING)) ==
 		    (LW_FLAG_HAS_WAITERS | LW_FLAG_RELEASE_OK) &&
 	    (now & LW_LOCK_MASK) == 0)
 		lwlock_wakeup(me, lock);
+	/* Only now: a death inside wakeup must be seen as "releasing". */
+	end_transition(self);
 }
 
 /*

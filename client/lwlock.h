@@ -19,6 +19,7 @@
  *   lwlock_conditional_acquire  acquire if free now, else return false
  *   lwlock_release              release a lock this process holds
  *   lwlock_held_by_me           is it in my proc slot's held list
+ * Repairing a lock after a holder died is lwlock_recover.h's.
  */
 #ifndef SHMKV_LWLOCK_H
 #define SHMKV_LWLOCK_H
@@ -41,6 +42,9 @@ enum lwlock_mode {
 #define LW_FLAG_HAS_WAITERS (UINT32_C(1) << 30)
 #define LW_FLAG_RELEASE_OK (UINT32_C(1) << 29)
 #define LW_FLAG_LOCKED (UINT32_C(1) << 28) /* wait list is being changed */
+/* Crash recovery is repairing the lock (lwlock_recover.c): no attempt
+ * succeeds and no release wakes anybody until it is done. */
+#define LW_FLAG_RECOVERING (UINT32_C(1) << 27)
 #define LW_VAL_EXCLUSIVE (UINT32_C(1) << 24)
 #define LW_VAL_SHARED UINT32_C(1)
 #define LW_LOCK_MASK ((UINT32_C(1) << 25) - 1)
@@ -50,7 +54,12 @@ struct lwlock {
 	_Atomic uint32_t state;
 	_Atomic uint32_t wait_head;  /* first queued proc, PROC_NONE if none */
 	_Atomic uint32_t wait_tail;
-	uint32_t reserved;
+	/*
+	 * Proc number + 1 of the process that owns the wait list (0 = none).
+	 * Taken by compare-and-swap before LW_FLAG_LOCKED, so that crash
+	 * recovery can tell whose the list bit is (see lwlock.c).
+	 */
+	_Atomic uint32_t waitlist_owner;
 	_Atomic uint64_t acquisitions;
 	_Atomic uint64_t contended;  /* acquisitions that had to sleep */
 	_Atomic uint64_t wait_ns;    /* total time slept waiting */

@@ -36,7 +36,7 @@ struct proc_held_lock {
 };
 
 struct proc {
-	_Atomic int32_t pid;          /* 0 = free */
+	_Atomic int32_t pid;          /* 0 = free; -pid: dead, being freed */
 	_Atomic uint32_t waiting;     /* futex word: 1 while queued for a lock */
 	_Atomic uint32_t wait_mode;   /* mode it is queued for */
 	_Atomic uint32_t wait_next;   /* next proc on the same wait list */
@@ -45,6 +45,18 @@ struct proc {
 	struct proc_held_lock held[PROC_MAX_HELD];
 	_Atomic uint64_t hits;        /* direct lookups by a client program */
 	_Atomic uint64_t misses;
+	/*
+	 * Crash recovery (lwlock_recover.c): the lock this process sleeps
+	 * for after a failed second attempt (its hold is not in the state
+	 * word), or that offset | 1 while it sleeps in dequeue holding the
+	 * lock; 0 otherwise.  Cleared by the owner when it wakes.
+	 */
+	_Atomic uint32_t wait_sleep;
+	uint32_t spare;
+	/* A client program's start time (/proc/PID/stat field 22), set by
+	 * the worker that claimed the slot for it; 0 for server processes.
+	 * With pid it tells a dead client from one whose PID was reused. */
+	_Atomic uint64_t start_time;
 };
 
 _Static_assert(sizeof(struct proc) <= PROC_SLOT_SIZE, "proc slot too big");

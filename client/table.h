@@ -33,6 +33,7 @@
  *   table_flush           flush_all [delay]
  *   table_tick            advance the clock, apply a delayed flush
  *   table_stats_*         per-partition and total counters
+ *   table_partition_of_lock, table_partition_reset   crash recovery
  */
 #ifndef SHMKV_TABLE_H
 #define SHMKV_TABLE_H
@@ -233,6 +234,20 @@ uint32_t table_exptime(const struct table *t, int64_t ttl);
 
 void table_stats_partition(const struct table *t, uint32_t partition,
 			   struct table_stats *out);
+
+/* table_recover.c: crash recovery's side of the table. */
+
+/* table_partition_of_lock - 0 and the partition whose lock is at offset in
+ * the control part, or -ENOENT. */
+int table_partition_of_lock(const struct table *t, uint32_t offset,
+			    uint32_t *partition);
+
+/*
+ * table_partition_reset - empty partition p as table_create left it (items
+ * gone, cumulative counters kept).  The caller guarantees that nobody holds
+ * or can take p's lock meanwhile (lwlock_recover's repair step).
+ */
+int table_partition_reset(struct table *t, uint32_t p);
 void table_stats_total(const struct table *t, struct table_stats *out);
 
 #endif

@@ -26,7 +26,11 @@
  *
  * Server restarts: when the server stops, calls return SHMKV_SERVER_GONE
  * instead of reading the abandoned segment; the next call reattaches by
- * itself once a server is listening on the socket again.
+ * itself once a server is listening on the socket again.  A server that
+ * was killed rather than stopped is noticed within about 100 ms (or 256
+ * lookups, whichever comes first).  If the new server refuses the handle,
+ * calls return its reason (SHMKV_PERMISSION, SHMKV_VERSION_MISMATCH,
+ * SHMKV_NO_PROC_SLOTS) instead.
  *
  * Errors: every call returns an enum shmkv_status; shmkv_strerror() names
  * it, and shmkv_last_error() gives the calling thread's last message with
@@ -42,7 +46,20 @@
 extern "C" {
 #endif
 
+/*
+ * SHMKV_API - marks what the shared library exports.  libshmkv is built with
+ * -fvisibility=hidden, so everything else in it (the table, the segment,
+ * the locks) stays internal and cannot clash with a program's own symbols;
+ * only the shmkv_* calls below are visible.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define SHMKV_API __attribute__((visibility("default")))
+#else
+#define SHMKV_API
+#endif
+
 #define SHMKV_KEY_MAX 250
+#define SHMKV_KEY_BINARY_MAX 186
 
 typedef struct shmkv shmkv;
 
@@ -67,18 +84,22 @@ enum shmkv_status {
 };
 
 /* shmkv_strerror - a short description of a status; never NULL. */
+SHMKV_API
 const char *shmkv_strerror(enum shmkv_status status);
 
 /* shmkv_last_error - the calling thread's last error message, with details. */
+SHMKV_API
 const char *shmkv_last_error(void);
 
 /*
  * shmkv_open - connect to the server's Unix socket and attach to its
  * segment.  On success *out is a handle to pass to the other calls.
  */
+SHMKV_API
 enum shmkv_status shmkv_open(const char *socket_path, shmkv **out);
 
 /* shmkv_close - detach and free the handle; NULL is fine. */
+SHMKV_API
 void shmkv_close(shmkv *kv);
 
 /*
@@ -86,6 +107,7 @@ void shmkv_close(shmkv *kv);
  * length (also on SHMKV_TOO_SMALL, when nothing is copied); *flags its
  * client flags.  value_len and flags may be NULL.
  */
+SHMKV_API
 enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
 			    void *buf, size_t cap, size_t *value_len,
 			    uint32_t *flags);
@@ -94,6 +116,7 @@ enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
  * shmkv_get_alloc - as shmkv_get, into a buffer from malloc() that the
  * caller frees.
  */
+SHMKV_API
 enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
 				  void **value, size_t *value_len,
 				  uint32_t *flags);
@@ -112,28 +135,43 @@ struct shmkv_item {
 /*
  * shmkv_get_many - look up n keys.  Fetches the next keys' buckets while it
  * copies the current value.  Returns SHMKV_OK when every key was looked up
- * (each item has its own status), or an error that stopped the batch.
+ * (each item has its own status), or an error that stopped the batch (the
+ * server is gone, say), which every item's status then repeats.
  */
+SHMKV_API
 enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
 				 size_t n);
 
-/* Writes, over the socket.  ttl follows memcached: 0 = never expires, up to
- * 30 days relative, beyond that an absolute Unix time, negative = expired. */
+/*
+ * Writes, over the socket.  ttl follows memcached: 0 = never expires, up to
+ * 30 days relative, beyond that an absolute Unix time, negative = expired.
+ * A key of printable ASCII may have up to SHMKV_KEY_MAX bytes; a key with
+ * any other byte (space, control, non-ASCII) travels base64-encoded and may
+ * have up to SHMKV_KEY_BINARY_MAX, since memcached's protocol limits the
+ * encoded form to 250 characters.  Longer keys give SHMKV_BAD_KEY.
+ */
+SHMKV_API
 enum shmkv_status shmkv_set(shmkv *kv, const void *key, size_t key_len,
 			    const void *value, size_t value_len,
 			    uint32_t flags, int64_t ttl);
+SHMKV_API
 enum shmkv_status shmkv_add(shmkv *kv, const void *key, size_t key_len,
 			    const void *value, size_t value_len,
 			    uint32_t flags, int64_t ttl);
+SHMKV_API
 enum shmkv_status shmkv_replace(shmkv *kv, const void *key, size_t key_len,
 				const void *value, size_t value_len,
 				uint32_t flags, int64_t ttl);
+SHMKV_API
 enum shmkv_status shmkv_delete(shmkv *kv, const void *key, size_t key_len);
+SHMKV_API
 enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
 			      int64_t ttl);
 /* incr wraps at 2^64; decr stops at 0.  *value (may be NULL) gets the result. */
+SHMKV_API
 enum shmkv_status shmkv_incr(shmkv *kv, const void *key, size_t key_len,
 			     uint64_t delta, uint64_t *value);
+SHMKV_API
 enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
 			     uint64_t delta, uint64_t *value);
 
@@ -142,6 +180,7 @@ enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
  * ("STAT name value" lines, without the final END), in a malloc'd string
  * the caller frees.
  */
+SHMKV_API
 enum shmkv_status shmkv_server_stats(shmkv *kv, char **text);
 
 /* This process's direct lookups so far (also summed in the server's stats). */
@@ -149,6 +188,7 @@ struct shmkv_counters {
 	uint64_t hits;
 	uint64_t misses;
 };
+SHMKV_API
 void shmkv_counters(const shmkv *kv, struct shmkv_counters *out);
 
 #ifdef __cplusplus

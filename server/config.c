@@ -3,7 +3,9 @@
  *
  * getopt_long over memcached's letters (-p -l -s -m -t -c -I -v) plus our
  * own long options for what memcached has no word for (--run-dir,
- * --partitions, --huge-pages, --huge-page-size, --prefault).  Every value
+ * --partitions, --huge-pages, --huge-page-size, --prefault), or where
+ * memcached's spelling is cryptic (--idle-timeout for -o idle_timeout,
+ * --socket-mode for -a).  Every value
  * is checked here, before anything is created, so that a mistake costs the
  * operator one line on stderr rather than a half-started server:
  * "--memory: 'abc' is not a number of MiB".
@@ -19,7 +21,7 @@
  *
  * Interface routines:
  *   config_defaults, config_parse, config_usage, config_huge_pages_name,
- *   server_log_line
+ *   config_listen_is_loopback, config_run_dir_mode, server_log_line
  */
 #include "config.h"
 
@@ -28,9 +30,13 @@
 #include <grp.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 enum {
@@ -40,6 +46,8 @@ enum {
 	OPT_HUGE_PAGE_SIZE,
 	OPT_PREFAULT,
 	OPT_ATTACH_GROUP,
+	OPT_IDLE_TIMEOUT,
+	OPT_SOCKET_MODE,
 };
 
 static const struct option long_options[] = {
@@ -56,6 +64,8 @@ static const struct option long_options[] = {
 	{ "huge-page-size", required_argument, NULL, OPT_HUGE_PAGE_SIZE },
 	{ "prefault", no_argument, NULL, OPT_PREFAULT },
 	{ "attach-group", required_argument, NULL, OPT_ATTACH_GROUP },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -164,6 +174,8 @@ void config_defaults(struct server_config *cfg)
 	cfg->max_item_size = CONFIG_DEFAULT_MAX_ITEM;
 	cfg->partitions = CONFIG_DEFAULT_PARTITIONS;
 	cfg->huge_pages = SEGMENT_HUGE_TRY;
+	cfg->idle_timeout = CONFIG_DEFAULT_IDLE_TIMEOUT;
+	cfg->socket_mode = CONFIG_DEFAULT_SOCKET_MODE;
 }
 
 const char *config_huge_pages_name(enum segment_huge_pages hp)
@@ -294,6 +306,30 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->attach_group_set = true;
 		return 0;
 	}
+	case OPT_IDLE_TIMEOUT:
+		if (parse_u64(arg, &v) || v > CONFIG_MAX_IDLE_TIMEOUT)
+			return seterr(err, errlen, "%s: '%s' is not a number of seconds "
+				      "(0 = never, at most %u)", flag, arg,
+				      CONFIG_MAX_IDLE_TIMEOUT);
+		cfg->idle_timeout = (uint32_t)v;
+		return 0;
+	case OPT_SOCKET_MODE: {
+		char *end;
+		unsigned long m;
+
+		errno = 0;
+		m = strtoul(arg, &end, 8);
+		if (arg[0] < '0' || arg[0] > '7' || errno || *end != '\0' || m > 0777)
+			return seterr(err, errlen, "%s: '%s' is not an octal mode from 0600 "
+				      "to 0777", flag, arg);
+		/* The server's own clients (and client programs of its user)
+		 * must always be able to connect. */
+		if ((m & 0600) != 0600)
+			return seterr(err, errlen, "%s: %s leaves the owner without read "
+				      "and write on the socket; use 0600 or more", flag, arg);
+		cfg->socket_mode = (unsigned)m;
+		return 0;
+	}
 	case 'v':
 		cfg->verbosity++;
 		return 0;
@@ -394,6 +430,50 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 	return settle(cfg, err, errlen);
 }
 
+bool config_listen_is_loopback(const char *listen)
+{
+	struct addrinfo hints, *res, *ai;
+	bool loopback = true;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(listen, NULL, &hints, &res) != 0)
+		return false;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *sin = (const void *)ai->ai_addr;
+
+			if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
+				loopback = false;
+		} else if (ai->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const void *)ai->ai_addr;
+			const struct in6_addr *a = &sin6->sin6_addr;
+
+			if (!IN6_IS_ADDR_LOOPBACK(a) &&
+			    !(IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127))
+				loopback = false;
+		} else {
+			loopback = false;
+		}
+	}
+	freeaddrinfo(res);
+	return loopback;
+}
+
+unsigned config_run_dir_mode(unsigned socket_mode)
+{
+	unsigned mode = 0700;
+
+	/* Search only: reading the directory or writing it would let others
+	 * list or replace the lock file and the socket. */
+	if (socket_mode & 0070)
+		mode |= 0010;
+	if (socket_mode & 0007)
+		mode |= 0001;
+	return mode;
+}
+
 /*
  * server_log_line - "shmkv-server[pid]: message" on stderr.  Formatted into
  * one buffer and written with one write(), so lines of the supervisor and
@@ -449,6 +529,15 @@ void config_usage(FILE *out)
 		"      --prefault             touch every page of the segment at start-up\n"
 		"      --attach-group=GROUP   members of GROUP may attach client programs to the\n"
 		"                             segment too (default: only this user and root)\n"
+		"      --idle-timeout=SECONDS close a connection that makes no progress for\n"
+		"                             this long: sends nothing (also mid data block)\n"
+		"                             and, with replies pending, reads none of them\n"
+		"                             (default 0 = never, as memcached's idle_timeout;\n"
+		"                             a client that stops reading its replies is then\n"
+		"                             closed after %u s without progress); attached\n"
+		"                             client programs are not idle-closed\n"
+		"      --socket-mode=MODE     octal mode of the Unix socket (default 0%o; the\n"
+		"                             run directory gets search permission to match)\n"
 		"  -v, --verbose              log more (repeat, -vv, for per-connection events)\n"
 		"  -h, --help                 print this help and exit\n"
 		"  -V, --version              print the version and exit\n"
@@ -457,5 +546,6 @@ void config_usage(FILE *out)
 		"SIGTERM or SIGINT stops the server cleanly (exit 0).\n",
 		CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_LISTEN, CONFIG_DEFAULT_MEMORY_MIB,
 		CONFIG_MAX_WORKERS, CONFIG_DEFAULT_MAX_CONNECTIONS,
-		CONFIG_DEFAULT_PARTITIONS, CONFIG_ITEMS_PER_PARTITION);
+		CONFIG_DEFAULT_PARTITIONS, CONFIG_ITEMS_PER_PARTITION,
+		CONFIG_STALLED_WRITE_TIMEOUT, CONFIG_DEFAULT_SOCKET_MODE);
 }

@@ -12,6 +12,8 @@
  *   config_parse          apply argv on top of the defaults, then validate
  *   config_usage          the --help text
  *   config_huge_pages_name  "on", "off" or "try"
+ *   config_listen_is_loopback  for the start-up warning about -l
+ *   config_run_dir_mode   the run directory's mode for --socket-mode
  *   server_log_line       one log line to stderr (the server's only logger)
  */
 #ifndef SHMKV_CONFIG_H
@@ -38,6 +40,14 @@
 #define CONFIG_MAX_ITEM (1024u * 1024u * 1024u) /* and its ceiling */
 #define CONFIG_MAX_WORKERS 128u
 #define CONFIG_MAX_PARTITIONS 65536u
+/* --idle-timeout: 0 = never, as memcached's -o idle_timeout. */
+#define CONFIG_DEFAULT_IDLE_TIMEOUT 0u
+#define CONFIG_MAX_IDLE_TIMEOUT (30u * 24u * 3600u)
+/* With --idle-timeout 0, a connection whose replies are held at the
+ * back-pressure bound and make no progress is closed after this long. */
+#define CONFIG_STALLED_WRITE_TIMEOUT 60u
+/* --socket-mode: memcached's -a default; the owner always keeps rw. */
+#define CONFIG_DEFAULT_SOCKET_MODE 0700u
 /* A partition should hold this many items of the largest size. */
 #define CONFIG_ITEMS_PER_PARTITION 8u
 
@@ -81,6 +91,8 @@ struct server_config {
 	bool attach_group_set;        /* --attach-group given */
 	gid_t attach_gid;
 	char attach_group[64];
+	uint32_t idle_timeout;        /* seconds without progress; 0 = never */
+	unsigned socket_mode;         /* of the Unix socket (run dir: search) */
 };
 
 /* config_defaults - fill cfg with what the server runs with and no flags. */
@@ -99,5 +111,18 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 void config_usage(FILE *out);
 
 const char *config_huge_pages_name(enum segment_huge_pages hp);
+
+/*
+ * config_listen_is_loopback - whether every address listen resolves to is
+ * a loopback one (127.0.0.0/8, ::1), so that only this machine can connect.
+ * False for a wildcard ("0.0.0.0", "::"), any other address, or a name that
+ * does not resolve.  Resolves names, so it is called at start-up, not by
+ * config_parse.
+ */
+bool config_listen_is_loopback(const char *listen);
+
+/* config_run_dir_mode - the run directory's mode for a --socket-mode: the
+ * owner's rwx, plus search (x only) for whoever may use the socket. */
+unsigned config_run_dir_mode(unsigned socket_mode);
 
 #endif

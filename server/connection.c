@@ -23,6 +23,21 @@
  * replies, gigabytes for large values, before the bound could be checked;
  * the replies of one read still go out in one uv_write either way.
  *
+ * Idle and stalled connections: a connection makes progress when bytes are
+ * read from it or its replies are taken by the kernel.  One without
+ * progress for --idle-timeout seconds is closed: an idle client, one that
+ * stopped in the middle of a data block, and one that sends without reading
+ * its replies (held at CONN_OUT_HIGH, it reads nothing, and its writes do
+ * not move).  With --idle-timeout 0 (memcached's default: idle clients stay)
+ * only the last kind is closed, after CONFIG_STALLED_WRITE_TIMEOUT: its
+ * memory is bounded already, but it should not hold ~4 MiB for ever.  The
+ * connection of an attached client program is never idle-closed.  Each
+ * connection has a timer armed lazily: progress only records the time
+ * (uv_now, no system call), and the timer, when it fires, re-arms itself for
+ * what remains.  NOTE: restarting a timer on every read would cost a heap
+ * update per read; a worker-wide sweep would need the worker to walk its
+ * list of connections each second.
+ *
  * Closing: quit, an error after which memcached closes (PROTO_CLOSE), EOF
  * and a stopping worker all "finish" a connection: read no more, and close
  * once the writes in flight have completed.  A reset or write error closes
@@ -35,10 +50,12 @@
 #include "connection.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attach_server.h"
+#include "config.h"
 #include "worker.h"
 
 /* Bytes asked of the kernel per read when nothing bigger is awaited. */
@@ -57,6 +74,7 @@ struct conn {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} h;
+	uv_timer_t timer;    /* idle and stalled-write timeout */
 	struct worker *w;
 	struct conn *prev;
 	struct conn *next;
@@ -73,6 +91,9 @@ struct conn {
 	bool counted;        /* included in curr_connections */
 	bool attached;       /* a client program attached: client_slot is its */
 	uint32_t client_slot;
+	unsigned handles;    /* libuv handles not yet closed (h, timer) */
+	uint64_t progress;   /* uv_now of the last read or write progress */
+	size_t write_queue;  /* the write queue's size when last looked at */
 };
 
 /* A reply batch on its way; the data is the proto_out buffer handed over. */
@@ -91,8 +112,67 @@ static void on_close(uv_handle_t *handle)
 {
 	struct conn *c = handle->data;
 
+	if (--c->handles > 0)
+		return;
 	free(c->in);
 	free(c);
+}
+
+static void conn_close(struct conn *c);
+
+/*
+ * conn_timeout_ms - how long c may go without progress: the idle timeout,
+ * or with none the stalled-write timeout while replies are unsent; 0 when
+ * nothing would close it.  NOTE: an attached client program is idle on its
+ * connection by design (its lookups go to the segment, not the socket), and
+ * closing the connection would detach it; only stalled writes close it.
+ */
+static uint64_t conn_timeout_ms(const struct conn *c)
+{
+	uint64_t idle = (uint64_t)c->w->idle_timeout * 1000;
+
+	if (c->unsent > 0)
+		return idle ? idle : (uint64_t)CONFIG_STALLED_WRITE_TIMEOUT * 1000;
+	return c->attached ? 0 : idle;
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+	struct conn *c = timer->data;
+	uint64_t now = uv_now(&c->w->loop), limit = conn_timeout_ms(c);
+	size_t queued = uv_stream_get_write_queue_size(&c->h.stream);
+
+	if (c->closing || limit == 0)
+		return;
+	/* The kernel took part of a queued write: the client is reading,
+	 * slowly perhaps, but it is not stuck. */
+	if (queued != c->write_queue) {
+		c->write_queue = queued;
+		c->progress = now;
+	}
+	if (now - c->progress >= limit) {
+		if (c->w->verbosity >= 1)
+			SERVER_LOG("worker %u: closing a connection without progress "
+				   "for %" PRIu64 " s (%zu reply bytes unsent)",
+				   c->w->index, limit / 1000, c->unsent);
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(timer, on_timer, limit - (now - c->progress), 0);
+}
+
+/* conn_arm - make sure the timer runs when a timeout applies to c. */
+static void conn_arm(struct conn *c)
+{
+	uint64_t limit, idle;
+
+	if (c->closing || c->handles < 2 || uv_is_active((uv_handle_t *)&c->timer))
+		return;
+	limit = conn_timeout_ms(c);
+	if (limit == 0)
+		return;
+	idle = uv_now(&c->w->loop) - c->progress;
+	uv_timer_start(&c->timer, on_timer, idle < limit ? limit - idle : 1, 0);
 }
 
 /* conn_close - close now; pending writes are cancelled by libuv. */
@@ -121,6 +201,8 @@ static void conn_close(struct conn *c)
 	}
 	if (w->verbosity >= 2)
 		SERVER_LOG("worker %u: connection closed", w->index);
+	if (c->handles == 2)
+		uv_close((uv_handle_t *)&c->timer, on_close);
 	uv_close(&c->h.handle, on_close);
 }
 
@@ -147,9 +229,11 @@ static void on_write(uv_write_t *req, int status)
 
 	c->unsent -= wr->len;
 	c->writes--;
-	if (status == 0)
+	if (status == 0) {
 		atomic_fetch_add_explicit(&w->stats->bytes_written, wr->len,
 					  memory_order_relaxed);
+		c->progress = uv_now(&w->loop);
+	}
 	free(wr->data);
 	free(wr);
 	if (c->closing)
@@ -206,7 +290,9 @@ static void conn_send(struct conn *c, struct proto_out *out)
 		free(wr->data);
 		free(wr);
 		conn_close(c);
+		return;
 	}
+	conn_arm(c);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -382,6 +468,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	(void)buf;
 	if (nread > 0) {
 		c->in_len += (size_t)nread;
+		c->progress = uv_now(&c->w->loop);
 		atomic_fetch_add_explicit(&c->w->stats->bytes_read, (uint64_t)nread,
 					  memory_order_relaxed);
 		conn_process(c);
@@ -430,6 +517,7 @@ void conn_accept(struct worker *w, uv_stream_t *server)
 	}
 	c->h.handle.data = c;
 	c->closing = false;
+	c->handles = 1;
 	rc = uv_accept(server, &c->h.stream);
 	if (rc < 0) {
 		/* Another worker took it (the Unix socket is shared). */
@@ -437,6 +525,14 @@ void conn_accept(struct worker *w, uv_stream_t *server)
 		uv_close(&c->h.handle, on_close);
 		return;
 	}
+	if (uv_timer_init(&w->loop, &c->timer) == 0) {
+		c->timer.data = c;
+		c->handles = 2;
+		/* Connections keep the loop running, not their timers (a
+		 * stopping worker ends when its last connection closes). */
+		uv_unref((uv_handle_t *)&c->timer);
+	}
+	c->progress = uv_now(&w->loop);
 	proto_conn_init(&c->pc);
 	c->next = w->conns;
 	if (w->conns)
@@ -467,8 +563,11 @@ void conn_accept(struct worker *w, uv_stream_t *server)
 		SERVER_LOG("worker %u: new %s connection", w->index,
 			   server->type == UV_TCP ? "TCP" : "Unix socket");
 	conn_update_reading(c);
-	if (!c->reading)
+	if (!c->reading) {
 		conn_close(c);
+		return;
+	}
+	conn_arm(c);
 }
 
 void conn_drain_all(struct worker *w)

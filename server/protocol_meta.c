@@ -493,6 +493,12 @@ static int process_ms(struct proto_req *req)
 	sr.new_cas = of.has_new_cas ? of.new_cas : 0;
 	sr.invalidate = of.set_stale;
 	st = table_store(req->ctx->table, &sr, &cas);
+	/* memcached: NS when an append's longer item cannot be allocated. */
+	if (st == TABLE_NO_MEMORY &&
+	    (sr.mode == TABLE_APPEND || sr.mode == TABLE_PREPEND)) {
+		PROTO_STAT(req, store_no_memory);
+		st = TABLE_NOT_STORED;
+	}
 	switch (st) {
 	case TABLE_OK:
 		if (of.has_cas)

@@ -7,7 +7,8 @@
  * works unchanged; the counters are the sum of every worker's slot
  * (server_stats_sum) and the table's totals (table_stats_total).  Fields
  * of ours follow memcached's: partitions, huge pages, the page size the
- * segment really got, worker restarts.
+ * segment really got, worker restarts, and crash recovery's counters
+ * (crash_recoveries, locks_recovered, partitions_dropped: recovery.c).
  *
  * `stats items` uses partitions where memcached uses slab classes:
  * "items:<partition>:number" and so on, for partitions holding items, so a
@@ -151,6 +152,9 @@ static void stats_general(struct proto_req *req)
 	stat_str(req, "huge_pages", set ? set->huge_pages : NULL);
 	stat_u64(req, "page_size", page_size);
 	stat_u64(req, "worker_restarts", LOAD(s.worker_restarts));
+	stat_u64(req, "crash_recoveries", LOAD(s.crash_recoveries));
+	stat_u64(req, "locks_recovered", LOAD(s.locks_recovered));
+	stat_u64(req, "partitions_dropped", LOAD(s.partitions_dropped));
 	stats_direct(req, ctx, &s);
 	proto_adds(req, "END\r\n");
 }

@@ -58,6 +58,13 @@ static bool want_tokens(struct proto_req *req, size_t lo, size_t hi)
 static void store_reply(struct proto_req *req, enum table_store_mode mode,
 			enum table_status st)
 {
+	/* memcached 1.6 answers an append or prepend whose new item cannot
+	 * be allocated (past -I, or no memory) NOT_STORED, not an error. */
+	if (st == TABLE_NO_MEMORY &&
+	    (mode == TABLE_APPEND || mode == TABLE_PREPEND)) {
+		PROTO_STAT(req, store_no_memory);
+		st = TABLE_NOT_STORED;
+	}
 	switch (st) {
 	case TABLE_OK:
 		if (mode == TABLE_CAS)

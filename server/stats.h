@@ -50,7 +50,11 @@ struct server_stats {
 	 * (live ones are still counted in their proc slots). */
 	_Atomic uint64_t direct_get_hits;
 	_Atomic uint64_t direct_get_misses;
-	uint64_t reserved[3];
+	/* Crash recovery, counted by the supervisor in slot 0 (recovery.c). */
+	_Atomic uint64_t crash_recoveries;   /* dead procs that were in locks */
+	_Atomic uint64_t locks_recovered;    /* locks repaired for them */
+	_Atomic uint64_t partitions_dropped; /* emptied: a dead writer's */
+	uint64_t reserved[16];               /* keeps 128-byte multiples */
 };
 
 /* Every worker's slot, as mapped in this process. */

@@ -18,11 +18,17 @@
  * descriptors through fork; poll() and a pipe are two fds the child closes.
  *
  * A worker that dies is logged (its exit status or signal) and restarted
- * in the same stats slot.  Its proc slot is released here, since the
- * worker could not do it, and its curr_connections zeroed, since its
- * connections died with it.  A worker that dies within a second of its
- * start is restarted after a delay that doubles from 100 ms up to 5 s, so
- * a worker that cannot start (say, its port was taken) does not spin.
+ * in the same stats slot.  Its proc slot is recovered here (recovery.c:
+ * the locks it died in are made whole, a partition it was changing is
+ * dropped) and released, since the worker could not do it, and its
+ * curr_connections zeroed, since its connections died with it.  The loop
+ * also wakes every RECOVERY_POLL_MS to find client programs that died
+ * (they are not our children) and recover their slots the same way, so
+ * that no process waits on a dead one's lock for longer than that.
+ *
+ * A worker that dies within a second of its start is restarted after a
+ * delay that doubles from 100 ms up to 5 s, so a worker that cannot start
+ * (say, its port was taken) does not spin.
  *
  * Stopping on SIGTERM or SIGINT: SIGTERM to every worker, wait for them
  * (SIGKILL after SUPERVISOR_STOP_WAIT_MS), run the onexit stack, exit 0.
@@ -51,6 +57,7 @@
 #include "cache.h"
 #include "interlock.h"
 #include "onexit.h"
+#include "recovery.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -79,6 +86,7 @@ struct supervisor {
 	struct sup_worker *workers;
 	uint32_t nworkers;
 	uint64_t restarts;
+	struct recovery recovery;
 };
 
 static struct supervisor sup;
@@ -207,7 +215,7 @@ static int open_unix_socket(struct supervisor *s)
 		return -errno;
 	(void)unlink(sa.sun_path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(sa.sun_path, 0700) < 0 ||
+	    chmod(sa.sun_path, s->cfg->socket_mode) < 0 ||
 	    listen(fd, SUPERVISOR_UNIX_BACKLOG) < 0) {
 		int rc = -errno;
 
@@ -215,6 +223,14 @@ static int open_unix_socket(struct supervisor *s)
 		return rc;
 	}
 	s->unix_fd = fd;
+	/* --socket-mode opening the socket to others: they also need to
+	 * reach it through the run directory (created 0700). */
+	if (config_run_dir_mode(s->cfg->socket_mode) != 0700 &&
+	    chmod(s->cfg->run_dir, config_run_dir_mode(s->cfg->socket_mode)) < 0)
+		SERVER_LOG("cannot set mode %04o on %s: %s; --socket-mode %04o "
+			   "will not let others reach the socket",
+			   config_run_dir_mode(s->cfg->socket_mode), s->cfg->run_dir,
+			   strerror(errno), s->cfg->socket_mode);
 	return 0;
 }
 
@@ -275,28 +291,20 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 }
 
 /*
- * release_dead_proc - give back the proc slot a dead worker held.
- * NOTE: a worker killed while holding a partition's LWLock leaves it held;
- * releasing the locks a dead proc holds is crash recovery, not done yet,
- * so we say so loudly rather than pretend the table is fine.
+ * release_dead_proc - make whole the locks a dead worker was in (dropping
+ * a partition it may have been changing) and give its proc slot back;
+ * what cannot be finished now, recovery_poll finishes.
  */
 static void release_dead_proc(struct supervisor *s, pid_t pid)
 {
-	struct proc *p;
-	uint32_t i, held;
-
-	for (i = 0; i < s->cache.nprocs; i++) {
-		p = proc_get(s->cache.procs, s->cache.nprocs, i);
-		if (p == NULL || atomic_load(&p->pid) != pid)
-			continue;
-		held = atomic_load(&p->nheld);
-		if (held > 0 || atomic_load(&p->acquiring) != 0)
-			SERVER_LOG("worker pid %d died holding %u lock(s); requests "
-				   "on those partitions may hang until restart",
-				   (int)pid, held);
-		proc_release(s->cache.procs, s->cache.nprocs, i);
-	}
+	recovery_worker_died(&s->recovery, pid);
 }
+
+static void free_recovery(void *arg)
+{
+	recovery_free(arg);
+}
+
 
 /* describe_status - "exited with status 3" or "was killed by signal 9 (Killed)". */
 static void describe_status(int status, char *buf, size_t len)
@@ -545,6 +553,13 @@ static int start(struct supervisor *s)
 		SERVER_LOG("cannot claim a proc slot: %s", strerror(-rc));
 		return rc;
 	}
+	rc = recovery_init(&s->recovery, &s->cache, &s->stats.slots[0],
+			   cfg->verbosity);
+	if (rc < 0) {
+		SERVER_LOG("out of memory");
+		return rc;
+	}
+	onexit_push(free_recovery, &s->recovery);
 	table_tick(&s->cache.table, (uint32_t)time(NULL));
 
 	s->unix_fd = -1;
@@ -581,6 +596,11 @@ static int start(struct supervisor *s)
 	}
 	onexit_push(free_workers, s);
 	log_start(s);
+	if (cfg->port != 0 && !config_listen_is_loopback(cfg->listen))
+		SERVER_LOG("WARNING: listening on %s, which is not a loopback address: "
+			   "anyone who can reach this machine on port %d can read and "
+			   "overwrite the cache (there is no authentication); use "
+			   "-l 127.0.0.1 unless that is intended", cfg->listen, cfg->port);
 	return 0;
 }
 
@@ -607,6 +627,8 @@ int supervisor_run(const struct server_config *cfg)
 		restart_wait = restart_due(s);
 		if (restart_wait >= 0 && restart_wait < wait)
 			wait = restart_wait;
+		if (wait > RECOVERY_POLL_MS)
+			wait = RECOVERY_POLL_MS;
 		if (wait < 0)
 			wait = 0;
 		pfd.fd = sig_pipe[0];
@@ -618,6 +640,7 @@ int supervisor_run(const struct server_config *cfg)
 			got_child = 0;
 			reap_workers(s, false);
 		}
+		recovery_poll(&s->recovery);
 		if (now_ms() >= next_tick) {
 			/* The coarse clock every process judges expiry by. */
 			table_tick(&s->cache.table, (uint32_t)time(NULL));

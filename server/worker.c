@@ -192,6 +192,7 @@ int worker_run(const struct worker_args *a)
 	memset(&w, 0, sizeof(w));
 	w.index = a->index;
 	w.max_connections = a->cfg->max_connections;
+	w.idle_timeout = a->cfg->idle_timeout;
 	w.verbosity = a->cfg->verbosity;
 	w.all = a->stats;
 	w.stats = &a->stats->slots[a->index];

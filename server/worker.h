@@ -50,6 +50,7 @@ struct worker {
 	bool stopping;
 	uint32_t index;
 	uint32_t max_connections;   /* for the whole server */
+	uint32_t idle_timeout;      /* seconds; 0 = never (connection.c) */
 	int verbosity;
 	struct proto_ctx ctx;
 	struct server_stats *stats;              /* this worker's slot */

@@ -1,0 +1,105 @@
+/*
+ * table_recover.c - drop a partition a dead writer may have left torn
+ *
+ * A process killed while it held a partition's lock exclusive may have
+ * stopped half way through a change: a bucket naming an item not yet
+ * written, a ring head past a half-copied value, counters that disagree.
+ * Rather than try to tell which (no undo log is kept), crash recovery
+ * empties the partition: it is a cache, so losing its items costs misses,
+ * while keeping a torn one could hand a reader a value that was never
+ * stored.  Readers copy values under the lock held shared and writers hold
+ * it exclusive, so once the partition is emptied before anyone can take
+ * the lock again, no reader can see a torn value.
+ *
+ * The caller (lwlock_recover's repair step) guarantees that nobody holds
+ * or can take the partition's lock while table_partition_reset runs.
+ *
+ * Interface routines:
+ *   table_partition_of_lock  which partition a lock offset guards
+ *   table_partition_reset    empty one partition as table_create left it
+ */
+#include "table.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "table_internal.h"
+
+/*
+ * table_partition_of_lock - the partition whose LWLock lies at offset in
+ * the control part.  0 and *partition, or -ENOENT for an offset that names
+ * no partition's lock (the value may come from a client-writable slot).
+ */
+int table_partition_of_lock(const struct table *t, uint32_t offset,
+			    uint32_t *partition)
+{
+	uintptr_t first, at;
+	size_t stride = sizeof(union table_partition_ctl);
+
+	if (t->pctl == NULL || t->seg == NULL || t->seg->ctl == NULL)
+		return -ENOENT;
+	first = (uintptr_t)&t->pctl[0].c.lock - (uintptr_t)t->seg->ctl;
+	at = (uintptr_t)offset;
+	if (at < first || (at - first) % stride != 0 ||
+	    (at - first) / stride >= t->npartitions)
+		return -ENOENT;
+	*partition = (uint32_t)((at - first) / stride);
+	return 0;
+}
+
+/*
+ * table_partition_reset - empty partition p: no bucket refers to an item,
+ * the ring is empty, the overflow buckets are all free again and the
+ * "used" bits clear, as table_create left them; items and bytes drop to 0.
+ * The cumulative counters (evictions, total_items, ...) are kept, so
+ * `stats` never goes backwards.  The sequence word ends even and past any
+ * value a lock-free reader saw.  -EINVAL for a bad p, -EFAULT if the
+ * partition's memory is not inside the segment.
+ */
+int table_partition_reset(struct table *t, uint32_t p)
+{
+	struct table_part_ref pr;
+	const struct table_header *hdr;
+	uint64_t bucket_bytes;
+	uint32_t s;
+
+	if (p >= t->npartitions || t->hdr == NULL || !t->seg->writable)
+		return -EINVAL;
+	hdr = t->hdr;
+	table_part_resolve(t, t->partition_shift >= 64 ? 0
+			   : (uint64_t)p << t->partition_shift, &pr);
+	bucket_bytes = (uint64_t)pr.nbuckets_total * sizeof(struct table_bucket);
+	if (segment_ptr(t->seg, SEGMENT_DATA, pr.part->buckets_offset,
+			bucket_bytes) == NULL ||
+	    segment_ptr(t->seg, SEGMENT_CTL, hdr->used_offset +
+			(uint64_t)p * hdr->used_stride,
+			(uint64_t)pr.nbuckets_total * sizeof(uint16_t)) == NULL)
+		return -EFAULT;
+
+	/* Odd while we change it, as a writer does (table_part_lock). */
+	s = atomic_load_explicit(&pr.part->seq, memory_order_relaxed) | 1u;
+	atomic_store_explicit(&pr.part->seq, s, memory_order_relaxed);
+	/* Pairs with a lock-free reader's acquire fence, as table_part_lock. */
+	atomic_thread_fence(memory_order_release);
+
+	memset(pr.buckets, 0, bucket_bytes);
+	for (uint32_t i = 0; i < hdr->noverflow; i++) {
+		uint32_t index = hdr->nbuckets + i;
+
+		pr.buckets[index].next = i + 1 < hdr->noverflow ? index + 2 : 0;
+	}
+	pr.part->free_overflow = hdr->nbuckets + 1;
+	for (uint32_t i = 0; i < pr.nbuckets_total; i++)
+		atomic_store_explicit(&pr.used[i], 0, memory_order_relaxed);
+	pr.part->head = 0;
+	pr.part->tail = 0;
+	pr.part->used = 0;
+	pr.part->dead_bytes = 0;
+	pr.part->items = 0;
+	pr.part->bytes = 0;
+
+	/* Even again; release orders the reset before it (and the lock's
+	 * release in lwlock_recover orders it before the next holder). */
+	atomic_store_explicit(&pr.part->seq, s + 1, memory_order_release);
+	return 0;
+}

@@ -1,0 +1,244 @@
+"""test_cli.py - the `shmkv` command and the installed libshmkv, as a user meets them
+
+The `shmkv` tool (client/shmkv_cli.c) against a real server: get, set
+(with --ttl and --flags), del and stats, and its exit codes (0 found or
+done, 1 not found, 2 error: bad usage, no server).  Then what `meson
+install` puts in place: the library (shared and static) exporting only
+shmkv_*, shmkv.h, shmkv.pc, and the README's example program compiled with
+`cc prog.c $(pkg-config --cflags --libs shmkv)` that must print the value
+it set.
+
+Usage: python3 test_cli.py PATH-TO-shmkv-server; the environment gives
+SHMKV_CLI (the built `shmkv`), SHMKV_BUILD_ROOT (for `meson install`),
+SHMKV_CC and SHMKV_SANITIZE (to build the example as the library was).
+"""
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+
+import harness
+from harness import ServerTest
+
+CLI = os.environ.get("SHMKV_CLI", "")
+
+# The README's example; if README.md has a C block using shmkv.h, that one
+# is compiled instead, so the README cannot drift from what works.
+EXAMPLE = r"""#include <stdio.h>
+#include <shmkv.h>
+
+int main(int argc, char **argv)
+{
+	shmkv *kv;
+	char buf[64];
+	size_t len;
+
+	if (argc < 2 || shmkv_open(argv[1], &kv) != SHMKV_OK)
+		return fprintf(stderr, "%s\n", shmkv_last_error()), 1;
+	shmkv_set(kv, "greeting", 8, "hello", 5, 0, 0);
+	if (shmkv_get(kv, "greeting", 8, buf, sizeof buf, &len, NULL) == SHMKV_OK)
+		printf("%.*s\n", (int)len, buf);
+	shmkv_close(kv);
+	return 0;
+}
+"""
+
+
+def readme_example():
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        with open(os.path.join(here, "..", "..", "README.md")) as f:
+            text = f.read()
+    except OSError:
+        return EXAMPLE
+    for block in re.findall(r"```c\n(.*?)```", text, re.S):
+        if "shmkv.h" in block and "main(" in block:
+            return block
+    return EXAMPLE
+
+
+class CliTest(ServerTest):
+    def shmkv(self, *args, env=None, sock=None):
+        """Run the CLI; (exit status, stdout, stderr)."""
+        argv = [CLI]
+        if sock is not None:
+            argv += ["-s", sock]
+        r = subprocess.run(argv + list(args), capture_output=True, timeout=20,
+                           env=env)
+        for bad in (b"Sanitizer", b"runtime error:"):
+            self.assertNotIn(bad, r.stderr)
+        return r.returncode, r.stdout, r.stderr
+
+    def mg(self, srv, key, flags):
+        """The meta-get reply line for key over TCP."""
+        with srv.tcp() as s:
+            s.sendall(("mg %s %s\r\n" % (key, flags)).encode())
+            return harness.recv_until(s, re.compile(rb".*\r\n", re.S)).decode().strip()
+
+    def test_get_set_del(self):
+        srv = self.new_server()
+        sock = srv.sock_path
+        self.assertEqual(self.shmkv("get", "k", sock=sock), (1, b"", b""))
+        self.assertEqual(self.shmkv("set", "k", "hello world", sock=sock)[0], 0)
+        # Not a terminal: the value exactly, no newline added.
+        self.assertEqual(self.shmkv("get", "k", sock=sock), (0, b"hello world", b""))
+        # What the CLI set, any memcached client sees.
+        with srv.tcp() as s:
+            s.sendall(b"get k\r\n")
+            self.assertEqual(harness.recv_until(s, re.compile(rb".*END\r\n", re.S)),
+                             b"VALUE k 0 11\r\nhello world\r\nEND\r\n")
+        self.assertEqual(self.shmkv("del", "k", sock=sock)[0], 0)
+        self.assertEqual(self.shmkv("get", "k", sock=sock), (1, b"", b""))
+        self.assertEqual(self.shmkv("del", "k", sock=sock)[0], 1)
+        # Flags travel with the value.
+        self.assertEqual(self.shmkv("set", "f", "v", "--flags", "77", sock=sock)[0], 0)
+        self.assertEqual(self.mg(srv, "f", "f"), "HD f77")
+        # The socket may come from the environment instead of -s.
+        env = dict(os.environ, SHMKV_SOCKET=sock)
+        self.assertEqual(self.shmkv("get", "f", env=env), (0, b"v", b""))
+        self.assertStopsCleanly(srv)
+
+    def test_ttl(self):
+        srv = self.new_server()
+        sock = srv.sock_path
+        self.assertEqual(self.shmkv("set", "long", "l", "--ttl", "100", sock=sock)[0], 0)
+        self.assertEqual(self.shmkv("--ttl", "1", "set", "short", "s", sock=sock)[0], 0)
+        # The server says how long each has left.
+        m = re.fullmatch(r"HD t(\d+)", self.mg(srv, "long", "t"))
+        self.assertTrue(m and 95 <= int(m.group(1)) <= 100, self.mg(srv, "long", "t"))
+        m = re.fullmatch(r"HD t(\d+)", self.mg(srv, "short", "t"))
+        self.assertTrue(m and int(m.group(1)) <= 1, self.mg(srv, "short", "t"))
+        time.sleep(2.2)  # the server's clock ticks once a second
+        self.assertEqual(self.shmkv("get", "short", sock=sock), (1, b"", b""))
+        self.assertEqual(self.shmkv("get", "long", sock=sock), (0, b"l", b""))
+        self.assertEqual(self.shmkv("set", "x", "y", "--ttl", "soon", sock=sock)[0], 2)
+        self.assertStopsCleanly(srv)
+
+    def test_stats(self):
+        srv = self.new_server()
+        sock = srv.sock_path
+        self.assertEqual(self.shmkv("set", "a", "1", sock=sock)[0], 0)
+        self.assertEqual(self.shmkv("get", "a", sock=sock)[0], 0)
+        self.assertEqual(self.shmkv("get", "b", sock=sock)[0], 1)
+        rc, out, err = self.shmkv("stats", sock=sock)
+        self.assertEqual(rc, 0, err)
+        stats = dict(re.findall(rb"STAT (\S+) (\S+)", out))
+        self.assertEqual(stats[b"curr_items"], b"1")
+        # The two earlier commands' lookups were direct, and are counted.
+        self.assertEqual(stats[b"direct_get_hits"], b"1")
+        self.assertEqual(stats[b"direct_get_misses"], b"1")
+        self.assertNotIn(b"END", out)
+        self.assertStopsCleanly(srv)
+
+    def test_errors_exit_2(self):
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)
+        nowhere = os.path.join(tmp, "shmkv.sock")
+        rc, out, err = self.shmkv("get", "k", sock=nowhere)
+        self.assertEqual(rc, 2)
+        self.assertIn(nowhere.encode(), err)
+        self.assertEqual(out, b"")
+        for args in ([], ["frobnicate"], ["get"], ["set", "k"], ["get", "a", "b"],
+                     ["del"], ["stats", "extra"], ["set", "k", "v", "--ttl"],
+                     ["set", "k", "v", "--flags", "-1"], ["--bogus", "get", "k"]):
+            rc, out, err = self.shmkv(*args, sock=nowhere)
+            self.assertEqual(rc, 2, "%s: %s" % (args, err))
+            self.assertNotEqual(err, b"", args)
+        rc, out, _ = self.shmkv("--help")
+        self.assertEqual(rc, 0)
+        self.assertIn(b"usage: shmkv", out)
+
+
+class InstallTest(ServerTest):
+    """meson install into a temporary DESTDIR, then build against it."""
+
+    def run_ok(self, argv, **kw):
+        r = subprocess.run(argv, capture_output=True, timeout=120, **kw)
+        self.assertEqual(r.returncode, 0, "%s:\n%s%s" % (
+            " ".join(argv), r.stdout.decode(errors="replace"),
+            r.stderr.decode(errors="replace")))
+        return r.stdout.decode()
+
+    def find(self, root, name):
+        for d, _, files in os.walk(root):
+            if name in files:
+                return os.path.join(d, name)
+        self.fail("meson install put no %s under %s" % (name, root))
+
+    def test_install_and_build_the_example(self):
+        build = os.environ.get("SHMKV_BUILD_ROOT")
+        if not build:
+            self.skipTest("SHMKV_BUILD_ROOT not set (run through meson test)")
+        dest = tempfile.mkdtemp(prefix="shmkv-install-")
+        self.addCleanup(shutil.rmtree, dest, True)
+        self.run_ok(["meson", "install", "-C", build, "--no-rebuild",
+                     "--destdir", dest])
+
+        pc = self.find(dest, "shmkv.pc")
+        header = self.find(dest, "shmkv.h")
+        so = self.find(dest, "libshmkv.so")
+        static = self.find(dest, "libshmkv.a")
+        cli = self.find(dest, "shmkv")
+        libdir = os.path.dirname(so)
+        self.assertTrue(os.access(cli, os.X_OK))
+        self.assertEqual(os.path.basename(os.path.dirname(header)), "include")
+
+        # Only the public API leaves the shared library.
+        syms = self.run_ok(["nm", "-D", "--defined-only", so]).split()[2::3]
+        self.assertIn("shmkv_open", syms)
+        self.assertIn("shmkv_get_many", syms)
+        private = [s for s in syms if not s.startswith("shmkv_")
+                   and not s.startswith("__") and s not in ("_init", "_fini")]
+        self.assertEqual(private, [], "exported beyond shmkv_*")
+        self.assertNotIn("shmkv_open_version", syms)  # the tests' back door
+        static_syms = self.run_ok(["nm", "--defined-only", static])
+        self.assertRegex(static_syms, r" T shmkv_open\n")
+
+        # pkg-config as a user would run it; the sysroot maps the prefix
+        # recorded in shmkv.pc into the temporary DESTDIR.
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pc),
+                   PKG_CONFIG_SYSROOT_DIR=dest)
+        flags = shlex.split(self.run_ok(["pkg-config", "--cflags", "--libs",
+                                         "shmkv"], env=env))
+        self.assertIn("-lshmkv", flags)
+        static_flags = shlex.split(self.run_ok(
+            ["pkg-config", "--static", "--cflags", "--libs", "shmkv"], env=env))
+
+        cc = shlex.split(os.environ.get("SHMKV_CC") or "cc")
+        sanitize = os.environ.get("SHMKV_SANITIZE", "none")
+        if sanitize and sanitize != "none":
+            # The library was built instrumented; so must the program be.
+            cc += ["-fsanitize=" + sanitize]
+        src = os.path.join(dest, "prog.c")
+        with open(src, "w") as f:
+            f.write(readme_example())
+        prog = os.path.join(dest, "prog")
+        self.run_ok(cc + [src, "-o", prog] + flags)
+        needed = self.run_ok(["readelf", "-d", prog])
+        self.assertIn("libshmkv.so.0", needed)
+        # And statically: the archive and what shmkv.pc says it needs.
+        prog_static = os.path.join(dest, "prog-static")
+        self.run_ok(cc + [src, "-o", prog_static, static] +
+                    [f for f in static_flags if f != "-lshmkv"])
+        self.assertNotIn("libshmkv", self.run_ok(["readelf", "-d", prog_static]))
+
+        srv = self.new_server()
+        run_env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+        for p in (prog, prog_static):
+            r = subprocess.run([p, srv.sock_path], capture_output=True,
+                               timeout=20, env=run_env)
+            self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
+        # The installed CLI reads what the example set.
+        r = subprocess.run([cli, "-s", srv.sock_path, "get", "greeting"],
+                           capture_output=True, timeout=20, env=run_env)
+        self.assertEqual((r.returncode, r.stdout), (0, b"hello"), r.stderr)
+        self.assertStopsCleanly(srv)
+
+
+if __name__ == "__main__":
+    if not CLI or not os.access(CLI, os.X_OK):
+        raise SystemExit("SHMKV_CLI must name the built shmkv command")
+    harness.main()
