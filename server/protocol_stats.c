@@ -137,7 +137,12 @@ static void stats_general(struct proto_req *req)
 	stat_u64(req, "store_no_memory", LOAD(s.store_no_memory));
 	stat_u64(req, "bytes_read", LOAD(s.bytes_read));
 	stat_u64(req, "bytes_written", LOAD(s.bytes_written));
-	stat_u64(req, "limit_maxbytes", ts.mem_limit);
+	/* As memcached: the -m the server was given.  It bounds buckets and
+	 * items together here, so this is the figure to divide by items. */
+	stat_u64(req, "limit_maxbytes", set != NULL && set->memory != 0
+					 ? set->memory
+					 : ts.mem_limit + ts.bucket_bytes);
+	stat_u64(req, "item_bytes_limit", ts.mem_limit);
 	stat_u64(req, "threads", set ? set->workers : 1);
 	stat_u64(req, "hash_bytes", ts.bucket_bytes);
 	stat_u64(req, "bytes", ts.bytes);
