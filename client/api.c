@@ -257,14 +257,15 @@ static enum shmkv_status from_table(enum table_status st)
 	return SHMKV_PROTOCOL;
 }
 
-static enum shmkv_status lookup(shmkv *kv, const void *key, size_t key_len,
-				void *buf, size_t cap, size_t *value_len,
-				uint32_t *flags)
+static enum shmkv_status lookup(shmkv *kv, uint64_t hash, const void *key,
+				size_t key_len, void *buf, size_t cap,
+				size_t *value_len, uint32_t *flags)
 {
 	struct table_item_info info;
 	enum table_status st;
 
-	st = table_get(&kv->cache.table, key, key_len, NULL, buf, cap, &info);
+	st = table_get_hashed(&kv->cache.table, hash, key, key_len, NULL, buf,
+			      cap, &info);
 	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
 		if (value_len != NULL)
 			*value_len = info.value_len;
@@ -285,7 +286,8 @@ enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
 	pthread_mutex_lock(&kv->mu);
 	st = api_ensure_live(kv);
 	if (st == SHMKV_OK)
-		st = lookup(kv, key, key_len, buf, cap, value_len, flags);
+		st = lookup(kv, table_hash(key, key_len), key, key_len, buf, cap,
+			    value_len, flags);
 	pthread_mutex_unlock(&kv->mu);
 	return st;
 }
@@ -318,6 +320,11 @@ enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
 	return api_fail(SHMKV_TOO_SMALL, "the value kept growing while read");
 }
 
+static bool key_fits(const struct shmkv_item *it)
+{
+	return it->key_len > 0 && it->key_len <= SHMKV_KEY_MAX;
+}
+
 enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
 				 size_t n)
 {
@@ -326,25 +333,36 @@ enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
 	pthread_mutex_lock(&kv->mu);
 	st = api_ensure_live(kv);
 	if (st == SHMKV_OK) {
-		/* Keep a few buckets in flight ahead of the key being copied. */
-		const size_t ahead = 4;
+		/* Three stages, each a few keys ahead of the next: hash and
+		 * warm the bucket, then warm the items its tags point at, then
+		 * look up.  R must exceed BUCKET_AHEAD. */
+		enum { BUCKET_AHEAD = 8, ITEM_AHEAD = 4, R = 16 };
+		uint64_t hashes[R];
+		struct table *t = &kv->cache.table;
 
-		for (size_t i = 0; i < n && i < ahead; i++)
-			if (items[i].key_len > 0 && items[i].key_len <= SHMKV_KEY_MAX)
-				table_prefetch(&kv->cache.table, items[i].key,
-					       items[i].key_len);
-		for (size_t i = 0; i < n; i++) {
-			struct shmkv_item *it = &items[i];
+		for (size_t i = 0; i < n + BUCKET_AHEAD; i++) {
+			size_t b = i, m = i - (BUCKET_AHEAD - ITEM_AHEAD);
+			size_t g = i - BUCKET_AHEAD;
 
-			if (i + ahead < n && items[i + ahead].key_len > 0 &&
-			    items[i + ahead].key_len <= SHMKV_KEY_MAX)
-				table_prefetch(&kv->cache.table,
-					       items[i + ahead].key,
-					       items[i + ahead].key_len);
+			if (b < n && key_fits(&items[b])) {
+				hashes[b % R] = table_hash(items[b].key,
+							   items[b].key_len);
+				table_prefetch_bucket(t, hashes[b % R]);
+			}
+			if (i >= BUCKET_AHEAD - ITEM_AHEAD && m < n &&
+			    key_fits(&items[m]))
+				table_prefetch_items(t, hashes[m % R]);
+			if (i < BUCKET_AHEAD || g >= n)
+				continue;
+			struct shmkv_item *it = &items[g];
+
 			it->value_len = 0;
 			it->flags = 0;
-			it->status = lookup(kv, it->key, it->key_len, it->buf,
-					    it->cap, &it->value_len, &it->flags);
+			it->status = key_fits(it)
+				     ? lookup(kv, hashes[g % R], it->key,
+					      it->key_len, it->buf, it->cap,
+					      &it->value_len, &it->flags)
+				     : SHMKV_BAD_KEY;
 		}
 	} else {
 		/* No item may be left with a status from an earlier batch. */

@@ -338,23 +338,62 @@ void table_part_resolve(struct table *t, uint64_t hash,
 		pr->flush_cas = atomic_load(&t->hdr->next_cas) - 1;
 }
 
-void table_prefetch(const struct table *t, const void *key, size_t key_len)
+uint64_t table_hash(const void *key, size_t key_len)
 {
-	uint64_t hash = XXH3_64bits(key, key_len);
-	uint32_t index = t->partition_shift >= 64 ? 0
-			 : (uint32_t)(hash >> t->partition_shift);
+	return XXH3_64bits(key, key_len);
+}
+
+static uint32_t partition_of(const struct table *t, uint64_t hash)
+{
+	return t->partition_shift >= 64 ? 0
+	       : (uint32_t)(hash >> t->partition_shift);
+}
+
+void table_prefetch_bucket(const struct table *t, uint64_t hash)
+{
+	uint32_t index = partition_of(t, hash);
 	const struct table_partition *part = &t->parts[index];
 	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)hash *
 				 t->hdr->nbuckets) >> 32);
 
-	/* Only an address computation: a bad offset cannot fault here, as a
-	 * prefetch of an unmapped address is dropped by the CPU. */
+	/* Only address arithmetic: a prefetch of a bad address is dropped by
+	 * the CPU, never a fault. */
 	__builtin_prefetch(t->seg->data + part->buckets_offset +
 			   (uint64_t)b * sizeof(struct table_bucket));
 	/* And the bucket's CLOCK bits, which a hit reads too. */
 	__builtin_prefetch(t->seg->ctl + t->hdr->used_offset +
 			   (uint64_t)index * t->hdr->used_stride +
 			   (uint64_t)b * sizeof(uint16_t));
+}
+
+void table_prefetch(const struct table *t, const void *key, size_t key_len)
+{
+	table_prefetch_bucket(t, table_hash(key, key_len));
+}
+
+void table_prefetch_items(const struct table *t, uint64_t hash)
+{
+	uint32_t index = partition_of(t, hash);
+	const struct table_partition *part = &t->parts[index];
+	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)hash *
+				 t->hdr->nbuckets) >> 32);
+	const struct table_bucket *bucket = (const struct table_bucket *)
+		(t->seg->data + part->buckets_offset +
+		 (uint64_t)b * sizeof(struct table_bucket));
+	const unsigned char *arena = t->seg->data + part->arena_offset;
+	uint16_t tag = ring_tag(hash);
+
+	/* Racy reads of the bucket are fine: at worst a useless prefetch.
+	 * The ref is checked so the address stays inside the ring. */
+	for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++) {
+		uint64_t off = (uint64_t)bucket->refs[s] * TABLE_REF_UNIT;
+
+		if (bucket->tags[s] != tag || off + 128 > t->hdr->arena_size)
+			continue;
+		__builtin_prefetch(arena + off);
+		__builtin_prefetch(arena + off + 64);
+		__builtin_prefetch(arena + off + 128);
+	}
 }
 
 void table_part_lock(struct table_part_ref *pr, enum lwlock_mode mode)

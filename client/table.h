@@ -207,6 +207,22 @@ enum table_status table_get(struct table *t, const void *key, size_t key_len,
  */
 void table_prefetch(const struct table *t, const void *key, size_t key_len);
 
+/*
+ * Batches: hash each key once, warm its bucket (table_prefetch_bucket) a
+ * few keys ahead, then, once that line has arrived, the items whose tags
+ * match in it (table_prefetch_items), then look it up with the hash it
+ * already has (table_get_hashed).  The three stages for different keys
+ * overlap, so a batch pays for memory latency about once, not twice a key.
+ * The prefetches take no lock and only read bounds-checked addresses.
+ */
+uint64_t table_hash(const void *key, size_t key_len);
+void table_prefetch_bucket(const struct table *t, uint64_t hash);
+void table_prefetch_items(const struct table *t, uint64_t hash);
+enum table_status table_get_hashed(struct table *t, uint64_t hash,
+				   const void *key, size_t key_len,
+				   const struct table_get_opts *opts, void *buf,
+				   size_t cap, struct table_item_info *info);
+
 /* table_store - cas_out (may be NULL) receives the stored item's CAS. */
 enum table_status table_store(struct table *t, const struct table_store_req *req,
 			      uint64_t *cas_out);

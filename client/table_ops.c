@@ -247,6 +247,15 @@ enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
 			    size_t cap, struct table_item_info *info)
 {
+	return table_get_hashed(t, XXH3_64bits(key, key_len), key, key_len,
+				opts, buf, cap, info);
+}
+
+enum table_status table_get_hashed(struct table *t, uint64_t hash,
+				   const void *key, size_t key_len,
+				   const struct table_get_opts *opts, void *buf,
+				   size_t cap, struct table_item_info *info)
+{
 	struct table_item_info scratch;
 	struct table_part_ref pr;
 	struct table_slot where;
@@ -257,14 +266,12 @@ enum table_status table_get(struct table *t, const void *key, size_t key_len,
 	bool change = writable && opts != NULL &&
 		      (opts->touch || opts->vivify);
 	enum lwlock_mode mode = change ? LW_EXCLUSIVE : LW_SHARED;
-	uint64_t hash;
 
 	if (info == NULL)
 		info = &scratch;
 	memset(info, 0, sizeof(*info));
 	if (!key_ok(key_len))
 		return TABLE_BAD_KEY;
-	hash = XXH3_64bits(key, key_len);
 	table_part_resolve(t, hash, &pr);
 	if (!writable &&
 	    get_optimistic(&pr, hash, key, key_len, opts, buf, cap, info, &st))
