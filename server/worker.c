@@ -27,6 +27,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -208,6 +209,10 @@ int worker_run(const struct worker_args *a)
 		SERVER_LOG("worker %u: no free proc slot: %s", a->index, strerror(-rc));
 		return 1;
 	}
+	/* Read buffers and reply batches are freed as fast as they are taken;
+	 * without this glibc gives the top of the heap back and takes it again
+	 * with brk every few requests. */
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 	w.attach.cache = a->cache;
 	w.attach.stats = w.stats;
 	w.attach.policy.group_set = a->cfg->attach_group_set;
