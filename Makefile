@@ -4,7 +4,8 @@ BUILD_SAN  ?= build-san
 BUILD_REL  ?= build-rel
 DEPS       := gcc clang libc6-dev pkg-config meson ninja-build \
               libuv1-dev libxxhash-dev libcmocka-dev cppcheck \
-              python3 python3-pymemcache libmemcached-tools memcached nutcracker
+              python3 python3-pymemcache libmemcached-tools memcached nutcracker \
+              valgrind
 RUN_FLAGS  ?=
 BENCH_DEPS := memcached redis-server redis-tools gnuplot-nox
 BENCH_FLAGS ?=
@@ -35,13 +36,15 @@ build: deps $(BUILD)/build.ninja
 build-san: deps $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
 
-# gcc build first, then the clang build under ASan+UBSan, then cppcheck.
+# gcc build first, then the clang build under ASan+UBSan, then cppcheck,
+# then the C unit tests once more under valgrind's memcheck.
 test: build build-san
 	meson test -C $(BUILD) --print-errorlogs
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C $(BUILD_SAN) --print-errorlogs
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory memcheck
 
 lint: deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
