@@ -454,10 +454,12 @@ static void log_start(const struct supervisor *s)
 		snprintf(tcp, sizeof(tcp), "%s%s%s:%d and ",
 			 strchr(cfg->listen, ':') ? "[" : "", cfg->listen,
 			 strchr(cfg->listen, ':') ? "]" : "", cfg->port);
-	SERVER_LOG("%s %s started: memory %" PRIu64 " MiB, pages of %s (%s%s), "
+	SERVER_LOG("%s %s started: memory %" PRIu64 " MiB (segment ready in "
+		   "%.2f s%s), pages of %s (%s%s), "
 		   "%u workers, %u partitions, items up to %u bytes, "
 		   "%u connections; listening on %s%s",
-		   SERVER_NAME, SERVER_VERSION, cfg->memory_mib, page,
+		   SERVER_NAME, SERVER_VERSION, cfg->memory_mib,
+		   seg->create_seconds, cfg->prefault ? ", prefaulted" : "", page,
 		   seg->huge ? "huge pages" : "normal pages",
 		   seg->huge_fell_back ? ", huge pages unavailable: fell back" : "",
 		   cfg->workers, cfg->partitions, cfg->max_item_size,

@@ -77,7 +77,7 @@ class LifecycleTest(ServerTest):
         log = srv.log_text()
         start = [l for l in log.splitlines() if " started: " in l]
         self.assertEqual(len(start), 1, log)
-        for part in ["memory 64 MiB", "pages of 4 KiB", "2 workers", "8 partitions",
+        for part in ["memory 64 MiB", "segment ready in ", "pages of 4 KiB", "2 workers", "8 partitions",
                      "127.0.0.1:%d" % srv.port, srv.sock_path]:
             self.assertIn(part, start[0])
         self.assertTrue(os.path.exists(srv.sock_path))
