@@ -51,12 +51,10 @@ lint: deps
 		--inline-suppr --std=c11 -D_GNU_SOURCE -Iinclude -Iclient -Iserver \
 		client server bench tests
 
+# In the foreground with the defaults (127.0.0.1:11211, 1 GiB, huge pages
+# if the kernel has them); flags through RUN_FLAGS.
 run: build
-	@if [ -x $(BUILD)/server/shmkv-server ]; then \
-		exec $(BUILD)/server/shmkv-server $(RUN_FLAGS); \
-	else \
-		echo "built the foundation (library and tests); shmkv-server is not written yet"; \
-	fi
+	exec $(BUILD)/server/shmkv-server $(RUN_FLAGS)
 
 # shmkv beside memcached and Redis on this machine (not part of `make test`):
 # writes bench/results/<date>.md and .png.  Flags for bench/run.py go through
