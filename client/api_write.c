@@ -120,11 +120,29 @@ static enum shmkv_status wire_key(const void *key, size_t key_len,
 	return SHMKV_OK;
 }
 
+/* One command whose reply is one status line, under the handle's mutex. */
+static enum shmkv_status command(shmkv *kv, const char *head, size_t head_len,
+				 const void *data, size_t data_len)
+{
+	char line[LINE_MAX_REPLY];
+	enum shmkv_status st;
+
+	pthread_mutex_lock(&kv->mu);
+	st = api_ensure_live(kv);
+	if (st == SHMKV_OK)
+		st = roundtrip(kv, head, head_len, data, data_len, line,
+			       sizeof(line));
+	if (st == SHMKV_OK)
+		st = reply_status(line);
+	pthread_mutex_unlock(&kv->mu);
+	return st;
+}
+
 static enum shmkv_status store(shmkv *kv, char mode, const void *key,
 			       size_t key_len, const void *value,
 			       size_t value_len, uint32_t flags, int64_t ttl)
 {
-	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
+	char key64[KEY64_MAX], head[CMD_MAX];
 	const char *b;
 	enum shmkv_status st = wire_key(key, key_len, key64, &b);
 	int n;
@@ -133,17 +151,10 @@ static enum shmkv_status store(shmkv *kv, char mode, const void *key,
 		return st;
 	n = snprintf(head, sizeof(head), "ms %s %zu%s F%" PRIu32 " T%" PRId64
 		     " M%c\r\n", key64, value_len, b, flags, ttl, mode);
-	pthread_mutex_lock(&kv->mu);
-	st = api_ensure_live(kv);
-	if (st == SHMKV_OK)
-		/* A data block always follows ms, even an empty one: with
-		 * value NULL (len 0) the server would wait for it forever. */
-		st = roundtrip(kv, head, (size_t)n, value != NULL ? value : "",
-			       value_len, line, sizeof(line));
-	if (st == SHMKV_OK)
-		st = reply_status(line);
-	pthread_mutex_unlock(&kv->mu);
-	return st;
+	/* A data block always follows ms, even an empty one: with value NULL
+	 * (len 0) the server would wait for it forever. */
+	return command(kv, head, (size_t)n, value != NULL ? value : "",
+		       value_len);
 }
 
 enum shmkv_status shmkv_set(shmkv *kv, const void *key, size_t key_len,
@@ -172,7 +183,7 @@ static enum shmkv_status simple(shmkv *kv, const char *fmt_cmd,
 				const void *key, size_t key_len,
 				const char *extra)
 {
-	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
+	char key64[KEY64_MAX], head[CMD_MAX];
 	const char *b;
 	enum shmkv_status st = wire_key(key, key_len, key64, &b);
 	int n;
@@ -181,14 +192,7 @@ static enum shmkv_status simple(shmkv *kv, const char *fmt_cmd,
 		return st;
 	n = snprintf(head, sizeof(head), "%s %s%s%s\r\n", fmt_cmd, key64, b,
 		     extra);
-	pthread_mutex_lock(&kv->mu);
-	st = api_ensure_live(kv);
-	if (st == SHMKV_OK)
-		st = roundtrip(kv, head, (size_t)n, NULL, 0, line, sizeof(line));
-	if (st == SHMKV_OK)
-		st = reply_status(line);
-	pthread_mutex_unlock(&kv->mu);
-	return st;
+	return command(kv, head, (size_t)n, NULL, 0);
 }
 
 enum shmkv_status shmkv_delete(shmkv *kv, const void *key, size_t key_len)

@@ -396,6 +396,23 @@ lwlock_queue_self(const struct lwlock_owner *me, struct lwlock *lock,
 }
 
 /*
+ * waitlist_unlink - take the entry after prevp (prev's slot; NULL when it
+ * is the head) out of the lock's list, next being what followed it.
+ * Caller holds the wait-list bit.
+ */
+static void
+waitlist_unlink(struct lwlock *lock, struct proc *prevp, uint32_t prev,
+		uint32_t next)
+{
+	if (prevp == NULL)
+		atomic_store_explicit(&lock->wait_head, next, memory_order_relaxed);
+	else
+		atomic_store_explicit(&prevp->wait_next, next, memory_order_relaxed);
+	if (next == PROC_NONE)
+		atomic_store_explicit(&lock->wait_tail, prev, memory_order_relaxed);
+}
+
+/*
  * lwlock_dequeue_self - undo lwlock_queue_self after our second attempt got
  * the lock.  On return we are on no wait list and our waiting word is 0.
  *
@@ -435,15 +452,7 @@ lwlock_dequeue_self(const struct lwlock_owner *me, struct lwlock *lock,
 		if (lw_proc(me, next) == NULL)
 			next = PROC_NONE;
 		if (cur == me->self) {
-			if (prevp == NULL)
-				atomic_store_explicit(&lock->wait_head, next,
-						      memory_order_relaxed);
-			else
-				atomic_store_explicit(&prevp->wait_next, next,
-						      memory_order_relaxed);
-			if (next == PROC_NONE)
-				atomic_store_explicit(&lock->wait_tail, prev,
-						      memory_order_relaxed);
+			waitlist_unlink(lock, prevp, prev, next);
 			found = true;
 			break;
 		}
@@ -484,6 +493,45 @@ lwlock_dequeue_self(const struct lwlock_owner *me, struct lwlock *lock,
 	atomic_signal_fence(memory_order_seq_cst);
 	sleep_until_woken(self);
 	atomic_store_explicit(&self->wait_sleep, 0, memory_order_relaxed);
+}
+
+/*
+ * lwlock_wake_chain - wake every proc on a private wake list threaded
+ * through wait_next (unlinked from the lock's list already), clearing the
+ * links.  The walk stops after nprocs steps or at a bad number.  Shared by
+ * lwlock_wakeup and by recovery (lwlock_recover.c).
+ */
+void
+lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head)
+{
+	uint32_t cur = head;
+
+	for (uint32_t steps = 0; cur != PROC_NONE && steps < me->nprocs; steps++) {
+		struct proc *p = lw_proc(me, cur);
+		uint32_t next;
+
+		if (p == NULL)
+			break;
+		/* Read the link before the 0: after it the slot is not ours. */
+		next = atomic_load_explicit(&p->wait_next, memory_order_relaxed);
+		atomic_store_explicit(&p->wait_next, PROC_NONE,
+				      memory_order_relaxed);
+		/*
+		 * Release pairs with the acquire load in sleep_until_woken.
+		 * The futex word stays mapped even if the waiter exits before
+		 * our wake: it is shared memory, so the late wake is harmless.
+		 */
+		atomic_store_explicit(&p->waiting, 0, memory_order_release);
+		futex_wake(&p->waiting);
+		cur = next;
+	}
+}
+
+/* lwlock_wake_proc - wake p's futex without touching its waiting word. */
+void
+lwlock_wake_proc(struct proc *p)
+{
+	futex_wake(&p->waiting);
 }
 
 /*
@@ -530,15 +578,7 @@ lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
 		}
 
 		/* Unlink cur; the list keeps its order otherwise. */
-		if (prevp == NULL)
-			atomic_store_explicit(&lock->wait_head, next,
-					      memory_order_relaxed);
-		else
-			atomic_store_explicit(&prevp->wait_next, next,
-					      memory_order_relaxed);
-		if (next == PROC_NONE)
-			atomic_store_explicit(&lock->wait_tail, prev,
-					      memory_order_relaxed);
+		waitlist_unlink(lock, prevp, prev, next);
 
 		/*
 		 * Reuse wait_next for our private wake list, as PostgreSQL
@@ -603,26 +643,7 @@ lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
 		waitlist_release_owner(lock);
 	}
 
-	cur = wake_head;
-	for (steps = 0; cur != PROC_NONE && steps < me->nprocs; steps++) {
-		struct proc *p = lw_proc(me, cur);
-		uint32_t next;
-
-		if (p == NULL)
-			break;
-		/* Read the link before the 0: after it the slot is not ours. */
-		next = atomic_load_explicit(&p->wait_next, memory_order_relaxed);
-		atomic_store_explicit(&p->wait_next, PROC_NONE,
-				      memory_order_relaxed);
-		/*
-		 * Release pairs with the acquire load in sleep_until_woken.
-		 * The futex word stays mapped even if the waiter exits before
-		 * our wake: it is shared memory, so the late wake is harmless.
-		 */
-		atomic_store_explicit(&p->waiting, 0, memory_order_release);
-		futex_wake(&p->waiting);
-		cur = next;
-	}
+	lwlock_wake_chain(me, wake_head);
 }
 
 /*

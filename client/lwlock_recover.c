@@ -86,9 +86,7 @@
 #include "lwlock_recover.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,12 +112,6 @@ nap(unsigned int *round)
 		sched_yield();
 	else
 		nanosleep(&ts, NULL);
-}
-
-static void
-recover_futex_wake(_Atomic uint32_t *word)
-{
-	(void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
 /* lock_offset - the lock's offset in me's control part, 0 if outside. */
@@ -367,21 +359,7 @@ finish(const struct lwlock_owner *me, struct lwlock *lock, const bool *dead,
 	/* Release pairs with the next owner's acquire CAS in waitlist_lock. */
 	atomic_store_explicit(&lock->waitlist_owner, 0, memory_order_release);
 
-	for (uint32_t cur = wake_head, steps = 0;
-	     cur != PROC_NONE && steps < me->nprocs; steps++) {
-		struct proc *p = proc_get(me->procs, me->nprocs, cur);
-		uint32_t next;
-
-		if (p == NULL)
-			break;
-		next = atomic_load_explicit(&p->wait_next, memory_order_relaxed);
-		atomic_store_explicit(&p->wait_next, PROC_NONE,
-				      memory_order_relaxed);
-		/* Release pairs with the acquire load in sleep_until_woken. */
-		atomic_store_explicit(&p->waiting, 0, memory_order_release);
-		recover_futex_wake(&p->waiting);
-		cur = next;
-	}
+	lwlock_wake_chain(me, wake_head);
 	/* A dead waker may have stored a 0 and died before its wake. */
 	for (uint32_t i = 0; i < me->nprocs; i++) {
 		struct proc *p = proc_get(me->procs, me->nprocs, i);
@@ -389,7 +367,7 @@ finish(const struct lwlock_owner *me, struct lwlock *lock, const bool *dead,
 		if (is_live(me, dead, i, p) &&
 		    atomic_load_explicit(&p->acquiring, memory_order_relaxed) ==
 			    offset)
-			recover_futex_wake(&p->waiting);
+			lwlock_wake_proc(p);
 	}
 	return true;
 }

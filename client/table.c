@@ -309,15 +309,31 @@ static void apply_due_flush(struct table *t, uint32_t now)
 	}
 }
 
-void table_part_resolve(struct table *t, uint64_t hash,
-			 struct table_part_ref *pr)
+/*
+ * The CAS at or below which items are flushed, as of now.  A delayed
+ * flush that has come due is applied here by a server process; a client
+ * program, which may not write the header, honours it all the same.
+ */
+static uint64_t flush_cut(struct table *t, uint32_t now)
 {
-	uint32_t index = t->partition_shift >= 64 ? 0
-			 : (uint32_t)(hash >> t->partition_shift);
+	uint32_t at = atomic_load_explicit(&t->hdr->flush_at,
+					   memory_order_acquire);
+
+	if (at != 0 && now >= at) {
+		if (!t->seg->writable)
+			return atomic_load(&t->hdr->next_cas) - 1;
+		apply_due_flush(t, now);
+	}
+	return atomic_load_explicit(&t->hdr->flush_cas, memory_order_acquire);
+}
+
+void table_part_resolve_index(struct table *t, uint32_t index,
+			      struct table_part_ref *pr)
+{
 	const struct table_header *hdr = t->hdr;
 
 	pr->now = segment_clock(t->seg);
-	apply_due_flush(t, pr->now);
+	pr->flush_cas = flush_cut(t, pr->now);
 	pr->t = t;
 	pr->index = index;
 	pr->part = &t->parts[index];
@@ -329,13 +345,12 @@ void table_part_resolve(struct table *t, uint64_t hash,
 	pr->nbuckets_total = hdr->nbuckets + hdr->noverflow;
 	pr->used = (_Atomic uint16_t *)(t->seg->ctl + hdr->used_offset +
 					(uint64_t)index * hdr->used_stride);
-	pr->flush_cas = atomic_load_explicit(&t->hdr->flush_cas,
-					     memory_order_acquire);
-	uint32_t at = atomic_load_explicit(&t->hdr->flush_at,
-					   memory_order_relaxed);
-	/* A process that may not apply a due flush still honours it. */
-	if (at != 0 && pr->now >= at)
-		pr->flush_cas = atomic_load(&t->hdr->next_cas) - 1;
+}
+
+void table_part_resolve(struct table *t, uint64_t hash,
+			struct table_part_ref *pr)
+{
+	table_part_resolve_index(t, table_partition_of(t, hash), pr);
 }
 
 uint64_t table_hash(const void *key, size_t key_len)
@@ -343,18 +358,11 @@ uint64_t table_hash(const void *key, size_t key_len)
 	return XXH3_64bits(key, key_len);
 }
 
-static uint32_t partition_of(const struct table *t, uint64_t hash)
-{
-	return t->partition_shift >= 64 ? 0
-	       : (uint32_t)(hash >> t->partition_shift);
-}
-
 void table_prefetch_bucket(const struct table *t, uint64_t hash)
 {
-	uint32_t index = partition_of(t, hash);
+	uint32_t index = table_partition_of(t, hash);
 	const struct table_partition *part = &t->parts[index];
-	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)hash *
-				 t->hdr->nbuckets) >> 32);
+	uint32_t b = table_bucket_of(t->hdr, hash);
 
 	/* Only address arithmetic: a prefetch of a bad address is dropped by
 	 * the CPU, never a fault. */
@@ -373,10 +381,9 @@ void table_prefetch(const struct table *t, const void *key, size_t key_len)
 
 void table_prefetch_items(const struct table *t, uint64_t hash)
 {
-	uint32_t index = partition_of(t, hash);
+	uint32_t index = table_partition_of(t, hash);
 	const struct table_partition *part = &t->parts[index];
-	uint32_t b = (uint32_t)(((uint64_t)(uint32_t)hash *
-				 t->hdr->nbuckets) >> 32);
+	uint32_t b = table_bucket_of(t->hdr, hash);
 	const struct table_bucket *bucket = (const struct table_bucket *)
 		(t->seg->data + part->buckets_offset +
 		 (uint64_t)b * sizeof(struct table_bucket));
@@ -468,10 +475,7 @@ void table_stats_partition(const struct table *t, uint32_t partition,
 	memset(out, 0, sizeof(*out));
 	if (partition >= t->npartitions)
 		return;
-	/* Resolve by index: the hash whose top bits are the partition. */
-	table_part_resolve((struct table *)t,
-			   t->partition_shift >= 64 ? 0
-			   : (uint64_t)partition << t->partition_shift, &pr);
+	table_part_resolve_index((struct table *)t, partition, &pr);
 	table_part_lock(&pr, LW_SHARED);
 	out->items = pr.part->items;
 	out->bytes = pr.part->bytes;

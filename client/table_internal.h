@@ -178,7 +178,24 @@ static inline void item_set_state_flag(struct table_item *it, uint8_t flag)
 	__atomic_fetch_or(&it->state, flag, __ATOMIC_RELAXED);
 }
 
+/* The partition a hash picks: its top bits. */
+static inline uint32_t table_partition_of(const struct table *t,
+					  uint64_t hash)
+{
+	return t->partition_shift >= 64 ? 0
+	       : (uint32_t)(hash >> t->partition_shift);
+}
+
+/* The primary bucket a hash picks: multiply-shift, so any count works. */
+static inline uint32_t table_bucket_of(const struct table_header *hdr,
+				       uint64_t hash)
+{
+	return (uint32_t)(((uint64_t)(uint32_t)hash * hdr->nbuckets) >> 32);
+}
+
 /* table.c */
+void table_part_resolve_index(struct table *t, uint32_t index,
+			      struct table_part_ref *pr);
 void table_part_resolve(struct table *t, uint64_t hash,
 			struct table_part_ref *pr);
 void table_part_lock(struct table_part_ref *pr, enum lwlock_mode mode);

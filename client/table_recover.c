@@ -66,8 +66,7 @@ int table_partition_reset(struct table *t, uint32_t p)
 	if (p >= t->npartitions || t->hdr == NULL || !t->seg->writable)
 		return -EINVAL;
 	hdr = t->hdr;
-	table_part_resolve(t, t->partition_shift >= 64 ? 0
-			   : (uint64_t)p << t->partition_shift, &pr);
+	table_part_resolve_index(t, p, &pr);
 	bucket_bytes = (uint64_t)pr.nbuckets_total * sizeof(struct table_bucket);
 	if (segment_ptr(t->seg, SEGMENT_DATA, pr.part->buckets_offset,
 			bucket_bytes) == NULL ||

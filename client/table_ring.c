@@ -47,8 +47,7 @@ uint16_t ring_tag(uint64_t hash)
 /* ring_bucket - the primary bucket; multiply-shift so any count works. */
 uint32_t ring_bucket(const struct table_part_ref *pr, uint64_t hash)
 {
-	return (uint32_t)(((uint64_t)(uint32_t)hash *
-			   pr->t->hdr->nbuckets) >> 32);
+	return table_bucket_of(pr->t->hdr, hash);
 }
 
 /*
@@ -99,14 +98,36 @@ bool ring_item_alive(const struct table_part_ref *pr,
 	return true;
 }
 
+/* What chain_find looks for: a key, or the slot referring to an item. */
+struct chain_target {
+	const void *key;             /* NULL: match by ref */
+	size_t key_len;
+	uint32_t ref;
+	struct table_item *item;     /* out, for a key */
+};
+
+static bool slot_matches(const struct table_part_ref *pr, uint32_t ref,
+			 struct chain_target *want)
+{
+	struct table_item *it;
+
+	if (want->key == NULL)
+		return ref == want->ref;
+	it = ring_item(pr, ref);
+	if (it == NULL || it->key_len != want->key_len ||
+	    memcmp(item_key(it), want->key, want->key_len) != 0)
+		return false;
+	want->item = it;
+	return true;
+}
+
 /*
- * ring_find - find key in its bucket chain.  Returns 0 with the slot and the
- * item (alive or not: callers judge), or -ENOENT.  The chain walk is bounded
- * by the number of buckets, so a corrupt link cannot loop forever.
+ * Walk hash's bucket chain for a slot with its tag that matches want.
+ * The walk is bounded by the number of buckets, so a corrupt link cannot
+ * loop forever.  0 with the slot, or -ENOENT.
  */
-int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
-	      size_t key_len, struct table_slot *where,
-	      struct table_item **item)
+static int chain_find(const struct table_part_ref *pr, uint64_t hash,
+		      struct chain_target *want, struct table_slot *where)
 {
 	uint16_t tag = ring_tag(hash);
 	uint32_t index = ring_bucket(pr, hash);
@@ -117,17 +138,11 @@ int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
 		if (b == NULL)
 			break;
 		for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++) {
-			struct table_item *it;
-
-			if (b->tags[s] != tag)
-				continue;
-			it = ring_item(pr, b->refs[s]);
-			if (it == NULL || it->key_len != key_len ||
-			    memcmp(item_key(it), key, key_len) != 0)
+			if (b->tags[s] != tag ||
+			    !slot_matches(pr, b->refs[s], want))
 				continue;
 			where->bucket = index;
 			where->slot = s;
-			*item = it;
 			return 0;
 		}
 		index = bucket_next(pr, b);
@@ -135,6 +150,22 @@ int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
 			break;
 	}
 	return -ENOENT;
+}
+
+/*
+ * ring_find - find key in its bucket chain.  Returns 0 with the slot and the
+ * item (alive or not: callers judge), or -ENOENT.
+ */
+int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
+	      size_t key_len, struct table_slot *where,
+	      struct table_item **item)
+{
+	struct chain_target want = { .key = key, .key_len = key_len };
+
+	if (chain_find(pr, hash, &want, where) < 0)
+		return -ENOENT;
+	*item = want.item;
+	return 0;
 }
 
 /* ring_mark_used - set the slot's CLOCK bit, as a read does. */
@@ -250,28 +281,12 @@ void ring_replace(struct table_part_ref *pr, struct table_slot where,
 static int slot_of(const struct table_part_ref *pr, struct table_item *it,
 		   uint64_t offset, struct table_slot *where)
 {
-	uint64_t hash = XXH3_64bits(item_key(it), it->key_len);
-	uint32_t ref = (uint32_t)(offset / TABLE_REF_UNIT);
-	uint16_t tag = ring_tag(hash);
-	uint32_t index = ring_bucket(pr, hash);
+	struct chain_target want = {
+		.ref = (uint32_t)(offset / TABLE_REF_UNIT),
+	};
 
-	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
-		const struct table_bucket *b = bucket_at(pr, index);
-
-		if (b == NULL)
-			break;
-		for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++) {
-			if (b->tags[s] == tag && b->refs[s] == ref) {
-				where->bucket = index;
-				where->slot = s;
-				return 0;
-			}
-		}
-		index = bucket_next(pr, b);
-		if (index == UINT32_MAX)
-			break;
-	}
-	return -ENOENT;
+	return chain_find(pr, XXH3_64bits(item_key(it), it->key_len), &want,
+			  where);
 }
 
 static void tail_advance(struct table_part_ref *pr, uint64_t n)

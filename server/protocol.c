@@ -204,24 +204,6 @@ static bool parse_digits(const char *s, size_t len, uint64_t *out, bool *neg)
 	return true;
 }
 
-/*
- * proto_num_u32_str - memcached's safe_strtoul: an unsigned long, "-n"
- * refused only when it would look negative, then truncated to 32 bits (so
- * "4294967296" is 0, as memcached 1.6 stores it).
- */
-bool proto_num_u32_str(const char *s, size_t len, uint32_t *out)
-{
-	uint64_t v;
-	bool neg;
-
-	if (!parse_digits(s, len, &v, &neg))
-		return false;
-	if ((int64_t)v < 0 && neg)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
 /* proto_num_u64_str - memcached's safe_strtoull. */
 bool proto_num_u64_str(const char *s, size_t len, uint64_t *out)
 {
@@ -233,6 +215,21 @@ bool proto_num_u64_str(const char *s, size_t len, uint64_t *out)
 	if ((int64_t)v < 0 && neg)
 		return false;
 	*out = v;
+	return true;
+}
+
+/*
+ * proto_num_u32_str - memcached's safe_strtoul: an unsigned long, "-n"
+ * refused only when it would look negative, then truncated to 32 bits (so
+ * "4294967296" is 0, as memcached 1.6 stores it).
+ */
+bool proto_num_u32_str(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v;
+
+	if (!proto_num_u64_str(s, len, &v))
+		return false;
+	*out = (uint32_t)v;
 	return true;
 }
 
