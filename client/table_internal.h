@@ -193,6 +193,14 @@ static inline uint32_t table_bucket_of(const struct table_header *hdr,
 	return (uint32_t)(((uint64_t)(uint32_t)hash * hdr->nbuckets) >> 32);
 }
 
+/* Does [at, at+len) lie inside the partition's ring? */
+static inline bool ring_range_ok(const struct table_part_ref *pr,
+				 const unsigned char *at, uint64_t len)
+{
+	return at >= pr->arena && at <= pr->arena + pr->arena_size &&
+	       len <= (uint64_t)(pr->arena + pr->arena_size - at);
+}
+
 /* table.c */
 void table_part_resolve_index(struct table *t, uint32_t index,
 			      struct table_part_ref *pr);

@@ -219,12 +219,20 @@ static bool get_optimistic(struct table_part_ref *pr, uint64_t hash,
 		memset(info, 0, sizeof(*info));
 		*st = TABLE_NOT_FOUND;
 		if (hit) {
+			/* The value sits after the key we matched; its length
+			 * is the copy in info, checked against the ring here
+			 * because a racing writer may have changed the header
+			 * since ring_item checked it. */
+			const unsigned char *value = item_key(it) + key_len;
+
 			info_fill(pr, it, info);
 			*st = TABLE_OK;
+			if (!ring_range_ok(pr, value, info->value_len))
+				continue;
 			if (buf != NULL && cap < info->value_len)
 				*st = TABLE_TOO_SMALL;
 			else if (buf != NULL)
-				memcpy(buf, item_value(it), info->value_len);
+				memcpy(buf, value, info->value_len);
 		}
 		/* Orders the reads above before the re-check; pairs with the
 		 * release fence in table_part_lock, which orders a writer's

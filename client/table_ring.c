@@ -114,7 +114,11 @@ static bool slot_matches(const struct table_part_ref *pr, uint32_t ref,
 	if (want->key == NULL)
 		return ref == want->ref;
 	it = ring_item(pr, ref);
+	/* A lock-free reader may race a writer: key_len can change after
+	 * ring_item checked it, so the compare is bounded by the length it
+	 * uses, not the one ring_item saw. */
 	if (it == NULL || it->key_len != want->key_len ||
+	    !ring_range_ok(pr, item_key(it), want->key_len) ||
 	    memcmp(item_key(it), want->key, want->key_len) != 0)
 		return false;
 	want->item = it;
