@@ -372,6 +372,84 @@ class InstallTest(ServerTest):
         r = subprocess.run([cli, "-s", srv.sock_path, "get", "greeting"],
                            capture_output=True, timeout=20, env=run_env)
         self.assertEqual((r.returncode, r.stdout), (0, b"hello"), r.stderr)
+        # And so does the installed Python module, from where python3 looks.
+        module = None
+        for d, _, files in os.walk(dest):
+            module = module or next((os.path.join(d, f) for f in files
+                                     if f.startswith("shmkv.cpython-")), None)
+        self.assertIsNotNone(module, "meson install put no Python module")
+        site = os.path.dirname(module)
+        self.assertIn(site[len(dest):], self.python_paths())
+        r = subprocess.run(["/usr/bin/python3", "-c",
+                            "import sys, shmkv; print(shmkv.Client(sys.argv[1])"
+                            ".get('greeting').decode())", srv.sock_path],
+                           capture_output=True, timeout=20,
+                           env=dict(run_env, PYTHONPATH=site))
+        self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
+        self.assertStopsCleanly(srv)
+
+        self.check_man_pages(dest, cli)
+        self.check_unit(dest)
+
+    def python_paths(self):
+        """sys.path of the system's python3 for an installed /usr/local."""
+        r = subprocess.run(["/usr/bin/python3", "-c", "import sys; print(sys.path)"],
+                           capture_output=True, timeout=20, text=True,
+                           env={"PATH": os.environ.get("PATH", "")})
+        return r.stdout
+
+    def check_man_pages(self, dest, cli):
+        """Both man pages render cleanly and name every option --help does."""
+        server = harness.SERVER
+        for prog, page in ((server, "shmkv-server.1"), (cli, "shmkv.1")):
+            path = self.find(dest, page)
+            self.assertIn(os.path.join("share", "man", "man1"), path)
+            r = subprocess.run(["groff", "-man", "-ww", "-z", path],
+                               capture_output=True, timeout=20)
+            self.assertEqual((r.returncode, r.stderr), (0, b""), page)
+            with open(path) as f:
+                text = f.read().replace("\\-", "-").replace("\\fB", "") \
+                    .replace("\\fR", "").replace("\\fI", "")
+            self.assertNotIn("@VERSION@", text)
+            helptext = subprocess.run([prog, "--help"], capture_output=True,
+                                      timeout=20, text=True).stdout
+            options = set(re.findall(r"(--[a-z][a-z-]+)", helptext))
+            self.assertGreater(len(options), 5, helptext)
+            for opt in options:
+                self.assertIn(opt, text, "%s does not document %s" % (page, opt))
+
+    def check_unit(self, dest):
+        """shmkv.service's command line, with its settings, starts the server."""
+        unit = self.find(dest, "shmkv.service")
+        self.assertIn(os.path.join("lib", "systemd", "system"), unit)
+        with open(unit) as f:
+            lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+        env = dict(l[len("Environment="):].split("=", 1) for l in lines
+                   if l.startswith("Environment="))
+        for setting in ("SHMKV_PORT", "SHMKV_MEMORY_MB", "SHMKV_RUN_DIR"):
+            self.assertIn(setting, env)
+        self.assertIn("User=shmkv", lines)
+        exec_start = next(l for l in lines if l.startswith("ExecStart="))
+        argv = shlex.split(exec_start[len("ExecStart="):])
+        self.assertTrue(argv[0].endswith("/bin/shmkv-server"), argv[0])
+        self.assertTrue(os.access(dest + argv[0], os.X_OK), argv[0])
+        # The unit's own defaults, but on a free port, in a private run
+        # directory and with little memory: its flags must be the server's.
+        run_dir = os.path.join(dest, "unit-run")
+        env.update(SHMKV_PORT=str(harness.free_port()), SHMKV_RUN_DIR=run_dir,
+                   SHMKV_MEMORY_MB="64", SHMKV_OPTIONS="--huge-pages=off -t 2")
+        words = []
+        for a in argv[1:]:
+            a = re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a)
+            words += env[a[1:]].split() if a.startswith("$") else [a]
+        srv = harness.Server(start=False)
+        self.addCleanup(srv.cleanup)
+        srv.args = [dest + argv[0]] + words
+        srv.port, srv.run_dir = int(env["SHMKV_PORT"]), run_dir
+        srv.sock_path = os.path.join(run_dir, "shmkv.sock")
+        srv.lock_path = os.path.join(run_dir, "shmkv.pid")
+        srv.start()
+        srv.wait_ready()
         self.assertStopsCleanly(srv)
 
 
