@@ -12,6 +12,7 @@ environment is the build directory holding the module.
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -205,6 +206,21 @@ class PythonTest(ServerTest):
             t.join(60)
         self.assertEqual(errors, [])
         self.assertEqual(len(self.c.scan("t")), 1200)
+
+    def test_readme_example(self):
+        """README.md's Python example runs as written, on this server."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "..", "..", "README.md")) as f:
+            blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+        example = next(b for b in blocks if "import shmkv" in b)
+        example = example.replace("/tmp/shmkv-11211/shmkv.sock", self.srv.sock_path)
+        r = subprocess.run(["/usr/bin/python3", "-c", example], capture_output=True,
+                           timeout=30, env=dict(os.environ, PYTHONPATH=sys.path[0]))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The scan printed nothing (no user: keys); the except branch did.
+        self.assertRegex(r.stdout, rb"^True bad key: .*300\)?\n$")
+        self.assertEqual(self.c.get("greeting"), b"hello")
+        self.assertEqual(self.c.get_many(["a", "b"]), {"a": b"1", "b": b"2"})
 
 
 if __name__ == "__main__":
