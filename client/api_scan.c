@@ -175,7 +175,8 @@ static enum shmkv_status scan_table(shmkv *kv, const struct scan_want *w,
 static enum shmkv_status scan(shmkv *kv, const void *prefix,
 			      size_t prefix_len, shmkv_scan_fn fn, void *arg)
 {
-	struct scan_want w = { prefix, prefix_len };
+	/* memcmp must not see NULL, even for no bytes. */
+	struct scan_want w = { prefix_len > 0 ? prefix : "", prefix_len };
 	enum shmkv_status st;
 
 	if (prefix_len > SHMKV_KEY_MAX)

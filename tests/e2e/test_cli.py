@@ -384,7 +384,7 @@ class InstallTest(ServerTest):
                             "import sys, shmkv; print(shmkv.Client(sys.argv[1])"
                             ".get('greeting').decode())", srv.sock_path],
                            capture_output=True, timeout=20,
-                           env=dict(run_env, PYTHONPATH=site))
+                           env=harness.python_module_env(run_env, PYTHONPATH=site))
         self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
         self.assertStopsCleanly(srv)
 
