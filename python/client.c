@@ -338,12 +338,21 @@ static PyObject *client_set_many(PyObject *self, PyObject *args, PyObject *kw)
 	st = shmkv_set_many(kv, w, (size_t)n);
 	Py_END_ALLOW_THREADS
 	c->busy--;
-	for (Py_ssize_t i = 0; st == SHMKV_OK && i < n; i++)
-		st = w[i].status;
-	if (st != SHMKV_OK)
+	if (st != SHMKV_OK) {
 		shmkv_py_raise(st);
-	else
-		ret = Py_NewRef(Py_None);
+		goto done;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		if (w[i].status == SHMKV_OK)
+			continue;
+		/* The first item not stored names the error; the rest went in. */
+		shmkv_py_raise_message(w[i].status, PyUnicode_FromFormat(
+			"set_many: %R not stored: %s",
+			PyTuple_GET_ITEM(PySequence_Fast_GET_ITEM(seq, i), 0),
+			shmkv_strerror(w[i].status)));
+		goto done;
+	}
+	ret = Py_NewRef(Py_None);
 done:
 	for (Py_ssize_t i = 0; i < nviews; i++)
 		PyBuffer_Release(&views[i]);

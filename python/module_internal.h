@@ -23,6 +23,10 @@ struct shmkv_py_bytes {
  * returns NULL for the caller to return. */
 PyObject *shmkv_py_raise(enum shmkv_status st);
 
+/* shmkv_py_raise_message - the same with a message of the caller's (a
+ * new reference, which this takes; NULL if making it failed). */
+PyObject *shmkv_py_raise_message(enum shmkv_status st, PyObject *message);
+
 /* shmkv_py_key - a bytes or str key's bytes (valid while obj lives); 0 or
  * -1 with TypeError set. */
 int shmkv_py_key(PyObject *obj, struct shmkv_py_bytes *out);

@@ -13,7 +13,8 @@
  * are always bytes, since the cache holds bytes and cannot know what they
  * meant.
  *
- * Interface routines (module_internal.h): shmkv_py_raise, shmkv_py_key,
+ * Interface routines (module_internal.h): shmkv_py_raise,
+ * shmkv_py_raise_message, shmkv_py_key,
  * shmkv_py_value, shmkv_py_key_info.
  */
 #define PY_SSIZE_T_CLEAN
@@ -42,21 +43,27 @@ static PyStructSequence_Desc key_info_desc = {
 
 static PyTypeObject *key_info_type;
 
-PyObject *shmkv_py_raise(enum shmkv_status st)
+PyObject *shmkv_py_raise_message(enum shmkv_status st, PyObject *message)
 {
-	const char *msg = shmkv_last_error();
 	PyObject *status = PyLong_FromLong((long)st);
-	PyObject *exc;
+	PyObject *exc = NULL;
 
-	if (status == NULL)
-		return NULL;
-	exc = PyObject_CallFunction(shmkv_error, "s",
-				    msg[0] != '\0' ? msg : shmkv_strerror(st));
+	if (status != NULL && message != NULL)
+		exc = PyObject_CallFunctionObjArgs(shmkv_error, message, NULL);
 	if (exc != NULL && PyObject_SetAttrString(exc, "status", status) == 0)
 		PyErr_SetObject(shmkv_error, exc);
 	Py_XDECREF(exc);
-	Py_DECREF(status);
+	Py_XDECREF(status);
+	Py_XDECREF(message);
 	return NULL;
+}
+
+PyObject *shmkv_py_raise(enum shmkv_status st)
+{
+	const char *msg = shmkv_last_error();
+
+	return shmkv_py_raise_message(st, PyUnicode_FromString(
+		msg[0] != '\0' ? msg : shmkv_strerror(st)));
 }
 
 int shmkv_py_key(PyObject *obj, struct shmkv_py_bytes *out)

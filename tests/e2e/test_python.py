@@ -85,6 +85,7 @@ class PythonTest(ServerTest):
         with self.assertRaises(shmkv.Error) as e:
             self.c.set_many([("ok1", b"1"), ("big", too_big), ("ok2", b"2")])
         self.assertEqual(e.exception.status, shmkv.TOO_LARGE)
+        self.assertIn("'big'", str(e.exception))
         self.assertEqual(self.c.get_many(["ok1", "big", "ok2"]),
                          {"ok1": b"1", "ok2": b"2"})
 
