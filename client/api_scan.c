@@ -77,8 +77,10 @@ static int copy_slot(const struct table_part_ref *pr, uint32_t ref,
 	key_len = it->key_len;
 	/* ring_item checked the item's extent with the header it read; a
 	 * racing writer may have changed key_len since, so check again with
-	 * the copy used. */
-	if (key_len == 0 || !ring_range_ok(pr, item_key(it), key_len) ||
+	 * the copy used, against the ring and against our buffer (the field
+	 * holds up to 255). */
+	if (key_len == 0 || key_len > SHMKV_KEY_MAX ||
+	    !ring_range_ok(pr, item_key(it), key_len) ||
 	    key_len < w->prefix_len ||
 	    memcmp(item_key(it), w->prefix, w->prefix_len) != 0)
 		return 0;
