@@ -33,8 +33,10 @@
  * SHMKV_NO_PROC_SLOTS) instead.
  *
  * Errors: every call returns an enum shmkv_status; shmkv_strerror() names
- * it, and shmkv_last_error() gives the calling thread's last message with
- * its details (which versions mismatched, which user was refused).
+ * it, and shmkv_last_error() gives the calling thread's message about its
+ * last call with the details (which versions mismatched, which user was
+ * refused): every call that fails sets it, every call that succeeds
+ * clears it to "".
  */
 #ifndef SHMKV_H
 #define SHMKV_H
@@ -87,7 +89,8 @@ enum shmkv_status {
 SHMKV_API
 const char *shmkv_strerror(enum shmkv_status status);
 
-/* shmkv_last_error - the calling thread's last error message, with details. */
+/* shmkv_last_error - the calling thread's message about its last call
+ * ("" after a success); never NULL. */
 SHMKV_API
 const char *shmkv_last_error(void);
 
