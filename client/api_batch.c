@@ -85,7 +85,7 @@ static int chunk_encode(const struct chunk *c, bool quiet, struct outbuf *b)
 		const char *bflag;
 		int n;
 
-		/* A bad key's message stays for the caller; the batch goes on. */
+		/* A key that cannot be sent fails alone; the batch goes on. */
 		w->status = api_wire_key(w->key, w->key_len, key64, &bflag);
 		if (w->status != SHMKV_OK)
 			continue;
@@ -106,13 +106,19 @@ static int chunk_encode(const struct chunk *c, bool quiet, struct outbuf *b)
 	return outbuf_add(b, "mn\r\n", 4);
 }
 
-/* The index in " O<i>" of a reply line, or -1 if it has none. */
+/*
+ * The index in " O<i>" of a meta reply line (a two-letter code, then its
+ * flags), or -1 for any other line (SERVER_ERROR ..., which has none).
+ */
 static long reply_opaque(const char *line, size_t n)
 {
-	const char *o = strstr(line, " O");
+	const char *o;
 	char *end;
 	long i;
 
+	if (strlen(line) < 2 || line[2] != ' ' || line[0] < 'A' || line[0] > 'Z')
+		return -1;
+	o = strstr(line, " O");
 	if (o == NULL)
 		return -1;
 	i = strtol(o + 2, &end, 10);
