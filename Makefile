@@ -2,38 +2,50 @@
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 BUILD_REL  ?= build-rel
-DEPS       := gcc clang libc6-dev pkg-config meson ninja-build \
-              libuv1-dev libxxhash-dev libcmocka-dev cppcheck \
-              python3 python3-pymemcache libmemcached-tools memcached nutcracker \
-              valgrind
+# What building and running need, and nothing more: `make run` installs
+# only these.  The test tools come with `make test` (and `make build`, which
+# builds the tests), the benchmark's with `make bench`.
+RUN_DEPS   := gcc libc6-dev pkg-config meson ninja-build \
+              libuv1-dev libxxhash-dev python3 python3-dev
+TEST_DEPS  := clang libcmocka-dev cppcheck python3-pymemcache \
+              libmemcached-tools memcached nutcracker valgrind
 RUN_FLAGS  ?=
-BENCH_DEPS := memcached redis-server redis-tools gnuplot-nox
+BENCH_DEPS := memcached redis-server redis-tools gnuplot-nox python3-pymemcache
 BENCH_FLAGS ?=
 BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 60
+# Whether a new $(BUILD) is configured with the tests; make run says false.
+WITH_TESTS ?= true
 
-.PHONY: all deps build build-san test test-unit test-san lint run clean bench
+.PHONY: all deps deps-run deps-test build build-san test test-unit test-san lint run clean bench
 .PHONY: fuzz memcheck
 
 all: build
 
-deps:
-	@./scripts/install-deps.sh $(DEPS)
+deps-run:
+	@./scripts/install-deps.sh $(RUN_DEPS)
+
+deps deps-test:
+	@./scripts/install-deps.sh $(RUN_DEPS) $(TEST_DEPS)
 
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) >/dev/null
+	meson setup $(BUILD) -Dtests=$(WITH_TESTS) >/dev/null
 
 $(BUILD_REL)/build.ninja:
-	meson setup $(BUILD_REL) -Dbuildtype=release -Db_ndebug=true >/dev/null
+	meson setup $(BUILD_REL) -Dbuildtype=release -Db_ndebug=true \
+		-Dtests=false >/dev/null
 
 $(BUILD_SAN)/build.ninja:
 	CC=clang meson setup $(BUILD_SAN) -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dbuildtype=debug >/dev/null
 
-build: deps $(BUILD)/build.ninja
+# A $(BUILD) that make run configured without the tests gets them now.
+build: deps-test $(BUILD)/build.ninja
+	@[ "$$(meson configure $(BUILD) | awk '$$1 == "tests" { print $$2 }')" = true ] \
+		|| meson configure $(BUILD) -Dtests=true >/dev/null
 	ninja -C $(BUILD)
 
-build-san: deps $(BUILD_SAN)/build.ninja
+build-san: deps-test $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
 
 # gcc build first, then the clang build under ASan+UBSan, then cppcheck,
@@ -46,20 +58,28 @@ test: build build-san
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory memcheck
 
-lint: deps
+# The Python module is checked without Python.h (cppcheck does not follow
+# its multiarch pyconfig.h), so its return macros are spelled out.
+lint: deps-test
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --std=c11 -D_GNU_SOURCE -Iinclude -Iclient -Iserver \
 		client server bench tests
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr --std=c11 -D_GNU_SOURCE -Iinclude \
+		'-DPy_RETURN_NONE=return Py_None' '-DPy_RETURN_TRUE=return Py_True' \
+		'-DPy_RETURN_FALSE=return Py_False' python
 
 # In the foreground with the defaults (127.0.0.1:11211, 1 GiB, huge pages
 # if the kernel has them); flags through RUN_FLAGS.
-run: build
+run: WITH_TESTS = false
+run: deps-run $(BUILD)/build.ninja
+	ninja -C $(BUILD)
 	exec $(BUILD)/server/shmkv-server $(RUN_FLAGS)
 
 # shmkv beside memcached and Redis on this machine (not part of `make test`):
 # writes bench/results/<date>.md and .png.  Flags for bench/run.py go through
 # BENCH_FLAGS, e.g. BENCH_FLAGS="--duration 2 --workloads abd".
-bench: deps $(BUILD_REL)/build.ninja
+bench: deps-run $(BUILD_REL)/build.ninja
 	@./scripts/install-deps.sh $(BENCH_DEPS)
 	ninja -C $(BUILD_REL)
 	/usr/bin/python3 bench/run.py --build $(BUILD_REL) $(BENCH_FLAGS)
@@ -74,7 +94,7 @@ $(BUILD_FUZZ)/build.ninja:
 	CC=clang meson setup $(BUILD_FUZZ) -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 
-fuzz: deps $(BUILD_FUZZ)/build.ninja
+fuzz: deps-test $(BUILD_FUZZ)/build.ninja
 	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_protocol
 	mkdir -p $(BUILD_FUZZ)/corpus $(BUILD_FUZZ)/artifacts
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

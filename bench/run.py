@@ -9,7 +9,7 @@ workload, stops them, and writes bench/results/<date>.md (a table per
 workload: system, ops/s, p50, p99, ratio to memcached) and a PNG chart of it
 (bench/plot.gp, gnuplot).
 
-Workloads (issue 5):
+Workloads:
   a  90% get / 10% set, 100-byte values, 100k keys, 50 connections, pipeline 1
      (memcached at -t 1 and -t 2; its best is the baseline)
   b  the same with pipeline 16
@@ -22,6 +22,9 @@ Workloads (issue 5):
   f  direct gets on a 4 GiB segment holding ~3 GiB of items, with
      --huge-pages on and off (huge pages are reserved through
      /proc/sys/vm/nr_hugepages as root, and the old value is put back)
+  p  Python: the shmkv module's Client.get beside pymemcache over the Unix
+     socket and TCP, in one process (bench/python_bench.py, which appends
+     its own section to the report)
 
 memcached and shmkv-server are driven by shmkv-bench (memcached's text
 protocol; every reply checked).  Redis does not speak that protocol, so it is
@@ -874,7 +877,7 @@ def write_report(path, args, res, env, chart_name):
             T.append(("(f) huge pages on, shmkv_get, time per get (1 / ops/s)",
                       "≤ 1.5 × 120 ns = 180 ns", 1e9 / ons[0]["ops"] if ok(ons[0]) else None,
                       180.0, False, "ns"))
-    L.append("## Against the targets of issue 5")
+    L.append("## Against the performance goals")
     L.append("")
     L.append("| what | target | measured | verdict |")
     L.append("| --- | --- | ---: | --- |")
@@ -1002,7 +1005,7 @@ def main():
     ap.add_argument("--big-memory", type=int, default=4096, help="MiB for (f) (default 4096)")
     ap.add_argument("--big-keys", type=int, default=19000000,
                     help="keys in (f) (default 19000000, ~3 GiB of items)")
-    ap.add_argument("--workloads", default="abcdef", help="which of a-f to run (default all)")
+    ap.add_argument("--workloads", default="abcdefp", help="which of a-f and p to run (default all)")
     ap.add_argument("--note", default="", help="a line to put at the top of the results")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
@@ -1040,8 +1043,10 @@ def main():
     finally:
         with open(os.path.join(tmp, "raw.json"), "w") as f:
             json.dump(b.raw, f)
-    # an interrupted run does not overwrite a complete one of the same day
-    stem = args.date + (".interrupted" if interrupted else "")
+    # neither an interrupted run nor one of only some workloads overwrites
+    # a complete one of the same day
+    partial = "" if want >= set("abcdefp") else "." + "".join(sorted(want))
+    stem = args.date + partial + (".interrupted" if interrupted else "")
     md = os.path.join(args.out, "%s.md" % stem)
     png = os.path.join(args.out, "%s.png" % stem)
     env = environment(args)
@@ -1049,6 +1054,12 @@ def main():
     write_report(md, args, res, env, os.path.basename(png) if chart_ok else "(chart failed)")
     nfail = sum(1 for w, v in res.items() for p in (v[0] if w == "f" else v)
                 if p["status"] != "ok")
+    if "p" in want and not interrupted:
+        nfail += subprocess.call([sys.executable, os.path.join(HERE, "python_bench.py"),
+                                  "--build", args.build, "--append", md,
+                                  "--duration", str(args.duration),
+                                  "--repeat", str(args.repeat)],
+                                 stdout=subprocess.DEVNULL) != 0
     log("wrote %s%s in %.0f s; %d failed point(s)" %
         (md, " and " + png if chart_ok else "", time.monotonic() - t0, nfail))
     with open(md) as f:

@@ -43,21 +43,40 @@
 #define ERR_MAX 512
 
 
-static _Thread_local char last_error[ERR_MAX];
+/*
+ * The calling thread's last message, and whether the call now running
+ * wrote it (api_fail) or it is left over from an earlier call.
+ */
+static _Thread_local struct {
+	bool fresh;
+	char text[ERR_MAX];
+} last_error;
 
 enum shmkv_status api_fail(enum shmkv_status st, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(last_error.text, sizeof(last_error.text), fmt, ap);
 	va_end(ap);
+	last_error.fresh = true;
+	return st;
+}
+
+enum shmkv_status api_result(enum shmkv_status st)
+{
+	if (st == SHMKV_OK)
+		last_error.text[0] = '\0';
+	else if (!last_error.fresh)
+		snprintf(last_error.text, sizeof(last_error.text), "%s",
+			 shmkv_strerror(st));
+	last_error.fresh = false;
 	return st;
 }
 
 const char *shmkv_last_error(void)
 {
-	return last_error;
+	return last_error.text;
 }
 
 const char *shmkv_strerror(enum shmkv_status status)
@@ -163,7 +182,8 @@ enum shmkv_status shmkv_open_version(const char *socket_path,
 
 enum shmkv_status shmkv_open(const char *socket_path, shmkv **out)
 {
-	return shmkv_open_version(socket_path, SEGMENT_LAYOUT_VERSION, out);
+	return api_result(shmkv_open_version(socket_path,
+					     SEGMENT_LAYOUT_VERSION, out));
 }
 
 void shmkv_close(shmkv *kv)
@@ -201,7 +221,7 @@ enum shmkv_status api_ensure_live(shmkv *kv)
 		if (st == SHMKV_PERMISSION || st == SHMKV_VERSION_MISMATCH ||
 		    st == SHMKV_NO_PROC_SLOTS)
 			return st;
-		snprintf(why, sizeof(why), "%s", last_error);
+		snprintf(why, sizeof(why), "%s", last_error.text);
 		return api_fail(SHMKV_SERVER_GONE, "the server is gone and no new "
 				"one answers at %s yet (%s)", kv->path, why);
 	}
@@ -259,7 +279,7 @@ static enum shmkv_status from_table(enum table_status st)
 
 static enum shmkv_status lookup(shmkv *kv, uint64_t hash, const void *key,
 				size_t key_len, void *buf, size_t cap,
-				size_t *value_len, uint32_t *flags)
+				size_t *value_len, uint32_t *flags, uint64_t *cas)
 {
 	struct table_item_info info;
 	enum table_status st;
@@ -271,15 +291,17 @@ static enum shmkv_status lookup(shmkv *kv, uint64_t hash, const void *key,
 			*value_len = info.value_len;
 		if (flags != NULL)
 			*flags = info.flags;
+		if (cas != NULL)
+			*cas = info.cas;
 	}
 	if (st != TABLE_BAD_KEY)
 		count(kv, st != TABLE_NOT_FOUND);
 	return from_table(st);
 }
 
-enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
-			    void *buf, size_t cap, size_t *value_len,
-			    uint32_t *flags)
+static enum shmkv_status get_one(shmkv *kv, const void *key, size_t key_len,
+				 void *buf, size_t cap, size_t *value_len,
+				 uint32_t *flags, uint64_t *cas)
 {
 	enum shmkv_status st;
 
@@ -287,14 +309,30 @@ enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
 	st = api_ensure_live(kv);
 	if (st == SHMKV_OK)
 		st = lookup(kv, table_hash(key, key_len), key, key_len, buf, cap,
-			    value_len, flags);
+			    value_len, flags, cas);
 	pthread_mutex_unlock(&kv->mu);
 	return st;
 }
 
-enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
-				  void **value, size_t *value_len,
-				  uint32_t *flags)
+enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
+			    void *buf, size_t cap, size_t *value_len,
+			    uint32_t *flags)
+{
+	return api_result(get_one(kv, key, key_len, buf, cap, value_len, flags,
+				  NULL));
+}
+
+enum shmkv_status shmkv_gets(shmkv *kv, const void *key, size_t key_len,
+			     void *buf, size_t cap, size_t *value_len,
+			     uint32_t *flags, uint64_t *cas)
+{
+	return api_result(get_one(kv, key, key_len, buf, cap, value_len, flags,
+				  cas));
+}
+
+static enum shmkv_status get_alloc(shmkv *kv, const void *key, size_t key_len,
+				   void **value, size_t *value_len,
+				   uint32_t *flags)
 {
 	size_t cap = 256, len = 0;
 	enum shmkv_status st;
@@ -305,7 +343,7 @@ enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
 
 		if (buf == NULL)
 			return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
-		st = shmkv_get(kv, key, key_len, buf, cap, &len, flags);
+		st = get_one(kv, key, key_len, buf, cap, &len, flags, NULL);
 		if (st == SHMKV_OK) {
 			*value = buf;
 			if (value_len != NULL)
@@ -318,6 +356,13 @@ enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
 		cap = len;      /* it may grow again before the next try */
 	}
 	return api_fail(SHMKV_TOO_SMALL, "the value kept growing while read");
+}
+
+enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
+				  void **value, size_t *value_len,
+				  uint32_t *flags)
+{
+	return api_result(get_alloc(kv, key, key_len, value, value_len, flags));
 }
 
 static bool key_fits(const struct shmkv_item *it)
@@ -361,7 +406,7 @@ enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
 			it->status = key_fits(it)
 				     ? lookup(kv, hashes[g % R], it->key,
 					      it->key_len, it->buf, it->cap,
-					      &it->value_len, &it->flags)
+					      &it->value_len, &it->flags, NULL)
 				     : SHMKV_BAD_KEY;
 		}
 	} else {
@@ -373,7 +418,7 @@ enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
 		}
 	}
 	pthread_mutex_unlock(&kv->mu);
-	return st;
+	return api_result(st);
 }
 
 void shmkv_counters(const shmkv *kv, struct shmkv_counters *out)

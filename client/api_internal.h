@@ -36,10 +36,36 @@ enum shmkv_status shmkv_open_version(const char *socket_path,
 enum shmkv_status api_fail(enum shmkv_status st, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * api_result - every public call returns through here: success clears the
+ * thread's message; a failure that did not write one (api_fail) during
+ * this call gets the status's words, so no message outlives its call.
+ */
+enum shmkv_status api_result(enum shmkv_status st);
+
 /* api_ensure_live - with kv->mu held: attached to a running server? */
 enum shmkv_status api_ensure_live(shmkv *kv);
 
 /* api_detach - with kv->mu held: forget the segment and the connection. */
 void api_detach(shmkv *kv);
+
+/* api_write.c, shared with api_batch.c */
+
+/* base64 of a SHMKV_KEY_MAX-byte key, and its NUL */
+#define API_KEY64_MAX (4 * ((SHMKV_KEY_MAX + 2) / 3) + 1)
+
+/*
+ * api_wire_key - the key as the meta protocol carries it: itself, or
+ * base64 with " b" in *bflag (else ""); SHMKV_BAD_KEY if it cannot go.
+ */
+enum shmkv_status api_wire_key(const void *key, size_t key_len,
+			       char out[API_KEY64_MAX], const char **bflag);
+
+/* api_reply_status - a meta reply line's status (HD, NS, EX, NF, ...). */
+enum shmkv_status api_reply_status(const char *line);
+
+/* api_batch.c: shmkv_delete_many for api_scan.c (no api_result). */
+enum shmkv_status api_delete_many(shmkv *kv, struct shmkv_write *items,
+				  size_t n);
 
 #endif

@@ -12,8 +12,10 @@
  * server applies a write before it replies: after a call returns, a direct
  * lookup sees its effect.
  *
- * Interface routines: shmkv_set, shmkv_add, shmkv_replace, shmkv_delete,
- * shmkv_touch, shmkv_incr, shmkv_decr (see include/shmkv.h).
+ * Interface routines: shmkv_set, shmkv_add, shmkv_replace, shmkv_cas,
+ * shmkv_append, shmkv_prepend, shmkv_delete, shmkv_touch, shmkv_incr,
+ * shmkv_decr, shmkv_flush, shmkv_server_stats (see include/shmkv.h); for
+ * api_batch.c, api_reply_status and api_wire_key.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,8 +27,6 @@
 
 #define CMD_MAX 512
 #define LINE_MAX_REPLY 512
-/* base64 of a 250-byte key */
-#define KEY64_MAX (4 * ((SHMKV_KEY_MAX + 2) / 3) + 1)
 /* The longest key whose base64 fits the server's 250-character key token. */
 #define KEY_BINARY_MAX SHMKV_KEY_BINARY_MAX
 _Static_assert(4 * ((KEY_BINARY_MAX + 2) / 3) <= SHMKV_KEY_MAX &&
@@ -34,7 +34,7 @@ _Static_assert(4 * ((KEY_BINARY_MAX + 2) / 3) <= SHMKV_KEY_MAX &&
 	       "SHMKV_KEY_BINARY_MAX is the longest key base64 fits in 250");
 
 /* memcached's reply lines, and what a caller of this library makes of them. */
-static enum shmkv_status reply_status(const char *line)
+enum shmkv_status api_reply_status(const char *line)
 {
 	static const struct {
 		const char *prefix;
@@ -92,8 +92,8 @@ static enum shmkv_status roundtrip(shmkv *kv, const char *head, size_t head_len,
  * printable ASCII (the bytes a memcached key token may hold everywhere),
  * else base64 with the b flag in *bflag.  SHMKV_BAD_KEY if it cannot go.
  */
-static enum shmkv_status wire_key(const void *key, size_t key_len,
-				  char out[KEY64_MAX], const char **bflag)
+enum shmkv_status api_wire_key(const void *key, size_t key_len,
+			       char out[API_KEY64_MAX], const char **bflag)
 {
 	const unsigned char *k = key;
 	bool plain = true;
@@ -133,49 +133,88 @@ static enum shmkv_status command(shmkv *kv, const char *head, size_t head_len,
 		st = roundtrip(kv, head, head_len, data, data_len, line,
 			       sizeof(line));
 	if (st == SHMKV_OK)
-		st = reply_status(line);
+		st = api_reply_status(line);
 	pthread_mutex_unlock(&kv->mu);
 	return st;
 }
 
-static enum shmkv_status store(shmkv *kv, char mode, const void *key,
-			       size_t key_len, const void *value,
-			       size_t value_len, uint32_t flags, int64_t ttl)
+/* ms with opts (its flags after the length), then the value. */
+static enum shmkv_status store_with(shmkv *kv, const void *key, size_t key_len,
+				    const void *value, size_t value_len,
+				    const char *opts)
 {
-	char key64[KEY64_MAX], head[CMD_MAX];
+	char key64[API_KEY64_MAX], head[CMD_MAX];
 	const char *b;
-	enum shmkv_status st = wire_key(key, key_len, key64, &b);
+	enum shmkv_status st = api_wire_key(key, key_len, key64, &b);
 	int n;
 
 	if (st != SHMKV_OK)
 		return st;
-	n = snprintf(head, sizeof(head), "ms %s %zu%s F%" PRIu32 " T%" PRId64
-		     " M%c\r\n", key64, value_len, b, flags, ttl, mode);
+	n = snprintf(head, sizeof(head), "ms %s %zu%s%s\r\n", key64, value_len,
+		     b, opts);
 	/* A data block always follows ms, even an empty one: with value NULL
 	 * (len 0) the server would wait for it forever. */
 	return command(kv, head, (size_t)n, value != NULL ? value : "",
 		       value_len);
 }
 
+static enum shmkv_status store(shmkv *kv, char mode, const void *key,
+			       size_t key_len, const void *value,
+			       size_t value_len, uint32_t flags, int64_t ttl)
+{
+	char opts[64];
+
+	snprintf(opts, sizeof(opts), " F%" PRIu32 " T%" PRId64 " M%c", flags,
+		 ttl, mode);
+	return store_with(kv, key, key_len, value, value_len, opts);
+}
+
 enum shmkv_status shmkv_set(shmkv *kv, const void *key, size_t key_len,
 			    const void *value, size_t value_len,
 			    uint32_t flags, int64_t ttl)
 {
-	return store(kv, 'S', key, key_len, value, value_len, flags, ttl);
+	return api_result(store(kv, 'S', key, key_len, value, value_len, flags,
+				ttl));
 }
 
 enum shmkv_status shmkv_add(shmkv *kv, const void *key, size_t key_len,
 			    const void *value, size_t value_len,
 			    uint32_t flags, int64_t ttl)
 {
-	return store(kv, 'E', key, key_len, value, value_len, flags, ttl);
+	return api_result(store(kv, 'E', key, key_len, value, value_len, flags,
+				ttl));
 }
 
 enum shmkv_status shmkv_replace(shmkv *kv, const void *key, size_t key_len,
 				const void *value, size_t value_len,
 				uint32_t flags, int64_t ttl)
 {
-	return store(kv, 'R', key, key_len, value, value_len, flags, ttl);
+	return api_result(store(kv, 'R', key, key_len, value, value_len, flags,
+				ttl));
+}
+
+enum shmkv_status shmkv_cas(shmkv *kv, const void *key, size_t key_len,
+			    const void *value, size_t value_len,
+			    uint32_t flags, int64_t ttl, uint64_t cas)
+{
+	char opts[96];
+
+	snprintf(opts, sizeof(opts), " F%" PRIu32 " T%" PRId64 " C%" PRIu64,
+		 flags, ttl, cas);
+	return api_result(store_with(kv, key, key_len, value, value_len, opts));
+}
+
+/* Append and prepend keep the item's flags and TTL, as memcached's do. */
+enum shmkv_status shmkv_append(shmkv *kv, const void *key, size_t key_len,
+			       const void *value, size_t value_len)
+{
+	return api_result(store_with(kv, key, key_len, value, value_len, " MA"));
+}
+
+enum shmkv_status shmkv_prepend(shmkv *kv, const void *key, size_t key_len,
+				const void *value, size_t value_len)
+{
+	return api_result(store_with(kv, key, key_len, value, value_len, " MP"));
 }
 
 /* A command without a data block whose reply is one status line. */
@@ -183,9 +222,9 @@ static enum shmkv_status simple(shmkv *kv, const char *fmt_cmd,
 				const void *key, size_t key_len,
 				const char *extra)
 {
-	char key64[KEY64_MAX], head[CMD_MAX];
+	char key64[API_KEY64_MAX], head[CMD_MAX];
 	const char *b;
-	enum shmkv_status st = wire_key(key, key_len, key64, &b);
+	enum shmkv_status st = api_wire_key(key, key_len, key64, &b);
 	int n;
 
 	if (st != SHMKV_OK)
@@ -197,7 +236,7 @@ static enum shmkv_status simple(shmkv *kv, const char *fmt_cmd,
 
 enum shmkv_status shmkv_delete(shmkv *kv, const void *key, size_t key_len)
 {
-	return simple(kv, "md", key, key_len, "");
+	return api_result(simple(kv, "md", key, key_len, ""));
 }
 
 enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
@@ -206,15 +245,15 @@ enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
 	char extra[32];
 
 	snprintf(extra, sizeof(extra), " T%" PRId64, ttl);
-	return simple(kv, "mg", key, key_len, extra);
+	return api_result(simple(kv, "mg", key, key_len, extra));
 }
 
 static enum shmkv_status arith(shmkv *kv, bool incr, const void *key,
 			       size_t key_len, uint64_t delta, uint64_t *value)
 {
-	char key64[KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
+	char key64[API_KEY64_MAX], head[CMD_MAX], line[LINE_MAX_REPLY];
 	const char *b;
-	enum shmkv_status st = wire_key(key, key_len, key64, &b);
+	enum shmkv_status st = api_wire_key(key, key_len, key64, &b);
 	unsigned long long len = 0;
 	int n;
 
@@ -237,7 +276,7 @@ static enum shmkv_status arith(shmkv *kv, bool incr, const void *key,
 			*value = strtoull(digits, NULL, 10);
 		}
 	} else if (st == SHMKV_OK) {
-		st = reply_status(line);
+		st = api_reply_status(line);
 		if (st == SHMKV_OK)
 			st = api_fail(SHMKV_PROTOCOL, "no value in: %s", line);
 	}
@@ -248,16 +287,33 @@ static enum shmkv_status arith(shmkv *kv, bool incr, const void *key,
 enum shmkv_status shmkv_incr(shmkv *kv, const void *key, size_t key_len,
 			     uint64_t delta, uint64_t *value)
 {
-	return arith(kv, true, key, key_len, delta, value);
+	return api_result(arith(kv, true, key, key_len, delta, value));
 }
 
 enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
 			     uint64_t delta, uint64_t *value)
 {
-	return arith(kv, false, key, key_len, delta, value);
+	return api_result(arith(kv, false, key, key_len, delta, value));
 }
 
-enum shmkv_status shmkv_server_stats(shmkv *kv, char **text)
+enum shmkv_status shmkv_flush(shmkv *kv, int64_t delay)
+{
+	char head[64], line[LINE_MAX_REPLY];
+	enum shmkv_status st;
+	int n = snprintf(head, sizeof(head), "flush_all %" PRId64 "\r\n",
+			 delay > 0 ? delay : 0);
+
+	pthread_mutex_lock(&kv->mu);
+	st = api_ensure_live(kv);
+	if (st == SHMKV_OK)
+		st = roundtrip(kv, head, (size_t)n, NULL, 0, line, sizeof(line));
+	if (st == SHMKV_OK && strcmp(line, "OK") != 0)
+		st = api_fail(SHMKV_PROTOCOL, "flush_all answered: %s", line);
+	pthread_mutex_unlock(&kv->mu);
+	return api_result(st);
+}
+
+static enum shmkv_status server_stats(shmkv *kv, char **text)
 {
 	static const char cmd[] = "stats\r\n";
 	char line[LINE_MAX_REPLY];
@@ -309,4 +365,9 @@ enum shmkv_status shmkv_server_stats(shmkv *kv, char **text)
 	}
 	*text = out;
 	return SHMKV_OK;
+}
+
+enum shmkv_status shmkv_server_stats(shmkv *kv, char **text)
+{
+	return api_result(server_stats(kv, text));
 }

@@ -157,6 +157,14 @@ enum shmkv_status attach_connect(const char *path, uint32_t layout_version,
 		goto fail;
 	if (sscanf(line, ATTACH_REPLY " %u %u", &version, &slot) != 2) {
 		close_fds(fds, 2);
+		if (strcmp(line, "ERROR") == 0) {
+			/* memcached's answer to a command it does not know. */
+			snprintf(err, errlen, "%s answers like plain memcached "
+				 "(\"ERROR\" to the attach request): this is not "
+				 "a shmkv server", path);
+			st = SHMKV_PROTOCOL;
+			goto fail;
+		}
 		snprintf(err, errlen, "%s", line);
 		st = refusal_status(line);
 		goto fail;

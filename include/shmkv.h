@@ -33,8 +33,10 @@
  * SHMKV_NO_PROC_SLOTS) instead.
  *
  * Errors: every call returns an enum shmkv_status; shmkv_strerror() names
- * it, and shmkv_last_error() gives the calling thread's last message with
- * its details (which versions mismatched, which user was refused).
+ * it, and shmkv_last_error() gives the calling thread's message about its
+ * last call with the details (which versions mismatched, which user was
+ * refused): every call that fails sets it, every call that succeeds
+ * clears it to "".
  */
 #ifndef SHMKV_H
 #define SHMKV_H
@@ -87,7 +89,8 @@ enum shmkv_status {
 SHMKV_API
 const char *shmkv_strerror(enum shmkv_status status);
 
-/* shmkv_last_error - the calling thread's last error message, with details. */
+/* shmkv_last_error - the calling thread's message about its last call
+ * ("" after a success); never NULL. */
 SHMKV_API
 const char *shmkv_last_error(void);
 
@@ -111,6 +114,15 @@ SHMKV_API
 enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
 			    void *buf, size_t cap, size_t *value_len,
 			    uint32_t *flags);
+
+/*
+ * shmkv_gets - as shmkv_get, and *cas (may be NULL) gets the item's CAS
+ * unique, for a later shmkv_cas.  Also read straight from shared memory.
+ */
+SHMKV_API
+enum shmkv_status shmkv_gets(shmkv *kv, const void *key, size_t key_len,
+			     void *buf, size_t cap, size_t *value_len,
+			     uint32_t *flags, uint64_t *cas);
 
 /*
  * shmkv_get_alloc - as shmkv_get, into a buffer from malloc() that the
@@ -167,6 +179,29 @@ enum shmkv_status shmkv_delete(shmkv *kv, const void *key, size_t key_len);
 SHMKV_API
 enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
 			      int64_t ttl);
+/*
+ * shmkv_cas - store only if the item still has the CAS unique cas (from
+ * shmkv_gets): SHMKV_EXISTS if someone changed it since, SHMKV_NOT_FOUND
+ * if it is gone.
+ */
+SHMKV_API
+enum shmkv_status shmkv_cas(shmkv *kv, const void *key, size_t key_len,
+			    const void *value, size_t value_len,
+			    uint32_t flags, int64_t ttl, uint64_t cas);
+/* Add bytes after (append) or before (prepend) an existing value; the
+ * item keeps its flags and TTL.  SHMKV_NOT_STORED if there is no item. */
+SHMKV_API
+enum shmkv_status shmkv_append(shmkv *kv, const void *key, size_t key_len,
+			       const void *value, size_t value_len);
+SHMKV_API
+enum shmkv_status shmkv_prepend(shmkv *kv, const void *key, size_t key_len,
+				const void *value, size_t value_len);
+/*
+ * shmkv_flush - memcached's flush_all: every item stored until now is
+ * gone, at once (delay 0) or in delay seconds (memcached's TTL rule).
+ */
+SHMKV_API
+enum shmkv_status shmkv_flush(shmkv *kv, int64_t delay);
 /* incr wraps at 2^64; decr stops at 0.  *value (may be NULL) gets the result. */
 SHMKV_API
 enum shmkv_status shmkv_incr(shmkv *kv, const void *key, size_t key_len,
@@ -174,6 +209,73 @@ enum shmkv_status shmkv_incr(shmkv *kv, const void *key, size_t key_len,
 SHMKV_API
 enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
 			     uint64_t delta, uint64_t *value);
+
+/* One write of a batch, and what became of it. */
+struct shmkv_write {
+	const void *key;
+	size_t key_len;
+	const void *value;         /* set_many only */
+	size_t value_len;
+	uint32_t flags;            /* set_many only */
+	int64_t ttl;               /* set_many only */
+	enum shmkv_status status;  /* out */
+};
+
+/*
+ * shmkv_set_many, shmkv_delete_many - set (or delete) n keys, pipelined:
+ * about one round trip per thousand keys instead of one a key.  Each
+ * item's status says what became of it (delete: SHMKV_OK or
+ * SHMKV_NOT_FOUND; a bad key or a value over the server's limit is not
+ * sent).  Returns SHMKV_OK when every item was carried out, or the error
+ * that stopped the batch (the server went away, say), which the status of
+ * every item not known to be applied then repeats.
+ */
+SHMKV_API
+enum shmkv_status shmkv_set_many(shmkv *kv, struct shmkv_write *items,
+				 size_t n);
+SHMKV_API
+enum shmkv_status shmkv_delete_many(shmkv *kv, struct shmkv_write *items,
+				    size_t n);
+
+/* What shmkv_scan shows of a key; key points into the scan's own copy. */
+struct shmkv_key_info {
+	const void *key;
+	size_t key_len;
+	size_t value_len;
+	uint32_t flags;
+	int64_t ttl;               /* seconds left; -1 = never expires */
+	uint64_t cas;
+};
+
+/* Called for each key; return nonzero to stop the scan. */
+typedef int (*shmkv_scan_fn)(const struct shmkv_key_info *key, void *arg);
+
+/*
+ * shmkv_scan - call fn for every live key that starts with prefix
+ * (prefix_len 0: every key), read straight from shared memory: the server
+ * does no work for it, and no lock is taken unless a part of the table is
+ * being written without a pause.  Each key is seen as one consistent
+ * state: a key that changes while visited is read again, never reported
+ * half-written.  A key written or deleted during the scan may or may not
+ * be seen; none is seen twice.  Keys come in no particular order.
+ *
+ * fn runs while the handle is busy: it must not call into the same handle
+ * (collect what it needs, act after).  Returns SHMKV_OK, also when fn
+ * stopped the scan.
+ */
+SHMKV_API
+enum shmkv_status shmkv_scan(shmkv *kv, const void *prefix, size_t prefix_len,
+			     shmkv_scan_fn fn, void *arg);
+
+/*
+ * shmkv_delete_prefix - delete every key that starts with prefix (a scan,
+ * then shmkv_delete_many through the server).  *deleted (may be NULL) gets
+ * how many were deleted.  prefix_len 0 is refused (SHMKV_BAD_KEY): use
+ * shmkv_flush to empty the cache.
+ */
+SHMKV_API
+enum shmkv_status shmkv_delete_prefix(shmkv *kv, const void *prefix,
+				      size_t prefix_len, size_t *deleted);
 
 /*
  * shmkv_server_stats - the server's `stats` report, as memcached prints it

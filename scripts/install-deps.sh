@@ -2,7 +2,19 @@
 # Installs the Debian packages shmkv needs that are missing, as root;
 # otherwise prints the exact apt-get line and fails.  Package lists are
 # updated only when something has to be installed.
+#
+# Some test and benchmark tools are servers that Debian starts at install
+# time (memcached on 127.0.0.1:11211, shmkv's own default port; nutcracker;
+# redis-server).  Installing them must not leave a service running or
+# enabled on this machine, so the install runs with a policy-rc.d that
+# forbids starting services (Debian's maintainer scripts honour it), and
+# the services of packages installed now are disabled afterwards.  A
+# policy-rc.d that is already in place is the machine's own: it is left
+# as it is, and the services are stopped after the install instead.
 set -eu
+
+SERVICES="memcached nutcracker redis-server"
+POLICY=/usr/sbin/policy-rc.d
 
 want="$*"
 missing=""
@@ -18,6 +30,32 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "install them as root with: apt-get install -y$missing" >&2
 	exit 1
 fi
+
+our_policy=""
+if [ ! -e "$POLICY" ]; then
+	# 101: "action forbidden by policy", see invoke-rc.d(8).
+	printf '#!/bin/sh\n# shmkv install-deps.sh: no service starts during the install\nexit 101\n' >"$POLICY"
+	chmod 755 "$POLICY"
+	our_policy=yes
+	trap 'rm -f "$POLICY"' EXIT INT TERM
+fi
+
 echo "installing:$missing"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+
+# Leave none of the servers installed just now enabled, nor running.
+for svc in $SERVICES; do
+	case " $missing " in *" $svc "*) ;; *) continue ;; esac
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl disable "$svc.service" >/dev/null 2>&1 || true
+		if [ -d /run/systemd/system ]; then
+			systemctl stop "$svc.service" >/dev/null 2>&1 || true
+		fi
+	fi
+	if [ -x "/etc/init.d/$svc" ]; then
+		update-rc.d "$svc" disable >/dev/null 2>&1 || true
+		[ -n "$our_policy" ] || invoke-rc.d --force "$svc" stop >/dev/null 2>&1 || true
+	fi
+	echo "installed $svc without leaving its service enabled or running"
+done

@@ -288,6 +288,19 @@ class ServerTest(unittest.TestCase):
         self.assertFalse(os.path.exists(srv.lock_path), "lock file left behind")
 
 
+def python_module_env(base=None, **extra):
+    """The environment for a Python process that imports the shmkv module:
+    in the sanitizer build (SHMKV_PYTHON_PRELOAD set, see meson.build) with
+    ASan's runtime preloaded, which /usr/bin/python3 does not carry, and leak
+    checks off, since the interpreter does not free what it holds at exit."""
+    env = dict(os.environ if base is None else base, **extra)
+    preload = os.environ.get("SHMKV_PYTHON_PRELOAD", "")
+    if preload:
+        env["LD_PRELOAD"] = preload
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    return env
+
+
 def cmd(line, data=None):
     """A command line, with its data block if any, as bytes on the wire."""
     b = line.encode() + b"\r\n"

@@ -1,8 +1,10 @@
 """test_cli.py - the `shmkv` command and the installed libshmkv, as a user meets them
 
 The `shmkv` tool (client/shmkv_cli.c) against a real server: get, set
-(with --ttl and --flags), del and stats, and its exit codes (0 found or
-done, 1 not found, 2 error: bad usage, no server).  Then what `meson
+(with --ttl and --flags, a value from standard input), del (also of a
+prefix), keys and stats, options before or after the words, a newline
+after a value only on a terminal, and its exit codes (0 found or done, 1
+not found, 2 error: bad usage, no server, a plain memcached on the socket).  Then what `meson
 install` puts in place: the library (shared and static) exporting only
 shmkv_*, shmkv.h, shmkv.pc, and the README's example program compiled with
 `cc prog.c $(pkg-config --cflags --libs shmkv)` that must print the value
@@ -13,9 +15,13 @@ SHMKV_CLI (the built `shmkv`), SHMKV_BUILD_ROOT (for `meson install`),
 SHMKV_CC and SHMKV_SANITIZE (to build the example as the library was).
 """
 import os
+import pty
+import pwd
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -131,7 +137,137 @@ class CliTest(ServerTest):
         self.assertEqual(stats[b"direct_get_hits"], b"1")
         self.assertEqual(stats[b"direct_get_misses"], b"1")
         self.assertNotIn(b"END", out)
+        # stdout is the server's report and nothing else, so that it can
+        # be parsed; this process's own counters go to stderr on request.
+        for line in out.splitlines():
+            self.assertTrue(line.startswith(b"STAT "), line)
+        self.assertEqual(err, b"")
+        rc, out2, err = self.shmkv("stats", "--verbose", sock=sock)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(err, rb"^shmkv: this process: 0 direct hits, 0 misses\n$")
         self.assertStopsCleanly(srv)
+
+    def test_options_anywhere_and_stdin(self):
+        srv = self.new_server()
+        sock = srv.sock_path
+        # -s and --ttl after the words, and between them.
+        self.assertEqual(self.shmkv("set", "k", "v1", "-s", sock, "--ttl", "100")[0], 0)
+        self.assertEqual(self.shmkv("get", "-s", sock, "k"), (0, b"v1", b""))
+        m = re.fullmatch(r"HD t(\d+)", self.mg(srv, "k", "t"))
+        self.assertTrue(m and 95 <= int(m.group(1)) <= 100)
+        # - reads the value from standard input, any bytes.
+        value = b"line one\nline two\x00\xff" * 1000
+        r = subprocess.run([CLI, "-s", sock, "set", "bin", "-", "--flags", "3"],
+                           input=value, capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.shmkv("get", "bin", sock=sock), (0, value, b""))
+        self.assertEqual(self.mg(srv, "bin", "f s"), "HD f3 s%d" % len(value))
+        # -- ends the options: a value may start with a dash.
+        self.assertEqual(self.shmkv("set", "neg", "--", "-5", sock=sock)[0], 0)
+        self.assertEqual(self.shmkv("get", "neg", sock=sock), (0, b"-5", b""))
+        self.assertStopsCleanly(srv)
+
+    def test_newline_only_on_a_terminal(self):
+        srv = self.new_server()
+        sock = srv.sock_path
+        self.assertEqual(self.shmkv("set", "k", "hello", sock=sock)[0], 0)
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        p = subprocess.Popen([CLI, "-s", sock, "get", "k"], stdout=slave,
+                             stderr=subprocess.PIPE)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:   # EIO: the terminal's other side closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        self.assertEqual(p.wait(timeout=20), 0)
+        p.stderr.close()
+        # The terminal turns the newline into \r\n.
+        self.assertEqual(out, b"hello\r\n")
+        self.assertStopsCleanly(srv)
+
+    def test_keys_and_del_prefix(self):
+        srv = self.new_server()
+        sock = srv.sock_path
+        for i in range(30):
+            self.assertEqual(self.shmkv("set", "user:%d" % i, "x" * i,
+                                        "--flags", str(i), sock=sock)[0], 0)
+        self.assertEqual(self.shmkv("set", "other", "o", "--ttl", "50", sock=sock)[0], 0)
+        rc, out, err = self.shmkv("keys", "user:", sock=sock)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sorted(out.split(b"\n")[:-1]),
+                         sorted(b"user:%d" % i for i in range(30)))
+        rc, out, _ = self.shmkv("keys", sock=sock)
+        self.assertEqual(len(out.splitlines()), 31)
+        rc, out, _ = self.shmkv("keys", "oth", "--long", sock=sock)
+        m = re.fullmatch(rb"other 1 0 (\d+)\n", out)
+        self.assertTrue(m and 45 <= int(m.group(1)) <= 50, out)
+        rc, out, _ = self.shmkv("keys", "-l", "user:7", sock=sock)
+        self.assertEqual(out, b"user:7 7 7 -1\n")
+        self.assertEqual(self.shmkv("keys", "nothing:", sock=sock), (1, b"", b""))
+
+        self.assertEqual(self.shmkv("del", "--prefix", "user:", sock=sock),
+                         (0, b"deleted 30 keys\n", b""))
+        self.assertEqual(self.shmkv("keys", "user:", sock=sock)[0], 1)
+        self.assertEqual(self.shmkv("get", "other", sock=sock), (0, b"o", b""))
+        self.assertEqual(self.shmkv("del", "--prefix", "user:", sock=sock),
+                         (1, b"deleted 0 keys\n", b""))
+        # A KEY and --prefix together, or neither, is a usage error.
+        self.assertEqual(self.shmkv("del", "k", "--prefix", "u", sock=sock)[0], 2)
+        with srv.tcp() as s:
+            s.sendall(b"stats\r\n")
+            stats = harness.recv_until(s, re.compile(rb".*END\r\n", re.S))
+            self.assertIn(b"STAT curr_items 1\r\n", stats)
+        self.assertStopsCleanly(srv)
+
+    def test_plain_memcached_is_named(self):
+        memcached = shutil.which("memcached")
+        self.assertIsNotNone(memcached, "memcached is a test dependency")
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)
+        sock = os.path.join(tmp, "memcached.sock")
+        argv = [memcached, "-l", "127.0.0.1", "-p", str(harness.free_port()),
+                "-U", "0", "-s", sock]
+        if os.getuid() == 0:
+            argv += ["-u", pwd.getpwuid(0).pw_name]
+        mc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        self.addCleanup(mc.wait)
+        self.addCleanup(mc.send_signal, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(sock)
+                break
+            except OSError:
+                self.assertIsNone(mc.poll(), "memcached exited")
+                self.assertLess(time.monotonic(), deadline, "memcached did not start")
+                time.sleep(0.05)
+        rc, out, err = self.shmkv("get", "k", sock=sock)
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn(b"this is not a shmkv server", err)
+        self.assertIn(sock.encode(), err)
+
+    def test_names_itself_and_version(self):
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)
+        other = os.path.join(tmp, "kvtool")
+        os.symlink(CLI, other)
+        r = subprocess.run([other, "frobnicate"], capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 2)
+        self.assertTrue(r.stderr.startswith(b"kvtool: unknown command 'frobnicate'"),
+                        r.stderr)
+        r = subprocess.run([other, "--help"], capture_output=True, timeout=20)
+        self.assertIn(b"usage: kvtool", r.stdout)
+        rc, out, err = self.shmkv("--version")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, rb"^shmkv \(shmkv\) \d+\.\d+\.\d+\n$")
 
     def test_errors_exit_2(self):
         tmp = tempfile.mkdtemp()
@@ -143,6 +279,7 @@ class CliTest(ServerTest):
         self.assertEqual(out, b"")
         for args in ([], ["frobnicate"], ["get"], ["set", "k"], ["get", "a", "b"],
                      ["del"], ["stats", "extra"], ["set", "k", "v", "--ttl"],
+                     ["keys", "a", "b"], ["del", "--prefix"],
                      ["set", "k", "v", "--flags", "-1"], ["--bogus", "get", "k"]):
             rc, out, err = self.shmkv(*args, sock=nowhere)
             self.assertEqual(rc, 2, "%s: %s" % (args, err))
@@ -235,6 +372,84 @@ class InstallTest(ServerTest):
         r = subprocess.run([cli, "-s", srv.sock_path, "get", "greeting"],
                            capture_output=True, timeout=20, env=run_env)
         self.assertEqual((r.returncode, r.stdout), (0, b"hello"), r.stderr)
+        # And so does the installed Python module, from where python3 looks.
+        module = None
+        for d, _, files in os.walk(dest):
+            module = module or next((os.path.join(d, f) for f in files
+                                     if f.startswith("shmkv.cpython-")), None)
+        self.assertIsNotNone(module, "meson install put no Python module")
+        site = os.path.dirname(module)
+        self.assertIn(site[len(dest):], self.python_paths())
+        r = subprocess.run(["/usr/bin/python3", "-c",
+                            "import sys, shmkv; print(shmkv.Client(sys.argv[1])"
+                            ".get('greeting').decode())", srv.sock_path],
+                           capture_output=True, timeout=20,
+                           env=harness.python_module_env(run_env, PYTHONPATH=site))
+        self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
+        self.assertStopsCleanly(srv)
+
+        self.check_man_pages(dest, cli)
+        self.check_unit(dest)
+
+    def python_paths(self):
+        """sys.path of the system's python3 for an installed /usr/local."""
+        r = subprocess.run(["/usr/bin/python3", "-c", "import sys; print(sys.path)"],
+                           capture_output=True, timeout=20, text=True,
+                           env={"PATH": os.environ.get("PATH", "")})
+        return r.stdout
+
+    def check_man_pages(self, dest, cli):
+        """Both man pages render cleanly and name every option --help does."""
+        server = harness.SERVER
+        for prog, page in ((server, "shmkv-server.1"), (cli, "shmkv.1")):
+            path = self.find(dest, page)
+            self.assertIn(os.path.join("share", "man", "man1"), path)
+            r = subprocess.run(["groff", "-man", "-ww", "-z", path],
+                               capture_output=True, timeout=20)
+            self.assertEqual((r.returncode, r.stderr), (0, b""), page)
+            with open(path) as f:
+                text = f.read().replace("\\-", "-").replace("\\fB", "") \
+                    .replace("\\fR", "").replace("\\fI", "")
+            self.assertNotIn("@VERSION@", text)
+            helptext = subprocess.run([prog, "--help"], capture_output=True,
+                                      timeout=20, text=True).stdout
+            options = set(re.findall(r"(--[a-z][a-z-]+)", helptext))
+            self.assertGreater(len(options), 5, helptext)
+            for opt in options:
+                self.assertIn(opt, text, "%s does not document %s" % (page, opt))
+
+    def check_unit(self, dest):
+        """shmkv.service's command line, with its settings, starts the server."""
+        unit = self.find(dest, "shmkv.service")
+        self.assertIn(os.path.join("lib", "systemd", "system"), unit)
+        with open(unit) as f:
+            lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+        env = dict(l[len("Environment="):].split("=", 1) for l in lines
+                   if l.startswith("Environment="))
+        for setting in ("SHMKV_PORT", "SHMKV_MEMORY_MB", "SHMKV_RUN_DIR"):
+            self.assertIn(setting, env)
+        self.assertIn("User=shmkv", lines)
+        exec_start = next(l for l in lines if l.startswith("ExecStart="))
+        argv = shlex.split(exec_start[len("ExecStart="):])
+        self.assertTrue(argv[0].endswith("/bin/shmkv-server"), argv[0])
+        self.assertTrue(os.access(dest + argv[0], os.X_OK), argv[0])
+        # The unit's own defaults, but on a free port, in a private run
+        # directory and with little memory: its flags must be the server's.
+        run_dir = os.path.join(dest, "unit-run")
+        env.update(SHMKV_PORT=str(harness.free_port()), SHMKV_RUN_DIR=run_dir,
+                   SHMKV_MEMORY_MB="64", SHMKV_OPTIONS="--huge-pages=off -t 2")
+        words = []
+        for a in argv[1:]:
+            a = re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a)
+            words += env[a[1:]].split() if a.startswith("$") else [a]
+        srv = harness.Server(start=False)
+        self.addCleanup(srv.cleanup)
+        srv.args = [dest + argv[0]] + words
+        srv.port, srv.run_dir = int(env["SHMKV_PORT"]), run_dir
+        srv.sock_path = os.path.join(run_dir, "shmkv.sock")
+        srv.lock_path = os.path.join(run_dir, "shmkv.pid")
+        srv.start()
+        srv.wait_ready()
         self.assertStopsCleanly(srv)
 
 
