@@ -294,7 +294,15 @@ teardown(void **state)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	interlock_release(&f->il, NULL, 0);
-	remove_port_shims(f->port);
+	if (f->port > 0) {
+		remove_port_shims(f->port);
+	} else {
+		struct stat st;
+
+		/* A -p 0 server's keys derive from its run directory. */
+		if (stat(f->run_dir, &st) == 0)
+			remove_port_shims(INTERLOCK_NO_TCP_BASE + (int) (st.st_ino & 0x7fff));
+	}
 	chmod(f->base, 0700);
 	nftw(f->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
@@ -406,6 +414,66 @@ test_second_server_refused(void **state)
 	read_file(lock, after, sizeof(after));
 	assert_string_equal(before, after);
 	assert_int_equal(shmget(f->il.shim_key, 0, 0), f->il.shim_id);
+}
+
+/*
+ * A server without TCP (-p 0) writes port 0 in its lock file: a second one
+ * must read it back as a live server's, and once that server is killed,
+ * as stale state to remove.
+ */
+static void
+test_port_zero_second_refused_then_stale_removed(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "";
+	struct child_report rep;
+	pid_t child;
+
+	f->port = 0;
+	child = spawn(f, CHILD_HOLD, f->run_dir, &rep);
+	assert_int_equal(rep.rc, 0);
+	spawn(f, CHILD_TRY, f->run_dir, &rep);
+	assert_int_equal(rep.rc, -EBUSY);
+	assert_contains(rep.err, "another shmkv-server (PID %d) is running without TCP",
+			(int) child);
+
+	kill_and_reap(child);
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, 0, f->sock, err,
+					   sizeof(err)), 0);
+	assert_int_equal(f->il.stale_pid, child);
+	assert_int_equal(f->il.stale_shims_removed, 1);
+}
+
+/* The run directory goes with the interlock if acquire made it, and only
+ * then; one that holds something else stays. */
+static void
+test_run_dir_removed_only_if_ours(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "", keep[256];
+	int fd;
+
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
+					   err, sizeof(err)), 0);
+	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
+	assert_false(exists(f->run_dir));
+
+	assert_int_equal(mkdir(f->run_dir, 0700), 0);
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
+					   err, sizeof(err)), 0);
+	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
+	assert_true(exists(f->run_dir));
+	assert_int_equal(rmdir(f->run_dir), 0);
+
+	/* Ours, but someone put a file in it meanwhile: it stays, file too. */
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
+					   err, sizeof(err)), 0);
+	snprintf(keep, sizeof(keep), "%s/keep", f->run_dir);
+	fd = open(keep, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
+	assert_true(exists(keep));
 }
 
 static void
@@ -729,6 +797,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_run_dir_mode_despite_umask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_server_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_only_by_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_zero_second_refused_then_stale_removed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_dir_removed_only_if_ours, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stale_cleaned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphan_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_with_worker_alive, setup, teardown),

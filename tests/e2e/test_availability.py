@@ -77,6 +77,17 @@ def connection_owner(sock, server_port, pids):
     return None
 
 
+def wait_gone(pids, timeout):
+    """Wait until none of pids runs (a zombie counts as gone); False if some
+    still run after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while any(harness.status_field(p, "VmRSS") is not None for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def cpu_seconds(pid):
     """User + system CPU time pid has used so far."""
     with open("/proc/%d/stat" % pid) as f:
@@ -303,10 +314,7 @@ class AvailabilityTest(ServerTest):
         self.assertTrue(harness.recv_exact(idle, 9).startswith(b"VERSION "))
         os.kill(first.pid, signal.SIGKILL)
         first.proc.wait(5)
-        deadline = time.monotonic() + 6
-        while any(harness.status_field(w, "VmRSS") is not None for w in workers):
-            self.assertLess(time.monotonic(), deadline, "orphaned workers live on")
-            time.sleep(0.02)
+        self.assertTrue(wait_gone(workers, 6), "orphaned workers live on")
         self.assertTrue(harness.is_eof(idle))
         idle.close()
         # Nothing listens on the port any more: a plain bind (no
