@@ -346,7 +346,8 @@ shim_inspect(key_t key, int port, struct shim_seen *seen)
 	return seen->nattch == 0 ? SHIM_OURS_UNUSED : SHIM_OURS_IN_USE;
 }
 
-/* The refusal for a shim of ours that is still attached. */
+/* The refusal for a shim of ours that is still attached: -EBUSY for a live
+ * server, -EAGAIN for the orphans of a dead one. */
 static int
 shim_refuse(const struct interlock *il, key_t key, const struct shim_seen *seen,
 	    pid_t lock_pid, char *err, size_t errlen)
@@ -369,6 +370,7 @@ shim_refuse(const struct interlock *il, key_t key, const struct shim_seen *seen,
 		       "shared memory (interlock key 0x%08x, %lu processes attached); kill "
 		       "them (e.g. pkill -f shmkv-server) and start again",
 		       (int) who, (unsigned) key, seen->nattch);
+		return -EAGAIN;
 	}
 	return -EBUSY;
 }
@@ -652,9 +654,11 @@ copy_path(char *dst, size_t len, const char *src, const char *what,
  * them in il->stale_pid and il->stale_shims_removed.
  *
  * Returns 0 with *il filled in, or a negative errno with nothing created
- * and a message in err: -EBUSY while another server or orphans of a dead
- * one are alive, -ENOTDIR / -EPERM for an unusable run directory, -EINVAL
- * for a bad argument, and others from the system calls.
+ * and a message in err: -EBUSY while another server is alive, -EAGAIN
+ * while processes of a dead one are still attached (its workers, which
+ * exit by themselves once their supervisor is gone: worth trying again),
+ * -ENOTDIR / -EPERM for an unusable run directory, -EINVAL for a bad
+ * argument, and others from the system calls.
  */
 int
 interlock_acquire(struct interlock *il, const char *run_dir, int port,

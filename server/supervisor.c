@@ -70,6 +70,8 @@
 #define SUPERVISOR_MAX_DELAY_MS 5000
 #define SUPERVISOR_TICK_MS 1000
 #define SUPERVISOR_BACKLOG 1024
+/* Longer than a worker's stop grace (worker.c WORKER_STOP_GRACE_MS). */
+#define SUPERVISOR_ORPHAN_WAIT_MS 8000
 
 struct sup_worker {
 	pid_t pid;             /* 0 when not running */
@@ -539,6 +541,35 @@ static void log_start(const struct supervisor *s)
 }
 
 /*
+ * acquire_interlock - interlock_acquire, waiting up to
+ * SUPERVISOR_ORPHAN_WAIT_MS for the workers of a dead server to go: they
+ * got SIGTERM when it died (PR_SET_PDEATHSIG) and are finishing their
+ * replies, which takes at most their stop grace.  So a server restarted
+ * the moment the last one was killed starts without anyone's help.
+ */
+static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
+{
+	const struct server_config *cfg = s->cfg;
+	int64_t deadline = now_ms() + SUPERVISOR_ORPHAN_WAIT_MS;
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	bool told = false;
+	int rc;
+
+	for (;;) {
+		rc = interlock_acquire(&s->il, cfg->run_dir, cfg->port,
+				       cfg->unix_socket, err, errlen);
+		if (rc != -EAGAIN || now_ms() >= deadline)
+			return rc;
+		if (!told)
+			SERVER_LOG("waiting up to %d s for the processes of a dead "
+				   "server to exit: %s", SUPERVISOR_ORPHAN_WAIT_MS / 1000,
+				   err);
+		told = true;
+		nanosleep(&pause, NULL);
+	}
+}
+
+/*
  * open_tcp_sockets - every worker slot's listening socket, bound now so that
  * a taken port stops the start here, not in every worker.
  */
@@ -582,8 +613,7 @@ static int start(struct supervisor *s)
 	uint64_t off = 0, size;
 	int rc;
 
-	rc = interlock_acquire(&s->il, cfg->run_dir, cfg->port, cfg->unix_socket,
-			       err, sizeof(err));
+	rc = acquire_interlock(s, err, sizeof(err));
 	if (rc < 0) {
 		SERVER_LOG("%s", err);
 		return rc;

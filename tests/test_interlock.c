@@ -541,7 +541,7 @@ test_orphan_refused(void **state)
 	kill_and_reap(child);
 
 	assert_int_equal(interlock_acquire(&il2, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), -EBUSY);
+					   err, sizeof(err)), -EAGAIN);
 	assert_contains(err, "still attached");
 	assert_contains(err, "PID %d", (int) child);
 	assert_contains(err, "pkill");

@@ -19,7 +19,9 @@ connections once descriptors are free again.
 
 test_next_server_after_supervisor_killed: a SIGKILLed supervisor's workers
 exit by themselves, nothing stays bound to the port, and the next server on
-the same port and run directory starts without anyone cleaning up.
+the same port and run directory starts without anyone cleaning up;
+test_next_server_waits_for_exiting_workers: even when it is started while a
+worker of the dead one is still finishing its replies.
 
 Usage: python3 test_availability.py PATH-TO-shmkv-server
 """
@@ -329,6 +331,32 @@ class AvailabilityTest(ServerTest):
             self.assertTrue(harness.recv_exact(s, 9).startswith(b"VERSION "))
         self.assertIn("removed what a dead server (pid %d) left" % first.pid,
                       second.log_text())
+        self.assertStopsCleanly(second)
+
+    def test_next_server_waits_for_exiting_workers(self):
+        """Restarted the moment the supervisor was killed, while a worker
+        still finishes replies to a client that does not read: the new
+        server waits for that worker to go, then starts."""
+        first = self.new_server()
+        big = b"x" * (512 * 1024)
+        slow = first.tcp()
+        slow.sendall(b"set big 0 0 %d\r\n%s\r\n" % (len(big), big))
+        self.assertEqual(harness.recv_exact(slow, 8), b"STORED\r\n")
+        slow.sendall(b"get big\r\n" * 64)  # and never read the replies
+        time.sleep(0.3)
+        workers = first.workers()
+        os.kill(first.pid, signal.SIGKILL)
+        first.proc.wait(5)
+        t0 = time.monotonic()
+        second = self.new_server(port=first.port, run_dir=first.run_dir,
+                                 ready=False)
+        second.wait_ready(timeout=15)
+        took = time.monotonic() - t0
+        slow.close()
+        self.assertTrue(wait_gone(workers, 1))
+        self.assertIn("waiting up to", second.log_text())
+        print("\nnext server ready %.1f s after the supervisor was killed "
+              "(a worker was finishing replies)" % took, file=sys.stderr)
         self.assertStopsCleanly(second)
 
 
