@@ -34,7 +34,6 @@
 
 #include <errno.h>
 #include <malloc.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>

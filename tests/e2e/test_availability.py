@@ -11,6 +11,8 @@ a user would check:
     /proc, from the connection's ports) was one the storm killed;
   - within 1 s after the storm every worker answers requests.
 The figures are printed ("storm: ...") for the report.
+test_connections_wait_for_the_next_worker is the deterministic part: a
+connection made while its slot has no worker waits for the next one.
 
 test_out_of_file_descriptors: a worker under `ulimit -n 64` offered more
 connections than it has descriptors stops accepting (stats
@@ -258,6 +260,32 @@ class AvailabilityTest(ServerTest):
         self.assertGreater(sum(c.requests for c in clients), 0)
         self.assertGreaterEqual(int(st["worker_restarts"]), len(killed))
         self.assertStopsCleanly(srv, worker_deaths=len(killed))
+
+    def test_connections_wait_for_the_next_worker(self):
+        """Connections made while a slot has no worker (its supervisor held
+        back from restarting it) are served by the replacement."""
+        srv = self.new_server(workers=1)
+        srv.wait_ready(nworkers=1)
+        victim = srv.workers()[0]
+        os.kill(srv.pid, signal.SIGSTOP)
+        try:
+            os.kill(victim, signal.SIGKILL)
+            self.assertTrue(wait_gone([victim], 5))
+            queued = []
+            for _ in range(5):
+                s = srv.tcp()  # must not be refused
+                s.sendall(b"version\r\n")
+                queued.append(s)
+            u = srv.unix()
+            u.sendall(b"version\r\n")
+            queued.append(u)
+        finally:
+            os.kill(srv.pid, signal.SIGCONT)
+        for s in queued:
+            self.assertTrue(harness.recv_exact(s, 9, timeout=5).startswith(
+                b"VERSION "))
+            s.close()
+        self.assertStopsCleanly(srv, worker_deaths=1)
 
     def test_out_of_file_descriptors(self):
         srv = harness.Server(workers=1, start=False)
