@@ -1,5 +1,5 @@
 /*
- * test_interlock.c - tests of server/interlock.c and server/onexit.c
+ * test_interlock.c - tests of server/interlock.c
  *
  * The interlock is about other processes, so these tests fork real ones: a
  * second server that must be refused, a server killed with SIGKILL whose
@@ -35,7 +35,7 @@
 #include <cmocka.h>
 
 #include "interlock.h"
-#include "onexit.h"
+#include "onexit.h" /* children cancel the stack they inherit */
 
 #define MAX_CHILDREN 8
 
@@ -693,102 +693,6 @@ test_bad_arguments(void **state)
 	assert_int_not_equal(interlock_shim_key(11211, 0), interlock_shim_key(11212, 0));
 }
 
-/* ---- onexit ----------------------------------------------------------- */
-
-static char onexit_log[64];
-
-static void
-log_cb(void *arg)
-{
-	size_t n = strlen(onexit_log);
-
-	if (n + 1 < sizeof(onexit_log)) {
-		onexit_log[n] = *(const char *) arg;
-		onexit_log[n + 1] = '\0';
-	}
-}
-
-static void
-touch_cb(void *arg)
-{
-	int fd = open(arg, O_WRONLY | O_CREAT, 0600);
-
-	if (fd >= 0)
-		close(fd);
-}
-
-static void
-test_onexit_reverse_once(void **state)
-{
-	(void) state;
-	onexit_log[0] = '\0';
-	assert_int_equal(onexit_push(log_cb, "a"), 0);
-	assert_int_equal(onexit_push(log_cb, "b"), 0);
-	assert_int_equal(onexit_push(log_cb, "c"), 0);
-	onexit_run_all();
-	assert_string_equal(onexit_log, "cba");
-	onexit_run_all();
-	assert_string_equal(onexit_log, "cba");
-
-	/* The stack is usable again afterwards. */
-	assert_int_equal(onexit_push(log_cb, "d"), 0);
-	onexit_run_all();
-	assert_string_equal(onexit_log, "cbad");
-}
-
-static void
-test_onexit_not_in_child(void **state)
-{
-	struct fixture *f = *state;
-	char path[128];
-	int status;
-	pid_t pid;
-
-	path_in(f, "ran", path, sizeof(path));
-	assert_int_equal(onexit_push(touch_cb, path), 0);
-
-	/* A worker that cancels as it should. */
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		onexit_cancel_all();
-		onexit_run_all();
-		_exit(0);
-	}
-	track(f, pid);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_false(exists(path));
-
-	/* A worker that forgot: the owner check still keeps it from running. */
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		onexit_run_all();
-		_exit(0);
-	}
-	track(f, pid);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_false(exists(path));
-
-	/* The supervisor itself does run it. */
-	onexit_run_all();
-	assert_true(exists(path));
-}
-
-static void
-test_onexit_full_and_cancel(void **state)
-{
-	(void) state;
-	onexit_log[0] = '\0';
-	for (int i = 0; i < ONEXIT_MAX; i++)
-		assert_int_equal(onexit_push(log_cb, "x"), 0);
-	assert_int_equal(onexit_push(log_cb, "y"), -ENOSPC);
-	assert_int_equal(onexit_push(NULL, NULL), -EINVAL);
-	onexit_cancel_all();
-	onexit_run_all();
-	assert_string_equal(onexit_log, "");
-}
-
 int
 main(void)
 {
@@ -809,9 +713,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_run_dir_open_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_dir_other_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_onexit_reverse_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_onexit_not_in_child, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_onexit_full_and_cancel, setup, teardown),
 	};
 
 	/* Orphaned grandchildren are reparented to us, so we can reap them. */
