@@ -25,18 +25,14 @@
  * without trouble.  flock() on the lock file was rejected: it is released
  * when the supervisor dies, exactly when we still need to see the orphans.
  *
- * This file is the run directory, the lock file and the two taken
- * together; the shim itself is interlock_shim.c.
- *
  * Interface routines:
  *   interlock_default_run_dir  "/tmp/shmkv-<port>"
- *   interlock_shim_key         (interlock_shim.c)
+ *   interlock_shim_key         the key of a port's n-th shim candidate
  *   interlock_acquire          create run dir, lock file and shim, or refuse
  *   interlock_release          remove shim and lock file (acquiring process only)
  *   interlock_release_cb       interlock_release as an onexit_fn
  */
 #include "interlock.h"
-#include "interlock_shim.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +55,19 @@
 #define LOCK_FILE_EMPTY_WAIT_NS (10 * 1000 * 1000L)
 #define LOCK_FILE_EMPTY_TRIES 50
 
+enum shim_state {
+	SHIM_ABSENT,      /* no segment at the key */
+	SHIM_FOREIGN,     /* some other program's segment: step over it */
+	SHIM_OURS_UNUSED, /* ours, nobody attached: stale, remove it */
+	SHIM_OURS_IN_USE, /* ours, attached: a live server or its orphans */
+};
+
+struct shim_seen {
+	int shmid;
+	pid_t creator;
+	unsigned long nattch;
+};
+
 struct lock_info {
 	pid_t pid;
 	int port;
@@ -66,7 +75,10 @@ struct lock_info {
 	key_t key;
 };
 
-void
+static void il_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
 il_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -80,7 +92,7 @@ il_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* A PID is alive if we may signal it, or if it exists but is someone
  * else's (EPERM).  A zombie counts as alive; its parent must reap it. */
-bool
+static bool
 pid_alive(pid_t pid)
 {
 	if (pid <= 0)
@@ -107,6 +119,22 @@ interlock_default_run_dir(int port, char *buf, size_t len)
 		return -ENAMETOOLONG;
 	}
 	return 0;
+}
+
+/*
+ * interlock_shim_key - the System V key of the attempt-th shim of a port
+ *
+ * Keys of different ports never overlap (see interlock.h).  Returns
+ * IPC_PRIVATE for a port or attempt out of range, which no caller of
+ * shmget with a fixed key would mistake for a real key.
+ */
+key_t
+interlock_shim_key(int port, int attempt)
+{
+	if (port < 1 || port > INTERLOCK_NO_TCP_BASE + 0x7fff || attempt < 0 ||
+	    attempt >= INTERLOCK_KEY_TRIES)
+		return IPC_PRIVATE;
+	return (key_t) (INTERLOCK_KEY_BASE | (port << 4) | attempt);
 }
 
 /*
@@ -267,6 +295,86 @@ lock_file_read(const char *path, struct lock_info *li)
 	return 0;
 }
 
+/*
+ * shim_inspect - say whose segment sits at key, and whether it is in use
+ *
+ * Ours means: owned by this user, large enough, and carrying our magic and
+ * the expected port.  nattch is read before we attach to check the magic,
+ * so our own look does not count.  Returns an enum shim_state, or -errno.
+ */
+static int
+shim_inspect(key_t key, int port, struct shim_seen *seen)
+{
+	struct shmid_ds ds;
+	struct interlock_shim hdr;
+	void *p;
+	int id;
+
+	memset(seen, 0, sizeof(*seen));
+	id = shmget(key, 0, 0);
+	if (id < 0) {
+		if (errno == ENOENT || errno == EIDRM)
+			return SHIM_ABSENT;
+		if (errno == EACCES)
+			return SHIM_FOREIGN;
+		return -errno;
+	}
+	if (shmctl(id, IPC_STAT, &ds) != 0) {
+		if (errno == EINVAL || errno == EIDRM)
+			return SHIM_ABSENT;
+		if (errno == EACCES)
+			return SHIM_FOREIGN;
+		return -errno;
+	}
+	if (ds.shm_perm.uid != geteuid() || ds.shm_segsz < sizeof(hdr))
+		return SHIM_FOREIGN;
+	p = shmat(id, NULL, SHM_RDONLY);
+	if (p == (void *) -1) {
+		if (errno == EINVAL || errno == EIDRM)
+			return SHIM_ABSENT;
+		if (errno == EACCES)
+			return SHIM_FOREIGN;
+		return -errno;
+	}
+	memcpy(&hdr, p, sizeof(hdr));
+	shmdt(p);
+	if (hdr.magic != INTERLOCK_SHIM_MAGIC || hdr.port != port)
+		return SHIM_FOREIGN;
+	seen->shmid = id;
+	seen->creator = (pid_t) hdr.creator_pid;
+	seen->nattch = (unsigned long) ds.shm_nattch;
+	return seen->nattch == 0 ? SHIM_OURS_UNUSED : SHIM_OURS_IN_USE;
+}
+
+/* The refusal for a shim of ours that is still attached: -EBUSY for a live
+ * server, -EAGAIN for the orphans of a dead one. */
+static int
+shim_refuse(const struct interlock *il, key_t key, const struct shim_seen *seen,
+	    pid_t lock_pid, char *err, size_t errlen)
+{
+	pid_t who = seen->creator > 0 ? seen->creator : lock_pid;
+
+	if (who == getpid()) {
+		il_err(err, errlen,
+		       "this process (PID %d) already holds the interlock for port %d; "
+		       "release it before acquiring it again", (int) who, il->port);
+	} else if (pid_alive(who)) {
+		il_err(err, errlen,
+		       "another shmkv-server (PID %d) is running on port %d (its shared "
+		       "memory interlock 0x%08x has %lu processes attached); stop it "
+		       "first, or use another --port",
+		       (int) who, il->port, (unsigned) key, seen->nattch);
+	} else {
+		il_err(err, errlen,
+		       "processes of a previous server (PID %d) are still attached to its "
+		       "shared memory (interlock key 0x%08x, %lu processes attached); kill "
+		       "them (e.g. pkill -f shmkv-server) and start again",
+		       (int) who, (unsigned) key, seen->nattch);
+		return -EAGAIN;
+	}
+	return -EBUSY;
+}
+
 /* Write all of buf at offset off, or return -errno. */
 static int
 write_all(int fd, const char *buf, size_t len, off_t off)
@@ -420,6 +528,105 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 	       "another server seems to be starting and stopping there",
 	       il->lock_path, LOCK_FILE_TRIES);
 	return -EBUSY;
+}
+
+/*
+ * key_port - the number the shim keys derive from: the TCP port, or for a
+ * server without TCP (port 0) one derived from its run directory's inode,
+ * above every real port so the two kinds of key never meet.
+ */
+static int
+key_port(const struct interlock *il)
+{
+	struct stat st;
+
+	if (il->port != 0)
+		return il->port;
+	if (stat(il->run_dir, &st) < 0)
+		return INTERLOCK_NO_TCP_BASE;
+	return INTERLOCK_NO_TCP_BASE + (int) (st.st_ino & 0x7fff);
+}
+
+/*
+ * shim_create - create and attach the shim at the first free key of the port
+ *
+ * Steps over keys held by other programs, removes stale shims of ours and
+ * refuses (-EBUSY) at a shim of ours that is still attached.  On success
+ * fills il->shim_key, il->shim_id and il->shim.
+ */
+static int
+shim_create(struct interlock *il, char *err, size_t errlen)
+{
+	int attempt, again = 0, rc;
+
+	for (attempt = 0; attempt < INTERLOCK_KEY_TRIES; attempt++) {
+		key_t key = interlock_shim_key(key_port(il), attempt);
+		struct shim_seen seen;
+		void *p;
+		int id;
+
+		id = shmget(key, INTERLOCK_SHIM_SIZE, IPC_CREAT | IPC_EXCL | 0600);
+		if (id >= 0) {
+			p = shmat(id, NULL, 0);
+			if (p == (void *) -1) {
+				rc = -errno;
+				shmctl(id, IPC_RMID, NULL);
+				il_err(err, errlen, "could not attach shared memory interlock "
+				       "0x%08x: %s", (unsigned) key, strerror(-rc));
+				return rc;
+			}
+			il->shim = p;
+			il->shim->magic = INTERLOCK_SHIM_MAGIC;
+			il->shim->creator_pid = getpid();
+			il->shim->port = il->port;
+			il->shim->data_ino = 0;
+			il->shim_key = key;
+			il->shim_id = id;
+			return 0;
+		}
+		if (errno != EEXIST) {
+			rc = -errno;
+			il_err(err, errlen, "could not create shared memory interlock 0x%08x "
+			       "for port %d: %s; check kernel.shmmni and ipcs -m",
+			       (unsigned) key, il->port, strerror(-rc));
+			return rc;
+		}
+
+		rc = shim_inspect(key, il->port, &seen);
+		if (rc < 0) {
+			il_err(err, errlen, "could not inspect shared memory segment 0x%08x: "
+			       "%s", (unsigned) key, strerror(-rc));
+			return rc;
+		}
+		if (rc == SHIM_OURS_IN_USE)
+			return shim_refuse(il, key, &seen, 0, err, errlen);
+		if (rc == SHIM_FOREIGN)
+			continue;
+		/* Absent now, or stale: take the same key again, a bounded number
+		 * of times in case it keeps changing under us. */
+		if (rc == SHIM_OURS_UNUSED && shmctl(seen.shmid, IPC_RMID, NULL) == 0)
+			il->stale_shims_removed++;
+		if (++again < LOCK_FILE_TRIES)
+			attempt--;
+	}
+	il_err(err, errlen,
+	       "all %d shared memory keys for port %d (0x%08x to 0x%08x) are taken by "
+	       "other programs' segments; see ipcs -m, or use another --port",
+	       INTERLOCK_KEY_TRIES, il->port, (unsigned) interlock_shim_key(key_port(il), 0),
+	       (unsigned) interlock_shim_key(key_port(il), INTERLOCK_KEY_TRIES - 1));
+	return -EADDRINUSE;
+}
+
+/* Undo shim_create: detach and remove. */
+static void
+shim_destroy(struct interlock *il)
+{
+	if (il->shim != NULL)
+		shmdt(il->shim);
+	if (il->shim_id >= 0)
+		shmctl(il->shim_id, IPC_RMID, NULL);
+	il->shim = NULL;
+	il->shim_id = -1;
 }
 
 /* Copy src into dst of size len, or fail with a message naming what. */
