@@ -132,22 +132,14 @@ static enum shmkv_status attach(shmkv *kv)
 		return api_fail(rc == -EPROTO ? SHMKV_VERSION_MISMATCH : SHMKV_PROTOCOL,
 			    "cannot map the server's segment: %s", err);
 	}
-	if (res.slot >= kv->cache.nprocs) {
-		kv->cache.self = PROC_NONE;
+	/* The slot the server claimed in our name: the server releases it
+	 * when our connection closes, never we (see api_detach). */
+	if (cache_adopt_proc(&kv->cache, res.slot) < 0) {
 		cache_destroy(&kv->cache);
 		close(res.sock);
 		return api_fail(SHMKV_PROTOCOL, "the server gave proc slot %u of %u",
 			    res.slot, kv->cache.nprocs);
 	}
-	kv->cache.self = res.slot;
-	struct lwlock_owner owner = {
-		.ctl_base = kv->cache.seg.ctl,
-		.ctl_size = kv->cache.seg.ctl_size,
-		.procs = kv->cache.procs,
-		.nprocs = kv->cache.nprocs,
-		.self = res.slot,
-	};
-	table_set_owner(&kv->cache.table, &owner);
 	kv->sock = res.sock;
 	kv->at_attach = kv->counters;
 	wire_init(&kv->wire, kv->sock);

@@ -6,8 +6,8 @@
  * the server hands them.  This file only assembles: the sizing rules live
  * with the table, the mapping rules with the segment.
  *
- * Interface routines: cache_create, cache_attach, cache_claim_proc,
- * cache_release_proc, cache_destroy (see cache.h).
+ * Interface routines: cache_create, cache_attach, cache_adopt_proc,
+ * cache_claim_proc, cache_release_proc, cache_destroy (see cache.h).
  */
 #include "cache.h"
 
@@ -144,16 +144,14 @@ fail:
 }
 
 /*
- * cache_claim_proc - take a proc slot for the calling process and make it the
- * table's lock owner.  Call once in each process, after fork.
+ * cache_adopt_proc - make slot, claimed for this process (by itself or, for
+ * a client program, by the server), the table's lock owner.  -ERANGE for a
+ * slot number beyond the mapped array: it came from another process.
  */
-int cache_claim_proc(struct cache *c)
+int cache_adopt_proc(struct cache *c, uint32_t slot)
 {
-	uint32_t slot = PROC_NONE;
-	int rc = proc_claim(c->procs, c->nprocs, getpid(), &slot);
-
-	if (rc < 0)
-		return rc;
+	if (slot >= c->nprocs)
+		return -ERANGE;
 	c->self = slot;
 	struct lwlock_owner owner = {
 		.ctl_base = c->seg.ctl,
@@ -164,6 +162,18 @@ int cache_claim_proc(struct cache *c)
 	};
 	table_set_owner(&c->table, &owner);
 	return 0;
+}
+
+/*
+ * cache_claim_proc - take a proc slot for the calling process and adopt it.
+ * Call once in each server process, after fork.
+ */
+int cache_claim_proc(struct cache *c)
+{
+	uint32_t slot = PROC_NONE;
+	int rc = proc_claim(c->procs, c->nprocs, getpid(), &slot);
+
+	return rc < 0 ? rc : cache_adopt_proc(c, slot);
 }
 
 /* cache_release_proc - give the slot back; the process must hold no lock. */

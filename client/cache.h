@@ -13,7 +13,8 @@
  * Interface routines:
  *   cache_create        create segment, procs and table (supervisor)
  *   cache_attach        map a segment received as fds (client program)
- *   cache_claim_proc    take a proc slot for this process; set lock owner
+ *   cache_adopt_proc    make a slot claimed for this process its lock owner
+ *   cache_claim_proc    take a proc slot for this process and adopt it
  *   cache_release_proc  give it back
  *   cache_destroy       release the slot, unmap, close
  */
@@ -49,6 +50,8 @@ int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
 int cache_attach(struct cache *c, int data_fd, int ctl_fd, char *err,
 		 size_t errlen);
 
+/* cache_adopt_proc - 0, or -ERANGE for a slot beyond the array. */
+int cache_adopt_proc(struct cache *c, uint32_t slot);
 /* cache_claim_proc - 0, or -EAGAIN when every proc slot is taken. */
 int cache_claim_proc(struct cache *c);
 void cache_release_proc(struct cache *c);

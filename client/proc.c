@@ -12,6 +12,17 @@
  * same slot.  The array is scanned from the start on every claim: claims
  * happen once per process, and the array has at most a few hundred slots.
  *
+ * A slot's whole life is here.  A server process claims its own slot
+ * (proc_claim); a worker claims one in a client program's name and records
+ * who the client is (proc_record_identity: its PID and start time, so that
+ * a later process reusing the PID is not taken for it), and the client
+ * adopts that slot (cache_adopt_proc).  When the owner has gone, whoever
+ * frees the slot first takes it with proc_take_dead (a CAS of pid to minus
+ * it: the worker whose client closed its connection, or the supervisor
+ * recovering a dead process, never both), then proc_retire folds its
+ * lookup counters into the server's and frees it.  proc_owner_gone is the
+ * one test of "that process has ended" for all of them.
+ *
  * NOTE: every routine takes the slot count from its caller (the count the
  * caller mapped) rather than from procs->count, because the control part is
  * writable by client programs: a scribbled count must not send us past the
@@ -19,16 +30,26 @@
  * such as stats, which must bound it themselves.
  *
  * Interface routines:
- *   proc_array_size   bytes the array of n slots needs
- *   proc_array_init   zero the array (creator)
- *   proc_claim        take a free slot for pid
- *   proc_release      give a slot back
- *   proc_get          bounds-checked slot by number
+ *   proc_array_size       bytes the array of n slots needs
+ *   proc_array_init       zero the array (creator)
+ *   proc_claim            take a free slot for pid
+ *   proc_record_identity  note the start time of the slot's client program
+ *   proc_owner_gone       has the process (pid, start time) ended?
+ *   proc_take_dead        take a gone owner's slot, exactly one taker wins
+ *   proc_retire           fold a taken slot's counters, then free it
+ *   proc_release          give a slot back
+ *   proc_get              bounds-checked slot by number
+ *   proc_read_stat        a process's parent and start time (/proc/PID/stat)
  */
 #include "proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*
  * proc_slot_reset - put a slot's bookkeeping into the "owns nothing, waits
@@ -49,6 +70,9 @@ proc_slot_reset(struct proc *proc)
 	memset(proc->held, 0, sizeof(proc->held));
 	atomic_store_explicit(&proc->hits, 0, memory_order_relaxed);
 	atomic_store_explicit(&proc->misses, 0, memory_order_relaxed);
+	atomic_store_explicit(&proc->wait_sleep, 0, memory_order_relaxed);
+	proc->spare = 0;
+	atomic_store_explicit(&proc->start_time, 0, memory_order_relaxed);
 }
 
 /*
@@ -149,4 +173,126 @@ proc_get(struct proc_array *procs, uint32_t count, uint32_t n)
 	if (procs == NULL || n >= count)
 		return NULL;
 	return &procs->slots[n].proc;
+}
+
+/*
+ * proc_read_stat - fields 4 (parent PID) and 22 (start time, in clock ticks
+ * since boot: with the PID it names one process for ever) of
+ * /proc/PID/stat.  0, -ENOENT if there is no such process, -EIO if the file
+ * cannot be parsed.  ppid may be NULL.
+ */
+int
+proc_read_stat(pid_t pid, pid_t *ppid, uint64_t *start)
+{
+	char path[64], buf[1024];
+	const char *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n == 0 ? -ENOENT : -EIO;
+	buf[n] = '\0';
+	/* The name (field 2) may hold spaces and parentheses: skip past the
+	 * last ')'; field 3 follows it. */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return -EIO;
+	for (field = 2; field < 22 && p != NULL; field++) {
+		p = strchr(p + 1, ' ');
+		if (field == 3 && p != NULL && ppid != NULL)
+			*ppid = (pid_t)strtol(p + 1, NULL, 10);
+	}
+	if (p == NULL)
+		return -EIO;
+	*start = strtoull(p + 1, NULL, 10);
+	return *start != 0 ? 0 : -EIO;
+}
+
+/*
+ * proc_record_identity - note in a slot just claimed for client program
+ * pid when that process started, before the client can lock anything:
+ * from then on proc_owner_gone can tell it from a process that later
+ * reuses its PID.  An unreadable start time is recorded as
+ * PROC_START_UNKNOWN ("judge by the PID alone").
+ */
+void
+proc_record_identity(struct proc *proc, pid_t pid)
+{
+	uint64_t start = 0;
+
+	if (proc_read_stat(pid, NULL, &start) < 0)
+		start = PROC_START_UNKNOWN;
+	atomic_store_explicit(&proc->start_time, start, memory_order_relaxed);
+}
+
+/*
+ * proc_owner_gone - has the process named by (pid, start) ended?  Yes if
+ * no process has the PID, or (with check_start) if the PID now names a
+ * process that started at another time; *now_ppid is then that process's
+ * parent (0 when there is none), for callers that must not mistake one of
+ * their own children for a stranger.  A process of another user (EPERM)
+ * lives.
+ */
+bool
+proc_owner_gone(int32_t pid, uint64_t start, bool check_start, pid_t *now_ppid)
+{
+	uint64_t now = 0;
+	pid_t ppid = 0;
+	int rc;
+
+	if (now_ppid != NULL)
+		*now_ppid = 0;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	if (!check_start || start == PROC_START_UNKNOWN)
+		return false;
+	rc = proc_read_stat(pid, &ppid, &now);
+	if (rc == -ENOENT)
+		return true;
+	if (now_ppid != NULL)
+		*now_ppid = ppid;
+	return rc == 0 && now != start;
+}
+
+/*
+ * proc_take_dead - take slot proc, whose owner pid has gone, for freeing:
+ * swap its pid for minus it.  True if we took it; false if someone else
+ * did first, or the slot no longer names pid.  Acquire pairs with the
+ * owner's last stores (and with another taker's release): everything the
+ * owner wrote to the slot is visible to us.
+ */
+bool
+proc_take_dead(struct proc *proc, int32_t pid)
+{
+	int32_t expected = pid;
+
+	return pid > 0 && atomic_compare_exchange_strong_explicit(
+				  &proc->pid, &expected, -pid,
+				  memory_order_acquire, memory_order_relaxed);
+}
+
+/*
+ * proc_retire - free slot, taken with proc_take_dead and holding no lock
+ * (or its locks repaired), adding its direct lookups' counters to *hits
+ * and *misses first: they would die with the slot.
+ */
+void
+proc_retire(struct proc_array *procs, uint32_t count, uint32_t slot,
+	    _Atomic uint64_t *hits, _Atomic uint64_t *misses)
+{
+	struct proc *proc = proc_get(procs, count, slot);
+
+	if (proc == NULL)
+		return;
+	atomic_fetch_add_explicit(hits, atomic_load(&proc->hits),
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(misses, atomic_load(&proc->misses),
+				  memory_order_relaxed);
+	proc_release(procs, count, slot);
 }

@@ -9,14 +9,14 @@
  * calling here.
  *
  * The slot claimed in the client's name records its PID and its start time
- * (/proc/PID/stat), so that the supervisor can find the slot of a client
- * that died, even after its PID was reused (recovery.c), and repair the
- * locks it died in.  A dead client's slot is freed by whichever of us and
- * the supervisor first swaps its pid for minus it: we on the connection's
- * close when the slot records no lock, the supervisor otherwise.
+ * (proc_record_identity), so that the supervisor can find the slot of a
+ * client that died, even after its PID was reused (recovery.c), and repair
+ * the locks it died in.  A gone client's slot is freed by whichever of us
+ * and the supervisor takes it first (proc_take_dead): we on the
+ * connection's close when the slot records no lock, the supervisor
+ * otherwise (see proc.c for the slot's whole life).
  *
- * Interface routines: attach_is_request, attach_serve, attach_release,
- * attach_peer_stat, attach_peer_start_time.
+ * Interface routines: attach_is_request, attach_serve, attach_release.
  */
 #include "attach_server.h"
 
@@ -88,50 +88,6 @@ static int refuse(int fd, const char *fmt, ...)
 	return -1;
 }
 
-/*
- * attach_peer_stat - fields 4 (parent PID) and 22 (start time, in clock
- * ticks since boot: with the PID it names one process for ever) of
- * /proc/PID/stat.  0, -ENOENT if there is no such process, -EIO if the
- * file cannot be parsed.  ppid may be NULL.
- */
-int attach_peer_stat(pid_t pid, pid_t *ppid, uint64_t *start)
-{
-	char path[64], buf[1024];
-	const char *p;
-	ssize_t n;
-	int fd, field;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ENOENT : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n == 0 ? -ENOENT : -EIO;
-	buf[n] = '\0';
-	/* The name (field 2) may hold spaces and parentheses: skip past the
-	 * last ')'; field 3 follows it. */
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return -EIO;
-	for (field = 2; field < 22 && p != NULL; field++) {
-		p = strchr(p + 1, ' ');
-		if (field == 3 && p != NULL && ppid != NULL)
-			*ppid = (pid_t)strtol(p + 1, NULL, 10);
-	}
-	if (p == NULL)
-		return -EIO;
-	*start = strtoull(p + 1, NULL, 10);
-	return *start != 0 ? 0 : -EIO;
-}
-
-/* attach_peer_start_time - attach_peer_stat's start time alone. */
-int attach_peer_start_time(pid_t pid, uint64_t *start)
-{
-	return attach_peer_stat(pid, NULL, start);
-}
-
 /* Is the peer in the policy's group, as its primary or a supplementary one? */
 static bool peer_in_group(int fd, const struct ucred *cred, gid_t group)
 {
@@ -184,20 +140,10 @@ int attach_serve(const struct attach_server *as, int fd, const char *line,
 	if (proc_claim(as->cache->procs, as->cache->nprocs, cred.pid, slot) < 0)
 		return refuse(fd, "out of proc slots (all %u are taken)",
 			      as->cache->nprocs);
-	{
-		struct proc *p = proc_get(as->cache->procs, as->cache->nprocs,
-					  *slot);
-		uint64_t start = 0;
-
-		/* Before the client can lock anything: from now on the
-		 * supervisor watches it.  A start time we cannot read means
-		 * "watch the PID alone". */
-		if (attach_peer_start_time(cred.pid, &start) < 0)
-			start = UINT64_MAX;
-		if (p != NULL)
-			atomic_store_explicit(&p->start_time, start,
-					      memory_order_relaxed);
-	}
+	/* Before the client can lock anything: from now on the supervisor
+	 * watches it. */
+	proc_record_identity(proc_get(as->cache->procs, as->cache->nprocs, *slot),
+			     cred.pid);
 
 	int fds[2] = { as->data_ro_fd, as->cache->seg.ctl_fd };
 	snprintf(reply, sizeof(reply), ATTACH_REPLY " %u %u\r\n",
@@ -226,21 +172,11 @@ int attach_release(const struct attach_server *as, uint32_t slot)
 			   (int)pid, slot);
 		return 1;
 	}
-	/*
-	 * Take the slot from the supervisor's reach: the CAS that it also
-	 * makes (recovery.c mark_dead) decides who frees the slot.  Acquire
-	 * pairs with the client's last stores.  Lost: it is the supervisor's.
-	 */
-	if (pid <= 0 || !atomic_compare_exchange_strong_explicit(
-				&p->pid, &pid, -pid, memory_order_acquire,
-				memory_order_relaxed))
+	/* Lost to the supervisor (recovery.c takes it the same way): then the
+	 * slot is its to free. */
+	if (!proc_take_dead(p, pid))
 		return 0;
-	atomic_store_explicit(&p->start_time, 0, memory_order_relaxed);
-	/* The slot's counters die with it: keep them in the worker's. */
-	atomic_fetch_add_explicit(&as->stats->direct_get_hits,
-				  atomic_load(&p->hits), memory_order_relaxed);
-	atomic_fetch_add_explicit(&as->stats->direct_get_misses,
-				  atomic_load(&p->misses), memory_order_relaxed);
-	proc_release(as->cache->procs, as->cache->nprocs, slot);
+	proc_retire(as->cache->procs, as->cache->nprocs, slot,
+		    &as->stats->direct_get_hits, &as->stats->direct_get_misses);
 	return 0;
 }

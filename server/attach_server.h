@@ -12,8 +12,6 @@
  *   attach_is_request   does this command line ask to attach
  *   attach_serve        answer it, on the connection's fd, at once
  *   attach_release      give the slot back when the connection closes
- *   attach_peer_start_time  when a process started (/proc/PID/stat)
- *   attach_peer_stat        that and its parent
  */
 #ifndef SHMKV_ATTACH_SERVER_H
 #define SHMKV_ATTACH_SERVER_H
@@ -58,15 +56,5 @@ int attach_serve(const struct attach_server *as, int fd, const char *line,
  * or the supervisor already took the slot of the dead client (0).
  */
 int attach_release(const struct attach_server *as, uint32_t slot);
-
-/*
- * attach_peer_start_time - a process's start time (field 22 of
- * /proc/PID/stat), which with its PID tells it from a later process that
- * reuses the PID.  0, -ENOENT if the process is gone, or -errno.
- */
-int attach_peer_start_time(pid_t pid, uint64_t *start);
-
-/* attach_peer_stat - as attach_peer_start_time, and the parent's PID. */
-int attach_peer_stat(pid_t pid, pid_t *ppid, uint64_t *start);
 
 #endif

@@ -520,7 +520,7 @@ static uint64_t connections_open(const struct worker *w)
 	return n;
 }
 
-void conn_accept(struct worker *w, uv_stream_t *server)
+void conn_accept(struct worker *w, int fd, bool tcp)
 {
 	struct conn *c;
 	struct proto_out out = { 0 };
@@ -529,24 +529,26 @@ void conn_accept(struct worker *w, uv_stream_t *server)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		SERVER_LOG("worker %u: out of memory accepting a connection", w->index);
+		close(fd);
 		return;
 	}
 	c->w = w;
 	c->h.handle.data = c;
-	if (server->type == UV_TCP)
+	if (tcp)
 		rc = uv_tcp_init(&w->loop, &c->h.tcp);
 	else
 		rc = uv_pipe_init(&w->loop, &c->h.pipe, 0);
 	if (rc < 0) {
+		close(fd);
 		free(c);
 		return;
 	}
 	c->h.handle.data = c;
 	c->closing = false;
 	c->handles = 1;
-	rc = uv_accept(server, &c->h.stream);
+	rc = tcp ? uv_tcp_open(&c->h.tcp, fd) : uv_pipe_open(&c->h.pipe, fd);
 	if (rc < 0) {
-		/* Another worker took it (the Unix socket is shared). */
+		close(fd);
 		c->closing = true;
 		uv_close(&c->h.handle, on_close);
 		return;
@@ -564,7 +566,7 @@ void conn_accept(struct worker *w, uv_stream_t *server)
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
-	if (server->type == UV_TCP)
+	if (tcp)
 		uv_tcp_nodelay(&c->h.tcp, 1);
 
 	if (connections_open(w) >= w->max_connections) {
@@ -587,7 +589,7 @@ void conn_accept(struct worker *w, uv_stream_t *server)
 	atomic_fetch_add_explicit(&w->stats->total_connections, 1, memory_order_relaxed);
 	if (w->verbosity >= 2)
 		SERVER_LOG("worker %u: new %s connection", w->index,
-			   server->type == UV_TCP ? "TCP" : "Unix socket");
+			   tcp ? "TCP" : "Unix socket");
 	conn_update_reading(c);
 	if (!c->reading) {
 		conn_close(c);

@@ -15,6 +15,8 @@
 #ifndef SHMKV_CONNECTION_H
 #define SHMKV_CONNECTION_H
 
+#include <stdbool.h>
+
 #include <uv.h>
 
 struct worker;
@@ -25,13 +27,13 @@ struct worker;
 #define CONN_OUT_LOW (1u * 1024u * 1024u)
 
 /*
- * conn_accept - accept the connection pending on server (the callback of
- * uv_listen must always accept, or libuv stops watching the listener).
- * Over the server's connection limit the client gets "ERROR Too many open
+ * conn_accept - serve fd, a connection the worker has just accepted on a
+ * TCP (tcp) or Unix listening socket; it is ours to close.  Over the
+ * server's connection limit the client gets "ERROR Too many open
  * connections" and is closed.  Failures are counted and logged, not
  * returned: the listener goes on either way.
  */
-void conn_accept(struct worker *w, uv_stream_t *server);
+void conn_accept(struct worker *w, int fd, bool tcp);
 
 /* conn_drain_all - for a stopping worker: read nothing more, close each
  * connection once the replies already produced have been written. */

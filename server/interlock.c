@@ -141,17 +141,19 @@ interlock_shim_key(int port, int attempt)
  * run_dir_prepare - make sure the run directory exists and is ours alone
  *
  * Creates the last component with mode 0700 if missing (the parent must
- * exist).  Refuses a non-directory, a directory of another user, and one
+ * exist), noting in il->created_run_dir that it is ours to remove.  Refuses a non-directory, a directory of another user, and one
  * that group or others may write: anyone who can write there could replace
  * our lock file or socket.
  */
 static int
-run_dir_prepare(const char *dir, char *err, size_t errlen)
+run_dir_prepare(struct interlock *il, char *err, size_t errlen)
 {
+	const char *dir = il->run_dir;
 	struct stat st;
 	int rc;
 
 	if (mkdir(dir, 0700) == 0) {
+		il->created_run_dir = true;
 		/* The umask may have taken bits away; the owner needs all three. */
 		if (chmod(dir, 0700) != 0) {
 			rc = -errno;
@@ -192,6 +194,18 @@ run_dir_prepare(const char *dir, char *err, size_t errlen)
 		return -EPERM;
 	}
 	return 0;
+}
+
+/*
+ * run_dir_remove_if_ours - remove the run directory if this acquire created
+ * it.  rmdir removes only an empty directory: whatever someone else put
+ * there since keeps it, and is never deleted.
+ */
+static void
+run_dir_remove_if_ours(struct interlock *il)
+{
+	if (il->created_run_dir && rmdir(il->run_dir) == 0)
+		il->created_run_dir = false;
 }
 
 /*
@@ -253,7 +267,8 @@ lock_file_read(const char *path, struct lock_info *li)
 	*nl = '\0';
 	errno = 0;
 	v = strtol(line, &end, 10);
-	if (errno != 0 || end == line || *end != '\0' || v < 1 || v > 65535)
+	/* 0: a server without TCP (-p 0). */
+	if (errno != 0 || end == line || *end != '\0' || v < 0 || v > 65535)
 		return -EINVAL;
 	li->port = (int) v;
 
@@ -331,7 +346,8 @@ shim_inspect(key_t key, int port, struct shim_seen *seen)
 	return seen->nattch == 0 ? SHIM_OURS_UNUSED : SHIM_OURS_IN_USE;
 }
 
-/* The refusal for a shim of ours that is still attached. */
+/* The refusal for a shim of ours that is still attached: -EBUSY for a live
+ * server, -EAGAIN for the orphans of a dead one. */
 static int
 shim_refuse(const struct interlock *il, key_t key, const struct shim_seen *seen,
 	    pid_t lock_pid, char *err, size_t errlen)
@@ -354,6 +370,7 @@ shim_refuse(const struct interlock *il, key_t key, const struct shim_seen *seen,
 		       "shared memory (interlock key 0x%08x, %lu processes attached); kill "
 		       "them (e.g. pkill -f shmkv-server) and start again",
 		       (int) who, (unsigned) key, seen->nattch);
+		return -EAGAIN;
 	}
 	return -EBUSY;
 }
@@ -462,11 +479,15 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 		 * the shim check below reports); treat it as stale, as
 		 * PostgreSQL does. */
 		if (li.pid != getpid() && pid_alive(li.pid)) {
+			char where[32] = "without TCP";
+
+			if (li.port != 0)
+				snprintf(where, sizeof(where), "on port %d", li.port);
 			il_err(err, errlen,
-			       "another shmkv-server (PID %d) is running on port %d with run "
+			       "another shmkv-server (PID %d) is running %s with run "
 			       "directory %s; stop it first, or use another --port / "
 			       "--run-dir (if PID %d is no shmkv-server, remove %s)",
-			       (int) li.pid, li.port, il->run_dir, (int) li.pid,
+			       (int) li.pid, where, il->run_dir, (int) li.pid,
 			       il->lock_path);
 			return -EBUSY;
 		}
@@ -633,9 +654,11 @@ copy_path(char *dst, size_t len, const char *src, const char *what,
  * them in il->stale_pid and il->stale_shims_removed.
  *
  * Returns 0 with *il filled in, or a negative errno with nothing created
- * and a message in err: -EBUSY while another server or orphans of a dead
- * one are alive, -ENOTDIR / -EPERM for an unusable run directory, -EINVAL
- * for a bad argument, and others from the system calls.
+ * and a message in err: -EBUSY while another server is alive, -EAGAIN
+ * while processes of a dead one are still attached (its workers, which
+ * exit by themselves once their supervisor is gone: worth trying again),
+ * -ENOTDIR / -EPERM for an unusable run directory, -EINVAL for a bad
+ * argument, and others from the system calls.
  */
 int
 interlock_acquire(struct interlock *il, const char *run_dir, int port,
@@ -678,12 +701,16 @@ interlock_acquire(struct interlock *il, const char *run_dir, int port,
 		return -ENAMETOOLONG;
 	}
 
-	rc = run_dir_prepare(il->run_dir, err, errlen);
-	if (rc < 0)
+	rc = run_dir_prepare(il, err, errlen);
+	if (rc < 0) {
+		run_dir_remove_if_ours(il);
 		return rc;
+	}
 	fd = lock_file_create(il, err, errlen);
-	if (fd < 0)
+	if (fd < 0) {
+		run_dir_remove_if_ours(il);
 		return fd;
+	}
 
 	rc = shim_create(il, err, errlen);
 	if (rc == 0) {
@@ -700,6 +727,7 @@ interlock_acquire(struct interlock *il, const char *run_dir, int port,
 	close(fd);
 	if (rc < 0) {
 		unlink(il->lock_path);
+		run_dir_remove_if_ours(il);
 		return rc;
 	}
 	il->owner_pid = getpid();
@@ -718,7 +746,8 @@ interlock_acquire(struct interlock *il, const char *run_dir, int port,
  * place and returns -EBUSY: they are exactly what stops a new server from
  * starting beside those processes, and the next acquire removes them once
  * the processes are gone.  Otherwise removes the shim first, then the lock
- * file, so that no new server can see a lock file without its shim.
+ * file, so that no new server can see a lock file without its shim, then
+ * the run directory if acquire created it and nothing else is left in it.
  */
 int
 interlock_release(struct interlock *il, char *err, size_t errlen)
@@ -764,6 +793,7 @@ interlock_release(struct interlock *il, char *err, size_t errlen)
 		il_err(err, errlen, "could not remove lock file %s: %s; remove it by hand",
 		       il->lock_path, strerror(-rc));
 	}
+	run_dir_remove_if_ours(il);
 	il->shim = NULL;
 	il->shim_id = -1;
 	il->owner_pid = 0;

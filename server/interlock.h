@@ -42,6 +42,7 @@
 #ifndef SHMKV_INTERLOCK_H
 #define SHMKV_INTERLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -81,6 +82,7 @@ struct interlock {
 	pid_t owner_pid;              /* 0 when not held */
 	pid_t stale_pid;              /* dead server whose lock file we removed, or 0 */
 	int stale_shims_removed;      /* stale shims of ours removed by acquire */
+	bool created_run_dir;         /* acquire made it: release removes it if empty */
 };
 
 int interlock_default_run_dir(int port, char *buf, size_t len);

@@ -114,6 +114,7 @@ static void stats_general(struct proto_req *req)
 	stat_u64(req, "curr_connections", LOAD(s.curr_connections));
 	stat_u64(req, "total_connections", LOAD(s.total_connections));
 	stat_u64(req, "rejected_connections", LOAD(s.rejected_connections));
+	stat_u64(req, "listen_disabled_num", LOAD(s.listen_disabled_num));
 	stat_u64(req, "cmd_get", LOAD(s.cmd_get));
 	stat_u64(req, "cmd_set", LOAD(s.cmd_set));
 	stat_u64(req, "cmd_flush", LOAD(s.cmd_flush));

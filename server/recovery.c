@@ -17,9 +17,10 @@
  * calls a client dead when kill(pid, 0) says ESRCH or the PID now names a
  * process that started at another time (the PID was reused).  A slot is
  * taken for recovery by compare-and-swap of its pid from the dead PID to
- * minus it: the worker that serves the client's connection releases the
- * slot with the same CAS (attach_release), so exactly one of the two frees
- * it, and never after someone else has claimed it anew.
+ * minus it (proc_take_dead): the worker that serves the client's connection
+ * releases the slot with the same CAS (attach_release), so exactly one of
+ * the two frees it (proc_retire), and never after someone else has claimed
+ * it anew.
  *
  * Recovering.  Every dead slot stays marked in dead[] until each lock it
  * names is repaired, and every call of lwlock_recover sees them all: a
@@ -44,12 +45,10 @@
 #include "recovery.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "attach_server.h"
 #include "config.h"
 #include "lwlock_recover.h"
 
@@ -96,17 +95,9 @@ void recovery_free(struct recovery *r)
 static bool mark_dead(struct recovery *r, uint32_t i, struct proc *p,
 		      int32_t pid)
 {
-	int32_t expected = pid;
-
 	if (r->dead[i])
 		return true;
-	/*
-	 * Acquire pairs with the dead owner's last stores (and with the
-	 * release CAS of attach_release): everything it wrote is visible.
-	 */
-	if (!atomic_compare_exchange_strong_explicit(&p->pid, &expected, -pid,
-						     memory_order_acquire,
-						     memory_order_relaxed))
+	if (!proc_take_dead(p, pid))
 		return false;
 	r->dead[i] = true;
 	r->done[i] = 0;
@@ -139,18 +130,10 @@ static void repair_partition(void *arg)
 }
 
 /* free_slot - every lock of slot i is repaired: give the slot back. */
-static void free_slot(struct recovery *r, uint32_t i, struct proc *p,
-		      uint32_t nlocks)
+static void free_slot(struct recovery *r, uint32_t i, uint32_t nlocks)
 {
-	/* Its direct lookups' counters die with it: keep them. */
-	atomic_fetch_add_explicit(&r->counters->direct_get_hits,
-				  atomic_load(&p->hits), memory_order_relaxed);
-	atomic_fetch_add_explicit(&r->counters->direct_get_misses,
-				  atomic_load(&p->misses), memory_order_relaxed);
-	/* proc_release does not know these two fields (proc.h). */
-	atomic_store_explicit(&p->wait_sleep, 0, memory_order_relaxed);
-	atomic_store_explicit(&p->start_time, 0, memory_order_relaxed);
-	proc_release(r->cache->procs, r->cache->nprocs, i);
+	proc_retire(r->cache->procs, r->cache->nprocs, i,
+		    &r->counters->direct_get_hits, &r->counters->direct_get_misses);
 	r->dead[i] = false;
 	r->pending--;
 	if (nlocks > 0) {
@@ -212,7 +195,7 @@ static bool recover_slot(struct recovery *r, uint32_t i, struct proc *p)
 		}
 		r->done[i] |= (uint16_t)(1u << k);
 	}
-	free_slot(r, i, p, n);
+	free_slot(r, i, n);
 	return true;
 }
 
@@ -248,22 +231,12 @@ void recovery_worker_died(struct recovery *r, pid_t pid)
  */
 static bool client_gone(int32_t pid, uint64_t start, bool check_start)
 {
-	uint64_t now = 0;
-	pid_t ppid = 0;
-	int rc;
+	pid_t now_ppid = 0;
 
 	if (pid == (int32_t)getpid())
 		return false;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return true;
-	if (!check_start)
-		return false;
-	rc = attach_peer_stat(pid, &ppid, &now);
-	if (rc == -ENOENT || rc == -ESRCH)
-		return true;
-	/* UINT64_MAX: the start time was unreadable at attach; PID only. */
-	return rc == 0 && ppid != getpid() && start != UINT64_MAX &&
-	       now != start;
+	return proc_owner_gone(pid, start, check_start, &now_ppid) &&
+	       now_ppid != getpid();
 }
 
 void recovery_poll(struct recovery *r)

@@ -54,7 +54,8 @@ struct server_stats {
 	_Atomic uint64_t crash_recoveries;   /* dead procs that were in locks */
 	_Atomic uint64_t locks_recovered;    /* locks repaired for them */
 	_Atomic uint64_t partitions_dropped; /* emptied: a dead writer's */
-	uint64_t reserved[16];               /* keeps 128-byte multiples */
+	_Atomic uint64_t listen_disabled_num; /* accepting paused: out of fds */
+	uint64_t reserved[15];               /* keeps 128-byte multiples */
 };
 
 /* Every worker's slot, as mapped in this process. */

@@ -3,12 +3,14 @@
  *
  * As PostgreSQL's postmaster, the supervisor owns everything shared and
  * serves nothing.  In order it takes the interlock (run directory, lock
- * file, SysV shim), checks that the TCP port can be bound, creates the
- * cache (segment, proc slots, table) with room for the workers' counters,
- * claims a proc slot of its own (table_tick may take partition locks),
- * creates the Unix listening socket, and forks the workers.  Each creation
- * pushes its undo on the onexit stack, so a failure half way and a clean
- * stop undo exactly what exists, newest first.
+ * file, SysV shim), binds the TCP listening sockets (one per worker slot,
+ * see listener.c), creates the cache (segment, proc slots, table) with room
+ * for the workers' counters, claims a proc slot of its own (table_tick may
+ * take partition locks), creates the Unix listening socket, and forks the
+ * workers.  Each creation pushes its undo on the onexit stack, so a failure
+ * half way and a clean stop undo exactly what exists, newest first.  The
+ * listening sockets stay open here for the server's life: a worker that
+ * dies leaves its connections queued on them for the next one.
  *
  * The main loop is poll() on a self-pipe with a timeout: signal handlers
  * only set a flag and write a byte to the pipe (the only async-signal-safe
@@ -26,9 +28,12 @@
  * (they are not our children) and recover their slots the same way, so
  * that no process waits on a dead one's lock for longer than that.
  *
- * A worker that dies within a second of its start is restarted after a
- * delay that doubles from 100 ms up to 5 s, so a worker that cannot start
- * (say, its port was taken) does not spin.
+ * A worker that had said it was serving (a message on the ready pipe once
+ * it listens) is restarted at once, however often it dies: its slot's
+ * connections are waiting.  Only a worker that dies before it is ready is
+ * restarted after a delay that doubles from 100 ms up to 5 s, so a worker
+ * that cannot start does not spin; and when that would leave no worker at
+ * all, the earliest one comes back within SUPERVISOR_FIRST_DELAY_MS.
  *
  * Stopping on SIGTERM or SIGINT: SIGTERM to every worker, wait for them
  * (SIGKILL after SUPERVISOR_STOP_WAIT_MS), run the onexit stack, exit 0.
@@ -47,29 +52,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
 #include "interlock.h"
+#include "listener.h"
 #include "onexit.h"
 #include "recovery.h"
 #include "stats.h"
 #include "worker.h"
 
 #define SUPERVISOR_STOP_WAIT_MS 10000
-#define SUPERVISOR_QUICK_DEATH_MS 1000
 #define SUPERVISOR_FIRST_DELAY_MS 100
 #define SUPERVISOR_MAX_DELAY_MS 5000
 #define SUPERVISOR_TICK_MS 1000
-#define SUPERVISOR_UNIX_BACKLOG 1024
+#define SUPERVISOR_BACKLOG 1024
+/* Longer than a worker's stop grace (worker.c WORKER_STOP_GRACE_MS). */
+#define SUPERVISOR_ORPHAN_WAIT_MS 8000
 
 struct sup_worker {
 	pid_t pid;             /* 0 when not running */
+	bool ready;            /* it said it is serving */
 	int64_t started_ms;
 	int64_t restart_at_ms; /* when pid == 0: when to fork it again */
 	uint32_t delay_ms;     /* current back-off */
@@ -82,7 +88,9 @@ struct supervisor {
 	bool cache_created;
 	struct server_stats_view stats;
 	struct server_settings settings;
-	int unix_fd;
+	struct listener_unix unix_sock;
+	int *tcp_fds;          /* one listening socket per worker slot, or NULL */
+	int ready_pipe[2];     /* workers write their pid once serving */
 	struct sup_worker *workers;
 	uint32_t nworkers;
 	uint64_t restarts;
@@ -174,10 +182,28 @@ static void undo_unix_socket(void *arg)
 {
 	struct supervisor *s = arg;
 
-	if (s->unix_fd >= 0)
-		close(s->unix_fd);
-	s->unix_fd = -1;
-	unlink(s->cfg->unix_socket);
+	listener_close_unix(&s->unix_sock);
+}
+
+static void undo_tcp_sockets(void *arg)
+{
+	struct supervisor *s = arg;
+	uint32_t i;
+
+	for (i = 0; i < s->cfg->workers; i++)
+		if (s->tcp_fds[i] >= 0)
+			close(s->tcp_fds[i]);
+	free(s->tcp_fds);
+	s->tcp_fds = NULL;
+}
+
+static void undo_ready_pipe(void *arg)
+{
+	struct supervisor *s = arg;
+
+	close(s->ready_pipe[0]);
+	close(s->ready_pipe[1]);
+	s->ready_pipe[0] = s->ready_pipe[1] = -1;
 }
 
 static void undo_sig_pipe(void *arg)
@@ -198,31 +224,22 @@ static void free_workers(void *arg)
 }
 
 /*
- * open_unix_socket - bind and listen on the Unix socket.  A socket file
- * left there is removed first: the interlock has established that no
- * server of ours is alive, so nobody can be listening on it.
+ * open_unix_socket - bind and listen on the Unix socket (listener.c refuses
+ * a path that is not a stale socket), and open the run directory as far as
+ * --socket-mode asks.
  */
 static int open_unix_socket(struct supervisor *s)
 {
-	struct sockaddr_un sa;
-	int fd;
+	char err[512];
+	int rc;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->cfg->unix_socket);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	(void)unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(sa.sun_path, s->cfg->socket_mode) < 0 ||
-	    listen(fd, SUPERVISOR_UNIX_BACKLOG) < 0) {
-		int rc = -errno;
-
-		close(fd);
+	rc = listener_open_unix(&s->unix_sock, s->cfg->unix_socket,
+				s->cfg->socket_mode, SUPERVISOR_BACKLOG, err,
+				sizeof(err));
+	if (rc < 0) {
+		SERVER_LOG("%s", err);
 		return rc;
 	}
-	s->unix_fd = fd;
 	/* --socket-mode opening the socket to others: they also need to
 	 * reach it through the run directory (created 0700). */
 	if (config_run_dir_mode(s->cfg->socket_mode) != 0700 &&
@@ -246,10 +263,13 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		.stats = &s->stats,
 		.settings = &s->settings,
 		.index = i,
-		.unix_fd = s->unix_fd,
+		.unix_fd = s->unix_sock.fd,
+		.tcp_fd = s->tcp_fds != NULL ? s->tcp_fds[i] : -1,
+		.ready_fd = s->ready_pipe[1],
 	};
 	sigset_t block, old;
 	pid_t pid, parent;
+	uint32_t j;
 
 	/* The child must not run our handlers before it has reset them. */
 	sigemptyset(&block);
@@ -275,6 +295,11 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		signal(SIGINT, SIG_IGN);
 		close(sig_pipe[0]);
 		close(sig_pipe[1]);
+		close(s->ready_pipe[0]);
+		/* The other slots' sockets stay the supervisor's. */
+		for (j = 0; s->tcp_fds != NULL && j < s->nworkers; j++)
+			if (j != i)
+				close(s->tcp_fds[j]);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		/* The cache is the supervisor's: only the worker's own proc
 		 * slot is released by it, never the mapping undone. */
@@ -284,6 +309,7 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 	if (pid < 0)
 		return -errno;
 	s->workers[i].pid = pid;
+	s->workers[i].ready = false;
 	s->workers[i].started_ms = now_ms();
 	if (s->cfg->verbosity >= 1)
 		SERVER_LOG("started worker %u (pid %d)", i, (int)pid);
@@ -319,6 +345,50 @@ static void describe_status(int status, char *buf, size_t len)
 }
 
 /*
+ * keep_one_coming - with no worker running, the back-off must not leave the
+ * server deaf: bring the slot due first forward to SUPERVISOR_FIRST_DELAY_MS
+ * from now.
+ */
+static void keep_one_coming(struct supervisor *s)
+{
+	int64_t soon = now_ms() + SUPERVISOR_FIRST_DELAY_MS;
+	struct sup_worker *first = NULL;
+	uint32_t i;
+
+	for (i = 0; i < s->nworkers; i++) {
+		if (s->workers[i].pid != 0)
+			return;
+		if (first == NULL || s->workers[i].restart_at_ms < first->restart_at_ms)
+			first = &s->workers[i];
+	}
+	if (first != NULL && first->restart_at_ms > soon)
+		first->restart_at_ms = soon;
+}
+
+/*
+ * note_ready_workers - read the pids workers wrote on the ready pipe once
+ * they were serving.  A message of a worker already dead and reaped, or of
+ * a previous one in its slot, matches no running pid and is dropped.
+ */
+static void note_ready_workers(struct supervisor *s)
+{
+	int32_t pids[64];
+	ssize_t n;
+	size_t k;
+	uint32_t i;
+
+	while ((n = read(s->ready_pipe[0], pids, sizeof(pids))) > 0) {
+		/* Every write is one whole int32 (atomic below PIPE_BUF). */
+		for (k = 0; k < (size_t)n / sizeof(pids[0]); k++)
+			for (i = 0; i < s->nworkers; i++)
+				if (s->workers[i].pid == pids[k]) {
+					s->workers[i].ready = true;
+					s->workers[i].delay_ms = 0;
+				}
+	}
+}
+
+/*
  * reap_workers - collect every dead child.  While running, schedule each
  * dead worker's restart; while stopping, just note that it is gone.
  */
@@ -351,7 +421,7 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		}
 		now = now_ms();
 		lived = now - sw->started_ms;
-		if (lived < SUPERVISOR_QUICK_DEATH_MS) {
+		if (!sw->ready) {
 			sw->delay_ms = sw->delay_ms == 0 ? SUPERVISOR_FIRST_DELAY_MS
 							 : sw->delay_ms * 2;
 			if (sw->delay_ms > SUPERVISOR_MAX_DELAY_MS)
@@ -359,14 +429,18 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		} else {
 			sw->delay_ms = 0;
 		}
+		sw->ready = false;
 		sw->restart_at_ms = now + sw->delay_ms;
 		s->restarts++;
 		atomic_fetch_add_explicit(&s->stats.slots[0].worker_restarts, 1,
 					  memory_order_relaxed);
 		SERVER_LOG("worker %u (pid %d) %s after %" PRId64 " ms; restarting it%s",
 			   i, (int)pid, how, lived,
-			   sw->delay_ms ? " after a back-off" : "");
+			   sw->delay_ms ? " after a back-off (it died before "
+					  "it was serving)" : "");
 	}
+	if (!stopping)
+		keep_one_coming(s);
 }
 
 /* restart_due - fork the workers whose restart time has come; the delay
@@ -467,6 +541,67 @@ static void log_start(const struct supervisor *s)
 }
 
 /*
+ * acquire_interlock - interlock_acquire, waiting up to
+ * SUPERVISOR_ORPHAN_WAIT_MS for the workers of a dead server to go: they
+ * got SIGTERM when it died (PR_SET_PDEATHSIG) and are finishing their
+ * replies, which takes at most their stop grace.  So a server restarted
+ * the moment the last one was killed starts without anyone's help.
+ */
+static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
+{
+	const struct server_config *cfg = s->cfg;
+	int64_t deadline = now_ms() + SUPERVISOR_ORPHAN_WAIT_MS;
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	bool told = false;
+	int rc;
+
+	for (;;) {
+		rc = interlock_acquire(&s->il, cfg->run_dir, cfg->port,
+				       cfg->unix_socket, err, errlen);
+		if (rc != -EAGAIN || now_ms() >= deadline)
+			return rc;
+		if (!told)
+			SERVER_LOG("waiting up to %d s for the processes of a dead "
+				   "server to exit: %s", SUPERVISOR_ORPHAN_WAIT_MS / 1000,
+				   err);
+		told = true;
+		nanosleep(&pause, NULL);
+	}
+}
+
+/*
+ * open_tcp_sockets - every worker slot's listening socket, bound now so that
+ * a taken port stops the start here, not in every worker.
+ */
+static int open_tcp_sockets(struct supervisor *s)
+{
+	char err[512];
+	uint32_t i;
+	int fd;
+
+	if (s->cfg->port == 0)
+		return 0;
+	s->tcp_fds = malloc(s->cfg->workers * sizeof(*s->tcp_fds));
+	if (s->tcp_fds == NULL) {
+		SERVER_LOG("out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < s->cfg->workers; i++)
+		s->tcp_fds[i] = -1;
+	onexit_push(undo_tcp_sockets, s);
+	for (i = 0; i < s->cfg->workers; i++) {
+		fd = listener_open_tcp(s->cfg->listen, s->cfg->port, SUPERVISOR_BACKLOG,
+				       err, sizeof(err));
+		if (fd < 0) {
+			SERVER_LOG("%s", err);
+			return fd;
+		}
+		s->tcp_fds[i] = fd;
+	}
+	return 0;
+}
+
+/*
  * start - every start-up step, each pushing its undo.  -errno with the
  * reason already logged.
  */
@@ -476,10 +611,9 @@ static int start(struct supervisor *s)
 	struct cache_config cc;
 	char err[1024];
 	uint64_t off = 0, size;
-	int rc, fd;
+	int rc;
 
-	rc = interlock_acquire(&s->il, cfg->run_dir, cfg->port, cfg->unix_socket,
-			       err, sizeof(err));
+	rc = acquire_interlock(s, err, sizeof(err));
 	if (rc < 0) {
 		SERVER_LOG("%s", err);
 		return rc;
@@ -489,15 +623,16 @@ static int start(struct supervisor *s)
 		SERVER_LOG("removed what a dead server (pid %d) left in %s",
 			   (int)s->il.stale_pid, cfg->run_dir);
 
-	/* Find out now, not in every worker, that the port is taken. */
-	if (cfg->port != 0) {
-		fd = worker_open_tcp(cfg->listen, cfg->port, err, sizeof(err));
-		if (fd < 0) {
-			SERVER_LOG("%s", err);
-			return fd;
-		}
-		close(fd);
+	rc = open_tcp_sockets(s);
+	if (rc < 0)
+		return rc;
+	if (pipe2(s->ready_pipe, O_CLOEXEC) < 0 ||
+	    fcntl(s->ready_pipe[0], F_SETFL, O_NONBLOCK) < 0) {
+		rc = -errno;
+		SERVER_LOG("cannot create a pipe: %s", strerror(-rc));
+		return rc;
 	}
+	onexit_push(undo_ready_pipe, s);
 
 	rc = install_signals();
 	onexit_push(undo_sig_pipe, NULL);
@@ -564,13 +699,9 @@ static int start(struct supervisor *s)
 	onexit_push(free_recovery, &s->recovery);
 	table_tick(&s->cache.table, (uint32_t)time(NULL));
 
-	s->unix_fd = -1;
 	rc = open_unix_socket(s);
-	if (rc < 0) {
-		SERVER_LOG("cannot listen on Unix socket %s: %s", cfg->unix_socket,
-			   strerror(-rc));
+	if (rc < 0)
 		return rc;
-	}
 	onexit_push(undo_unix_socket, s);
 	if (cfg->attach_group_set)
 		share_with_group(cfg);
@@ -609,13 +740,14 @@ static int start(struct supervisor *s)
 int supervisor_run(const struct server_config *cfg)
 {
 	struct supervisor *s = &sup;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	int64_t next_tick, wait, restart_wait;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
-	s->unix_fd = -1;
+	s->unix_sock.fd = -1;
+	s->ready_pipe[0] = s->ready_pipe[1] = -1;
 	rc = start(s);
 	if (rc < 0) {
 		onexit_run_all();
@@ -633,11 +765,13 @@ int supervisor_run(const struct server_config *cfg)
 			wait = RECOVERY_POLL_MS;
 		if (wait < 0)
 			wait = 0;
-		pfd.fd = sig_pipe[0];
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		(void)poll(&pfd, 1, (int)wait);
+		pfd[0] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = s->ready_pipe[0], .events = POLLIN };
+		(void)poll(pfd, 2, (int)wait);
 		drain_sig_pipe();
+		/* Before reaping: a worker that said it was serving and died
+		 * since is restarted at once, not after a back-off. */
+		note_ready_workers(s);
 		if (got_child) {
 			got_child = 0;
 			reap_workers(s, false);

@@ -1,34 +1,39 @@
 /*
  * worker.c - a worker process: its loop, its listeners, its orderly stop
  *
- * The supervisor forks a worker with the segment mapped and the Unix
- * listening socket open; everything else the worker makes for itself, after
- * fork, so that nothing of one worker's libuv state is shared with another:
- * a fresh uv_loop_t, its own proc slot, its own TCP listening socket.
+ * The supervisor forks a worker with the segment mapped and the listening
+ * sockets open (listener.c: its slot's TCP socket, the shared Unix one);
+ * everything else the worker makes for itself, after fork, so that nothing
+ * of one worker's libuv state is shared with another: a fresh uv_loop_t
+ * and its own proc slot.  Once it listens it writes its pid on the ready
+ * pipe: from then on the supervisor restarts it at once if it dies.
  *
- * NOTE: each worker binds its own TCP socket with SO_REUSEPORT rather than
- * inheriting one socket from the supervisor.  With one shared socket every
- * worker's epoll wakes for each connection and all but one find nothing to
- * accept; with SO_REUSEPORT the kernel hashes each connection to one
- * socket, so the load spreads without a thundering herd.  The Unix socket
- * is shared instead, because its path can be bound only once; a worker that
- * loses the race for a connection there just sees EAGAIN.
+ * NOTE: the worker accepts by hand (a uv_poll_t on each listening socket
+ * and accept4) rather than with uv_listen.  Out of file descriptors, libuv
+ * closes its reserve descriptor, accepts every pending connection and
+ * closes it at once, so those clients are dropped.  We do as memcached
+ * does instead: stop accepting (listen_disabled_num counts it) and try
+ * again every WORKER_ACCEPT_RETRY_MS, so the connections wait in the
+ * backlog until a descriptor is free, and nothing spins meanwhile.  The
+ * Unix socket is shared by every worker: one that loses the race for a
+ * connection there just sees EAGAIN.
  *
- * Stopping (SIGTERM): close the listeners, so the kernel sends new
- * connections to the other workers or refuses them; let each connection
- * finish writing the replies it has produced; then the loop runs out of
- * handles and the worker exits 0.  A client that does not read its replies
- * could hold that up for ever, so after WORKER_STOP_GRACE_MS whatever is
- * left is closed regardless.
+ * Stopping (SIGTERM): stop accepting, so that the kernel hands new
+ * connections to the other workers or queues them for the next one; let
+ * each connection finish writing the replies it has produced; then the
+ * loop runs out of handles and the worker exits 0.  A client that does not
+ * read its replies could hold that up for ever, so after
+ * WORKER_STOP_GRACE_MS whatever is left is closed regardless.  A worker
+ * whose supervisor dies gets the same SIGTERM from the kernel
+ * (PR_SET_PDEATHSIG, set by the supervisor at fork).
  *
  * Interface routines:
- *   worker_run, worker_open_tcp (see worker.h)
+ *   worker_run (see worker.h)
  */
 #include "worker.h"
 
 #include <errno.h>
 #include <malloc.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,60 +42,99 @@
 
 #include "connection.h"
 
-#define WORKER_BACKLOG 1024
 #define WORKER_STOP_GRACE_MS 5000
+#define WORKER_ACCEPT_BATCH 64     /* then let the loop serve the others */
+#define WORKER_ACCEPT_RETRY_MS 10  /* out of fds: memcached's interval */
 
-int worker_open_tcp(const char *listen, int port, char *err, size_t errlen)
+/*
+ * accept_some - accept up to a batch of the connections pending on l.
+ * Returns 0, or the errno that stops accepting for now: out of file
+ * descriptors or memory, or a failure we do not know to be passing (which
+ * would otherwise wake a level-triggered poll again at once).
+ */
+static int accept_some(struct worker_listener *l)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	char service[16];
-	int fd = -1, rc, one = 1, saved = 0;
+	int n, fd;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(service, sizeof(service), "%d", port);
-	rc = getaddrinfo(listen, service, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve --listen '%s': %s", listen,
-			 gai_strerror(rc));
-		return -EINVAL;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
+	for (n = 0; n < WORKER_ACCEPT_BATCH; n++) {
+		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_accept(l->w, fd, l->tcp);
 			continue;
 		}
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		saved = errno;
-		close(fd);
-		fd = -1;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		/* The client gave up, or a signal: the next one may be fine. */
+		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			continue;
+		return errno;
 	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot bind %s:%d: %s%s", listen, port,
-			 strerror(saved),
-			 saved == EADDRINUSE ? " (another program has the port; "
-					       "stop it or choose another --port)" : "");
-		return -(saved ? saved : EADDRNOTAVAIL);
-	}
-	return fd;
+	return 0;
 }
 
-static void on_connection(uv_stream_t *server, int status)
-{
-	struct worker *w = server->data;
+static void on_accept_timer(uv_timer_t *timer);
+static void on_listener(uv_poll_t *poll, int status, int events);
 
-	if (status < 0) {
-		SERVER_LOG("worker %u: accept failed: %s", w->index, uv_strerror(status));
-		return;
+static void listeners_poll(struct worker *w, bool on)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (w->listeners[i].open) {
+			if (on)
+				uv_poll_start(&w->listeners[i].poll, UV_READABLE, on_listener);
+			else
+				uv_poll_stop(&w->listeners[i].poll);
+		}
+}
+
+/* pause_accepting - stop polling the listeners and try again later. */
+static void pause_accepting(struct worker *w, int err)
+{
+	if (!w->accept_paused) {
+		w->accept_paused = true;
+		listeners_poll(w, false);
+		atomic_fetch_add_explicit(&w->stats->listen_disabled_num, 1,
+					  memory_order_relaxed);
+		if (err != EMFILE && err != ENFILE)
+			SERVER_LOG("worker %u: accept failed: %s; retrying in %d ms",
+				   w->index, strerror(err), WORKER_ACCEPT_RETRY_MS);
+		else if (w->verbosity >= 1)
+			SERVER_LOG("worker %u: out of file descriptors; not accepting "
+				   "for now", w->index);
 	}
-	conn_accept(w, server);
+	uv_timer_start(&w->accept_timer, on_accept_timer, WORKER_ACCEPT_RETRY_MS, 0);
+}
+
+static void on_accept_timer(uv_timer_t *timer)
+{
+	struct worker *w = timer->data;
+	int i, err;
+
+	if (w->stopping)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (!w->listeners[i].open)
+			continue;
+		err = accept_some(&w->listeners[i]);
+		if (err != 0) {
+			pause_accepting(w, err);
+			return;
+		}
+	}
+	w->accept_paused = false;
+	listeners_poll(w, true);
+}
+
+static void on_listener(uv_poll_t *poll, int status, int events)
+{
+	struct worker_listener *l = poll->data;
+	int err;
+
+	(void)events;
+	err = status < 0 ? -status : accept_some(l);
+	if (err != 0)
+		pause_accepting(l->w, err);
 }
 
 static void on_stop_timer(uv_timer_t *timer)
@@ -101,6 +145,22 @@ static void on_stop_timer(uv_timer_t *timer)
 		   WORKER_STOP_GRACE_MS);
 	conn_abort_all(w);
 	uv_close((uv_handle_t *)timer, NULL);
+}
+
+/* listeners_close - accept no more.  The sockets stay open in the
+ * supervisor, for the other workers and the next one in this slot. */
+static void listeners_close(struct worker *w)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (w->listeners[i].open) {
+			uv_close((uv_handle_t *)&w->listeners[i].poll, NULL);
+			w->listeners[i].open = false;
+			close(w->listeners[i].fd);
+		}
+	/* Initialised with the listeners, before the loop ever ran. */
+	uv_close((uv_handle_t *)&w->accept_timer, NULL);
 }
 
 /*
@@ -114,9 +174,7 @@ static void worker_stop(struct worker *w)
 	w->stopping = true;
 	if (w->verbosity >= 1)
 		SERVER_LOG("worker %u: stopping", w->index);
-	if (w->tcp_open)
-		uv_close((uv_handle_t *)&w->tcp, NULL);
-	uv_close((uv_handle_t *)&w->unix_listener, NULL);
+	listeners_close(w);
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
 	conn_drain_all(w);
 	if (w->conns != NULL) {
@@ -141,48 +199,48 @@ static void close_any(uv_handle_t *handle, void *arg)
 		uv_close(handle, NULL);
 }
 
-/* worker_listen - the Unix socket, and TCP unless -p 0. */
+/* worker_listen - accept on the inherited sockets: Unix, and TCP unless -p 0. */
 static int worker_listen(struct worker *w, const struct worker_args *a)
 {
-	char err[256];
-	int fd, rc;
+	const int fds[2] = { a->unix_fd, a->tcp_fd };
+	struct worker_listener *l;
+	int i, rc;
 
-	rc = uv_pipe_init(&w->loop, &w->unix_listener, 0);
-	if (rc == 0)
-		rc = uv_pipe_open(&w->unix_listener, a->unix_fd);
-	w->unix_listener.data = w;
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&w->unix_listener, WORKER_BACKLOG,
-			       on_connection);
-	if (rc < 0) {
-		SERVER_LOG("worker %u: cannot listen on %s: %s", w->index,
-			   a->cfg->unix_socket, uv_strerror(rc));
-		return rc;
-	}
-	if (a->cfg->port == 0)
-		return 0;
-	fd = worker_open_tcp(a->cfg->listen, a->cfg->port, err, sizeof(err));
-	if (fd < 0) {
-		SERVER_LOG("worker %u: %s", w->index, err);
-		return fd;
-	}
-	rc = uv_tcp_init(&w->loop, &w->tcp);
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
-	w->tcp_open = true;
-	w->tcp.data = w;
-	rc = uv_tcp_open(&w->tcp, fd);
-	if (rc < 0) {
-		close(fd);
-	} else {
-		rc = uv_listen((uv_stream_t *)&w->tcp, WORKER_BACKLOG, on_connection);
-	}
+	rc = uv_timer_init(&w->loop, &w->accept_timer);
 	if (rc < 0)
-		SERVER_LOG("worker %u: cannot listen on %s:%d: %s", w->index,
-			   a->cfg->listen, a->cfg->port, uv_strerror(rc));
-	return rc;
+		return rc;
+	w->accept_timer.data = w;
+	for (i = 0; i < 2; i++) {
+		l = &w->listeners[i];
+		l->fd = fds[i];
+		l->tcp = i == 1;
+		l->w = w;
+		if (l->fd < 0)
+			continue;
+		rc = uv_poll_init(&w->loop, &l->poll, l->fd);
+		if (rc < 0) {
+			SERVER_LOG("worker %u: cannot watch its %s listening socket: %s",
+				   w->index, l->tcp ? "TCP" : "Unix", uv_strerror(rc));
+			return rc;
+		}
+		l->poll.data = l;
+		l->open = true;
+	}
+	listeners_poll(w, true);
+	return 0;
+}
+
+/* tell_ready - the supervisor restarts a serving worker without delay. */
+static void tell_ready(int ready_fd)
+{
+	int32_t me = (int32_t)getpid();
+
+	if (ready_fd < 0)
+		return;
+	/* One int32, written whole (below PIPE_BUF); should it fail, the
+	 * supervisor just takes us for a worker that is still starting. */
+	(void)!write(ready_fd, &me, sizeof(me));
+	close(ready_fd);
 }
 
 int worker_run(const struct worker_args *a)
@@ -237,6 +295,7 @@ int worker_run(const struct worker_args *a)
 	if (rc == 0)
 		rc = worker_listen(&w, a);
 	if (rc == 0) {
+		tell_ready(a->ready_fd);
 		if (w.verbosity >= 1)
 			SERVER_LOG("worker %u: serving", a->index);
 		uv_run(&w.loop, UV_RUN_DEFAULT);

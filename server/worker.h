@@ -2,17 +2,15 @@
  * worker.h - one worker process: a libuv loop serving connections
  *
  * A worker is forked by the supervisor and inherits the segment at the same
- * address and the Unix listening socket.  It claims a proc slot of its own,
- * opens its own TCP listening socket with SO_REUSEPORT (the kernel spreads
- * connections over the workers), and serves until SIGTERM.
+ * address, the Unix listening socket and its slot's TCP listening socket
+ * (listener.c).  It claims a proc slot of its own, accepts on both, tells
+ * the supervisor it is serving, and serves until SIGTERM.
  *
  * struct worker is shared with connection.c, which keeps the worker's list
  * of connections; nothing else looks inside it.
  *
  * Interface routines:
  *   worker_run            serve until told to stop; the exit status
- *   worker_open_tcp       a bound SO_REUSEPORT socket on -l:-p (also used by
- *                         the supervisor to test the port before forking)
  */
 #ifndef SHMKV_WORKER_H
 #define SHMKV_WORKER_H
@@ -38,15 +36,26 @@ struct worker_args {
 	const struct server_settings *settings;
 	uint32_t index;                         /* 0..workers-1, its stats slot */
 	int unix_fd;                            /* listening, inherited */
+	int tcp_fd;                             /* this slot's, or -1 (-p 0) */
+	int ready_fd;                           /* our pid goes here once serving */
+};
+
+/* A listening socket the worker accepts on itself (see worker.c). */
+struct worker_listener {
+	uv_poll_t poll;
+	int fd;          /* inherited; -1 when this kind is not served */
+	bool tcp;
+	bool open;       /* poll handle initialised */
+	struct worker *w;
 };
 
 struct worker {
 	uv_loop_t loop;
-	uv_tcp_t tcp;
-	uv_pipe_t unix_listener;
+	struct worker_listener listeners[2];     /* the Unix socket, then TCP */
+	uv_timer_t accept_timer;                 /* resumes after EMFILE */
 	uv_signal_t sigterm;
 	uv_timer_t stop_timer;
-	bool tcp_open;
+	bool accept_paused;
 	bool stopping;
 	uint32_t index;
 	uint32_t max_connections;   /* for the whole server */
@@ -65,12 +74,5 @@ struct worker {
  * status); 1 if it could not start.  Called in the forked child only.
  */
 int worker_run(const struct worker_args *args);
-
-/*
- * worker_open_tcp - a TCP socket with SO_REUSEADDR and SO_REUSEPORT bound to
- * listen:port (not yet listening).  Returns the fd or a negative errno, with
- * err saying which address failed.
- */
-int worker_open_tcp(const char *listen, int port, char *err, size_t errlen);
 
 #endif

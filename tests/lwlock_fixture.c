@@ -197,15 +197,28 @@ kid_proc(struct fixture *f, int idx)
 	return proc_get(f->procs, NPROCS, slot);
 }
 
-/* wait_queued - wait until kid idx sleeps in a lock's wait list. */
+/*
+ * wait_queued - wait until kid idx is committed to sleeping in a lock's
+ * wait list.  Being on the list (waiting == 1) is not enough: the kid
+ * attempts the lock once more after queueing, and a release that comes
+ * before that attempt lets it in without sleeping.  wait_sleep is set only
+ * once that attempt has failed, so from then on the kid sleeps (or finds
+ * itself already woken) and counts as contended.  Its low bit marks the
+ * other sleep, in dequeue, which these tests do not wait for.
+ */
 void
 wait_queued(struct fixture *f, int idx)
 {
 	struct proc *p = kid_proc(f, idx);
 	uint64_t deadline = now_ms() + DEADLINE_MS;
+	uint32_t sleep_word;
 
 	assert_non_null(p);
-	while (atomic_load(&p->waiting) != 1) {
+	for (;;) {
+		sleep_word = atomic_load(&p->wait_sleep);
+		if (atomic_load(&p->waiting) == 1 && sleep_word != 0 &&
+		    (sleep_word & 1u) == 0)
+			break;
 		if (now_ms() > deadline)
 			fail_msg("child %d never queued for the lock", idx);
 		sleep_ms(1);

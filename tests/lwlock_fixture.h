@@ -19,7 +19,7 @@
  *   lock_n, state_of  lock i and its state word
  *   spawn, reap_all   fork a child on its own slot; wait for all, with deadline
  *   kid_proc          a child's proc slot, once it has claimed one
- *   wait_queued       wait until a child sleeps in a lock's wait list
+ *   wait_queued       wait until a child is committed to sleep on a lock
  *   wait_flag         wait until a shared counter reaches a value
  *   now_ms, sleep_ms  the monotonic clock and a short sleep
  */

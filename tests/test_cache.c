@@ -4,10 +4,13 @@
  *
  * cache.c only assembles the pieces, so what can go wrong is at the seams: a
  * config the table cannot honour must be refused with a message an operator
- * can act on and nothing left behind; proc slots must run out cleanly and
- * come back when released; and a process that was handed the two
- * descriptors (the way a client program is) must find the same table, see
- * what the server stored, and take a proc slot the server can see.
+ * can act on and nothing left behind; proc slots must run out cleanly, come
+ * back when released, and go through their life (claim, identity, take,
+ * retire) clean and with their counters kept; and a process that was handed
+ * the two descriptors (the way a client program is) must find the same
+ * table, see what the server stored, and take a proc slot the server can
+ * see.  test_owner_gone is the process-identity check recovery and attach
+ * share.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -316,6 +319,123 @@ static int wait_child(pid_t pid, int seconds)
 	}
 }
 
+/* Every field of a slot set as a busy owner would leave it. */
+static void scribble(struct proc *p)
+{
+	atomic_store(&p->waiting, 1);
+	atomic_store(&p->wait_mode, 2);
+	atomic_store(&p->wait_next, 7);
+	atomic_store(&p->acquiring, 128);
+	atomic_store(&p->nheld, 3);
+	memset(p->held, 0x5a, sizeof(p->held));
+	atomic_store(&p->hits, 11);
+	atomic_store(&p->misses, 13);
+	atomic_store(&p->wait_sleep, 129);
+	p->spare = 9;
+	atomic_store(&p->start_time, 12345);
+}
+
+static void assert_clean(struct proc *p)
+{
+	struct proc_held_lock zero[PROC_MAX_HELD];
+
+	memset(zero, 0, sizeof(zero));
+	assert_int_equal(atomic_load(&p->waiting), 0);
+	assert_int_equal(atomic_load(&p->wait_mode), 0);
+	assert_int_equal(atomic_load(&p->wait_next), PROC_NONE);
+	assert_int_equal(atomic_load(&p->acquiring), 0);
+	assert_int_equal(atomic_load(&p->nheld), 0);
+	assert_memory_equal(p->held, zero, sizeof(zero));
+	assert_int_equal(atomic_load(&p->hits), 0);
+	assert_int_equal(atomic_load(&p->misses), 0);
+	assert_int_equal(atomic_load(&p->wait_sleep), 0);
+	assert_int_equal(p->spare, 0);
+	assert_int_equal(atomic_load(&p->start_time), 0);
+}
+
+/*
+ * A slot's life: claimed for a client program, its identity recorded; the
+ * client gone, exactly one taker wins it; retiring folds its counters into
+ * the server's and leaves it free and clean, whatever the owner scribbled.
+ */
+static void test_slot_life(void **state)
+{
+	(void)state;
+	struct cache_config cfg;
+	struct cache c;
+	char err[256] = "";
+	_Atomic uint64_t hits = 100, misses = 200;
+	uint64_t start = 0;
+	uint32_t slot;
+	struct proc *p;
+
+	config_init(&cfg);
+	cfg.max_procs = 4;
+	assert_int_equal(cache_create(&c, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(proc_claim(c.procs, c.nprocs, 4242, &slot), 0);
+	p = proc_get(c.procs, c.nprocs, slot);
+	assert_clean(p);
+
+	proc_record_identity(p, getpid());
+	assert_int_equal(proc_read_stat(getpid(), NULL, &start), 0);
+	assert_true(atomic_load(&p->start_time) == start);
+	proc_record_identity(p, 0x7ffffff0); /* no such process */
+	assert_true(atomic_load(&p->start_time) == PROC_START_UNKNOWN);
+
+	scribble(p);
+	assert_false(proc_take_dead(p, 4243)); /* not its pid */
+	assert_true(proc_take_dead(p, 4242));
+	assert_int_equal(atomic_load(&p->pid), -4242);
+	assert_false(proc_take_dead(p, 4242)); /* the other taker loses */
+	proc_retire(c.procs, c.nprocs, slot, &hits, &misses);
+	assert_int_equal(atomic_load(&hits), 111);
+	assert_int_equal(atomic_load(&misses), 213);
+	assert_int_equal(atomic_load(&p->pid), 0);
+	assert_clean(p);
+
+	/* Scribbled while free (a client may write anywhere): a claim still
+	 * hands it out clean. */
+	scribble(p);
+	assert_int_equal(proc_claim(c.procs, c.nprocs, 4244, &slot), 0);
+	assert_ptr_equal(proc_get(c.procs, c.nprocs, slot), p);
+	assert_clean(p);
+
+	/* Adopting: only a slot of the array. */
+	assert_int_equal(cache_adopt_proc(&c, c.nprocs), -ERANGE);
+	assert_int_equal(c.self, PROC_NONE);
+	assert_int_equal(cache_adopt_proc(&c, slot), 0);
+	assert_int_equal(c.self, slot);
+	cache_destroy(&c);
+}
+
+/* The one "has that process ended" test, as recovery and attach use it. */
+static void test_owner_gone(void **state)
+{
+	(void)state;
+	uint64_t start = 0;
+	pid_t child, ppid = -1;
+	int status;
+
+	assert_int_equal(proc_read_stat(getpid(), &ppid, &start), 0);
+	assert_int_equal(ppid, getppid());
+	assert_false(proc_owner_gone(getpid(), start, true, NULL));
+	assert_false(proc_owner_gone(getpid(), PROC_START_UNKNOWN, true, NULL));
+	/* Same PID, another start time: a new process reusing the PID. */
+	assert_false(proc_owner_gone(getpid(), start + 1, false, NULL));
+	assert_true(proc_owner_gone(getpid(), start + 1, true, &ppid));
+	assert_int_equal(ppid, getppid());
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(proc_owner_gone(child, start, true, &ppid));
+	assert_int_equal(ppid, 0);
+	assert_true(proc_owner_gone(child, PROC_START_UNKNOWN, false, NULL));
+	assert_int_equal(proc_read_stat(child, NULL, &start), -ENOENT);
+}
+
 static void test_attach_from_fds(void **state)
 {
 	(void)state;
@@ -414,6 +534,8 @@ int main(void)
 		cmocka_unit_test(test_create_bad_config),
 		cmocka_unit_test(test_create_error_messages),
 		cmocka_unit_test(test_claim_until_full),
+		cmocka_unit_test(test_slot_life),
+		cmocka_unit_test(test_owner_gone),
 		cmocka_unit_test(test_attach_from_fds),
 		cmocka_unit_test(test_attach_rejects_garbage),
 	};

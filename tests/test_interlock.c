@@ -1,5 +1,5 @@
 /*
- * test_interlock.c - tests of server/interlock.c and server/onexit.c
+ * test_interlock.c - tests of server/interlock.c
  *
  * The interlock is about other processes, so these tests fork real ones: a
  * second server that must be refused, a server killed with SIGKILL whose
@@ -35,7 +35,7 @@
 #include <cmocka.h>
 
 #include "interlock.h"
-#include "onexit.h"
+#include "onexit.h" /* children cancel the stack they inherit */
 
 #define MAX_CHILDREN 8
 
@@ -294,7 +294,15 @@ teardown(void **state)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	interlock_release(&f->il, NULL, 0);
-	remove_port_shims(f->port);
+	if (f->port > 0) {
+		remove_port_shims(f->port);
+	} else {
+		struct stat st;
+
+		/* A -p 0 server's keys derive from its run directory. */
+		if (stat(f->run_dir, &st) == 0)
+			remove_port_shims(INTERLOCK_NO_TCP_BASE + (int) (st.st_ino & 0x7fff));
+	}
 	chmod(f->base, 0700);
 	nftw(f->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
@@ -408,6 +416,66 @@ test_second_server_refused(void **state)
 	assert_int_equal(shmget(f->il.shim_key, 0, 0), f->il.shim_id);
 }
 
+/*
+ * A server without TCP (-p 0) writes port 0 in its lock file: a second one
+ * must read it back as a live server's, and once that server is killed,
+ * as stale state to remove.
+ */
+static void
+test_port_zero_second_refused_then_stale_removed(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "";
+	struct child_report rep;
+	pid_t child;
+
+	f->port = 0;
+	child = spawn(f, CHILD_HOLD, f->run_dir, &rep);
+	assert_int_equal(rep.rc, 0);
+	spawn(f, CHILD_TRY, f->run_dir, &rep);
+	assert_int_equal(rep.rc, -EBUSY);
+	assert_contains(rep.err, "another shmkv-server (PID %d) is running without TCP",
+			(int) child);
+
+	kill_and_reap(child);
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, 0, f->sock, err,
+					   sizeof(err)), 0);
+	assert_int_equal(f->il.stale_pid, child);
+	assert_int_equal(f->il.stale_shims_removed, 1);
+}
+
+/* The run directory goes with the interlock if acquire made it, and only
+ * then; one that holds something else stays. */
+static void
+test_run_dir_removed_only_if_ours(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "", keep[256];
+	int fd;
+
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
+					   err, sizeof(err)), 0);
+	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
+	assert_false(exists(f->run_dir));
+
+	assert_int_equal(mkdir(f->run_dir, 0700), 0);
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
+					   err, sizeof(err)), 0);
+	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
+	assert_true(exists(f->run_dir));
+	assert_int_equal(rmdir(f->run_dir), 0);
+
+	/* Ours, but someone put a file in it meanwhile: it stays, file too. */
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
+					   err, sizeof(err)), 0);
+	snprintf(keep, sizeof(keep), "%s/keep", f->run_dir);
+	fd = open(keep, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
+	assert_true(exists(keep));
+}
+
 static void
 test_release_only_by_owner(void **state)
 {
@@ -473,7 +541,7 @@ test_orphan_refused(void **state)
 	kill_and_reap(child);
 
 	assert_int_equal(interlock_acquire(&il2, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), -EBUSY);
+					   err, sizeof(err)), -EAGAIN);
 	assert_contains(err, "still attached");
 	assert_contains(err, "PID %d", (int) child);
 	assert_contains(err, "pkill");
@@ -625,102 +693,6 @@ test_bad_arguments(void **state)
 	assert_int_not_equal(interlock_shim_key(11211, 0), interlock_shim_key(11212, 0));
 }
 
-/* ---- onexit ----------------------------------------------------------- */
-
-static char onexit_log[64];
-
-static void
-log_cb(void *arg)
-{
-	size_t n = strlen(onexit_log);
-
-	if (n + 1 < sizeof(onexit_log)) {
-		onexit_log[n] = *(const char *) arg;
-		onexit_log[n + 1] = '\0';
-	}
-}
-
-static void
-touch_cb(void *arg)
-{
-	int fd = open(arg, O_WRONLY | O_CREAT, 0600);
-
-	if (fd >= 0)
-		close(fd);
-}
-
-static void
-test_onexit_reverse_once(void **state)
-{
-	(void) state;
-	onexit_log[0] = '\0';
-	assert_int_equal(onexit_push(log_cb, "a"), 0);
-	assert_int_equal(onexit_push(log_cb, "b"), 0);
-	assert_int_equal(onexit_push(log_cb, "c"), 0);
-	onexit_run_all();
-	assert_string_equal(onexit_log, "cba");
-	onexit_run_all();
-	assert_string_equal(onexit_log, "cba");
-
-	/* The stack is usable again afterwards. */
-	assert_int_equal(onexit_push(log_cb, "d"), 0);
-	onexit_run_all();
-	assert_string_equal(onexit_log, "cbad");
-}
-
-static void
-test_onexit_not_in_child(void **state)
-{
-	struct fixture *f = *state;
-	char path[128];
-	int status;
-	pid_t pid;
-
-	path_in(f, "ran", path, sizeof(path));
-	assert_int_equal(onexit_push(touch_cb, path), 0);
-
-	/* A worker that cancels as it should. */
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		onexit_cancel_all();
-		onexit_run_all();
-		_exit(0);
-	}
-	track(f, pid);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_false(exists(path));
-
-	/* A worker that forgot: the owner check still keeps it from running. */
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		onexit_run_all();
-		_exit(0);
-	}
-	track(f, pid);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_false(exists(path));
-
-	/* The supervisor itself does run it. */
-	onexit_run_all();
-	assert_true(exists(path));
-}
-
-static void
-test_onexit_full_and_cancel(void **state)
-{
-	(void) state;
-	onexit_log[0] = '\0';
-	for (int i = 0; i < ONEXIT_MAX; i++)
-		assert_int_equal(onexit_push(log_cb, "x"), 0);
-	assert_int_equal(onexit_push(log_cb, "y"), -ENOSPC);
-	assert_int_equal(onexit_push(NULL, NULL), -EINVAL);
-	onexit_cancel_all();
-	onexit_run_all();
-	assert_string_equal(onexit_log, "");
-}
-
 int
 main(void)
 {
@@ -729,6 +701,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_run_dir_mode_despite_umask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_server_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_only_by_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_zero_second_refused_then_stale_removed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_dir_removed_only_if_ours, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stale_cleaned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphan_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_with_worker_alive, setup, teardown),
@@ -737,9 +713,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_run_dir_open_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_dir_other_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_onexit_reverse_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_onexit_not_in_child, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_onexit_full_and_cancel, setup, teardown),
 	};
 
 	/* Orphaned grandchildren are reparented to us, so we can reap them. */

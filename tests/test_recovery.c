@@ -44,6 +44,10 @@
 #define NKEYS 64
 #define MAXKIDS 4
 #define STORM_MS 2000
+/* ... and at least this many kills, however slow the machine (valgrind on a
+ * shared box manages a handful a second), within STORM_DEADLINE_MS. */
+#define STORM_MIN_KILLS 20
+#define STORM_DEADLINE_MS 120000
 #define DEADLINE_MS 10000
 #define RECOVER_TIMEOUT_MS 2000
 
@@ -578,13 +582,15 @@ static void test_killed_waking(void **state)
  * Children hammer one lock in both modes while the test kills them at
  * random instants - inside acquire, release, the wait list, the critical
  * section - recovers as the supervisor does, frees the slot and starts a
- * new child.  Exclusion must hold throughout, every recovery must finish,
- * and at the end every child must get through (no lost waiter).
+ * new child, for STORM_MS and at least STORM_MIN_KILLS kills (a slow
+ * machine gets fewer kills per second, not a failure).  Exclusion must hold
+ * throughout, every recovery must finish, and at the end every child must
+ * get through (no lost waiter).
  */
 static void test_kill_storm(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t end;
+	uint64_t end, deadline;
 	unsigned int seed = 12345;
 	int kills = 0, drops = 0;
 
@@ -593,11 +599,11 @@ static void test_kill_storm(void **state)
 	for (int i = 0; i < MAXKIDS; i++)
 		spawn(f, i, child_storm);
 	end = now_ms() + STORM_MS;
-	while (now_ms() < end) {
+	deadline = now_ms() + STORM_DEADLINE_MS;
+	while (now_ms() < end || kills < STORM_MIN_KILLS) {
 		struct lwlock_recover_result res;
 		int victim = (int)(rand_r(&seed) % MAXKIDS);
 		uint32_t slot;
-		struct proc *p;
 
 		sleep_ms(1 + rand_r(&seed) % 10);
 		kill_kid(f, victim);
@@ -607,12 +613,13 @@ static void test_kill_storm(void **state)
 		recover(f, target, true, &res);
 		drops += res.dead_exclusive;
 		kills++;
-		/* Give the slot back, as the supervisor does. */
-		p = proc_get(f->c.procs, f->c.nprocs, slot);
-		atomic_store(&p->wait_sleep, 0);
+		/* Give the slot back, as the supervisor does (the release
+		 * clears all of it, wait_sleep included). */
 		proc_release(f->c.procs, f->c.nprocs, slot);
 		f->dead[slot] = false;
 		spawn(f, victim, child_storm);
+		if (now_ms() > deadline)
+			fail_msg("only %d kills in %d ms", kills, STORM_DEADLINE_MS);
 	}
 	atomic_store(&f->sh->stop, 1);
 	for (int i = 0; i < MAXKIDS; i++)
@@ -621,7 +628,6 @@ static void test_kill_storm(void **state)
 		      kills, drops,
 		      (unsigned long long)atomic_load(&f->sh->entries));
 	assert_int_equal(atomic_load(&f->sh->violations), 0);
-	assert_true(kills > 10);
 	assert_true(atomic_load(&f->sh->entries) > (uint64_t)kills);
 	assert_lock_whole(f, target);
 }

@@ -63,6 +63,21 @@ def value_ok(key, value):
             crc == b"%08x" % (zlib.crc32(body) & 0xffffffff))
 
 
+def count_corrupt(srv, prefix, nkeys):
+    """Read keys prefix:0 .. prefix:nkeys-1 back; how many values are corrupt."""
+    bad = 0
+    with srv.tcp() as s:
+        for i in range(0, nkeys, 50):
+            keys = " ".join("%s:%d" % (prefix, k)
+                            for k in range(i, min(nkeys, i + 50)))
+            s.sendall(b"get " + keys.encode() + b"\r\n")
+            text = harness.recv_until(s, re.compile(rb".*END\r\n", re.S))
+            for m in re.finditer(rb"VALUE (\S+) \d+ (\d+)\r\n", text):
+                data = text[m.end():m.end() + int(m.group(2))]
+                bad += not value_ok(m.group(1).decode(), data)
+    return bad
+
+
 def in_futex(pid):
     """Is pid inside a futex wait (x86-64 syscall 202), i.e. asleep on an
     LWLock rather than in its event loop?"""
@@ -277,16 +292,7 @@ class ChaosTest(ServerTest):
         # Afterwards: both workers back, every value intact.
         srv.wait_ready(nworkers=2)
         time.sleep(0.3)
-        bad = 0
-        with srv.tcp() as s:
-            for i in range(0, NKEYS, 50):
-                keys = " ".join("chaos:%d" % k for k in range(i, i + 50))
-                s.sendall(b"get " + keys.encode() + b"\r\n")
-                text = harness.recv_until(s, re.compile(rb".*END\r\n", re.S))
-                for m in re.finditer(rb"VALUE (\S+) \d+ (\d+)\r\n", text):
-                    start = m.end()
-                    data = text[start:start + int(m.group(2))]
-                    bad += not value_ok(m.group(1).decode(), data)
+        bad = count_corrupt(srv, "chaos", NKEYS)
         st = self.stats(srv)
         corrupt = sum(len(w.corrupt) for w in writers) + bad
         stalls = [s for w in writers for s in w.stalls]

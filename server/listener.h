@@ -1,0 +1,59 @@
+/*
+ * listener.h - the server's listening sockets, made once by the supervisor
+ *
+ * The supervisor creates every listening socket before it forks a worker
+ * and keeps them open for the server's life: one TCP socket per worker
+ * slot (SO_REUSEPORT, so the kernel spreads connections over the slots)
+ * and one Unix socket that every worker shares.  A worker inherits its
+ * slot's socket, so a restarted worker accepts the connections that queued
+ * while its slot was empty, instead of the kernel refusing them.
+ *
+ * The Unix socket's path is not ours until we have made it so: a file
+ * there that is not a socket, or a socket a live server answers on, is
+ * refused and left alone; only a stale socket (nobody answers) is removed.
+ * On the way out the path is unlinked only if it is still the socket we
+ * bound.
+ *
+ * Interface routines:
+ *   listener_open_tcp    a bound, listening SO_REUSEPORT socket on -l:-p
+ *   listener_open_unix   bind and listen on a Unix path that is safe to take
+ *   listener_close_unix  close it and unlink the path if it is still ours
+ */
+#ifndef SHMKV_LISTENER_H
+#define SHMKV_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A listening Unix socket and what identifies its path as ours. */
+struct listener_unix {
+	int fd;        /* -1 when not open */
+	dev_t dev;     /* of the socket file we bound */
+	ino_t ino;
+	char path[108];
+};
+
+/*
+ * listener_open_tcp - a TCP socket with SO_REUSEADDR and SO_REUSEPORT bound
+ * to listen:port and listening with the given backlog.  Returns the fd
+ * (close-on-exec) or a negative errno, with err naming the address.
+ */
+int listener_open_tcp(const char *listen, int port, int backlog, char *err,
+		      size_t errlen);
+
+/*
+ * listener_open_unix - bind path and listen on it, mode applied to the
+ * socket file.  Refuses -EEXIST for a path that exists and is not a
+ * socket, -EADDRINUSE for a socket a server answers on; removes a socket
+ * nobody answers on first.  0 with *l filled in, or -errno with err saying
+ * why and what to do, and nothing at path touched.
+ */
+int listener_open_unix(struct listener_unix *l, const char *path,
+		       unsigned mode, int backlog, char *err, size_t errlen);
+
+/* listener_close_unix - close the socket; unlink its path only if the file
+ * there is still the one we bound (someone may have replaced it). */
+void listener_close_unix(struct listener_unix *l);
+
+#endif
