@@ -56,6 +56,7 @@
 
 #include "cache.h"
 #include "interlock.h"
+#include "memory_file.h"
 #include "onexit.h"
 #include "recovery.h"
 #include "stats.h"
@@ -79,6 +80,7 @@ struct supervisor {
 	const struct server_config *cfg;
 	struct interlock il;
 	struct cache cache;
+	struct memory_file mfile;     /* --memory-file, or plain memfds */
 	bool cache_created;
 	struct server_stats_view stats;
 	struct server_settings settings;
@@ -141,17 +143,6 @@ static void drain_sig_pipe(void)
 
 	while (read(sig_pipe[0], buf, sizeof(buf)) > 0)
 		;
-}
-
-/* onexit callbacks: each undoes one step of start-up. */
-static void undo_cache(void *arg)
-{
-	struct cache *c = arg;
-
-	/* Client programs attached to the segment learn that it is gone. */
-	atomic_store_explicit(&segment_header(&c->seg)->state, SEGMENT_STATE_SHUTDOWN,
-			      memory_order_release);
-	cache_destroy(c);
 }
 
 /*
@@ -506,7 +497,9 @@ static int start(struct supervisor *s)
 		return rc;
 	}
 
-	size = server_stats_region_size(cfg->workers);
+	/* A memory file outlives this start: room for any later -t. */
+	size = server_stats_region_size(cfg->memory_file[0] ? CONFIG_MAX_WORKERS
+							    : cfg->workers);
 	memset(&cc, 0, sizeof(cc));
 	cc.table.partitions = cfg->partitions;
 	cc.table.memory = cfg->memory_mib << 20;
@@ -523,13 +516,13 @@ static int start(struct supervisor *s)
 			cc.seg.rundir_ino = (uint64_t)st.st_ino;
 		}
 	}
-	rc = cache_create(&s->cache, &cc, err, sizeof(err));
+	rc = memory_file_open_cache(&s->mfile, cfg, &cc, &s->cache, err, sizeof(err));
 	if (rc < 0) {
 		SERVER_LOG("cannot create the shared cache: %s", err);
 		return rc;
 	}
 	s->cache_created = true;
-	onexit_push(undo_cache, &s->cache);
+	onexit_push(memory_file_close, &s->mfile);
 	{
 		struct stat st;
 
@@ -538,7 +531,7 @@ static int start(struct supervisor *s)
 			s->il.shim->data_ino = (uint64_t)st.st_ino;
 	}
 
-	rc = segment_alloc(&s->cache.seg, SEGMENT_CTL, "server.stats", size, &off);
+	rc = memory_file_stats_region(&s->mfile, size, &off);
 	if (rc == 0) {
 		s->stats.slots = segment_ptr(&s->cache.seg, SEGMENT_CTL, off, size);
 		s->stats.count = cfg->workers;
@@ -562,6 +555,7 @@ static int start(struct supervisor *s)
 		return rc;
 	}
 	onexit_push(free_recovery, &s->recovery);
+	memory_file_recover(&s->mfile, &s->recovery);
 	table_tick(&s->cache.table, (uint32_t)time(NULL));
 
 	s->unix_fd = -1;
@@ -654,6 +648,7 @@ int supervisor_run(const struct server_config *cfg)
 	SERVER_LOG("stopping: %u worker(s) running, %" PRIu64 " restart(s)",
 		   live_workers(s), s->restarts);
 	stop_workers(s);
+	memory_file_stopped(&s->mfile, s->recovery.pending == 0);
 	onexit_run_all();
 	SERVER_LOG("stopped");
 	return 0;
