@@ -70,7 +70,7 @@ static int validate_attached(const struct segment *seg, char *err, size_t errlen
 	if (h->data_size != seg->data_size || h->ctl_size != seg->ctl_size) {
 		segment_set_err(err, errlen,
 			"the segment header says %" PRIu64 " + %" PRIu64
-			" bytes but the memfds are %zu + %zu bytes",
+			" bytes but the parts are %zu + %zu bytes",
 			h->data_size, h->ctl_size, seg->data_size, seg->ctl_size);
 		return -EINVAL;
 	}
