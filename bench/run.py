@@ -1002,7 +1002,7 @@ def main():
     ap.add_argument("--big-memory", type=int, default=4096, help="MiB for (f) (default 4096)")
     ap.add_argument("--big-keys", type=int, default=19000000,
                     help="keys in (f) (default 19000000, ~3 GiB of items)")
-    ap.add_argument("--workloads", default="abcdef", help="which of a-f to run (default all)")
+    ap.add_argument("--workloads", default="abcdefg", help="which of a-g to run (default all)")
     ap.add_argument("--note", default="", help="a line to put at the top of the results")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
@@ -1021,6 +1021,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="shmkv-bench-")
     t0 = time.monotonic()
     res = {}
+    restarts = None
     interrupted = False
     b = Bench(args, tmp)
     try:
@@ -1032,6 +1033,10 @@ def main():
             res["e"] = b.run_memory()
         if "f" in want:
             res["f"] = b.run_huge()
+        if "g" in want:  # restarts: bench/restart_bench.py, its own table
+            import restart_bench
+            restarts = restart_bench.measure(args.build, tmp, args.big_memory,
+                                             args.big_keys, args.repeat, args.threads)
     except Stop as e:
         interrupted = True
         log("stopped by %s; writing what was measured" % e)
@@ -1049,6 +1054,11 @@ def main():
     write_report(md, args, res, env, os.path.basename(png) if chart_ok else "(chart failed)")
     nfail = sum(1 for w, v in res.items() for p in (v[0] if w == "f" else v)
                 if p["status"] != "ok")
+    if restarts is not None:
+        with open(md, "a") as f:
+            f.write(restart_bench.markdown(restarts, args.big_memory, args.big_keys,
+                                           args.repeat))
+        nfail += sum(1 for r in restarts if r.get("status") != "ok")
     log("wrote %s%s in %.0f s; %d failed point(s)" %
         (md, " and " + png if chart_ok else "", time.monotonic() - t0, nfail))
     with open(md) as f:
