@@ -200,8 +200,9 @@ int segment_populate(unsigned char *addr, size_t len, size_t page)
 	 * before any other process of ours can write it. */
 	for (size_t i = 0; i < len; i += page) {
 		volatile unsigned char *b = addr + i;
+		unsigned char was = *b;
 
-		*b = *b;
+		*b = was;
 	}
 	return 0;
 }

@@ -5,7 +5,9 @@
  * serves nothing.  In order it takes the interlock (run directory, lock
  * file, SysV shim), checks that the TCP port can be bound, creates the
  * cache (segment, proc slots, table) with room for the workers' counters,
- * claims a proc slot of its own (table_tick may take partition locks),
+ * or with --memory-file adopts the one a previous server left
+ * (memory_file.c: recovered first if that server died), claims a proc
+ * slot of its own (table_tick may take partition locks),
  * creates the Unix listening socket, and forks the workers.  Each creation
  * pushes its undo on the onexit stack, so a failure half way and a clean
  * stop undo exactly what exists, newest first.
