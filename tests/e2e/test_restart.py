@@ -3,9 +3,10 @@
 Every test runs the real server with --memory-file on /dev/shm and checks
 what a user would after a restart:
   - clean restart (SIGTERM, start again with the same flags): every key,
-    value, flag and CAS is back, TTLs have run on through the downtime (an
-    item whose TTL passed while no server ran is gone), new CAS values
-    stay above the old ones, and the files are mode 0600;
+    value, flag and CAS is back (a client program reads it directly too),
+    TTLs have run on through the downtime (an item whose TTL passed while
+    no server ran is gone), new CAS values stay above the old ones, and the
+    files are mode 0600;
   - crash restart: SIGKILL of the supervisor, every worker and the client
     programs in the middle of a write load of checksummed values; the next
     start recovers, and no value read afterwards is corrupt.  The share of
@@ -19,7 +20,8 @@ what a user would after a restart:
     --memory-file-reset starting cold.
 
 Usage: python3 test_restart.py PATH-TO-shmkv-server (SHMKV_CHAOS_CHECKER
-names the client program that reads directly and holds locks).
+names the client program that reads directly and holds locks, SHMKV_CLI
+the `shmkv` command).
 """
 import hashlib
 import os
@@ -39,6 +41,7 @@ from harness import ServerTest, cmd, recv_until
 from test_chaos import make_value, value_ok
 
 CHECKER = os.environ.get("SHMKV_CHAOS_CHECKER", "")
+CLI = os.environ.get("SHMKV_CLI", "")
 NKEYS = 20000
 # 128 partitions need each to hold 8 items of -I: 128 MiB / 128 = 1 MiB.
 CRASH_FLAGS = ("-I", "64k", "--partitions", "128")
@@ -180,6 +183,11 @@ class RestartTest(ServerTest):
             self.assertTrue(long_ttl - 10 <= left <= long_ttl - 3,
                             "TTL %d before, %d after" % (long_ttl, left))
             request(s, cmd("set fresh 0 0 1", b"x"))
+        if CLI:  # a client program reads the adopted segment directly
+            p = subprocess.run([CLI, "-s", again.sock_path, "get", "k1234"],
+                               capture_output=True, timeout=10)
+            self.assertEqual((p.returncode, p.stdout.strip()), (0, b"value-001234"),
+                             p.stderr)
         fresh = gets_all(again, ["fresh"])["fresh"][1]
         self.assertGreater(fresh, max(c for _, c, _ in before.values()))
         self.assertStopsCleanly(again)
