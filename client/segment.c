@@ -37,11 +37,16 @@
  * Every offset and length read from shared memory is checked, with
  * arithmetic that cannot overflow, against the size this process mapped.
  *
- * Interface routines (see segment.h): segment_create, segment_attach,
- * segment_detach, segment_alloc, segment_find, segment_ptr,
- * segment_readonly_fd, segment_mapping_page_size and
- * segment_default_huge_page_size (both thin wrappers over hugepages.c, kept
- * so that the segment's users need only segment.h), segment_overhead.
+ * Mapping a segment that exists (a client's attach, a server's adoption of
+ * a memory file) is segment_map.c's; creating one in files instead of
+ * memfds is segment_file.c's.  The helpers the three share are declared in
+ * segment_internal.h.
+ *
+ * Interface routines (see segment.h): segment_create, segment_detach,
+ * segment_alloc, segment_find, segment_ptr, segment_readonly_fd,
+ * segment_mapping_page_size and segment_default_huge_page_size (both thin
+ * wrappers over hugepages.c, kept so that the segment's users need only
+ * segment.h), segment_overhead.
  */
 #include "segment.h"
 
@@ -106,7 +111,7 @@ static bool align_up(uint64_t x, uint64_t a, uint64_t *out)
 }
 
 /*
- * part_size - need bytes rounded up to whole pages of page, if that fits
+ * segment_part_size - need bytes rounded up to whole pages of page, if that fits
  * in size_t and off_t (ftruncate's argument); else false.
  */
 bool segment_part_size(uint64_t need, size_t page, size_t *size)
@@ -119,7 +124,7 @@ bool segment_part_size(uint64_t need, size_t page, size_t *size)
 	return true;
 }
 
-/* now_seconds - a monotonic clock, for create_seconds. */
+/* segment_now_seconds - a monotonic clock, for create_seconds. */
 double segment_now_seconds(void)
 {
 	struct timespec ts;
@@ -380,7 +385,7 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 	return 0;
 }
 
-/* write_headers - the creator's header and control header, before anyone sees them. */
+/* segment_write_headers - the creator's header and control header, before anyone sees them. */
 void segment_write_headers(struct segment *seg, const struct segment_options *opt)
 {
 	struct segment_header *h = segment_header(seg);

@@ -267,7 +267,8 @@ int table_partition_of_lock(const struct table *t, uint32_t offset,
 int table_partition_reset(struct table *t, uint32_t p);
 
 /* table_partition_drop_if_torn - reset p if a writer stopped inside a
- * change (its sequence word is odd); 1 if it did.  Takes p's lock. */
+ * change (its sequence word is odd); 1 if it did, -EBUSY if p's lock is
+ * held (it never waits for it). */
 int table_partition_drop_if_torn(struct table *t, uint32_t p);
 void table_stats_total(const struct table *t, struct table_stats *out);
 

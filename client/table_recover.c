@@ -110,8 +110,10 @@ int table_partition_reset(struct table *t, uint32_t p)
  * before the first store and even after the last).  For a segment adopted
  * after a crash, once the proc slots are recovered: a partition a dead
  * writer held is already reset, so this catches only a control part whose
- * record was lost.  Takes p's lock exclusive; no server process may be
- * writing meanwhile.  1 if dropped, 0 if not, -errno.
+ * record was lost.  Takes p's lock exclusive if it is free (never waits:
+ * the caller may be the one recoverer a held lock waits for); no server
+ * process may be writing meanwhile.  1 if dropped, 0 if not, -EBUSY if the
+ * lock is held, -errno.
  */
 int table_partition_drop_if_torn(struct table *t, uint32_t p)
 {
@@ -124,7 +126,8 @@ int table_partition_drop_if_torn(struct table *t, uint32_t p)
 	if ((atomic_load_explicit(&t->parts[p].seq, memory_order_acquire) & 1u) == 0)
 		return 0;
 	lock = &t->pctl[p].c.lock;
-	lwlock_acquire(&t->owner, lock, LW_EXCLUSIVE);
+	if (!lwlock_conditional_acquire(&t->owner, lock, LW_EXCLUSIVE))
+		return -EBUSY;
 	rc = table_partition_reset(t, p);
 	lwlock_release(&t->owner, lock);
 	return rc < 0 ? rc : 1;

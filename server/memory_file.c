@@ -354,16 +354,20 @@ void memory_file_recover(struct memory_file *mf, struct recovery *r)
 {
 	struct segment *seg = &mf->cache->seg;
 	struct table_stats st;
-	uint32_t dropped = 0;
+	uint32_t dropped = 0, busy = 0;
+	int rc;
 
 	if (seg->adopted && !seg->was_clean) {
 		recovery_adopted(r);
-		for (uint32_t p = 0; p < mf->cache->table.npartitions; p++)
-			if (table_partition_drop_if_torn(&mf->cache->table, p) == 1)
-				dropped++;
-		if (dropped > 0)
+		for (uint32_t p = 0; p < mf->cache->table.npartitions; p++) {
+			rc = table_partition_drop_if_torn(&mf->cache->table, p);
+			dropped += rc == 1;
+			busy += rc == -EBUSY;
+		}
+		if (dropped > 0 || busy > 0)
 			SERVER_LOG("dropped %u partition(s) a writer had left half "
-				   "changed", dropped);
+				   "changed%s", dropped, busy > 0 ? "; some locks were "
+				   "still held, not checked" : "");
 	}
 	if (!seg->adopted)
 		return;
