@@ -14,7 +14,8 @@ shmkv-bench over TCP), then restarts each several times, interleaved:
 [stop_time]", when it starts in the same second as the old one stopped.)
 
 and measures the time from starting the new process to its first `stats`
-reply, and how many items it then has (curr_items) against how many it had.
+reply, and how many items it then has (curr_items) against how many it had; a
+get of three known keys checks that they are readable.
 Each figure is the median of --repeat restarts, with the spread beside it.
 Servers bind 127.0.0.1 on ports the kernel picks; every server started is
 stopped and every file removed again, also on failure.
@@ -94,10 +95,22 @@ class Restartable:
 
 def fill(build, port, keys, threads):
     """Preload every key over TCP with shmkv-bench (pipelined sets)."""
-    subprocess.run([os.path.join(build, "bench", "shmkv-bench"), "-p", str(port),
-                    "--keys", str(keys), "--key-size", "32", "--value-size", "100",
-                    "--ratio", "1:0", "--duration", "1", "-c", "8", "-t", str(threads)],
-                   check=True, stdout=subprocess.DEVNULL, timeout=3600)
+    p = subprocess.run([os.path.join(build, "bench", "shmkv-bench"), "-p", str(port),
+                        "--keys", str(keys), "--key-size", "32", "--value-size", "100",
+                        "--ratio", "1:0", "--duration", "1", "-c", "8", "-t", str(threads)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=3600)
+    if p.returncode != 0:
+        raise RuntimeError("shmkv-bench could not fill port %d: %s" % (
+            port, p.stderr.decode(errors="replace").strip().splitlines()[-3:]))
+
+
+def probe_keys(port, keys):
+    """How many of the first, middle and last key a get finds (shmkv-bench's
+    key names: "k" and the index zero-padded to 32 bytes)."""
+    names = ["k%031d" % i for i in (0, keys // 2, keys - 1)]
+    reply = run.talk(("127.0.0.1", port), ("get %s\r\n" % " ".join(names)).encode(),
+                     (b"END\r\n",))
+    return reply.count(b"VALUE ")
 
 
 def median_spread(xs):
@@ -137,12 +150,13 @@ def measure(build, tmp, memory, keys, repeat, threads):
                 took, items = row["srv"].start()
                 row["seconds"].append(took)
                 row["items"].append(items)
+                found = probe_keys(row["srv"].port, keys)
                 run.log("restart: %s %s #%d: serving after %.3f s with %d of %d items"
                         % (row["system"], row["how"], i + 1, took, items, row["before"]))
-                if items < row["before"] and row["system"] == "shmkv" and \
-                        row["sig"] == signal.SIGTERM:
-                    row["status"] = "FAILED: %d of %d items after a clean restart" % (
-                        items, row["before"])
+                if row["system"] == "shmkv" and row["sig"] == signal.SIGTERM and \
+                        (items < row["before"] or found < 3):
+                    row["status"] = "FAILED: %d of %d items, %d of 3 probed keys " \
+                        "after a clean restart" % (items, row["before"], found)
     except (RuntimeError, OSError, subprocess.SubprocessError, KeyError) as e:
         for row in rows:
             if len(row.get("seconds", [])) < repeat:
