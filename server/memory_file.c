@@ -243,6 +243,17 @@ static int adopt(struct memory_file *mf, const struct cache_config *want,
 			 "--memory-file-reset to start cold", path, why);
 		return rc;
 	}
+	if ((mf->cfg->huge_pages == SEGMENT_HUGE_ON && !c->seg.huge) ||
+	    (mf->cfg->huge_pages == SEGMENT_HUGE_OFF && c->seg.huge)) {
+		snprintf(err, errlen, "memory file %s is on %s pages, but this start "
+			 "asks for --huge-pages %s; use --huge-pages try, or a memory "
+			 "file on %s", path, c->seg.huge ? "huge" : "normal",
+			 config_huge_pages_name(mf->cfg->huge_pages),
+			 c->seg.huge ? "tmpfs (/dev/shm)" : "a hugetlbfs mount");
+		cache_destroy(c);
+		return -EINVAL;
+	}
+	c->seg.huge_fell_back = mf->cfg->huge_pages == SEGMENT_HUGE_TRY && !c->seg.huge;
 	cache_settings(want, &ws);
 	if (settings_differ(&segment_header(&c->seg)->settings, &ws, why,
 			    sizeof(why))) {
