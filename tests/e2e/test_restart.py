@@ -15,9 +15,10 @@ what a user would after a restart:
   - a client program that dies holding a partition exclusive, then the
     whole server: exactly that partition is emptied, all else kept;
   - refusals, each leaving the file as it was: other -m, other -I,
-    --huge-pages on for a file on tmpfs, another server (port), another layout version, a file another live server
-    holds, a file that is not ours (even with --memory-file-reset); and
-    --memory-file-reset starting cold.
+    --huge-pages on for a file on tmpfs, another server (port), another
+    layout version, a file another live server holds (or only its
+    orphaned workers), a file that is not ours (even with
+    --memory-file-reset); and --memory-file-reset starting cold.
 
 Usage: python3 test_restart.py PATH-TO-shmkv-server (SHMKV_CHAOS_CHECKER
 names the client program that reads directly and holds locks, SHMKV_CLI
@@ -285,6 +286,28 @@ class RestartTest(ServerTest):
         rc, log = self.refused(first=None)  # while `again` holds it
         self.assertEqual(rc, 1, log)
         self.assertIn("in use by another running server (pid %d" % again.pid, log)
+        self.assertStopsCleanly(again)
+
+    def test_orphaned_workers_still_hold_the_file(self):
+        srv = self.server()
+        self.fill(srv, 100)
+        worker = srv.workers()[0]
+        os.kill(worker, signal.SIGSTOP)  # it cannot act on its parent's death
+        self.addCleanup(lambda: os.path.exists("/proc/%d" % worker) and
+                        os.kill(worker, signal.SIGKILL))
+        others = [w for w in srv.workers() if w != worker]
+        os.kill(srv.pid, signal.SIGKILL)
+        srv.proc.wait(10)
+        wait_gone(others)
+        # Another port and run directory, so only the file's lock can tell.
+        rc, log = self.refused()
+        self.assertEqual(rc, 1, log)
+        self.assertIn("in use by another running server", log)
+        os.kill(worker, signal.SIGKILL)
+        wait_gone([worker])
+        again = self.server(first=srv)
+        self.assertIn("its last server died", again.log_text())
+        self.assertEqual(len(gets_all(again, ["k%d" % i for i in range(100)])), 100)
         self.assertStopsCleanly(again)
 
     def test_another_layout_version_is_refused_and_reset_starts_cold(self):
