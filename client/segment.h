@@ -114,7 +114,9 @@ struct segment_dir_entry {
 /*
  * At offset 0 of the data part, as PostgreSQL's PGShmemHeader.  Written by
  * the creator before anyone else can see the segment; afterwards only clock,
- * state and the allocation fields change, and only in the creator's tree.
+ * state and the allocation fields change, and only in the creator's tree
+ * (a server adopting a memory file also rewrites creator_pid, page_size and
+ * clean_stop, before its workers start).
  */
 struct segment_header {
 	uint64_t magic;
