@@ -1005,7 +1005,7 @@ def main():
     ap.add_argument("--big-memory", type=int, default=4096, help="MiB for (f) (default 4096)")
     ap.add_argument("--big-keys", type=int, default=19000000,
                     help="keys in (f) (default 19000000, ~3 GiB of items)")
-    ap.add_argument("--workloads", default="abcdefp", help="which of a-f and p to run (default all)")
+    ap.add_argument("--workloads", default="abcdefgp", help="which of a-g and p to run (default all)")
     ap.add_argument("--note", default="", help="a line to put at the top of the results")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
@@ -1024,6 +1024,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="shmkv-bench-")
     t0 = time.monotonic()
     res = {}
+    restarts = None
     interrupted = False
     b = Bench(args, tmp)
     try:
@@ -1035,6 +1036,10 @@ def main():
             res["e"] = b.run_memory()
         if "f" in want:
             res["f"] = b.run_huge()
+        if "g" in want:  # restarts: bench/restart_bench.py, its own table
+            import restart_bench
+            restarts = restart_bench.measure(args.build, tmp, args.big_memory,
+                                             args.big_keys, args.repeat, args.threads)
     except Stop as e:
         interrupted = True
         log("stopped by %s; writing what was measured" % e)
@@ -1045,7 +1050,7 @@ def main():
             json.dump(b.raw, f)
     # neither an interrupted run nor one of only some workloads overwrites
     # a complete one of the same day
-    partial = "" if want >= set("abcdefp") else "." + "".join(sorted(want))
+    partial = "" if want >= set("abcdefgp") else "." + "".join(sorted(want))
     stem = args.date + partial + (".interrupted" if interrupted else "")
     md = os.path.join(args.out, "%s.md" % stem)
     png = os.path.join(args.out, "%s.png" % stem)
@@ -1060,6 +1065,11 @@ def main():
                                   "--duration", str(args.duration),
                                   "--repeat", str(args.repeat)],
                                  stdout=subprocess.DEVNULL) != 0
+    if restarts is not None:
+        with open(md, "a") as f:
+            f.write(restart_bench.markdown(restarts, args.big_memory, args.big_keys,
+                                           args.repeat))
+        nfail += sum(1 for r in restarts if r.get("status") != "ok")
     log("wrote %s%s in %.0f s; %d failed point(s)" %
         (md, " and " + png if chart_ok else "", time.monotonic() - t0, nfail))
     with open(md) as f:

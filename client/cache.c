@@ -6,8 +6,9 @@
  * the server hands them.  This file only assembles: the sizing rules live
  * with the table, the mapping rules with the segment.
  *
- * Interface routines: cache_create, cache_attach, cache_adopt_proc,
- * cache_claim_proc, cache_release_proc, cache_destroy (see cache.h).
+ * Interface routines: cache_create, cache_attach, cache_adopt,
+ * cache_settings, cache_adopt_proc, cache_claim_proc, cache_release_proc,
+ * cache_destroy (see cache.h).
  */
 #include "cache.h"
 
@@ -22,6 +23,19 @@ static void set_err(char *err, size_t errlen, const char *msg, int rc)
 {
 	if (err != NULL && errlen > 0)
 		snprintf(err, errlen, "%s: %s", msg, strerror(-rc));
+}
+
+void cache_settings(const struct cache_config *cfg, struct segment_settings *out)
+{
+	*out = cfg->seg.settings;
+	out->memory = cfg->table.memory;
+	out->partitions = cfg->table.partitions ? cfg->table.partitions
+						: TABLE_DEFAULT_PARTITIONS;
+	out->max_item_size = cfg->table.max_item_size ? cfg->table.max_item_size
+						      : TABLE_DEFAULT_MAX_ITEM;
+	out->item_size_hint = cfg->table.item_size_hint;
+	out->max_procs = cfg->max_procs ? cfg->max_procs : CACHE_DEFAULT_PROCS;
+	out->extra_ctl_bytes = cfg->extra_ctl_bytes;
 }
 
 /*
@@ -69,6 +83,7 @@ int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
 	opts.data_size = table_data + cfg->extra_data_bytes + 4 * SEGMENT_ALIGN;
 	opts.ctl_size = proc_array_size(c->nprocs) + table_ctl +
 			cfg->extra_ctl_bytes + 8 * SEGMENT_ALIGN;
+	cache_settings(cfg, &opts.settings);
 
 	rc = segment_create(&c->seg, &opts, err, errlen);
 	if (rc < 0)
@@ -97,23 +112,16 @@ fail:
 }
 
 /*
- * cache_attach - map a cache created by another process and find its proc
- * array and table.  Every size read from the segment is checked against the
- * region it claims to fit in.  Takes ownership of the fds.
+ * find_regions - the proc array and the table of a segment mapped by
+ * another process's hand.  Every size read from the segment is checked
+ * against the region it claims to fit in.  On failure seg is detached.
  */
-int cache_attach(struct cache *c, int data_fd, int ctl_fd, char *err,
-		 size_t errlen)
+static int find_regions(struct cache *c, char *err, size_t errlen)
 {
 	enum segment_part part;
 	uint64_t off = 0;
 	uint64_t size = 0;
 	int rc;
-
-	memset(c, 0, sizeof(*c));
-	c->self = PROC_NONE;
-	rc = segment_attach(&c->seg, data_fd, ctl_fd, err, errlen);
-	if (rc < 0)
-		return rc;
 
 	rc = segment_find(&c->seg, CACHE_PROCS_REGION, &part, &off, &size);
 	if (rc < 0 || part != SEGMENT_CTL || size < proc_array_size(0)) {
@@ -141,6 +149,36 @@ int cache_attach(struct cache *c, int data_fd, int ctl_fd, char *err,
 fail:
 	segment_detach(&c->seg);
 	return rc;
+}
+
+/*
+ * cache_attach - map a cache created by another process and find its proc
+ * array and table.  Takes ownership of the fds.
+ */
+int cache_attach(struct cache *c, int data_fd, int ctl_fd, char *err,
+		 size_t errlen)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->self = PROC_NONE;
+	rc = segment_attach(&c->seg, data_fd, ctl_fd, err, errlen);
+	if (rc < 0)
+		return rc;
+	return find_regions(c, err, errlen);
+}
+
+int cache_adopt(struct cache *c, int data_fd, int ctl_fd, char *err,
+		size_t errlen)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->self = PROC_NONE;
+	rc = segment_adopt(&c->seg, data_fd, ctl_fd, err, errlen);
+	if (rc < 0)
+		return rc;
+	return find_regions(c, err, errlen);
 }
 
 /*

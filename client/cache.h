@@ -15,6 +15,8 @@
  *   cache_attach        map a segment received as fds (client program)
  *   cache_adopt_proc    make a slot claimed for this process its lock owner
  *   cache_claim_proc    take a proc slot for this process and adopt it
+ *   cache_adopt         map a memory file a previous server left (server)
+ *   cache_settings      the settings cache_create records in the header
  *   cache_release_proc  give it back
  *   cache_destroy       release the slot, unmap, close
  */
@@ -52,6 +54,22 @@ int cache_attach(struct cache *c, int data_fd, int ctl_fd, char *err,
 
 /* cache_adopt_proc - 0, or -ERANGE for a slot beyond the array. */
 int cache_adopt_proc(struct cache *c, uint32_t slot);
+/*
+ * cache_adopt - map a memory file's parts read-write (segment_adopt) and
+ * find the proc array and the table in them, validated as cache_attach
+ * does.  Writes nothing: the caller compares the header's settings with
+ * cache_settings of its own config before segment_take_over.  Owns the fds.
+ */
+int cache_adopt(struct cache *c, int data_fd, int ctl_fd, char *err,
+		size_t errlen);
+
+/*
+ * cache_settings - what cache_create records in the header for cfg: the
+ * table's settings with defaults filled in, the proc count and the extra
+ * control bytes, plus cfg->seg.settings' port and run directory.
+ */
+void cache_settings(const struct cache_config *cfg, struct segment_settings *out);
+
 /* cache_claim_proc - 0, or -EAGAIN when every proc slot is taken. */
 int cache_claim_proc(struct cache *c);
 void cache_release_proc(struct cache *c);

@@ -37,11 +37,16 @@
  * Every offset and length read from shared memory is checked, with
  * arithmetic that cannot overflow, against the size this process mapped.
  *
- * Interface routines (see segment.h): segment_create, segment_attach,
- * segment_detach, segment_alloc, segment_find, segment_ptr,
- * segment_readonly_fd, segment_mapping_page_size and
- * segment_default_huge_page_size (both thin wrappers over hugepages.c, kept
- * so that the segment's users need only segment.h), segment_overhead.
+ * Mapping a segment that exists (a client's attach, a server's adoption of
+ * a memory file) is segment_map.c's; creating one in files instead of
+ * memfds is segment_file.c's.  The helpers the three share are declared in
+ * segment_internal.h.
+ *
+ * Interface routines (see segment.h): segment_create, segment_detach,
+ * segment_alloc, segment_find, segment_ptr, segment_readonly_fd,
+ * segment_mapping_page_size and segment_default_huge_page_size (both thin
+ * wrappers over hugepages.c, kept so that the segment's users need only
+ * segment.h), segment_overhead.
  */
 #include "segment.h"
 
@@ -57,6 +62,7 @@
 #include <unistd.h>
 
 #include "hugepages.h"
+#include "segment_internal.h"
 
 /* glibc's <sys/mman.h> has MFD_HUGETLB but not the size encoding; including
  * <linux/memfd.h> too would redefine MFD_CLOEXEC with other tokens. */
@@ -70,30 +76,6 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-#define ALIGN_UP_CONST(x, a) (((x) + ((a) - 1)) / (a) * (a))
-
-/* Where things are in the data part: header, then the directory, then regions. */
-#define SEGMENT_HEADER_SPACE \
-	ALIGN_UP_CONST(sizeof(struct segment_header), SEGMENT_ALIGN)
-#define SEGMENT_DIR_SPACE                                                  \
-	ALIGN_UP_CONST(SEGMENT_DIR_CAPACITY * sizeof(struct segment_dir_entry), \
-		       SEGMENT_ALIGN)
-#define SEGMENT_CTL_HEADER_SPACE \
-	ALIGN_UP_CONST(sizeof(struct segment_ctl_header), SEGMENT_ALIGN)
-
-/*
- * SEGMENT_OVERHEAD - what segment_create adds to each part's requested size:
- * the header and directory, and the padding of up to SEGMENT_DIR_CAPACITY
- * regions to SEGMENT_ALIGN.  So a caller that asks for data_size (ctl_size)
- * can allocate regions whose unrounded sizes add up to that many bytes, in
- * as many regions as the directory holds.  The control part needs less (its
- * header is smaller and it has no directory) but gets the same, to keep the
- * rule one number.
- */
-#define SEGMENT_OVERHEAD                                \
-	(SEGMENT_HEADER_SPACE + SEGMENT_DIR_SPACE +     \
-	 SEGMENT_DIR_CAPACITY * (SEGMENT_ALIGN - 1))
-
 _Static_assert(SEGMENT_HEADER_SPACE + SEGMENT_DIR_SPACE <= SEGMENT_OVERHEAD,
 	       "the data part's fixed area must fit in the overhead");
 _Static_assert(SEGMENT_CTL_HEADER_SPACE <= SEGMENT_OVERHEAD,
@@ -101,9 +83,8 @@ _Static_assert(SEGMENT_CTL_HEADER_SPACE <= SEGMENT_OVERHEAD,
 _Static_assert((SEGMENT_ALIGN & (SEGMENT_ALIGN - 1)) == 0,
 	       "SEGMENT_ALIGN must be a power of two");
 
-/* set_err - the message for the caller, if it gave a buffer; never prints. */
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+/* segment_set_err - the message for the caller, if it gave a buffer; never prints. */
+void segment_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -129,17 +110,11 @@ static bool align_up(uint64_t x, uint64_t a, uint64_t *out)
 	return true;
 }
 
-/* range_ok - does [offset, offset+len) lie inside [0, size)?  Cannot overflow. */
-static bool range_ok(uint64_t offset, uint64_t len, uint64_t size)
-{
-	return offset <= size && len <= size - offset;
-}
-
 /*
- * part_size - need bytes rounded up to whole pages of page, if that fits
+ * segment_part_size - need bytes rounded up to whole pages of page, if that fits
  * in size_t and off_t (ftruncate's argument); else false.
  */
-static bool part_size(uint64_t need, size_t page, size_t *size)
+bool segment_part_size(uint64_t need, size_t page, size_t *size)
 {
 	uint64_t s;
 
@@ -149,8 +124,8 @@ static bool part_size(uint64_t need, size_t page, size_t *size)
 	return true;
 }
 
-/* now_seconds - a monotonic clock, for create_seconds. */
-static double now_seconds(void)
+/* segment_now_seconds - a monotonic clock, for create_seconds. */
+double segment_now_seconds(void)
 {
 	struct timespec ts;
 
@@ -159,7 +134,7 @@ static double now_seconds(void)
 }
 
 /* segment_reset - the empty state: nothing mapped, no fds (-1, not 0). */
-static void segment_reset(struct segment *seg)
+void segment_reset(struct segment *seg)
 {
 	memset(seg, 0, sizeof(*seg));
 	seg->data_fd = -1;
@@ -171,7 +146,7 @@ static void segment_reset(struct segment *seg)
  * open, then leave seg empty.  Unlike segment_detach it trusts the fds even
  * when nothing is mapped: it is for our own half-built segments.
  */
-static void segment_release(struct segment *seg)
+void segment_release(struct segment *seg)
 {
 	if (seg->data != NULL)
 		munmap(seg->data, seg->data_size);
@@ -211,7 +186,7 @@ static int seal_size(int fd)
 }
 
 /*
- * populate - fault every page of a fresh (still all-zero) mapping in, writable, so that the
+ * segment_populate - fault every page of a mapping in, writable, so that the
  * first requests pay no page faults and a hugetlb page that cannot be had is
  * an error now rather than a SIGBUS later.
  *
@@ -220,14 +195,20 @@ static int seal_size(int fd)
  * MADV_POPULATE_WRITE; there we write one byte per page (by then the hugetlb
  * pages are reserved by mmap, so only the rare cgroup limit could SIGBUS).
  */
-static int populate(unsigned char *addr, size_t len, size_t page)
+int segment_populate(unsigned char *addr, size_t len, size_t page)
 {
 	if (madvise(addr, len, MADV_POPULATE_WRITE) == 0)
 		return 0;
 	if (errno != EINVAL)
 		return -errno;
-	for (size_t i = 0; i < len; i += page)
-		*(volatile unsigned char *)(addr + i) = 0; /* it is zero already */
+	/* Writing back what is there: an adopted segment is populated too,
+	 * before any other process of ours can write it. */
+	for (size_t i = 0; i < len; i += page) {
+		volatile unsigned char *b = addr + i;
+		unsigned char was = *b;
+
+		*b = was;
+	}
 	return 0;
 }
 
@@ -266,13 +247,13 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 	fd = memfd_create("shmkv-data", flags);
 	if (fd < 0) {
 		rc = -errno;
-		set_err(msg, msglen, "could not create a memfd of %s huge pages: %s",
+		segment_set_err(msg, msglen, "could not create a memfd of %s huge pages: %s",
 			hs, strerror(-rc));
 		return rc;
 	}
 	if (ftruncate(fd, (off_t)size) < 0 || seal_size(fd) < 0) {
 		rc = -errno;
-		set_err(msg, msglen, "could not size the %s hugetlb memfd: %s", ss,
+		segment_set_err(msg, msglen, "could not size the %s hugetlb memfd: %s", ss,
 			strerror(-rc));
 		close(fd);
 		return rc;
@@ -284,18 +265,18 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 		if (rc == -ENOMEM)
 			hugepages_shortage_hint(size, hps, on, msg, msglen);
 		else
-			set_err(msg, msglen, "could not map the %s segment on %s huge pages: %s",
+			segment_set_err(msg, msglen, "could not map the %s segment on %s huge pages: %s",
 				ss, hs, strerror(-rc));
 		close(fd);
 		return rc;
 	}
-	rc = populate(p, size, hps);
+	rc = segment_populate(p, size, hps);
 	if (rc < 0) {
 		if (rc == -ENOMEM || rc == -EFAULT) {
 			hugepages_shortage_hint(size, hps, on, msg, msglen);
 			rc = -ENOMEM;
 		} else {
-			set_err(msg, msglen, "could not fault in the %s segment's huge pages: %s",
+			segment_set_err(msg, msglen, "could not fault in the %s segment's huge pages: %s",
 				ss, strerror(-rc));
 		}
 		munmap(p, size);
@@ -324,13 +305,13 @@ static int map_normal(const char *name, size_t size, bool thp,
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "could not create the %s memfd: %s", name,
+		segment_set_err(err, errlen, "could not create the %s memfd: %s", name,
 			strerror(-rc));
 		return rc;
 	}
 	if (ftruncate(fd, (off_t)size) < 0 || seal_size(fd) < 0) {
 		rc = -errno;
-		set_err(err, errlen, "could not size the %s memfd to %s: %s", name,
+		segment_set_err(err, errlen, "could not size the %s memfd to %s: %s", name,
 			ss, strerror(-rc));
 		close(fd);
 		return rc;
@@ -338,7 +319,7 @@ static int map_normal(const char *name, size_t size, bool thp,
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;
-		set_err(err, errlen, "could not map the %s memfd of %s: %s", name,
+		segment_set_err(err, errlen, "could not map the %s memfd of %s: %s", name,
 			ss, strerror(-rc));
 		close(fd);
 		return rc;
@@ -368,8 +349,8 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 		hps = opt->huge_page_size ? opt->huge_page_size
 					  : hugepages_default_size();
 		rc = hugepages_check_size(hps, base_page, msg, sizeof(msg));
-		if (rc == 0 && !part_size(need, hps, &size)) {
-			set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large",
+		if (rc == 0 && !segment_part_size(need, hps, &size)) {
+			segment_set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large",
 				need);
 			return -EOVERFLOW;
 		}
@@ -379,7 +360,7 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 		if (rc == 0)
 			return 0;
 		if (opt->huge_pages == SEGMENT_HUGE_ON) {
-			set_err(err, errlen, "huge_pages=on: %s", msg);
+			segment_set_err(err, errlen, "huge_pages=on: %s", msg);
 			return rc;
 		}
 	}
@@ -388,8 +369,8 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 	 * whole huge pages, which is what transparent huge pages need too. */
 	if (hps < base_page || (hps & (hps - 1)) != 0)
 		hps = base_page;
-	if (!part_size(need, hps, &size)) {
-		set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large", need);
+	if (!segment_part_size(need, hps, &size)) {
+		segment_set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large", need);
 		return -EOVERFLOW;
 	}
 	rc = map_normal("shmkv-data", size, opt->huge_pages == SEGMENT_HUGE_TRY,
@@ -399,13 +380,13 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 	seg->data_size = size;
 	if (opt->huge_pages == SEGMENT_HUGE_TRY) {
 		seg->huge_fell_back = true;
-		set_err(err, errlen, "huge_pages=try: %s; using normal pages", msg);
+		segment_set_err(err, errlen, "huge_pages=try: %s; using normal pages", msg);
 	}
 	return 0;
 }
 
-/* write_headers - the creator's header and control header, before anyone sees them. */
-static void write_headers(struct segment *seg, const struct segment_options *opt)
+/* segment_write_headers - the creator's header and control header, before anyone sees them. */
+void segment_write_headers(struct segment *seg, const struct segment_options *opt)
 {
 	struct segment_header *h = segment_header(seg);
 	struct segment_ctl_header *ch = (struct segment_ctl_header *)seg->ctl;
@@ -425,6 +406,9 @@ static void write_headers(struct segment *seg, const struct segment_options *opt
 	h->page_size = seg->page_size;
 	h->rundir_dev = opt->rundir_dev;
 	h->rundir_ino = opt->rundir_ino;
+	h->backing = opt->in_files ? SEGMENT_BACKING_FILE : SEGMENT_BACKING_MEMFD;
+	h->settings = opt->settings;
+	atomic_store_explicit(&h->clean_stop, 0, memory_order_relaxed);
 	/* Relaxed: no other process can see the segment yet.  The fork or the
 	 * SCM_RIGHTS send that first shows it to one is a full barrier. */
 	atomic_store_explicit(&h->clock, (uint32_t)time(NULL), memory_order_relaxed);
@@ -447,7 +431,7 @@ static void write_headers(struct segment *seg, const struct segment_options *opt
 int segment_create(struct segment *seg, const struct segment_options *opt,
 		   char *err, size_t errlen)
 {
-	double start = now_seconds();
+	double start = segment_now_seconds();
 	long pagesz = sysconf(_SC_PAGESIZE);
 	size_t base_page = pagesz > 0 ? (size_t)pagesz : 4096;
 	size_t ctl_size, real_page = 0;
@@ -457,13 +441,15 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 		err[0] = '\0';
 	segment_reset(seg);
 	if (opt == NULL || (unsigned int)opt->huge_pages > SEGMENT_HUGE_ON) {
-		set_err(err, errlen, "invalid segment options");
+		segment_set_err(err, errlen, "invalid segment options");
 		return -EINVAL;
 	}
+	if (opt->in_files)
+		return segment_create_files(seg, opt, err, errlen);
 	if (opt->data_size > SIZE_MAX - SEGMENT_OVERHEAD ||
 	    opt->ctl_size > SIZE_MAX - SEGMENT_OVERHEAD ||
-	    !part_size(opt->ctl_size + SEGMENT_OVERHEAD, base_page, &ctl_size)) {
-		set_err(err, errlen, "segment sizes %zu + %zu bytes are too large",
+	    !segment_part_size(opt->ctl_size + SEGMENT_OVERHEAD, base_page, &ctl_size)) {
+		segment_set_err(err, errlen, "segment sizes %zu + %zu bytes are too large",
 			opt->data_size, opt->ctl_size);
 		return -EOVERFLOW;
 	}
@@ -482,11 +468,11 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 	if (opt->prefault) {
 		/* hugetlb pages are in already: map_hugetlb must populate. */
 		if (!seg->huge)
-			rc = populate(seg->data, seg->data_size, base_page);
+			rc = segment_populate(seg->data, seg->data_size, base_page);
 		if (rc == 0)
-			rc = populate(seg->ctl, seg->ctl_size, base_page);
+			rc = segment_populate(seg->ctl, seg->ctl_size, base_page);
 		if (rc < 0) {
-			set_err(err, errlen, "could not fault in the segment: %s",
+			segment_set_err(err, errlen, "could not fault in the segment: %s",
 				strerror(-rc));
 			goto fail;
 		}
@@ -494,172 +480,15 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 
 	rc = hugepages_mapping_page_size(seg->data, &real_page);
 	if (rc < 0) {
-		set_err(err, errlen,
+		segment_set_err(err, errlen,
 			"could not read the segment's page size from /proc/self/smaps: %s",
 			strerror(-rc));
 		goto fail;
 	}
 	seg->page_size = real_page;
 	seg->writable = true;
-	write_headers(seg, opt);
-	seg->create_seconds = now_seconds() - start;
-	return 0;
-
-fail:
-	segment_release(seg);
-	return rc;
-}
-
-/*
- * validate_attached - check the header and control header of parts mapped
- * by segment_attach against what the fds say.  0 or -errno with err set.
- */
-static int validate_attached(const struct segment *seg, char *err, size_t errlen)
-{
-	const struct segment_header *h = segment_header(seg);
-	const struct segment_ctl_header *ch = (const struct segment_ctl_header *)seg->ctl;
-	uint64_t dir_offset = h->dir_offset;
-	uint32_t dir_capacity = h->dir_capacity;
-	uint32_t version = h->layout_version;
-	int seals;
-
-	if (h->magic != SEGMENT_MAGIC) {
-		set_err(err, errlen,
-			"the data part is not a shmkv segment (magic 0x%016" PRIx64 ")",
-			h->magic);
-		return -EINVAL;
-	}
-	if (version != SEGMENT_LAYOUT_VERSION) {
-		set_err(err, errlen,
-			"the segment has layout version %" PRIu32 " but this library "
-			"knows layout version %u; use a client built with the server's version",
-			version, SEGMENT_LAYOUT_VERSION);
-		return -EPROTO;
-	}
-	if (h->header_size != sizeof(struct segment_header)) {
-		set_err(err, errlen, "the segment header is %" PRIu32
-			" bytes, this library's is %zu", h->header_size,
-			sizeof(struct segment_header));
-		return -EPROTO;
-	}
-	if (h->data_size != seg->data_size || h->ctl_size != seg->ctl_size) {
-		set_err(err, errlen,
-			"the segment header says %" PRIu64 " + %" PRIu64
-			" bytes but the memfds are %zu + %zu bytes",
-			h->data_size, h->ctl_size, seg->data_size, seg->ctl_size);
-		return -EINVAL;
-	}
-	if (ch->magic != SEGMENT_CTL_MAGIC || ch->layout_version != SEGMENT_LAYOUT_VERSION ||
-	    ch->size != seg->ctl_size) {
-		set_err(err, errlen,
-			"the control part is not this segment's (magic 0x%016" PRIx64
-			", version %" PRIu32 ", %" PRIu64 " bytes)",
-			ch->magic, ch->layout_version, ch->size);
-		return -EINVAL;
-	}
-	if (dir_offset < sizeof(struct segment_header) ||
-	    dir_capacity > seg->data_size / sizeof(struct segment_dir_entry) ||
-	    !range_ok(dir_offset,
-		      (uint64_t)dir_capacity * sizeof(struct segment_dir_entry),
-		      seg->data_size) ||
-	    /* Relaxed: only a sanity check; directory() loads it again, with
-	     * acquire, before reading entries. */
-	    __atomic_load_n(&h->dir_count, __ATOMIC_RELAXED) > dir_capacity ||
-	    h->free_offset > seg->data_size ||
-	    h->ctl_free_offset > seg->ctl_size) {
-		set_err(err, errlen, "the segment's directory or allocation offsets "
-			"lie outside its %zu bytes", seg->data_size);
-		return -EINVAL;
-	}
-	/* Our mappings must not turn into a SIGBUS because some other holder
-	 * of a writable fd shrank the memfd under them. */
-	for (int i = 0; i < 2; i++) {
-		seals = fcntl(i == 0 ? seg->data_fd : seg->ctl_fd, F_GET_SEALS);
-		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
-			set_err(err, errlen, "the %s part is not sealed against shrinking",
-				i == 0 ? "data" : "control");
-			return -EPERM;
-		}
-	}
-	return 0;
-}
-
-/* fd_size - the size of a memfd, checked to be mappable and at least min. */
-static int fd_size(int fd, size_t min, const char *what, size_t *size,
-		   char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0) {
-		int rc = -errno;
-		set_err(err, errlen, "could not stat the %s fd %d: %s", what, fd,
-			strerror(-rc));
-		return rc;
-	}
-	if (st.st_size < (off_t)min || (uint64_t)st.st_size > SIZE_MAX) {
-		set_err(err, errlen, "the %s fd is %lld bytes, too small for a header",
-			what, (long long)st.st_size);
-		return -EINVAL;
-	}
-	*size = (size_t)st.st_size;
-	return 0;
-}
-
-/*
- * segment_attach - map parts created by another process: the data part
- * read-only, whatever the fd allows, and the control part read-write.
- * Validates magic, layout version, sizes and directory bounds.  Owns the fds,
- * also on failure, when they are closed and seg is left empty.
- */
-int segment_attach(struct segment *seg, int data_fd, int ctl_fd, char *err,
-		   size_t errlen)
-{
-	void *p;
-	int rc;
-
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
-	segment_reset(seg);
-	seg->data_fd = data_fd;
-	seg->ctl_fd = ctl_fd;
-
-	rc = fd_size(data_fd, sizeof(struct segment_header), "data part",
-		     &seg->data_size, err, errlen);
-	if (rc == 0)
-		rc = fd_size(ctl_fd, sizeof(struct segment_ctl_header), "control part",
-			     &seg->ctl_size, err, errlen);
-	if (rc < 0)
-		goto fail;
-
-	p = mmap(NULL, seg->data_size, PROT_READ, MAP_SHARED, data_fd, 0);
-	if (p == MAP_FAILED) {
-		rc = -errno;
-		set_err(err, errlen, "could not map the %zu-byte data part: %s",
-			seg->data_size, strerror(-rc));
-		goto fail;
-	}
-	seg->data = p;
-	p = mmap(NULL, seg->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED, ctl_fd, 0);
-	if (p == MAP_FAILED) {
-		rc = -errno;
-		set_err(err, errlen, "could not map the %zu-byte control part "
-			"read-write: %s", seg->ctl_size, strerror(-rc));
-		goto fail;
-	}
-	seg->ctl = p;
-
-	rc = validate_attached(seg, err, errlen);
-	if (rc < 0)
-		goto fail;
-	rc = hugepages_mapping_page_size(seg->data, &seg->page_size);
-	if (rc < 0) {
-		set_err(err, errlen,
-			"could not read the segment's page size from /proc/self/smaps: %s",
-			strerror(-rc));
-		goto fail;
-	}
-	seg->huge = segment_header(seg)->huge != 0;
-	seg->writable = false;
+	segment_write_headers(seg, opt);
+	seg->create_seconds = segment_now_seconds() - start;
 	return 0;
 
 fail:
@@ -697,7 +526,7 @@ void *segment_ptr(const struct segment *seg, enum segment_part part,
 	uint64_t size;
 
 	if (seg == NULL || !part_bounds(seg, part, &base, &size) ||
-	    !range_ok(offset, len, size))
+	    !segment_range_ok(offset, len, size))
 		return NULL;
 	return base + offset;
 }
@@ -717,7 +546,7 @@ static struct segment_dir_entry *directory(const struct segment *seg,
 	uint32_t n = __atomic_load_n(&h->dir_count, __ATOMIC_ACQUIRE);
 
 	if (n > cap || cap > seg->data_size / sizeof(struct segment_dir_entry) ||
-	    !range_ok(off, (uint64_t)cap * sizeof(struct segment_dir_entry),
+	    !segment_range_ok(off, (uint64_t)cap * sizeof(struct segment_dir_entry),
 		      seg->data_size) ||
 	    off % _Alignof(struct segment_dir_entry) != 0)
 		return NULL;
@@ -819,10 +648,10 @@ int segment_alloc(struct segment *seg, enum segment_part part,
 	start = *freep;
 	if (!align_up(start, SEGMENT_ALIGN, &start) || !align_up(size, SEGMENT_ALIGN, &rounded))
 		return -ENOSPC;
-	if (!range_ok(start, size, part_size))
+	if (!segment_range_ok(start, size, part_size))
 		return -ENOSPC;
 	/* The last region may end unpadded at the very end of the part. */
-	*freep = range_ok(start, rounded, part_size) ? start + rounded : part_size;
+	*freep = segment_range_ok(start, rounded, part_size) ? start + rounded : part_size;
 
 	e = &dir[n];
 	memset(e, 0, sizeof(*e));

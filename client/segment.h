@@ -11,9 +11,17 @@
  * addresses than the server.  segment_ptr() turns an offset into an address
  * after checking that the whole range lies inside the part.
  *
+ * With a memory file (segment_file.c) the two parts are files on tmpfs or
+ * hugetlbfs instead, so that the segment outlives the server's processes:
+ * a later server adopts it (segment_adopt) with every item in place.
+ *
  * Interface routines:
- *   segment_create      create both memfds, map them, write the header
+ *   segment_create      create both parts (memfds, or the given files), map
+ *                       them, write the header
  *   segment_attach      map parts received from the creator (read-only data)
+ *   segment_adopt       map a memory file's parts read-write (a new server)
+ *   segment_take_over   make an adopted segment this server's
+ *   segment_mark_clean  record that the server stopped with the segment whole
  *   segment_detach      unmap and close
  *   segment_alloc       carve a named, cache-line aligned region (creator only)
  *   segment_find        look a named region up in the directory
@@ -34,7 +42,7 @@
 
 #define SEGMENT_MAGIC UINT64_C(0x766b6d6873a1b2c3) /* "shmkv" + tag */
 #define SEGMENT_CTL_MAGIC UINT64_C(0x6c74636b6d68a1b2)
-#define SEGMENT_LAYOUT_VERSION 2u
+#define SEGMENT_LAYOUT_VERSION 3u /* tests/test_layout.c holds it to the structs */
 #define SEGMENT_ALIGN 64u      /* every region starts on a cache line */
 #define SEGMENT_NAME_MAX 24u   /* including the terminating NUL */
 #define SEGMENT_DIR_CAPACITY 32u
@@ -50,9 +58,32 @@ enum segment_part {
 	SEGMENT_CTL = 1,
 };
 
+enum segment_backing {
+	SEGMENT_BACKING_MEMFD = 0,
+	SEGMENT_BACKING_FILE = 1, /* --memory-file: outlives the processes */
+};
+
 enum segment_state {
 	SEGMENT_STATE_RUNNING = 1,
 	SEGMENT_STATE_SHUTDOWN = 2, /* the server is gone: clients must reattach */
+};
+
+/*
+ * What the creator made the segment with, kept in the header so that a
+ * server adopting a memory file can tell whether it was made for the same
+ * start (and say what differs).  The segment only stores it.
+ */
+struct segment_settings {
+	uint64_t memory;          /* table bytes (-m) */
+	uint32_t partitions;
+	uint32_t max_item_size;   /* -I */
+	uint32_t item_size_hint;
+	uint32_t max_procs;
+	uint64_t extra_ctl_bytes; /* the server's own control regions */
+	int32_t port;             /* of the server that made it */
+	uint32_t reserved;
+	uint64_t run_dir_hash;    /* XXH3 of its run directory's path */
+	char run_dir[128];        /* the path, for messages (may be cut short) */
 };
 
 struct segment_options {
@@ -63,6 +94,12 @@ struct segment_options {
 	bool prefault;          /* fault every page in at creation */
 	uint64_t rundir_dev;    /* device and inode of the run directory */
 	uint64_t rundir_ino;
+	struct segment_settings settings; /* copied into the header */
+	/* Memory file: with in_files, the parts are these open files, which
+	 * segment_create sizes and takes over (also on failure); else memfds. */
+	bool in_files;
+	int file_data_fd;
+	int file_ctl_fd;
 };
 
 /* One named region; part says which memfd its offset is relative to. */
@@ -77,7 +114,9 @@ struct segment_dir_entry {
 /*
  * At offset 0 of the data part, as PostgreSQL's PGShmemHeader.  Written by
  * the creator before anyone else can see the segment; afterwards only clock,
- * state and the allocation fields change, and only in the creator's tree.
+ * state and the allocation fields change, and only in the creator's tree
+ * (a server adopting a memory file also rewrites creator_pid, page_size and
+ * clean_stop, before its workers start).
  */
 struct segment_header {
 	uint64_t magic;
@@ -97,6 +136,11 @@ struct segment_header {
 	uint64_t rundir_ino;
 	_Atomic uint32_t clock;     /* coarse Unix time, seconds; server-written */
 	_Atomic uint32_t state;     /* enum segment_state */
+	uint32_t backing;           /* enum segment_backing */
+	/* 1 once a server stopped with every process out of the segment and
+	 * nothing half done (segment_mark_clean); 0 from adoption on. */
+	_Atomic uint32_t clean_stop;
+	struct segment_settings settings;
 };
 
 /* At offset 0 of the control part. */
@@ -119,7 +163,9 @@ struct segment {
 	bool huge;            /* data part is hugetlb-backed */
 	bool huge_fell_back;  /* huge_pages=try could not get them */
 	size_t page_size;     /* what /proc/self/smaps says the data part got */
-	double create_seconds; /* how long segment_create took */
+	double create_seconds; /* how long segment_create (or _adopt) took */
+	bool adopted;         /* mapped by segment_adopt, not created */
+	bool was_clean;       /* adopted: the last server had stopped cleanly */
 };
 
 /*
@@ -138,6 +184,32 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
  */
 int segment_attach(struct segment *seg, int data_fd, int ctl_fd, char *err,
 		   size_t errlen);
+
+/*
+ * segment_adopt - map a memory file's parts, both read-write, for a server
+ * that may take the segment over.  Validates them as segment_attach does
+ * (the files could hold anything) and records in seg->was_clean whether the
+ * last server stopped cleanly, but writes nothing: the caller compares the
+ * header's settings first, and a segment it refuses is left as it was.
+ * Takes ownership of both fds, also on failure.
+ */
+int segment_adopt(struct segment *seg, int data_fd, int ctl_fd, char *err,
+		  size_t errlen);
+
+/*
+ * segment_take_over - make an adopted segment this process's: creator PID,
+ * clean_stop 0 (from now on a death is a crash), clock now, state RUNNING;
+ * with prefault, fault every page in.  0 or -errno with err set.
+ */
+int segment_take_over(struct segment *seg, bool prefault, char *err,
+		      size_t errlen);
+
+/*
+ * segment_mark_clean - state SHUTDOWN, then clean_stop 1.  The caller
+ * guarantees that no server process is inside the segment any more and that
+ * nothing is half done (every dead process recovered).
+ */
+void segment_mark_clean(struct segment *seg);
 
 /* segment_detach - unmap both parts and close their fds; idempotent. */
 void segment_detach(struct segment *seg);

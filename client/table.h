@@ -33,7 +33,8 @@
  *   table_flush           flush_all [delay]
  *   table_tick            advance the clock, apply a delayed flush
  *   table_stats_*         per-partition and total counters
- *   table_partition_of_lock, table_partition_reset   crash recovery
+ *   table_partition_of_lock, table_partition_reset,
+ *   table_partition_drop_if_torn                     crash recovery
  */
 #ifndef SHMKV_TABLE_H
 #define SHMKV_TABLE_H
@@ -264,6 +265,11 @@ int table_partition_of_lock(const struct table *t, uint32_t offset,
  * or can take p's lock meanwhile (lwlock_recover's repair step).
  */
 int table_partition_reset(struct table *t, uint32_t p);
+
+/* table_partition_drop_if_torn - reset p if a writer stopped inside a
+ * change (its sequence word is odd); 1 if it did, -EBUSY if p's lock is
+ * held (it never waits for it). */
+int table_partition_drop_if_torn(struct table *t, uint32_t p);
 void table_stats_total(const struct table *t, struct table_stats *out);
 
 #endif

@@ -17,6 +17,7 @@
  * Interface routines:
  *   table_partition_of_lock  which partition a lock offset guards
  *   table_partition_reset    empty one partition as table_create left it
+ *   table_partition_drop_if_torn  empty it if a writer stopped mid-change
  */
 #include "table.h"
 
@@ -101,4 +102,33 @@ int table_partition_reset(struct table *t, uint32_t p)
 	 * release in lwlock_recover orders it before the next holder). */
 	atomic_store_explicit(&pr.part->seq, s + 1, memory_order_release);
 	return 0;
+}
+
+/*
+ * table_partition_drop_if_torn - empty partition p if its sequence word is
+ * odd: a writer stopped inside a change (table_part_lock makes it odd
+ * before the first store and even after the last).  For a segment adopted
+ * after a crash, once the proc slots are recovered: a partition a dead
+ * writer held is already reset, so this catches only a control part whose
+ * record was lost.  Takes p's lock exclusive if it is free (never waits:
+ * the caller may be the one recoverer a held lock waits for); no server
+ * process may be writing meanwhile.  1 if dropped, 0 if not, -EBUSY if the
+ * lock is held, -errno.
+ */
+int table_partition_drop_if_torn(struct table *t, uint32_t p)
+{
+	struct lwlock *lock;
+	int rc = 0;
+
+	if (p >= t->npartitions || t->hdr == NULL || !t->seg->writable)
+		return -EINVAL;
+	/* Only a writer changes seq, and none runs: no lock needed to look. */
+	if ((atomic_load_explicit(&t->parts[p].seq, memory_order_acquire) & 1u) == 0)
+		return 0;
+	lock = &t->pctl[p].c.lock;
+	if (!lwlock_conditional_acquire(&t->owner, lock, LW_EXCLUSIVE))
+		return -EBUSY;
+	rc = table_partition_reset(t, p);
+	lwlock_release(&t->owner, lock);
+	return rc < 0 ? rc : 1;
 }

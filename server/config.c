@@ -48,6 +48,8 @@ enum {
 	OPT_ATTACH_GROUP,
 	OPT_IDLE_TIMEOUT,
 	OPT_SOCKET_MODE,
+	OPT_MEMORY_FILE,
+	OPT_MEMORY_FILE_RESET,
 };
 
 static const struct option long_options[] = {
@@ -66,13 +68,15 @@ static const struct option long_options[] = {
 	{ "attach-group", required_argument, NULL, OPT_ATTACH_GROUP },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "memory-file", required_argument, NULL, 'e' },
+	{ "memory-file-reset", no_argument, NULL, OPT_MEMORY_FILE_RESET },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
-static const char short_options[] = ":p:l:s:m:t:c:I:vhV";
+static const char short_options[] = ":p:l:s:m:t:c:I:e:vhV";
 
 /* seterr - format the one-line message config_parse returns. */
 __attribute__((format(printf, 3, 4)))
@@ -202,6 +206,7 @@ static const char *option_name(int c)
 	case 't': return "--workers";
 	case 'c': return "--max-connections";
 	case 'I': return "--max-item-size";
+	case 'e': return "--memory-file";
 	default: return "?";
 	}
 }
@@ -233,6 +238,14 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->run_dir))
 			return seterr(err, errlen, "%s: '%s' is not a directory path", flag, arg);
 		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", arg);
+		return 0;
+	case 'e': /* memcached's -e spelling of --memory-file */
+		if (arg[0] == '\0' || strlen(arg) + sizeof(".ctl") > sizeof(cfg->memory_file))
+			return seterr(err, errlen, "%s: '%s' is not a file path", flag, arg);
+		snprintf(cfg->memory_file, sizeof(cfg->memory_file), "%s", arg);
+		return 0;
+	case OPT_MEMORY_FILE_RESET:
+		cfg->memory_file_reset = true;
 		return 0;
 	case 'm':
 		if (parse_u64(arg, &v))
@@ -351,6 +364,8 @@ static int settle(struct server_config *cfg, char *err, size_t errlen)
 	uint64_t memory = cfg->memory_mib << 20;
 	int n;
 
+	if (cfg->memory_file_reset && cfg->memory_file[0] == '\0')
+		return seterr(err, errlen, "--memory-file-reset: there is no --memory-file to reset");
 	if ((uint64_t)cfg->max_item_size > memory / 2)
 		return seterr(err, errlen,
 			      "--max-item-size: %" PRIu32 " bytes is more than half of --memory %" PRIu64
@@ -538,6 +553,10 @@ void config_usage(FILE *out)
 		"                             client programs are not idle-closed\n"
 		"      --socket-mode=MODE     octal mode of the Unix socket (default 0%o; the\n"
 		"                             run directory gets search permission to match)\n"
+		"  -e, --memory-file=PATH     keep the segment in PATH and PATH.ctl (on tmpfs such as\n"
+		"                             /dev/shm, or hugetlbfs), created mode 0600: the next\n"
+		"                             start with the same settings keeps every item\n"
+		"      --memory-file-reset    start cold: empty the memory file instead of adopting it\n"
 		"  -v, --verbose              log more (repeat, -vv, for per-connection events)\n"
 		"  -h, --help                 print this help and exit\n"
 		"  -V, --version              print the version and exit\n"

@@ -93,6 +93,8 @@ struct server_config {
 	char attach_group[64];
 	uint32_t idle_timeout;        /* seconds without progress; 0 = never */
 	unsigned socket_mode;         /* of the Unix socket (run dir: search) */
+	char memory_file[CONFIG_PATH_MAX]; /* -e: "" = memfds */
+	bool memory_file_reset;       /* start cold even if it could be adopted */
 };
 
 /* config_defaults - fill cfg with what the server runs with and no flags. */

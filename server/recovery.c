@@ -39,8 +39,15 @@
  * repair), locks_recovered (lock repairs for a dead slot) and
  * partitions_dropped; each is also logged.
  *
+ * After a crash of the whole server on a memory file, the next server runs
+ * the same recovery for every slot the dead tree left (recovery_adopted):
+ * the slots of server processes are all dead (the memory file's lock says
+ * no process of that tree is left), a client's is dead if its process is
+ * gone; a client program that outlived the crash keeps its slot, and
+ * recovery_poll frees it when it goes.
+ *
  * Interface routines: recovery_init, recovery_worker_died, recovery_poll,
- * recovery_free (see recovery.h).
+ * recovery_adopted, recovery_free (see recovery.h).
  */
 #include "recovery.h"
 
@@ -237,6 +244,27 @@ static bool client_gone(int32_t pid, uint64_t start, bool check_start)
 		return false;
 	return proc_owner_gone(pid, start, check_start, &now_ppid) &&
 	       now_ppid != getpid();
+}
+
+void recovery_adopted(struct recovery *r)
+{
+	for (uint32_t i = 0; i < r->cache->nprocs; i++) {
+		struct proc *p = proc_get(r->cache->procs, r->cache->nprocs, i);
+		int32_t pid;
+		uint64_t start;
+
+		if (p == NULL || i == r->cache->self)
+			continue;
+		pid = atomic_load_explicit(&p->pid, memory_order_acquire);
+		start = atomic_load_explicit(&p->start_time, memory_order_relaxed);
+		/* -pid: the dead server was recovering it; 0: free. */
+		if (pid < 0)
+			atomic_store_explicit(&p->pid, pid = -pid, memory_order_relaxed);
+		if (pid == 0 || (start != 0 && !client_gone(pid, start, true)))
+			continue;
+		mark_dead(r, i, p, pid);
+	}
+	recover_pending(r);
 }
 
 void recovery_poll(struct recovery *r)

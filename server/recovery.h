@@ -14,6 +14,7 @@
  *   recovery_init         set up, with the cache and the counters to bump
  *   recovery_worker_died  a reaped worker's slot: recover it now
  *   recovery_poll         find dead clients; retry unfinished recoveries
+ *   recovery_adopted      every slot a crashed server left in its memory file
  *   recovery_free         release what recovery_init allocated
  */
 #ifndef SHMKV_RECOVERY_H
@@ -56,6 +57,14 @@ void recovery_worker_died(struct recovery *r, pid_t pid);
  * RECOVERY_POLL_MS.
  */
 void recovery_poll(struct recovery *r);
+
+/*
+ * recovery_adopted - the segment was adopted from a memory file whose
+ * server died without a clean stop: mark dead every slot of a server
+ * process (none of that server is left) and of a client that is gone, and
+ * recover them all.  The caller has claimed its own slot already.
+ */
+void recovery_adopted(struct recovery *r);
 
 void recovery_free(struct recovery *r);
 

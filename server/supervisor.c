@@ -5,12 +5,14 @@
  * serves nothing.  In order it takes the interlock (run directory, lock
  * file, SysV shim), binds the TCP listening sockets (one per worker slot,
  * see listener.c), creates the cache (segment, proc slots, table) with room
- * for the workers' counters, claims a proc slot of its own (table_tick may
- * take partition locks), creates the Unix listening socket, and forks the
- * workers.  Each creation pushes its undo on the onexit stack, so a failure
- * half way and a clean stop undo exactly what exists, newest first.  The
- * listening sockets stay open here for the server's life: a worker that
- * dies leaves its connections queued on them for the next one.
+ * for the workers' counters, or with --memory-file adopts the one a previous
+ * server left (memory_file.c: recovered first if that server died), claims a
+ * proc slot of its own (table_tick may take partition locks), creates the
+ * Unix listening socket, and forks the workers.  Each creation pushes its
+ * undo on the onexit stack, so a failure half way and a clean stop undo
+ * exactly what exists, newest first.  The listening sockets stay open here
+ * for the server's life: a worker that dies leaves its connections queued
+ * on them for the next one.
  *
  * The main loop is poll() on a self-pipe with a timeout: signal handlers
  * only set a flag and write a byte to the pipe (the only async-signal-safe
@@ -60,6 +62,7 @@
 #include "cache.h"
 #include "interlock.h"
 #include "listener.h"
+#include "memory_file.h"
 #include "onexit.h"
 #include "recovery.h"
 #include "stats.h"
@@ -85,6 +88,7 @@ struct supervisor {
 	const struct server_config *cfg;
 	struct interlock il;
 	struct cache cache;
+	struct memory_file mfile;     /* --memory-file, or plain memfds */
 	bool cache_created;
 	struct server_stats_view stats;
 	struct server_settings settings;
@@ -149,17 +153,6 @@ static void drain_sig_pipe(void)
 
 	while (read(sig_pipe[0], buf, sizeof(buf)) > 0)
 		;
-}
-
-/* onexit callbacks: each undoes one step of start-up. */
-static void undo_cache(void *arg)
-{
-	struct cache *c = arg;
-
-	/* Client programs attached to the segment learn that it is gone. */
-	atomic_store_explicit(&segment_header(&c->seg)->state, SEGMENT_STATE_SHUTDOWN,
-			      memory_order_release);
-	cache_destroy(c);
 }
 
 /*
@@ -641,7 +634,9 @@ static int start(struct supervisor *s)
 		return rc;
 	}
 
-	size = server_stats_region_size(cfg->workers);
+	/* A memory file outlives this start: room for any later -t. */
+	size = server_stats_region_size(cfg->memory_file[0] ? CONFIG_MAX_WORKERS
+							    : cfg->workers);
 	memset(&cc, 0, sizeof(cc));
 	cc.table.partitions = cfg->partitions;
 	cc.table.memory = cfg->memory_mib << 20;
@@ -658,13 +653,13 @@ static int start(struct supervisor *s)
 			cc.seg.rundir_ino = (uint64_t)st.st_ino;
 		}
 	}
-	rc = cache_create(&s->cache, &cc, err, sizeof(err));
+	rc = memory_file_open_cache(&s->mfile, cfg, &cc, &s->cache, err, sizeof(err));
 	if (rc < 0) {
 		SERVER_LOG("cannot create the shared cache: %s", err);
 		return rc;
 	}
 	s->cache_created = true;
-	onexit_push(undo_cache, &s->cache);
+	onexit_push(memory_file_close, &s->mfile);
 	{
 		struct stat st;
 
@@ -673,7 +668,7 @@ static int start(struct supervisor *s)
 			s->il.shim->data_ino = (uint64_t)st.st_ino;
 	}
 
-	rc = segment_alloc(&s->cache.seg, SEGMENT_CTL, "server.stats", size, &off);
+	rc = memory_file_stats_region(&s->mfile, size, &off);
 	if (rc == 0) {
 		s->stats.slots = segment_ptr(&s->cache.seg, SEGMENT_CTL, off, size);
 		s->stats.count = cfg->workers;
@@ -697,6 +692,7 @@ static int start(struct supervisor *s)
 		return rc;
 	}
 	onexit_push(free_recovery, &s->recovery);
+	memory_file_recover(&s->mfile, &s->recovery);
 	table_tick(&s->cache.table, (uint32_t)time(NULL));
 
 	rc = open_unix_socket(s);
@@ -788,6 +784,7 @@ int supervisor_run(const struct server_config *cfg)
 	SERVER_LOG("stopping: %u worker(s) running, %" PRIu64 " restart(s)",
 		   live_workers(s), s->restarts);
 	stop_workers(s);
+	memory_file_stopped(&s->mfile, s->recovery.pending == 0);
 	onexit_run_all();
 	SERVER_LOG("stopped");
 	return 0;
