@@ -94,5 +94,17 @@ memcheck: build
 	meson test -C $(BUILD) bench_units --print-errorlogs \
 		--timeout-multiplier 10 --wrapper '$(MEMCHECK)'
 
+# The same random command streams to memcached and to shmkv, replies
+# compared (tests/e2e/difftest.py): SEEDS seeds of OPS commands each;
+# divergences are printed with a minimal stream (DIFFTEST_FLAGS="--report
+# FILE" writes them to FILE instead).  Not part of `make test`.
+SEEDS ?= 1-20
+OPS ?= 5000
+DIFFTEST_FLAGS ?=
+.PHONY: difftest
+difftest: build
+	/usr/bin/python3 tests/e2e/difftest.py --server $(BUILD)/server/shmkv-server \
+		--seeds $(SEEDS) --ops $(OPS) $(DIFFTEST_FLAGS)
+
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_REL) $(BUILD_FUZZ)
