@@ -5,7 +5,7 @@ BUILD_REL  ?= build-rel
 DEPS       := gcc clang libc6-dev pkg-config meson ninja-build \
               libuv1-dev libxxhash-dev libcmocka-dev cppcheck \
               python3 python3-pymemcache libmemcached-tools memcached nutcracker \
-              valgrind
+              valgrind python3-pylibmc php-cli php-memcached
 RUN_FLAGS  ?=
 BENCH_DEPS := memcached redis-server redis-tools gnuplot-nox
 BENCH_FLAGS ?=

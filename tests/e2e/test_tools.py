@@ -1,0 +1,271 @@
+"""test_tools.py - memcached's own tools and clients, run as their users run them
+
+Each installed from Debian (make test's DEPS) and pointed at a real
+shmkv-server:
+
+  - memccapable -a (libmemcached-tools): every ASCII test passes, which
+    needs a version that reads as memcached 1.6 or later;
+  - memcstat, memcping, memcflush;
+  - memcached-tool (shipped in the memcached package): stats, settings and
+    display print what they print for memcached, and return;
+  - pymemcache's whole client API, stats subcommands and cache_memlimit;
+  - pylibmc (python3-pylibmc, on libmemcached);
+  - PHP's memcached extension from `php -r`.
+"""
+import json
+import os
+import re
+import subprocess
+import time
+
+import harness
+from harness import ServerTest, cmd, recv_until
+
+import pylibmc
+from pymemcache.client.base import Client
+from pymemcache.exceptions import MemcacheUnknownCommandError
+
+MEMCACHED_TOOL = "/usr/share/memcached/scripts/memcached-tool"
+TOOL_TIMEOUT = 60
+
+
+def run(args, **kw):
+    """A tool's result; a hang fails the test instead of the suite."""
+    return subprocess.run(args, capture_output=True, text=True,
+                          timeout=TOOL_TIMEOUT, **kw)
+
+
+def stats_of(srv, sub=""):
+    with srv.tcp() as s:
+        s.sendall(cmd("stats" + (" " + sub if sub else "")))
+        got = recv_until(s, re.compile(rb"(STAT [^\r\n]*\r\n)*END\r\n", re.S))
+    return dict(line.split(" ", 2)[1:] for line in got.decode().split("\r\n")
+                if line.startswith("STAT "))
+
+
+class LibmemcachedToolsTest(ServerTest):
+    def test_memccapable_ascii_passes_everything(self):
+        srv = self.new_server()
+        p = run(["memccapable", "-a", "-h", "127.0.0.1", "-p", str(srv.port)])
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 0, out)
+        self.assertIn("All tests passed", out)
+        self.assertEqual(out.count("[pass]"), 27, out)
+        self.assertNotIn("[FAIL]", out)
+        self.assertStopsCleanly(srv)
+
+    def test_memcstat_memcping_memcflush(self):
+        srv = self.new_server()
+        servers = "--servers=127.0.0.1:%d" % srv.port
+        with srv.tcp() as s:
+            s.sendall(cmd("set k 0 0 1", b"v"))
+            self.assertEqual(recv_until(s, re.compile(rb"STORED\r\n")), b"STORED\r\n")
+        p = run(["memcstat", servers])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("Server: 127.0.0.1 (%d)" % srv.port, p.stdout)
+        self.assertRegex(p.stdout, r"\bversion: 1\.6\.18\b")
+        self.assertRegex(p.stdout, r"\bshmkv_version: \d+\.\d+\.\d+\b")
+        self.assertRegex(p.stdout, r"\bcurr_items: 1\b")
+        p = run(["memcping", servers])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        p = run(["memcping", "--servers=127.0.0.1:%d" % harness.free_port()])
+        self.assertNotEqual(p.returncode, 0, "memcping of a closed port succeeded")
+        p = run(["memcflush", servers])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with srv.tcp() as s:
+            s.sendall(cmd("get k"))
+            self.assertEqual(recv_until(s, re.compile(rb"END\r\n")), b"END\r\n")
+        self.assertStopsCleanly(srv)
+
+
+class MemcachedToolTest(ServerTest):
+    def tool(self, srv, mode):
+        p = run(["perl", MEMCACHED_TOOL, "127.0.0.1:%d" % srv.port, mode])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def test_stats_settings_display(self):
+        srv = self.new_server()
+        with srv.tcp() as s:
+            for i in range(20):
+                s.sendall(cmd("set key%d 0 0 3" % i, b"abc"))
+            got = recv_until(s, re.compile(rb"(STORED\r\n){20}"))
+            self.assertEqual(got, b"STORED\r\n" * 20)
+        out = self.tool(srv, "stats")
+        self.assertRegex(out, r"^#127\.0\.0\.1:%d +Field +Value" % srv.port)
+        self.assertRegex(out, r"\n +curr_items +20\n")
+        self.assertRegex(out, r"\n +version +1\.6\.18\n")
+        out = self.tool(srv, "settings")
+        self.assertRegex(out, r"\n +maxbytes +%d\n" % (64 << 20))
+        self.assertRegex(out, r"\n +tcpport +%d\n" % srv.port)
+        out = self.tool(srv, "display")
+        lines = out.strip().split("\n")
+        self.assertTrue(lines[0].split() == ["#", "Item_Size", "Max_age", "Pages",
+                                             "Count", "Full?", "Evicted",
+                                             "Evict_Time", "OOM"], out)
+        # One row per partition holding items; their counts add up.
+        counts = [int(line.split()[4]) for line in lines[1:]]
+        self.assertTrue(counts, out)
+        self.assertEqual(sum(counts), 20, out)
+        self.assertStopsCleanly(srv)
+
+
+class PymemcacheApiTest(ServerTest):
+    def test_whole_client_api(self):
+        srv = self.new_server()
+        c = Client(("127.0.0.1", srv.port), connect_timeout=5, timeout=5,
+                   default_noreply=False)
+        self.addCleanup(c.close)
+        self.assertTrue(c.set("a", b"1", expire=100, flags=3))
+        self.assertEqual(c.get("a"), b"1")
+        self.assertEqual(c.get("missing", default=b"d"), b"d")
+        self.assertEqual(c.set_many({"b": b"2", "c": b"3"}), [])
+        self.assertEqual(c.set_multi({"e": b"5"}), [])
+        self.assertEqual(c.get_many(["a", "b", "missing"]), {"a": b"1", "b": b"2"})
+        self.assertEqual(c.get_multi(["c", "e"]), {"c": b"3", "e": b"5"})
+        self.assertTrue(c.add("d", b"4"))
+        self.assertFalse(c.add("d", b"x"))
+        self.assertTrue(c.replace("d", b"40"))
+        self.assertFalse(c.replace("missing", b"x"))
+        self.assertTrue(c.append("d", b"!"))
+        self.assertTrue(c.prepend("d", b"<"))
+        self.assertEqual(c.get("d"), b"<40!")
+        value, cas = c.gets("a")
+        self.assertEqual(value, b"1")
+        self.assertTrue(c.cas("a", b"10", cas))
+        self.assertFalse(c.cas("a", b"11", cas))
+        self.assertIsNone(c.cas("missing", b"1", cas))
+        many = c.gets_many(["a", "b"])
+        self.assertEqual(sorted(many), ["a", "b"])
+        self.assertEqual(many["a"][0], b"10")
+        self.assertEqual(c.incr("a", 5), 15)
+        self.assertEqual(c.decr("a", 20), 0)
+        self.assertIsNone(c.incr("missing", 1))
+        self.assertTrue(c.touch("b", 100))
+        self.assertFalse(c.touch("missing", 100))
+        self.assertTrue(c.delete("d"))
+        self.assertFalse(c.delete("d"))
+        self.assertTrue(c.delete_many(["b", "c"]))
+        self.assertTrue(c.delete_multi(["e"]))
+        self.assertEqual(c.get_many(["b", "c", "e"]), {})
+        self.assertEqual(c.version(), b"1.6.18")
+        st = c.stats()
+        self.assertEqual(st[b"curr_items"], 1)
+        self.assertEqual(st[b"version"], b"1.6.18")
+        self.assertIn(b"get_flushed", st)
+        self.assertIn(b"rusage_user", st)
+        self.assertEqual(c.stats("settings")[b"maxbytes"], 64 << 20)
+        items = c.stats("items")
+        self.assertEqual(sum(v for k, v in items.items()
+                             if k.endswith(b":number")), 1)
+        self.assertIn(b"active_slabs", c.stats("slabs"))
+        self.assertEqual(c.stats("sizes"), {b"sizes_status": b"disabled"})
+        # cache_memlimit: the size the segment has is accepted; it cannot
+        # move (memcached's own failure reply, which the client raises).
+        self.assertTrue(c.cache_memlimit(64))
+        with self.assertRaises(Exception):
+            c.cache_memlimit(128)
+        # Without -A, as memcached: "ERROR: shutdown not enabled".
+        with self.assertRaises(MemcacheUnknownCommandError):
+            c.shutdown()
+        self.assertTrue(c.flush_all())
+        self.assertIsNone(c.get("a"))
+        c.quit()
+        self.assertEqual(c.get("a"), None)  # reconnects after quit
+        self.assertStopsCleanly(srv)
+
+    def test_stats_reset(self):
+        srv = self.new_server()
+        c = Client(("127.0.0.1", srv.port), connect_timeout=5, timeout=5,
+                   default_noreply=False)
+        self.addCleanup(c.close)
+        c.set("a", b"1")
+        for _ in range(5):
+            c.get("a")
+        c.get("missing")
+        st = c.stats()
+        self.assertEqual((st[b"get_hits"], st[b"get_misses"], st[b"cmd_set"]),
+                         (5, 1, 1))
+        with srv.tcp() as s:
+            s.sendall(cmd("stats reset"))
+            self.assertEqual(recv_until(s, re.compile(rb"RESET\r\n")), b"RESET\r\n")
+        st = c.stats()
+        self.assertEqual((st[b"get_hits"], st[b"get_misses"], st[b"cmd_set"],
+                          st[b"total_items"]), (0, 0, 0, 0))
+        self.assertEqual(st[b"curr_items"], 1)       # a gauge: not reset
+        self.assertGreaterEqual(st[b"curr_connections"], 1)
+        c.get("a")
+        self.assertEqual(c.stats()[b"get_hits"], 1)
+        self.assertStopsCleanly(srv)
+
+
+class PylibmcTest(ServerTest):
+    def test_pylibmc(self):
+        srv = self.new_server()
+        mc = pylibmc.Client(["127.0.0.1:%d" % srv.port], binary=False,
+                            behaviors={"cas": True})
+        self.addCleanup(mc.disconnect_all)
+        self.assertTrue(mc.set("a", "hello"))
+        self.assertEqual(mc.get("a"), "hello")
+        self.assertTrue(mc.set("n", 10))
+        self.assertEqual(mc.incr("n", 5), 15)
+        self.assertEqual(mc.decr("n", 3), 12)
+        self.assertEqual(mc.set_multi({"x": b"1", "y": b"2"}), [])
+        self.assertEqual(mc.get_multi(["a", "x", "y", "missing"]),
+                         {"a": "hello", "x": b"1", "y": b"2"})
+        self.assertTrue(mc.add("z", "1"))
+        self.assertFalse(mc.add("z", "2"))
+        self.assertTrue(mc.replace("z", "3"))
+        self.assertTrue(mc.append("a", " world"))
+        self.assertTrue(mc.prepend("a", ">"))
+        self.assertEqual(mc.get("a"), ">hello world")
+        value, cas = mc.gets("z")
+        self.assertEqual(value, "3")
+        self.assertTrue(mc.cas("z", "4", cas))
+        self.assertFalse(mc.cas("z", "5", cas))
+        self.assertTrue(mc.touch("z", 100))
+        self.assertTrue(mc.delete("z"))
+        self.assertFalse(mc.delete("z"))
+        (name, st), = mc.get_stats()
+        self.assertEqual(st["version"], b"1.6.18")
+        self.assertEqual(int(st["curr_items"]), 4)
+        self.assertTrue(mc.flush_all())
+        self.assertIsNone(mc.get("a"))
+        self.assertStopsCleanly(srv)
+
+
+PHP_SCRIPT = r"""
+$m = new Memcached();
+$m->setOption(Memcached::OPT_COMPRESSION, false);
+$m->addServer('127.0.0.1', (int)$argv[1]);
+$out = [];
+$out['set'] = $m->set('greeting', 'hello', 100);
+$out['get'] = $m->get('greeting');
+$out['miss'] = $m->get('missing') === false && $m->getResultCode() == Memcached::RES_NOTFOUND;
+$out['setMulti'] = $m->setMulti(['a' => '1', 'b' => '2']);
+$out['getMulti'] = $m->getMulti(['a', 'b', 'missing']);
+$out['incr'] = $m->increment('a', 9);
+$out['delete'] = $m->delete('b');
+$out['deleted'] = $m->get('b');
+$out['version'] = array_values($m->getVersion())[0];
+echo json_encode($out), "\n";
+"""
+
+
+class PhpMemcachedTest(ServerTest):
+    def test_php_r(self):
+        srv = self.new_server()
+        p = run(["php", "-r", PHP_SCRIPT, "--", str(srv.port)])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        got = json.loads(p.stdout.strip().split("\n")[-1])
+        self.assertEqual(got, {"set": True, "get": "hello", "miss": True,
+                               "setMulti": True,
+                               "getMulti": {"a": "1", "b": "2"}, "incr": 10,
+                               "delete": True, "deleted": False,
+                               "version": "1.6.18"})
+        self.assertStopsCleanly(srv)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    harness.main()
