@@ -52,9 +52,10 @@ lint: deps
 		client server bench tests
 
 # In the foreground with the defaults (127.0.0.1:11211, 1 GiB, huge pages
-# if the kernel has them); flags through RUN_FLAGS.
+# if the kernel has them); flags through RUN_FLAGS.  As root it says -u
+# root, which the server (as memcached) wants before it runs as root.
 run: build
-	exec $(BUILD)/server/shmkv-server $(RUN_FLAGS)
+	exec $(BUILD)/server/shmkv-server $(if $(filter 0,$(shell id -u)),-u root) $(RUN_FLAGS)
 
 # shmkv beside memcached and Redis on this machine (not part of `make test`):
 # writes bench/results/<date>.md and .png.  Flags for bench/run.py go through

@@ -561,8 +561,8 @@ def head(unit):
     if isinstance(unit, tuple):
         return "STAT..."
     words = unit.split(b"\r\n", 1)[0].split(b" ")
-    n = 2 if words[0].endswith(b"_ERROR") else 1
-    return b" ".join(words[:n]).decode("utf-8", "replace")[:40]
+    n = 6 if words[0].endswith(b"_ERROR") else 1
+    return b" ".join(words[:n]).decode("utf-8", "replace")[:60]
 
 
 def compare(mc_peer, mc_reply, our_peer, our_reply):

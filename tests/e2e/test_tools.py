@@ -10,10 +10,16 @@ shmkv-server:
     display print what they print for memcached, and return;
   - pymemcache's whole client API, stats subcommands and cache_memlimit;
   - pylibmc (python3-pylibmc, on libmemcached);
-  - PHP's memcached extension from `php -r`.
+  - PHP's memcached extension from `php -r`;
+  - memcached's process flags: root needs -u, -u USER drops to USER, -d
+    detaches and -P writes (and at the stop removes) the pid file, and a
+    Debian /etc/memcached.conf starts the server through --conf.
 """
 import json
 import os
+import pwd
+import signal
+import tempfile
 import re
 import subprocess
 import time
@@ -264,6 +270,117 @@ class PhpMemcachedTest(ServerTest):
                                "delete": True, "deleted": False,
                                "version": "1.6.18"})
         self.assertStopsCleanly(srv)
+
+
+def uid_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[2])  # effective
+    return None
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+class ProcessFlagsTest(ServerTest):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root: -u and the root check act only as root")
+
+    def test_root_needs_u(self):
+        p = run([harness.SERVER, "-p", str(harness.free_port()), "-t", "1",
+                 "-m", "64", "--huge-pages", "off"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stderr.strip().split("\n"),
+                         ["shmkv-server: can't run as root without the -u switch "
+                          "(-u root to mean it)"])
+
+    def test_u_drops_to_the_user(self):
+        nobody = pwd.getpwnam("nobody")
+        top = tempfile.mkdtemp(prefix="shmkv-e2e-u-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", top]))
+        os.chown(top, nobody.pw_uid, nobody.pw_gid)
+        srv = self.new_server("-u", "nobody", run_dir=os.path.join(top, "run"),
+                              ready=False)
+        srv.wait_ready(nworkers=2)
+        self.assertEqual(uid_of(srv.pid), nobody.pw_uid)
+        for w in srv.workers():
+            self.assertEqual(uid_of(w), nobody.pw_uid)
+        self.assertEqual(os.stat(srv.run_dir).st_uid, nobody.pw_uid)
+        self.assertStopsCleanly(srv)
+
+    def test_d_and_P(self):
+        tmp = tempfile.mkdtemp(prefix="shmkv-e2e-d-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
+        pid_file = os.path.join(tmp, "memcached.pid")
+        port = harness.free_port()
+        args = [harness.SERVER, "-p", str(port), "--run-dir", os.path.join(tmp, "run"),
+                "-t", "1", "-m", "64", "--huge-pages", "off", "-u", "root",
+                "-d", "-P", pid_file]
+        p = run(args)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(wait_for(lambda: os.path.exists(pid_file)), "no pid file")
+        with open(pid_file) as f:
+            pid = int(f.read())
+        self.addCleanup(lambda: os.path.exists("/proc/%d" % pid) and
+                        os.kill(pid, signal.SIGKILL))
+        # Detached: a session of its own, and it serves.
+        self.assertEqual(os.getsid(pid), pid)
+        with socket_when_ready(port) as s:
+            s.sendall(cmd("version"))
+            self.assertEqual(recv_until(s, re.compile(rb"VERSION [^\r\n]*\r\n")),
+                             b"VERSION 1.6.18\r\n")
+        # A second server refuses to take the pid file over, before it
+        # detaches (so the refusal reaches the terminal).
+        second = list(args)
+        second[2] = str(harness.free_port())
+        second[4] = os.path.join(tmp, "run2")
+        p = run(second)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("-P: %s names process %d, which is running" % (pid_file, pid),
+                      p.stderr)
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(wait_for(lambda: not os.path.exists("/proc/%d" % pid)),
+                        "the daemon did not stop on SIGTERM")
+        self.assertFalse(os.path.exists(pid_file), "pid file left behind")
+
+    def test_debian_memcached_conf(self):
+        tmp = tempfile.mkdtemp(prefix="shmkv-e2e-conf-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
+        port = harness.free_port()
+        conf = os.path.join(tmp, "memcached.conf")
+        log = os.path.join(tmp, "memcached.log")
+        with open(conf, "w") as f:
+            f.write("# memcached default config file\n"
+                    "logfile %s\n-m 64\n-p %d\n-u root\n-l 127.0.0.1\n"
+                    "-c 100\n-o idle_timeout=600\n" % (log, port))
+        srv = self.new_server("--conf", conf, "-p", str(port), ready=False,
+                              port=port)
+        srv.wait_ready()
+        st = stats_of(srv, "settings")
+        self.assertEqual((st["maxconns"], st["idle_timeout"], st["tcpport"]),
+                         ("100", "600", str(port)))
+        self.assertStopsCleanly(srv)
+        with open(log) as f:
+            self.assertIn("listening", f.read())
+
+
+def socket_when_ready(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return harness.socket.create_connection(("127.0.0.1", port), 2)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":
