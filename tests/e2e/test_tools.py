@@ -372,6 +372,26 @@ class ProcessFlagsTest(ServerTest):
             self.assertIn("listening", f.read())
 
 
+class ListenTest(ServerTest):
+    def test_ipv6_loopback(self):
+        srv = self.new_server("-l", "::1", ready=False)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                s = harness.socket.create_connection(("::1", srv.port), 2)
+                break
+            except OSError:
+                self.assertIsNone(srv.proc.poll(), srv.log_text())
+                self.assertLess(time.monotonic(), deadline, srv.log_text())
+                time.sleep(0.05)
+        with s:
+            s.sendall(cmd("version"))
+            self.assertEqual(recv_until(s, re.compile(rb"VERSION [^\r\n]*\r\n")),
+                             b"VERSION 1.6.18\r\n")
+        self.assertStopsCleanly(srv)
+        self.assertIn("listening on [::1]:%d" % srv.port, srv.log_text())
+
+
 def socket_when_ready(port, timeout=10.0):
     deadline = time.monotonic() + timeout
     while True:
