@@ -99,6 +99,7 @@ struct server_config {
 	/* memcached's process flags (config_memcached.c). */
 	char user[64];                /* -u: root drops to this user */
 	bool daemonize;               /* -d */
+	bool shutdown_command;        /* -A: the `shutdown` command stops us */
 	char pid_file[CONFIG_PATH_MAX]; /* -P */
 	char log_file[CONFIG_PATH_MAX]; /* a --conf file's "logfile" */
 	pid_t pid_file_written;       /* who wrote pid_file, or 0 */

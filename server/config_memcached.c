@@ -4,7 +4,7 @@
  *
  * An operator moving from memcached brings its command line and Debian's
  * /etc/memcached.conf.  Each memcached flag here either means what it
- * means to memcached (-u -d -P -a -U 0 -R -o idle_timeout), or is refused
+ * means to memcached (-u -d -P -a -A -U 0 -R -o idle_timeout), or is refused
  * with one line saying what shmkv lacks, so a setting is never silently
  * dropped; -o options shmkv has no use for (memcached's internals: slab
  * and LRU tuning) are accepted with a one-line warning, as memcached
@@ -141,7 +141,8 @@ int config_memcached_option(struct server_config *cfg, int c, const char *arg,
 	case 'o':
 		return apply_extended(cfg, arg, err, errlen);
 	case 'A':
-		return config_seterr(err, errlen, "-A: the shutdown command is not supported yet; stop the server with SIGTERM");
+		cfg->shutdown_command = true;
+		return 0;
 	case 'F':
 		return config_seterr(err, errlen, "-F: disabling flush_all is not supported yet");
 	case 'M':

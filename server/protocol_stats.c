@@ -29,7 +29,7 @@
  * Interface routines:
  *   proto_stats_command  answer `stats ...`, `cache_memlimit`, `shutdown`
  */
-#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -570,10 +570,29 @@ static void cache_memlimit(struct proto_req *req)
 }
 
 /*
- * proto_stats_command - answer `stats [sub]`, `cache_memlimit` and
- * `shutdown` (which memcached only honours with -A; shmkv does not offer
- * -A yet, so it answers as memcached does without it).
+ * shutdown_command - memcached's `shutdown [graceful]`, honoured only with
+ * -A: the connection closes without a reply and the supervisor gets
+ * SIGTERM, its clean stop (workers finish the replies in flight), which
+ * is what memcached's graceful shutdown does; plain `shutdown` stops the
+ * same way, since a stop here is always orderly.
  */
+static void shutdown_command(struct proto_req *req)
+{
+	const struct server_settings *set = req->ctx->settings;
+
+	if (req->ntokens != 2 && req->ntokens != 3) {
+		proto_reply(req, "ERROR");
+	} else if (set == NULL || !set->shutdown_command || set->pid <= 0) {
+		proto_reply(req, "ERROR: shutdown not enabled");
+	} else if (req->ntokens == 3 && !proto_tok_is(&req->tokens[1], "graceful")) {
+		proto_reply(req, "CLIENT_ERROR invalid shutdown mode");
+	} else {
+		kill(set->pid, SIGTERM);
+		req->close = true;
+	}
+}
+
+/* proto_stats_command - answer `stats [sub]`, `cache_memlimit`, `shutdown`. */
 int proto_stats_command(struct proto_req *req)
 {
 	const struct proto_token *cmd = &req->tokens[0];
@@ -587,10 +606,7 @@ int proto_stats_command(struct proto_req *req)
 		return 0;
 	}
 	if (proto_tok_is(cmd, "shutdown")) {
-		if (req->ntokens == 2 || req->ntokens == 3)
-			proto_reply(req, "ERROR: shutdown not enabled");
-		else
-			proto_reply(req, "ERROR");
+		shutdown_command(req);
 		return 0;
 	}
 	if (req->ntokens < 3)

@@ -34,9 +34,8 @@ static void settings_fixed(struct proto_req *req,
 #define SETTINGS_FIXED(req, table) \
 	settings_fixed(req, table, sizeof(table) / sizeof(table[0]))
 
-static const struct fixed_setting slabs_and_shutdown[] = {
-	{ "shutdown_command", "no" }, { "growth_factor", "1.25" },
-	{ "chunk_size", "48" },
+static const struct fixed_setting slabs[] = {
+	{ "growth_factor", "1.25" }, { "chunk_size", "48" },
 };
 static const struct fixed_setting requests[] = {
 	{ "stat_key_prefix", ":" }, { "detail_enabled", "no" },
@@ -69,7 +68,8 @@ static void settings_listen(struct proto_req *req,
 	if (set->unix_socket != NULL && stat(set->unix_socket, &st) == 0)
 		mode = (unsigned)st.st_mode & 0777;
 	proto_addf(req, "STAT umask %o\r\n", mode);
-	SETTINGS_FIXED(req, slabs_and_shutdown);
+	stat_str(req, "shutdown_command", set->shutdown_command ? "yes" : "no");
+	SETTINGS_FIXED(req, slabs);
 	stat_u64(req, "num_threads", set->workers);
 	stat_u64(req, "num_threads_per_udp", set->workers);
 	SETTINGS_FIXED(req, requests);

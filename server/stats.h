@@ -17,6 +17,7 @@
 #define SHMKV_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,6 +96,7 @@ struct server_settings {
 	uint64_t page_size;        /* what the segment really got */
 	int verbosity;
 	uint32_t idle_timeout;     /* seconds; 0 = never */
+	bool shutdown_command;     /* -A */
 	int64_t started;           /* Unix time the server started */
 	int pid;
 };

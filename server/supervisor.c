@@ -588,6 +588,7 @@ static int start(struct supervisor *s)
 		.page_size = s->cache.seg.page_size,
 		.verbosity = cfg->verbosity,
 		.idle_timeout = cfg->idle_timeout,
+		.shutdown_command = cfg->shutdown_command,
 		.started = (int64_t)time(NULL),
 		.pid = (int)getpid(),
 	};

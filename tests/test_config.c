@@ -226,7 +226,8 @@ static void test_memcached_flags(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-u", "nobody", "-d",
 			       "-P", "/tmp/x.pid", "-U", "0", "-a", "0770",
 			       "-o", "idle_timeout=30,hashpower=20", "-R", "20",
-			       "-l", "::1", NULL), 0);
+			       "-l", "::1", "-A", NULL), 0);
+	assert_true(cfg.shutdown_command);
 	assert_string_equal(cfg.user, "nobody");
 	assert_true(cfg.daemonize);
 	assert_string_equal(cfg.pid_file, "/tmp/x.pid");
@@ -244,7 +245,6 @@ static void test_memcached_flags(void **state)
 	assert_string_equal(cfg.warnings, "");
 
 	expect_bad("-U: '11211': shmkv has no UDP", "-U", "11211");
-	expect_bad("-A: the shutdown command", "-A");
 	expect_bad("-F:", "-F");
 	expect_bad("-M:", "-M");
 	expect_bad("-C:", "-C");

@@ -372,6 +372,29 @@ class ProcessFlagsTest(ServerTest):
             self.assertIn("listening", f.read())
 
 
+class ShutdownTest(ServerTest):
+    def test_shutdown_only_with_A(self):
+        srv = self.new_server()
+        c = Client(("127.0.0.1", srv.port), connect_timeout=5, timeout=5)
+        self.addCleanup(c.close)
+        with self.assertRaises(MemcacheUnknownCommandError):
+            c.shutdown()
+        self.assertEqual(c.version(), b"1.6.18")
+        self.assertStopsCleanly(srv)
+        srv = self.new_server("-A")
+        self.assertEqual(stats_of(srv, "settings")["shutdown_command"], "yes")
+        with srv.tcp() as s:
+            s.sendall(cmd("shutdown bogus"))
+            self.assertEqual(recv_until(s, re.compile(rb"[^\r\n]*\r\n")),
+                             b"CLIENT_ERROR invalid shutdown mode\r\n")
+        c = Client(("127.0.0.1", srv.port), connect_timeout=5, timeout=5)
+        self.addCleanup(c.close)
+        c.shutdown()
+        # The clean stop: exit 0, socket and lock file gone.
+        srv.proc.wait(15)
+        self.assertStopsCleanly(srv)
+
+
 class ListenTest(ServerTest):
     def test_ipv6_loopback(self):
         srv = self.new_server("-l", "::1", ready=False)
