@@ -592,7 +592,8 @@ static void shutdown_command(struct proto_req *req)
 	}
 }
 
-/* proto_stats_command - answer `stats [sub]`, `cache_memlimit`, `shutdown`. */
+/* proto_stats_command - answer `stats [sub]`, `cache_memlimit`, `shutdown`
+ * and `lru_crawler` (protocol_dump.c). */
 int proto_stats_command(struct proto_req *req)
 {
 	const struct proto_token *cmd = &req->tokens[0];
@@ -609,6 +610,10 @@ int proto_stats_command(struct proto_req *req)
 		shutdown_command(req);
 		return 0;
 	}
+	if (proto_tok_is(cmd, "lru_crawler")) {
+		proto_dump_metadump(req);
+		return 0;
+	}
 	if (req->ntokens < 3)
 		stats_general(req);
 	else if (proto_tok_is(sub, "settings"))
@@ -621,6 +626,8 @@ int proto_stats_command(struct proto_req *req)
 		proto_adds(req, "STAT sizes_status disabled\r\nEND\r\n");
 	else if (proto_tok_is(sub, "reset") && req->ntokens == 3)
 		stats_reset(req);
+	else if (proto_tok_is(sub, "cachedump"))
+		proto_dump_cachedump(req);
 	else if (proto_tok_is(sub, "locks"))
 		stats_locks(req);
 	else

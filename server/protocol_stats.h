@@ -24,5 +24,7 @@ void stat_zeros(struct proto_req *req, const char *const *names, size_t n);
 	} while (0)
 
 void proto_stats_settings(struct proto_req *req);
+void proto_dump_metadump(struct proto_req *req);
+void proto_dump_cachedump(struct proto_req *req);
 
 #endif

@@ -87,8 +87,7 @@ static const struct fixed_setting crawler_and_lru[] = {
 	{ "lru_crawler", "no" },          { "lru_crawler_sleep", "100" },
 	{ "lru_crawler_tocrawl", "0" },   { "tail_repair_time", "0" },
 	{ "flush_enabled", "yes" },
-	/* No lru_crawler metadump nor stats cachedump (yet). */
-	{ "dump_enabled", "no" },
+	{ "dump_enabled", "yes" },
 	{ "hash_algorithm", "xxh3" },     { "lru_maintainer_thread", "no" },
 	{ "lru_segmented", "no" },        { "hot_lru_pct", "20" },
 	{ "warm_lru_pct", "40" },         { "hot_max_factor", "0.20" },

@@ -6,8 +6,10 @@ shmkv-server:
   - memccapable -a (libmemcached-tools): every ASCII test passes, which
     needs a version that reads as memcached 1.6 or later;
   - memcstat, memcping, memcflush;
-  - memcached-tool (shipped in the memcached package): stats, settings and
-    display print what they print for memcached, and return;
+  - memcdump (every key, through stats items and stats cachedump);
+  - memcached-tool (shipped in the memcached package): stats, settings,
+    dump (lru_crawler metadump) and display print what they print for
+    memcached, and return;
   - pymemcache's whole client API, stats subcommands and cache_memlimit;
   - pylibmc (python3-pylibmc, on libmemcached);
   - PHP's memcached extension from `php -r`;
@@ -60,6 +62,19 @@ class LibmemcachedToolsTest(ServerTest):
         self.assertNotIn("[FAIL]", out)
         self.assertStopsCleanly(srv)
 
+    def test_memcdump_lists_every_key(self):
+        srv = self.new_server()
+        keys = {"key%d" % i for i in range(300)} | {"odd%key"}
+        with srv.tcp() as s:
+            for k in sorted(keys):
+                s.sendall(cmd("set %s 0 0 1" % k, b"v"))
+            got = recv_until(s, re.compile(rb"(STORED\r\n){%d}" % len(keys)))
+            self.assertEqual(got.count(b"STORED"), len(keys))
+        p = run(["memcdump", "--servers=127.0.0.1:%d" % srv.port])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(set(p.stdout.split()), keys)
+        self.assertStopsCleanly(srv)
+
     def test_memcstat_memcping_memcflush(self):
         srv = self.new_server()
         servers = "--servers=127.0.0.1:%d" % srv.port
@@ -104,6 +119,10 @@ class MemcachedToolTest(ServerTest):
         out = self.tool(srv, "settings")
         self.assertRegex(out, r"\n +maxbytes +%d\n" % (64 << 20))
         self.assertRegex(out, r"\n +tcpport +%d\n" % srv.port)
+        # dump: memcached's "add" lines, which restore the cache elsewhere.
+        out = self.tool(srv, "dump")
+        adds = re.findall(r"add (key\d+) 0 0 3\s+abc\s", out)
+        self.assertEqual(sorted(adds), sorted("key%d" % i for i in range(20)), out)
         out = self.tool(srv, "display")
         lines = out.strip().split("\n")
         self.assertTrue(lines[0].split() == ["#", "Item_Size", "Max_age", "Pages",
@@ -166,6 +185,9 @@ class PymemcacheApiTest(ServerTest):
                              if k.endswith(b":number")), 1)
         self.assertIn(b"active_slabs", c.stats("slabs"))
         self.assertEqual(c.stats("sizes"), {b"sizes_status": b"disabled"})
+        cls = [k.split(b":")[1] for k in items if k.endswith(b":number")][0]
+        self.assertEqual(c.stats("cachedump", cls.decode(), "0"),
+                         {b"a": b"[2 b; 0 s]"})
         # cache_memlimit: the size the segment has is accepted; it cannot
         # move (memcached's own failure reply, which the client raises).
         self.assertTrue(c.cache_memlimit(64))
