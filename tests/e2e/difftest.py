@@ -680,7 +680,8 @@ def run_seed(pair, seed, nops, mode, found):
     gen = Generator(seed, mode)
     history = []
     divergent = 0
-    for cmds, splits in gen.stream(nops):
+    batches = gen.stream(nops)
+    for cmds, splits in batches:
         why, mr, orr = pair.run_batch(cmds, splits)
         if why is None:
             history.extend(cmds)
@@ -702,7 +703,7 @@ def run_seed(pair, seed, nops, mode, found):
         # The two caches may now hold different things: start both over.
         pair.reset()
         history = []
-    return divergent
+    return divergent, len(batches)
 
 
 def start_memcached():
@@ -783,15 +784,18 @@ def run(server_path, seeds, nops, mode, out, do_minimise=True, quiet=False):
     mc, mc_port = start_memcached()
     srv = harness.Server(workers=2, memory=64)
     found = {}
+    totals = [0, 0]           # divergent batches, batches
     try:
         srv.wait_ready()
         pair = Pair(mc_port, srv.port)
         for seed in seeds:
             t0 = time.monotonic()
-            n = run_seed(pair, seed, nops, mode, found)
+            n, nbatches = run_seed(pair, seed, nops, mode, found)
+            totals[0] += n
+            totals[1] += nbatches
             if not quiet:
-                sys.stderr.write("seed %d: %d ops, %d divergent batches (%.1f s)\n"
-                                 % (seed, nops, n, time.monotonic() - t0))
+                sys.stderr.write("seed %d: %d ops in %d batches, %d divergent (%.1f s)\n"
+                                 % (seed, nops, nbatches, n, time.monotonic() - t0))
         if found and out is not None:
             report(found, pair, out, do_minimise)
         pair.mc.close()
@@ -799,6 +803,9 @@ def run(server_path, seeds, nops, mode, out, do_minimise=True, quiet=False):
     finally:
         stop_memcached(mc)
         srv.cleanup()
+    if not quiet and totals[1]:
+        sys.stderr.write("%d of %d batches diverged (%.2f%%)\n"
+                         % (totals[0], totals[1], 100.0 * totals[0] / totals[1]))
     return found
 
 
