@@ -26,6 +26,7 @@ import re
 import subprocess
 import time
 
+import difftest
 import harness
 from harness import ServerTest, cmd, recv_until
 
@@ -224,6 +225,86 @@ class PymemcacheApiTest(ServerTest):
         self.assertGreaterEqual(st[b"curr_connections"], 1)
         c.get("a")
         self.assertEqual(c.stats()[b"get_hits"], 1)
+        self.assertStopsCleanly(srv)
+
+
+class StatsLikeMemcachedTest(ServerTest):
+    """What memcached's own t/stats.t checks, run against memcached too,
+    so the expectations are memcached's and not ours."""
+
+    def script(self, port, ours):
+        s = harness.socket.create_connection(("127.0.0.1", port), 5)
+        self.addCleanup(s.close)
+
+        def call(line, data=None, until=rb"[^\r\n]*\r\n"):
+            s.sendall(cmd(line, data))
+            return recv_until(s, re.compile(until, re.S)).decode()
+
+        def stats(sub=""):
+            got = call("stats" + sub, until=rb"(STAT [^\r\n]*\r\n)*END\r\n")
+            return dict(line.split(" ", 2)[1:] for line in got.split("\r\n")
+                        if line.startswith("STAT "))
+
+        st = stats()
+        for key in ("curr_items", "total_items", "bytes", "cmd_get", "cmd_set",
+                    "get_hits", "evictions", "get_misses", "delete_hits",
+                    "delete_misses", "incr_hits", "incr_misses", "decr_hits",
+                    "decr_misses", "listen_disabled_num", "get_flushed"):
+            self.assertEqual(st[key], "0", key)
+        self.assertEqual(st["accepting_conns"], "1")
+        self.assertEqual(call("set foo 0 0 6", b"fooval"), "STORED\r\n")
+        self.assertEqual(call("get foo", until=rb".*END\r\n"),
+                         "VALUE foo 0 6\r\nfooval\r\nEND\r\n")
+        st = stats()
+        for key in ("total_items", "curr_items", "cmd_get", "cmd_set", "get_hits"):
+            self.assertEqual(st[key], "1", key)
+        cls = [k.split(":")[1] for k in stats(" items") if k.endswith(":number")][0]
+        dump = call("stats cachedump %s 100" % cls, until=rb".*END\r\n")
+        self.assertRegex(dump, r"\A(ITEM \S+ \[\d+ b; \d+ s\]\r\n)*END\r\n\Z")
+        # memcached 1.6 lists only its cold LRU, where a new item is not yet.
+        if ours:
+            self.assertIn("ITEM foo [6 b; 0 s]\r\n", dump)
+        self.assertEqual(call("delete foo"), "DELETED\r\n")
+        self.assertEqual(call("delete foo"), "NOT_FOUND\r\n")
+        st = stats()
+        self.assertEqual((st["delete_hits"], st["delete_misses"]), ("1", "1"))
+        self.assertEqual(call("incr i 1"), "NOT_FOUND\r\n")
+        self.assertEqual(call("decr d 1"), "NOT_FOUND\r\n")
+        self.assertEqual(call("set n 0 0 1", b"0"), "STORED\r\n")
+        self.assertEqual(call("incr n 3"), "3\r\n")
+        self.assertEqual(call("decr n 1"), "2\r\n")
+        st = stats()
+        self.assertEqual([st[k] for k in ("incr_hits", "incr_misses", "decr_hits",
+                                          "decr_misses")], ["1", "1", "1", "1"])
+        self.assertEqual(call("cas c 0 0 1 99999999", b"z"), "NOT_FOUND\r\n")
+        self.assertEqual(call("set c 0 0 1", b"x"), "STORED\r\n")
+        self.assertEqual(call("cas c 0 0 1 99999999", b"z"), "EXISTS\r\n")
+        cas = call("gets c", until=rb".*END\r\n").split("\r\n")[0].split()[4]
+        self.assertEqual(call("cas c 0 0 1 %s" % cas, b"z"), "STORED\r\n")
+        st = stats()
+        self.assertEqual([st[k] for k in ("cas_hits", "cas_misses", "cas_badval")],
+                         ["1", "1", "1"])
+        settings = stats(" settings")
+        self.assertEqual([settings[k] for k in ("maxconns", "evictions", "cas_enabled",
+                                                "auth_enabled_sasl")],
+                         ["1024", "on", "yes", "no"])
+        self.assertEqual(call("stats reset"), "RESET\r\n")
+        st = stats()
+        for key in ("cmd_get", "cmd_set", "get_hits", "get_misses", "delete_misses",
+                    "delete_hits", "incr_misses", "incr_hits", "decr_misses",
+                    "decr_hits", "cas_misses", "cas_hits", "cas_badval", "evictions",
+                    "reclaimed", "total_items"):
+            self.assertEqual(st[key], "0", key)
+        self.assertEqual(st["curr_items"], "2")
+        self.assertEqual(call("flush_all"), "OK\r\n")
+        self.assertEqual(stats()["cmd_flush"], "1")
+
+    def test_memcached_then_shmkv(self):
+        proc, port = difftest.start_memcached()
+        self.addCleanup(difftest.stop_memcached, proc)
+        self.script(port, ours=False)
+        srv = self.new_server()
+        self.script(srv.port, ours=True)
         self.assertStopsCleanly(srv)
 
 
