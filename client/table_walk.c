@@ -7,8 +7,11 @@
  * Each call takes the partition's lock shared once; the caller chooses how
  * many buckets a hold covers (see table_walk.h).
  *
+ * table_walk_oldest reads the ring from its tail instead, item by item, as
+ * the reclaimer does (table_ring.c), with the same bounds checks.
+ *
  * Interface routines:
- *   table_walk_buckets, table_walk
+ *   table_walk_buckets, table_walk, table_walk_oldest
  */
 #include "table_walk.h"
 
@@ -77,4 +80,52 @@ uint32_t table_walk(struct table *t, uint32_t p, uint32_t from, uint32_t n,
 	}
 	table_part_unlock(&pr, LW_SHARED);
 	return end;
+}
+
+/* How many dead items or pads the age may look past at the tail. */
+#define OLDEST_SCAN 64u
+
+static uint32_t age_of(const struct table_part_ref *pr,
+		       const struct table_item *it)
+{
+	return (uint16_t)((uint16_t)pr->now - it->atime);
+}
+
+uint32_t table_walk_oldest(struct table *t, uint32_t p)
+{
+	struct table_part_ref pr;
+	uint64_t at, seen = 0;
+	uint32_t age = 0;
+
+	if (p >= t->npartitions)
+		return 0;
+	table_part_resolve_index(t, p, &pr);
+	table_part_lock(&pr, LW_SHARED);
+	at = pr.part->tail;
+	for (uint32_t i = 0; i < OLDEST_SCAN && seen < pr.part->used; i++) {
+		uint64_t rest = pr.arena_size > at ? pr.arena_size - at : 0;
+		const struct table_item *it;
+		uint64_t total;
+
+		if (rest < sizeof(struct table_item)) {
+			/* The ring's end, too short for a header: wrap. */
+			seen += rest;
+			at = 0;
+			continue;
+		}
+		it = ring_item(&pr, (uint32_t)(at / TABLE_REF_UNIT));
+		if (it == NULL)
+			break;
+		if (ring_item_alive(&pr, it)) {
+			age = age_of(&pr, it);
+			break;
+		}
+		total = item_total_size(it->key_len, it->value_len);
+		seen += total;
+		at += total;
+		if (at >= pr.arena_size)
+			at = 0;
+	}
+	table_part_unlock(&pr, LW_SHARED);
+	return age;
 }

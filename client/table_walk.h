@@ -10,9 +10,14 @@
  * another bucket by being replaced) twice or not at all, as memcached's
  * own crawler may.
  *
+ * table_walk_oldest answers memcached's per-class "age": how long ago the
+ * item the partition would evict next (the first live one from its ring's
+ * tail) was last read or written.
+ *
  * Interface routines:
  *   table_walk_buckets  primary buckets of a partition (the walk's end)
  *   table_walk          visit live items of buckets [from, from+n)
+ *   table_walk_oldest   seconds since the tail item's last access
  */
 #ifndef SHMKV_TABLE_WALK_H
 #define SHMKV_TABLE_WALK_H
@@ -47,5 +52,12 @@ uint32_t table_walk_buckets(const struct table *t);
  */
 uint32_t table_walk(struct table *t, uint32_t p, uint32_t from, uint32_t n,
 		    table_walk_fn fn, void *arg);
+
+/*
+ * table_walk_oldest - seconds since the last access of the first live item
+ * from partition p's tail, looking at no more than a few dozen items past
+ * dead ones; 0 for an empty partition (or one whose tail is all dead).
+ */
+uint32_t table_walk_oldest(struct table *t, uint32_t p);
 
 #endif

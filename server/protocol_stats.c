@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "protocol_stats.h"
+#include "table_walk.h"
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 #define STORE(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
@@ -409,11 +410,12 @@ static void stats_reset(struct proto_req *req)
 /*
  * stats_items - memcached's per-class fields for each partition holding
  * items.  One ring per partition is one LRU: its items count as cold,
- * its reads as hits to cold, its second chances as moves within the LRU.
+ * its reads as hits to cold, its second chances as moves within the LRU,
+ * and its age is the idle time of the item it would evict next.
  */
 static void stats_items(struct proto_req *req)
 {
-	const struct table *t = req->ctx->table;
+	struct table *t = req->ctx->table;
 	static const char *const zero[] = {
 		"evicted_nonzero", "evicted_time", "outofmemory", "tailrepairs",
 	};
@@ -440,7 +442,7 @@ static void stats_items(struct proto_req *req)
 		ITEM("number_cold", ps.items);
 		ITEM("age_hot", 0);
 		ITEM("age_warm", 0);
-		ITEM("age", 0);
+		ITEM("age", table_walk_oldest(req->ctx->table, p));
 		ITEM("mem_requested", ps.bytes);
 		ITEM("evicted", ps.evictions);
 		for (i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)

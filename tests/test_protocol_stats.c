@@ -240,6 +240,14 @@ static void test_items_and_slabs(void **state)
 	assert_non_null(strstr(s, want));
 	snprintf(want, sizeof(want), "STAT items:%u:hits_to_temp 0\r\n", cls);
 	assert_non_null(strstr(s, want));
+	/* age: how long the item it would evict next has been idle. */
+	table_tick(&f->c.table, (uint32_t)time(NULL) + 100);
+	s = feed(f, "stats items\r\n", 13);
+	snprintf(want, sizeof(want), "items:%u:age", cls);
+	assert_in_range(stat_value(s, want), 99, 101);
+	expect(f, "get k\r\n", "VALUE k 0 3\r\nabc\r\nEND\r\n");
+	s = feed(f, "stats items\r\n", 13);
+	assert_in_range(stat_value(s, want), 0, 1);
 	s = feed(f, "stats slabs\r\n", 13);
 	snprintf(want, sizeof(want), "STAT %u:used_chunks 1\r\n", cls);
 	assert_non_null(strstr(s, want));
