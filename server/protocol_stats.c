@@ -264,6 +264,9 @@ static void general_commands(struct proto_req *req, const struct server_stats *s
 	stat_u64(req, "store_too_large", LOAD(s->store_too_large));
 	stat_u64(req, "store_no_memory", LOAD(s->store_no_memory));
 	STAT_ZEROS(req, "auth_cmds", "auth_errors");
+	/* As memcached: only when connections can be idle-closed. */
+	if (req->ctx->settings != NULL && req->ctx->settings->idle_timeout != 0)
+		stat_u64(req, "idle_kicks", LOAD(s->idle_kicks));
 	stat_u64(req, "bytes_read", LOAD(s->bytes_read));
 	stat_u64(req, "bytes_written", LOAD(s->bytes_written));
 }

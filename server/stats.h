@@ -67,13 +67,14 @@ struct server_stats {
 	_Atomic uint64_t crash_recoveries;   /* dead procs that were in locks */
 	_Atomic uint64_t locks_recovered;    /* locks repaired for them */
 	_Atomic uint64_t partitions_dropped; /* emptied: a dead writer's */
+	_Atomic uint64_t idle_kicks;         /* closed by --idle-timeout */
 	/* In the baseline slot only: the table's totals at `stats reset`
 	 * (the table counts these itself, not the workers). */
 	_Atomic uint64_t base_evictions;
 	_Atomic uint64_t base_total_items;
 	_Atomic uint64_t base_reclaimed;
 	_Atomic uint64_t base_reinserted;
-	uint64_t reserved[12];               /* keeps 128-byte multiples */
+	uint64_t reserved[11];               /* keeps 128-byte multiples */
 };
 
 /* Every worker's slot, as mapped in this process. */

@@ -498,6 +498,21 @@ class ShutdownTest(ServerTest):
         self.assertStopsCleanly(srv)
 
 
+class IdleKicksTest(ServerTest):
+    def test_o_idle_timeout_counts_idle_kicks(self):
+        srv = self.new_server()
+        self.assertNotIn("idle_kicks", stats_of(srv))  # as memcached: no timeout
+        self.assertStopsCleanly(srv)
+        srv = self.new_server("-o", "idle_timeout=1")
+        self.assertEqual(stats_of(srv)["idle_kicks"], "0")
+        idle = srv.tcp()
+        self.addCleanup(idle.close)
+        self.assertTrue(harness.is_eof(idle, 10.0), "not closed after 1 s idle")
+        self.assertEqual(stats_of(srv)["idle_kicks"], "1")
+        self.assertEqual(stats_of(srv, "settings")["idle_timeout"], "1")
+        self.assertStopsCleanly(srv)
+
+
 class ListenTest(ServerTest):
     def test_ipv6_loopback(self):
         srv = self.new_server("-l", "::1", ready=False)
