@@ -440,6 +440,10 @@ class ProcessFlagsTest(ServerTest):
             s.sendall(cmd("version"))
             self.assertEqual(recv_until(s, re.compile(rb"VERSION [^\r\n]*\r\n")),
                              b"VERSION 1.6.18\r\n")
+            # As memcached's t/daemonize.t: stats' pid is the pid file's.
+            s.sendall(cmd("stats"))
+            got = recv_until(s, re.compile(rb"(STAT [^\r\n]*\r\n)*END\r\n", re.S))
+            self.assertIn(b"\r\nSTAT pid %d\r\n" % pid, b"\r\n" + got)
         # A second server refuses to take the pid file over, before it
         # detaches (so the refusal reaches the terminal).
         second = list(args)
