@@ -396,6 +396,8 @@ class Bench:
         rundir = os.path.join(self.tmp, "shmkv-%d" % port)
         argv = [self.server_bin, "-p", str(port), "-l", "127.0.0.1", "--run-dir", rundir,
                 "-m", str(memory), "-t", str(workers), "--huge-pages", huge]
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]  # as memcached: root only when told so
         s = Server("shmkv -t %d%s" % (workers, tag), argv, ("127.0.0.1", port), "shmkv",
                    self.tmp)
         s.sock = os.path.join(rundir, "shmkv.sock")

@@ -155,6 +155,7 @@ static void on_timer(uv_timer_t *timer)
 			SERVER_LOG("worker %u: closing a connection without progress "
 				   "for %" PRIu64 " s (%zu reply bytes unsent)",
 				   c->w->index, limit / 1000, c->unsent);
+		atomic_fetch_add_explicit(&c->w->stats->idle_kicks, 1, memory_order_relaxed);
 		conn_close(c);
 		return;
 	}

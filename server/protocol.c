@@ -389,7 +389,8 @@ static int dispatch(struct proto_req *req)
 	}
 	if (cmd->length == 2 && cmd->value[0] == 'm')
 		return proto_meta_dispatch(req);
-	if (proto_tok_is(cmd, "stats"))
+	if (proto_tok_is(cmd, "stats") || proto_tok_is(cmd, "cache_memlimit") ||
+	    proto_tok_is(cmd, "shutdown") || proto_tok_is(cmd, "lru_crawler"))
 		return proto_stats_command(req);
 	return proto_text_dispatch(req);
 }

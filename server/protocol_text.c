@@ -484,7 +484,7 @@ int proto_text_dispatch(struct proto_req *req)
 	}
 	if (proto_tok_is(cmd, "version")) {
 		proto_adds(req, "VERSION ");
-		proto_adds(req, req->ctx->version ? req->ctx->version : "0");
+		proto_adds(req, SHMKV_MEMCACHED_VERSION);
 		proto_add(req, "\r\n", 2);
 		return 0;
 	}

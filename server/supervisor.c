@@ -714,6 +714,8 @@ static int start(struct supervisor *s)
 		.huge_pages = config_huge_pages_name(cfg->huge_pages),
 		.page_size = s->cache.seg.page_size,
 		.verbosity = cfg->verbosity,
+		.idle_timeout = cfg->idle_timeout,
+		.shutdown_command = cfg->shutdown_command,
 		.started = (int64_t)time(NULL),
 		.pid = (int)getpid(),
 	};
