@@ -26,6 +26,7 @@
  *   table_open            find the table in an existing segment
  *   table_set_owner       which proc slot this process locks as
  *   table_get             lookup, copy out; gat/touch/mg options
+ *   table_get_into        the same, the copy's destination chosen on a hit
  *   table_prefetch        warm the bucket of a key about to be looked up
  *   table_store           set/add/replace/append/prepend/cas; ms options
  *   table_delete          delete; md options
@@ -222,6 +223,27 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 				   const void *key, size_t key_len,
 				   const struct table_get_opts *opts, void *buf,
 				   size_t cap, struct table_item_info *info);
+
+/*
+ * table_get_into - the lookup itself, with the copy's destination chosen
+ * once the item is found: sink->reserve(arg, info) gets the item's
+ * description (info complete but for token_sent) and returns room for
+ * info->value_len bytes, or NULL (the lookup then returns TABLE_TOO_SMALL
+ * and copies nothing).  A reply can thus put its header and the value in
+ * place with one lookup and one copy whatever the value's size.  reserve
+ * runs under the partition lock, so it must be short and take no lock; on
+ * a lock-free read (a client program) it may run again if the read is
+ * retried, so it must not count what it reserves.  sink may be NULL.
+ */
+struct table_value_sink {
+	void *(*reserve)(void *arg, const struct table_item_info *info);
+	void *arg;
+};
+enum table_status table_get_into(struct table *t, uint64_t hash,
+				 const void *key, size_t key_len,
+				 const struct table_get_opts *opts,
+				 const struct table_value_sink *sink,
+				 struct table_item_info *info);
 
 /* table_store - cas_out (may be NULL) receives the stored item's CAS. */
 enum table_status table_store(struct table *t, const struct table_store_req *req,

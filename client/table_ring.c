@@ -26,8 +26,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <xxhash.h>
-
 #include "table_internal.h"
 
 /* How much a single allocation may copy to keep items alive. */
@@ -260,7 +258,7 @@ static void overflow_recycle(struct table_part_ref *pr, uint64_t hash,
 void ring_unlink(struct table_part_ref *pr, struct table_slot where,
 		 struct table_item *it)
 {
-	uint64_t hash = XXH3_64bits(item_key(it), it->key_len);
+	uint64_t hash = table_hash(item_key(it), it->key_len);
 
 	slot_clear(pr, where, it);
 	overflow_recycle(pr, hash, where.bucket);
@@ -289,7 +287,7 @@ static int slot_of(const struct table_part_ref *pr, struct table_item *it,
 		.ref = (uint32_t)(offset / TABLE_REF_UNIT),
 	};
 
-	return chain_find(pr, XXH3_64bits(item_key(it), it->key_len), &want,
+	return chain_find(pr, table_hash(item_key(it), it->key_len), &want,
 			  where);
 }
 

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "protocol_internal.h"
+#include "wire.h"
 
 #define KEY_TOKEN 1
 #define META_MAX_TOKENS 20        /* memcached's MFLAG_MAX_OPT_LENGTH */
@@ -77,10 +78,10 @@ static int meta_preparse(const struct proto_req *req, size_t start,
 		seen[o] = true;
 		switch (o) {
 		case 'b':
-			of->nkey = proto_base64_decode(t[KEY_TOKEN].value,
-						       t[KEY_TOKEN].length,
-						       of->keybuf,
-						       sizeof(of->keybuf));
+			of->nkey = wire_base64_decode(t[KEY_TOKEN].value,
+						      t[KEY_TOKEN].length,
+						      of->keybuf,
+						      sizeof(of->keybuf));
 			of->key = (const char *)of->keybuf;
 			if (of->nkey == 0) {
 				of->errstr = "CLIENT_ERROR error decoding key";
@@ -218,7 +219,7 @@ static void line_addi(struct meta_line *l, const char *fmt, long long v)
 /* line_key - " k<key>", base64 again and followed by " b" for b keys. */
 static void line_key(struct meta_line *l, const struct meta_flags *of)
 {
-	char enc[PROTO_KEY_MAX * 2];
+	char enc[(PROTO_KEY_MAX + 2) / 3 * 4 + 1];
 	size_t n;
 
 	line_add(l, " k", 2);
@@ -226,28 +227,9 @@ static void line_key(struct meta_line *l, const struct meta_flags *of)
 		line_add(l, of->key, of->nkey);
 		return;
 	}
-	n = proto_base64_encode((const unsigned char *)of->key, of->nkey, enc,
-				sizeof(enc));
+	n = wire_base64(of->key, of->nkey, enc);
 	line_add(l, enc, n);
 	line_add(l, " b", 2);
-}
-
-/* line_opaque_key - the flags every reply echoes: O and k, in order. */
-static void line_opaque_key(struct meta_line *l, const struct proto_req *req,
-			    size_t start, const struct meta_flags *of)
-{
-	size_t i;
-
-	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++) {
-		const struct proto_token *t = &req->tokens[i];
-
-		if (t->value[0] == 'O') {
-			line_add(l, " ", 1);
-			line_add(l, t->value, t->length);
-		} else if (t->value[0] == 'k') {
-			line_key(l, of);
-		}
-	}
 }
 
 static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
@@ -258,40 +240,108 @@ static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
 		line_addi(l, " t%lld", (long long)exptime - (long long)now);
 }
 
+/* What a reply has to say for the return flags it carries. */
+struct meta_ret {
+	const char *flags;                  /* the flags it answers besides O k */
+	const struct table_item_info *info;
+	uint64_t cas;                       /* for c */
+	uint32_t now;                       /* for t */
+};
+
+/*
+ * line_flags - the return flags of the request's flags tokens[start..], in
+ * the request's order: O and k on every reply, the others (those in
+ * r->flags) only where r describes an item.  r may be NULL.
+ */
+static void line_flags(struct meta_line *l, const struct proto_req *req,
+		       size_t start, const struct meta_flags *of,
+		       const struct meta_ret *r)
+{
+	size_t i;
+
+	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++) {
+		const struct proto_token *t = &req->tokens[i];
+		char f = t->value[0];
+
+		if (f == 'O') {
+			line_add(l, " ", 1);
+			line_add(l, t->value, t->length);
+			continue;
+		}
+		if (f == 'k') {
+			line_key(l, of);
+			continue;
+		}
+		if (r == NULL || f == '\0' || strchr(r->flags, f) == NULL)
+			continue;
+		switch (f) {
+		case 's':
+			line_addf(l, " s%llu", r->info->value_len);
+			break;
+		case 't':
+			line_ttl(l, r->info->exptime, r->now);
+			break;
+		case 'c':
+			line_addf(l, " c%llu", r->cas);
+			break;
+		case 'f':
+			line_addf(l, " f%llu", r->info->flags);
+			break;
+		case 'l':
+			line_addf(l, " l%llu", r->info->last_access);
+			break;
+		case 'h':
+			line_addf(l, " h%llu", r->info->fetched ? 1 : 0);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 static void line_send(struct proto_req *req, struct meta_line *l)
 {
 	if (proto_add(req, l->buf, l->len) == 0)
 		proto_add(req, "\r\n", 2);
 }
 
-/*
- * meta_value - fetch key into the output buffer past room for the reply
- * line, as protocol_text.c does, so a value is copied once.  Returns the
- * table's status; on TABLE_OK the value sits at out->data + out->len +
- * META_LINE_MAX (not yet counted in out->len).
- */
-static enum table_status meta_value(struct proto_req *req,
-				    const struct meta_flags *of,
-				    const struct table_get_opts *opts,
-				    struct table_item_info *info)
-{
-	size_t cap = of->value ? 4096 : 0;
-	enum table_status st;
+/* What mg's reply line needs besides the item. */
+struct mg_reply {
+	const struct proto_req *req;
+	const struct meta_flags *of;
+	uint32_t now;
+};
 
-	for (;;) {
-		if (proto_out_reserve(req->out, META_LINE_MAX + cap + 2) != 0) {
-			req->oom = true;
-			return TABLE_NO_MEMORY;
-		}
-		memset(info, 0, sizeof(*info));
-		st = table_get(req->ctx->table, of->key, of->nkey, opts,
-			       of->value ? req->out->data + req->out->len +
-					   META_LINE_MAX : NULL,
-			       cap, info);
-		if (st != TABLE_TOO_SMALL)
-			return st;
-		cap = info->value_len;
-	}
+/* mg_line - "VA <len>" or "HD", the return flags, then Z, X, W. */
+static void mg_line(struct meta_line *l, const struct mg_reply *m,
+		    const struct table_item_info *info)
+{
+	struct meta_ret r = { "stcflh", info, info->cas, m->now };
+
+	if (m->of->value)
+		line_addf(l, "VA %llu", info->value_len);
+	else
+		line_add(l, "HD", 2);
+	line_flags(l, m->req, 2, m->of, &r);
+	/* memcached's order: Z before X, and W last. */
+	if (info->token_sent)
+		line_add(l, " Z", 2);
+	if (info->stale)
+		line_add(l, " X", 2);
+	if (info->won)
+		line_add(l, " W", 2);
+	line_add(l, "\r\n", 2);
+}
+
+/* mg_header - proto_fetch_value's header for mg with v. */
+static size_t mg_header(char *dst, const struct table_item_info *info,
+			void *arg)
+{
+	struct meta_line l = { .len = 0 };
+
+	mg_line(&l, arg, info);
+	memcpy(dst, l.buf, l.len);
+	return l.len;
 }
 
 static int process_mg(struct proto_req *req)
@@ -300,10 +350,8 @@ static int process_mg(struct proto_req *req)
 	struct table_get_opts opts;
 	struct table_item_info info;
 	struct meta_line l = { .len = 0 };
+	struct mg_reply m = { req, &of, 0 };
 	enum table_status st;
-	uint32_t now;
-	size_t i;
-	char *base;
 
 	memset(&of, 0, sizeof(of));
 	of.errstr = "CLIENT_ERROR bad command line format";
@@ -331,7 +379,9 @@ static int process_mg(struct proto_req *req)
 	opts.vivify_exptime = of.autoviv_exptime;
 	opts.recache = of.recache;
 	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
-	st = meta_value(req, &of, &opts, &info);
+	m.now = proto_now(req->ctx);
+	st = proto_fetch_value(req, of.key, of.nkey, &opts,
+			       of.value ? mg_header : NULL, &m, &info);
 	if (req->oom)
 		return 0;
 	PROTO_STAT(req, cmd_get);
@@ -344,69 +394,16 @@ static int process_mg(struct proto_req *req)
 		if (of.no_reply)
 			return 0;
 		line_add(&l, "EN", 2);
-		line_opaque_key(&l, req, 2, &of);
+		line_flags(&l, req, 2, &of, NULL);
 		line_send(req, &l);
 		return 0;
 	}
 	PROTO_STAT(req, get_hits);
 	if (of.new_ttl)
 		PROTO_STAT(req, touch_hits);
-	now = proto_now(req->ctx);
-	if (of.value)
-		line_addf(&l, "VA %llu", info.value_len);
-	else
-		line_add(&l, "HD", 2);
-	for (i = 2; i < req->ntokens && req->tokens[i].length != 0; i++) {
-		const struct proto_token *t = &req->tokens[i];
-
-		switch (t->value[0]) {
-		case 's':
-			line_addf(&l, " s%llu", info.value_len);
-			break;
-		case 't':
-			line_ttl(&l, info.exptime, now);
-			break;
-		case 'c':
-			line_addf(&l, " c%llu", info.cas);
-			break;
-		case 'f':
-			line_addf(&l, " f%llu", info.flags);
-			break;
-		case 'l':
-			line_addf(&l, " l%llu", info.last_access);
-			break;
-		case 'h':
-			line_addf(&l, " h%llu", info.fetched ? 1 : 0);
-			break;
-		case 'O':
-			line_add(&l, " ", 1);
-			line_add(&l, t->value, t->length);
-			break;
-		case 'k':
-			line_key(&l, &of);
-			break;
-		default:
-			break;
-		}
-	}
-	/* memcached's order: Z before X, and W last. */
-	if (info.token_sent)
-		line_add(&l, " Z", 2);
-	if (info.stale)
-		line_add(&l, " X", 2);
-	if (info.won)
-		line_add(&l, " W", 2);
-	line_add(&l, "\r\n", 2);
-	/* The value waits at META_LINE_MAX; put the line before it. */
-	base = req->out->data + req->out->len;
-	if (of.value) {
-		memmove(base + l.len, base + META_LINE_MAX, info.value_len);
-		memcpy(base, l.buf, l.len);
-		memcpy(base + l.len + info.value_len, "\r\n", 2);
-		req->out->len += l.len + info.value_len + 2;
-	} else {
-		memcpy(base, l.buf, l.len);
-		req->out->len += l.len;
+	if (!of.value) {
+		mg_line(&l, &m, &info);
+		proto_add(req, l.buf, l.len);
 	}
 	return 0;
 }
@@ -414,13 +411,14 @@ static int process_mg(struct proto_req *req)
 static int process_ms(struct proto_req *req)
 {
 	const struct proto_token *t = req->tokens;
+	const struct proto_store_words *words;
 	struct meta_flags of;
 	struct table_store_req sr;
 	struct meta_line l = { .len = 0 };
+	struct meta_ret r = { "c", NULL, 0, 0 };
 	enum table_status st;
 	uint64_t cas = 0;
 	int32_t vlen;
-	size_t i;
 
 	memset(&of, 0, sizeof(of));
 	of.errstr = "CLIENT_ERROR bad command line format";
@@ -493,62 +491,16 @@ static int process_ms(struct proto_req *req)
 	sr.new_cas = of.has_new_cas ? of.new_cas : 0;
 	sr.invalidate = of.set_stale;
 	st = table_store(req->ctx->table, &sr, &cas);
-	/* memcached: NS when an append's longer item cannot be allocated. */
-	if (st == TABLE_NO_MEMORY &&
-	    (sr.mode == TABLE_APPEND || sr.mode == TABLE_PREPEND)) {
-		PROTO_STAT(req, store_no_memory);
-		st = TABLE_NOT_STORED;
-	}
-	switch (st) {
-	case TABLE_OK:
-		if (of.has_cas)
-			PROTO_STAT(req, cas_hits);
-		if (of.no_reply)
-			return 0;
-		line_add(&l, "HD", 2);
-		break;
-	case TABLE_NOT_STORED:
-		line_add(&l, "NS", 2);
-		break;
-	case TABLE_EXISTS:
-		PROTO_STAT(req, cas_badval);
-		line_add(&l, "EX", 2);
-		break;
-	case TABLE_NOT_FOUND:
-		if (of.has_cas)
-			PROTO_STAT(req, cas_misses);
-		line_add(&l, of.has_cas ? "NF" : "NS", 2);
-		break;
-	case TABLE_TOO_LARGE:
-		PROTO_STAT(req, store_too_large);
-		proto_reply(req, "SERVER_ERROR object too large for cache");
-		return 0;
-	case TABLE_NO_MEMORY:
-		PROTO_STAT(req, store_no_memory);
-		proto_reply(req, "SERVER_ERROR out of memory storing object");
-		return 0;
-	default:
-		proto_reply(req, "CLIENT_ERROR bad command line format");
+	words = proto_store_outcome(req, sr.mode, of.has_cas, &st);
+	if (words->meta == NULL) {
+		proto_reply(req, words->text);
 		return 0;
 	}
-	if (st != TABLE_OK)
-		cas = 0;
-	for (i = 3; i < req->ntokens && t[i].length != 0; i++) {
-		switch (t[i].value[0]) {
-		case 'O':
-			line_add(&l, " ", 1);
-			line_add(&l, t[i].value, t[i].length);
-			break;
-		case 'k':
-			line_key(&l, &of);
-			break;
-		case 'c':
-			line_addf(&l, " c%llu", cas);
-			break;
-		default:
-			break;
-		}
-	}
+	if (st == TABLE_OK && of.no_reply)
+		return 0;
+	line_add(&l, words->meta, 2);
+	r.cas = st == TABLE_OK ? cas : 0;
+	line_flags(&l, req, 3, &of, &r);
 	line_send(req, &l);
 	return 0;
 refuse:
@@ -614,7 +566,7 @@ static int process_md(struct proto_req *req)
 		line_add(&l, "NF", 2);
 		break;
 	}
-	line_opaque_key(&l, req, 2, &of);
+	line_flags(&l, req, 2, &of, NULL);
 	line_send(req, &l);
 	return 0;
 }
@@ -625,11 +577,11 @@ static int process_ma(struct proto_req *req)
 	struct table_arith_req ar;
 	struct table_item_info info;
 	struct meta_line l = { .len = 0 };
+	struct meta_ret r = { "ct", NULL, 0, 0 };
 	enum table_status st;
 	uint64_t value = 0;
 	char num[24];
 	int numlen = 0;
-	size_t i;
 
 	if (!meta_common_checks(req, &of))
 		return 0;
@@ -671,19 +623,10 @@ static int process_ma(struct proto_req *req)
 			line_addf(&l, "VA %llu", (unsigned long long)numlen);
 		else
 			line_add(&l, "HD", 2);
-		for (i = 2; i < req->ntokens && req->tokens[i].length != 0; i++) {
-			const struct proto_token *t = &req->tokens[i];
-
-			if (t->value[0] == 'c')
-				line_addf(&l, " c%llu", info.cas);
-			else if (t->value[0] == 't')
-				line_ttl(&l, info.exptime, proto_now(req->ctx));
-			else if (t->value[0] == 'O') {
-				line_add(&l, " ", 1);
-				line_add(&l, t->value, t->length);
-			} else if (t->value[0] == 'k')
-				line_key(&l, &of);
-		}
+		r.info = &info;
+		r.cas = info.cas;
+		r.now = proto_now(req->ctx);
+		line_flags(&l, req, 2, &of, &r);
 		line_send(req, &l);
 		if (of.value && proto_add(req, num, (size_t)numlen) == 0)
 			proto_add(req, "\r\n", 2);
@@ -708,7 +651,7 @@ static int process_ma(struct proto_req *req)
 		line_add(&l, "NF", 2);
 		break;
 	}
-	line_opaque_key(&l, req, 2, &of);
+	line_flags(&l, req, 2, &of, NULL);
 	line_send(req, &l);
 	return 0;
 }
@@ -735,9 +678,9 @@ static int process_me(struct proto_req *req)
 	of.key = t[KEY_TOKEN].value;
 	of.nkey = t[KEY_TOKEN].length;
 	if (req->ntokens > 3 && t[2].length > 0 && t[2].value[0] == 'b') {
-		of.nkey = proto_base64_decode(t[KEY_TOKEN].value,
-					      t[KEY_TOKEN].length, of.keybuf,
-					      sizeof(of.keybuf));
+		of.nkey = wire_base64_decode(t[KEY_TOKEN].value,
+					     t[KEY_TOKEN].length, of.keybuf,
+					     sizeof(of.keybuf));
 		of.key = (const char *)of.keybuf;
 		of.key_binary = true;
 		if (of.nkey == 0) {

@@ -229,7 +229,7 @@ static void test_flush_version_verbosity(void **state)
 		  "verbosity 1 noreply\r\nverbosity 1 2\r\nverbosity 1 2 3\r\n",
 	       "OK\r\nERROR\r\nCLIENT_ERROR bad command line format\r\nOK\r\n"
 	       "ERROR\r\n");
-	assert_int_equal(f->conn.verbosity, 1);
+	assert_int_equal(f->verbosity, 1);
 }
 
 static void test_quit_and_close(void **state)
