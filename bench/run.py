@@ -22,6 +22,9 @@ Workloads (issue 5):
   f  direct gets on a 4 GiB segment holding ~3 GiB of items, with
      --huge-pages on and off (huge pages are reserved through
      /proc/sys/vm/nr_hugepages as root, and the old value is put back)
+  g  server CPU per request and throughput beside a do-nothing server
+     (bench/nullserver.c, the kernel's limit): do-nothing, memcached and
+     shmkv-server at -t 1 and -t 2, pipeline 1 and 16 (bench/cpu.py)
 
 memcached and shmkv-server are driven by shmkv-bench (memcached's text
 protocol; every reply checked).  Redis does not speak that protocol, so it is
@@ -874,6 +877,9 @@ def write_report(path, args, res, env, chart_name):
             T.append(("(f) huge pages on, shmkv_get, time per get (1 / ops/s)",
                       "≤ 1.5 × 120 ns = 180 ns", 1e9 / ons[0]["ops"] if ok(ons[0]) else None,
                       180.0, False, "ns"))
+    if "g" in res:
+        import cpu
+        L += cpu.report(res["g"], args.repeat)
     L.append("## Against the targets of issue 5")
     L.append("")
     L.append("| what | target | measured | verdict |")
@@ -1002,7 +1008,7 @@ def main():
     ap.add_argument("--big-memory", type=int, default=4096, help="MiB for (f) (default 4096)")
     ap.add_argument("--big-keys", type=int, default=19000000,
                     help="keys in (f) (default 19000000, ~3 GiB of items)")
-    ap.add_argument("--workloads", default="abcdef", help="which of a-f to run (default all)")
+    ap.add_argument("--workloads", default="abcdefg", help="which of a-g to run (default all)")
     ap.add_argument("--note", default="", help="a line to put at the top of the results")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
@@ -1032,6 +1038,9 @@ def main():
             res["e"] = b.run_memory()
         if "f" in want:
             res["f"] = b.run_huge()
+        if "g" in want:
+            import cpu
+            res["g"] = cpu.run_cpu(b, args.repeat)
     except Stop as e:
         interrupted = True
         log("stopped by %s; writing what was measured" % e)

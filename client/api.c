@@ -36,6 +36,8 @@
 #include "api_internal.h"
 #include "attach.h"
 #include "cache.h"
+#include "clock.h"
+#include "errbuf.h"
 #include "wire.h"
 
 #define LIVENESS_EVERY 256u
@@ -50,7 +52,7 @@ enum shmkv_status api_fail(enum shmkv_status st, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	errbuf_vset(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
 	return st;
 }
@@ -178,10 +180,7 @@ void shmkv_close(shmkv *kv)
 
 static int64_t coarse_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(monotonic_coarse_ns() / 1000000);
 }
 
 /*

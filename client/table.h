@@ -27,7 +27,6 @@
  *   table_set_owner       which proc slot this process locks as
  *   table_get             lookup, copy out; gat/touch/mg options
  *   table_get_into        the same, the copy's destination chosen on a hit
- *   table_prefetch        warm the bucket of a key about to be looked up
  *   table_store           set/add/replace/append/prepend/cas; ms options
  *   table_delete          delete; md options
  *   table_arith           incr/decr; ma options
@@ -62,8 +61,6 @@ enum table_status {
 	TABLE_TOO_SMALL,    /* caller's buffer too small; info.value_len says how much */
 	TABLE_BAD_KEY,      /* key length 0 or over TABLE_KEY_MAX */
 };
-
-const char *table_status_name(enum table_status st);
 
 struct table_config {
 	uint32_t partitions;     /* power of two; 0 = TABLE_DEFAULT_PARTITIONS */
@@ -201,12 +198,6 @@ void table_set_owner(struct table *t, const struct lwlock_owner *owner);
 enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
 			    size_t cap, struct table_item_info *info);
-
-/*
- * table_prefetch - start loading the bucket key hashes to, so that a
- * table_get of it soon after finds the line in cache.  Takes no lock.
- */
-void table_prefetch(const struct table *t, const void *key, size_t key_len);
 
 /*
  * Batches: hash each key once, warm its bucket (table_prefetch_bucket) a

@@ -89,7 +89,7 @@ static bool find_alive(struct table_part_ref *pr, uint64_t hash,
 		       struct table_slot *where, struct table_item **item)
 {
 	*item = NULL;
-	if (ring_find(pr, hash, key, key_len, where, item) < 0)
+	if (bucket_find(pr, hash, key, key_len, where, item) < 0)
 		return false;
 	return ring_item_alive(pr, *item);
 }
@@ -101,14 +101,14 @@ static int item_link(struct table_part_ref *pr, uint64_t hash,
 	struct table_slot where;
 	struct table_item *old = NULL;
 
-	if (ring_find(pr, hash, key, key_len, &where, &old) == 0 &&
+	if (bucket_find(pr, hash, key, key_len, &where, &old) == 0 &&
 	    (pr->arena + offset) != (unsigned char *)old) {
 		if (!ring_item_alive(pr, old))
 			pr->part->expirations++;
-		ring_replace(pr, where, old, offset);
+		bucket_replace(pr, where, old, offset);
 		return 0;
 	}
-	return ring_link(pr, hash, offset);
+	return bucket_link(pr, hash, offset);
 }
 
 /*
@@ -204,7 +204,7 @@ static enum table_status sink_copy(const struct table_value_sink *sink,
  * writer holds the partition exclusive and makes the word odd for the
  * whole of its change (table_part_lock/unlock), so an accepted copy is one
  * no writer touched.  While racing a writer this code may read anything:
- * every offset and length it follows is bounds-checked by ring_find and
+ * every offset and length it follows is bounds-checked by bucket_find and
  * ring_item, and what it copies is thrown away.
  *
  * NOTE: the LWLock taken shared would do too, but costs two atomic
@@ -262,7 +262,7 @@ static bool get_optimistic(struct table_part_ref *pr, uint64_t hash,
 		if (after != before)
 			continue;
 		if (hit && (opts == NULL || !opts->no_bump))
-			ring_mark_used(pr, where);
+			bucket_mark_used(pr, where);
 		if (hit)
 			info->token_sent = (item_state(it) & ITEM_TOKEN_SENT) != 0;
 		return true;
@@ -349,7 +349,7 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 		info->exptime = it->exptime;
 	}
 	if (opts == NULL || !opts->no_bump) {
-		ring_mark_used(&pr, where);
+		bucket_mark_used(&pr, where);
 		if (writable) {
 			item_set_state_flag(it, ITEM_FETCHED);
 			__atomic_store_n(&it->atime, (uint16_t)pr.now,
@@ -521,7 +521,7 @@ enum table_status table_delete(struct table *t, const void *key,
 		if (opts->touch)
 			it->exptime = table_exptime(t, opts->exptime);
 	} else {
-		ring_unlink(&pr, where, it);
+		bucket_unlink(&pr, where, it);
 	}
 	table_part_unlock(&pr, LW_EXCLUSIVE);
 	return st;

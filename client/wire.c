@@ -90,26 +90,6 @@ int wire_read_line(struct wire *w, char *line, size_t cap)
 	}
 }
 
-int wire_read_exact(struct wire *w, void *dst, size_t n)
-{
-	char *out = dst;
-
-	while (n > 0) {
-		if (w->off == w->len) {
-			int rc = fill(w);
-
-			if (rc < 0)
-				return rc;
-		}
-		size_t k = w->len - w->off < n ? w->len - w->off : n;
-		memcpy(out, w->buf + w->off, k);
-		w->off += k;
-		out += k;
-		n -= k;
-	}
-	return 0;
-}
-
 static const char base64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

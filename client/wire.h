@@ -8,8 +8,8 @@
  * base64.
  *
  * Interface routines:
- *   wire_init, wire_send_all, wire_read_line, wire_read_exact,
- *   wire_base64, wire_base64_decode
+ *   wire_init, wire_send_all, wire_read_line, wire_base64,
+ *   wire_base64_decode
  */
 #ifndef SHMKV_WIRE_H
 #define SHMKV_WIRE_H
@@ -33,9 +33,6 @@ int wire_send_all(struct wire *w, struct iovec *iov, int iovcnt);
 
 /* wire_read_line - one line without its \r\n; 0, -EPIPE at EOF, -EMSGSIZE. */
 int wire_read_line(struct wire *w, char *line, size_t cap);
-
-/* wire_read_exact - exactly n bytes; 0 or -errno. */
-int wire_read_exact(struct wire *w, void *dst, size_t n);
 
 /* wire_base64 - encode n bytes into out (room for 4*ceil(n/3)+1); length. */
 size_t wire_base64(const void *in, size_t n, char *out);

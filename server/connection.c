@@ -61,6 +61,8 @@
 #define CONN_READ_SIZE (64u * 1024u)
 /* Replies buffered before they are handed to uv_write mid-batch. */
 #define CONN_FLUSH_AT (1024u * 1024u)
+/* A reply buffer larger than this is freed once its replies are sent. */
+#define CONN_KEEP_OUT (64u * 1024u)
 /* Beyond a value of max_item_size, a command line is never this long. */
 #define CONN_LINE_SLACK (64u * 1024u)
 
@@ -81,6 +83,7 @@ struct conn {
 	size_t in_len;
 	size_t in_cap;
 	struct proto_conn pc;
+	struct proto_out out; /* replies being built; kept between reads */
 	size_t unsent;       /* bytes handed to uv_write, not yet written */
 	unsigned writes;     /* uv_write requests in flight */
 	bool reading;        /* uv_read_start is in effect */
@@ -114,6 +117,7 @@ static void on_close(uv_handle_t *handle)
 	if (--c->handles > 0)
 		return;
 	free(c->in);
+	free(c->out.data);
 	free(c);
 }
 
@@ -461,23 +465,31 @@ static size_t conn_run_parser(struct conn *c, struct proto_out *out,
  */
 static void conn_process(struct conn *c)
 {
-	struct proto_out out = { 0 };
+	struct proto_out *out = &c->out;
 	bool close_after = false;
 	size_t off;
 
 	if (c->closing || c->finishing)
 		return;
 	c->backlog = false;
-	off = conn_run_parser(c, &out, &close_after);
+	off = conn_run_parser(c, out, &close_after);
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
 	}
 	if (!c->closing)
-		conn_send(c, &out);
-	free(out.data);
+		conn_send(c, out);
 	if (c->closing)
 		return;
+	/*
+	 * NOTE: the reply buffer is kept for the next read rather than
+	 * malloc'd and freed per read (a fifth of a small request's
+	 * instructions); one that grew for a large value is given back.
+	 */
+	if (out->cap > CONN_KEEP_OUT) {
+		free(out->data);
+		memset(out, 0, sizeof(*out));
+	}
 	if (close_after) {
 		conn_finish(c);
 		return;

@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "protocol.h"
 
@@ -72,7 +73,14 @@ struct proto_req {
 
 size_t proto_tokenize(const char *s, size_t len, struct proto_token *tokens,
 		      size_t max_tokens);
-bool proto_tok_is(const struct proto_token *t, const char *word);
+
+/* proto_tok_is - the token is word; inline so strlen of a literal folds. */
+static inline bool proto_tok_is(const struct proto_token *t, const char *word)
+{
+	size_t n = __builtin_strlen(word);
+
+	return t->length == n && __builtin_memcmp(t->value, word, n) == 0;
+}
 
 int proto_add(struct proto_req *req, const void *p, size_t n);
 int proto_adds(struct proto_req *req, const char *s);

@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "interlock.h"
 #include "onexit.h"
 #include "recovery.h"
@@ -110,10 +111,7 @@ static void on_signal(int signo)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(monotonic_ns() / 1000000);
 }
 
 static int install_signals(void)
@@ -467,10 +465,10 @@ static void log_start(const struct supervisor *s)
 }
 
 /*
- * start - every start-up step, each pushing its undo.  -errno with the
- * reason already logged.
+ * supervisor_start_up - every start-up step, each pushing its undo.
+ * -errno with the reason already logged.
  */
-static int start(struct supervisor *s)
+static int supervisor_start_up(struct supervisor *s)
 {
 	const struct server_config *cfg = s->cfg;
 	struct cache_config cc;
@@ -616,7 +614,7 @@ int supervisor_run(const struct server_config *cfg)
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
 	s->unix_fd = -1;
-	rc = start(s);
+	rc = supervisor_start_up(s);
 	if (rc < 0) {
 		onexit_run_all();
 		return 1;
