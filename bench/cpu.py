@@ -130,11 +130,16 @@ def median_of(values):
 def summarise(key, runs):
     system, tflag, depth = key
     bad = [p for p in runs if p["status"] != "ok"]
+    good = [q for q in runs if q["status"] == "ok"]
+    ops = [q["ops"] for q in good]
+    cpu = [q["cpu_us_per_req"] for q in good if q.get("cpu_us_per_req") is not None]
     p = run.point(system, "%s, 9:1, pipeline %d" % (tflag, depth), depth=depth,
-                  ops=median_of([q["ops"] for q in runs if q["status"] == "ok"]),
-                  cpu_us_per_req=median_of([q.get("cpu_us_per_req") for q in runs
-                                            if q["status"] == "ok"]),
-                  runs=len(runs))
+                  ops=median_of(ops), cpu_us_per_req=median_of(cpu), runs=len(runs),
+                  spread="%s–%s ops/s, %s–%s µs" % (
+                      run.fmt_ops(min(ops)) if ops else "—",
+                      run.fmt_ops(max(ops)) if ops else "—",
+                      "%.2f" % min(cpu) if cpu else "—",
+                      "%.2f" % max(cpu) if cpu else "—"))
     if bad:
         p["status"] = bad[0]["status"]
     return p
@@ -157,18 +162,19 @@ def report(pts, rounds):
          "CPU = user+system time of every server process over the run / "
          "requests. Configurations interleaved, median of %d rounds." % rounds, "",
          "| system | configuration | ops/s | CPU µs/request | ops/s ÷ do-nothing | "
-         "CPU ÷ do-nothing | status |",
-         "|---|---|---:|---:|---:|---:|---|"]
+         "CPU ÷ do-nothing | runs: min–max | status |",
+         "|---|---|---:|---:|---:|---:|---|---|"]
     for p in sorted(pts, key=lambda p: (p["depth"], p["config"][:4], p["system"])):
         null = best(pts, "do-nothing", p["depth"])
         lean = best(pts, "do-nothing", p["depth"], "cpu_us_per_req", low=True)
         r_ops = p["ops"] / null["ops"] if null and p["ops"] else None
         r_cpu = (p["cpu_us_per_req"] / lean["cpu_us_per_req"]
                  if lean and p.get("cpu_us_per_req") else None)
-        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
             p["system"], p["config"], run.fmt_ops(p["ops"]),
             "%.2f" % p["cpu_us_per_req"] if p.get("cpu_us_per_req") else "—",
-            run.fmt_ratio(r_ops), run.fmt_ratio(r_cpu), p["status"]))
+            run.fmt_ratio(r_ops), run.fmt_ratio(r_cpu), p.get("spread", ""),
+            p["status"]))
     L.append("")
     for depth in DEPTHS:
         s, m, n = (best(pts, x, depth) for x in ("shmkv", "memcached", "do-nothing"))

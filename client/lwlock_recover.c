@@ -282,15 +282,15 @@ count_live_holds(const struct lwlock_owner *me, const bool *dead,
 }
 
 /*
- * finish - step (e): under the wait list, take the dead share out of the
+ * release_dead_share - step (e): under the wait list, take the dead share out of the
  * word, lift RECOVERING, and wake every live slot queued for the lock.
  * Returns false (nothing changed) if the wait list could not be had by
  * the deadline.
  */
 static bool
-finish(const struct lwlock_owner *me, struct lwlock *lock, const bool *dead,
-       uint32_t offset, uint32_t take, uint64_t deadline,
-       struct lwlock_recover_result *res)
+release_dead_share(const struct lwlock_owner *me, struct lwlock *lock,
+		   const bool *dead, uint32_t offset, uint32_t take,
+		   uint64_t deadline, struct lwlock_recover_result *res)
 {
 	uint32_t mine = me->self + 1;
 	uint32_t wake_head = PROC_NONE;
@@ -423,7 +423,7 @@ lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
 		repair(arg);
 
 	/* (e) */
-	if (!finish(me, lock, dead, offset, take, deadline, res))
+	if (!release_dead_share(me, lock, dead, offset, take, deadline, res))
 		return -EAGAIN;
 	res->changed = res->dead_exclusive || res->dead_shared > 0 ||
 		       res->waitlist_taken;

@@ -44,7 +44,7 @@ int wire_send_all(struct wire *w, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static int fill(struct wire *w)
+static int wire_refill(struct wire *w)
 {
 	ssize_t n;
 
@@ -84,7 +84,7 @@ int wire_read_line(struct wire *w, char *line, size_t cap)
 			w->off += (size_t)(nl - start) + 1;
 			return 0;
 		}
-		int rc = fill(w);
+		int rc = wire_refill(w);
 		if (rc < 0)
 			return rc;
 	}

@@ -3,9 +3,9 @@
  *
  * A meta command is "<cm> <key> [<datalen>] <flag>*": each flag is one
  * character, optionally followed by a token ("T30", "Oabc").  The flags are
- * checked in one pass (meta_preparse, memcached's _meta_flag_preparse) that
- * rejects duplicates and unknown flags and parses the numbers; the command
- * then runs once against the table and writes its reply, whose return
+ * checked in one pass (meta_preparse in proto_meta_flags.c, memcached's
+ * _meta_flag_preparse) that rejects duplicates and unknown flags and parses
+ * the numbers; the command then runs once against the table and writes its reply, whose return
  * flags come back in the order the request gave them, followed by mg's
  * Z, X and W, as memcached 1.6 does.
  *
@@ -27,160 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "protocol_internal.h"
+#include "proto_meta.h"
 #include "wire.h"
-
-#define KEY_TOKEN 1
-#define META_MAX_TOKENS 20        /* memcached's MFLAG_MAX_OPT_LENGTH */
-#define META_OPAQUE_MAX 32        /* the O token, O included */
-#define META_LINE_MAX 1024        /* a reply line's flags, at most */
-
-struct meta_flags {
-	const char *errstr;
-	bool has_error;
-	bool key_binary;
-	bool value, no_update, no_reply, set_stale;
-	bool vivify, new_ttl, recache, has_cas, has_new_cas;
-	int32_t autoviv_exptime, exptime, recache_time;
-	uint32_t client_flags;
-	uint64_t req_cas, new_cas, initial, delta;
-	char mode;
-	const char *key;          /* the key the table sees (decoded if b) */
-	size_t nkey;
-	unsigned char keybuf[PROTO_KEY_MAX];
-};
-
-/*
- * meta_preparse - check and parse the flags tokens[start..].  Returns 0,
- * or -1 with of->errstr set.  A duplicate or unknown flag stops at once;
- * a bad number is remembered and the scan goes on (its message may be
- * overwritten by a later one), as memcached does.
- */
-static int meta_preparse(const struct proto_req *req, size_t start,
-			 bool allow_new_cas, struct meta_flags *of)
-{
-	const struct proto_token *t = req->tokens;
-	bool seen[128] = { false };
-	size_t i;
-
-	of->key = t[KEY_TOKEN].value;
-	of->nkey = t[KEY_TOKEN].length;
-	of->delta = 1;
-	for (i = start; i < req->ntokens && t[i].length != 0; i++) {
-		unsigned char o = (unsigned char)t[i].value[0];
-		const char *arg = t[i].value + 1;
-		size_t alen = t[i].length - 1;
-
-		if (o >= 127 || seen[o]) {
-			of->errstr = "CLIENT_ERROR duplicate flag";
-			return -1;
-		}
-		seen[o] = true;
-		switch (o) {
-		case 'b':
-			of->nkey = wire_base64_decode(t[KEY_TOKEN].value,
-						      t[KEY_TOKEN].length,
-						      of->keybuf,
-						      sizeof(of->keybuf));
-			of->key = (const char *)of->keybuf;
-			if (of->nkey == 0) {
-				of->errstr = "CLIENT_ERROR error decoding key";
-				of->has_error = true;
-			}
-			of->key_binary = true;
-			break;
-		case 'N':
-			of->vivify = true;
-			if (!proto_num_i32_str(arg, alen, &of->autoviv_exptime))
-				goto bad_token;
-			break;
-		case 'T':
-			of->new_ttl = true;
-			if (!proto_num_i32_str(arg, alen, &of->exptime))
-				goto bad_token;
-			break;
-		case 'R':
-			of->recache = true;
-			if (!proto_num_i32_str(arg, alen, &of->recache_time))
-				goto bad_token;
-			break;
-		case 'C':
-			of->has_cas = true;
-			if (!proto_num_u64_str(arg, alen, &of->req_cas))
-				goto bad_token;
-			break;
-		case 'E':
-			if (!allow_new_cas) {
-				of->errstr = "CLIENT_ERROR invalid flag";
-				return -1;
-			}
-			of->has_new_cas = true;
-			if (!proto_num_u64_str(arg, alen, &of->new_cas))
-				goto bad_token;
-			break;
-		case 'F':
-			if (!proto_num_u32_str(arg, alen, &of->client_flags))
-				of->has_error = true;
-			break;
-		case 'M':
-			if (t[i].length != 2) {
-				of->errstr = "CLIENT_ERROR incorrect length for M token";
-				of->has_error = true;
-			} else {
-				of->mode = t[i].value[1];
-			}
-			break;
-		case 'J':
-			if (!proto_num_u64_str(arg, alen, &of->initial)) {
-				of->errstr = "CLIENT_ERROR invalid numeric initial value";
-				of->has_error = true;
-			}
-			break;
-		case 'D':
-			if (!proto_num_u64_str(arg, alen, &of->delta)) {
-				of->errstr = "CLIENT_ERROR invalid numeric delta value";
-				of->has_error = true;
-			}
-			break;
-		case 'I':
-			of->set_stale = true;
-			break;
-		case 'v':
-			of->value = true;
-			break;
-		case 'u':
-			of->no_update = true;
-			break;
-		case 'q':
-			of->no_reply = true;
-			break;
-		case 'O': case 'P': case 'L':
-		case 'k': case 's': case 't': case 'c': case 'f':
-		case 'l': case 'h':
-			break;
-		default:
-			of->errstr = "CLIENT_ERROR invalid flag";
-			return -1;
-		}
-		continue;
-bad_token:
-		of->errstr = "CLIENT_ERROR bad token in command line format";
-		of->has_error = true;
-	}
-	return of->has_error ? -1 : 0;
-}
-
-/* opaque_ok - memcached refuses an O token longer than 32 bytes. */
-static bool opaque_ok(const struct proto_req *req, size_t start)
-{
-	size_t i;
-
-	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
-		if (req->tokens[i].value[0] == 'O' &&
-		    req->tokens[i].length > META_OPAQUE_MAX)
-			return false;
-	return true;
-}
 
 /* A reply line under construction; flags are appended with a space. */
 struct meta_line {
@@ -367,7 +215,7 @@ static int process_mg(struct proto_req *req)
 		proto_reply(req, of.errstr);
 		return 0;
 	}
-	if (!opaque_ok(req, 2)) {
+	if (!meta_opaque_ok(req, 2)) {
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return 0;
 	}
@@ -408,16 +256,72 @@ static int process_mg(struct proto_req *req)
 	return 0;
 }
 
-static int process_ms(struct proto_req *req)
+/* ms_store - store the data block (its "\r\n" checked) and reply. */
+static void ms_store(struct proto_req *req, const struct meta_flags *of,
+		     enum table_store_mode mode, size_t vlen)
 {
-	const struct proto_token *t = req->tokens;
 	const struct proto_store_words *words;
-	struct meta_flags of;
 	struct table_store_req sr;
 	struct meta_line l = { .len = 0 };
 	struct meta_ret r = { "c", NULL, 0, 0 };
 	enum table_status st;
 	uint64_t cas = 0;
+
+	memset(&sr, 0, sizeof(sr));
+	sr.mode = mode;
+	sr.key = of->key;
+	sr.key_len = of->nkey;
+	sr.value = req->data;
+	sr.value_len = vlen;
+	sr.flags = of->client_flags;
+	sr.exptime = of->exptime;
+	sr.compare_cas = of->has_cas;
+	sr.cas = of->req_cas;
+	sr.new_cas = of->has_new_cas ? of->new_cas : 0;
+	sr.invalidate = of->set_stale;
+	st = table_store(req->ctx->table, &sr, &cas);
+	words = proto_store_outcome(req, sr.mode, of->has_cas, &st);
+	if (words->meta == NULL) {
+		proto_reply(req, words->text);
+		return;
+	}
+	if (st == TABLE_OK && of->no_reply)
+		return;
+	line_add(&l, words->meta, 2);
+	r.cas = st == TABLE_OK ? cas : 0;
+	line_flags(&l, req, 3, of, &r);
+	line_send(req, &l);
+}
+
+/* ms_mode - the store mode of ms's M flag; false if it names none. */
+static bool ms_mode(const struct meta_flags *of, enum table_store_mode *mode)
+{
+	switch (of->mode) {
+	case 0: case 'S': case 's':
+		*mode = of->has_cas ? TABLE_CAS : TABLE_SET;
+		return true;
+	case 'E': case 'e':
+		*mode = TABLE_ADD;
+		return true;
+	case 'A': case 'a':
+		*mode = TABLE_APPEND;
+		return true;
+	case 'P': case 'p':
+		*mode = TABLE_PREPEND;
+		return true;
+	case 'R': case 'r':
+		*mode = TABLE_REPLACE;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int process_ms(struct proto_req *req)
+{
+	const struct proto_token *t = req->tokens;
+	struct meta_flags of;
+	enum table_store_mode mode;
 	int32_t vlen;
 
 	memset(&of, 0, sizeof(of));
@@ -437,28 +341,11 @@ static int process_ms(struct proto_req *req)
 	/* From here on the length is known, so a refused block is skipped. */
 	if (meta_preparse(req, 3, true, &of) != 0)
 		goto refuse;
-	if (!opaque_ok(req, 3)) {
+	if (!meta_opaque_ok(req, 3)) {
 		of.errstr = "CLIENT_ERROR opaque token too long";
 		goto refuse;
 	}
-	memset(&sr, 0, sizeof(sr));
-	switch (of.mode) {
-	case 0: case 'S': case 's':
-		sr.mode = of.has_cas ? TABLE_CAS : TABLE_SET;
-		break;
-	case 'E': case 'e':
-		sr.mode = TABLE_ADD;
-		break;
-	case 'A': case 'a':
-		sr.mode = TABLE_APPEND;
-		break;
-	case 'P': case 'p':
-		sr.mode = TABLE_PREPEND;
-		break;
-	case 'R': case 'r':
-		sr.mode = TABLE_REPLACE;
-		break;
-	default:
+	if (!ms_mode(&of, &mode)) {
 		of.errstr = "CLIENT_ERROR invalid mode for ms M token";
 		goto refuse;
 	}
@@ -480,28 +367,7 @@ static int process_ms(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR bad data chunk");
 		return 0;
 	}
-	sr.key = of.key;
-	sr.key_len = of.nkey;
-	sr.value = req->data;
-	sr.value_len = (size_t)vlen;
-	sr.flags = of.client_flags;
-	sr.exptime = of.exptime;
-	sr.compare_cas = of.has_cas;
-	sr.cas = of.req_cas;
-	sr.new_cas = of.has_new_cas ? of.new_cas : 0;
-	sr.invalidate = of.set_stale;
-	st = table_store(req->ctx->table, &sr, &cas);
-	words = proto_store_outcome(req, sr.mode, of.has_cas, &st);
-	if (words->meta == NULL) {
-		proto_reply(req, words->text);
-		return 0;
-	}
-	if (st == TABLE_OK && of.no_reply)
-		return 0;
-	line_add(&l, words->meta, 2);
-	r.cas = st == TABLE_OK ? cas : 0;
-	line_flags(&l, req, 3, &of, &r);
-	line_send(req, &l);
+	ms_store(req, &of, mode, (size_t)vlen);
 	return 0;
 refuse:
 	req->conn->swallow = (uint64_t)vlen + 2;
@@ -528,7 +394,7 @@ static bool meta_common_checks(struct proto_req *req, struct meta_flags *of)
 		proto_reply(req, "CLIENT_ERROR invalid or duplicate flag");
 		return false;
 	}
-	if (!opaque_ok(req, 2)) {
+	if (!meta_opaque_ok(req, 2)) {
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return false;
 	}
@@ -571,6 +437,21 @@ static int process_md(struct proto_req *req)
 	return 0;
 }
 
+/* ma_mode - incr or decr from ma's M flag; false if it names neither. */
+static bool ma_mode(const struct meta_flags *of, bool *incr)
+{
+	switch (of->mode) {
+	case 0: case 'I': case 'i': case '+':
+		*incr = true;
+		return true;
+	case 'D': case 'd': case '-':
+		*incr = false;
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int process_ma(struct proto_req *req)
 {
 	struct meta_flags of;
@@ -586,14 +467,7 @@ static int process_ma(struct proto_req *req)
 	if (!meta_common_checks(req, &of))
 		return 0;
 	memset(&ar, 0, sizeof(ar));
-	switch (of.mode) {
-	case 0: case 'I': case 'i': case '+':
-		ar.incr = true;
-		break;
-	case 'D': case 'd': case '-':
-		ar.incr = false;
-		break;
-	default:
+	if (!ma_mode(&of, &ar.incr)) {
 		proto_reply(req, "CLIENT_ERROR invalid mode for ma M token");
 		return 0;
 	}

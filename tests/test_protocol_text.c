@@ -288,6 +288,87 @@ static void test_line_too_long(void **state)
 	free(buf);
 }
 
+/*
+ * The reply budget: the parser starts no command once the replies reach
+ * out.limit, says PROTO_FULL, and goes on from there when called again.
+ */
+static void test_reply_budget(void **state)
+{
+	struct fx *f = *state;
+	const char *in = "version\r\nversion\r\nset a 0 0 1\r\nx\r\nget a\r\n";
+	size_t used, total = 0;
+
+	f->out.len = 0;
+	f->out.limit = 1;
+	used = proto_process(&f->ctx, &f->conn, in, strlen(in), &f->out,
+			     &f->action);
+	assert_int_equal(f->action, PROTO_FULL);
+	assert_int_equal(used, strlen("version\r\n"));
+	assert_int_equal(f->out.len, strlen("VERSION 1.6.18\r\n"));
+	/* Room for two more replies: the set and its data block go whole. */
+	total = used;
+	f->out.limit = f->out.len + 20;
+	used = proto_process(&f->ctx, &f->conn, in + total, strlen(in) - total,
+			     &f->out, &f->action);
+	assert_int_equal(f->action, PROTO_FULL);
+	assert_int_equal(used, strlen("version\r\nset a 0 0 1\r\nx\r\n"));
+	total += used;
+	f->out.limit = 0;
+	used = proto_process(&f->ctx, &f->conn, in + total, strlen(in) - total,
+			     &f->out, &f->action);
+	assert_int_equal(f->action, PROTO_CONTINUE);
+	assert_int_equal(total + used, strlen(in));
+	f->out.data[f->out.len] = '\0';
+	assert_string_equal(f->out.data, "VERSION 1.6.18\r\nVERSION 1.6.18\r\n"
+			    "STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n");
+}
+
+/* A client program's attach line is handed back, not answered. */
+static void test_attach_reported(void **state)
+{
+	struct fx *f = *state;
+	const char *in = "version\r\nshmkv_attach 7\r\nversion\r\n";
+	size_t used;
+
+	f->out.len = 0;
+	used = proto_process(&f->ctx, &f->conn, in, strlen(in), &f->out,
+			     &f->action);
+	assert_int_equal(f->action, PROTO_ATTACH);
+	assert_int_equal(used, strlen("version\r\nshmkv_attach 7\r\n"));
+	assert_int_equal(f->conn.attach_at, strlen("version\r\n"));
+	assert_int_equal(f->conn.attach_len, strlen("shmkv_attach 7\r\n"));
+	assert_int_equal(f->out.len, strlen("VERSION 1.6.18\r\n"));
+	/* Only the command itself: "shmkv_attachx" is an unknown command. */
+	expect(f, "shmkv_attachx\r\n", "ERROR\r\n");
+}
+
+/* Values of every size come back whole, header and bytes, cas included. */
+static void test_value_sizes(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, 100000, MAX_ITEM };
+	struct fx *f = *state;
+	char *in = malloc(MAX_ITEM + 64), *want = malloc(MAX_ITEM + 64);
+	size_t i, n;
+
+	assert_non_null(in);
+	assert_non_null(want);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		n = (size_t)snprintf(in, 64, "set big 7 0 %zu\r\n", sizes[i]);
+		memset(in + n, 'a' + (int)i, sizes[i]);
+		memcpy(in + n + sizes[i], "\r\n", 2);
+		feed(f, in, n + sizes[i] + 2);
+		assert_string_equal(f->out.data, "STORED\r\n");
+		n = (size_t)snprintf(want, 64, "VALUE big 7 %zu\r\n", sizes[i]);
+		memset(want + n, 'a' + (int)i, sizes[i]);
+		memcpy(want + n + sizes[i], "\r\nEND\r\n", 8);
+		feed(f, "get big\r\n", 9);
+		assert_int_equal(f->out.len, n + sizes[i] + 7);
+		assert_memory_equal(f->out.data, want, f->out.len);
+	}
+	free(in);
+	free(want);
+}
+
 static void test_noreply(void **state)
 {
 	struct fx *f = *state;
@@ -492,6 +573,9 @@ int main(void)
 		T(test_flush_version_verbosity),
 		T(test_quit_and_close),
 		T(test_line_too_long),
+		T(test_reply_budget),
+		T(test_attach_reported),
+		T(test_value_sizes),
 		T(test_noreply),
 		T(test_pipeline_1000),
 		T(test_byte_at_a_time),
