@@ -36,7 +36,7 @@
 struct null_conn {
 	int fd;
 	size_t in_len;
-	size_t skip;         /* bytes of a set's data block still to skip */
+	size_t skip; /* bytes of a set's data block still to skip */
 	char in[NULL_BUF];
 	char out[NULL_BUF];
 };
@@ -89,7 +89,8 @@ static size_t answer(struct null_conn *c)
 		size_t len;
 
 		if (c->skip > 0) {
-			size_t n = c->in_len - pos < c->skip ? c->in_len - pos : c->skip;
+			size_t n = c->in_len - pos < c->skip ? c->in_len - pos
+							     : c->skip;
 
 			pos += n;
 			c->skip -= n;
@@ -225,18 +226,22 @@ int main(int argc, char **argv)
 		int lfd = open_listener();
 
 		if (lfd < 0) {
-			fprintf(stderr, "shmkv-nullserver: cannot listen on %s:%d: %s\n",
+			fprintf(stderr,
+				"shmkv-nullserver: cannot listen on %s:%d: %s\n",
 				listen_addr, listen_port, strerror(errno));
 			return 1;
 		}
-		if (pthread_create(&tids[i], NULL, serve, (void *)(intptr_t)lfd) != 0) {
-			fprintf(stderr, "shmkv-nullserver: cannot start a thread\n");
+		if (pthread_create(&tids[i], NULL, serve,
+				   (void *)(intptr_t)lfd) != 0) {
+			fprintf(stderr,
+				"shmkv-nullserver: cannot start a thread\n");
 			return 1;
 		}
 	}
 	sigwait(&set, &sig);
 	return 0;
 usage:
-	fprintf(stderr, "usage: shmkv-nullserver -p PORT [-l ADDR] [-t THREADS]\n");
+	fprintf(stderr,
+		"usage: shmkv-nullserver -p PORT [-l ADDR] [-t THREADS]\n");
 	return 2;
 }

@@ -17,10 +17,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-__attribute__((format(printf, 3, 4)))
-void errbuf_set(char *err, size_t errlen, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void errbuf_set(char *err, size_t errlen,
+						      const char *fmt, ...);
 
-__attribute__((format(printf, 3, 0)))
-void errbuf_vset(char *err, size_t errlen, const char *fmt, va_list ap);
+__attribute__((format(printf, 3, 0))) void errbuf_vset(char *err, size_t errlen,
+						       const char *fmt,
+						       va_list ap);
 
 #endif

@@ -24,7 +24,8 @@ void wire_init(struct wire *w, int fd)
 int wire_send_all(struct wire *w, struct iovec *iov, int iovcnt)
 {
 	while (iovcnt > 0) {
-		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+		struct msghdr msg = { .msg_iov = iov,
+				      .msg_iovlen = (size_t)iovcnt };
 		ssize_t n = sendmsg(w->fd, &msg, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)

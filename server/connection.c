@@ -75,27 +75,27 @@ struct conn {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} h;
-	uv_timer_t timer;    /* idle and stalled-write timeout */
+	uv_timer_t timer; /* idle and stalled-write timeout */
 	struct conn_ctx *cc;
 	struct conn *prev;
 	struct conn *next;
-	char *in;            /* buffered input; in[0, in_len) is unconsumed */
+	char *in; /* buffered input; in[0, in_len) is unconsumed */
 	size_t in_len;
 	size_t in_cap;
 	struct proto_conn pc;
 	struct proto_out out; /* replies being built; kept between reads */
-	size_t unsent;       /* bytes handed to uv_write, not yet written */
-	unsigned writes;     /* uv_write requests in flight */
-	bool reading;        /* uv_read_start is in effect */
-	bool backlog;        /* whole commands remain in `in`, held back */
-	bool finishing;      /* close once the writes in flight are done */
-	bool closing;        /* uv_close has been called */
-	bool counted;        /* included in curr_connections */
-	bool attached;       /* a client program attached: client_slot is its */
+	size_t unsent;	      /* bytes handed to uv_write, not yet written */
+	unsigned writes;      /* uv_write requests in flight */
+	bool reading;	      /* uv_read_start is in effect */
+	bool backlog;	      /* whole commands remain in `in`, held back */
+	bool finishing;	      /* close once the writes in flight are done */
+	bool closing;	      /* uv_close has been called */
+	bool counted;	      /* included in curr_connections */
+	bool attached; /* a client program attached: client_slot is its */
 	uint32_t client_slot;
-	unsigned handles;    /* libuv handles not yet closed (h, timer) */
-	uint64_t progress;   /* uv_now of the last read or write progress */
-	size_t write_queue;  /* the write queue's size when last looked at */
+	unsigned handles;   /* libuv handles not yet closed (h, timer) */
+	uint64_t progress;  /* uv_now of the last read or write progress */
+	size_t write_queue; /* the write queue's size when last looked at */
 };
 
 /* A reply batch on its way; the data is the proto_out buffer handed over. */
@@ -135,7 +135,8 @@ static uint64_t conn_timeout_ms(const struct conn *c)
 	uint64_t idle = (uint64_t)c->cc->idle_timeout * 1000;
 
 	if (c->unsent > 0)
-		return idle ? idle : (uint64_t)CONFIG_STALLED_WRITE_TIMEOUT * 1000;
+		return idle ? idle
+			    : (uint64_t)CONFIG_STALLED_WRITE_TIMEOUT * 1000;
 	return c->attached ? 0 : idle;
 }
 
@@ -169,7 +170,8 @@ static void conn_arm(struct conn *c)
 {
 	uint64_t limit, idle;
 
-	if (c->closing || c->handles < 2 || uv_is_active((uv_handle_t *)&c->timer))
+	if (c->closing || c->handles < 2 ||
+	    uv_is_active((uv_handle_t *)&c->timer))
 		return;
 	limit = conn_timeout_ms(c);
 	if (limit == 0)
@@ -287,7 +289,7 @@ static void conn_send(struct conn *c, struct proto_out *out)
 						  memory_order_relaxed);
 			c->progress = uv_now(c->cc->loop);
 			if ((size_t)rc == out->len) {
-				out->len = 0;   /* the caller frees or reuses it */
+				out->len = 0; /* the caller frees or reuses it */
 				return;
 			}
 			memmove(out->data, out->data + rc, out->len - (size_t)rc);
@@ -343,7 +345,8 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 		c->in = p;
 		c->in_cap = want;
 	}
-	*buf = uv_buf_init(c->in + c->in_len, (unsigned int)(c->in_cap - c->in_len));
+	*buf = uv_buf_init(c->in + c->in_len,
+			   (unsigned int)(c->in_cap - c->in_len));
 }
 
 /*
@@ -390,9 +393,8 @@ static void conn_attach(struct conn *c, const char *line, size_t len,
 	uv_os_fd_t fd;
 	uint32_t slot;
 
-	if (c->h.handle.type != UV_NAMED_PIPE || c->attached ||
-	    c->unsent != 0 || out->len != 0 ||
-	    uv_fileno(&c->h.handle, &fd) != 0) {
+	if (c->h.handle.type != UV_NAMED_PIPE || c->attached || c->unsent != 0 ||
+	    out->len != 0 || uv_fileno(&c->h.handle, &fd) != 0) {
 		conn_add_line(out, not_here, sizeof(not_here) - 1);
 		return;
 	}
@@ -436,11 +438,8 @@ static size_t conn_run_parser(struct conn *c, struct proto_out *out,
 		off += proto_process(c->cc->proto, &c->pc, c->in + off,
 				     c->in_len - off, out, &action);
 		switch (action) {
-		case PROTO_CONTINUE:
-			return off;
-		case PROTO_CLOSE:
-			*close_after = true;
-			return off;
+		case PROTO_CONTINUE: return off;
+		case PROTO_CLOSE: *close_after = true; return off;
 		case PROTO_ATTACH:
 			conn_attach(c, c->in + off - c->pc.attach_len,
 				    c->pc.attach_len, out);
@@ -503,7 +502,8 @@ static void conn_process(struct conn *c)
 	    c->in_len > (size_t)c->cc->proto->max_item_size + CONN_LINE_SLACK &&
 	    c->pc.need <= c->in_len) {
 		SERVER_LOG("worker %u: closing a connection that sent %zu bytes "
-			   "without a complete command", c->cc->index, c->in_len);
+			   "without a complete command",
+			   c->cc->index, c->in_len);
 		conn_close(c);
 		return;
 	}
@@ -527,7 +527,8 @@ static void conn_close_oom(struct conn *c)
 	uv_buf_t buf = uv_buf_init((char *)oom, sizeof(oom) - 1);
 
 	SERVER_LOG("worker %u: out of memory for a connection's %zu-byte "
-		   "buffer; closing it", c->cc->index, c->in_len + CONN_READ_SIZE);
+		   "buffer; closing it",
+		   c->cc->index, c->in_len + CONN_READ_SIZE);
 	if (c->writes == 0)
 		(void)uv_try_write(&c->h.stream, &buf, 1);
 	conn_close(c);
@@ -541,8 +542,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread > 0) {
 		c->in_len += (size_t)nread;
 		c->progress = uv_now(c->cc->loop);
-		atomic_fetch_add_explicit(&c->cc->stats->bytes_read, (uint64_t)nread,
-					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->cc->stats->bytes_read,
+					  (uint64_t)nread, memory_order_relaxed);
 		conn_process(c);
 	} else if (nread == UV_EOF) {
 		/* The client may have half-closed after its last command:
@@ -576,7 +577,8 @@ void conn_accept(struct conn_ctx *cc, uv_stream_t *server)
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		SERVER_LOG("worker %u: out of memory accepting a connection", cc->index);
+		SERVER_LOG("worker %u: out of memory accepting a connection",
+			   cc->index);
 		return;
 	}
 	c->cc = cc;
@@ -628,8 +630,10 @@ void conn_accept(struct conn_ctx *cc, uv_stream_t *server)
 		return;
 	}
 	c->counted = true;
-	atomic_fetch_add_explicit(&cc->stats->curr_connections, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&cc->stats->total_connections, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&cc->stats->curr_connections, 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&cc->stats->total_connections, 1,
+				  memory_order_relaxed);
 	if (*cc->verbosity >= 2)
 		SERVER_LOG("worker %u: new %s connection", cc->index,
 			   server->type == UV_TCP ? "TCP" : "Unix socket");

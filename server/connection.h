@@ -30,15 +30,15 @@ struct conn;
 /* What a worker's connections share; the worker owns and fills it in. */
 struct conn_ctx {
 	uv_loop_t *loop;
-	const struct proto_ctx *proto;        /* the parser's context */
-	struct attach_server *attach;         /* for client programs */
-	struct server_stats *stats;           /* this worker's counters */
-	const struct server_stats_view *all;  /* every worker's (the limit) */
-	const int *verbosity;                 /* log level; `verbosity` sets it */
-	uint32_t index;                       /* the worker's, for log lines */
-	uint32_t max_connections;             /* for the whole server */
-	uint32_t idle_timeout;                /* seconds; 0 = never */
-	struct conn *conns;                   /* open connections (a list) */
+	const struct proto_ctx *proto;	     /* the parser's context */
+	struct attach_server *attach;	     /* for client programs */
+	struct server_stats *stats;	     /* this worker's counters */
+	const struct server_stats_view *all; /* every worker's (the limit) */
+	const int *verbosity;	  /* log level; `verbosity` sets it */
+	uint32_t index;		  /* the worker's, for log lines */
+	uint32_t max_connections; /* for the whole server */
+	uint32_t idle_timeout;	  /* seconds; 0 = never */
+	struct conn *conns;	  /* open connections (a list) */
 };
 
 /* Above this many unsent reply bytes a connection stops reading. */

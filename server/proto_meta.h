@@ -18,10 +18,10 @@
 
 #include "protocol_internal.h"
 
-#define KEY_TOKEN 1               /* the key is the command's second token */
-#define META_MAX_TOKENS 20        /* memcached's MFLAG_MAX_OPT_LENGTH */
-#define META_OPAQUE_MAX 32        /* the O token, O included */
-#define META_LINE_MAX 1024        /* a reply line's flags, at most */
+#define KEY_TOKEN 1	   /* the key is the command's second token */
+#define META_MAX_TOKENS 20 /* memcached's MFLAG_MAX_OPT_LENGTH */
+#define META_OPAQUE_MAX 32 /* the O token, O included */
+#define META_LINE_MAX 1024 /* a reply line's flags, at most */
 
 /* What a meta command's flags asked for, parsed. */
 struct meta_flags {
@@ -34,7 +34,7 @@ struct meta_flags {
 	uint32_t client_flags;
 	uint64_t req_cas, new_cas, initial, delta;
 	char mode;
-	const char *key;          /* the key the table sees (decoded if b) */
+	const char *key; /* the key the table sees (decoded if b) */
 	size_t nkey;
 	unsigned char keybuf[PROTO_KEY_MAX];
 };
@@ -43,8 +43,8 @@ struct meta_flags {
  * meta_preparse - check and parse the flags tokens[start..] of req into of
  * (zeroed by the caller).  Returns 0, or -1 with of->errstr set.
  */
-int meta_preparse(const struct proto_req *req, size_t start,
-		  bool allow_new_cas, struct meta_flags *of);
+int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
+		  struct meta_flags *of);
 
 bool meta_opaque_ok(const struct proto_req *req, size_t start);
 

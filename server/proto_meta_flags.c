@@ -13,8 +13,11 @@
 #include "proto_meta.h"
 #include "wire.h"
 
-
-enum meta_flag_result { META_OK, META_STOP, META_BAD_TOKEN };
+enum meta_flag_result {
+	META_OK,
+	META_STOP,
+	META_BAD_TOKEN
+};
 
 /*
  * meta_flag - parse one flag token t (its first byte o) into of.  key is
@@ -94,25 +97,21 @@ static enum meta_flag_result meta_flag(struct meta_flags *of,
 			of->has_error = true;
 		}
 		break;
-	case 'I':
-		of->set_stale = true;
-		break;
-	case 'v':
-		of->value = true;
-		break;
-	case 'u':
-		of->no_update = true;
-		break;
-	case 'q':
-		of->no_reply = true;
-		break;
-	case 'O': case 'P': case 'L':
-	case 'k': case 's': case 't': case 'c': case 'f':
-	case 'l': case 'h':
-		break;
-	default:
-		of->errstr = "CLIENT_ERROR invalid flag";
-		return META_STOP;
+	case 'I': of->set_stale = true; break;
+	case 'v': of->value = true; break;
+	case 'u': of->no_update = true; break;
+	case 'q': of->no_reply = true; break;
+	case 'O':
+	case 'P':
+	case 'L':
+	case 'k':
+	case 's':
+	case 't':
+	case 'c':
+	case 'f':
+	case 'l':
+	case 'h': break;
+	default: of->errstr = "CLIENT_ERROR invalid flag"; return META_STOP;
 	}
 	return META_OK;
 }
@@ -123,8 +122,8 @@ static enum meta_flag_result meta_flag(struct meta_flags *of,
  * a bad number is remembered and the scan goes on (its message may be
  * overwritten by a later one), as memcached does.
  */
-int meta_preparse(const struct proto_req *req, size_t start,
-		  bool allow_new_cas, struct meta_flags *of)
+int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
+		  struct meta_flags *of)
 {
 	const struct proto_token *t = req->tokens;
 	bool seen[128] = { false };
@@ -142,10 +141,8 @@ int meta_preparse(const struct proto_req *req, size_t start,
 		}
 		seen[o] = true;
 		switch (meta_flag(of, &t[i], &t[KEY_TOKEN], allow_new_cas)) {
-		case META_OK:
-			break;
-		case META_STOP:
-			return -1;
+		case META_OK: break;
+		case META_STOP: return -1;
 		case META_BAD_TOKEN:
 			of->errstr = "CLIENT_ERROR bad token in command line format";
 			of->has_error = true;

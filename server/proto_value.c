@@ -104,11 +104,8 @@ const struct proto_store_words *proto_store_outcome(struct proto_req *req,
 		if (compare_cas)
 			PROTO_STAT(req, cas_hits);
 		return &words_stored;
-	case TABLE_NOT_STORED:
-		return &words_not_stored;
-	case TABLE_EXISTS:
-		PROTO_STAT(req, cas_badval);
-		return &words_exists;
+	case TABLE_NOT_STORED: return &words_not_stored;
+	case TABLE_EXISTS: PROTO_STAT(req, cas_badval); return &words_exists;
 	case TABLE_NOT_FOUND:
 		if (!compare_cas)
 			return &words_not_stored;
@@ -120,7 +117,6 @@ const struct proto_store_words *proto_store_outcome(struct proto_req *req,
 	case TABLE_NO_MEMORY:
 		PROTO_STAT(req, store_no_memory);
 		return &words_no_memory;
-	default:
-		return &words_bad_format;
+	default: return &words_bad_format;
 	}
 }

@@ -168,7 +168,8 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 			size_t tail = len - pos;
 
 			if (tail > PROTO_GET_LINE_MAX ||
-			    (tail > PROTO_LINE_MAX && !line_may_be_long(line, tail))) {
+			    (tail > PROTO_LINE_MAX &&
+			     !line_may_be_long(line, tail))) {
 				*action = PROTO_CLOSE;
 				pos = len;
 				break;
@@ -191,8 +192,8 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 		nul = memchr(line, '\0', line_len);
 		if (nul != NULL)
 			line_len = (size_t)(nul - line);
-		used = run_line(ctx, conn, line, line_len, total, len - pos, out,
-				action);
+		used = run_line(ctx, conn, line, line_len, total, len - pos,
+				out, action);
 		if (used == 0)
 			break;
 		pos += used;

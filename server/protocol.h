@@ -44,10 +44,10 @@ int proto_out_reserve(struct proto_out *out, size_t n);
 /* What the server tells the parser; one per worker, read-only to it. */
 struct proto_ctx {
 	struct table *table;
-	struct server_stats *stats;          /* this worker's counters */
+	struct server_stats *stats;	     /* this worker's counters */
 	const struct server_stats_view *all; /* every worker's, for `stats` */
 	uint32_t max_item_size;
-	const char *version;                 /* for `version` */
+	const char *version; /* for `version` */
 	/* For `stats settings` and `stats`. */
 	const struct server_settings *settings;
 	/* The worker's log level, which `verbosity` sets; NULL: ignored. */
@@ -56,15 +56,15 @@ struct proto_ctx {
 
 enum proto_action {
 	PROTO_CONTINUE = 0, /* all whole commands answered; need says what's next */
-	PROTO_FULL,         /* the reply budget is spent: send, then call again */
-	PROTO_ATTACH,       /* the last command used asks to attach (see below) */
-	PROTO_CLOSE,        /* quit, or an error after which memcached closes */
+	PROTO_FULL,   /* the reply budget is spent: send, then call again */
+	PROTO_ATTACH, /* the last command used asks to attach (see below) */
+	PROTO_CLOSE,  /* quit, or an error after which memcached closes */
 };
 
 /* A connection's parser state, carried from one call to the next. */
 struct proto_conn {
-	size_t need;        /* bytes to buffer before another call can progress */
-	uint64_t swallow;   /* bytes of a refused data block still to skip */
+	size_t need;	  /* bytes to buffer before another call can progress */
+	uint64_t swallow; /* bytes of a refused data block still to skip */
 	/* With PROTO_ATTACH: the attach command line (without its newline)
 	 * is in[attach_at, attach_at + attach_len) of the call's input. */
 	size_t attach_at;

@@ -52,7 +52,7 @@
 
 struct proto_token {
 	const char *value; /* NULL only for a terminal token at the line's end */
-	size_t length;     /* 0 for the terminal token */
+	size_t length;	   /* 0 for the terminal token */
 };
 
 struct proto_req {
@@ -60,15 +60,15 @@ struct proto_req {
 	struct proto_conn *conn;
 	struct proto_out *out;
 	struct proto_token tokens[PROTO_MAX_TOKENS];
-	size_t ntokens;        /* memcached's count: real tokens + terminal */
-	const char *line_end;  /* where the command line's text ends */
-	const char *data;      /* the bytes after the line */
+	size_t ntokens;	      /* memcached's count: real tokens + terminal */
+	const char *line_end; /* where the command line's text ends */
+	const char *data;     /* the bytes after the line */
 	size_t data_avail;
-	size_t data_used;      /* out: bytes after the line consumed */
-	size_t data_need;      /* out, with PROTO_WAIT: bytes after the line needed */
-	bool noreply;          /* text noreply: suppress this command's reply */
-	bool close;            /* out: close after the replies (quit, HTTP) */
-	bool oom;              /* an append to out failed */
+	size_t data_used; /* out: bytes after the line consumed */
+	size_t data_need; /* out, with PROTO_WAIT: bytes after the line needed */
+	bool noreply;	  /* text noreply: suppress this command's reply */
+	bool close;	  /* out: close after the replies (quit, HTTP) */
+	bool oom;	  /* an append to out failed */
 };
 
 size_t proto_tokenize(const char *s, size_t len, struct proto_token *tokens,
@@ -125,8 +125,8 @@ enum table_status proto_fetch_value(struct proto_req *req, const void *key,
 
 /* What a store's outcome looks like to a client, in each protocol. */
 struct proto_store_words {
-	const char *text;  /* text protocol's reply line */
-	const char *meta;  /* meta's two letters; NULL: an error, send text */
+	const char *text; /* text protocol's reply line */
+	const char *meta; /* meta's two letters; NULL: an error, send text */
 };
 
 /*
@@ -151,14 +151,15 @@ static inline void proto_stat_add(const struct proto_ctx *ctx,
 	if (ctx->stats == NULL)
 		return;
 	atomic_store_explicit(counter,
-			      atomic_load_explicit(counter,
-						   memory_order_relaxed) + n,
+			      atomic_load_explicit(counter, memory_order_relaxed) +
+				      n,
 			      memory_order_relaxed);
 }
 #define PROTO_STAT(req, field) \
 	do { \
 		if ((req)->ctx->stats != NULL) \
-			proto_stat_add((req)->ctx, &(req)->ctx->stats->field, 1); \
+			proto_stat_add((req)->ctx, &(req)->ctx->stats->field, \
+				       1); \
 	} while (0)
 
 int proto_text_dispatch(struct proto_req *req);

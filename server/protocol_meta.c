@@ -44,14 +44,14 @@ static void line_add(struct meta_line *l, const char *p, size_t n)
 	l->len += n;
 }
 
-static void line_addf(struct meta_line *l, const char *fmt,
-		      unsigned long long v)
+static void line_addf(struct meta_line *l, const char *fmt, unsigned long long v)
 {
 	int n = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, v);
 
 	if (n > 0)
-		l->len += (size_t)n < sizeof(l->buf) - l->len ?
-			  (size_t)n : sizeof(l->buf) - l->len - 1;
+		l->len += (size_t)n < sizeof(l->buf) - l->len
+				  ? (size_t)n
+				  : sizeof(l->buf) - l->len - 1;
 }
 
 /* line_addi - as line_addf, for a signed number. */
@@ -60,8 +60,9 @@ static void line_addi(struct meta_line *l, const char *fmt, long long v)
 	int n = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, v);
 
 	if (n > 0)
-		l->len += (size_t)n < sizeof(l->buf) - l->len ?
-			  (size_t)n : sizeof(l->buf) - l->len - 1;
+		l->len += (size_t)n < sizeof(l->buf) - l->len
+				  ? (size_t)n
+				  : sizeof(l->buf) - l->len - 1;
 }
 
 /* line_key - " k<key>", base64 again and followed by " b" for b keys. */
@@ -90,10 +91,10 @@ static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
 
 /* What a reply has to say for the return flags it carries. */
 struct meta_ret {
-	const char *flags;                  /* the flags it answers besides O k */
+	const char *flags; /* the flags it answers besides O k */
 	const struct table_item_info *info;
-	uint64_t cas;                       /* for c */
-	uint32_t now;                       /* for t */
+	uint64_t cas; /* for c */
+	uint32_t now; /* for t */
 };
 
 /*
@@ -123,26 +124,15 @@ static void line_flags(struct meta_line *l, const struct proto_req *req,
 		if (r == NULL || f == '\0' || strchr(r->flags, f) == NULL)
 			continue;
 		switch (f) {
-		case 's':
-			line_addf(l, " s%llu", r->info->value_len);
-			break;
-		case 't':
-			line_ttl(l, r->info->exptime, r->now);
-			break;
-		case 'c':
-			line_addf(l, " c%llu", r->cas);
-			break;
-		case 'f':
-			line_addf(l, " f%llu", r->info->flags);
-			break;
-		case 'l':
-			line_addf(l, " l%llu", r->info->last_access);
-			break;
+		case 's': line_addf(l, " s%llu", r->info->value_len); break;
+		case 't': line_ttl(l, r->info->exptime, r->now); break;
+		case 'c': line_addf(l, " c%llu", r->cas); break;
+		case 'f': line_addf(l, " f%llu", r->info->flags); break;
+		case 'l': line_addf(l, " l%llu", r->info->last_access); break;
 		case 'h':
 			line_addf(l, " h%llu", r->info->fetched ? 1 : 0);
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 }
@@ -182,8 +172,7 @@ static void mg_line(struct meta_line *l, const struct mg_reply *m,
 }
 
 /* mg_header - proto_fetch_value's header for mg with v. */
-static size_t mg_header(char *dst, const struct table_item_info *info,
-			void *arg)
+static size_t mg_header(char *dst, const struct table_item_info *info, void *arg)
 {
 	struct meta_line l = { .len = 0 };
 
@@ -297,23 +286,18 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 static bool ms_mode(const struct meta_flags *of, enum table_store_mode *mode)
 {
 	switch (of->mode) {
-	case 0: case 'S': case 's':
-		*mode = of->has_cas ? TABLE_CAS : TABLE_SET;
-		return true;
-	case 'E': case 'e':
-		*mode = TABLE_ADD;
-		return true;
-	case 'A': case 'a':
-		*mode = TABLE_APPEND;
-		return true;
-	case 'P': case 'p':
-		*mode = TABLE_PREPEND;
-		return true;
-	case 'R': case 'r':
-		*mode = TABLE_REPLACE;
-		return true;
-	default:
-		return false;
+	case 0:
+	case 'S':
+	case 's': *mode = of->has_cas ? TABLE_CAS : TABLE_SET; return true;
+	case 'E':
+	case 'e': *mode = TABLE_ADD; return true;
+	case 'A':
+	case 'a': *mode = TABLE_APPEND; return true;
+	case 'P':
+	case 'p': *mode = TABLE_PREPEND; return true;
+	case 'R':
+	case 'r': *mode = TABLE_REPLACE; return true;
+	default: return false;
 	}
 }
 
@@ -424,9 +408,7 @@ static int process_md(struct proto_req *req)
 			return 0;
 		line_add(&l, "HD", 2);
 		break;
-	case TABLE_EXISTS:
-		line_add(&l, "EX", 2);
-		break;
+	case TABLE_EXISTS: line_add(&l, "EX", 2); break;
 	default:
 		PROTO_STAT(req, delete_misses);
 		line_add(&l, "NF", 2);
@@ -441,14 +423,14 @@ static int process_md(struct proto_req *req)
 static bool ma_mode(const struct meta_flags *of, bool *incr)
 {
 	switch (of->mode) {
-	case 0: case 'I': case 'i': case '+':
-		*incr = true;
-		return true;
-	case 'D': case 'd': case '-':
-		*incr = false;
-		return true;
-	default:
-		return false;
+	case 0:
+	case 'I':
+	case 'i':
+	case '+': *incr = true; return true;
+	case 'D':
+	case 'd':
+	case '-': *incr = false; return true;
+	default: return false;
 	}
 }
 
@@ -506,17 +488,14 @@ static int process_ma(struct proto_req *req)
 			proto_add(req, "\r\n", 2);
 		return 0;
 	case TABLE_NON_NUMERIC:
-		proto_reply(req, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		proto_reply(req,
+			    "CLIENT_ERROR cannot increment or decrement non-numeric value");
 		return 0;
 	case TABLE_NO_MEMORY:
 		proto_reply(req, "SERVER_ERROR out of memory");
 		return 0;
-	case TABLE_EXISTS:
-		line_add(&l, "EX", 2);
-		break;
-	case TABLE_NOT_STORED:
-		line_add(&l, "NS", 2);
-		break;
+	case TABLE_EXISTS: line_add(&l, "EX", 2); break;
+	case TABLE_NOT_STORED: line_add(&l, "NS", 2); break;
 	default:
 		if (ar.incr)
 			PROTO_STAT(req, incr_misses);
@@ -565,8 +544,8 @@ static int process_me(struct proto_req *req)
 	memset(&opts, 0, sizeof(opts));
 	opts.no_bump = true;
 	memset(&info, 0, sizeof(info));
-	if (table_get(req->ctx->table, of.key, of.nkey, &opts, NULL, 0,
-		      &info) != TABLE_OK) {
+	if (table_get(req->ctx->table, of.key, of.nkey, &opts, NULL, 0, &info) !=
+	    TABLE_OK) {
 		proto_reply(req, "EN");
 		return 0;
 	}

@@ -25,7 +25,8 @@
 #define KEY_TOKEN 1
 /* "VALUE " key " " flags " " bytes " " cas "\r\n" fits a reply header. */
 _Static_assert(6 + PROTO_KEY_MAX + 1 + 10 + 1 + 10 + 1 + PROTO_U64_DIGITS + 2 <=
-	       PROTO_HEADER_MAX, "a VALUE line fits PROTO_HEADER_MAX");
+		       PROTO_HEADER_MAX,
+	       "a VALUE line fits PROTO_HEADER_MAX");
 
 /*
  * set_noreply_maybe - memcached's rule: the last real token is "noreply".
@@ -54,8 +55,8 @@ static bool want_tokens(struct proto_req *req, size_t lo, size_t hi)
 static void store_reply(struct proto_req *req, enum table_store_mode mode,
 			enum table_status st)
 {
-	proto_reply(req, proto_store_outcome(req, mode, mode == TABLE_CAS,
-					     &st)->text);
+	proto_reply(req,
+		    proto_store_outcome(req, mode, mode == TABLE_CAS, &st)->text);
 }
 
 /*
@@ -190,7 +191,8 @@ static int process_get(struct proto_req *req, bool with_cas, bool touch)
 
 			if (!proto_key_ok(&t[i])) {
 				req->out->len = start;
-				proto_reply(req, "CLIENT_ERROR bad command line format");
+				proto_reply(req,
+					    "CLIENT_ERROR bad command line format");
 				return 0;
 			}
 			hit = append_value(req, &t[i], with_cas, optp);
@@ -215,7 +217,8 @@ static int process_get(struct proto_req *req, bool with_cas, bool touch)
 		{
 			const char *rest = t[ntok - 1].value;
 
-			ntok = proto_tokenize(rest, (size_t)(req->line_end - rest),
+			ntok = proto_tokenize(rest,
+					      (size_t)(req->line_end - rest),
 					      more, PROTO_MAX_TOKENS);
 			t = more;
 			i = 0;
@@ -265,7 +268,8 @@ static int process_arith(struct proto_req *req, bool incr)
 		proto_reply(req, "NOT_FOUND");
 		break;
 	case TABLE_NON_NUMERIC:
-		proto_reply(req, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		proto_reply(req,
+			    "CLIENT_ERROR cannot increment or decrement non-numeric value");
 		break;
 	case TABLE_NO_MEMORY:
 		proto_reply(req, "SERVER_ERROR out of memory");
@@ -326,7 +330,7 @@ static int process_delete(struct proto_req *req)
 			(n == 5 && hold_is_zero && req->noreply);
 		if (!valid) {
 			proto_reply(req, "CLIENT_ERROR bad command line format.  "
-				    "Usage: delete <key> [noreply]");
+					 "Usage: delete <key> [noreply]");
 			return 0;
 		}
 	}
@@ -402,8 +406,10 @@ int proto_text_dispatch(struct proto_req *req)
 			const char *name;
 			enum table_store_mode mode;
 		} modes[] = {
-			{ "set", TABLE_SET },         { "add", TABLE_ADD },
-			{ "replace", TABLE_REPLACE }, { "append", TABLE_APPEND },
+			{ "set", TABLE_SET },
+			{ "add", TABLE_ADD },
+			{ "replace", TABLE_REPLACE },
+			{ "append", TABLE_APPEND },
 			{ "prepend", TABLE_PREPEND },
 		};
 		size_t i;

@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct {
 	bool ready;
-	bool trace;             /* replayer: print the replies (FUZZ_TRACE=1) */
+	bool trace; /* replayer: print the replies (FUZZ_TRACE=1) */
 	struct cache cache;
 	struct server_stats stats;
 	struct server_settings settings;
@@ -82,7 +82,8 @@ static struct {
 #define CHECK(cond, ...) \
 	do { \
 		if (!(cond)) { \
-			fprintf(stderr, "fuzz_protocol: check failed: %s: ", #cond); \
+			fprintf(stderr, \
+				"fuzz_protocol: check failed: %s: ", #cond); \
 			fprintf(stderr, __VA_ARGS__); \
 			fputc('\n', stderr); \
 			abort(); \
@@ -162,7 +163,8 @@ static enum proto_action present(struct session *s, unsigned flags)
 	CHECK(grew <= (uint64_t)used * FUZZ_OUT_PER_BYTE,
 	      "%zu reply bytes for %zu bytes consumed", grew, used);
 	if (grew > 0)
-		CHECK(grew >= 2 && memcmp(s->out.data + s->out.len - 2, "\r\n", 2) == 0,
+		CHECK(grew >= 2 && memcmp(s->out.data + s->out.len - 2, "\r\n",
+					  2) == 0,
 		      "a reply of %zu bytes does not end in \\r\\n", grew);
 	left = s->in_len - used;
 	if (action == PROTO_CLOSE) {
@@ -171,10 +173,12 @@ static enum proto_action present(struct session *s, unsigned flags)
 	}
 	if (action == PROTO_FULL)
 		CHECK(s->out.limit != 0 && s->out.len >= s->out.limit,
-		      "full with %zu of a budget of %zu", s->out.len, s->out.limit);
+		      "full with %zu of a budget of %zu", s->out.len,
+		      s->out.limit);
 	if (action == PROTO_ATTACH)
 		CHECK(s->pc.attach_len > 0 && s->pc.attach_len <= used,
-		      "attach line of %zu bytes, %zu used", s->pc.attach_len, used);
+		      "attach line of %zu bytes, %zu used", s->pc.attach_len,
+		      used);
 	/* Stopped for more bytes: it must want more than it has, or a
 	 * connection would wait on this input for ever. */
 	if (action == PROTO_CONTINUE && left > 0)
@@ -312,7 +316,8 @@ static int replay_path(const char *path, unsigned *count)
 	int n, i, rc = 0;
 
 	if (stat(path, &st) != 0) {
-		fprintf(stderr, "fuzz_protocol: no such file or directory: %s\n", path);
+		fprintf(stderr,
+			"fuzz_protocol: no such file or directory: %s\n", path);
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -328,7 +333,8 @@ static int replay_path(const char *path, unsigned *count)
 	}
 	for (i = 0; i < n; i++) {
 		if (names[i]->d_name[0] != '.' && rc == 0) {
-			snprintf(sub, sizeof(sub), "%s/%s", path, names[i]->d_name);
+			snprintf(sub, sizeof(sub), "%s/%s", path,
+				 names[i]->d_name);
 			if (stat(sub, &st) == 0 && S_ISREG(st.st_mode)) {
 				if (replay_file(sub) != 0)
 					rc = -1;
