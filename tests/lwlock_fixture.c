@@ -197,7 +197,13 @@ kid_proc(struct fixture *f, int idx)
 	return proc_get(f->procs, NPROCS, slot);
 }
 
-/* wait_queued - wait until kid idx sleeps in a lock's wait list. */
+/*
+ * wait_queued - wait until kid idx sleeps in a lock's wait list.  Queued
+ * (waiting) is not enough: after queueing, acquire tries the lock once
+ * more before it sleeps, and a release landing in between lets it through
+ * without sleeping (so it is not counted as contended).  wait_sleep is set
+ * only once that last try has failed.
+ */
 void
 wait_queued(struct fixture *f, int idx)
 {
@@ -205,7 +211,8 @@ wait_queued(struct fixture *f, int idx)
 	uint64_t deadline = now_ms() + DEADLINE_MS;
 
 	assert_non_null(p);
-	while (atomic_load(&p->waiting) != 1) {
+	while (atomic_load(&p->waiting) != 1 ||
+	       atomic_load_explicit(&p->wait_sleep, memory_order_relaxed) == 0) {
 		if (now_ms() > deadline)
 			fail_msg("child %d never queued for the lock", idx);
 		sleep_ms(1);
