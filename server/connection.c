@@ -556,6 +556,61 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
+/* The handle conn_refuse_oom accepts into; one per worker process. */
+static union {
+	uv_handle_t handle;
+	uv_stream_t stream;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+} refused;
+static bool refused_busy;
+/* A connection that arrived while the handle was still closing. */
+static struct conn_ctx *refused_next_cc;
+static uv_stream_t *refused_next_server;
+
+static void on_refused_close(uv_handle_t *handle)
+{
+	struct conn_ctx *cc = refused_next_cc;
+
+	(void)handle;
+	refused_busy = false;
+	if (cc == NULL)
+		return;
+	refused_next_cc = NULL;
+	conn_accept(cc, refused_next_server);
+}
+
+/*
+ * conn_refuse_oom - no memory for a new connection: accept it anyway into
+ * a static handle, say so and close it.  NOTE: not accepting would be
+ * simpler, but libuv then stops watching the listener until something
+ * accepts, so one failed allocation would end all new connections.  If
+ * the static handle is still closing from the last refusal, the
+ * connection waits until it has closed, and is then accepted anew.
+ */
+static void conn_refuse_oom(struct conn_ctx *cc, uv_stream_t *server)
+{
+	static const char oom[] = "SERVER_ERROR out of memory\r\n";
+	uv_buf_t buf = uv_buf_init((char *)oom, sizeof(oom) - 1);
+	int rc;
+
+	if (refused_busy) {
+		refused_next_cc = cc;
+		refused_next_server = server;
+		return;
+	}
+	if (server->type == UV_TCP)
+		rc = uv_tcp_init(cc->loop, &refused.tcp);
+	else
+		rc = uv_pipe_init(cc->loop, &refused.pipe, 0);
+	if (rc < 0)
+		return;
+	refused_busy = true;
+	if (uv_accept(server, &refused.stream) == 0)
+		(void)uv_try_write(&refused.stream, &buf, 1);
+	uv_close(&refused.handle, on_refused_close);
+}
+
 /* connections_open - the whole server's open connections, every worker's
  * slot summed; a moment stale at worst, which a limit can live with. */
 static uint64_t connections_open(const struct conn_ctx *cc)
@@ -579,6 +634,7 @@ void conn_accept(struct conn_ctx *cc, uv_stream_t *server)
 	if (c == NULL) {
 		SERVER_LOG("worker %u: out of memory accepting a connection",
 			   cc->index);
+		conn_refuse_oom(cc, server);
 		return;
 	}
 	c->cc = cc;

@@ -179,7 +179,6 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 		}
 		total = (size_t)(nl - line) + 1;
 		if (is_attach_request(line, total)) {
-			conn->attach_at = pos;
 			conn->attach_len = total;
 			*action = PROTO_ATTACH;
 			pos += total;

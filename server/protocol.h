@@ -65,9 +65,8 @@ enum proto_action {
 struct proto_conn {
 	size_t need;	  /* bytes to buffer before another call can progress */
 	uint64_t swallow; /* bytes of a refused data block still to skip */
-	/* With PROTO_ATTACH: the attach command line (without its newline)
-	 * is in[attach_at, attach_at + attach_len) of the call's input. */
-	size_t attach_at;
+	/* With PROTO_ATTACH: the attach command line, its newline included,
+	 * is the last attach_len bytes the call used. */
 	size_t attach_len;
 };
 

@@ -347,7 +347,6 @@ static void test_attach_reported(void **state)
 			     &f->action);
 	assert_int_equal(f->action, PROTO_ATTACH);
 	assert_int_equal(used, strlen("version\r\nshmkv_attach 7\r\n"));
-	assert_int_equal(f->conn.attach_at, strlen("version\r\n"));
 	assert_int_equal(f->conn.attach_len, strlen("shmkv_attach 7\r\n"));
 	assert_int_equal(f->out.len, strlen("VERSION 1.6.18\r\n"));
 	/* Only the command itself: "shmkv_attachx" is an unknown command. */
