@@ -160,7 +160,7 @@ def report(pts, rounds):
          "do-nothing server (`bench/nullserver.c`) reads, answers END/STORED "
          "without a table and writes, so its figures are the kernel's limit. "
          "CPU = user+system time of every server process over the run / "
-         "requests. Configurations interleaved, median of %d rounds." % rounds, "",
+         "requests. Configurations interleaved, median of %d round%s." % (rounds, "s" * (rounds > 1)), "",
          "| system | configuration | ops/s | CPU µs/request | ops/s ÷ do-nothing | "
          "CPU ÷ do-nothing | runs: min–max | status |",
          "|---|---|---:|---:|---:|---:|---|---|"]

@@ -1016,7 +1016,12 @@ def main():
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    for tool in ("memcached", "redis-server", "redis-benchmark", "gnuplot"):
+    tools = ["memcached"]
+    if want & set("abce"):
+        tools += ["redis-server", "redis-benchmark"]
+    if want & set("abcdef"):   # (g) has no chart panel
+        tools.append("gnuplot")
+    for tool in tools:
         if shutil.which(tool) is None:
             sys.exit("bench: %s is not installed (make bench installs it)" % tool)
     for exe in ("bench/shmkv-bench", "server/shmkv-server"):
@@ -1054,7 +1059,8 @@ def main():
     md = os.path.join(args.out, "%s.md" % stem)
     png = os.path.join(args.out, "%s.png" % stem)
     env = environment(args)
-    chart_ok = write_chart(res, os.path.join(tmp, "chart.dat"), os.path.join(tmp, "chart.gp"), png)
+    chart_ok = want & set("abcdef") and write_chart(
+        res, os.path.join(tmp, "chart.dat"), os.path.join(tmp, "chart.gp"), png)
     write_report(md, args, res, env, os.path.basename(png) if chart_ok else "(chart failed)")
     nfail = sum(1 for w, v in res.items() for p in (v[0] if w == "f" else v)
                 if p["status"] != "ok")
