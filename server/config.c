@@ -42,6 +42,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "errbuf.h"
+
 enum {
 	OPT_RUN_DIR = 256,
 	OPT_PARTITIONS,
@@ -89,11 +91,9 @@ int config_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	errbuf_vset(err, errlen, fmt, ap);
+	va_end(ap);
 	return -EINVAL;
 }
 
@@ -370,9 +370,9 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	}
 }
 
-/* settle - derive the defaults that depend on other values, then check
- * the values against each other. */
-static int settle(struct server_config *cfg, char *err, size_t errlen)
+/* derive_and_check - derive the defaults that depend on other values, then
+ * check the values against each other. */
+static int derive_and_check(struct server_config *cfg, char *err, size_t errlen)
 {
 	uint64_t memory = cfg->memory_mib << 20;
 	int n;
@@ -458,7 +458,7 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 			      argv[optind]);
 	if (cfg->action != CONFIG_RUN)
 		return 0;
-	return settle(cfg, err, errlen);
+	return derive_and_check(cfg, err, errlen);
 }
 
 bool config_listen_is_loopback(const char *listen)

@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "interlock.h"
 #include "listener.h"
 #include "memory_file.h"
@@ -122,10 +123,7 @@ static void on_signal(int signo)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(monotonic_ns() / 1000000);
 }
 
 static int install_signals(void)
@@ -595,10 +593,10 @@ static int open_tcp_sockets(struct supervisor *s)
 }
 
 /*
- * start - every start-up step, each pushing its undo.  -errno with the
- * reason already logged.
+ * supervisor_start_up - every start-up step, each pushing its undo.
+ * -errno with the reason already logged.
  */
-static int start(struct supervisor *s)
+static int supervisor_start_up(struct supervisor *s)
 {
 	const struct server_config *cfg = s->cfg;
 	struct cache_config cc;
@@ -746,7 +744,7 @@ int supervisor_run(const struct server_config *cfg)
 	s->cfg = cfg;
 	s->unix_sock.fd = -1;
 	s->ready_pipe[0] = s->ready_pipe[1] = -1;
-	rc = start(s);
+	rc = supervisor_start_up(s);
 	if (rc < 0) {
 		onexit_run_all();
 		return 1;
