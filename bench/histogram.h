@@ -17,9 +17,9 @@
 
 #include <stdint.h>
 
-#define HIST_SUB_BITS 6                         /* 64 sub-buckets */
+#define HIST_SUB_BITS 6 /* 64 sub-buckets */
 #define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_MAX_BITS 40                        /* ~18 minutes in ns */
+#define HIST_MAX_BITS 40 /* ~18 minutes in ns */
 #define HIST_BUCKETS ((HIST_MAX_BITS - HIST_SUB_BITS + 1) * HIST_SUB)
 
 struct hist {

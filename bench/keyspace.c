@@ -114,7 +114,7 @@ static double h_integral_inverse(double s, double x)
 	double t = x * (1.0 - s);
 
 	if (t < -1.0)
-		t = -1.0;       /* rounding can push it just past the pole */
+		t = -1.0; /* rounding can push it just past the pole */
 	return exp(helper1(t) * x);
 }
 
@@ -151,7 +151,8 @@ int keyspace_init(struct keyspace *ks, uint64_t nkeys, unsigned key_size,
 		ks->h_x1 = h_integral(zipf_s, 1.5) - 1.0;
 		ks->h_n = h_integral(zipf_s, n + 0.5);
 		ks->squeeze = 2.0 - h_integral_inverse(zipf_s,
-			h_integral(zipf_s, 2.5) - h(zipf_s, 2.0));
+						       h_integral(zipf_s, 2.5) -
+							       h(zipf_s, 2.0));
 	}
 	return 0;
 }
@@ -191,8 +192,8 @@ void keyspace_key(const struct keyspace *ks, uint64_t i, char *out)
 	}
 }
 
-bool keyspace_key_index(const struct keyspace *ks, const char *key,
-			size_t len, uint64_t *i)
+bool keyspace_key_index(const struct keyspace *ks, const char *key, size_t len,
+			uint64_t *i)
 {
 	uint64_t v = 0;
 

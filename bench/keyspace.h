@@ -37,7 +37,7 @@ struct keyspace {
 	uint64_t nkeys;
 	unsigned key_size;
 	size_t value_size;
-	double zipf_s;          /* 0 = uniform */
+	double zipf_s; /* 0 = uniform */
 	/* rejection-inversion sampler constants (zipf only) */
 	double h_x1;
 	double h_n;
@@ -49,8 +49,8 @@ int keyspace_init(struct keyspace *ks, uint64_t nkeys, unsigned key_size,
 		  size_t value_size, double zipf_s, char *err, size_t errlen);
 uint64_t keyspace_pick(const struct keyspace *ks, struct rng *r);
 void keyspace_key(const struct keyspace *ks, uint64_t i, char *out);
-bool keyspace_key_index(const struct keyspace *ks, const char *key,
-			size_t len, uint64_t *i);
+bool keyspace_key_index(const struct keyspace *ks, const char *key, size_t len,
+			uint64_t *i);
 void keyspace_value(const struct keyspace *ks, uint64_t i, char *out);
 bool keyspace_value_matches(const struct keyspace *ks, uint64_t i,
 			    const char *data, size_t len);

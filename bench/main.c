@@ -26,15 +26,15 @@
 
 int main(int argc, char **argv)
 {
-	static struct bench_result res;   /* two histograms: not on the stack */
+	static struct bench_result res; /* two histograms: not on the stack */
 	struct bench_options o;
 	struct keyspace ks;
 	char err[200];
 	int rc;
 
 	options_parse(&o, argc, argv);
-	if (keyspace_init(&ks, o.keys, o.key_size, o.value_size, o.zipf_s,
-			  err, sizeof(err)) != 0) {
+	if (keyspace_init(&ks, o.keys, o.key_size, o.value_size, o.zipf_s, err,
+			  sizeof(err)) != 0) {
 		fprintf(stderr, "shmkv-bench: %s (see --help)\n", err);
 		return 2;
 	}

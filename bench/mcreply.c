@@ -89,8 +89,8 @@ static enum mcreply_kind parse_value(const char *line, size_t line_len,
 
 enum mcreply_kind mcreply_next(const char *buf, size_t len, struct mcreply *r)
 {
-	const char *nl = memchr(buf, '\n', len < MCREPLY_LINE_MAX ?
-				len : MCREPLY_LINE_MAX);
+	const char *nl = memchr(buf, '\n',
+				len < MCREPLY_LINE_MAX ? len : MCREPLY_LINE_MAX);
 	size_t line_len, head;
 
 	memset(r, 0, sizeof(*r));

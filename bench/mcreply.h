@@ -21,32 +21,31 @@
 #define MCREPLY_DATA_MAX (1024ull * 1024 * 1024)
 
 enum mcreply_kind {
-	MC_NEED_MORE = 0,  /* incomplete; need says how many bytes in all */
-	MC_VALUE,          /* key, flags, data */
+	MC_NEED_MORE = 0, /* incomplete; need says how many bytes in all */
+	MC_VALUE,	  /* key, flags, data */
 	MC_END,
 	MC_STORED,
 	MC_NOT_STORED,
 	MC_EXISTS,
 	MC_NOT_FOUND,
-	MC_ERROR,          /* ERROR, CLIENT_ERROR ..., SERVER_ERROR ... */
-	MC_OTHER,          /* a well-formed line we do not expect */
-	MC_MALFORMED,      /* cannot be memcached: the stream is lost */
+	MC_ERROR,     /* ERROR, CLIENT_ERROR ..., SERVER_ERROR ... */
+	MC_OTHER,     /* a well-formed line we do not expect */
+	MC_MALFORMED, /* cannot be memcached: the stream is lost */
 };
 
 struct mcreply {
 	enum mcreply_kind kind;
-	size_t consumed;   /* bytes of this element, data block included */
-	size_t need;       /* MC_NEED_MORE: at least this many bytes */
-	const char *line;  /* the first line, without its CR LF */
+	size_t consumed;  /* bytes of this element, data block included */
+	size_t need;	  /* MC_NEED_MORE: at least this many bytes */
+	const char *line; /* the first line, without its CR LF */
 	size_t line_len;
-	const char *key;   /* MC_VALUE: pointers into the buffer */
+	const char *key; /* MC_VALUE: pointers into the buffer */
 	size_t key_len;
 	uint32_t flags;
 	const char *data;
 	size_t data_len;
 };
 
-enum mcreply_kind mcreply_next(const char *buf, size_t len,
-			       struct mcreply *r);
+enum mcreply_kind mcreply_next(const char *buf, size_t len, struct mcreply *r);
 
 #endif

@@ -167,7 +167,7 @@ static void wait_threads(struct net_shared *sh, struct net_thread *threads,
 			if (one.phase < sum.phase)
 				sum.phase = one.phase;
 		}
-		if (sum.ops < *last_ops)   /* the run's counts start from 0 */
+		if (sum.ops < *last_ops) /* the run's counts start from 0 */
 			*last_ops = 0;
 		report_progress(&sum, *last_ops,
 				(double)(now - *last_print) / 1e9,
@@ -205,16 +205,20 @@ static void setup_threads(const struct bench_options *o, struct net_shared *sh,
 			c->t = t;
 			c->index = g;
 			rng_seed(&c->rng, o->seed, g);
-			c->ring_size = o->pipeline > PRELOAD_DEPTH ?
-				       o->pipeline : PRELOAD_DEPTH;
+			c->ring_size = o->pipeline > PRELOAD_DEPTH
+					       ? o->pipeline
+					       : PRELOAD_DEPTH;
 			c->ring = xrealloc(NULL, c->ring_size * sizeof(*c->ring));
 			c->ring_keys = xrealloc(NULL, (size_t)c->ring_size *
-						o->multiget * sizeof(uint64_t));
-			c->quota = o->preload_only ? 0 :
-				   o->requests ? per + (g < extra) : UINT64_MAX;
+							      o->multiget *
+							      sizeof(uint64_t));
+			c->quota = o->preload_only ? 0
+				   : o->requests   ? per + (g < extra)
+						   : UINT64_MAX;
 			if (o->preload) {
 				c->preload_next = o->keys * g / o->connections;
-				c->preload_end = o->keys * (g + 1) / o->connections;
+				c->preload_end = o->keys * (g + 1) /
+						 o->connections;
 			}
 		}
 	}
@@ -279,7 +283,8 @@ int net_run(const struct bench_options *o, const struct keyspace *ks,
 					 thread_main, &threads[started]);
 
 		if (err != 0) {
-			fprintf(stderr, "shmkv-bench: cannot start thread %u: %s\n",
+			fprintf(stderr,
+				"shmkv-bench: cannot start thread %u: %s\n",
 				started, strerror(err));
 			exit(1);
 		}
@@ -302,7 +307,8 @@ int net_run(const struct bench_options *o, const struct keyspace *ks,
 	merge_threads(o, threads, res);
 	if (res->conns_lost == o->connections && res->run.requests == 0 &&
 	    res->preload.requests == 0) {
-		fprintf(stderr, "shmkv-bench: no connection to %s worked; nothing measured\n",
+		fprintf(stderr,
+			"shmkv-bench: no connection to %s worked; nothing measured\n",
 			res->target);
 		rc = -1;
 	}

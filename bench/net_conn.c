@@ -47,7 +47,8 @@ static void note(struct net_conn *c, const char *what, const char *line,
 
 	if (n >= NOTES_MAX) {
 		if (n == NOTES_MAX)
-			fprintf(stderr, "shmkv-bench: further messages suppressed (see the counts in the report)\n");
+			fprintf(stderr,
+				"shmkv-bench: further messages suppressed (see the counts in the report)\n");
 		return;
 	}
 	for (size_t i = 0; i < len && k < sizeof(shown) - 1; i++)
@@ -220,7 +221,7 @@ static void conn_issue(struct net_conn *c, uint64_t now)
 		}
 	}
 	if (c->inflight == 0)
-		c->last_reply = now;    /* the stall clock starts now */
+		c->last_reply = now; /* the stall clock starts now */
 	c->inflight++;
 }
 
@@ -258,12 +259,11 @@ static void conn_complete(struct net_conn *c, uint64_t now, bool get)
 /* A VALUE for the head get: it must name one of the keys asked for, after
  * the last one answered (memcached answers in the order asked), and hold
  * exactly what is stored under that key. */
-static void conn_value(struct net_conn *c, const struct mcreply *r,
-		       uint32_t nkeys)
+static void conn_value(struct net_conn *c, const struct mcreply *r, uint32_t nkeys)
 {
 	const struct keyspace *ks = c->t->sh->ks;
-	const uint64_t *keys = &c->ring_keys[(size_t)c->head *
-					     c->t->sh->o->multiget];
+	const uint64_t *keys =
+		&c->ring_keys[(size_t)c->head * c->t->sh->o->multiget];
 	struct bench_counters *ctr = counters(c->t);
 	uint64_t idx;
 	unsigned j;
@@ -293,8 +293,7 @@ static void conn_value(struct net_conn *c, const struct mcreply *r,
 
 /* conn_reply - account one reply element to the head request; 0, or -1
  * when the connection was given up. */
-static int conn_reply(struct net_conn *c, const struct mcreply *r,
-		      uint64_t now)
+static int conn_reply(struct net_conn *c, const struct mcreply *r, uint64_t now)
 {
 	struct bench_counters *ctr = counters(c->t);
 	const struct net_req *req;
@@ -308,9 +307,7 @@ static int conn_reply(struct net_conn *c, const struct mcreply *r,
 	req = &c->ring[c->head];
 	if (req->nkeys > 0) {
 		switch (r->kind) {
-		case MC_VALUE:
-			conn_value(c, r, req->nkeys);
-			return 0;
+		case MC_VALUE: conn_value(c, r, req->nkeys); return 0;
 		case MC_END:
 			ctr->gets += req->nkeys;
 			ctr->misses += req->nkeys - c->got;
@@ -394,7 +391,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (k == MC_MALFORMED) {
 			note(c, "reply is not memcached's text protocol",
 			     c->rbuf + pos, c->rlen - pos);
-			conn_fail(c, "protocol out of step; closing the connection");
+			conn_fail(c,
+				  "protocol out of step; closing the connection");
 			return;
 		}
 		if (conn_reply(c, &r, now) != 0)
@@ -444,7 +442,7 @@ void conn_start(struct net_conn *c)
 		rc = uv_tcp_init(&c->t->loop, &c->h.tcp);
 	}
 	if (rc < 0) {
-		c->closed = true;       /* nothing to close */
+		c->closed = true; /* nothing to close */
 		conn_fail(c, uv_strerror(rc));
 		return;
 	}

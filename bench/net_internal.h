@@ -23,12 +23,15 @@
 #include "options.h"
 #include "report.h"
 
-#define PRELOAD_DEPTH 64        /* sets in flight per connection in preload */
-#define READ_MIN 16384          /* free space offered to each read */
-#define STALL_NS (5ull * 1000000000ull)  /* no reply for this long: give up */
-#define NOTES_MAX 10            /* messages about bad replies, in all */
+#define PRELOAD_DEPTH 64 /* sets in flight per connection in preload */
+#define READ_MIN 16384	 /* free space offered to each read */
+#define STALL_NS (5ull * 1000000000ull) /* no reply for this long: give up */
+#define NOTES_MAX 10			/* messages about bad replies, in all */
 
-enum phase { PHASE_PRELOAD, PHASE_RUN };
+enum phase {
+	PHASE_PRELOAD,
+	PHASE_RUN
+};
 
 struct wbuf {
 	char *p;
@@ -38,7 +41,7 @@ struct wbuf {
 
 struct net_req {
 	uint64_t t0;
-	uint32_t nkeys;         /* 0 = a set */
+	uint32_t nkeys; /* 0 = a set */
 };
 
 struct net_thread;
@@ -52,21 +55,21 @@ struct net_conn {
 	uv_connect_t connect_req;
 	uv_write_t write_req;
 	struct net_thread *t;
-	unsigned index;         /* among all connections, for messages */
+	unsigned index; /* among all connections, for messages */
 	struct rng rng;
 	char *rbuf;
 	size_t rlen, rcap;
 	struct wbuf wb[2];
-	unsigned wfill;         /* wb[wfill] collects, wb[!wfill] is written */
+	unsigned wfill; /* wb[wfill] collects, wb[!wfill] is written */
 	bool writing;
 	struct net_req *ring;
-	uint64_t *ring_keys;    /* ring_size * multiget key indexes */
+	uint64_t *ring_keys; /* ring_size * multiget key indexes */
 	unsigned ring_size, head, inflight;
-	unsigned kpos;          /* head request: next key a VALUE may be */
-	unsigned got;           /* head request: VALUEs so far */
-	uint64_t quota;         /* requests left to send (--requests) */
+	unsigned kpos;	/* head request: next key a VALUE may be */
+	unsigned got;	/* head request: VALUEs so far */
+	uint64_t quota; /* requests left to send (--requests) */
 	uint64_t preload_next, preload_end;
-	uint64_t last_reply;    /* for the stall check */
+	uint64_t last_reply; /* for the stall check */
 	bool dead, idle, closed;
 };
 
@@ -76,10 +79,10 @@ struct net_shared {
 	struct sockaddr_storage addr;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	unsigned preloaded;     /* threads done with the preload */
-	unsigned finished;      /* threads done with the run */
+	unsigned preloaded; /* threads done with the preload */
+	unsigned finished;  /* threads done with the run */
 	bool go;
-	unsigned notes;         /* atomic: messages printed */
+	unsigned notes; /* atomic: messages printed */
 	const char *target;
 };
 
@@ -91,7 +94,7 @@ struct net_thread {
 	struct net_shared *sh;
 	struct net_conn *conns;
 	unsigned nconns;
-	unsigned active;        /* connections not yet idle in this phase */
+	unsigned active; /* connections not yet idle in this phase */
 	enum phase phase;
 	bool stopping;
 	struct bench_counters pre, run;

@@ -24,56 +24,56 @@
 #include "shmkv.h"
 
 static const char usage[] =
-"Usage: shmkv-bench [options]\n"
-"Load generator for memcached-protocol servers (memcached, shmkv-server),\n"
-"and for shmkv's direct shared-memory lookups.  Every reply is checked:\n"
-"values are derived from their key, so a wrong value is always noticed.\n"
-"\n"
-"Network mode (memcached text protocol, libuv):\n"
-"  -H, --host=HOST          server host (default 127.0.0.1)\n"
-"  -p, --port=PORT          server TCP port (default 11211)\n"
-"  -u, --unix=PATH          connect to a Unix socket instead of TCP\n"
-"  -c, --connections=N      connections in all, spread over threads (default 4)\n"
-"  -d, --pipeline=D         requests in flight per connection (default 1)\n"
-"  -t, --threads=T          threads, each with its own libuv loop (default 1)\n"
-"  -g, --multiget=K         gets ask for K keys at once: get k1 ... kK\n"
-"                           (default 1; latency is then per request)\n"
-"\n"
-"Direct mode (shmkv client library, lookups straight from shared memory):\n"
-"      --direct=SOCKET      shmkv-server's Unix socket; fork --procs processes\n"
-"                           that each attach and call shmkv_get; with\n"
-"                           --host/--port or --unix as well, the preload goes\n"
-"                           there over the network (pipelined, fast) instead\n"
-"                           of through shmkv_set, one round trip a key\n"
-"  -P, --procs=N            processes (default 1)\n"
-"  -b, --batch=K            look keys up K at a time with shmkv_get_many\n"
-"                           (default 1: single shmkv_get; latency per key)\n"
-"                           sets go through shmkv_set (over the socket)\n"
-"\n"
-"Workload (both modes):\n"
-"  -D, --duration=SECONDS   run this long (default 5)\n"
-"  -n, --requests=N         or stop after N requests in all\n"
-"  -r, --ratio=GET:SET      mix of gets and sets (default 9:1; 1:0 = gets only)\n"
-"  -k, --keys=N             key space (default 100000)\n"
-"      --key-size=B         key length, \"k\" and zero-padded index (default 32)\n"
-"      --value-size=B       value length (default 100)\n"
-"      --distribution=uniform|zipf:S\n"
-"                           key popularity (default uniform; zipf:0.99 is\n"
-"                           the usual skewed load; S > 0)\n"
-"      --seed=N             random seed; same flags and seed, same keys (default 1)\n"
-"      --no-preload         do not set every key before the timed run\n"
-"                           (preload pipelines at least 64 sets a connection)\n"
-"\n"
-"Output:\n"
-"      --json               one JSON object on stdout instead of the table\n"
-"      --progress           a progress line on stderr each second (default:\n"
-"                           only when stderr is a terminal)\n"
-"      --no-progress        never\n"
-"  -h, --help               print this help and exit\n"
-"      --version            print the version and exit\n"
-"\n"
-"Exit status: 0 when every reply was right, 1 when there were errors,\n"
-"wrong values or lost connections (the report says which), 2 for a bad flag.\n";
+	"Usage: shmkv-bench [options]\n"
+	"Load generator for memcached-protocol servers (memcached, shmkv-server),\n"
+	"and for shmkv's direct shared-memory lookups.  Every reply is checked:\n"
+	"values are derived from their key, so a wrong value is always noticed.\n"
+	"\n"
+	"Network mode (memcached text protocol, libuv):\n"
+	"  -H, --host=HOST          server host (default 127.0.0.1)\n"
+	"  -p, --port=PORT          server TCP port (default 11211)\n"
+	"  -u, --unix=PATH          connect to a Unix socket instead of TCP\n"
+	"  -c, --connections=N      connections in all, spread over threads (default 4)\n"
+	"  -d, --pipeline=D         requests in flight per connection (default 1)\n"
+	"  -t, --threads=T          threads, each with its own libuv loop (default 1)\n"
+	"  -g, --multiget=K         gets ask for K keys at once: get k1 ... kK\n"
+	"                           (default 1; latency is then per request)\n"
+	"\n"
+	"Direct mode (shmkv client library, lookups straight from shared memory):\n"
+	"      --direct=SOCKET      shmkv-server's Unix socket; fork --procs processes\n"
+	"                           that each attach and call shmkv_get; with\n"
+	"                           --host/--port or --unix as well, the preload goes\n"
+	"                           there over the network (pipelined, fast) instead\n"
+	"                           of through shmkv_set, one round trip a key\n"
+	"  -P, --procs=N            processes (default 1)\n"
+	"  -b, --batch=K            look keys up K at a time with shmkv_get_many\n"
+	"                           (default 1: single shmkv_get; latency per key)\n"
+	"                           sets go through shmkv_set (over the socket)\n"
+	"\n"
+	"Workload (both modes):\n"
+	"  -D, --duration=SECONDS   run this long (default 5)\n"
+	"  -n, --requests=N         or stop after N requests in all\n"
+	"  -r, --ratio=GET:SET      mix of gets and sets (default 9:1; 1:0 = gets only)\n"
+	"  -k, --keys=N             key space (default 100000)\n"
+	"      --key-size=B         key length, \"k\" and zero-padded index (default 32)\n"
+	"      --value-size=B       value length (default 100)\n"
+	"      --distribution=uniform|zipf:S\n"
+	"                           key popularity (default uniform; zipf:0.99 is\n"
+	"                           the usual skewed load; S > 0)\n"
+	"      --seed=N             random seed; same flags and seed, same keys (default 1)\n"
+	"      --no-preload         do not set every key before the timed run\n"
+	"                           (preload pipelines at least 64 sets a connection)\n"
+	"\n"
+	"Output:\n"
+	"      --json               one JSON object on stdout instead of the table\n"
+	"      --progress           a progress line on stderr each second (default:\n"
+	"                           only when stderr is a terminal)\n"
+	"      --no-progress        never\n"
+	"  -h, --help               print this help and exit\n"
+	"      --version            print the version and exit\n"
+	"\n"
+	"Exit status: 0 when every reply was right, 1 when there were errors,\n"
+	"wrong values or lost connections (the report says which), 2 for a bad flag.\n";
 
 enum {
 	OPT_DIRECT = 256,
@@ -138,13 +138,13 @@ static uint64_t parse_uint(const char *flag, const char *s, uint64_t min,
 	errno = 0;
 	if (*s < '0' || *s > '9')
 		bad_flag("--%s: expected a number from %llu to %llu, got '%s'",
-			 flag, (unsigned long long)min,
-			 (unsigned long long)max, s);
+			 flag, (unsigned long long)min, (unsigned long long)max,
+			 s);
 	v = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max)
 		bad_flag("--%s: expected a number from %llu to %llu, got '%s'",
-			 flag, (unsigned long long)min,
-			 (unsigned long long)max, s);
+			 flag, (unsigned long long)min, (unsigned long long)max,
+			 s);
 	return v;
 }
 
@@ -155,8 +155,8 @@ static double parse_positive(const char *flag, const char *s, double max)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) ||
-	    v <= 0 || v > max)
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v <= 0 ||
+	    v > max)
 		bad_flag("--%s: expected a number above 0 and at most %g, got '%s'",
 			 flag, max, s);
 	return v;
@@ -200,22 +200,39 @@ void options_parse(struct bench_options *o, int argc, char **argv)
 	int progress = -1, c;
 
 	*o = (struct bench_options){
-		.host = "127.0.0.1", .port = 11211, .connections = 4,
-		.pipeline = 1, .threads = 1, .multiget = 1, .procs = 1,
-		.batch = 1, .duration = 5, .ratio_get = 9, .ratio_set = 1,
-		.keys = 100000, .key_size = 32, .value_size = 100, .seed = 1,
+		.host = "127.0.0.1",
+		.port = 11211,
+		.connections = 4,
+		.pipeline = 1,
+		.threads = 1,
+		.multiget = 1,
+		.procs = 1,
+		.batch = 1,
+		.duration = 5,
+		.ratio_get = 9,
+		.ratio_set = 1,
+		.keys = 100000,
+		.key_size = 32,
+		.value_size = 100,
+		.seed = 1,
 		.preload = true,
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":H:p:u:c:d:t:g:P:b:D:n:r:k:h",
 				longopts, NULL)) != -1) {
 		switch (c) {
-		case 'H': o->host = optarg; have_addr = true; break;
+		case 'H':
+			o->host = optarg;
+			have_addr = true;
+			break;
 		case 'p':
 			o->port = (unsigned)parse_uint("port", optarg, 1, 65535);
 			have_addr = true;
 			break;
-		case 'u': o->unix_path = optarg; have_addr = true; break;
+		case 'u':
+			o->unix_path = optarg;
+			have_addr = true;
+			break;
 		case 'c':
 			o->connections = (unsigned)parse_uint("connections",
 							      optarg, 1, 100000);
@@ -227,8 +244,8 @@ void options_parse(struct bench_options *o, int argc, char **argv)
 			have_net = true;
 			break;
 		case 't':
-			o->threads = (unsigned)parse_uint("threads", optarg,
-							  1, 256);
+			o->threads = (unsigned)parse_uint("threads", optarg, 1,
+							  256);
 			have_net = true;
 			break;
 		case 'g':
@@ -256,8 +273,7 @@ void options_parse(struct bench_options *o, int argc, char **argv)
 			break;
 		case 'r': parse_ratio(o, optarg); break;
 		case 'k':
-			o->keys = parse_uint("keys", optarg, 1,
-					     1000000000000ull);
+			o->keys = parse_uint("keys", optarg, 1, 1000000000000ull);
 			break;
 		case OPT_KEY_SIZE:
 			o->key_size = (unsigned)parse_uint("key-size", optarg,
@@ -275,16 +291,12 @@ void options_parse(struct bench_options *o, int argc, char **argv)
 		case OPT_JSON: o->json = true; break;
 		case OPT_PROGRESS: progress = 1; break;
 		case OPT_NO_PROGRESS: progress = 0; break;
-		case 'h':
-			fputs(usage, stdout);
-			exit(0);
+		case 'h': fputs(usage, stdout); exit(0);
 		case OPT_VERSION:
 			printf("shmkv-bench %s\n", BENCH_VERSION);
 			exit(0);
-		case ':':
-			bad_flag("%s needs a value", argv[optind - 1]);
-		default:
-			bad_flag("unknown flag %s", argv[optind - 1]);
+		case ':': bad_flag("%s needs a value", argv[optind - 1]);
+		default: bad_flag("unknown flag %s", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

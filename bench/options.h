@@ -24,20 +24,20 @@ struct bench_options {
 	unsigned threads;
 	unsigned multiget;
 	/* direct mode */
-	const char *direct;     /* the server's Unix socket; NULL = network */
+	const char *direct; /* the server's Unix socket; NULL = network */
 	unsigned procs;
 	unsigned batch;
-	bool preload_net;       /* preload over the network address given */
-	bool preload_only;      /* internal: net_run preloads and stops */
+	bool preload_net;  /* preload over the network address given */
+	bool preload_only; /* internal: net_run preloads and stops */
 	/* both */
-	double duration;        /* seconds; 0 when --requests is given */
+	double duration; /* seconds; 0 when --requests is given */
 	uint64_t requests;
 	unsigned ratio_get;
 	unsigned ratio_set;
 	uint64_t keys;
 	unsigned key_size;
 	size_t value_size;
-	double zipf_s;          /* 0 = uniform */
+	double zipf_s; /* 0 = uniform */
 	uint64_t seed;
 	bool preload;
 	bool json;

@@ -18,13 +18,12 @@ static const struct {
 	const char *name;
 	double p;
 } percentiles[] = {
-	{ "p50", 50.0 }, { "p90", 90.0 }, { "p99", 99.0 }, { "p99.9", 99.9 },
-	{ "max", 100.0 },
+	{ "p50", 50.0 },   { "p90", 90.0 },  { "p99", 99.0 },
+	{ "p99.9", 99.9 }, { "max", 100.0 },
 };
 #define NPERCENTILES (sizeof(percentiles) / sizeof(percentiles[0]))
 
-void counters_add(struct bench_counters *into,
-		  const struct bench_counters *from)
+void counters_add(struct bench_counters *into, const struct bench_counters *from)
 {
 	into->requests += from->requests;
 	into->gets += from->gets;
@@ -44,11 +43,11 @@ bool report_failed(const struct bench_result *r)
 void report_progress(const struct bench_live *sum, uint64_t prev_ops,
 		     double interval, double since_start)
 {
-	fprintf(stderr, "shmkv-bench: %5.0f s  %-8s %10.0f ops/s  errors %llu  wrong %llu\n",
+	fprintf(stderr,
+		"shmkv-bench: %5.0f s  %-8s %10.0f ops/s  errors %llu  wrong %llu\n",
 		since_start, sum->phase == 0 ? "preload" : "run",
 		interval > 0 ? (double)(sum->ops - prev_ops) / interval : 0.0,
-		(unsigned long long)sum->errors,
-		(unsigned long long)sum->wrong);
+		(unsigned long long)sum->errors, (unsigned long long)sum->wrong);
 }
 
 static void print_distribution(FILE *f, const struct bench_options *o)
@@ -88,7 +87,8 @@ static void json_latency(FILE *f, const char *name, const struct hist *h)
 
 static void json_counters(FILE *f, const struct bench_counters *c)
 {
-	fprintf(f, "\"requests\":%llu,\"ops\":%llu,\"gets\":%llu,\"sets\":%llu,"
+	fprintf(f,
+		"\"requests\":%llu,\"ops\":%llu,\"gets\":%llu,\"sets\":%llu,"
 		"\"hits\":%llu,\"misses\":%llu,\"wrong\":%llu,\"errors\":%llu",
 		(unsigned long long)c->requests,
 		(unsigned long long)(c->gets + c->sets),
@@ -109,13 +109,15 @@ static void print_json(const struct bench_options *o,
 	if (o->direct)
 		fprintf(f, ",\"procs\":%u,\"batch\":%u", o->procs, o->batch);
 	else
-		fprintf(f, ",\"threads\":%u,\"connections\":%u,\"pipeline\":%u,"
-			"\"multiget\":%u", o->threads, o->connections,
-			o->pipeline, o->multiget);
-	fprintf(f, ",\"ratio\":\"%u:%u\",\"keys\":%llu,\"key_size\":%u,"
-		"\"value_size\":%zu,\"distribution\":\"", o->ratio_get,
-		o->ratio_set, (unsigned long long)o->keys, o->key_size,
-		o->value_size);
+		fprintf(f,
+			",\"threads\":%u,\"connections\":%u,\"pipeline\":%u,"
+			"\"multiget\":%u",
+			o->threads, o->connections, o->pipeline, o->multiget);
+	fprintf(f,
+		",\"ratio\":\"%u:%u\",\"keys\":%llu,\"key_size\":%u,"
+		"\"value_size\":%zu,\"distribution\":\"",
+		o->ratio_get, o->ratio_set, (unsigned long long)o->keys,
+		o->key_size, o->value_size);
 	print_distribution(f, o);
 	fprintf(f, "\",\"seed\":%llu,\"seconds\":%.6f,",
 		(unsigned long long)o->seed, r->elapsed);
@@ -145,8 +147,7 @@ static void table_latency(FILE *f, const char *name, const struct hist *h)
 	for (size_t i = 0; i < NPERCENTILES; i++)
 		fprintf(f, " %10.1f",
 			(double)hist_value_at(h, percentiles[i].p) / 1000.0);
-	fprintf(f, " %10.1f %12llu\n",
-		(double)h->sum / (double)h->count / 1000.0,
+	fprintf(f, " %10.1f %12llu\n", (double)h->sum / (double)h->count / 1000.0,
 		(unsigned long long)h->count);
 }
 
@@ -162,11 +163,12 @@ static void print_table(const struct bench_options *o,
 	if (o->direct)
 		fprintf(f, "  %u process%s, %s", o->procs,
 			o->procs == 1 ? "" : "es",
-			o->batch > 1 ? "shmkv_get_many batches of " : "single shmkv_get");
+			o->batch > 1 ? "shmkv_get_many batches of "
+				     : "single shmkv_get");
 	else
 		fprintf(f, "  %u thread%s, %u connections, pipeline %u",
-			o->threads, o->threads == 1 ? "" : "s",
-			o->connections, o->pipeline);
+			o->threads, o->threads == 1 ? "" : "s", o->connections,
+			o->pipeline);
 	if (o->direct && o->batch > 1)
 		fprintf(f, "%u", o->batch);
 	if (!o->direct && o->multiget > 1)
@@ -178,7 +180,8 @@ static void print_table(const struct bench_options *o,
 	fprintf(f, ", seed %llu\n\n", (unsigned long long)o->seed);
 
 	if (o->preload)
-		fprintf(f, "preload     %llu sets in %.2f s, %llu errors, %llu wrong\n",
+		fprintf(f,
+			"preload     %llu sets in %.2f s, %llu errors, %llu wrong\n",
 			(unsigned long long)r->preload.sets, r->preload_elapsed,
 			(unsigned long long)r->preload.errors,
 			(unsigned long long)r->preload.wrong);
@@ -193,9 +196,8 @@ static void print_table(const struct bench_options *o,
 		(unsigned long long)c->errors, (unsigned long long)c->wrong,
 		o->direct ? "processes" : "connections",
 		(unsigned long long)r->conns_lost);
-	fprintf(f, "\n%-12s %10s %10s %10s %10s %10s %10s %12s\n",
-		"latency (us)", "p50", "p90", "p99", "p99.9", "max", "mean",
-		"count");
+	fprintf(f, "\n%-12s %10s %10s %10s %10s %10s %10s %12s\n", "latency (us)",
+		"p50", "p90", "p99", "p99.9", "max", "mean", "count");
 	table_latency(f, "get", &r->get_latency);
 	table_latency(f, "set", &r->set_latency);
 	table_latency(f, "all", all);
@@ -205,7 +207,7 @@ static void print_table(const struct bench_options *o,
 
 void report_print(const struct bench_options *o, const struct bench_result *r)
 {
-	static struct hist all;   /* 17 KiB: not on the stack */
+	static struct hist all; /* 17 KiB: not on the stack */
 
 	hist_reset(&all);
 	hist_merge(&all, &r->get_latency);

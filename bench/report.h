@@ -26,13 +26,13 @@
 #include "options.h"
 
 struct bench_counters {
-	uint64_t requests;      /* completed; a multiget or a batch is one */
-	uint64_t gets;          /* keys asked for */
+	uint64_t requests; /* completed; a multiget or a batch is one */
+	uint64_t gets;	   /* keys asked for */
 	uint64_t sets;
 	uint64_t hits;
 	uint64_t misses;
-	uint64_t wrong;         /* key, flags, length or bytes not as stored */
-	uint64_t errors;        /* error replies, NOT_STORED, lost requests */
+	uint64_t wrong;	 /* key, flags, length or bytes not as stored */
+	uint64_t errors; /* error replies, NOT_STORED, lost requests */
 };
 
 /* Running totals a worker publishes for the progress line: written by its
@@ -42,25 +42,24 @@ struct bench_live {
 	uint64_t ops;
 	uint64_t errors;
 	uint64_t wrong;
-	uint64_t phase;         /* 0 connecting/preloading, 1 timed run, 2 done */
+	uint64_t phase; /* 0 connecting/preloading, 1 timed run, 2 done */
 };
 
 struct bench_result {
-	const char *mode;       /* "network" or "direct" */
-	char target[300];       /* "tcp 127.0.0.1:11211", "unix PATH" */
-	const char *timing;     /* how latency was measured */
+	const char *mode;   /* "network" or "direct" */
+	char target[300];   /* "tcp 127.0.0.1:11211", "unix PATH" */
+	const char *timing; /* how latency was measured */
 	uint64_t timer_overhead_ns;
 	struct bench_counters run;
 	struct bench_counters preload;
-	double elapsed;         /* seconds of the timed phase */
+	double elapsed; /* seconds of the timed phase */
 	double preload_elapsed;
-	uint64_t conns_lost;    /* connections (or processes) that failed */
+	uint64_t conns_lost; /* connections (or processes) that failed */
 	struct hist get_latency;
 	struct hist set_latency;
 };
 
-void counters_add(struct bench_counters *into,
-		  const struct bench_counters *from);
+void counters_add(struct bench_counters *into, const struct bench_counters *from);
 
 static inline void live_publish(struct bench_live *l,
 				const struct bench_counters *c, uint64_t phase)

@@ -23,7 +23,8 @@ static inline void *xrealloc(void *p, size_t n)
 	void *q = realloc(p, n ? n : 1);
 
 	if (q == NULL) {
-		fprintf(stderr, "shmkv-bench: out of memory (wanted %zu bytes)\n", n);
+		fprintf(stderr,
+			"shmkv-bench: out of memory (wanted %zu bytes)\n", n);
 		exit(1);
 	}
 	return q;
@@ -34,7 +35,8 @@ static inline void *xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
 	if (p == NULL) {
-		fprintf(stderr, "shmkv-bench: out of memory (wanted %zu x %zu bytes)\n",
+		fprintf(stderr,
+			"shmkv-bench: out of memory (wanted %zu x %zu bytes)\n",
 			n, size);
 		exit(1);
 	}

@@ -93,14 +93,17 @@ static int chunk_encode(const struct chunk *c, bool quiet, struct outbuf *b)
 			n = snprintf(head, sizeof(head), "md %s%s%s O%zu\r\n",
 				     key64, bflag, q, i);
 		else
-			n = snprintf(head, sizeof(head), "ms %s %zu%s F%" PRIu32
-				     " T%" PRId64 "%s O%zu\r\n", key64,
-				     w->value_len, bflag, w->flags, w->ttl, q, i);
+			n = snprintf(head, sizeof(head),
+				     "ms %s %zu%s F%" PRIu32 " T%" PRId64
+				     "%s O%zu\r\n",
+				     key64, w->value_len, bflag, w->flags,
+				     w->ttl, q, i);
 		if (outbuf_add(b, head, (size_t)n) < 0)
 			return -1;
 		if (!c->is_delete &&
 		    (outbuf_add(b, w->value != NULL ? w->value : "",
-				w->value_len) < 0 || outbuf_add(b, "\r\n", 2) < 0))
+				w->value_len) < 0 ||
+		     outbuf_add(b, "\r\n", 2) < 0))
 			return -1;
 	}
 	return outbuf_add(b, "mn\r\n", 4);
@@ -142,8 +145,10 @@ static enum shmkv_status chunk_replies(shmkv *kv, const struct chunk *c,
 	for (;;) {
 		if (wire_read_line(&kv->wire, line, sizeof(line)) < 0) {
 			api_detach(kv);
-			return api_fail(SHMKV_SERVER_GONE, "lost the server at %s "
-					"during a batch", kv->path);
+			return api_fail(SHMKV_SERVER_GONE,
+					"lost the server at %s "
+					"during a batch",
+					kv->path);
 		}
 		if (strcmp(line, "MN") == 0)
 			return SHMKV_OK;
@@ -153,8 +158,10 @@ static enum shmkv_status chunk_replies(shmkv *kv, const struct chunk *c,
 			while (next < c->n && c->items[next].status != SHMKV_OK)
 				next++;
 			if (next == c->n)
-				return api_fail(SHMKV_PROTOCOL, "more replies than "
-						"commands: %s", line);
+				return api_fail(SHMKV_PROTOCOL,
+						"more replies than "
+						"commands: %s",
+						line);
 			i = (long)next++;
 		} else if (i < 0) {
 			*unpaired = true;
@@ -182,8 +189,10 @@ static enum shmkv_status chunk_run(shmkv *kv, const struct chunk *c,
 		rc = wire_send_all(&kv->wire, &iov, 1);
 		if (rc < 0) {
 			api_detach(kv);
-			return api_fail(SHMKV_SERVER_GONE, "lost the server at %s: "
-					"%s", kv->path, strerror(-rc));
+			return api_fail(SHMKV_SERVER_GONE,
+					"lost the server at %s: "
+					"%s",
+					kv->path, strerror(-rc));
 		}
 		st = chunk_replies(kv, c, quiet, &unpaired);
 		if (st != SHMKV_OK || !unpaired || c->is_delete)
@@ -210,9 +219,9 @@ static enum shmkv_status write_many(shmkv *kv, struct shmkv_write *items,
 
 		/* At least one item, however large its value. */
 		while (c.n < CHUNK_ITEMS && done + c.n < n && bytes < CHUNK_BYTES)
-			bytes += HEAD_MAX / 4 + (is_delete ? 0 :
-						 items[done + c.n].value_len),
-			c.n++;
+			bytes += HEAD_MAX / 4 +
+				 (is_delete ? 0 : items[done + c.n].value_len),
+				c.n++;
 		st = chunk_run(kv, &c, &b);
 		if (st == SHMKV_OK)
 			done += c.n;
@@ -225,20 +234,17 @@ static enum shmkv_status write_many(shmkv *kv, struct shmkv_write *items,
 	return st;
 }
 
-enum shmkv_status shmkv_set_many(shmkv *kv, struct shmkv_write *items,
-				 size_t n)
+enum shmkv_status shmkv_set_many(shmkv *kv, struct shmkv_write *items, size_t n)
 {
 	return api_result(write_many(kv, items, n, false));
 }
 
-enum shmkv_status api_delete_many(shmkv *kv, struct shmkv_write *items,
-				  size_t n)
+enum shmkv_status api_delete_many(shmkv *kv, struct shmkv_write *items, size_t n)
 {
 	return write_many(kv, items, n, true);
 }
 
-enum shmkv_status shmkv_delete_many(shmkv *kv, struct shmkv_write *items,
-				    size_t n)
+enum shmkv_status shmkv_delete_many(shmkv *kv, struct shmkv_write *items, size_t n)
 {
 	return api_result(api_delete_many(kv, items, n));
 }

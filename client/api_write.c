@@ -30,7 +30,7 @@
 /* The longest key whose base64 fits the server's 250-character key token. */
 #define KEY_BINARY_MAX SHMKV_KEY_BINARY_MAX
 _Static_assert(4 * ((KEY_BINARY_MAX + 2) / 3) <= SHMKV_KEY_MAX &&
-	       4 * ((KEY_BINARY_MAX + 3) / 3) > SHMKV_KEY_MAX,
+		       4 * ((KEY_BINARY_MAX + 3) / 3) > SHMKV_KEY_MAX,
 	       "SHMKV_KEY_BINARY_MAX is the longest key base64 fits in 250");
 
 /* memcached's reply lines, and what a caller of this library makes of them. */
@@ -110,7 +110,8 @@ enum shmkv_status api_wire_key(const void *key, size_t key_len,
 		return SHMKV_OK;
 	}
 	if (key_len > KEY_BINARY_MAX)
-		return api_fail(SHMKV_BAD_KEY, "a key with spaces, control or "
+		return api_fail(SHMKV_BAD_KEY,
+				"a key with spaces, control or "
 				"non-ASCII bytes can be written only up to %d "
 				"bytes (base64 of it must fit memcached's "
 				"250-character key); this one has %zu",
@@ -156,12 +157,13 @@ static enum shmkv_status store_with(shmkv *kv, const void *key, size_t key_len,
 	/* A data block always follows ms, even an empty one: with value NULL
 	 * (len 0) the server would wait for it forever. */
 	return status_command(kv, head, (size_t)n, value != NULL ? value : "",
-		       value_len);
+			      value_len);
 }
 
 static enum shmkv_status store_by_mode(shmkv *kv, char mode, const void *key,
-			       size_t key_len, const void *value,
-			       size_t value_len, uint32_t flags, int64_t ttl)
+				       size_t key_len, const void *value,
+				       size_t value_len, uint32_t flags,
+				       int64_t ttl)
 {
 	char opts[64];
 
@@ -171,32 +173,32 @@ static enum shmkv_status store_by_mode(shmkv *kv, char mode, const void *key,
 }
 
 enum shmkv_status shmkv_set(shmkv *kv, const void *key, size_t key_len,
-			    const void *value, size_t value_len,
-			    uint32_t flags, int64_t ttl)
+			    const void *value, size_t value_len, uint32_t flags,
+			    int64_t ttl)
 {
-	return api_result(store_by_mode(kv, 'S', key, key_len, value, value_len, flags,
-				ttl));
+	return api_result(store_by_mode(kv, 'S', key, key_len, value, value_len,
+					flags, ttl));
 }
 
 enum shmkv_status shmkv_add(shmkv *kv, const void *key, size_t key_len,
-			    const void *value, size_t value_len,
-			    uint32_t flags, int64_t ttl)
+			    const void *value, size_t value_len, uint32_t flags,
+			    int64_t ttl)
 {
-	return api_result(store_by_mode(kv, 'E', key, key_len, value, value_len, flags,
-				ttl));
+	return api_result(store_by_mode(kv, 'E', key, key_len, value, value_len,
+					flags, ttl));
 }
 
 enum shmkv_status shmkv_replace(shmkv *kv, const void *key, size_t key_len,
 				const void *value, size_t value_len,
 				uint32_t flags, int64_t ttl)
 {
-	return api_result(store_by_mode(kv, 'R', key, key_len, value, value_len, flags,
-				ttl));
+	return api_result(store_by_mode(kv, 'R', key, key_len, value, value_len,
+					flags, ttl));
 }
 
 enum shmkv_status shmkv_cas(shmkv *kv, const void *key, size_t key_len,
-			    const void *value, size_t value_len,
-			    uint32_t flags, int64_t ttl, uint64_t cas)
+			    const void *value, size_t value_len, uint32_t flags,
+			    int64_t ttl, uint64_t cas)
 {
 	char opts[96];
 
@@ -272,7 +274,8 @@ static enum shmkv_status arith(shmkv *kv, bool incr, const void *key,
 		if (len >= sizeof(digits) ||
 		    wire_read_line(&kv->wire, digits, sizeof(digits)) < 0) {
 			api_detach(kv);
-			st = api_fail(SHMKV_PROTOCOL, "bad number from the server");
+			st = api_fail(SHMKV_PROTOCOL,
+				      "bad number from the server");
 		} else if (value != NULL) {
 			*value = strtoull(digits, NULL, 10);
 		}
@@ -335,15 +338,16 @@ static enum shmkv_status server_stats(shmkv *kv, char **text)
 		size_t n = strlen(line);
 
 		if (strncmp(line, "STAT ", 5) != 0) {
-			st = api_fail(SHMKV_PROTOCOL, "unexpected stats line: %s",
-				      line);
+			st = api_fail(SHMKV_PROTOCOL,
+				      "unexpected stats line: %s", line);
 			break;
 		}
 		if (len + n + 2 > cap) {
 			char *bigger = realloc(out, cap * 2);
 
 			if (bigger == NULL) {
-				st = api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+				st = api_fail(SHMKV_OUT_OF_MEMORY,
+					      "out of memory");
 				break;
 			}
 			out = bigger;
@@ -356,7 +360,7 @@ static enum shmkv_status server_stats(shmkv *kv, char **text)
 		if (wire_read_line(&kv->wire, line, sizeof(line)) < 0) {
 			api_detach(kv);
 			st = api_fail(SHMKV_SERVER_GONE, "lost the server while "
-				      "reading stats");
+							 "reading stats");
 		}
 	}
 	pthread_mutex_unlock(&kv->mu);

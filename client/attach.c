@@ -48,9 +48,11 @@ static enum shmkv_status connect_unix(const char *path, int *out, char *err,
 
 		close(fd);
 		if (e == EACCES || e == EPERM) {
-			snprintf(err, errlen, "permission denied reaching %s: the "
+			snprintf(err, errlen,
+				 "permission denied reaching %s: the "
 				 "server's run directory is private to its user "
-				 "(start it with --attach-group to share it)", path);
+				 "(start it with --attach-group to share it)",
+				 path);
 			return SHMKV_PERMISSION;
 		}
 		snprintf(err, errlen, "no shmkv-server at %s: %s", path,
@@ -62,8 +64,8 @@ static enum shmkv_status connect_unix(const char *path, int *out, char *err,
 }
 
 /* Read the reply line, keeping up to two descriptors that come with it. */
-static enum shmkv_status read_reply(int fd, char *line, size_t cap,
-				    int *fds, char *err, size_t errlen)
+static enum shmkv_status read_reply(int fd, char *line, size_t cap, int *fds,
+				    char *err, size_t errlen)
 {
 	size_t len = 0;
 	int nfds = 0;
@@ -75,17 +77,20 @@ static enum shmkv_status read_reply(int fd, char *line, size_t cap,
 		} ctl;
 		struct iovec iov = { line + len, cap - 1 - len };
 		struct msghdr msg = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = ctl.buf,
+			.msg_controllen = sizeof(ctl.buf),
 		};
 		ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "the server closed the connection "
-				 "while attaching%s%s", n < 0 ? ": " : "",
-				 n < 0 ? strerror(errno) : "");
+			snprintf(err, errlen,
+				 "the server closed the connection "
+				 "while attaching%s%s",
+				 n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
 			close_fds(fds, nfds);
 			return SHMKV_SERVER_GONE;
 		}
@@ -159,9 +164,11 @@ enum shmkv_status attach_connect(const char *path, uint32_t layout_version,
 		close_fds(fds, 2);
 		if (strcmp(line, "ERROR") == 0) {
 			/* memcached's answer to a command it does not know. */
-			snprintf(err, errlen, "%s answers like plain memcached "
+			snprintf(err, errlen,
+				 "%s answers like plain memcached "
 				 "(\"ERROR\" to the attach request): this is not "
-				 "a shmkv server", path);
+				 "a shmkv server",
+				 path);
 			st = SHMKV_PROTOCOL;
 			goto fail;
 		}
@@ -171,9 +178,11 @@ enum shmkv_status attach_connect(const char *path, uint32_t layout_version,
 	}
 	if (fds[0] < 0 || fds[1] < 0 || version != layout_version) {
 		close_fds(fds, 2);
-		snprintf(err, errlen, "the server attached us without the "
+		snprintf(err, errlen,
+			 "the server attached us without the "
 			 "segment's descriptors or with layout version %u "
-			 "(ours is %u)", version, layout_version);
+			 "(ours is %u)",
+			 version, layout_version);
 		st = SHMKV_PROTOCOL;
 		goto fail;
 	}

@@ -27,10 +27,10 @@
 #define ATTACH_REPLY "ATTACHED"
 
 struct attach_result {
-	int sock;          /* the connection, kept open for writes */
-	int data_fd;       /* read-only data part */
-	int ctl_fd;        /* control part */
-	uint32_t slot;     /* the proc slot the server claimed for us */
+	int sock;      /* the connection, kept open for writes */
+	int data_fd;   /* read-only data part */
+	int ctl_fd;    /* control part */
+	uint32_t slot; /* the proc slot the server claimed for us */
 };
 
 /*

@@ -58,15 +58,18 @@ int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
 
 	rc = table_layout_size(&cfg->table, &table_data, &table_ctl);
 	if (rc < 0) {
-		uint32_t parts = cfg->table.partitions ? cfg->table.partitions
-						       : TABLE_DEFAULT_PARTITIONS;
+		uint32_t parts = cfg->table.partitions
+					 ? cfg->table.partitions
+					 : TABLE_DEFAULT_PARTITIONS;
 		uint32_t max_item = cfg->table.max_item_size
-				    ? cfg->table.max_item_size
-				    : TABLE_DEFAULT_MAX_ITEM;
+					    ? cfg->table.max_item_size
+					    : TABLE_DEFAULT_MAX_ITEM;
 
 		if (err != NULL && errlen > 0 && (parts & (parts - 1)) != 0)
-			snprintf(err, errlen, "%u partitions: the count must be "
-				 "a power of two", parts);
+			snprintf(err, errlen,
+				 "%u partitions: the count must be "
+				 "a power of two",
+				 parts);
 		else if (err != NULL && errlen > 0)
 			snprintf(err, errlen,
 				 "%llu bytes in %u partitions leave each too "
@@ -135,7 +138,8 @@ static int find_regions(struct cache *c, char *err, size_t errlen)
 	c->nprocs = c->procs != NULL ? c->procs->count : 0;
 	if (c->procs == NULL || proc_array_size(c->nprocs) > size) {
 		rc = -EPROTO;
-		set_err(err, errlen, "the proc array's count exceeds its region", rc);
+		set_err(err, errlen,
+			"the proc array's count exceeds its region", rc);
 		goto fail;
 	}
 
@@ -168,8 +172,7 @@ int cache_attach(struct cache *c, int data_fd, int ctl_fd, char *err,
 	return find_regions(c, err, errlen);
 }
 
-int cache_adopt(struct cache *c, int data_fd, int ctl_fd, char *err,
-		size_t errlen)
+int cache_adopt(struct cache *c, int data_fd, int ctl_fd, char *err, size_t errlen)
 {
 	int rc;
 

@@ -33,9 +33,9 @@
 
 struct cache_config {
 	struct table_config table;
-	struct segment_options seg;   /* data_size and ctl_size are computed */
-	uint32_t max_procs;           /* 0 = CACHE_DEFAULT_PROCS */
-	uint64_t extra_data_bytes;    /* room for the server's own regions */
+	struct segment_options seg; /* data_size and ctl_size are computed */
+	uint32_t max_procs;	    /* 0 = CACHE_DEFAULT_PROCS */
+	uint64_t extra_data_bytes;  /* room for the server's own regions */
 	uint64_t extra_ctl_bytes;
 };
 
@@ -43,7 +43,7 @@ struct cache {
 	struct segment seg;
 	struct proc_array *procs;
 	uint32_t nprocs;
-	uint32_t self;                /* PROC_NONE until a slot is claimed */
+	uint32_t self; /* PROC_NONE until a slot is claimed */
 	struct table table;
 };
 

@@ -128,8 +128,7 @@ int hugepages_mapping_page_size(const void *addr, size_t *page_size)
 			inside = a >= lo && a < hi;
 			continue;
 		}
-		if (inside &&
-		    sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
+		if (inside && sscanf(line, "KernelPageSize: %llu kB", &kb) == 1) {
 			if (kb == 0 || kb > SIZE_MAX / 1024) {
 				rc = -ERANGE;
 			} else {
@@ -150,7 +149,8 @@ bool hugepages_offered(size_t hps)
 	char path[128];
 	struct stat st;
 
-	snprintf(path, sizeof(path), HUGEPAGES_SYSFS "/hugepages-%zukB", hps / 1024);
+	snprintf(path, sizeof(path), HUGEPAGES_SYSFS "/hugepages-%zukB",
+		 hps / 1024);
 	return stat(path, &st) == 0;
 }
 
@@ -171,7 +171,8 @@ void hugepages_list_offered(char *buf, size_t buflen)
 		if (!hugepages_offered((size_t)1 << shift) || used >= buflen)
 			continue;
 		w = snprintf(buf + used, buflen - used, "%s%s", used ? ", " : "",
-			     hugepages_format_size((size_t)1 << shift, one, sizeof(one)));
+			     hugepages_format_size((size_t)1 << shift, one,
+						   sizeof(one)));
 		if (w > 0)
 			used += (size_t)w;
 	}
@@ -214,14 +215,16 @@ int hugepages_check_size(size_t hps, size_t base_page, char *msg, size_t msglen)
 
 	if (hps == 0) {
 		errbuf_set(msg, msglen,
-			"this kernel offers no huge pages (no Hugepagesize in /proc/meminfo)");
+			   "this kernel offers no huge pages (no Hugepagesize in /proc/meminfo)");
 		return -EOPNOTSUPP;
 	}
-	if ((hps & (hps - 1)) != 0 || hps <= base_page || !hugepages_offered(hps)) {
+	if ((hps & (hps - 1)) != 0 || hps <= base_page ||
+	    !hugepages_offered(hps)) {
 		hugepages_list_offered(offered, sizeof(offered));
 		errbuf_set(msg, msglen,
-			"huge page size %s is not offered by this kernel; it offers: %s",
-			hugepages_format_size(hps, want, sizeof(want)), offered);
+			   "huge page size %s is not offered by this kernel; it offers: %s",
+			   hugepages_format_size(hps, want, sizeof(want)),
+			   offered);
 		return -EINVAL;
 	}
 	return 0;
@@ -248,17 +251,19 @@ void hugepages_shortage_hint(size_t size, size_t hps, bool on, char *msg,
 		snprintf(how, sizeof(how), "sysctl vm.nr_hugepages=%ld", want);
 	else
 		snprintf(how, sizeof(how),
-			 "echo %ld > " HUGEPAGES_SYSFS "/hugepages-%zukB/nr_hugepages "
+			 "echo %ld > " HUGEPAGES_SYSFS
+			 "/hugepages-%zukB/nr_hugepages "
 			 "(vm.nr_hugepages sets only the default size)",
 			 want, hps / 1024);
 	if (known)
-		snprintf(have, sizeof(have), " (%ld of the %ld reserved are available)",
-			 avail, pool.total);
+		snprintf(have, sizeof(have),
+			 " (%ld of the %ld reserved are available)", avail,
+			 pool.total);
 	errbuf_set(msg, msglen,
-		"could not get %zu huge page%s of %s for the %s segment%s; "
-		"reserve them with %s%s",
-		pages, pages == 1 ? "" : "s",
-		hugepages_format_size(hps, hs, sizeof(hs)),
-		hugepages_format_size(size, ss, sizeof(ss)), have, how,
-		on ? " or use --huge-pages=try" : "");
+		   "could not get %zu huge page%s of %s for the %s segment%s; "
+		   "reserve them with %s%s",
+		   pages, pages == 1 ? "" : "s",
+		   hugepages_format_size(hps, hs, sizeof(hs)),
+		   hugepages_format_size(size, ss, sizeof(ss)), have, how,
+		   on ? " or use --huge-pages=try" : "");
 }

@@ -63,8 +63,7 @@ bool hugepages_read_pool(size_t hps, struct hugepages_pool *pool);
  * larger than the base page?  0, or -EOPNOTSUPP (no huge pages at all, hps
  * is 0) / -EINVAL (not offered) with a message in msg listing what is.
  */
-int hugepages_check_size(size_t hps, size_t base_page, char *msg,
-			 size_t msglen);
+int hugepages_check_size(size_t hps, size_t base_page, char *msg, size_t msglen);
 
 /*
  * hugepages_shortage_hint - the message for a segment of size bytes that

@@ -99,8 +99,7 @@ _Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t),
 	       "the futex word must be a plain 32-bit word");
 
 /* cpu_relax - tell the CPU we are spinning (frees the sibling hyperthread). */
-static inline void
-cpu_relax(void)
+static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
@@ -112,15 +111,13 @@ cpu_relax(void)
 }
 
 /* lw_proc - slot n of the owner's array, or NULL if n is garbage. */
-static inline struct proc *
-lw_proc(const struct lwlock_owner *me, uint32_t n)
+static inline struct proc *lw_proc(const struct lwlock_owner *me, uint32_t n)
 {
 	return proc_get(me->procs, me->nprocs, n);
 }
 
 /* lw_self - the owner's own slot; the owner struct is private, so trusted. */
-static inline struct proc *
-lw_self(const struct lwlock_owner *me)
+static inline struct proc *lw_self(const struct lwlock_owner *me)
 {
 	struct proc *self = lw_proc(me, me->self);
 
@@ -133,8 +130,8 @@ lw_self(const struct lwlock_owner *me)
  * does not lie inside it.  Offset 0 is the control part's header, so it
  * never names a lock and can mean "none" in proc->acquiring.
  */
-static uint32_t
-lwlock_offset(const struct lwlock_owner *me, const struct lwlock *lock)
+static uint32_t lwlock_offset(const struct lwlock_owner *me,
+			      const struct lwlock *lock)
 {
 	uintptr_t base = (uintptr_t)me->ctl_base;
 	uintptr_t addr = (uintptr_t)lock;
@@ -147,8 +144,7 @@ lwlock_offset(const struct lwlock_owner *me, const struct lwlock *lock)
 }
 
 /* held_count - own nheld, clamped: our slot is client-writable too. */
-static inline uint32_t
-held_count(const struct proc *self)
+static inline uint32_t held_count(const struct proc *self)
 {
 	uint32_t n = atomic_load_explicit(&self->nheld, memory_order_relaxed);
 
@@ -156,8 +152,7 @@ held_count(const struct proc *self)
 }
 
 /* held_find - index of offset in self's held[], or -1. */
-static int
-held_find(const struct proc *self, uint32_t offset)
+static int held_find(const struct proc *self, uint32_t offset)
 {
 	/* Backwards: locks are usually released in reverse order of taking. */
 	for (int i = (int)held_count(self) - 1; i >= 0; i--)
@@ -166,8 +161,7 @@ held_find(const struct proc *self, uint32_t offset)
 	return -1;
 }
 
-static inline void
-futex_wait(_Atomic uint32_t *word, uint32_t expected)
+static inline void futex_wait(_Atomic uint32_t *word, uint32_t expected)
 {
 	/*
 	 * EAGAIN (the word already changed) and EINTR (a signal) both send the
@@ -177,8 +171,7 @@ futex_wait(_Atomic uint32_t *word, uint32_t expected)
 		      NULL, 0);
 }
 
-static inline void
-futex_wake(_Atomic uint32_t *word)
+static inline void futex_wake(_Atomic uint32_t *word)
 {
 	/* Only the slot's owner ever sleeps on its own word: wake one. */
 	(void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
@@ -188,8 +181,7 @@ futex_wake(_Atomic uint32_t *word)
  * sleep_until_woken - return once our waiting word is 0.  Whoever removed
  * us from the wait list stores the 0 and then wakes the futex.
  */
-static void
-sleep_until_woken(struct proc *self)
+static void sleep_until_woken(struct proc *self)
 {
 	/*
 	 * Acquire pairs with the release store of 0 in lwlock_wakeup: what the
@@ -200,8 +192,7 @@ sleep_until_woken(struct proc *self)
 }
 
 /* backoff - one round of spinning: pauses double, then yield the CPU. */
-static inline void
-backoff(unsigned int *pauses)
+static inline void backoff(unsigned int *pauses)
 {
 	if (*pauses <= WAITLIST_MAX_PAUSES) {
 		for (unsigned int i = 0; i < *pauses; i++)
@@ -225,8 +216,7 @@ backoff(unsigned int *pauses)
  * Taking the owner first costs one more atomic operation, on the slow path
  * only, and the same cache line.
  */
-static uint32_t
-waitlist_lock(const struct lwlock_owner *me, struct lwlock *lock)
+static uint32_t waitlist_lock(const struct lwlock_owner *me, struct lwlock *lock)
 {
 	unsigned int pauses = 1;
 	uint32_t mine = me->self + 1;
@@ -239,9 +229,10 @@ waitlist_lock(const struct lwlock_owner *me, struct lwlock *lock)
 		 * waitlist_release_owner: the previous owner's list changes
 		 * are visible to us.
 		 */
-		if (atomic_compare_exchange_weak_explicit(
-			    &lock->waitlist_owner, &expected, mine,
-			    memory_order_acquire, memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(&lock->waitlist_owner,
+							  &expected, mine,
+							  memory_order_acquire,
+							  memory_order_relaxed))
 			break;
 		while (atomic_load_explicit(&lock->waitlist_owner,
 					    memory_order_relaxed) != 0)
@@ -254,7 +245,8 @@ waitlist_lock(const struct lwlock_owner *me, struct lwlock *lock)
 		 * lwlock_wakeup's final CAS: the previous holder's list
 		 * changes are visible to us.
 		 */
-		uint32_t old = atomic_fetch_or_explicit(&lock->state, LW_FLAG_LOCKED,
+		uint32_t old = atomic_fetch_or_explicit(&lock->state,
+							LW_FLAG_LOCKED,
 							memory_order_acquire);
 
 		if ((old & LW_FLAG_LOCKED) == 0)
@@ -272,15 +264,13 @@ waitlist_lock(const struct lwlock_owner *me, struct lwlock *lock)
 }
 
 /* waitlist_release_owner - give the owner word back, after the bit. */
-static inline void
-waitlist_release_owner(struct lwlock *lock)
+static inline void waitlist_release_owner(struct lwlock *lock)
 {
 	/* Release pairs with the acquire CAS in waitlist_lock. */
 	atomic_store_explicit(&lock->waitlist_owner, 0, memory_order_release);
 }
 
-static inline void
-waitlist_unlock(struct lwlock *lock)
+static inline void waitlist_unlock(struct lwlock *lock)
 {
 	/* Release pairs with the acquire fetch_or in waitlist_lock. */
 	atomic_fetch_and_explicit(&lock->state, ~LW_FLAG_LOCKED,
@@ -289,8 +279,7 @@ waitlist_unlock(struct lwlock *lock)
 }
 
 /* lwlock_free_for - could a holder in mode be added to state? */
-static inline bool
-lwlock_free_for(uint32_t state, enum lwlock_mode mode)
+static inline bool lwlock_free_for(uint32_t state, enum lwlock_mode mode)
 {
 	/* Recovery is counting the holders: newcomers queue (see top). */
 	if (state & LW_FLAG_RECOVERING)
@@ -305,8 +294,7 @@ lwlock_free_for(uint32_t state, enum lwlock_mode mode)
  * Returns true if we must wait (the lock is taken in a conflicting mode),
  * false if we now hold it.
  */
-static bool
-lwlock_attempt(struct lwlock *lock, enum lwlock_mode mode)
+static bool lwlock_attempt(struct lwlock *lock, enum lwlock_mode mode)
 {
 	uint32_t old = atomic_load_explicit(&lock->state, memory_order_relaxed);
 
@@ -335,8 +323,7 @@ lwlock_attempt(struct lwlock *lock, enum lwlock_mode mode)
  * lwlock_spin - look at a busy lock a bounded number of times, attempting
  * whenever it looks free.  Returns true if it got the lock.
  */
-static bool
-lwlock_spin(struct lwlock *lock, enum lwlock_mode mode)
+static bool lwlock_spin(struct lwlock *lock, enum lwlock_mode mode)
 {
 	for (int i = 0; i < LWLOCK_SPINS; i++) {
 		uint32_t state = atomic_load_explicit(&lock->state,
@@ -354,9 +341,8 @@ lwlock_spin(struct lwlock *lock, enum lwlock_mode mode)
  * waiting.  The caller must attempt the lock once more afterwards (see the
  * race described at the top of the file).
  */
-static void
-lwlock_queue_self(const struct lwlock_owner *me, struct lwlock *lock,
-		  enum lwlock_mode mode)
+static void lwlock_queue_self(const struct lwlock_owner *me,
+			      struct lwlock *lock, enum lwlock_mode mode)
 {
 	struct proc *self = lw_self(me);
 	struct proc *tailp;
@@ -402,16 +388,18 @@ lwlock_queue_self(const struct lwlock_owner *me, struct lwlock *lock,
  * is the head) out of the lock's list, next being what followed it.
  * Caller holds the wait-list bit.
  */
-static void
-waitlist_unlink(struct lwlock *lock, struct proc *prevp, uint32_t prev,
-		uint32_t next)
+static void waitlist_unlink(struct lwlock *lock, struct proc *prevp,
+			    uint32_t prev, uint32_t next)
 {
 	if (prevp == NULL)
-		atomic_store_explicit(&lock->wait_head, next, memory_order_relaxed);
+		atomic_store_explicit(&lock->wait_head, next,
+				      memory_order_relaxed);
 	else
-		atomic_store_explicit(&prevp->wait_next, next, memory_order_relaxed);
+		atomic_store_explicit(&prevp->wait_next, next,
+				      memory_order_relaxed);
 	if (next == PROC_NONE)
-		atomic_store_explicit(&lock->wait_tail, prev, memory_order_relaxed);
+		atomic_store_explicit(&lock->wait_tail, prev,
+				      memory_order_relaxed);
 }
 
 /*
@@ -432,9 +420,8 @@ waitlist_unlink(struct lwlock *lock, struct proc *prevp, uint32_t prev,
  * and our retry, and then a walk of at most nprocs slots under the list
  * bit is cheap.
  */
-static void
-lwlock_dequeue_self(const struct lwlock_owner *me, struct lwlock *lock,
-		    uint32_t offset)
+static void lwlock_dequeue_self(const struct lwlock_owner *me,
+				struct lwlock *lock, uint32_t offset)
 {
 	struct proc *self = lw_self(me);
 	struct proc *prevp = NULL;
@@ -503,8 +490,7 @@ lwlock_dequeue_self(const struct lwlock_owner *me, struct lwlock *lock,
  * links.  The walk stops after nprocs steps or at a bad number.  Shared by
  * lwlock_wakeup and by recovery (lwlock_recover.c).
  */
-void
-lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head)
+void lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head)
 {
 	uint32_t cur = head;
 
@@ -530,8 +516,7 @@ lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head)
 }
 
 /* lwlock_wake_proc - wake p's futex without touching its waiting word. */
-void
-lwlock_wake_proc(struct proc *p)
+void lwlock_wake_proc(struct proc *p)
 {
 	futex_wake(&p->waiting);
 }
@@ -542,8 +527,7 @@ lwlock_wake_proc(struct proc *p)
  * exclusive waiter at the front.  Called by a release that left the lock
  * free with HAS_WAITERS and RELEASE_OK set.
  */
-static void
-lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
+static void lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
 {
 	bool woke_somebody = false;
 	uint32_t wake_head = PROC_NONE;
@@ -652,8 +636,7 @@ lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
  * held_record - add (offset, mode) to our held[] list.  The entry is
  * written before nheld covers it, so a reader never sees a half entry.
  */
-static void
-held_record(struct proc *self, uint32_t offset, enum lwlock_mode mode)
+static void held_record(struct proc *self, uint32_t offset, enum lwlock_mode mode)
 {
 	uint32_t n = held_count(self);
 
@@ -668,8 +651,8 @@ held_record(struct proc *self, uint32_t offset, enum lwlock_mode mode)
 }
 
 /* begin_transition - name the lock and mode we are about to change. */
-static inline void
-begin_transition(struct proc *self, uint32_t offset, enum lwlock_mode mode)
+static inline void begin_transition(struct proc *self, uint32_t offset,
+				    enum lwlock_mode mode)
 {
 	atomic_store_explicit(&self->wait_mode, (uint32_t)mode,
 			      memory_order_relaxed);
@@ -682,8 +665,7 @@ begin_transition(struct proc *self, uint32_t offset, enum lwlock_mode mode)
 }
 
 /* end_transition - the state word and held[] agree again. */
-static inline void
-end_transition(struct proc *self)
+static inline void end_transition(struct proc *self)
 {
 	/* Compiler barrier: pairs as in begin_transition, other direction. */
 	atomic_signal_fence(memory_order_seq_cst);
@@ -694,8 +676,7 @@ end_transition(struct proc *self)
  * lwlock_init - make lock free, with no waiters and zero counters.  For
  * the creator, before other processes can reach the lock.
  */
-void
-lwlock_init(struct lwlock *lock)
+void lwlock_init(struct lwlock *lock)
 {
 	atomic_init(&lock->state, LW_FLAG_RELEASE_OK);
 	atomic_init(&lock->wait_head, PROC_NONE);
@@ -714,9 +695,8 @@ lwlock_init(struct lwlock *lock)
  * already hold it (that would deadlock, as in PostgreSQL).  A woken waiter
  * retries from the start (see the NOTE at lwlock_release).
  */
-void
-lwlock_acquire(const struct lwlock_owner *me, struct lwlock *lock,
-	       enum lwlock_mode mode)
+void lwlock_acquire(const struct lwlock_owner *me, struct lwlock *lock,
+		    enum lwlock_mode mode)
 {
 	struct proc *self = lw_self(me);
 	uint32_t offset = lwlock_offset(me, lock);
@@ -782,9 +762,8 @@ acquired:
  * Returns true if it was acquired (and recorded, as lwlock_acquire), or
  * false with no side-effects on the lock: no queueing, no spinning.
  */
-bool
-lwlock_conditional_acquire(const struct lwlock_owner *me, struct lwlock *lock,
-			   enum lwlock_mode mode)
+bool lwlock_conditional_acquire(const struct lwlock_owner *me,
+				struct lwlock *lock, enum lwlock_mode mode)
 {
 	struct proc *self = lw_self(me);
 	uint32_t offset = lwlock_offset(me, lock);
@@ -815,8 +794,7 @@ lwlock_conditional_acquire(const struct lwlock_owner *me, struct lwlock *lock,
  * a CPU, which on a busy machine is a whole scheduling slice.  PostgreSQL
  * chose the same.
  */
-void
-lwlock_release(const struct lwlock_owner *me, struct lwlock *lock)
+void lwlock_release(const struct lwlock_owner *me, struct lwlock *lock)
 {
 	struct proc *self = lw_self(me);
 	uint32_t offset = lwlock_offset(me, lock);
@@ -866,8 +844,8 @@ lwlock_release(const struct lwlock_owner *me, struct lwlock *lock)
 
 	/* During recovery nobody is woken: the recoverer wakes them all. */
 	now = old - val;
-	if ((now & (LW_FLAG_HAS_WAITERS | LW_FLAG_RELEASE_OK |
-		    LW_FLAG_RECOVERING)) ==
+	if ((now &
+	     (LW_FLAG_HAS_WAITERS | LW_FLAG_RELEASE_OK | LW_FLAG_RECOVERING)) ==
 		    (LW_FLAG_HAS_WAITERS | LW_FLAG_RELEASE_OK) &&
 	    (now & LW_LOCK_MASK) == 0)
 		lwlock_wakeup(me, lock);
@@ -879,8 +857,7 @@ lwlock_release(const struct lwlock_owner *me, struct lwlock *lock)
  * lwlock_held_by_me - true if our proc slot records lock as held, in any
  * mode.  For assertions; other processes' holds are not visible here.
  */
-bool
-lwlock_held_by_me(const struct lwlock_owner *me, const struct lwlock *lock)
+bool lwlock_held_by_me(const struct lwlock_owner *me, const struct lwlock *lock)
 {
 	const struct proc *self = lw_proc(me, me->self);
 	uint32_t offset = lwlock_offset(me, lock);

@@ -52,7 +52,7 @@ enum lwlock_mode {
 
 struct lwlock {
 	_Atomic uint32_t state;
-	_Atomic uint32_t wait_head;  /* first queued proc, PROC_NONE if none */
+	_Atomic uint32_t wait_head; /* first queued proc, PROC_NONE if none */
 	_Atomic uint32_t wait_tail;
 	/*
 	 * Proc number + 1 of the process that owns the wait list (0 = none).
@@ -61,8 +61,8 @@ struct lwlock {
 	 */
 	_Atomic uint32_t waitlist_owner;
 	_Atomic uint64_t acquisitions;
-	_Atomic uint64_t contended;  /* acquisitions that had to sleep */
-	_Atomic uint64_t wait_ns;    /* total time slept waiting */
+	_Atomic uint64_t contended; /* acquisitions that had to sleep */
+	_Atomic uint64_t wait_ns;   /* total time slept waiting */
 };
 
 union lwlock_padded {
@@ -79,7 +79,7 @@ struct lwlock_owner {
 	size_t ctl_size;
 	struct proc_array *procs;
 	uint32_t nprocs;
-	uint32_t self;           /* this process's slot number */
+	uint32_t self; /* this process's slot number */
 };
 
 void lwlock_init(struct lwlock *lock);
@@ -102,8 +102,7 @@ bool lwlock_conditional_acquire(const struct lwlock_owner *me,
 /* lwlock_release - release a lock held by this process, waking waiters. */
 void lwlock_release(const struct lwlock_owner *me, struct lwlock *lock);
 
-bool lwlock_held_by_me(const struct lwlock_owner *me,
-		       const struct lwlock *lock);
+bool lwlock_held_by_me(const struct lwlock_owner *me, const struct lwlock *lock);
 
 /* For lwlock_recover.c: wake a private wake list, or one proc's futex. */
 void lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head);

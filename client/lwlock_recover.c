@@ -96,8 +96,7 @@
 #define RECOVER_NAP_NS 100000L
 
 /* nap - let the processes we wait for run; a yield first, then sleeps. */
-static void
-nap(unsigned int *round)
+static void nap(unsigned int *round)
 {
 	struct timespec ts = { 0, RECOVER_NAP_NS };
 
@@ -108,8 +107,8 @@ nap(unsigned int *round)
 }
 
 /* lock_offset - the lock's offset in me's control part, 0 if outside. */
-static uint32_t
-lock_offset(const struct lwlock_owner *me, const struct lwlock *lock)
+static uint32_t lock_offset(const struct lwlock_owner *me,
+			    const struct lwlock *lock)
 {
 	uintptr_t base = (uintptr_t)me->ctl_base;
 	uintptr_t addr = (uintptr_t)lock;
@@ -122,17 +121,15 @@ lock_offset(const struct lwlock_owner *me, const struct lwlock *lock)
 }
 
 /* is_live - slot i belongs to a process other than us not marked dead. */
-static bool
-is_live(const struct lwlock_owner *me, const bool *dead, uint32_t i,
-	const struct proc *p)
+static bool is_live(const struct lwlock_owner *me, const bool *dead, uint32_t i,
+		    const struct proc *p)
 {
 	return p != NULL && i != me->self && !dead[i] &&
 	       atomic_load_explicit(&p->pid, memory_order_relaxed) > 0;
 }
 
 /* held_mode_of - the mode p's held[] records offset in, 0 if not there. */
-static uint32_t
-held_mode_of(const struct proc *p, uint32_t offset)
+static uint32_t held_mode_of(const struct proc *p, uint32_t offset)
 {
 	/* Acquire pairs with the release store of nheld in lwlock_release. */
 	uint32_t n = atomic_load_explicit(&p->nheld, memory_order_acquire);
@@ -151,8 +148,7 @@ held_mode_of(const struct proc *p, uint32_t offset)
  * in the same order on every call for a slot that no longer changes (the
  * supervisor remembers which it has repaired by position).
  */
-uint32_t
-lwlock_proc_locks(const struct proc *p, uint32_t *offsets, uint32_t max)
+uint32_t lwlock_proc_locks(const struct proc *p, uint32_t *offsets, uint32_t max)
 {
 	uint32_t n = atomic_load_explicit(&p->nheld, memory_order_acquire);
 	uint32_t count = 0;
@@ -163,8 +159,7 @@ lwlock_proc_locks(const struct proc *p, uint32_t *offsets, uint32_t max)
 		n = PROC_MAX_HELD;
 	for (uint32_t i = 0; i < n; i++)
 		cand[ncand++] = p->held[i].lock_offset;
-	cand[ncand++] = atomic_load_explicit(&p->acquiring,
-					     memory_order_acquire);
+	cand[ncand++] = atomic_load_explicit(&p->acquiring, memory_order_acquire);
 	for (uint32_t i = 0; i < ncand && count < max; i++) {
 		bool seen = cand[i] == 0;
 
@@ -181,9 +176,8 @@ lwlock_proc_locks(const struct proc *p, uint32_t *offsets, uint32_t max)
  * it over, rebuild the list of live queued slots, and give it back.
  * Returns true if it did.
  */
-static bool
-take_dead_waitlist(const struct lwlock_owner *me, struct lwlock *lock,
-		   const bool *dead, uint32_t offset)
+static bool take_dead_waitlist(const struct lwlock_owner *me, struct lwlock *lock,
+			       const bool *dead, uint32_t offset)
 {
 	uint32_t owner = atomic_load_explicit(&lock->waitlist_owner,
 					      memory_order_relaxed);
@@ -194,9 +188,10 @@ take_dead_waitlist(const struct lwlock_owner *me, struct lwlock *lock,
 	if (owner == 0 || owner - 1 >= me->nprocs || !dead[owner - 1])
 		return false;
 	/* Acquire pairs with the dead owner's last stores to the list. */
-	if (!atomic_compare_exchange_strong_explicit(
-		    &lock->waitlist_owner, &owner, me->self + 1,
-		    memory_order_acquire, memory_order_relaxed))
+	if (!atomic_compare_exchange_strong_explicit(&lock->waitlist_owner,
+						     &owner, me->self + 1,
+						     memory_order_acquire,
+						     memory_order_relaxed))
 		return false;
 
 	cur = atomic_load_explicit(&lock->wait_head, memory_order_relaxed);
@@ -245,9 +240,8 @@ take_dead_waitlist(const struct lwlock_owner *me, struct lwlock *lock,
  * exclusive and shared holds of lock; returns false if some live slot is
  * in the ambiguous window, so the count cannot be trusted yet.
  */
-static bool
-count_live_holds(const struct lwlock_owner *me, const bool *dead,
-		 uint32_t offset, uint32_t *excl, uint32_t *shared)
+static bool count_live_holds(const struct lwlock_owner *me, const bool *dead,
+			     uint32_t offset, uint32_t *excl, uint32_t *shared)
 {
 	*excl = 0;
 	*shared = 0;
@@ -267,9 +261,9 @@ count_live_holds(const struct lwlock_owner *me, const bool *dead,
 			sleep = atomic_load_explicit(&p->wait_sleep,
 						     memory_order_relaxed);
 			if (sleep == offset)
-				continue;             /* asleep, no hold */
+				continue; /* asleep, no hold */
 			if (sleep != (offset | 1u))
-				return false;         /* ambiguous: wait */
+				return false; /* ambiguous: wait */
 			mode = atomic_load_explicit(&p->wait_mode,
 						    memory_order_relaxed);
 		}
@@ -287,10 +281,10 @@ count_live_holds(const struct lwlock_owner *me, const bool *dead,
  * Returns false (nothing changed) if the wait list could not be had by
  * the deadline.
  */
-static bool
-release_dead_share(const struct lwlock_owner *me, struct lwlock *lock,
-		   const bool *dead, uint32_t offset, uint32_t take,
-		   uint64_t deadline, struct lwlock_recover_result *res)
+static bool release_dead_share(const struct lwlock_owner *me,
+			       struct lwlock *lock, const bool *dead,
+			       uint32_t offset, uint32_t take, uint64_t deadline,
+			       struct lwlock_recover_result *res)
 {
 	uint32_t mine = me->self + 1;
 	uint32_t wake_head = PROC_NONE;
@@ -302,9 +296,10 @@ release_dead_share(const struct lwlock_owner *me, struct lwlock *lock,
 		uint32_t expected = 0;
 
 		/* Acquire pairs with the owner's release in lwlock.c. */
-		if (atomic_compare_exchange_weak_explicit(
-			    &lock->waitlist_owner, &expected, mine,
-			    memory_order_acquire, memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(&lock->waitlist_owner,
+							  &expected, mine,
+							  memory_order_acquire,
+							  memory_order_relaxed))
 			break;
 		if (monotonic_ns() > deadline)
 			return false;
@@ -346,9 +341,10 @@ release_dead_share(const struct lwlock_owner *me, struct lwlock *lock,
 		 * Release pairs with the acquire CAS of the next holder in
 		 * lwlock_attempt: the repair done in (d) is visible to it.
 		 */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&lock->state, &old, desired, memory_order_release,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&lock->state, &old,
+							desired,
+							memory_order_release,
+							memory_order_relaxed));
 	/* Release pairs with the next owner's acquire CAS in waitlist_lock. */
 	atomic_store_explicit(&lock->waitlist_owner, 0, memory_order_release);
 
@@ -368,10 +364,9 @@ release_dead_share(const struct lwlock_owner *me, struct lwlock *lock,
 /*
  * lwlock_recover - steps (a) to (e) at the top of the file.
  */
-int
-lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
-	       const bool *dead, lwlock_repair_fn repair, void *arg,
-	       uint32_t timeout_ms, struct lwlock_recover_result *res)
+int lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
+		   const bool *dead, lwlock_repair_fn repair, void *arg,
+		   uint32_t timeout_ms, struct lwlock_recover_result *res)
 {
 	uint32_t offset = lock_offset(me, lock);
 	uint64_t deadline = monotonic_ns() +
@@ -397,8 +392,7 @@ lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
 	/* (c) Acquire pairs with the releasers' release fetch_sub. */
 	for (;;) {
 		w1 = atomic_load_explicit(&lock->state, memory_order_acquire);
-		if (count_live_holds(me, dead, offset, &live_excl,
-				     &live_shared)) {
+		if (count_live_holds(me, dead, offset, &live_excl, &live_shared)) {
 			w2 = atomic_load_explicit(&lock->state,
 						  memory_order_acquire);
 			if ((w1 & LW_LOCK_MASK) == (w2 & LW_LOCK_MASK))

@@ -25,11 +25,11 @@
 
 /* What lwlock_recover found and did. */
 struct lwlock_recover_result {
-	bool dead_exclusive;     /* a dead process held it exclusive: repaired */
-	uint32_t dead_shared;    /* shared holds of dead processes given back */
-	bool waitlist_taken;     /* a dead process owned the wait list */
-	uint32_t woken;          /* waiters woken at the end */
-	bool changed;            /* any of the above */
+	bool dead_exclusive;  /* a dead process held it exclusive: repaired */
+	uint32_t dead_shared; /* shared holds of dead processes given back */
+	bool waitlist_taken;  /* a dead process owned the wait list */
+	uint32_t woken;	      /* waiters woken at the end */
+	bool changed;	      /* any of the above */
 };
 
 /*
@@ -45,8 +45,7 @@ typedef void (*lwlock_repair_fn)(void *arg);
  * (PROC_MAX_HELD + 1 is always enough).  Returns how many.  The slot's
  * owner must be dead or stopped; values are not validated here.
  */
-uint32_t lwlock_proc_locks(const struct proc *p, uint32_t *offsets,
-			   uint32_t max);
+uint32_t lwlock_proc_locks(const struct proc *p, uint32_t *offsets, uint32_t max);
 
 /*
  * lwlock_recover - repair lock after the deaths of the processes whose

@@ -55,8 +55,7 @@
  * proc_slot_reset - put a slot's bookkeeping into the "owns nothing, waits
  * for nothing" state.  Leaves pid alone; the caller owns the slot.
  */
-static void
-proc_slot_reset(struct proc *proc)
+static void proc_slot_reset(struct proc *proc)
 {
 	/*
 	 * Relaxed: these stores are published by the pid store or CAS that
@@ -80,8 +79,7 @@ proc_slot_reset(struct proc *proc)
  * The result is a multiple of PROC_SLOT_SIZE past a 128-byte header, so the
  * caller may place it on any 128-byte boundary and keep every slot aligned.
  */
-size_t
-proc_array_size(uint32_t count)
+size_t proc_array_size(uint32_t count)
 {
 	return offsetof(struct proc_array, slots) +
 	       (size_t)count * sizeof(union proc_padded);
@@ -92,8 +90,7 @@ proc_array_size(uint32_t count)
  * process can see the array (so plain stores are enough: the fork or the
  * descriptor hand-over that shares the memory orders them).
  */
-void
-proc_array_init(struct proc_array *procs, uint32_t count)
+void proc_array_init(struct proc_array *procs, uint32_t count)
 {
 	memset(procs, 0, proc_array_size(count));
 	procs->count = count;
@@ -111,8 +108,7 @@ proc_array_init(struct proc_array *procs, uint32_t count)
  * that could be confused with "free").  The slot comes back with no locks
  * held and not queued anywhere.
  */
-int
-proc_claim(struct proc_array *procs, uint32_t count, pid_t pid, uint32_t *slot)
+int proc_claim(struct proc_array *procs, uint32_t count, pid_t pid, uint32_t *slot)
 {
 	if (procs == NULL || slot == NULL || pid <= 0)
 		return -EINVAL;
@@ -129,9 +125,10 @@ proc_claim(struct proc_array *procs, uint32_t count, pid_t pid, uint32_t *slot)
 		 * the previous owner's last writes to the slot happen before
 		 * ours, so our reset below is not overtaken by them.
 		 */
-		if (!atomic_compare_exchange_strong_explicit(
-			    &proc->pid, &expected, (int32_t)pid,
-			    memory_order_acquire, memory_order_relaxed))
+		if (!atomic_compare_exchange_strong_explicit(&proc->pid, &expected,
+							     (int32_t)pid,
+							     memory_order_acquire,
+							     memory_order_relaxed))
 			continue;
 		/*
 		 * proc_release left the slot clean, but a client program may
@@ -148,8 +145,7 @@ proc_claim(struct proc_array *procs, uint32_t count, pid_t pid, uint32_t *slot)
  * proc_release - clear slot and make it free.  Its owner must hold no lock
  * and wait for none.  An out-of-range slot number is ignored.
  */
-void
-proc_release(struct proc_array *procs, uint32_t count, uint32_t slot)
+void proc_release(struct proc_array *procs, uint32_t count, uint32_t slot)
 {
 	struct proc *proc = proc_get(procs, count, slot);
 
@@ -167,8 +163,7 @@ proc_release(struct proc_array *procs, uint32_t count, uint32_t slot)
  * proc_get - slot n, or NULL if n is not below count.  Use it for every
  * proc number read from shared memory: such numbers may be garbage.
  */
-struct proc *
-proc_get(struct proc_array *procs, uint32_t count, uint32_t n)
+struct proc *proc_get(struct proc_array *procs, uint32_t count, uint32_t n)
 {
 	if (procs == NULL || n >= count)
 		return NULL;
@@ -181,8 +176,7 @@ proc_get(struct proc_array *procs, uint32_t count, uint32_t n)
  * /proc/PID/stat.  0, -ENOENT if there is no such process, -EIO if the file
  * cannot be parsed.  ppid may be NULL.
  */
-int
-proc_read_stat(pid_t pid, pid_t *ppid, uint64_t *start)
+int proc_read_stat(pid_t pid, pid_t *ppid, uint64_t *start)
 {
 	char path[64], buf[1024];
 	const char *p;
@@ -221,8 +215,7 @@ proc_read_stat(pid_t pid, pid_t *ppid, uint64_t *start)
  * reuses its PID.  An unreadable start time is recorded as
  * PROC_START_UNKNOWN ("judge by the PID alone").
  */
-void
-proc_record_identity(struct proc *proc, pid_t pid)
+void proc_record_identity(struct proc *proc, pid_t pid)
 {
 	uint64_t start = 0;
 
@@ -239,8 +232,8 @@ proc_record_identity(struct proc *proc, pid_t pid)
  * their own children for a stranger.  A process of another user (EPERM)
  * lives.
  */
-bool
-proc_owner_gone(int32_t pid, uint64_t start, bool check_start, pid_t *now_ppid)
+bool proc_owner_gone(int32_t pid, uint64_t start, bool check_start,
+		     pid_t *now_ppid)
 {
 	uint64_t now = 0;
 	pid_t ppid = 0;
@@ -267,14 +260,14 @@ proc_owner_gone(int32_t pid, uint64_t start, bool check_start, pid_t *now_ppid)
  * owner's last stores (and with another taker's release): everything the
  * owner wrote to the slot is visible to us.
  */
-bool
-proc_take_dead(struct proc *proc, int32_t pid)
+bool proc_take_dead(struct proc *proc, int32_t pid)
 {
 	int32_t expected = pid;
 
-	return pid > 0 && atomic_compare_exchange_strong_explicit(
-				  &proc->pid, &expected, -pid,
-				  memory_order_acquire, memory_order_relaxed);
+	return pid > 0 &&
+	       atomic_compare_exchange_strong_explicit(&proc->pid, &expected,
+						       -pid, memory_order_acquire,
+						       memory_order_relaxed);
 }
 
 /*
@@ -282,9 +275,8 @@ proc_take_dead(struct proc *proc, int32_t pid)
  * (or its locks repaired), adding its direct lookups' counters to *hits
  * and *misses first: they would die with the slot.
  */
-void
-proc_retire(struct proc_array *procs, uint32_t count, uint32_t slot,
-	    _Atomic uint64_t *hits, _Atomic uint64_t *misses)
+void proc_retire(struct proc_array *procs, uint32_t count, uint32_t slot,
+		 _Atomic uint64_t *hits, _Atomic uint64_t *misses)
 {
 	struct proc *proc = proc_get(procs, count, slot);
 

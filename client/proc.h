@@ -42,18 +42,18 @@
 
 struct proc_held_lock {
 	uint32_t lock_offset; /* the lock's offset in the control part */
-	uint32_t mode;        /* enum lwlock_mode */
+	uint32_t mode;	      /* enum lwlock_mode */
 };
 
 struct proc {
-	_Atomic int32_t pid;          /* 0 = free; -pid: dead, being freed */
-	_Atomic uint32_t waiting;     /* futex word: 1 while queued for a lock */
-	_Atomic uint32_t wait_mode;   /* mode it is queued for */
-	_Atomic uint32_t wait_next;   /* next proc on the same wait list */
-	_Atomic uint32_t acquiring;   /* lock being acquired or released, 0 = none */
+	_Atomic int32_t pid;	    /* 0 = free; -pid: dead, being freed */
+	_Atomic uint32_t waiting;   /* futex word: 1 while queued for a lock */
+	_Atomic uint32_t wait_mode; /* mode it is queued for */
+	_Atomic uint32_t wait_next; /* next proc on the same wait list */
+	_Atomic uint32_t acquiring; /* lock being acquired or released, 0 = none */
 	_Atomic uint32_t nheld;
 	struct proc_held_lock held[PROC_MAX_HELD];
-	_Atomic uint64_t hits;        /* direct lookups by a client program */
+	_Atomic uint64_t hits; /* direct lookups by a client program */
 	_Atomic uint64_t misses;
 	/*
 	 * Crash recovery (lwlock_recover.c): the lock this process sleeps

@@ -240,18 +240,21 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 
 	hugepages_format_size(hps, hs, sizeof(hs));
 	hugepages_format_size(size, ss, sizeof(ss));
-	flags |= ((unsigned int)__builtin_ctzll(hps) & MFD_HUGE_MASK) << MFD_HUGE_SHIFT;
+	flags |= ((unsigned int)__builtin_ctzll(hps) & MFD_HUGE_MASK)
+		 << MFD_HUGE_SHIFT;
 	fd = memfd_create("shmkv-data", flags);
 	if (fd < 0) {
 		rc = -errno;
-		segment_set_err(msg, msglen, "could not create a memfd of %s huge pages: %s",
-			hs, strerror(-rc));
+		segment_set_err(msg, msglen,
+				"could not create a memfd of %s huge pages: %s",
+				hs, strerror(-rc));
 		return rc;
 	}
 	if (ftruncate(fd, (off_t)size) < 0 || seal_size(fd) < 0) {
 		rc = -errno;
-		segment_set_err(msg, msglen, "could not size the %s hugetlb memfd: %s", ss,
-			strerror(-rc));
+		segment_set_err(msg, msglen,
+				"could not size the %s hugetlb memfd: %s", ss,
+				strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -262,8 +265,9 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 		if (rc == -ENOMEM)
 			hugepages_shortage_hint(size, hps, on, msg, msglen);
 		else
-			segment_set_err(msg, msglen, "could not map the %s segment on %s huge pages: %s",
-				ss, hs, strerror(-rc));
+			segment_set_err(msg, msglen,
+					"could not map the %s segment on %s huge pages: %s",
+					ss, hs, strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -273,8 +277,9 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 			hugepages_shortage_hint(size, hps, on, msg, msglen);
 			rc = -ENOMEM;
 		} else {
-			segment_set_err(msg, msglen, "could not fault in the %s segment's huge pages: %s",
-				ss, strerror(-rc));
+			segment_set_err(msg, msglen,
+					"could not fault in the %s segment's huge pages: %s",
+					ss, strerror(-rc));
 		}
 		munmap(p, size);
 		close(fd);
@@ -302,22 +307,24 @@ static int map_normal(const char *name, size_t size, bool thp,
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		rc = -errno;
-		segment_set_err(err, errlen, "could not create the %s memfd: %s", name,
-			strerror(-rc));
+		segment_set_err(err, errlen, "could not create the %s memfd: %s",
+				name, strerror(-rc));
 		return rc;
 	}
 	if (ftruncate(fd, (off_t)size) < 0 || seal_size(fd) < 0) {
 		rc = -errno;
-		segment_set_err(err, errlen, "could not size the %s memfd to %s: %s", name,
-			ss, strerror(-rc));
+		segment_set_err(err, errlen,
+				"could not size the %s memfd to %s: %s", name,
+				ss, strerror(-rc));
 		close(fd);
 		return rc;
 	}
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;
-		segment_set_err(err, errlen, "could not map the %s memfd of %s: %s", name,
-			ss, strerror(-rc));
+		segment_set_err(err, errlen,
+				"could not map the %s memfd of %s: %s", name,
+				ss, strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -335,8 +342,9 @@ static int map_normal(const char *name, size_t size, bool thp,
  * count before rounding to pages.  On success with huge_fell_back set, err
  * holds why, for the caller to log.
  */
-static int create_data_part(struct segment *seg, const struct segment_options *opt,
-			    uint64_t need, size_t base_page, char *err, size_t errlen)
+static int create_data_part(struct segment *seg,
+			    const struct segment_options *opt, uint64_t need,
+			    size_t base_page, char *err, size_t errlen)
 {
 	char msg[512] = "";
 	size_t size, hps = 0;
@@ -347,12 +355,15 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 					  : hugepages_default_size();
 		rc = hugepages_check_size(hps, base_page, msg, sizeof(msg));
 		if (rc == 0 && !segment_part_size(need, hps, &size)) {
-			segment_set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large",
-				need);
+			segment_set_err(err, errlen,
+					"a data part of %" PRIu64
+					" bytes is too large",
+					need);
 			return -EOVERFLOW;
 		}
 		if (rc == 0)
-			rc = map_hugetlb(seg, size, hps, opt->huge_pages == SEGMENT_HUGE_ON,
+			rc = map_hugetlb(seg, size, hps,
+					 opt->huge_pages == SEGMENT_HUGE_ON,
 					 msg, sizeof(msg));
 		if (rc == 0)
 			return 0;
@@ -367,7 +378,9 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 	if (hps < base_page || (hps & (hps - 1)) != 0)
 		hps = base_page;
 	if (!segment_part_size(need, hps, &size)) {
-		segment_set_err(err, errlen, "a data part of %" PRIu64 " bytes is too large", need);
+		segment_set_err(err, errlen,
+				"a data part of %" PRIu64 " bytes is too large",
+				need);
 		return -EOVERFLOW;
 	}
 	rc = map_normal("shmkv-data", size, opt->huge_pages == SEGMENT_HUGE_TRY,
@@ -377,7 +390,8 @@ static int create_data_part(struct segment *seg, const struct segment_options *o
 	seg->data_size = size;
 	if (opt->huge_pages == SEGMENT_HUGE_TRY) {
 		seg->huge_fell_back = true;
-		segment_set_err(err, errlen, "huge_pages=try: %s; using normal pages", msg);
+		segment_set_err(err, errlen,
+				"huge_pages=try: %s; using normal pages", msg);
 	}
 	return 0;
 }
@@ -408,8 +422,10 @@ void segment_write_headers(struct segment *seg, const struct segment_options *op
 	atomic_store_explicit(&h->clean_stop, 0, memory_order_relaxed);
 	/* Relaxed: no other process can see the segment yet.  The fork or the
 	 * SCM_RIGHTS send that first shows it to one is a full barrier. */
-	atomic_store_explicit(&h->clock, (uint32_t)time(NULL), memory_order_relaxed);
-	atomic_store_explicit(&h->state, SEGMENT_STATE_RUNNING, memory_order_relaxed);
+	atomic_store_explicit(&h->clock, (uint32_t)time(NULL),
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->state, SEGMENT_STATE_RUNNING,
+			      memory_order_relaxed);
 
 	ch->magic = SEGMENT_CTL_MAGIC;
 	ch->layout_version = SEGMENT_LAYOUT_VERSION;
@@ -445,9 +461,11 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 		return segment_create_files(seg, opt, err, errlen);
 	if (opt->data_size > SIZE_MAX - SEGMENT_OVERHEAD ||
 	    opt->ctl_size > SIZE_MAX - SEGMENT_OVERHEAD ||
-	    !segment_part_size(opt->ctl_size + SEGMENT_OVERHEAD, base_page, &ctl_size)) {
-		segment_set_err(err, errlen, "segment sizes %zu + %zu bytes are too large",
-			opt->data_size, opt->ctl_size);
+	    !segment_part_size(opt->ctl_size + SEGMENT_OVERHEAD, base_page,
+			       &ctl_size)) {
+		segment_set_err(err, errlen,
+				"segment sizes %zu + %zu bytes are too large",
+				opt->data_size, opt->ctl_size);
 		return -EOVERFLOW;
 	}
 
@@ -465,12 +483,14 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 	if (opt->prefault) {
 		/* hugetlb pages are in already: map_hugetlb must populate. */
 		if (!seg->huge)
-			rc = segment_populate(seg->data, seg->data_size, base_page);
+			rc = segment_populate(seg->data, seg->data_size,
+					      base_page);
 		if (rc == 0)
 			rc = segment_populate(seg->ctl, seg->ctl_size, base_page);
 		if (rc < 0) {
-			segment_set_err(err, errlen, "could not fault in the segment: %s",
-				strerror(-rc));
+			segment_set_err(err, errlen,
+					"could not fault in the segment: %s",
+					strerror(-rc));
 			goto fail;
 		}
 	}
@@ -478,8 +498,8 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 	rc = hugepages_mapping_page_size(seg->data, &real_page);
 	if (rc < 0) {
 		segment_set_err(err, errlen,
-			"could not read the segment's page size from /proc/self/smaps: %s",
-			strerror(-rc));
+				"could not read the segment's page size from /proc/self/smaps: %s",
+				strerror(-rc));
 		goto fail;
 	}
 	seg->page_size = real_page;
@@ -506,8 +526,7 @@ static bool part_bounds(const struct segment *seg, enum segment_part part,
 		*base = seg->ctl;
 		*size = seg->ctl_size;
 		break;
-	default:
-		return false;
+	default: return false;
 	}
 	return *base != NULL;
 }
@@ -533,7 +552,7 @@ void *segment_ptr(const struct segment *seg, enum segment_part part,
  * bounds-checked against the mapped data part; NULL if they are corrupt.
  */
 static struct segment_dir_entry *directory(const struct segment *seg,
-					    uint32_t *count)
+					   uint32_t *count)
 {
 	struct segment_header *h = segment_header(seg);
 	uint64_t off = h->dir_offset;
@@ -543,8 +562,9 @@ static struct segment_dir_entry *directory(const struct segment *seg,
 	uint32_t n = __atomic_load_n(&h->dir_count, __ATOMIC_ACQUIRE);
 
 	if (n > cap || cap > seg->data_size / sizeof(struct segment_dir_entry) ||
-	    !segment_range_ok(off, (uint64_t)cap * sizeof(struct segment_dir_entry),
-		      seg->data_size) ||
+	    !segment_range_ok(off,
+			      (uint64_t)cap * sizeof(struct segment_dir_entry),
+			      seg->data_size) ||
 	    off % _Alignof(struct segment_dir_entry) != 0)
 		return NULL;
 	*count = n;
@@ -611,8 +631,8 @@ int segment_find(const struct segment *seg, const char *name,
  * in every page of a segment created without prefault).  Creator only.
  * -EINVAL, -ENAMETOOLONG, -EEXIST, -ENOSPC (part or directory full), -EROFS.
  */
-int segment_alloc(struct segment *seg, enum segment_part part,
-		  const char *name, uint64_t size, uint64_t *offset)
+int segment_alloc(struct segment *seg, enum segment_part part, const char *name,
+		  uint64_t size, uint64_t *offset)
 {
 	struct segment_header *h;
 	struct segment_dir_entry *dir, *e;
@@ -643,12 +663,14 @@ int segment_alloc(struct segment *seg, enum segment_part part,
 
 	freep = part == SEGMENT_DATA ? &h->free_offset : &h->ctl_free_offset;
 	start = *freep;
-	if (!align_up(start, SEGMENT_ALIGN, &start) || !align_up(size, SEGMENT_ALIGN, &rounded))
+	if (!align_up(start, SEGMENT_ALIGN, &start) ||
+	    !align_up(size, SEGMENT_ALIGN, &rounded))
 		return -ENOSPC;
 	if (!segment_range_ok(start, size, part_size))
 		return -ENOSPC;
 	/* The last region may end unpadded at the very end of the part. */
-	*freep = segment_range_ok(start, rounded, part_size) ? start + rounded : part_size;
+	*freep = segment_range_ok(start, rounded, part_size) ? start + rounded
+							     : part_size;
 
 	e = &dir[n];
 	memset(e, 0, sizeof(*e));

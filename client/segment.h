@@ -42,15 +42,16 @@
 
 #define SEGMENT_MAGIC UINT64_C(0x766b6d6873a1b2c3) /* "shmkv" + tag */
 #define SEGMENT_CTL_MAGIC UINT64_C(0x6c74636b6d68a1b2)
-#define SEGMENT_LAYOUT_VERSION 4u /* tests/test_layout.c holds it to the structs */
-#define SEGMENT_ALIGN 64u      /* every region starts on a cache line */
-#define SEGMENT_NAME_MAX 24u   /* including the terminating NUL */
+#define SEGMENT_LAYOUT_VERSION \
+	4u		     /* tests/test_layout.c holds it to the structs */
+#define SEGMENT_ALIGN 64u    /* every region starts on a cache line */
+#define SEGMENT_NAME_MAX 24u /* including the terminating NUL */
 #define SEGMENT_DIR_CAPACITY 32u
 
 enum segment_huge_pages {
 	SEGMENT_HUGE_OFF, /* never ask for huge pages */
 	SEGMENT_HUGE_TRY, /* hugetlb if the kernel has them, else 4k + MADV_HUGEPAGE */
-	SEGMENT_HUGE_ON,  /* hugetlb or fail with a hint about vm.nr_hugepages */
+	SEGMENT_HUGE_ON, /* hugetlb or fail with a hint about vm.nr_hugepages */
 };
 
 enum segment_part {
@@ -74,25 +75,25 @@ enum segment_state {
  * start (and say what differs).  The segment only stores it.
  */
 struct segment_settings {
-	uint64_t memory;          /* table bytes (-m) */
+	uint64_t memory; /* table bytes (-m) */
 	uint32_t partitions;
-	uint32_t max_item_size;   /* -I */
+	uint32_t max_item_size; /* -I */
 	uint32_t item_size_hint;
 	uint32_t max_procs;
 	uint64_t extra_ctl_bytes; /* the server's own control regions */
-	int32_t port;             /* of the server that made it */
+	int32_t port;		  /* of the server that made it */
 	uint32_t reserved;
-	uint64_t run_dir_hash;    /* XXH3 of its run directory's path */
-	char run_dir[128];        /* the path, for messages (may be cut short) */
+	uint64_t run_dir_hash; /* XXH3 of its run directory's path */
+	char run_dir[128];     /* the path, for messages (may be cut short) */
 };
 
 struct segment_options {
-	size_t data_size;       /* bytes the data part needs, header included */
-	size_t ctl_size;        /* bytes the control part needs, header included */
+	size_t data_size; /* bytes the data part needs, header included */
+	size_t ctl_size;  /* bytes the control part needs, header included */
 	enum segment_huge_pages huge_pages;
-	size_t huge_page_size;  /* 0 = the kernel's default huge page size */
-	bool prefault;          /* fault every page in at creation */
-	uint64_t rundir_dev;    /* device and inode of the run directory */
+	size_t huge_page_size; /* 0 = the kernel's default huge page size */
+	bool prefault;	       /* fault every page in at creation */
+	uint64_t rundir_dev;   /* device and inode of the run directory */
 	uint64_t rundir_ino;
 	struct segment_settings settings; /* copied into the header */
 	/* Memory file: with in_files, the parts are these open files, which
@@ -121,22 +122,22 @@ struct segment_dir_entry {
 struct segment_header {
 	uint64_t magic;
 	uint32_t layout_version;
-	uint32_t header_size;       /* sizeof(struct segment_header) */
+	uint32_t header_size; /* sizeof(struct segment_header) */
 	int32_t creator_pid;
 	uint32_t dir_capacity;
-	uint64_t data_size;         /* mapped length of the data part */
-	uint64_t ctl_size;          /* mapped length of the control part */
-	uint64_t free_offset;       /* next unallocated byte of the data part */
-	uint64_t ctl_free_offset;   /* next unallocated byte of the control part */
-	uint64_t dir_offset;        /* array of dir_capacity entries, data part */
+	uint64_t data_size;	  /* mapped length of the data part */
+	uint64_t ctl_size;	  /* mapped length of the control part */
+	uint64_t free_offset;	  /* next unallocated byte of the data part */
+	uint64_t ctl_free_offset; /* next unallocated byte of the control part */
+	uint64_t dir_offset;	  /* array of dir_capacity entries, data part */
 	uint32_t dir_count;
-	uint32_t huge;              /* 1 if backed by hugetlb pages */
-	uint64_t page_size;         /* page size the data part really got */
+	uint32_t huge;	    /* 1 if backed by hugetlb pages */
+	uint64_t page_size; /* page size the data part really got */
 	uint64_t rundir_dev;
 	uint64_t rundir_ino;
-	_Atomic uint32_t clock;     /* coarse Unix time, seconds; server-written */
-	_Atomic uint32_t state;     /* enum segment_state */
-	uint32_t backing;           /* enum segment_backing */
+	_Atomic uint32_t clock; /* coarse Unix time, seconds; server-written */
+	_Atomic uint32_t state; /* enum segment_state */
+	uint32_t backing;	/* enum segment_backing */
 	/* 1 once a server stopped with every process out of the segment and
 	 * nothing half done (segment_mark_clean); 0 from adoption on. */
 	_Atomic uint32_t clean_stop;
@@ -159,13 +160,13 @@ struct segment {
 	unsigned char *ctl;
 	size_t ctl_size;
 	int ctl_fd;
-	bool writable;        /* data part mapped read-write (server processes) */
-	bool huge;            /* data part is hugetlb-backed */
-	bool huge_fell_back;  /* huge_pages=try could not get them */
-	size_t page_size;     /* what /proc/self/smaps says the data part got */
+	bool writable; /* data part mapped read-write (server processes) */
+	bool huge;     /* data part is hugetlb-backed */
+	bool huge_fell_back; /* huge_pages=try could not get them */
+	size_t page_size;    /* what /proc/self/smaps says the data part got */
 	double create_seconds; /* how long segment_create (or _adopt) took */
-	bool adopted;         /* mapped by segment_adopt, not created */
-	bool was_clean;       /* adopted: the last server had stopped cleanly */
+	bool adopted;	       /* mapped by segment_adopt, not created */
+	bool was_clean; /* adopted: the last server had stopped cleanly */
 };
 
 /*
@@ -219,8 +220,8 @@ void segment_detach(struct segment *seg);
  * SEGMENT_ALIGN and zeroed.  Creator only.  -ENOSPC if the part is full,
  * -EEXIST if the name is taken, -ENAMETOOLONG, -EROFS if read-only.
  */
-int segment_alloc(struct segment *seg, enum segment_part part,
-		  const char *name, uint64_t size, uint64_t *offset);
+int segment_alloc(struct segment *seg, enum segment_part part, const char *name,
+		  uint64_t size, uint64_t *offset);
 
 /* segment_find - 0 and the region, or -ENOENT; every field bounds-checked. */
 int segment_find(const struct segment *seg, const char *name,

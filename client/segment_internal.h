@@ -15,12 +15,12 @@
 
 #include "segment.h"
 
-#define ALIGN_UP_CONST(x, a) (((x) + ((a) - 1)) / (a) * (a))
+#define ALIGN_UP_CONST(x, a) (((x) + ((a)-1)) / (a) * (a))
 
 /* Where things are in the data part: header, then the directory, then regions. */
 #define SEGMENT_HEADER_SPACE \
 	ALIGN_UP_CONST(sizeof(struct segment_header), SEGMENT_ALIGN)
-#define SEGMENT_DIR_SPACE                                                  \
+#define SEGMENT_DIR_SPACE \
 	ALIGN_UP_CONST(SEGMENT_DIR_CAPACITY * sizeof(struct segment_dir_entry), \
 		       SEGMENT_ALIGN)
 #define SEGMENT_CTL_HEADER_SPACE \
@@ -35,18 +35,18 @@
  * header is smaller and it has no directory) but gets the same, to keep the
  * rule one number.
  */
-#define SEGMENT_OVERHEAD                                \
-	(SEGMENT_HEADER_SPACE + SEGMENT_DIR_SPACE +     \
+#define SEGMENT_OVERHEAD \
+	(SEGMENT_HEADER_SPACE + SEGMENT_DIR_SPACE + \
 	 SEGMENT_DIR_CAPACITY * (SEGMENT_ALIGN - 1))
 
 /* segment_set_err - the message for the caller, if it gave a buffer. */
-__attribute__((format(printf, 3, 4)))
-void segment_set_err(char *err, size_t errlen, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void segment_set_err(char *err,
+							   size_t errlen,
+							   const char *fmt, ...);
 
 /* segment_range_ok - does [offset, offset+len) lie inside [0, size)?
  * Cannot overflow. */
-static inline bool segment_range_ok(uint64_t offset, uint64_t len,
-				    uint64_t size)
+static inline bool segment_range_ok(uint64_t offset, uint64_t len, uint64_t size)
 {
 	return offset <= size && len <= size - offset;
 }

@@ -42,7 +42,8 @@
 static int validate_attached(const struct segment *seg, char *err, size_t errlen)
 {
 	const struct segment_header *h = segment_header(seg);
-	const struct segment_ctl_header *ch = (const struct segment_ctl_header *)seg->ctl;
+	const struct segment_ctl_header *ch =
+		(const struct segment_ctl_header *)seg->ctl;
 	uint64_t dir_offset = h->dir_offset;
 	uint32_t dir_capacity = h->dir_capacity;
 	uint32_t version = h->layout_version;
@@ -50,55 +51,65 @@ static int validate_attached(const struct segment *seg, char *err, size_t errlen
 
 	if (h->magic != SEGMENT_MAGIC) {
 		segment_set_err(err, errlen,
-			"the data part is not a shmkv segment (magic 0x%016" PRIx64 ")",
-			h->magic);
+				"the data part is not a shmkv segment (magic 0x%016" PRIx64
+				")",
+				h->magic);
 		return -EINVAL;
 	}
 	if (version != SEGMENT_LAYOUT_VERSION) {
 		segment_set_err(err, errlen,
-			"the segment has layout version %" PRIu32 " but this library "
-			"knows layout version %u; use a client built with the server's version",
-			version, SEGMENT_LAYOUT_VERSION);
+				"the segment has layout version %" PRIu32
+				" but this library "
+				"knows layout version %u; use a client built with the server's version",
+				version, SEGMENT_LAYOUT_VERSION);
 		return -EPROTO;
 	}
 	if (h->header_size != sizeof(struct segment_header)) {
-		segment_set_err(err, errlen, "the segment header is %" PRIu32
-			" bytes, this library's is %zu", h->header_size,
-			sizeof(struct segment_header));
+		segment_set_err(err, errlen,
+				"the segment header is %" PRIu32
+				" bytes, this library's is %zu",
+				h->header_size, sizeof(struct segment_header));
 		return -EPROTO;
 	}
 	if (h->data_size != seg->data_size || h->ctl_size != seg->ctl_size) {
 		segment_set_err(err, errlen,
-			"the segment header says %" PRIu64 " + %" PRIu64
-			" bytes but the parts are %zu + %zu bytes",
-			h->data_size, h->ctl_size, seg->data_size, seg->ctl_size);
+				"the segment header says %" PRIu64 " + %" PRIu64
+				" bytes but the parts are %zu + %zu bytes",
+				h->data_size, h->ctl_size, seg->data_size,
+				seg->ctl_size);
 		return -EINVAL;
 	}
-	if (ch->magic != SEGMENT_CTL_MAGIC || ch->layout_version != SEGMENT_LAYOUT_VERSION ||
+	if (ch->magic != SEGMENT_CTL_MAGIC ||
+	    ch->layout_version != SEGMENT_LAYOUT_VERSION ||
 	    ch->size != seg->ctl_size) {
 		segment_set_err(err, errlen,
-			"the control part is not this segment's (magic 0x%016" PRIx64
-			", version %" PRIu32 ", %" PRIu64 " bytes)",
-			ch->magic, ch->layout_version, ch->size);
+				"the control part is not this segment's (magic 0x%016" PRIx64
+				", version %" PRIu32 ", %" PRIu64 " bytes)",
+				ch->magic, ch->layout_version, ch->size);
 		return -EINVAL;
 	}
 	if (dir_offset < sizeof(struct segment_header) ||
 	    dir_capacity > seg->data_size / sizeof(struct segment_dir_entry) ||
 	    !segment_range_ok(dir_offset,
-		      (uint64_t)dir_capacity * sizeof(struct segment_dir_entry),
-		      seg->data_size) ||
+			      (uint64_t)dir_capacity *
+				      sizeof(struct segment_dir_entry),
+			      seg->data_size) ||
 	    /* Relaxed: only a sanity check; directory() loads it again, with
 	     * acquire, before reading entries. */
 	    __atomic_load_n(&h->dir_count, __ATOMIC_RELAXED) > dir_capacity ||
 	    h->free_offset > seg->data_size ||
 	    h->ctl_free_offset > seg->ctl_size) {
-		segment_set_err(err, errlen, "the segment's directory or allocation offsets "
-			"lie outside its %zu bytes", seg->data_size);
+		segment_set_err(err, errlen,
+				"the segment's directory or allocation offsets "
+				"lie outside its %zu bytes",
+				seg->data_size);
 		return -EINVAL;
 	}
-	if (h->backing != SEGMENT_BACKING_MEMFD && h->backing != SEGMENT_BACKING_FILE) {
-		segment_set_err(err, errlen, "the segment's backing %" PRIu32
-				" is unknown", h->backing);
+	if (h->backing != SEGMENT_BACKING_MEMFD &&
+	    h->backing != SEGMENT_BACKING_FILE) {
+		segment_set_err(err, errlen,
+				"the segment's backing %" PRIu32 " is unknown",
+				h->backing);
 		return -EINVAL;
 	}
 	/* Our mappings must not turn into a SIGBUS because some other holder
@@ -108,8 +119,9 @@ static int validate_attached(const struct segment *seg, char *err, size_t errlen
 	for (int i = 0; i < 2 && h->backing == SEGMENT_BACKING_MEMFD; i++) {
 		seals = fcntl(i == 0 ? seg->data_fd : seg->ctl_fd, F_GET_SEALS);
 		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
-			segment_set_err(err, errlen, "the %s part is not sealed against shrinking",
-				i == 0 ? "data" : "control");
+			segment_set_err(err, errlen,
+					"the %s part is not sealed against shrinking",
+					i == 0 ? "data" : "control");
 			return -EPERM;
 		}
 	}
@@ -124,13 +136,14 @@ static int fd_size(int fd, size_t min, const char *what, size_t *size,
 
 	if (fstat(fd, &st) < 0) {
 		int rc = -errno;
-		segment_set_err(err, errlen, "could not stat the %s fd %d: %s", what, fd,
-			strerror(-rc));
+		segment_set_err(err, errlen, "could not stat the %s fd %d: %s",
+				what, fd, strerror(-rc));
 		return rc;
 	}
 	if (st.st_size < (off_t)min || (uint64_t)st.st_size > SIZE_MAX) {
-		segment_set_err(err, errlen, "the %s fd is %lld bytes, too small for a header",
-			what, (long long)st.st_size);
+		segment_set_err(err, errlen,
+				"the %s fd is %lld bytes, too small for a header",
+				what, (long long)st.st_size);
 		return -EINVAL;
 	}
 	*size = (size_t)st.st_size;
@@ -160,7 +173,8 @@ static int map_existing(struct segment *seg, bool data_writable, char *err,
 	p = mmap(NULL, seg->data_size, data_prot, MAP_SHARED, seg->data_fd, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;
-		segment_set_err(err, errlen, "could not map the %zu-byte data part: %s",
+		segment_set_err(err, errlen,
+				"could not map the %zu-byte data part: %s",
 				seg->data_size, strerror(-rc));
 		goto fail;
 	}
@@ -169,8 +183,10 @@ static int map_existing(struct segment *seg, bool data_writable, char *err,
 		 seg->ctl_fd, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;
-		segment_set_err(err, errlen, "could not map the %zu-byte control part "
-				"read-write: %s", seg->ctl_size, strerror(-rc));
+		segment_set_err(err, errlen,
+				"could not map the %zu-byte control part "
+				"read-write: %s",
+				seg->ctl_size, strerror(-rc));
 		goto fail;
 	}
 	seg->ctl = p;
@@ -230,7 +246,8 @@ int segment_adopt(struct segment *seg, int data_fd, int ctl_fd, char *err,
 	if (rc < 0)
 		return rc;
 	if (segment_header(seg)->backing != SEGMENT_BACKING_FILE) {
-		segment_set_err(err, errlen, "the segment says it is no memory file");
+		segment_set_err(err, errlen,
+				"the segment says it is no memory file");
 		segment_release(seg);
 		return -EINVAL;
 	}
@@ -247,8 +264,7 @@ int segment_adopt(struct segment *seg, int data_fd, int ctl_fd, char *err,
  * segment_take_over - the adopted segment becomes ours.  clean_stop goes
  * to 0 first: should we die from here on, the next server must recover.
  */
-int segment_take_over(struct segment *seg, bool prefault, char *err,
-		      size_t errlen)
+int segment_take_over(struct segment *seg, bool prefault, char *err, size_t errlen)
 {
 	struct segment_header *h = segment_header(seg);
 	double start = segment_now_seconds();
@@ -265,9 +281,11 @@ int segment_take_over(struct segment *seg, bool prefault, char *err,
 	 * expire at the right moment whatever time passed while no server
 	 * ran: setting the clock to now is all the rebasing there is.
 	 */
-	atomic_store_explicit(&h->clock, (uint32_t)time(NULL), memory_order_relaxed);
+	atomic_store_explicit(&h->clock, (uint32_t)time(NULL),
+			      memory_order_relaxed);
 	/* Release: a client that sees RUNNING sees the fields above. */
-	atomic_store_explicit(&h->state, SEGMENT_STATE_RUNNING, memory_order_release);
+	atomic_store_explicit(&h->state, SEGMENT_STATE_RUNNING,
+			      memory_order_release);
 	if (!prefault)
 		goto done;
 	rc = segment_populate(seg->data, seg->data_size,
@@ -296,8 +314,10 @@ void segment_mark_clean(struct segment *seg)
 {
 	struct segment_header *h = segment_header(seg);
 
-	if (seg->data == NULL || !seg->writable || h->backing != SEGMENT_BACKING_FILE)
+	if (seg->data == NULL || !seg->writable ||
+	    h->backing != SEGMENT_BACKING_FILE)
 		return;
-	atomic_store_explicit(&h->state, SEGMENT_STATE_SHUTDOWN, memory_order_release);
+	atomic_store_explicit(&h->state, SEGMENT_STATE_SHUTDOWN,
+			      memory_order_release);
 	atomic_store_explicit(&h->clean_stop, 1, memory_order_release);
 }

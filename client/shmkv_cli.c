@@ -36,11 +36,11 @@ struct cli {
 	const char *path;
 	int64_t ttl;
 	uint32_t flags;
-	const char *prefix;      /* del --prefix */
-	bool long_list;          /* keys --long */
-	bool verbose;            /* stats: this process's counters on stderr */
+	const char *prefix; /* del --prefix */
+	bool long_list;	    /* keys --long */
+	bool verbose;	    /* stats: this process's counters on stderr */
 	int nargs;
-	char **args;             /* the command and its words */
+	char **args; /* the command and its words */
 };
 
 static void usage(FILE *to)
@@ -62,7 +62,8 @@ static void usage(FILE *to)
 		"  -V, --version      print the version and exit\n"
 		"  -h, --help         print this help and exit\n"
 		"A VALUE of - reads the value from standard input.\n"
-		"Exit status: 0 found/done, 1 not found, 2 error.\n", prog);
+		"Exit status: 0 found/done, 1 not found, 2 error.\n",
+		prog);
 }
 
 static int fail_usage(const char *fmt, const char *arg)
@@ -108,9 +109,7 @@ static int parse_options(int argc, char **argv, struct cli *c)
 	/* Leading ':' so that this reports errors in its own words. */
 	while ((opt = getopt_long(argc, argv, ":s:lvVh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 's':
-			c->path = optarg;
-			break;
+		case 's': c->path = optarg; break;
 		case 't':
 			if (parse_i64("--ttl", optarg, &c->ttl) < 0)
 				return 2;
@@ -123,25 +122,18 @@ static int parse_options(int argc, char **argv, struct cli *c)
 						  optarg);
 			c->flags = (uint32_t)n;
 			break;
-		case 'p':
-			c->prefix = optarg;
-			break;
-		case 'l':
-			c->long_list = true;
-			break;
-		case 'v':
-			c->verbose = true;
-			break;
+		case 'p': c->prefix = optarg; break;
+		case 'l': c->long_list = true; break;
+		case 'v': c->verbose = true; break;
 		case 'V':
 			printf("%s (shmkv) %s\n", prog, SHMKV_VERSION);
 			return 1;
-		case 'h':
-			usage(stdout);
-			return 1;
+		case 'h': usage(stdout); return 1;
 		case ':':
 			return fail_usage("%s needs a value", argv[optind - 1]);
 		default:
-			return fail_usage("unknown option '%s'", argv[optind - 1]);
+			return fail_usage("unknown option '%s'",
+					  argv[optind - 1]);
 		}
 	}
 	c->nargs = argc - optind;
@@ -154,15 +146,15 @@ static int check_words(const struct cli *c)
 {
 	static const struct {
 		const char *name;
-		int min, max;       /* words after the command */
+		int min, max; /* words after the command */
 	} cmds[] = {
-		{ "get", 1, 1 }, { "set", 2, 2 }, { "del", 0, 1 },
+		{ "get", 1, 1 },  { "set", 2, 2 },   { "del", 0, 1 },
 		{ "keys", 0, 1 }, { "stats", 0, 0 },
 	};
 
 	if (c->nargs < 1)
 		return fail_usage("%s", "missing command: get, set, del, keys or "
-				  "stats");
+					"stats");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(c->args[0], cmds[i].name) != 0)
 			continue;
@@ -171,15 +163,17 @@ static int check_words(const struct cli *c)
 
 		if (del && (words == 1) == (c->prefix != NULL))
 			return fail_usage("%s", "del takes a KEY or --prefix "
-					  "PREFIX");
+						"PREFIX");
 		if (words < cmds[i].min)
 			return fail_usage("%s needs more arguments", c->args[0]);
 		if (words > cmds[i].max)
-			return fail_usage("too many arguments for %s", c->args[0]);
+			return fail_usage("too many arguments for %s",
+					  c->args[0]);
 		return 0;
 	}
 	return fail_usage("unknown command '%s': use get, set, del, keys or "
-			  "stats", c->args[0]);
+			  "stats",
+			  c->args[0]);
 }
 
 static int report(enum shmkv_status st)
@@ -245,8 +239,10 @@ static int cmd_set(shmkv *kv, const struct cli *c)
 	if (strcmp(arg, "-") == 0) {
 		in = read_stdin(&len);
 		if (in == NULL) {
-			fprintf(stderr, "%s: cannot read the value from standard "
-				"input: %s\n", prog, strerror(errno));
+			fprintf(stderr,
+				"%s: cannot read the value from standard "
+				"input: %s\n",
+				prog, strerror(errno));
 			return 2;
 		}
 		arg = in;
@@ -281,7 +277,8 @@ static int print_key(const struct shmkv_key_info *k, void *arg)
 
 	fwrite(k->key, 1, k->key_len, stdout);
 	if (l->long_list)
-		printf(" %zu %" PRIu32 " %" PRId64, k->value_len, k->flags, k->ttl);
+		printf(" %zu %" PRIu32 " %" PRId64, k->value_len, k->flags,
+		       k->ttl);
 	putchar('\n');
 	l->n++;
 	return 0;
@@ -311,8 +308,10 @@ static int cmd_stats(shmkv *kv, const struct cli *c)
 	free(text);
 	if (c->verbose) {
 		shmkv_counters(kv, &n);
-		fprintf(stderr, "%s: this process: %" PRIu64 " direct hits, %"
-			PRIu64 " misses\n", prog, n.hits, n.misses);
+		fprintf(stderr,
+			"%s: this process: %" PRIu64 " direct hits, %" PRIu64
+			" misses\n",
+			prog, n.hits, n.misses);
 	}
 	return 0;
 }

@@ -24,12 +24,11 @@
 #include "module_internal.h"
 
 #define DEFAULT_SOCKET "/tmp/shmkv-11211/shmkv.sock"
-#define GET_STACK 4096       /* values up to this size need one lookup */
-#define MANY_SLOT 512        /* get_many's first try per key */
+#define GET_STACK 4096 /* values up to this size need one lookup */
+#define MANY_SLOT 512  /* get_many's first try per key */
 
 struct client {
-	PyObject_HEAD
-	shmkv *kv;
+	PyObject_HEAD shmkv *kv;
 	int busy;
 };
 
@@ -55,10 +54,9 @@ static int client_init(PyObject *self, PyObject *args, PyObject *kw)
 		PyErr_SetString(PyExc_ValueError, "the shmkv.Client is open");
 		return -1;
 	}
-	Py_BEGIN_ALLOW_THREADS
-	st = shmkv_open(path, &kv);
-	Py_END_ALLOW_THREADS
-	if (st != SHMKV_OK) {
+	Py_BEGIN_ALLOW_THREADS st = shmkv_open(path, &kv);
+	Py_END_ALLOW_THREADS if (st != SHMKV_OK)
+	{
 		shmkv_py_raise(st);
 		return -1;
 	}
@@ -81,7 +79,7 @@ static PyObject *client_close(PyObject *self, PyObject *unused)
 	(void)unused;
 	if (c->busy > 0) {
 		PyErr_SetString(PyExc_RuntimeError, "the shmkv.Client is in use "
-				"by another thread");
+						    "by another thread");
 		return NULL;
 	}
 	shmkv_close(c->kv);
@@ -116,11 +114,10 @@ static PyObject *get_sized(struct client *c, shmkv *kv,
 		if (b == NULL)
 			return NULL;
 		c->busy++;
-		Py_BEGIN_ALLOW_THREADS
-		st = shmkv_get(kv, k->p, k->len, PyBytes_AS_STRING(b), len, &got,
-			       NULL);
-		Py_END_ALLOW_THREADS
-		c->busy--;
+		Py_BEGIN_ALLOW_THREADS st = shmkv_get(kv, k->p, k->len,
+						      PyBytes_AS_STRING(b), len,
+						      &got, NULL);
+		Py_END_ALLOW_THREADS c->busy--;
 		if (st == SHMKV_OK && got < len)
 			_PyBytes_Resize(&b, (Py_ssize_t)got);
 		if (st == SHMKV_OK)
@@ -130,7 +127,7 @@ static PyObject *get_sized(struct client *c, shmkv *kv,
 			Py_RETURN_NONE;
 		if (st != SHMKV_TOO_SMALL)
 			return shmkv_py_raise(st);
-		len = got;      /* it grew meanwhile */
+		len = got; /* it grew meanwhile */
 	}
 	PyErr_SetString(PyExc_RuntimeError, "the value kept growing while read");
 	return NULL;
@@ -148,10 +145,9 @@ static PyObject *client_get(PyObject *self, PyObject *key)
 	if (kv == NULL || shmkv_py_key(key, &k) < 0)
 		return NULL;
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS
-	st = shmkv_get(kv, k.p, k.len, buf, sizeof(buf), &len, NULL);
-	Py_END_ALLOW_THREADS
-	c->busy--;
+	Py_BEGIN_ALLOW_THREADS st = shmkv_get(kv, k.p, k.len, buf, sizeof(buf),
+					      &len, NULL);
+	Py_END_ALLOW_THREADS c->busy--;
 	if (st == SHMKV_OK)
 		return PyBytes_FromStringAndSize(buf, (Py_ssize_t)len);
 	if (st == SHMKV_NOT_FOUND)
@@ -227,10 +223,8 @@ static PyObject *client_get_many(PyObject *self, PyObject *keys)
 		items[i].cap = MANY_SLOT;
 	}
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS
-	st = shmkv_get_many(kv, items, (size_t)n);
-	Py_END_ALLOW_THREADS
-	c->busy--;
+	Py_BEGIN_ALLOW_THREADS st = shmkv_get_many(kv, items, (size_t)n);
+	Py_END_ALLOW_THREADS c->busy--;
 	if (st != SHMKV_OK) {
 		shmkv_py_raise(st);
 		goto done;
@@ -263,10 +257,9 @@ static PyObject *client_set(PyObject *self, PyObject *args, PyObject *kw)
 	    shmkv_py_key(key, &k) < 0 || shmkv_py_value(value, &v) < 0)
 		return NULL;
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS
-	st = shmkv_set(kv, k.p, k.len, v.buf, (size_t)v.len, flags, ttl);
-	Py_END_ALLOW_THREADS
-	c->busy--;
+	Py_BEGIN_ALLOW_THREADS st = shmkv_set(kv, k.p, k.len, v.buf,
+					      (size_t)v.len, flags, ttl);
+	Py_END_ALLOW_THREADS c->busy--;
 	PyBuffer_Release(&v);
 	if (st != SHMKV_OK)
 		return shmkv_py_raise(st);
@@ -277,12 +270,14 @@ static PyObject *client_set(PyObject *self, PyObject *args, PyObject *kw)
 static PyObject *pairs_of(PyObject *obj)
 {
 	PyObject *items = PyMapping_Check(obj) && !PySequence_Check(obj)
-			  ? PyMapping_Items(obj) : NULL;
+				  ? PyMapping_Items(obj)
+				  : NULL;
 	PyObject *seq;
 
 	if (items == NULL && PyErr_Occurred())
 		return NULL;
-	seq = PySequence_Fast(items != NULL ? items : obj, "set_many takes a "
+	seq = PySequence_Fast(items != NULL ? items : obj,
+			      "set_many takes a "
 			      "mapping or an iterable of (key, value) pairs");
 	Py_XDECREF(items);
 	return seq;
@@ -319,7 +314,7 @@ static PyObject *client_set_many(PyObject *self, PyObject *args, PyObject *kw)
 
 		if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
 			PyErr_SetString(PyExc_TypeError, "set_many: each item is a "
-					"(key, value) pair");
+							 "(key, value) pair");
 			goto done;
 		}
 		key = PyTuple_GET_ITEM(pair, 0);
@@ -328,16 +323,16 @@ static PyObject *client_set_many(PyObject *self, PyObject *args, PyObject *kw)
 		    shmkv_py_value(value, &views[i]) < 0)
 			goto done;
 		nviews = i + 1;
-		w[i] = (struct shmkv_write){ .key = k.p, .key_len = k.len,
+		w[i] = (struct shmkv_write){ .key = k.p,
+					     .key_len = k.len,
 					     .value = views[i].buf,
 					     .value_len = (size_t)views[i].len,
-					     .flags = flags, .ttl = ttl };
+					     .flags = flags,
+					     .ttl = ttl };
 	}
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS
-	st = shmkv_set_many(kv, w, (size_t)n);
-	Py_END_ALLOW_THREADS
-	c->busy--;
+	Py_BEGIN_ALLOW_THREADS st = shmkv_set_many(kv, w, (size_t)n);
+	Py_END_ALLOW_THREADS c->busy--;
 	if (st != SHMKV_OK) {
 		shmkv_py_raise(st);
 		goto done;
@@ -346,10 +341,13 @@ static PyObject *client_set_many(PyObject *self, PyObject *args, PyObject *kw)
 		if (w[i].status == SHMKV_OK)
 			continue;
 		/* The first item not stored names the error; the rest went in. */
-		shmkv_py_raise_message(w[i].status, PyUnicode_FromFormat(
-			"set_many: %R not stored: %s",
-			PyTuple_GET_ITEM(PySequence_Fast_GET_ITEM(seq, i), 0),
-			shmkv_strerror(w[i].status)));
+		shmkv_py_raise_message(
+			w[i].status,
+			PyUnicode_FromFormat(
+				"set_many: %R not stored: %s",
+				PyTuple_GET_ITEM(PySequence_Fast_GET_ITEM(seq, i),
+						 0),
+				shmkv_strerror(w[i].status)));
 		goto done;
 	}
 	ret = Py_NewRef(Py_None);
@@ -382,10 +380,8 @@ static PyObject *client_delete(PyObject *self, PyObject *key)
 	if (kv == NULL || shmkv_py_key(key, &k) < 0)
 		return NULL;
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS
-	st = shmkv_delete(kv, k.p, k.len);
-	Py_END_ALLOW_THREADS
-	c->busy--;
+	Py_BEGIN_ALLOW_THREADS st = shmkv_delete(kv, k.p, k.len);
+	Py_END_ALLOW_THREADS c->busy--;
 	return found_or_not(st);
 }
 
@@ -404,15 +400,12 @@ static PyObject *client_touch(PyObject *self, PyObject *args, PyObject *kw)
 	    shmkv_py_key(key, &k) < 0)
 		return NULL;
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS
-	st = shmkv_touch(kv, k.p, k.len, ttl);
-	Py_END_ALLOW_THREADS
-	c->busy--;
+	Py_BEGIN_ALLOW_THREADS st = shmkv_touch(kv, k.p, k.len, ttl);
+	Py_END_ALLOW_THREADS c->busy--;
 	return found_or_not(st);
 }
 
-static PyObject *arith(PyObject *self, PyObject *args, PyObject *kw,
-		       bool incr)
+static PyObject *arith(PyObject *self, PyObject *args, PyObject *kw, bool incr)
 {
 	static char *names[] = { "key", "delta", NULL };
 	struct client *c = (struct client *)self;
@@ -428,11 +421,11 @@ static PyObject *arith(PyObject *self, PyObject *args, PyObject *kw,
 	    shmkv_py_key(key, &k) < 0)
 		return NULL;
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS
-	st = incr ? shmkv_incr(kv, k.p, k.len, delta, &value)
-		  : shmkv_decr(kv, k.p, k.len, delta, &value);
-	Py_END_ALLOW_THREADS
-	c->busy--;
+	Py_BEGIN_ALLOW_THREADS st = incr ? shmkv_incr(kv, k.p, k.len, delta,
+						      &value)
+					 : shmkv_decr(kv, k.p, k.len, delta,
+						      &value);
+	Py_END_ALLOW_THREADS c->busy--;
 	if (st == SHMKV_OK)
 		return PyLong_FromUnsignedLongLong(value);
 	if (st == SHMKV_NOT_FOUND)
@@ -496,10 +489,8 @@ static PyObject *client_scan(PyObject *self, PyObject *args, PyObject *kw)
 	    (prefix != NULL && shmkv_py_key(prefix, &p) < 0))
 		return NULL;
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS
-	st = shmkv_scan(kv, p.p, p.len, gather, &f);
-	Py_END_ALLOW_THREADS
-	c->busy--;
+	Py_BEGIN_ALLOW_THREADS st = shmkv_scan(kv, p.p, p.len, gather, &f);
+	Py_END_ALLOW_THREADS c->busy--;
 	if (st != SHMKV_OK)
 		shmkv_py_raise(st);
 	else if (f.oom)
@@ -559,8 +550,7 @@ static PyMethodDef client_methods[] = {
 };
 
 static PyTypeObject client_type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "shmkv.Client",
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkv.Client",
 	.tp_doc = "Client(socket_path='" DEFAULT_SOCKET "'): attach to a "
 		  "shmkv-server's segment.",
 	.tp_basicsize = sizeof(struct client),

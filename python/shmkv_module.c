@@ -63,7 +63,9 @@ PyObject *shmkv_py_raise(enum shmkv_status st)
 	const char *msg = shmkv_last_error();
 
 	return shmkv_py_raise_message(st, PyUnicode_FromString(
-		msg[0] != '\0' ? msg : shmkv_strerror(st)));
+						  msg[0] != '\0'
+							  ? msg
+							  : shmkv_strerror(st)));
 }
 
 int shmkv_py_key(PyObject *obj, struct shmkv_py_bytes *out)
@@ -103,14 +105,15 @@ int shmkv_py_value(PyObject *obj, Py_buffer *view)
 	}
 	if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0)
 		return 0;
-	PyErr_Format(PyExc_TypeError, "a value is bytes-like or str, not "
-		     "%.100s", Py_TYPE(obj)->tp_name);
+	PyErr_Format(PyExc_TypeError,
+		     "a value is bytes-like or str, not "
+		     "%.100s",
+		     Py_TYPE(obj)->tp_name);
 	return -1;
 }
 
-PyObject *shmkv_py_key_info(const void *key, size_t key_len,
-			    size_t value_len, uint32_t flags, int64_t ttl,
-			    uint64_t cas)
+PyObject *shmkv_py_key_info(const void *key, size_t key_len, size_t value_len,
+			    uint32_t flags, int64_t ttl, uint64_t cas)
 {
 	PyObject *t = PyStructSequence_New(key_info_type);
 	PyObject *v[5];
@@ -186,7 +189,10 @@ static struct PyModuleDef module_def = {
 	"constants (shmkv.NOT_STORED, shmkv.SERVER_GONE, ...).",
 	-1,
 	module_methods,
-	NULL, NULL, NULL, NULL,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
 };
 
 PyMODINIT_FUNC PyInit_shmkv(void);
@@ -198,9 +204,10 @@ PyMODINIT_FUNC PyInit_shmkv(void)
 
 	if (m == NULL)
 		return NULL;
-	shmkv_error = PyErr_NewExceptionWithDoc(
-		"shmkv.Error", "A shmkv call failed; .status says how (one of "
-		"the module's status constants).", NULL, NULL);
+	shmkv_error = PyErr_NewExceptionWithDoc("shmkv.Error",
+						"A shmkv call failed; .status says how (one of "
+						"the module's status constants).",
+						NULL, NULL);
 	key_info_type = PyStructSequence_NewType(&key_info_desc);
 	if (shmkv_error == NULL || key_info_type == NULL ||
 	    PyType_Ready(client) < 0)

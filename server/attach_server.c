@@ -106,12 +106,14 @@ int attach_serve(const struct attach_server *as, int fd, const char *line,
 	size_t n = sizeof(ATTACH_COMMAND) - 1;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
-		return refuse(fd, "cannot tell who you are (%s)", strerror(errno));
+		return refuse(fd, "cannot tell who you are (%s)",
+			      strerror(errno));
 	if (cred.uid != 0 && cred.uid != geteuid() &&
 	    !(as->policy.group_set && peer_in_group(fd, &cred, as->policy.group)))
-		return refuse(fd, "permission denied for uid %u: only uid %u, "
-			      "root%s%s may attach", (unsigned)cred.uid,
-			      (unsigned)geteuid(),
+		return refuse(fd,
+			      "permission denied for uid %u: only uid %u, "
+			      "root%s%s may attach",
+			      (unsigned)cred.uid, (unsigned)geteuid(),
 			      as->policy.group_set ? " and members of group "
 						   : " (see --attach-group)",
 			      as->policy.group_set ? as->policy.group_name : "");
@@ -121,12 +123,13 @@ int attach_serve(const struct attach_server *as, int fd, const char *line,
 	buf[len] = '\0';
 	errno = 0;
 	version = strtoul(buf, &end, 10);
-	if (errno != 0 || end == buf || (*end != '\r' && *end != '\n' &&
-					 *end != '\0'))
+	if (errno != 0 || end == buf ||
+	    (*end != '\r' && *end != '\n' && *end != '\0'))
 		return refuse(fd, "bad request: expected '" ATTACH_COMMAND
-			      " <layout-version>'");
+				  " <layout-version>'");
 	if (version != SEGMENT_LAYOUT_VERSION)
-		return refuse(fd, "layout version mismatch (server %u, client %lu)",
+		return refuse(fd,
+			      "layout version mismatch (server %u, client %lu)",
 			      SEGMENT_LAYOUT_VERSION, version);
 
 	if (proc_claim(as->cache->procs, as->cache->nprocs, cred.pid, slot) < 0)

@@ -26,7 +26,7 @@
 /* Who may attach besides the server's own user and root. */
 struct attach_policy {
 	bool group_set;
-	gid_t group;          /* members of this group may attach too */
+	gid_t group; /* members of this group may attach too */
 	const char *group_name;
 };
 
@@ -35,7 +35,7 @@ struct server_stats;
 struct attach_server {
 	struct cache *cache;
 	struct server_stats *stats; /* this worker's: keeps closed clients' counts */
-	int data_ro_fd;       /* read-only descriptor of the data part */
+	int data_ro_fd;		    /* read-only descriptor of the data part */
 	struct attach_policy policy;
 };
 

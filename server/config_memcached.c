@@ -44,8 +44,8 @@
 #include <unistd.h>
 
 /* warn - keep a one-line warning for main to print. */
-__attribute__((format(printf, 2, 3)))
-static void warn(struct server_config *cfg, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void warn(struct server_config *cfg,
+						       const char *fmt, ...)
 {
 	size_t used = strlen(cfg->warnings);
 	va_list ap;
@@ -75,13 +75,14 @@ static bool all_digits(const char *s)
 }
 
 /* memcached's -o KEY=VALUE,...: the one shmkv has, warnings for the rest. */
-static int apply_extended(struct server_config *cfg, const char *arg,
-			  char *err, size_t errlen)
+static int apply_extended(struct server_config *cfg, const char *arg, char *err,
+			  size_t errlen)
 {
 	char buf[512], *save = NULL, *opt;
 
 	if (strlen(arg) >= sizeof(buf))
-		return config_seterr(err, errlen, "-o: '%.40s...' is too long", arg);
+		return config_seterr(err, errlen, "-o: '%.40s...' is too long",
+				     arg);
 	snprintf(buf, sizeof(buf), "%s", arg);
 	for (opt = strtok_r(buf, ",", &save); opt != NULL;
 	     opt = strtok_r(NULL, ",", &save)) {
@@ -93,13 +94,16 @@ static int apply_extended(struct server_config *cfg, const char *arg,
 			unsigned long v;
 
 			if (value == NULL || !all_digits(value) ||
-			    (v = strtoul(value, NULL, 10)) > CONFIG_MAX_IDLE_TIMEOUT)
+			    (v = strtoul(value, NULL, 10)) >
+				    CONFIG_MAX_IDLE_TIMEOUT)
 				return config_seterr(err, errlen,
-					    "-o idle_timeout: '%s' is not a number of seconds (0 to %u)",
-					    value ? value : "", CONFIG_MAX_IDLE_TIMEOUT);
+						     "-o idle_timeout: '%s' is not a number of seconds (0 to %u)",
+						     value ? value : "",
+						     CONFIG_MAX_IDLE_TIMEOUT);
 			cfg->idle_timeout = (uint32_t)v;
 		} else {
-			warn(cfg, "-o %s: memcached's option has no meaning for shmkv; ignored",
+			warn(cfg,
+			     "-o %s: memcached's option has no meaning for shmkv; ignored",
 			     opt);
 		}
 	}
@@ -116,53 +120,62 @@ int config_memcached_option(struct server_config *cfg, int c, const char *arg,
 	switch (c) {
 	case 'u':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->user))
-			return config_seterr(err, errlen, "-u: '%s' is not a user name", arg);
+			return config_seterr(err, errlen,
+					     "-u: '%s' is not a user name", arg);
 		snprintf(cfg->user, sizeof(cfg->user), "%s", arg);
 		return 0;
-	case 'd':
-		cfg->daemonize = true;
-		return 0;
+	case 'd': cfg->daemonize = true; return 0;
 	case 'P':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->pid_file))
-			return config_seterr(err, errlen, "-P: '%s' is not a file name", arg);
+			return config_seterr(err, errlen,
+					     "-P: '%s' is not a file name", arg);
 		snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s", arg);
 		return 0;
 	case 'U':
 		if (strcmp(arg, "0") != 0)
 			return config_seterr(err, errlen,
-				    "-U: '%s': shmkv has no UDP; only -U 0 (UDP off, memcached's default) is accepted",
-				    arg);
+					     "-U: '%s': shmkv has no UDP; only -U 0 (UDP off, memcached's default) is accepted",
+					     arg);
 		return 0;
 	case 'R':
 		if (!all_digits(arg) || strtoul(arg, NULL, 10) == 0)
-			return config_seterr(err, errlen, "-R: '%s' is not a number of requests", arg);
-		warn(cfg, "-R %s: ignored; a worker answers every command one read brings in", arg);
+			return config_seterr(err, errlen,
+					     "-R: '%s' is not a number of requests",
+					     arg);
+		warn(cfg,
+		     "-R %s: ignored; a worker answers every command one read brings in",
+		     arg);
 		return 0;
-	case 'o':
-		return apply_extended(cfg, arg, err, errlen);
-	case 'A':
-		cfg->shutdown_command = true;
-		return 0;
+	case 'o': return apply_extended(cfg, arg, err, errlen);
+	case 'A': cfg->shutdown_command = true; return 0;
 	case 'F':
-		return config_seterr(err, errlen, "-F: disabling flush_all is not supported yet");
+		return config_seterr(err, errlen,
+				     "-F: disabling flush_all is not supported yet");
 	case 'M':
-		return config_seterr(err, errlen, "-M: returning errors instead of evicting is not supported yet");
+		return config_seterr(
+			err, errlen,
+			"-M: returning errors instead of evicting is not supported yet");
 	case 'C':
-		return config_seterr(err, errlen, "-C: turning CAS off is not supported yet");
+		return config_seterr(err, errlen,
+				     "-C: turning CAS off is not supported yet");
 	default:
-		return config_seterr(err, errlen, "internal error: memcached option %d", c);
+		return config_seterr(err, errlen,
+				     "internal error: memcached option %d", c);
 	}
 }
 
 /* conf_add - one word of a --conf file, copied into cfg. */
 static int conf_add(struct server_config *cfg, const char *w, size_t *used,
-		    int *n, const char *path, int lineno, char *err, size_t errlen)
+		    int *n, const char *path, int lineno, char *err,
+		    size_t errlen)
 {
 	size_t len = strlen(w) + 1;
 
 	if (*n >= CONFIG_CONF_MAX_WORDS || *used + len > sizeof(cfg->conf_text))
-		return config_seterr(err, errlen, "--conf %s:%d: more flags than shmkv reads (%d words, %zu bytes)",
-			    path, lineno, CONFIG_CONF_MAX_WORDS, sizeof(cfg->conf_text));
+		return config_seterr(err, errlen,
+				     "--conf %s:%d: more flags than shmkv reads (%d words, %zu bytes)",
+				     path, lineno, CONFIG_CONF_MAX_WORDS,
+				     sizeof(cfg->conf_text));
 	memcpy(cfg->conf_text + *used, w, len);
 	cfg->conf_argv[1 + (*n)++] = cfg->conf_text + *used;
 	*used += len;
@@ -187,13 +200,15 @@ static int conf_words(FILE *f, const char *path, struct server_config *cfg,
 		if (w != NULL && strcmp(w, "logfile") == 0) {
 			w = strtok_r(NULL, " \t\r\n", &save);
 			if (w == NULL || strlen(w) >= sizeof(cfg->log_file))
-				return config_seterr(err, errlen, "--conf %s:%d: logfile needs a path",
-					    path, lineno);
+				return config_seterr(err, errlen,
+						     "--conf %s:%d: logfile needs a path",
+						     path, lineno);
 			snprintf(cfg->log_file, sizeof(cfg->log_file), "%s", w);
 			continue;
 		}
 		for (; w != NULL; w = strtok_r(NULL, " \t\r\n", &save)) {
-			rc = conf_add(cfg, w, &used, n, path, lineno, err, errlen);
+			rc = conf_add(cfg, w, &used, n, path, lineno, err,
+				      errlen);
 			if (rc < 0)
 				return rc;
 		}
@@ -219,7 +234,8 @@ int config_expand_conf(int argc, char **argv, struct server_config *cfg,
 	for (i = 1; i < argc && path == NULL; i++) {
 		if (strcmp(argv[i], "--conf") == 0) {
 			if (i + 1 >= argc)
-				return config_seterr(err, errlen, "--conf: needs a file; see --help");
+				return config_seterr(err, errlen,
+						     "--conf: needs a file; see --help");
 			path = argv[i + 1];
 			skip = i;
 		} else if (strncmp(argv[i], "--conf=", 7) == 0) {
@@ -231,14 +247,16 @@ int config_expand_conf(int argc, char **argv, struct server_config *cfg,
 		return 0;
 	f = fopen(path, "r");
 	if (f == NULL)
-		return config_seterr(err, errlen, "--conf: cannot read '%s': %s", path,
-			    strerror(errno));
+		return config_seterr(err, errlen, "--conf: cannot read '%s': %s",
+				     path, strerror(errno));
 	rc = conf_words(f, path, cfg, &n, err, errlen);
 	fclose(f);
 	if (rc < 0)
 		return rc;
-	if (n + argc + 1 > (int)(sizeof(cfg->conf_argv) / sizeof(cfg->conf_argv[0])))
-		return config_seterr(err, errlen, "--conf: too many flags in all");
+	if (n + argc + 1 >
+	    (int)(sizeof(cfg->conf_argv) / sizeof(cfg->conf_argv[0])))
+		return config_seterr(err, errlen,
+				     "--conf: too many flags in all");
 	cfg->conf_argv[0] = argv[0];
 	n++;
 	for (i = 1; i < argc; i++) {
@@ -260,13 +278,16 @@ static int drop_to_user(const char *user, char *err, size_t errlen)
 	struct passwd *pw = getpwnam(user);
 
 	if (pw == NULL)
-		return config_seterr(err, errlen, "-u: can't find the user %s to switch to", user);
+		return config_seterr(err, errlen,
+				     "-u: can't find the user %s to switch to",
+				     user);
 	if (pw->pw_uid == 0)
 		return 0;
 	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0)
-		return config_seterr(err, errlen, "-u: failed to assume the identity of %s: %s",
-			    user, strerror(errno));
+		return config_seterr(err, errlen,
+				     "-u: failed to assume the identity of %s: %s",
+				     user, strerror(errno));
 	return 0;
 }
 
@@ -278,14 +299,17 @@ static int daemonize(const struct server_config *cfg, char *err, size_t errlen)
 	int fd;
 
 	if (pid < 0)
-		return config_seterr(err, errlen, "-d: fork: %s", strerror(errno));
+		return config_seterr(err, errlen, "-d: fork: %s",
+				     strerror(errno));
 	if (pid > 0)
 		_exit(0);
 	if (setsid() < 0)
-		return config_seterr(err, errlen, "-d: setsid: %s", strerror(errno));
+		return config_seterr(err, errlen, "-d: setsid: %s",
+				     strerror(errno));
 	fd = open("/dev/null", O_RDWR);
 	if (fd < 0)
-		return config_seterr(err, errlen, "-d: /dev/null: %s", strerror(errno));
+		return config_seterr(err, errlen, "-d: /dev/null: %s",
+				     strerror(errno));
 	dup2(fd, STDIN_FILENO);
 	if (cfg->verbosity == 0 && cfg->log_file[0] == '\0') {
 		dup2(fd, STDOUT_FILENO);
@@ -322,8 +346,8 @@ static int pid_file_free(const char *path, char *err, size_t errlen)
 
 	if (old > 0 && old != getpid() && (kill(old, 0) == 0 || errno == EPERM))
 		return config_seterr(err, errlen,
-			    "-P: %s names process %d, which is running; stop it or choose another file",
-			    path, (int)old);
+				     "-P: %s names process %d, which is running; stop it or choose another file",
+				     path, (int)old);
 	return 0;
 }
 
@@ -332,13 +356,16 @@ static int write_pid_file(const char *path, char *err, size_t errlen)
 	char buf[32];
 	int fd, n;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0644);
 	if (fd < 0)
-		return config_seterr(err, errlen, "-P: cannot write %s: %s", path, strerror(errno));
+		return config_seterr(err, errlen, "-P: cannot write %s: %s",
+				     path, strerror(errno));
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if (write(fd, buf, (size_t)n) != n) {
 		close(fd);
-		return config_seterr(err, errlen, "-P: cannot write %s: %s", path, strerror(errno));
+		return config_seterr(err, errlen, "-P: cannot write %s: %s",
+				     path, strerror(errno));
 	}
 	close(fd);
 	return 0;
@@ -355,18 +382,20 @@ int config_prepare_process(struct server_config *cfg, char *err, size_t errlen)
 
 	if (geteuid() == 0) {
 		if (cfg->user[0] == '\0')
-			return config_seterr(err, errlen,
-				    "can't run as root without the -u switch (-u root to mean it)");
+			return config_seterr(
+				err, errlen,
+				"can't run as root without the -u switch (-u root to mean it)");
 		rc = drop_to_user(cfg->user, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
 	if (cfg->log_file[0] != '\0') {
-		int fd = open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		int fd = open(cfg->log_file,
+			      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 
 		if (fd < 0)
-			return config_seterr(err, errlen, "logfile %s: %s", cfg->log_file,
-				    strerror(errno));
+			return config_seterr(err, errlen, "logfile %s: %s",
+					     cfg->log_file, strerror(errno));
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
 		close(fd);

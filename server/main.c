@@ -17,7 +17,7 @@
 
 int main(int argc, char **argv)
 {
-	static struct server_config cfg;  /* large: a --conf file's words */
+	static struct server_config cfg; /* large: a --conf file's words */
 	char err[512];
 	const char *w, *nl;
 	int rc;
@@ -27,17 +27,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	switch (cfg.action) {
-	case CONFIG_HELP:
-		config_usage(stdout);
-		return 0;
+	case CONFIG_HELP: config_usage(stdout); return 0;
 	case CONFIG_VERSION:
 		printf(SERVER_NAME " " SERVER_VERSION "\n");
 		return 0;
-	case CONFIG_RUN:
-		break;
+	case CONFIG_RUN: break;
 	}
 	for (w = cfg.warnings; (nl = strchr(w, '\n')) != NULL; w = nl + 1)
-		fprintf(stderr, SERVER_NAME ": warning: %.*s\n", (int)(nl - w), w);
+		fprintf(stderr, SERVER_NAME ": warning: %.*s\n", (int)(nl - w),
+			w);
 	if (config_prepare_process(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, SERVER_NAME ": %s\n", err);
 		return 2;

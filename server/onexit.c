@@ -40,8 +40,7 @@ static int onexit_depth;
  * are already registered; in both failure cases nothing is registered, so
  * the caller should undo its step at once and fail.
  */
-int
-onexit_push(onexit_fn fn, void *arg)
+int onexit_push(onexit_fn fn, void *arg)
 {
 	if (fn == NULL)
 		return -EINVAL;
@@ -62,8 +61,7 @@ onexit_push(onexit_fn fn, void *arg)
  * without running.  Afterwards the stack is empty; a second call does
  * nothing.  Callbacks pushed by a running callback run in this same pass.
  */
-void
-onexit_run_all(void)
+void onexit_run_all(void)
 {
 	pid_t self = getpid();
 
@@ -84,8 +82,7 @@ onexit_run_all(void)
  * A forked worker calls this first thing, as PostgreSQL's children do
  * on_exit_reset(): what the supervisor created is the supervisor's to undo.
  */
-void
-onexit_cancel_all(void)
+void onexit_cancel_all(void)
 {
 	while (onexit_depth > 0) {
 		onexit_depth--;

@@ -22,14 +22,14 @@
 #include "table_walk.h"
 
 #define DUMP_BUCKETS 64u
-#define CACHEDUMP_MAX_BYTES (2u * 1024u * 1024u)  /* memcached's limit */
+#define CACHEDUMP_MAX_BYTES (2u * 1024u * 1024u) /* memcached's limit */
 
 struct dump {
 	struct proto_req *req;
 	unsigned cls;
-	uint32_t limit;         /* cachedump: 0 = all */
+	uint32_t limit; /* cachedump: 0 = all */
 	uint32_t shown;
-	size_t start;           /* out->len when the listing began */
+	size_t start; /* out->len when the listing began */
 	bool full;
 };
 
@@ -44,11 +44,12 @@ static void add_key_encoded(struct proto_req *req, const unsigned char *k,
 		unsigned char c = k[i];
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-		    c == '~')
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~')
 			buf[o++] = (char)c;
 		else
-			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%%%02X", c);
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+					      "%%%02X", c);
 	}
 	proto_add(req, buf, o);
 }
@@ -59,10 +60,11 @@ static void meta_line(void *arg, const struct table_walk_entry *e)
 
 	proto_adds(d->req, "key=");
 	add_key_encoded(d->req, e->key, e->key_len);
-	proto_addf(d->req, " exp=%lld la=%u cas=%llu fetch=%s cls=%u size=%llu\r\n",
+	proto_addf(d->req,
+		   " exp=%lld la=%u cas=%llu fetch=%s cls=%u size=%llu\r\n",
 		   e->exptime ? (long long)e->exptime : -1LL, e->last_access,
-		   (unsigned long long)e->cas, e->fetched ? "yes" : "no", d->cls,
-		   (unsigned long long)e->total_size);
+		   (unsigned long long)e->cas, e->fetched ? "yes" : "no",
+		   d->cls, (unsigned long long)e->total_size);
 }
 
 static void cache_line(void *arg, const struct table_walk_entry *e)
@@ -116,7 +118,8 @@ void proto_dump_metadump(struct proto_req *req)
 
 		while (s < end) {
 			const char *comma = memchr(s, ',', (size_t)(end - s));
-			size_t len = comma ? (size_t)(comma - s) : (size_t)(end - s);
+			size_t len = comma ? (size_t)(comma - s)
+					   : (size_t)(end - s);
 			uint32_t cls;
 
 			if (!proto_num_u32_str(s, len, &cls) || cls == 0 ||

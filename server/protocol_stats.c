@@ -120,8 +120,8 @@ static void table_totals(const struct proto_ctx *ctx, struct table_stats *ts)
  * connections' (in the summed slots) plus every live proc slot's.
  */
 static void direct_totals(const struct proto_ctx *ctx,
-			  const struct server_stats *closed,
-			  uint64_t *hits, uint64_t *misses)
+			  const struct server_stats *closed, uint64_t *hits,
+			  uint64_t *misses)
 {
 	const struct lwlock_owner *o = &ctx->table->owner;
 
@@ -190,9 +190,11 @@ static void server_cpu(const struct proto_ctx *ctx, struct timeval *user,
 		if (f != NULL)
 			fclose(f);
 		user->tv_sec = (time_t)(u / (uint64_t)hz);
-		user->tv_usec = (suseconds_t)(u % (uint64_t)hz * 1000000 / (uint64_t)hz);
+		user->tv_usec = (suseconds_t)(u % (uint64_t)hz * 1000000 /
+					      (uint64_t)hz);
 		sys->tv_sec = (time_t)(s / (uint64_t)hz);
-		sys->tv_usec = (suseconds_t)(s % (uint64_t)hz * 1000000 / (uint64_t)hz);
+		sys->tv_usec = (suseconds_t)(s % (uint64_t)hz * 1000000 /
+					     (uint64_t)hz);
 		return;
 	}
 	{
@@ -214,20 +216,22 @@ static void general_process(struct proto_req *req, const struct server_stats *s)
 	struct timeval ru_user, ru_sys;
 
 	server_cpu(ctx, &ru_user, &ru_sys);
-	stat_u64(req, "pid", set != NULL && set->pid > 0 ? (uint64_t)set->pid :
-			     (uint64_t)getpid());
-	stat_u64(req, "uptime", set != NULL && set->started > 0 &&
-				now >= set->started ?
-				(uint64_t)(now - set->started) : 0);
+	stat_u64(req, "pid",
+		 set != NULL && set->pid > 0 ? (uint64_t)set->pid
+					     : (uint64_t)getpid());
+	stat_u64(req, "uptime",
+		 set != NULL && set->started > 0 && now >= set->started
+			 ? (uint64_t)(now - set->started)
+			 : 0);
 	stat_u64(req, "time", (uint64_t)now);
 	stat_str(req, "version", SHMKV_MEMCACHED_VERSION);
 	/* memcached's event library; ours is libuv. */
 	stat_str(req, "libevent", "libuv");
 	stat_u64(req, "pointer_size", 8 * sizeof(void *));
-	proto_addf(req, "STAT rusage_user %ld.%06ld\r\n",
-		   (long)ru_user.tv_sec, (long)ru_user.tv_usec);
-	proto_addf(req, "STAT rusage_system %ld.%06ld\r\n",
-		   (long)ru_sys.tv_sec, (long)ru_sys.tv_usec);
+	proto_addf(req, "STAT rusage_user %ld.%06ld\r\n", (long)ru_user.tv_sec,
+		   (long)ru_user.tv_usec);
+	proto_addf(req, "STAT rusage_system %ld.%06ld\r\n", (long)ru_sys.tv_sec,
+		   (long)ru_sys.tv_usec);
 	stat_u64(req, "max_connections", set ? set->max_connections : 0);
 	stat_u64(req, "curr_connections", LOAD(s->curr_connections));
 	stat_u64(req, "total_connections", LOAD(s->total_connections));
@@ -280,9 +284,10 @@ static void general_memory(struct proto_req *req, const struct server_stats *s,
 
 	/* As memcached: the -m the server was given.  It bounds buckets and
 	 * items together here, so this is the figure to divide by items. */
-	stat_u64(req, "limit_maxbytes", set != NULL && set->memory != 0
-					 ? set->memory
-					 : ts->mem_limit + ts->bucket_bytes);
+	stat_u64(req, "limit_maxbytes",
+		 set != NULL && set->memory != 0
+			 ? set->memory
+			 : ts->mem_limit + ts->bucket_bytes);
 	/* Past -c shmkv answers memcached's "Too many open connections"
 	 * (rejected_connections); it pauses accepting only when out of file
 	 * descriptors, for a few milliseconds at a time (worker.c). */
@@ -300,9 +305,10 @@ static void general_memory(struct proto_req *req, const struct server_stats *s,
 		   "slab_reassign_inline_reclaim", "slab_reassign_busy_items",
 		   "slab_reassign_busy_deletes", "slab_reassign_running",
 		   "slabs_moved", "lru_crawler_running", "lru_crawler_starts",
-		   "lru_maintainer_juggles", "malloc_fails", "log_worker_dropped",
-		   "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
-		   "log_watchers", "unexpected_napi_ids", "round_robin_fallback");
+		   "lru_maintainer_juggles", "malloc_fails",
+		   "log_worker_dropped", "log_worker_written",
+		   "log_watcher_skipped", "log_watcher_sent", "log_watchers",
+		   "unexpected_napi_ids", "round_robin_fallback");
 	stat_u64(req, "bytes", ts->bytes);
 	stat_u64(req, "curr_items", ts->items);
 	stat_u64(req, "total_items", ts->total_items);
@@ -423,12 +429,16 @@ static void stats_items(struct proto_req *req)
 {
 	struct table *t = req->ctx->table;
 	static const char *const zero[] = {
-		"evicted_nonzero", "evicted_time", "outofmemory", "tailrepairs",
+		"evicted_nonzero",
+		"evicted_time",
+		"outofmemory",
+		"tailrepairs",
 	};
 	static const char *const zero2[] = {
-		"expired_unfetched", "evicted_unfetched", "evicted_active",
-		"crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked",
-		"moves_to_cold", "moves_to_warm",
+		"expired_unfetched",	 "evicted_unfetched",
+		"evicted_active",	 "crawler_reclaimed",
+		"crawler_items_checked", "lrutail_reflocked",
+		"moves_to_cold",	 "moves_to_warm",
 	};
 
 	for (uint32_t p = 0; p < t->npartitions; p++) {
@@ -440,8 +450,9 @@ static void stats_items(struct proto_req *req)
 		table_stats_partition(t, p, &ps);
 		if (ps.items == 0)
 			continue;
-#define ITEM(name, v) proto_addf(req, "STAT items:%u:%s %llu\r\n", c, name, \
-				 (unsigned long long)(v))
+#define ITEM(name, v) \
+	proto_addf(req, "STAT items:%u:%s %llu\r\n", c, name, \
+		   (unsigned long long)(v))
 		ITEM("number", ps.items);
 		ITEM("number_hot", 0);
 		ITEM("number_warm", 0);
@@ -498,11 +509,13 @@ static void stats_slabs(struct proto_req *req)
 		chunks = ps.mem_limit / chunk;
 		if (chunks < ps.items)
 			chunks = ps.items;
-#define SLAB(name, v) proto_addf(req, "STAT %u:%s %llu\r\n", c, name, \
-				 (unsigned long long)(v))
+#define SLAB(name, v) \
+	proto_addf(req, "STAT %u:%s %llu\r\n", c, name, (unsigned long long)(v))
 		SLAB("chunk_size", chunk);
-		SLAB("chunks_per_page", SLAB_PAGE_BYTES / chunk ? SLAB_PAGE_BYTES / chunk : 1);
-		SLAB("total_pages", (ps.mem_limit + SLAB_PAGE_BYTES - 1) / SLAB_PAGE_BYTES);
+		SLAB("chunks_per_page",
+		     SLAB_PAGE_BYTES / chunk ? SLAB_PAGE_BYTES / chunk : 1);
+		SLAB("total_pages",
+		     (ps.mem_limit + SLAB_PAGE_BYTES - 1) / SLAB_PAGE_BYTES);
 		SLAB("total_chunks", chunks);
 		SLAB("used_chunks", ps.items);
 		SLAB("free_chunks", chunks - ps.items);
@@ -568,13 +581,16 @@ static void cache_memlimit(struct proto_req *req)
 	if (!proto_num_u32(&req->tokens[1], &mib))
 		proto_reply(req, "ERROR");
 	else if (mib < 8)
-		proto_reply(req, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
+		proto_reply(req,
+			    "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
 	else if (mib > 1000000000)
-		proto_reply(req, "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes");
+		proto_reply(req,
+			    "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes");
 	else if (set != NULL && (uint64_t)mib * MIB == set->memory)
 		proto_reply(req, "OK");
 	else
-		proto_reply(req, "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust");
+		proto_reply(req,
+			    "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust");
 }
 
 /*
@@ -592,7 +608,8 @@ static void shutdown_command(struct proto_req *req)
 		proto_reply(req, "ERROR");
 	} else if (set == NULL || !set->shutdown_command || set->pid <= 0) {
 		proto_reply(req, "ERROR: shutdown not enabled");
-	} else if (req->ntokens == 3 && !proto_tok_is(&req->tokens[1], "graceful")) {
+	} else if (req->ntokens == 3 &&
+		   !proto_tok_is(&req->tokens[1], "graceful")) {
 		proto_reply(req, "CLIENT_ERROR invalid shutdown mode");
 	} else {
 		kill(set->pid, SIGTERM);

@@ -18,7 +18,8 @@ void stat_str(struct proto_req *req, const char *name, const char *v);
 void stat_zeros(struct proto_req *req, const char *const *names, size_t n);
 
 /* STAT_ZEROS(req, "a", "b") - fields counting what never happens here. */
-#define STAT_ZEROS(req, ...) do { \
+#define STAT_ZEROS(req, ...) \
+	do { \
 		static const char *const names_[] = { __VA_ARGS__ }; \
 		stat_zeros(req, names_, sizeof(names_) / sizeof(names_[0])); \
 	} while (0)

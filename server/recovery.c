@@ -99,8 +99,7 @@ void recovery_free(struct recovery *r)
  * mark_dead - take slot i, whose process pid died, for recovery.  False if
  * the slot no longer belongs to pid (its worker released it first).
  */
-static bool mark_dead(struct recovery *r, uint32_t i, struct proc *p,
-		      int32_t pid)
+static bool mark_dead(struct recovery *r, uint32_t i, struct proc *p, int32_t pid)
 {
 	if (r->dead[i])
 		return true;
@@ -140,13 +139,15 @@ static void repair_partition(void *arg)
 static void free_slot(struct recovery *r, uint32_t i, uint32_t nlocks)
 {
 	proc_retire(r->cache->procs, r->cache->nprocs, i,
-		    &r->counters->direct_get_hits, &r->counters->direct_get_misses);
+		    &r->counters->direct_get_hits,
+		    &r->counters->direct_get_misses);
 	r->dead[i] = false;
 	r->pending--;
 	if (nlocks > 0) {
 		BUMP(r, crash_recoveries);
 		SERVER_LOG("recovered the proc slot %u of pid %d, which died in "
-			   "%u lock(s)", i, (int)r->dead_pid[i], nlocks);
+			   "%u lock(s)",
+			   i, (int)r->dead_pid[i], nlocks);
 	}
 }
 
@@ -188,7 +189,8 @@ static bool recover_slot(struct recovery *r, uint32_t i, struct proc *p)
 		}
 		if (rc < 0) {
 			SERVER_LOG("cannot recover partition %u's lock for pid %d: %s",
-				   ra.partition, (int)r->dead_pid[i], strerror(-rc));
+				   ra.partition, (int)r->dead_pid[i],
+				   strerror(-rc));
 		} else {
 			BUMP(r, locks_recovered);
 			if (r->verbosity >= 1)
@@ -196,9 +198,12 @@ static bool recover_slot(struct recovery *r, uint32_t i, struct proc *p)
 					   "%s%u shared hold(s) given back, "
 					   "%u waiter(s) woken%s",
 					   ra.partition, (int)r->dead_pid[i],
-					   res.dead_exclusive ? "exclusive hold and " : "",
+					   res.dead_exclusive
+						   ? "exclusive hold and "
+						   : "",
 					   res.dead_shared, res.woken,
-					   res.waitlist_taken ? ", wait list freed" : "");
+					   res.waitlist_taken ? ", wait list freed"
+							      : "");
 		}
 		r->done[i] |= (uint16_t)(1u << k);
 	}
@@ -256,10 +261,12 @@ void recovery_adopted(struct recovery *r)
 		if (p == NULL || i == r->cache->self)
 			continue;
 		pid = atomic_load_explicit(&p->pid, memory_order_acquire);
-		start = atomic_load_explicit(&p->start_time, memory_order_relaxed);
+		start = atomic_load_explicit(&p->start_time,
+					     memory_order_relaxed);
 		/* -pid: the dead server was recovering it; 0: free. */
 		if (pid < 0)
-			atomic_store_explicit(&p->pid, pid = -pid, memory_order_relaxed);
+			atomic_store_explicit(&p->pid, pid = -pid,
+					      memory_order_relaxed);
 		if (pid == 0 || (start != 0 && !client_gone(pid, start, true)))
 			continue;
 		mark_dead(r, i, p, pid);
@@ -287,7 +294,8 @@ void recovery_poll(struct recovery *r)
 		/* Only client programs' slots carry a start time. */
 		start = atomic_load_explicit(&p->start_time,
 					     memory_order_relaxed);
-		if (pid <= 0 || start == 0 || !client_gone(pid, start, check_start))
+		if (pid <= 0 || start == 0 ||
+		    !client_gone(pid, start, check_start))
 			continue;
 		mark_dead(r, i, p, pid);
 	}

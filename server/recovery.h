@@ -33,11 +33,11 @@
 struct recovery {
 	struct cache *cache;
 	struct server_stats *counters; /* where recovery counts (slot 0) */
-	bool *dead;                    /* per slot: dead, not yet recovered */
-	uint16_t *done;                /* per slot: which of its locks are done */
-	pid_t *dead_pid;               /* per slot: the PID that died */
-	uint32_t pending;              /* slots with dead set */
-	uint32_t polls;                /* recovery_poll calls so far */
+	bool *dead;		       /* per slot: dead, not yet recovered */
+	uint16_t *done;	  /* per slot: which of its locks are done */
+	pid_t *dead_pid;  /* per slot: the PID that died */
+	uint32_t pending; /* slots with dead set */
+	uint32_t polls;	  /* recovery_poll calls so far */
 	int verbosity;
 };
 

@@ -26,7 +26,8 @@
 
 /* The counters are summed field by field as an array of this. */
 #define STATS_NCOUNTERS \
-	(offsetof(struct server_stats, base_evictions) / sizeof(_Atomic uint64_t))
+	(offsetof(struct server_stats, base_evictions) / \
+	 sizeof(_Atomic uint64_t))
 
 /*
  * A slot is a whole number of 128-byte units (PostgreSQL's padding for
@@ -71,8 +72,10 @@ void server_stats_sum(const struct server_stats_view *all,
 		for (i = 0; i < STATS_NCOUNTERS; i++)
 			atomic_store_explicit(
 				&dst[i],
-				atomic_load_explicit(&dst[i], memory_order_relaxed) +
-				atomic_load_explicit(&src[i], memory_order_relaxed),
+				atomic_load_explicit(&dst[i],
+						     memory_order_relaxed) +
+					atomic_load_explicit(&src[i],
+							     memory_order_relaxed),
 				memory_order_relaxed);
 	}
 }

@@ -55,7 +55,7 @@ struct server_stats {
 	_Atomic uint64_t touch_misses;
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
-	_Atomic uint64_t worker_restarts;  /* counted by the supervisor in slot 0 */
+	_Atomic uint64_t worker_restarts; /* counted by the supervisor in slot 0 */
 	_Atomic uint64_t store_too_large;
 	_Atomic uint64_t store_no_memory;
 	_Atomic uint64_t cmd_meta;
@@ -68,14 +68,14 @@ struct server_stats {
 	_Atomic uint64_t locks_recovered;    /* locks repaired for them */
 	_Atomic uint64_t partitions_dropped; /* emptied: a dead writer's */
 	_Atomic uint64_t listen_disabled_num; /* accepting paused: out of fds */
-	_Atomic uint64_t idle_kicks;         /* closed by --idle-timeout */
+	_Atomic uint64_t idle_kicks;	      /* closed by --idle-timeout */
 	/* In the baseline slot only: the table's totals at `stats reset`
 	 * (the table counts these itself, not the workers). */
 	_Atomic uint64_t base_evictions;
 	_Atomic uint64_t base_total_items;
 	_Atomic uint64_t base_reclaimed;
 	_Atomic uint64_t base_reinserted;
-	uint64_t reserved[10];               /* keeps 128-byte multiples */
+	uint64_t reserved[10]; /* keeps 128-byte multiples */
 };
 
 /* Every worker's slot, as mapped in this process. */
@@ -89,17 +89,17 @@ struct server_settings {
 	int port;
 	const char *listen;
 	const char *unix_socket;
-	uint64_t memory;           /* bytes of item memory (-m) */
+	uint64_t memory; /* bytes of item memory (-m) */
 	uint32_t workers;
 	uint32_t max_connections;
 	uint32_t max_item_size;
 	uint32_t partitions;
-	const char *huge_pages;    /* on | off | try */
-	uint64_t page_size;        /* what the segment really got */
+	const char *huge_pages; /* on | off | try */
+	uint64_t page_size;	/* what the segment really got */
 	int verbosity;
-	uint32_t idle_timeout;     /* seconds; 0 = never */
-	bool shutdown_command;     /* -A */
-	int64_t started;           /* Unix time the server started */
+	uint32_t idle_timeout; /* seconds; 0 = never */
+	bool shutdown_command; /* -A */
+	int64_t started;       /* Unix time the server started */
 	int pid;
 };
 

@@ -38,7 +38,7 @@
 #include "table_internal.h"
 
 static uint32_t crc_table[256];
-static _Atomic unsigned long progress;   /* lookups finished */
+static _Atomic unsigned long progress; /* lookups finished */
 static _Atomic int finished;
 static long stall_ms = 1000;
 
@@ -86,8 +86,10 @@ static void *watchdog(void *arg)
 			last = now;
 			since = now_s();
 		} else if ((now_s() - since) * 1000 > (double)stall_ms) {
-			fprintf(stderr, "checker: STUCK: no lookup finished for "
-				"%ld ms\n", stall_ms);
+			fprintf(stderr,
+				"checker: STUCK: no lookup finished for "
+				"%ld ms\n",
+				stall_ms);
 			fflush(stderr);
 			_exit(3);
 		}
@@ -126,7 +128,8 @@ static int hold(shmkv *kv, const char *key, const char *mode)
 	/* A lookup first: it attaches the handle if it is not yet. */
 	(void)shmkv_get(kv, key, strlen(key), buf, sizeof(buf), NULL, NULL);
 	if (!kv->attached) {
-		fprintf(stderr, "checker: not attached: %s\n", shmkv_last_error());
+		fprintf(stderr, "checker: not attached: %s\n",
+			shmkv_last_error());
 		return 4;
 	}
 	table_part_resolve(&kv->cache.table, table_hash(key, strlen(key)), &pr);
@@ -162,7 +165,8 @@ int main(int argc, char **argv)
 	srand((unsigned)time(NULL) ^ (unsigned)(uintptr_t)&argc);
 	st = shmkv_open(argv[1], &kv);
 	if (st != SHMKV_OK) {
-		fprintf(stderr, "checker: cannot attach: %s\n", shmkv_last_error());
+		fprintf(stderr, "checker: cannot attach: %s\n",
+			shmkv_last_error());
 		return 4;
 	}
 	if (strcmp(argv[2], "hold") == 0)
@@ -181,12 +185,14 @@ int main(int argc, char **argv)
 		if (t0 > end)
 			break;
 		snprintf(key, sizeof(key), "chaos:%ld", (long)rand() % nkeys);
-		st = shmkv_get(kv, key, strlen(key), buf, sizeof(buf), &len, NULL);
+		st = shmkv_get(kv, key, strlen(key), buf, sizeof(buf), &len,
+			       NULL);
 		took = now_s() - t0;
 		if (took > worst)
 			worst = took;
 		if (took * 1000 > (double)stall_ms) {
-			fprintf(stderr, "checker: STUCK: a lookup of %s took %.0f ms\n",
+			fprintf(stderr,
+				"checker: STUCK: a lookup of %s took %.0f ms\n",
 				key, took * 1000);
 			return 3;
 		}
@@ -195,7 +201,8 @@ int main(int argc, char **argv)
 		if (st == SHMKV_OK) {
 			hits++;
 			if (!value_ok(key, buf, len)) {
-				fprintf(stderr, "checker: CORRUPT value of %s: %.*s\n",
+				fprintf(stderr,
+					"checker: CORRUPT value of %s: %.*s\n",
 					key, (int)(len > 200 ? 200 : len), buf);
 				return 1;
 			}
@@ -208,7 +215,8 @@ int main(int argc, char **argv)
 	atomic_store(&finished, 1);
 	pthread_join(dog, NULL);
 	printf("checker: lookups=%lu hits=%lu misses=%lu errors=%lu "
-	       "worst_ms=%.1f\n", n, hits, misses, errors, worst * 1000);
+	       "worst_ms=%.1f\n",
+	       n, hits, misses, errors, worst * 1000);
 	shmkv_close(kv);
 	return 0;
 }

@@ -22,8 +22,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-uint64_t
-now_ms(void)
+uint64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -31,8 +30,7 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void
-sleep_ms(unsigned int ms)
+void sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000u,
 			       .tv_nsec = (long)(ms % 1000u) * 1000000L };
@@ -40,14 +38,12 @@ sleep_ms(unsigned int ms)
 	nanosleep(&ts, NULL);
 }
 
-static size_t
-round_up(size_t n, size_t to)
+static size_t round_up(size_t n, size_t to)
 {
 	return (n + to - 1) / to * to;
 }
 
-int
-setup(void **state)
+int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	size_t procs_off = round_up(sizeof(struct shared), 128);
@@ -81,8 +77,7 @@ setup(void **state)
 }
 
 /* teardown - kill and reap every child still there, then unmap. */
-int
-teardown(void **state)
+int teardown(void **state)
 {
 	struct fixture *f = *state;
 
@@ -98,8 +93,7 @@ teardown(void **state)
 }
 
 /* owner - another owner in this process, on its own claimed slot. */
-struct lwlock_owner
-owner(struct fixture *f)
+struct lwlock_owner owner(struct fixture *f)
 {
 	struct lwlock_owner o = f->me;
 
@@ -107,21 +101,18 @@ owner(struct fixture *f)
 	return o;
 }
 
-struct lwlock *
-lock_n(struct fixture *f, int i)
+struct lwlock *lock_n(struct fixture *f, int i)
 {
 	return &f->sh->locks[i].lock;
 }
 
-uint32_t
-state_of(struct fixture *f, int i)
+uint32_t state_of(struct fixture *f, int i)
 {
 	return atomic_load(&lock_n(f, i)->state);
 }
 
 /* spawn - fork a child that claims a slot and runs fn; records its pid. */
-void
-spawn(struct fixture *f, int idx, child_fn fn)
+void spawn(struct fixture *f, int idx, child_fn fn)
 {
 	pid_t pid;
 
@@ -145,8 +136,7 @@ spawn(struct fixture *f, int idx, child_fn fn)
  * reap_all - wait for every child, at most DEADLINE_MS.  Returns the number
  * of children that failed; on timeout kills them all and fails the test.
  */
-int
-reap_all(struct fixture *f)
+int reap_all(struct fixture *f)
 {
 	uint64_t deadline = now_ms() + DEADLINE_MS;
 	int failed = 0;
@@ -174,7 +164,8 @@ reap_all(struct fixture *f)
 				if (f->kids[i] > 0)
 					kill(f->kids[i], SIGKILL);
 			fail_msg("%d children still running after %d ms: "
-				 "lost wakeup or deadlock", left, DEADLINE_MS);
+				 "lost wakeup or deadlock",
+				 left, DEADLINE_MS);
 		}
 		if (left > 0)
 			sleep_ms(2);
@@ -183,8 +174,7 @@ reap_all(struct fixture *f)
 }
 
 /* kid_proc - kid idx's proc slot, waiting until it has claimed one. */
-struct proc *
-kid_proc(struct fixture *f, int idx)
+struct proc *kid_proc(struct fixture *f, int idx)
 {
 	uint64_t deadline = now_ms() + DEADLINE_MS;
 	uint32_t slot;
@@ -206,8 +196,7 @@ kid_proc(struct fixture *f, int idx)
  * itself already woken) and counts as contended.  Its low bit marks the
  * other sleep, in dequeue, which these tests do not wait for.
  */
-void
-wait_queued(struct fixture *f, int idx)
+void wait_queued(struct fixture *f, int idx)
 {
 	struct proc *p = kid_proc(f, idx);
 	uint64_t deadline = now_ms() + DEADLINE_MS;
@@ -226,8 +215,7 @@ wait_queued(struct fixture *f, int idx)
 }
 
 /* wait_flag - wait until *flag reaches at least want; false on timeout. */
-bool
-wait_flag(_Atomic int *flag, int want)
+bool wait_flag(_Atomic int *flag, int want)
 {
 	uint64_t deadline = now_ms() + DEADLINE_MS;
 

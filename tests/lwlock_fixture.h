@@ -55,13 +55,13 @@ struct shared {
 	union lwlock_padded locks[NLOCKS];
 	_Atomic int shared_holders[NLOCKS];
 	_Atomic int excl_holders[NLOCKS];
-	uint64_t count_a[NLOCKS];            /* protected by locks[i] */
-	uint64_t count_b[NLOCKS];            /* kept equal to count_a */
+	uint64_t count_a[NLOCKS];	     /* protected by locks[i] */
+	uint64_t count_b[NLOCKS];	     /* kept equal to count_a */
 	_Atomic uint64_t excl_iters[NLOCKS]; /* exclusive sections done */
-	_Atomic uint64_t total_acq;          /* acquisitions the kids made */
-	_Atomic int in_shared;               /* kids holding shared now */
-	_Atomic int got[MAXKIDS];            /* kid i holds its lock */
-	_Atomic int go[MAXKIDS];             /* parent lets kid i go on */
+	_Atomic uint64_t total_acq;	     /* acquisitions the kids made */
+	_Atomic int in_shared;		     /* kids holding shared now */
+	_Atomic int got[MAXKIDS];	     /* kid i holds its lock */
+	_Atomic int go[MAXKIDS];	     /* parent lets kid i go on */
 	_Atomic uint32_t slot_of[MAXKIDS];
 };
 
@@ -78,13 +78,13 @@ struct fixture {
 typedef int (*child_fn)(struct fixture *f, int idx,
 			const struct lwlock_owner *me);
 
-#define CHILD_CHECK(cond)                                                  \
-	do {                                                               \
-		if (!(cond)) {                                             \
+#define CHILD_CHECK(cond) \
+	do { \
+		if (!(cond)) { \
 			fprintf(stderr, "child %d: line %d: check failed: %s\n", \
-				(int)getpid(), __LINE__, #cond);           \
-			_exit(1);                                          \
-		}                                                          \
+				(int)getpid(), __LINE__, #cond); \
+			_exit(1); \
+		} \
 	} while (0)
 
 uint64_t now_ms(void);

@@ -28,11 +28,11 @@
 #define GREETING "greeting"
 #define MAILBOX "mailbox"
 
-#define assert_has(haystack, needle)                                        \
-	do {                                                                \
-		if (strstr((haystack), (needle)) == NULL)                   \
+#define assert_has(haystack, needle) \
+	do { \
+		if (strstr((haystack), (needle)) == NULL) \
 			fail_msg("message \"%s\" lacks \"%s\"", (haystack), \
-				 (needle));                                 \
+				 (needle)); \
 	} while (0)
 
 /* create_ok - a segment with rundir 42/4242, or fail with segment_create's message. */

@@ -96,11 +96,17 @@ static void test_create_and_use(void **state)
 	assert_int_equal(slot_of_pid(&c, getpid()), c.self);
 
 	segment_set_clock(&c.seg, T0);
-	assert_int_equal(table_store(&c.table, &(struct table_store_req){
-		.mode = TABLE_SET, .key = "k", .key_len = 1,
-		.value = "v", .value_len = 1 }, NULL), TABLE_OK);
+	assert_int_equal(table_store(&c.table,
+				     &(struct table_store_req){ .mode = TABLE_SET,
+								.key = "k",
+								.key_len = 1,
+								.value = "v",
+								.value_len = 1 },
+				     NULL),
+			 TABLE_OK);
 	assert_int_equal(table_get(&c.table, "k", 1, NULL, buf, sizeof(buf),
-				   &info), TABLE_OK);
+				   &info),
+			 TABLE_OK);
 	assert_int_equal(info.value_len, 1);
 
 	/* The configured memory is what the table may use, not less than
@@ -239,9 +245,14 @@ static void test_claim_until_full(void **state)
 
 	/* A handle with a slot can use the table. */
 	segment_set_clock(&c.seg, T0);
-	assert_int_equal(table_store(&h[4].table, &(struct table_store_req){
-		.mode = TABLE_SET, .key = "k", .key_len = 1,
-		.value = "v", .value_len = 1 }, NULL), TABLE_OK);
+	assert_int_equal(table_store(&h[4].table,
+				     &(struct table_store_req){ .mode = TABLE_SET,
+								.key = "k",
+								.key_len = 1,
+								.value = "v",
+								.value_len = 1 },
+				     NULL),
+			 TABLE_OK);
 
 	for (int i = 0; i < 5; i++)
 		cache_release_proc(&h[i]);
@@ -254,8 +265,7 @@ static void test_claim_until_full(void **state)
  * what the parent stored, take a slot, tell the parent, wait for its word,
  * then let go.  Exit status says which step failed.
  */
-static int attach_child(int data_fd, int ctl_fd, int to_parent,
-			int from_parent)
+static int attach_child(int data_fd, int ctl_fd, int to_parent, int from_parent)
 {
 	struct cache a;
 	struct table_item_info info;
@@ -287,8 +297,8 @@ static int attach_child(int data_fd, int ctl_fd, int to_parent,
 	    TABLE_NOT_FOUND)
 		return 16;
 	/* The data part really is read-only here. */
-	if (!a.seg.writable && mprotect(a.seg.data, 4096,
-					PROT_READ | PROT_WRITE) == 0)
+	if (!a.seg.writable &&
+	    mprotect(a.seg.data, 4096, PROT_READ | PROT_WRITE) == 0)
 		return 17;
 	if (write(to_parent, "c", 1) != 1)
 		return 18;
@@ -449,13 +459,25 @@ static void test_attach_from_fds(void **state)
 	assert_int_equal(cache_create(&c, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cache_claim_proc(&c), 0);
 	segment_set_clock(&c.seg, T0);
-	assert_int_equal(table_store(&c.table, &(struct table_store_req){
-		.mode = TABLE_SET, .key = "shared", .key_len = 6,
-		.value = "from parent", .value_len = 11, .flags = 5 }, NULL),
-		TABLE_OK);
-	assert_int_equal(table_store(&c.table, &(struct table_store_req){
-		.mode = TABLE_SET, .key = "expired", .key_len = 7,
-		.value = "x", .value_len = 1, .exptime = 1 }, NULL), TABLE_OK);
+	assert_int_equal(table_store(&c.table,
+				     &(struct table_store_req){
+					     .mode = TABLE_SET,
+					     .key = "shared",
+					     .key_len = 6,
+					     .value = "from parent",
+					     .value_len = 11,
+					     .flags = 5 },
+				     NULL),
+			 TABLE_OK);
+	assert_int_equal(table_store(&c.table,
+				     &(struct table_store_req){ .mode = TABLE_SET,
+								.key = "expired",
+								.key_len = 7,
+								.value = "x",
+								.value_len = 1,
+								.exptime = 1 },
+				     NULL),
+			 TABLE_OK);
 	table_tick(&c.table, T0 + 1);
 
 	int data_fd = segment_readonly_fd(&c.seg);
@@ -471,8 +493,7 @@ static void test_attach_from_fds(void **state)
 	if (pid == 0) {
 		close(to_parent[0]);
 		close(from_parent[1]);
-		_exit(attach_child(data_fd, ctl_fd, to_parent[1],
-				   from_parent[0]));
+		_exit(attach_child(data_fd, ctl_fd, to_parent[1], from_parent[0]));
 	}
 	close(data_fd);
 	close(ctl_fd);

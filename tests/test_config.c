@@ -43,17 +43,18 @@ static int parse_list(struct server_config *cfg, char *err, size_t errlen,
 }
 
 #define parse(cfg, err, errlen, ...) \
-	parse_list((cfg), (err), (errlen), (const char *const[]){ "shmkv-server", __VA_ARGS__ })
+	parse_list((cfg), (err), (errlen), \
+		   (const char *const[]){ "shmkv-server", __VA_ARGS__ })
 
 /* expect_bad - the arguments fail, and the message mentions what. */
-#define expect_bad(what, ...)                                              \
-	do {                                                               \
-		static struct server_config c_;                            \
-		char e_[256];                                              \
+#define expect_bad(what, ...) \
+	do { \
+		static struct server_config c_; \
+		char e_[256]; \
 		assert_int_equal(parse(&c_, e_, sizeof(e_), __VA_ARGS__, NULL), \
-				 -EINVAL);                                 \
-		assert_non_null(strstr(e_, what));                         \
-		assert_null(strchr(e_, '\n'));                             \
+				 -EINVAL); \
+		assert_non_null(strstr(e_, what)); \
+		assert_null(strchr(e_, '\n')); \
 	} while (0)
 
 static void test_defaults(void **state)
@@ -87,7 +88,8 @@ static void test_good_values(void **state)
 	(void)state;
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-p", "12345", "-l", "::1",
 			       "-m", "64", "-t", "2", "-c", "10", "-I", "2m",
-			       "--huge-pages", "off", "--prefault", "-vv", NULL), 0);
+			       "--huge-pages", "off", "--prefault", "-vv", NULL),
+			 0);
 	assert_int_equal(cfg.port, 12345);
 	assert_string_equal(cfg.listen, "::1");
 	assert_string_equal(cfg.run_dir, "/tmp/shmkv-12345");
@@ -99,10 +101,12 @@ static void test_good_values(void **state)
 	assert_true(cfg.prefault);
 	assert_int_equal(cfg.verbosity, 2);
 
-	assert_int_equal(parse(&cfg, err, sizeof(err), "--port=0", "--run-dir=/tmp/x",
-			       "--unix-socket=/tmp/y.sock", "--memory=4096",
-			       "--max-item-size=512k", "--partitions=64",
-			       "--huge-pages=on", "--huge-page-size=1G", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--port=0",
+			       "--run-dir=/tmp/x", "--unix-socket=/tmp/y.sock",
+			       "--memory=4096", "--max-item-size=512k",
+			       "--partitions=64", "--huge-pages=on",
+			       "--huge-page-size=1G", NULL),
+			 0);
 	assert_int_equal(cfg.port, 0);
 	assert_string_equal(cfg.run_dir, "/tmp/x");
 	assert_string_equal(cfg.unix_socket, "/tmp/y.sock");
@@ -113,7 +117,9 @@ static void test_good_values(void **state)
 	assert_int_equal(cfg.huge_page_size, 1024u * 1024 * 1024);
 
 	/* Socket follows --run-dir when not given. */
-	assert_int_equal(parse(&cfg, err, sizeof(err), "--run-dir", "/tmp/rd", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--run-dir", "/tmp/rd",
+			       NULL),
+			 0);
 	assert_string_equal(cfg.unix_socket, "/tmp/rd/shmkv.sock");
 }
 
@@ -131,11 +137,17 @@ static void test_size_suffixes(void **state)
 	assert_int_equal(cfg.max_item_size, 1024 * 1024);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-I", "1mb", NULL), 0);
 	assert_int_equal(cfg.max_item_size, 1024 * 1024);
-	assert_int_equal(parse(&cfg, err, sizeof(err), "-m", "4096", "-I", "1g", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-m", "4096", "-I", "1g",
+			       NULL),
+			 0);
 	assert_int_equal(cfg.max_item_size, 1024u * 1024 * 1024);
-	assert_int_equal(parse(&cfg, err, sizeof(err), "--huge-page-size", "2M", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--huge-page-size", "2M",
+			       NULL),
+			 0);
 	assert_int_equal(cfg.huge_page_size, 2u * 1024 * 1024);
-	assert_int_equal(parse(&cfg, err, sizeof(err), "--huge-page-size", "2048k", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--huge-page-size",
+			       "2048k", NULL),
+			 0);
 	assert_int_equal(cfg.huge_page_size, 2u * 1024 * 1024);
 }
 
@@ -151,10 +163,14 @@ static void test_partitions_auto(void **state)
 	assert_false(cfg.partitions_given);
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-m", "2", NULL), 0);
 	assert_int_equal(cfg.partitions, 1);
-	assert_int_equal(parse(&cfg, err, sizeof(err), "-m", "64", "-I", "64k", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-m", "64", "-I", "64k",
+			       NULL),
+			 0);
 	assert_int_equal(cfg.partitions, 128);
 	/* An explicit count is kept while a partition holds one item. */
-	assert_int_equal(parse(&cfg, err, sizeof(err), "-m", "64", "--partitions", "64", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-m", "64",
+			       "--partitions", "64", NULL),
+			 0);
 	assert_int_equal(cfg.partitions, 64);
 	expect_bad("--partitions", "-m", "64", "--partitions", "128");
 }
@@ -226,7 +242,8 @@ static void test_memcached_flags(void **state)
 	assert_int_equal(parse(&cfg, err, sizeof(err), "-u", "nobody", "-d",
 			       "-P", "/tmp/x.pid", "-U", "0", "-a", "0770",
 			       "-o", "idle_timeout=30,hashpower=20", "-R", "20",
-			       "-l", "::1", "-A", NULL), 0);
+			       "-l", "::1", "-A", NULL),
+			 0);
 	assert_true(cfg.shutdown_command);
 	assert_string_equal(cfg.user, "nobody");
 	assert_true(cfg.daemonize);
@@ -277,11 +294,13 @@ static void test_conf_file(void **state)
 	      "-p 11311\n"
 	      "-u memcache\n"
 	      "-l 127.0.0.1\n"
-	      "-P /var/run/memcached/memcached.pid\n", f);
+	      "-P /var/run/memcached/memcached.pid\n",
+	      f);
 	fclose(f);
 	/* The command line's flags come after the file's, so they win. */
-	assert_int_equal(parse(&cfg, err, sizeof(err), "--conf", path,
-			       "-p", "11411", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--conf", path, "-p",
+			       "11411", NULL),
+			 0);
 	assert_int_equal(cfg.port, 11411);
 	assert_int_equal(cfg.memory_mib, 64);
 	assert_string_equal(cfg.user, "memcache");

@@ -50,8 +50,8 @@ struct fixture {
 };
 
 enum child_mode {
-	CHILD_TRY,        /* acquire, report, exit */
-	CHILD_HOLD,       /* acquire, report, sleep until killed */
+	CHILD_TRY,	  /* acquire, report, exit */
+	CHILD_HOLD,	  /* acquire, report, sleep until killed */
 	CHILD_HOLD_GRAND, /* acquire, fork a grandchild that sleeps, report, sleep */
 };
 
@@ -63,15 +63,13 @@ struct child_report {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static void
-track(struct fixture *f, pid_t pid)
+static void track(struct fixture *f, pid_t pid)
 {
 	if (pid > 0 && f->nchildren < MAX_CHILDREN)
 		f->children[f->nchildren++] = pid;
 }
 
-static void
-kill_and_reap(pid_t pid)
+static void kill_and_reap(pid_t pid)
 {
 	if (pid <= 0)
 		return;
@@ -80,14 +78,12 @@ kill_and_reap(pid_t pid)
 		;
 }
 
-static bool
-key_free(key_t key)
+static bool key_free(key_t key)
 {
 	return shmget(key, 0, 0) < 0 && errno == ENOENT;
 }
 
-static int
-pick_port(void)
+static int pick_port(void)
 {
 	for (int tries = 0; tries < 1000; tries++) {
 		int port = 40000 + rand() % 20000;
@@ -101,30 +97,29 @@ pick_port(void)
 	return -1;
 }
 
-static void
-remove_port_shims(int port)
+static void remove_port_shims(int port)
 {
 	for (int i = 0; i < INTERLOCK_KEY_TRIES; i++) {
 		struct shmid_ds ds;
 		int id = shmget(interlock_shim_key(port, i), 0, 0);
 
 		if (id >= 0 && shmctl(id, IPC_STAT, &ds) == 0 &&
-		    ds.shm_perm.uid == geteuid() && ds.shm_segsz == INTERLOCK_SHIM_SIZE)
+		    ds.shm_perm.uid == geteuid() &&
+		    ds.shm_segsz == INTERLOCK_SHIM_SIZE)
 			shmctl(id, IPC_RMID, NULL);
 	}
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
 {
-	(void) st;
-	(void) flag;
-	(void) ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 
-static void
-read_file(const char *path, char *buf, size_t len)
+static void read_file(const char *path, char *buf, size_t len)
 {
 	FILE *fp = fopen(path, "r");
 	size_t n;
@@ -135,32 +130,29 @@ read_file(const char *path, char *buf, size_t len)
 	fclose(fp);
 }
 
-static void
-path_in(const struct fixture *f, const char *name, char *buf, size_t len)
+static void path_in(const struct fixture *f, const char *name, char *buf,
+		    size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s", f->base, name);
 
-	assert_true(n > 0 && (size_t) n < len);
+	assert_true(n > 0 && (size_t)n < len);
 }
 
-static void
-lock_path_of(const char *run_dir, char *buf, size_t len)
+static void lock_path_of(const char *run_dir, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s", run_dir, INTERLOCK_LOCK_FILE);
 
-	assert_true(n > 0 && (size_t) n < len);
+	assert_true(n > 0 && (size_t)n < len);
 }
 
-static bool
-exists(const char *path)
+static bool exists(const char *path)
 {
 	struct stat st;
 
 	return stat(path, &st) == 0;
 }
 
-static void
-assert_contains(const char *haystack, const char *fmt, ...)
+static void assert_contains(const char *haystack, const char *fmt, ...)
 {
 	char needle[256];
 	va_list ap;
@@ -172,8 +164,7 @@ assert_contains(const char *haystack, const char *fmt, ...)
 		fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
 }
 
-static void
-write_all_or_die(int fd, const void *buf, size_t len)
+static void write_all_or_die(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 
@@ -185,7 +176,7 @@ write_all_or_die(int fd, const void *buf, size_t len)
 		if (n <= 0)
 			_exit(3);
 		p += n;
-		len -= (size_t) n;
+		len -= (size_t)n;
 	}
 }
 
@@ -199,7 +190,8 @@ child_main(int wfd, enum child_mode mode, const char *run_dir, int port,
 
 	onexit_cancel_all();
 	memset(&rep, 0, sizeof(rep));
-	rep.rc = interlock_acquire(&il, run_dir, port, sock, rep.err, sizeof(rep.err));
+	rep.rc = interlock_acquire(&il, run_dir, port, sock, rep.err,
+				   sizeof(rep.err));
 	if (mode == CHILD_HOLD_GRAND && rep.rc == 0) {
 		pid_t g = fork();
 
@@ -221,9 +213,8 @@ child_main(int wfd, enum child_mode mode, const char *run_dir, int port,
 
 /* Fork a child in mode, wait for its report; the child (and grandchild)
  * are tracked for teardown before anything is asserted. */
-static pid_t
-spawn(struct fixture *f, enum child_mode mode, const char *run_dir,
-      struct child_report *rep)
+static pid_t spawn(struct fixture *f, enum child_mode mode, const char *run_dir,
+		   struct child_report *rep)
 {
 	size_t got = 0;
 	int fds[2];
@@ -239,13 +230,13 @@ spawn(struct fixture *f, enum child_mode mode, const char *run_dir,
 	track(f, pid);
 	close(fds[1]);
 	while (got < sizeof(*rep)) {
-		ssize_t n = read(fds[0], (char *) rep + got, sizeof(*rep) - got);
+		ssize_t n = read(fds[0], (char *)rep + got, sizeof(*rep) - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		got += (size_t) n;
+		got += (size_t)n;
 	}
 	close(fds[0]);
 	if (got == sizeof(*rep))
@@ -262,8 +253,7 @@ spawn(struct fixture *f, enum child_mode mode, const char *run_dir,
 
 /* ---- fixture ---------------------------------------------------------- */
 
-static int
-setup(void **state)
+static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
@@ -282,8 +272,7 @@ setup(void **state)
 	return f->port > 0 ? 0 : -1;
 }
 
-static int
-teardown(void **state)
+static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
@@ -301,7 +290,8 @@ teardown(void **state)
 
 		/* A -p 0 server's keys derive from its run directory. */
 		if (stat(f->run_dir, &st) == 0)
-			remove_port_shims(INTERLOCK_NO_TCP_BASE + (int) (st.st_ino & 0x7fff));
+			remove_port_shims(INTERLOCK_NO_TCP_BASE +
+					  (int)(st.st_ino & 0x7fff));
 	}
 	chmod(f->base, 0700);
 	nftw(f->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -311,8 +301,7 @@ teardown(void **state)
 
 /* ---- interlock -------------------------------------------------------- */
 
-static void
-test_acquire_release(void **state)
+static void test_acquire_release(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", want[512], got[512], lock[256];
@@ -321,7 +310,8 @@ test_acquire_release(void **state)
 	key_t key;
 
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	assert_int_equal(f->il.stale_pid, 0);
 	assert_int_equal(f->il.stale_shims_removed, 0);
 
@@ -333,8 +323,8 @@ test_acquire_release(void **state)
 	assert_int_equal(key, interlock_shim_key(f->port, 0));
 	lock_path_of(f->run_dir, lock, sizeof(lock));
 	read_file(lock, got, sizeof(got));
-	snprintf(want, sizeof(want), "%d\n%d\n%s\n0x%08x\n", (int) getpid(), f->port,
-		 f->sock, (unsigned) key);
+	snprintf(want, sizeof(want), "%d\n%d\n%s\n0x%08x\n", (int)getpid(),
+		 f->port, f->sock, (unsigned)key);
 	assert_string_equal(got, want);
 
 	/* The shim exists, is ours and only this process is attached. */
@@ -349,8 +339,9 @@ test_acquire_release(void **state)
 	{
 		struct interlock again;
 
-		assert_int_equal(interlock_acquire(&again, f->run_dir, f->port, f->sock,
-						   err, sizeof(err)), -EBUSY);
+		assert_int_equal(interlock_acquire(&again, f->run_dir, f->port,
+						   f->sock, err, sizeof(err)),
+				 -EBUSY);
 		assert_contains(err, "already holds");
 		read_file(lock, got, sizeof(got));
 		assert_string_equal(got, want);
@@ -364,8 +355,7 @@ test_acquire_release(void **state)
 	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
 }
 
-static void
-test_run_dir_mode_despite_umask(void **state)
+static void test_run_dir_mode_despite_umask(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "";
@@ -375,29 +365,31 @@ test_run_dir_mode_despite_umask(void **state)
 
 	/* A umask that takes the owner's write bit must not leave a run
 	 * directory the server cannot create its lock file in. */
-	rc = interlock_acquire(&f->il, f->run_dir, f->port, f->sock, err, sizeof(err));
+	rc = interlock_acquire(&f->il, f->run_dir, f->port, f->sock, err,
+			       sizeof(err));
 	umask(old);
 	assert_int_equal(rc, 0);
 	assert_int_equal(stat(f->run_dir, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
 }
 
-static void
-test_second_server_refused(void **state)
+static void test_second_server_refused(void **state)
 {
 	struct fixture *f = *state;
-	char err[512] = "", lock[256], other[128], other_lock[256], before[512], after[512];
+	char err[512] = "", lock[256], other[128], other_lock[256], before[512],
+	     after[512];
 	struct child_report rep;
 
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	lock_path_of(f->run_dir, lock, sizeof(lock));
 	read_file(lock, before, sizeof(before));
 
 	/* Same run directory: refused by the lock file. */
 	spawn(f, CHILD_TRY, f->run_dir, &rep);
 	assert_int_equal(rep.rc, -EBUSY);
-	assert_contains(rep.err, "PID %d", (int) getpid());
+	assert_contains(rep.err, "PID %d", (int)getpid());
 	assert_contains(rep.err, "port %d", f->port);
 	assert_contains(rep.err, "stop it first");
 
@@ -406,7 +398,7 @@ test_second_server_refused(void **state)
 	path_in(f, "other", other, sizeof(other));
 	spawn(f, CHILD_TRY, other, &rep);
 	assert_int_equal(rep.rc, -EBUSY);
-	assert_contains(rep.err, "PID %d", (int) getpid());
+	assert_contains(rep.err, "PID %d", (int)getpid());
 	lock_path_of(other, other_lock, sizeof(other_lock));
 	assert_false(exists(other_lock));
 
@@ -421,8 +413,7 @@ test_second_server_refused(void **state)
  * must read it back as a live server's, and once that server is killed,
  * as stale state to remove.
  */
-static void
-test_port_zero_second_refused_then_stale_removed(void **state)
+static void test_port_zero_second_refused_then_stale_removed(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "";
@@ -434,40 +425,44 @@ test_port_zero_second_refused_then_stale_removed(void **state)
 	assert_int_equal(rep.rc, 0);
 	spawn(f, CHILD_TRY, f->run_dir, &rep);
 	assert_int_equal(rep.rc, -EBUSY);
-	assert_contains(rep.err, "another shmkv-server (PID %d) is running without TCP",
-			(int) child);
+	assert_contains(rep.err,
+			"another shmkv-server (PID %d) is running without TCP",
+			(int)child);
 
 	kill_and_reap(child);
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, 0, f->sock, err,
-					   sizeof(err)), 0);
+					   sizeof(err)),
+			 0);
 	assert_int_equal(f->il.stale_pid, child);
 	assert_int_equal(f->il.stale_shims_removed, 1);
 }
 
 /* The run directory goes with the interlock if acquire made it, and only
  * then; one that holds something else stays. */
-static void
-test_run_dir_removed_only_if_ours(void **state)
+static void test_run_dir_removed_only_if_ours(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", keep[256];
 	int fd;
 
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
 	assert_false(exists(f->run_dir));
 
 	assert_int_equal(mkdir(f->run_dir, 0700), 0);
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	assert_int_equal(interlock_release(&f->il, err, sizeof(err)), 0);
 	assert_true(exists(f->run_dir));
 	assert_int_equal(rmdir(f->run_dir), 0);
 
 	/* Ours, but someone put a file in it meanwhile: it stays, file too. */
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	snprintf(keep, sizeof(keep), "%s/keep", f->run_dir);
 	fd = open(keep, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
@@ -476,8 +471,7 @@ test_run_dir_removed_only_if_ours(void **state)
 	assert_true(exists(keep));
 }
 
-static void
-test_release_only_by_owner(void **state)
+static void test_release_only_by_owner(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", lock[256];
@@ -485,7 +479,8 @@ test_release_only_by_owner(void **state)
 	pid_t pid;
 
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -502,8 +497,7 @@ test_release_only_by_owner(void **state)
 	assert_int_equal(shmget(f->il.shim_key, 0, 0), f->il.shim_id);
 }
 
-static void
-test_stale_cleaned(void **state)
+static void test_stale_cleaned(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", lock[256], got[512], want[64];
@@ -518,16 +512,16 @@ test_stale_cleaned(void **state)
 	assert_false(key_free(interlock_shim_key(f->port, 0)));
 
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	assert_int_equal(f->il.stale_pid, child);
 	assert_int_equal(f->il.stale_shims_removed, 1);
 	read_file(lock, got, sizeof(got));
-	snprintf(want, sizeof(want), "%d\n", (int) getpid());
+	snprintf(want, sizeof(want), "%d\n", (int)getpid());
 	assert_true(strncmp(got, want, strlen(want)) == 0);
 }
 
-static void
-test_orphan_refused(void **state)
+static void test_orphan_refused(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", lock[256];
@@ -541,29 +535,31 @@ test_orphan_refused(void **state)
 	kill_and_reap(child);
 
 	assert_int_equal(interlock_acquire(&il2, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), -EAGAIN);
+					   err, sizeof(err)),
+			 -EAGAIN);
 	assert_contains(err, "still attached");
-	assert_contains(err, "PID %d", (int) child);
+	assert_contains(err, "PID %d", (int)child);
 	assert_contains(err, "pkill");
 	lock_path_of(f->run_dir, lock, sizeof(lock));
 	assert_true(exists(lock)); /* the evidence stays until the orphan is gone */
 
 	kill_and_reap(rep.grandchild);
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	assert_int_equal(f->il.stale_pid, child);
 	assert_int_equal(f->il.stale_shims_removed, 1);
 }
 
-static void
-test_release_with_worker_alive(void **state)
+static void test_release_with_worker_alive(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", lock[256];
 	pid_t worker;
 
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	worker = fork();
 	assert_true(worker >= 0);
 	if (worker == 0) {
@@ -582,12 +578,12 @@ test_release_with_worker_alive(void **state)
 
 	kill_and_reap(worker);
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	assert_int_equal(f->il.stale_shims_removed, 1);
 }
 
-static void
-test_lock_file_of_live_stranger(void **state)
+static void test_lock_file_of_live_stranger(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", lock[256];
@@ -601,7 +597,8 @@ test_lock_file_of_live_stranger(void **state)
 	fprintf(fp, "1\n%d\n\n", f->port);
 	fclose(fp);
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), -EBUSY);
+					   err, sizeof(err)),
+			 -EBUSY);
 	assert_contains(err, "PID 1)");
 	assert_contains(err, f->run_dir);
 
@@ -610,13 +607,13 @@ test_lock_file_of_live_stranger(void **state)
 	fprintf(fp, "not a pid\n");
 	fclose(fp);
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, f->port, f->sock,
-					   err, sizeof(err)), -EINVAL);
+					   err, sizeof(err)),
+			 -EINVAL);
 	assert_contains(err, "not a shmkv lock file");
 	assert_true(exists(lock)); /* never removes what it does not understand */
 }
 
-static void
-test_run_dir_not_dir(void **state)
+static void test_run_dir_not_dir(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", path[128];
@@ -626,14 +623,14 @@ test_run_dir_not_dir(void **state)
 	fp = fopen(path, "w");
 	assert_non_null(fp);
 	fclose(fp);
-	assert_int_equal(interlock_acquire(&f->il, path, f->port, f->sock,
-					   err, sizeof(err)), -ENOTDIR);
+	assert_int_equal(interlock_acquire(&f->il, path, f->port, f->sock, err,
+					   sizeof(err)),
+			 -ENOTDIR);
 	assert_contains(err, "%s exists but is not a directory", path);
 	assert_true(key_free(interlock_shim_key(f->port, 0)));
 }
 
-static void
-test_run_dir_open_mode(void **state)
+static void test_run_dir_open_mode(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", path[128], lock[256];
@@ -641,8 +638,9 @@ test_run_dir_open_mode(void **state)
 	path_in(f, "open", path, sizeof(path));
 	assert_int_equal(mkdir(path, 0700), 0);
 	assert_int_equal(chmod(path, 0777), 0);
-	assert_int_equal(interlock_acquire(&f->il, path, f->port, f->sock,
-					   err, sizeof(err)), -EPERM);
+	assert_int_equal(interlock_acquire(&f->il, path, f->port, f->sock, err,
+					   sizeof(err)),
+			 -EPERM);
 	assert_contains(err, "mode 0777");
 	assert_contains(err, "chmod 700 %s", path);
 	lock_path_of(path, lock, sizeof(lock));
@@ -650,8 +648,7 @@ test_run_dir_open_mode(void **state)
 	assert_true(key_free(interlock_shim_key(f->port, 0)));
 }
 
-static void
-test_run_dir_other_owner(void **state)
+static void test_run_dir_other_owner(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", path[128];
@@ -661,58 +658,73 @@ test_run_dir_other_owner(void **state)
 	path_in(f, "theirs", path, sizeof(path));
 	assert_int_equal(mkdir(path, 0700), 0);
 	assert_int_equal(chown(path, 65534, 65534), 0);
-	assert_int_equal(interlock_acquire(&f->il, path, f->port, f->sock,
-					   err, sizeof(err)), -EPERM);
+	assert_int_equal(interlock_acquire(&f->il, path, f->port, f->sock, err,
+					   sizeof(err)),
+			 -EPERM);
 	assert_contains(err, "%s is owned by user 65534", path);
 	assert_true(key_free(interlock_shim_key(f->port, 0)));
 }
 
-static void
-test_bad_arguments(void **state)
+static void test_bad_arguments(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "", buf[64], path[128];
 
-	assert_int_equal(interlock_acquire(&f->il, f->run_dir, -1, f->sock,
-					   err, sizeof(err)), -EINVAL);
+	assert_int_equal(interlock_acquire(&f->il, f->run_dir, -1, f->sock, err,
+					   sizeof(err)),
+			 -EINVAL);
 	assert_contains(err, "port -1");
 	assert_int_equal(interlock_acquire(&f->il, f->run_dir, 70000, f->sock,
-					   err, sizeof(err)), -EINVAL);
+					   err, sizeof(err)),
+			 -EINVAL);
 	assert_contains(err, "port 70000");
 
 	path_in(f, "missing/run", path, sizeof(path));
-	assert_int_equal(interlock_acquire(&f->il, path, f->port, f->sock,
-					   err, sizeof(err)), -ENOENT);
+	assert_int_equal(interlock_acquire(&f->il, path, f->port, f->sock, err,
+					   sizeof(err)),
+			 -ENOENT);
 	assert_contains(err, path);
 
 	assert_int_equal(interlock_default_run_dir(11211, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "/tmp/shmkv-11211");
 	assert_int_equal(interlock_default_run_dir(11211, buf, 8), -ENAMETOOLONG);
 	assert_int_equal(interlock_shim_key(11211, 0),
-			 (key_t) (INTERLOCK_KEY_BASE | 11211 << 4));
-	assert_int_not_equal(interlock_shim_key(11211, 0), interlock_shim_key(11212, 0));
+			 (key_t)(INTERLOCK_KEY_BASE | 11211 << 4));
+	assert_int_not_equal(interlock_shim_key(11211, 0),
+			     interlock_shim_key(11212, 0));
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_acquire_release, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_dir_mode_despite_umask, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_second_server_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_release_only_by_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_release, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_run_dir_mode_despite_umask,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_server_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_only_by_owner,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_zero_second_refused_then_stale_removed,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_dir_removed_only_if_ours, setup,
+		cmocka_unit_test_setup_teardown(test_run_dir_removed_only_if_ours,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_cleaned, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_stale_cleaned, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_orphan_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_release_with_worker_alive, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_file_of_live_stranger, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_dir_not_dir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_dir_open_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_dir_other_owner, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_orphan_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_release_with_worker_alive,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_file_of_live_stranger,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_dir_not_dir, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_run_dir_open_mode, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_run_dir_other_owner, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_arguments, setup,
+						teardown),
 	};
 
 	/* Orphaned grandchildren are reparented to us, so we can reap them. */
@@ -720,6 +732,6 @@ main(void)
 		perror("prctl(PR_SET_CHILD_SUBREAPER)");
 		return 1;
 	}
-	srand((unsigned) time(NULL) ^ (unsigned) getpid());
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,7 @@
 
 /* ---- proc slots ---------------------------------------------------- */
 
-static void
-test_proc_slots(void **state)
+static void test_proc_slots(void **state)
 {
 	struct fixture *f = *state;
 	struct proc_array *procs = f->procs;
@@ -72,15 +71,14 @@ test_proc_slots(void **state)
 			 &procs->slots[NPROCS - 1].proc);
 	assert_null(proc_get(procs, NPROCS, NPROCS));
 	assert_null(proc_get(procs, NPROCS, PROC_NONE));
-	assert_null(proc_get(procs, 4, 4)); /* the caller's count rules */
-	proc_release(procs, NPROCS, NPROCS);  /* out of range: ignored */
+	assert_null(proc_get(procs, 4, 4));  /* the caller's count rules */
+	proc_release(procs, NPROCS, NPROCS); /* out of range: ignored */
 	proc_release(procs, NPROCS, PROC_NONE);
 }
 
 /* ---- single process ------------------------------------------------ */
 
-static void
-test_exclusive_excludes(void **state)
+static void test_exclusive_excludes(void **state)
 {
 	struct fixture *f = *state;
 	struct lwlock_owner b = owner(f);
@@ -124,8 +122,7 @@ test_exclusive_excludes(void **state)
 	assert_int_equal(atomic_load(&l->contended), 0);
 }
 
-static void
-test_shared_holders(void **state)
+static void test_shared_holders(void **state)
 {
 	struct fixture *f = *state;
 	struct lwlock_owner b = owner(f);
@@ -158,8 +155,7 @@ test_shared_holders(void **state)
 	assert_int_equal(atomic_load(&l->acquisitions), 4);
 }
 
-static void
-test_held_list(void **state)
+static void test_held_list(void **state)
 {
 	struct fixture *f = *state;
 	struct proc *p = proc_get(f->procs, NPROCS, f->me.self);
@@ -191,8 +187,7 @@ test_held_list(void **state)
 		assert_int_equal(state_of(f, i), LW_FLAG_RELEASE_OK);
 }
 
-static void
-test_counters(void **state)
+static void test_counters(void **state)
 {
 	struct fixture *f = *state;
 	struct lwlock *l = lock_n(f, 1);
@@ -212,14 +207,11 @@ test_counters(void **state)
 	assert_int_equal(atomic_load(&lock_n(f, 0)->acquisitions), 0);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TEST(test_proc_slots),
-		TEST(test_exclusive_excludes),
-		TEST(test_shared_holders),
-		TEST(test_held_list),
+		TEST(test_proc_slots),	   TEST(test_exclusive_excludes),
+		TEST(test_shared_holders), TEST(test_held_list),
 		TEST(test_counters),
 	};
 

@@ -24,8 +24,8 @@
 /* ---- several processes --------------------------------------------- */
 
 /* Child: take lock 0 shared, hold it until every sibling holds it too. */
-static int
-shared_waiter_child(struct fixture *f, int idx, const struct lwlock_owner *me)
+static int shared_waiter_child(struct fixture *f, int idx,
+			       const struct lwlock_owner *me)
 {
 	struct lwlock *l = lock_n(f, 0);
 	int want = (int)atomic_load(&f->sh->go[0]); /* number of siblings */
@@ -43,8 +43,7 @@ shared_waiter_child(struct fixture *f, int idx, const struct lwlock_owner *me)
 	return 0;
 }
 
-static void
-test_shared_waiters_woken_together(void **state)
+static void test_shared_waiters_woken_together(void **state)
 {
 	struct fixture *f = *state;
 	struct lwlock *l = lock_n(f, 0);
@@ -75,8 +74,7 @@ test_shared_waiters_woken_together(void **state)
 }
 
 /* Child: take lock 0 in the mode go[idx] says, report, wait to be let go. */
-static int
-mode_child(struct fixture *f, int idx, const struct lwlock_owner *me)
+static int mode_child(struct fixture *f, int idx, const struct lwlock_owner *me)
 {
 	struct lwlock *l = lock_n(f, 0);
 	enum lwlock_mode mode = atomic_load(&f->sh->go[idx]) == LW_EXCLUSIVE
@@ -98,8 +96,7 @@ mode_child(struct fixture *f, int idx, const struct lwlock_owner *me)
 	return 0;
 }
 
-static void
-test_exclusive_waiter_behind_shared(void **state)
+static void test_exclusive_waiter_behind_shared(void **state)
 {
 	struct fixture *f = *state;
 	struct lwlock_owner b = owner(f);
@@ -138,8 +135,7 @@ test_exclusive_waiter_behind_shared(void **state)
  * lets both shared waiters in together (PostgreSQL's order: the exclusive
  * one is skipped once a shared one is woken), then the exclusive one.
  */
-static void
-test_mixed_queue_order(void **state)
+static void test_mixed_queue_order(void **state)
 {
 	struct fixture *f = *state;
 	struct lwlock *l = lock_n(f, 0);
@@ -174,8 +170,8 @@ test_mixed_queue_order(void **state)
 }
 
 /* Child: take lock 0 exclusive once; the parent plays with the list bit. */
-static int
-late_release_child(struct fixture *f, int idx, const struct lwlock_owner *me)
+static int late_release_child(struct fixture *f, int idx,
+			      const struct lwlock_owner *me)
 {
 	lwlock_acquire(me, lock_n(f, 0), LW_EXCLUSIVE);
 	atomic_store(&f->sh->got[idx], 1);
@@ -191,8 +187,7 @@ late_release_child(struct fixture *f, int idx, const struct lwlock_owner *me)
  * queue.  Its attempt after queueing must find the lock free; a waiter that
  * went to sleep instead would sleep for ever.
  */
-static void
-test_release_before_queueing(void **state)
+static void test_release_before_queueing(void **state)
 {
 	struct fixture *f = *state;
 	struct lwlock *l = lock_n(f, 0);
@@ -222,8 +217,7 @@ test_release_before_queueing(void **state)
 }
 
 /* enter - checks and bookkeeping right after taking lock li in mode. */
-static void
-enter(struct fixture *f, int li, enum lwlock_mode mode, bool dawdle)
+static void enter(struct fixture *f, int li, enum lwlock_mode mode, bool dawdle)
 {
 	struct shared *sh = f->sh;
 
@@ -246,8 +240,7 @@ enter(struct fixture *f, int li, enum lwlock_mode mode, bool dawdle)
 	}
 }
 
-static void
-leave(struct fixture *f, int li, enum lwlock_mode mode)
+static void leave(struct fixture *f, int li, enum lwlock_mode mode)
 {
 	if (mode == LW_EXCLUSIVE)
 		atomic_fetch_sub(&f->sh->excl_holders[li], 1);
@@ -255,22 +248,20 @@ leave(struct fixture *f, int li, enum lwlock_mode mode)
 		atomic_fetch_sub(&f->sh->shared_holders[li], 1);
 }
 
-static void
-take(struct fixture *f, const struct lwlock_owner *me, int li,
-     enum lwlock_mode mode, bool conditional_first)
+static void take(struct fixture *f, const struct lwlock_owner *me, int li,
+		 enum lwlock_mode mode, bool conditional_first)
 {
 	struct lwlock *l = lock_n(f, li);
 
 	if (!conditional_first || !lwlock_conditional_acquire(me, l, mode))
 		lwlock_acquire(me, l, mode);
 	CHILD_CHECK(lwlock_held_by_me(me, l));
-	CHILD_CHECK(atomic_load(&proc_get(f->procs, NPROCS, me->self)
-					   ->acquiring) == 0);
+	CHILD_CHECK(atomic_load(&proc_get(f->procs, NPROCS, me->self)->acquiring) ==
+		    0);
 }
 
 /* Child: mixed modes over three locks, sometimes two at once. */
-static int
-hammer_child(struct fixture *f, int idx, const struct lwlock_owner *me)
+static int hammer_child(struct fixture *f, int idx, const struct lwlock_owner *me)
 {
 	uint32_t rng = 0x9e3779b9u * (uint32_t)(idx + 1);
 	uint64_t acq = 0;
@@ -306,16 +297,16 @@ hammer_child(struct fixture *f, int idx, const struct lwlock_owner *me)
 			leave(f, li, mi);
 			lwlock_release(me, lock_n(f, li));
 		}
-		CHILD_CHECK(atomic_load(&proc_get(f->procs, NPROCS, me->self)
-						   ->nheld) == 0);
+		CHILD_CHECK(
+			atomic_load(&proc_get(f->procs, NPROCS, me->self)->nheld) ==
+			0);
 	}
 	atomic_fetch_add(&f->sh->total_acq, acq);
 	proc_release(f->procs, NPROCS, me->self);
 	return 0;
 }
 
-static void
-test_hammer(void **state)
+static void test_hammer(void **state)
 {
 	struct fixture *f = *state;
 	uint64_t acquisitions = 0;
@@ -328,7 +319,8 @@ test_hammer(void **state)
 		struct lwlock *l = lock_n(f, i);
 
 		/* Exclusive holders really were alone: no increment lost. */
-		assert_int_equal(f->sh->count_a[i], atomic_load(&f->sh->excl_iters[i]));
+		assert_int_equal(f->sh->count_a[i],
+				 atomic_load(&f->sh->excl_iters[i]));
 		assert_int_equal(f->sh->count_b[i], f->sh->count_a[i]);
 		assert_true(f->sh->count_a[i] > 0);
 		/* Free, nobody queued, nobody left behind. */
@@ -344,16 +336,15 @@ test_hammer(void **state)
 			 getpid());
 	for (uint32_t s = 0; s < NPROCS; s++)
 		if (s != f->me.self)
-			assert_int_equal(
-				atomic_load(&f->procs->slots[s].proc.pid), 0);
+			assert_int_equal(atomic_load(&f->procs->slots[s].proc.pid),
+					 0);
 }
 
 /*
  * Child: a client program scribbled on the wait list (a head past the
  * array, then a cycle).  Release must come back and the lock still work.
  */
-static int
-garbage_child(struct fixture *f, int idx, const struct lwlock_owner *me)
+static int garbage_child(struct fixture *f, int idx, const struct lwlock_owner *me)
 {
 	struct lwlock *l = lock_n(f, 1);
 	struct proc *p5 = proc_get(f->procs, NPROCS, 5);
@@ -380,8 +371,7 @@ garbage_child(struct fixture *f, int idx, const struct lwlock_owner *me)
 	lwlock_release(me, l);
 
 	/* Garbage in our own held count must not send us off the array. */
-	memset(proc_get(f->procs, NPROCS, me->self)->held, 0,
-	       sizeof(p5->held));
+	memset(proc_get(f->procs, NPROCS, me->self)->held, 0, sizeof(p5->held));
 	atomic_store(&proc_get(f->procs, NPROCS, me->self)->nheld, 1000);
 	CHILD_CHECK(!lwlock_held_by_me(me, l));
 	atomic_store(&proc_get(f->procs, NPROCS, me->self)->nheld, 0);
@@ -394,8 +384,7 @@ garbage_child(struct fixture *f, int idx, const struct lwlock_owner *me)
 	return 0;
 }
 
-static void
-test_scribbled_wait_list(void **state)
+static void test_scribbled_wait_list(void **state)
 {
 	struct fixture *f = *state;
 
@@ -404,8 +393,7 @@ test_scribbled_wait_list(void **state)
 	assert_int_equal(state_of(f, 1) & LW_LOCK_MASK, 0);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST(test_shared_waiters_woken_together),

@@ -24,19 +24,17 @@
 
 static char onexit_log[64];
 
-static void
-log_cb(void *arg)
+static void log_cb(void *arg)
 {
 	size_t n = strlen(onexit_log);
 
 	if (n + 1 < sizeof(onexit_log)) {
-		onexit_log[n] = *(const char *) arg;
+		onexit_log[n] = *(const char *)arg;
 		onexit_log[n + 1] = '\0';
 	}
 }
 
-static void
-touch_cb(void *arg)
+static void touch_cb(void *arg)
 {
 	int fd = open(arg, O_WRONLY | O_CREAT, 0600);
 
@@ -44,10 +42,9 @@ touch_cb(void *arg)
 		close(fd);
 }
 
-static void
-test_onexit_reverse_once(void **state)
+static void test_onexit_reverse_once(void **state)
 {
-	(void) state;
+	(void)state;
 	onexit_log[0] = '\0';
 	assert_int_equal(onexit_push(log_cb, "a"), 0);
 	assert_int_equal(onexit_push(log_cb, "b"), 0);
@@ -63,22 +60,20 @@ test_onexit_reverse_once(void **state)
 	assert_string_equal(onexit_log, "cbad");
 }
 
-static bool
-exists(const char *path)
+static bool exists(const char *path)
 {
 	struct stat st;
 
 	return stat(path, &st) == 0;
 }
 
-static void
-test_onexit_not_in_child(void **state)
+static void test_onexit_not_in_child(void **state)
 {
 	char dir[] = "/tmp/shmkv-onexit-XXXXXX", path[64];
 	int status;
 	pid_t pid;
 
-	(void) state;
+	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/ran", dir);
 	assert_int_equal(onexit_push(touch_cb, path), 0);
@@ -111,10 +106,9 @@ test_onexit_not_in_child(void **state)
 	rmdir(dir);
 }
 
-static void
-test_onexit_full_and_cancel(void **state)
+static void test_onexit_full_and_cancel(void **state)
 {
-	(void) state;
+	(void)state;
 	onexit_log[0] = '\0';
 	for (int i = 0; i < ONEXIT_MAX; i++)
 		assert_int_equal(onexit_push(log_cb, "x"), 0);
@@ -125,8 +119,7 @@ test_onexit_full_and_cancel(void **state)
 	assert_string_equal(onexit_log, "");
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_onexit_reverse_once),

@@ -52,19 +52,19 @@
 
 /* What parent and children share besides the segment. */
 struct shared {
-	_Atomic int ready[MAXKIDS];    /* child i reached its point */
+	_Atomic int ready[MAXKIDS]; /* child i reached its point */
 	_Atomic uint32_t slot[MAXKIDS];
-	_Atomic int got[MAXKIDS];      /* child i got the lock */
+	_Atomic int got[MAXKIDS];	 /* child i got the lock */
 	_Atomic uint32_t in_cs[MAXKIDS]; /* storm: mode child i is inside in */
-	_Atomic int stop;              /* storm: finish now */
-	_Atomic int violations;        /* storm: exclusion broken */
-	_Atomic uint64_t entries;      /* storm: critical sections entered */
+	_Atomic int stop;		 /* storm: finish now */
+	_Atomic int violations;		 /* storm: exclusion broken */
+	_Atomic uint64_t entries;	 /* storm: critical sections entered */
 };
 
 struct fixture {
 	struct cache c;
 	struct shared *sh;
-	struct lwlock_owner rec;       /* the recoverer: a slot of its own */
+	struct lwlock_owner rec; /* the recoverer: a slot of its own */
 	bool *dead;
 	pid_t kids[MAXKIDS];
 };
@@ -253,8 +253,10 @@ static void store_keys(struct fixture *f)
 	char key[32];
 
 	for (int i = 0; i < NKEYS; i++) {
-		struct table_store_req req = { .mode = TABLE_SET, .key = key,
-					       .value = "value", .value_len = 5 };
+		struct table_store_req req = { .mode = TABLE_SET,
+					       .key = key,
+					       .value = "value",
+					       .value_len = 5 };
 
 		req.key_len = (size_t)snprintf(key, sizeof(key), "key%d", i);
 		assert_int_equal(table_store(&f->c.table, &req, NULL), TABLE_OK);
@@ -308,7 +310,8 @@ static void recover(struct fixture *f, uint32_t p, bool drop,
 
 	assert_int_equal(lwlock_recover(&f->rec, part_lock(f, p), f->dead,
 					drop ? repair : NULL, arg,
-					RECOVER_TIMEOUT_MS, res), 0);
+					RECOVER_TIMEOUT_MS, res),
+			 0);
 }
 
 /* ---- children ---- */
@@ -320,10 +323,10 @@ static void child_writer(struct fixture *f, int idx)
 {
 	struct table_part_ref pr;
 
-	table_part_resolve(&f->c.table, (uint64_t)target <<
-			   f->c.table.partition_shift, &pr);
+	table_part_resolve(&f->c.table,
+			   (uint64_t)target << f->c.table.partition_shift, &pr);
 	table_part_lock(&pr, LW_EXCLUSIVE);
-	pr.buckets[0].tags[0] = 0xdead;  /* a bucket naming nothing written */
+	pr.buckets[0].tags[0] = 0xdead; /* a bucket naming nothing written */
 	pr.buckets[0].refs[0] = 0x7fffffff;
 	pr.part->items += 1000;
 	atomic_store(&f->sh->ready[idx], 1);
@@ -392,7 +395,7 @@ static void child_storm(struct fixture *f, int idx)
 
 	while (!atomic_load(&f->sh->stop)) {
 		enum lwlock_mode mode = (rand_r(&seed) & 1) ? LW_SHARED
-							   : LW_EXCLUSIVE;
+							    : LW_EXCLUSIVE;
 
 		lwlock_acquire(&f->c.table.owner, l, mode);
 		atomic_store(&f->sh->in_cs[idx], mode);
@@ -469,14 +472,14 @@ static void test_killed_reading(void **state)
 	spawn(f, 0, child_reader);
 	wait_ready(f, 0);
 	kill_kid(f, 0);
-	assert_int_equal(atomic_load(&part_lock(f, target)->state) &
-			 LW_LOCK_MASK, 2);
+	assert_int_equal(atomic_load(&part_lock(f, target)->state) & LW_LOCK_MASK,
+			 2);
 
 	recover(f, target, true, &res);
 	assert_false(res.dead_exclusive);
 	assert_int_equal(res.dead_shared, 1);
-	assert_int_equal(atomic_load(&part_lock(f, target)->state) &
-			 LW_LOCK_MASK, 1);
+	assert_int_equal(atomic_load(&part_lock(f, target)->state) & LW_LOCK_MASK,
+			 1);
 	lwlock_release(&f->c.table.owner, part_lock(f, target));
 	assert_lock_whole(f, target);
 	assert_int_equal(count_keys(f, target, false), inside);
@@ -529,7 +532,7 @@ static void test_killed_owning_wait_list(void **state)
 	wait_ready(f, 0);
 	lwlock_acquire(me, part_lock(f, target), LW_EXCLUSIVE);
 	spawn(f, 1, child_waiter);
-	sleep_ms(50);  /* it is spinning on the wait list's owner */
+	sleep_ms(50); /* it is spinning on the wait list's owner */
 	kill_kid(f, 0);
 
 	recover(f, target, true, &res);
@@ -557,7 +560,7 @@ static void test_killed_waking(void **state)
 	spawn(f, 1, child_waiter);
 	wait_sleeping(f, 1, lock_offset(f, target));
 	lwlock_release(me, part_lock(f, target));
-	reap_ok(f, 1);   /* the ordinary path first: it works */
+	reap_ok(f, 1); /* the ordinary path first: it works */
 
 	lwlock_acquire(me, part_lock(f, target), LW_EXCLUSIVE);
 	atomic_store(&f->sh->got[1], 0);
@@ -618,7 +621,8 @@ static void test_kill_storm(void **state)
 		f->dead[slot] = false;
 		spawn(f, victim, child_storm);
 		if (now_ms() > deadline)
-			fail_msg("only %d kills in %d ms", kills, STORM_DEADLINE_MS);
+			fail_msg("only %d kills in %d ms", kills,
+				 STORM_DEADLINE_MS);
 	}
 	atomic_store(&f->sh->stop, 1);
 	for (int i = 0; i < MAXKIDS; i++)
@@ -657,14 +661,18 @@ static void test_proc_locks_and_partition_of_lock(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_killed_writing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_killed_reading, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_killed_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killed_writing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_killed_reading, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_killed_queued, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_killed_owning_wait_list,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_killed_waking, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_proc_locks_and_partition_of_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killed_waking, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_proc_locks_and_partition_of_lock,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_storm, setup, teardown),
 	};
 

@@ -40,12 +40,14 @@ static unsigned long smaps_page_kb(const void *addr)
 		uintptr_t lo, hi;
 		char sp;
 
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR "%c", &lo, &hi, &sp) == 3 &&
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR "%c", &lo, &hi, &sp) ==
+			    3 &&
 		    sp == ' ') {
 			if (inside)
 				break;
 			inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-		} else if (inside && sscanf(line, "KernelPageSize: %lu kB", &kb) == 1) {
+		} else if (inside &&
+			   sscanf(line, "KernelPageSize: %lu kB", &kb) == 1) {
 			break;
 		}
 	}
@@ -99,7 +101,6 @@ static int write_long(const char *path, long v)
 	return rc;
 }
 
-
 /* Creation writes a complete header and regions round-trip in both parts. */
 static void test_create_alloc_find(void **state)
 {
@@ -125,14 +126,17 @@ static void test_create_alloc_find(void **state)
 	assert_int_equal(h->dir_count, 0);
 	assert_int_equal(h->dir_capacity, SEGMENT_DIR_CAPACITY);
 	assert_int_equal(atomic_load(&h->state), SEGMENT_STATE_RUNNING);
-	assert_in_range(segment_clock(&seg), (uint64_t)now - 1, (uint64_t)now + 2);
+	assert_in_range(segment_clock(&seg), (uint64_t)now - 1,
+			(uint64_t)now + 2);
 	assert_true(seg.data_size >= MB + segment_overhead());
 	assert_int_equal(seg.data_size % base_page(), 0);
 	assert_true(seg.ctl_size >= 64 * 1024 + segment_overhead());
 	assert_int_equal(seg.ctl_size % base_page(), 0);
 
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING, 1000, &doff), 0);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, MAILBOX, 300, &coff), 0);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING, 1000, &doff),
+			 0);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, MAILBOX, 300, &coff),
+			 0);
 	assert_int_equal(doff % SEGMENT_ALIGN, 0);
 	assert_int_equal(coff % SEGMENT_ALIGN, 0);
 	assert_true(doff >= sizeof(struct segment_header));
@@ -156,7 +160,8 @@ static void test_create_alloc_find(void **state)
 	assert_int_equal(part, SEGMENT_DATA);
 	assert_int_equal(off, doff);
 	assert_int_equal(size, 1000);
-	assert_int_equal(((unsigned char *)segment_ptr(&seg, part, off, size))[999], 0xab);
+	assert_int_equal(((unsigned char *)segment_ptr(&seg, part, off, size))[999],
+			 0xab);
 	assert_int_equal(segment_find(&seg, MAILBOX, &part, &off, &size), 0);
 	assert_int_equal(part, SEGMENT_CTL);
 	assert_int_equal(off, coff);
@@ -164,15 +169,26 @@ static void test_create_alloc_find(void **state)
 	assert_int_equal(segment_find(&seg, "nope", &part, &off, &size), -ENOENT);
 
 	/* Names are one namespace over both parts. */
-	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, GREETING, 8, &off), -EEXIST);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "abcdefghijklmnopqrstuvwx", 8, &off),
+	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, GREETING, 8, &off),
+			 -EEXIST);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA,
+				       "abcdefghijklmnopqrstuvwx", 8, &off),
 			 -ENAMETOOLONG);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "abcdefghijklmnopqrstuvw", 8, &off), 0);
-	assert_int_equal(segment_find(&seg, "abcdefghijklmnopqrstuvw", NULL, NULL, NULL), 0);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "huge", seg.data_size, &off), -ENOSPC);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, "huge", seg.ctl_size, &off), -ENOSPC);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA,
+				       "abcdefghijklmnopqrstuvw", 8, &off),
+			 0);
+	assert_int_equal(segment_find(&seg, "abcdefghijklmnopqrstuvw", NULL,
+				      NULL, NULL),
+			 0);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "huge",
+				       seg.data_size, &off),
+			 -ENOSPC);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, "huge", seg.ctl_size,
+				       &off),
+			 -ENOSPC);
 	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "", 8, &off), -EINVAL);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "zero", 0, &off), -EINVAL);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "zero", 0, &off),
+			 -EINVAL);
 
 	segment_detach(&seg);
 	assert_null(seg.data);
@@ -197,32 +213,40 @@ static void test_overhead_promise(void **state)
 	assert_int_equal(seg.data_size, 4 * base_page());
 	for (unsigned i = 0; i < SEGMENT_DIR_CAPACITY - 1; i++) {
 		snprintf(name, sizeof(name), "d%u", i);
-		assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, name, 1, &off), 0);
+		assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, name, 1, &off),
+				 0);
 	}
 	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "last",
-				       data - (SEGMENT_DIR_CAPACITY - 1), &off), 0);
+				       data - (SEGMENT_DIR_CAPACITY - 1), &off),
+			 0);
 	/* The directory is full now. */
-	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, "more", 1, &off), -ENOSPC);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, "more", 1, &off),
+			 -ENOSPC);
 	segment_detach(&seg);
 
 	create_ok(&seg, data, ctl, SEGMENT_HUGE_OFF, false);
 	assert_int_equal(seg.ctl_size, 2 * base_page());
 	for (unsigned i = 0; i < SEGMENT_DIR_CAPACITY - 1; i++) {
 		snprintf(name, sizeof(name), "c%u", i);
-		assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, name, 1, &off), 0);
+		assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, name, 1, &off),
+				 0);
 	}
 	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, "last",
-				       ctl - (SEGMENT_DIR_CAPACITY - 1), &off), 0);
+				       ctl - (SEGMENT_DIR_CAPACITY - 1), &off),
+			 0);
 	segment_detach(&seg);
 
 	/* Filling a part exactly, then one byte more. */
 	create_ok(&seg, data, ctl, SEGMENT_HUGE_OFF, false);
 	free_left = seg.data_size - segment_header(&seg)->free_offset;
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "too big", free_left + 1, &off),
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "too big",
+				       free_left + 1, &off),
 			 -ENOSPC);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "all", free_left, &off), 0);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "all", free_left, &off),
+			 0);
 	assert_int_equal(off + free_left, seg.data_size);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "one more", 1, &off), -ENOSPC);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "one more", 1, &off),
+			 -ENOSPC);
 	segment_detach(&seg);
 }
 
@@ -245,7 +269,8 @@ static void test_bounds(void **state)
 	assert_null(segment_ptr(&seg, SEGMENT_DATA, UINT64_MAX, 2));
 	assert_null(segment_ptr(&seg, SEGMENT_DATA, UINT64_MAX - 10, 20)); /* wraps */
 	assert_null(segment_ptr(&seg, SEGMENT_DATA, 64, UINT64_MAX));
-	assert_null(segment_ptr(&seg, SEGMENT_DATA, 64, UINT64_MAX - 63)); /* wraps to 0 */
+	assert_null(segment_ptr(&seg, SEGMENT_DATA, 64,
+				UINT64_MAX - 63)); /* wraps to 0 */
 	assert_non_null(segment_ptr(&seg, SEGMENT_CTL, seg.ctl_size - 8, 8));
 	assert_null(segment_ptr(&seg, SEGMENT_CTL, seg.ctl_size - 8, 9));
 	assert_null(segment_ptr(&seg, (enum segment_part)7, 0, 1));
@@ -288,7 +313,9 @@ static void test_huge_off(void **state)
 	assert_int_equal(smaps_page_kb(seg.data) * 1024, base_page());
 	assert_int_equal(segment_header(&seg)->page_size, base_page());
 	assert_int_equal(segment_header(&seg)->huge, 0);
-	assert_int_equal(segment_mapping_page_size(seg.data + seg.data_size - 1, &ps), 0);
+	assert_int_equal(segment_mapping_page_size(seg.data + seg.data_size - 1,
+						   &ps),
+			 0);
 	assert_int_equal(ps, base_page());
 	segment_detach(&seg);
 }
@@ -323,7 +350,8 @@ static size_t unavailable_huge_size(size_t *hps, const char **why)
 static void test_huge_try_falls_back(void **state)
 {
 	struct segment seg;
-	struct segment_options opt = { .ctl_size = 4096, .huge_pages = SEGMENT_HUGE_TRY };
+	struct segment_options opt = { .ctl_size = 4096,
+				       .huge_pages = SEGMENT_HUGE_TRY };
 	const char *why = NULL;
 	char err[512] = "";
 	size_t hps;
@@ -349,7 +377,8 @@ static void test_huge_try_falls_back(void **state)
 static void test_huge_on_fails(void **state)
 {
 	struct segment seg;
-	struct segment_options opt = { .ctl_size = 4096, .huge_pages = SEGMENT_HUGE_ON };
+	struct segment_options opt = { .ctl_size = 4096,
+				       .huge_pages = SEGMENT_HUGE_ON };
 	const char *why = NULL;
 	char err[512] = "", want[64];
 	size_t hps;
@@ -381,7 +410,9 @@ static void test_huge_size_not_offered(void **state)
 {
 	struct segment seg;
 	struct segment_options opt = {
-		.data_size = MB, .ctl_size = 4096, .huge_pages = SEGMENT_HUGE_ON,
+		.data_size = MB,
+		.ctl_size = 4096,
+		.huge_pages = SEGMENT_HUGE_ON,
 		.huge_page_size = 4 * MB,
 	};
 	char err[512] = "";
@@ -406,7 +437,8 @@ static void test_huge_size_not_offered(void **state)
 	/* A size that overflows is refused, not wrapped. */
 	opt.huge_pages = SEGMENT_HUGE_OFF;
 	opt.data_size = SIZE_MAX - 10;
-	assert_int_equal(segment_create(&seg, &opt, err, sizeof(err)), -EOVERFLOW);
+	assert_int_equal(segment_create(&seg, &opt, err, sizeof(err)),
+			 -EOVERFLOW);
 	assert_null(seg.data);
 }
 
@@ -432,7 +464,8 @@ static int huge_setup(void **state)
 	fx->seg2.data_fd = fx->seg2.ctl_fd = -1;
 	*state = fx;
 	if (geteuid() != 0) {
-		fx->skip_why = "not root: cannot reserve huge pages in vm.nr_hugepages";
+		fx->skip_why =
+			"not root: cannot reserve huge pages in vm.nr_hugepages";
 		return 0;
 	}
 	if (segment_default_huge_page_size() != 2 * MB) {
@@ -449,7 +482,8 @@ static int huge_setup(void **state)
 		return 0;
 	}
 	fx->changed = true;
-	if (meminfo("HugePages_Free") - meminfo("HugePages_Rsvd") < HUGE_TEST_PAGES)
+	if (meminfo("HugePages_Free") - meminfo("HugePages_Rsvd") <
+	    HUGE_TEST_PAGES)
 		fx->skip_why = "the kernel could not allocate the huge pages asked for "
 			       "(memory too fragmented?)";
 	return 0;
@@ -466,7 +500,8 @@ static int huge_teardown(void **state)
 	if (fx->changed) {
 		if (write_long(NR_HUGEPAGES, fx->old_nr) < 0 ||
 		    read_long(NR_HUGEPAGES) != fx->old_nr) {
-			print_error("could not restore vm.nr_hugepages to %ld\n", fx->old_nr);
+			print_error("could not restore vm.nr_hugepages to %ld\n",
+				    fx->old_nr);
 			rc = -1;
 		}
 	}
@@ -480,7 +515,8 @@ static void test_huge_on_reserved(void **state)
 	struct huge_fixture *fx = *state;
 	struct segment_options opt = {
 		.data_size = HUGE_TEST_PAGES * 2 * MB - segment_overhead(),
-		.ctl_size = 4096, .huge_pages = SEGMENT_HUGE_ON,
+		.ctl_size = 4096,
+		.huge_pages = SEGMENT_HUGE_ON,
 	};
 	char err[512] = "";
 	long free_before;
@@ -503,19 +539,24 @@ static void test_huge_on_reserved(void **state)
 	assert_int_equal(segment_header(&fx->seg)->huge, 1);
 	assert_int_equal(segment_header(&fx->seg)->page_size, 2 * MB);
 	/* Populated at creation, not reserved for later: no SIGBUS to come. */
-	assert_int_equal(free_before - meminfo("HugePages_Free"), HUGE_TEST_PAGES);
+	assert_int_equal(free_before - meminfo("HugePages_Free"),
+			 HUGE_TEST_PAGES);
 
-	assert_int_equal(segment_alloc(&fx->seg, SEGMENT_DATA, "big", opt.data_size, &off), 0);
-	memset(segment_ptr(&fx->seg, SEGMENT_DATA, off, opt.data_size), 0x5a, opt.data_size);
+	assert_int_equal(segment_alloc(&fx->seg, SEGMENT_DATA, "big",
+				       opt.data_size, &off),
+			 0);
+	memset(segment_ptr(&fx->seg, SEGMENT_DATA, off, opt.data_size), 0x5a,
+	       opt.data_size);
 
 	/* A reader of a read-only fd sees the same huge pages. */
-	rc = segment_attach(&fx->seg2, segment_readonly_fd(&fx->seg), dup(fx->seg.ctl_fd),
-			    err, sizeof(err));
+	rc = segment_attach(&fx->seg2, segment_readonly_fd(&fx->seg),
+			    dup(fx->seg.ctl_fd), err, sizeof(err));
 	if (rc != 0)
 		fail_msg("segment_attach: %d: %s", rc, err);
 	assert_true(fx->seg2.huge);
 	assert_int_equal(fx->seg2.page_size, 2 * MB);
-	assert_int_equal(((unsigned char *)fx->seg2.data)[off + opt.data_size - 1], 0x5a);
+	assert_int_equal(((unsigned char *)fx->seg2.data)[off + opt.data_size - 1],
+			 0x5a);
 }
 
 /* try, with pages reserved: takes them. */
@@ -524,7 +565,8 @@ static void test_huge_try_reserved(void **state)
 	struct huge_fixture *fx = *state;
 	struct segment_options opt = {
 		.data_size = HUGE_TEST_PAGES * 2 * MB - segment_overhead(),
-		.ctl_size = 4096, .huge_pages = SEGMENT_HUGE_TRY,
+		.ctl_size = 4096,
+		.huge_pages = SEGMENT_HUGE_TRY,
 	};
 	char err[512] = "";
 	int rc;
@@ -579,10 +621,10 @@ int main(void)
 		cmocka_unit_test(test_huge_try_falls_back),
 		cmocka_unit_test(test_huge_on_fails),
 		cmocka_unit_test(test_huge_size_not_offered),
-		cmocka_unit_test_setup_teardown(test_huge_on_reserved, huge_setup,
-						huge_teardown),
-		cmocka_unit_test_setup_teardown(test_huge_try_reserved, huge_setup,
-						huge_teardown),
+		cmocka_unit_test_setup_teardown(test_huge_on_reserved,
+						huge_setup, huge_teardown),
+		cmocka_unit_test_setup_teardown(test_huge_try_reserved,
+						huge_setup, huge_teardown),
 		cmocka_unit_test(test_prefault),
 	};
 

@@ -40,7 +40,8 @@ static void expect_attach_fails(int data_fd, int ctl_fd, int want,
 	struct segment att;
 	char err[512] = "";
 
-	assert_int_equal(segment_attach(&att, data_fd, ctl_fd, err, sizeof(err)), want);
+	assert_int_equal(segment_attach(&att, data_fd, ctl_fd, err, sizeof(err)),
+			 want);
 	if (msg1 != NULL)
 		assert_has(err, msg1);
 	if (msg2 != NULL)
@@ -92,7 +93,8 @@ static void test_attach_refuses(void **state)
 	h->layout_version = SEGMENT_LAYOUT_VERSION;
 
 	h->header_size = 8;
-	expect_attach_fails(dup(seg.data_fd), dup(seg.ctl_fd), -EPROTO, "header", NULL);
+	expect_attach_fails(dup(seg.data_fd), dup(seg.ctl_fd), -EPROTO,
+			    "header", NULL);
 	h->header_size = sizeof(*h);
 
 	/* The header says one size, the memfd has another. */
@@ -100,20 +102,24 @@ static void test_attach_refuses(void **state)
 	expect_attach_fails(memfd_copy(seg.data_size + 4096, seg.data, 4096),
 			    dup(seg.ctl_fd), -EINVAL, sizes, NULL);
 	expect_attach_fails(dup(seg.data_fd),
-			    memfd_copy(seg.ctl_size * 2, seg.ctl, 64), -EINVAL, NULL, NULL);
+			    memfd_copy(seg.ctl_size * 2, seg.ctl, 64), -EINVAL,
+			    NULL, NULL);
 	/* The right size, but a control part anyone could shrink under us. */
-	expect_attach_fails(dup(seg.data_fd), memfd_copy(seg.ctl_size, seg.ctl, 64),
-			    -EPERM, "control part is not sealed", NULL);
-	expect_attach_fails(memfd_copy(seg.data_size, seg.data, 4096), dup(seg.ctl_fd),
-			    -EPERM, "data part is not sealed", NULL);
+	expect_attach_fails(dup(seg.data_fd),
+			    memfd_copy(seg.ctl_size, seg.ctl, 64), -EPERM,
+			    "control part is not sealed", NULL);
+	expect_attach_fails(memfd_copy(seg.data_size, seg.data, 4096),
+			    dup(seg.ctl_fd), -EPERM, "data part is not sealed",
+			    NULL);
 	/* Too small to hold a header at all, and no fds at all. */
-	expect_attach_fails(memfd_copy(16, seg.data, 16), dup(seg.ctl_fd), -EINVAL,
-			    "too small", NULL);
+	expect_attach_fails(memfd_copy(16, seg.data, 16), dup(seg.ctl_fd),
+			    -EINVAL, "too small", NULL);
 	expect_attach_fails(-1, -1, -EBADF, NULL, NULL);
 
 	/* A directory outside the part. */
 	h->dir_offset = seg.data_size - 8;
-	expect_attach_fails(dup(seg.data_fd), dup(seg.ctl_fd), -EINVAL, "directory", NULL);
+	expect_attach_fails(dup(seg.data_fd), dup(seg.ctl_fd), -EINVAL,
+			    "directory", NULL);
 	h->dir_offset = sizeof(*h);
 
 	assert_int_equal(count_fds(), fds);
@@ -131,7 +137,8 @@ static void test_attach_readonly(void **state)
 	(void)state;
 
 	create_ok(&seg, 64 * 1024, 4096, SEGMENT_HUGE_OFF, false);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING, 100, &off), 0);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING, 100, &off),
+			 0);
 	fd = segment_readonly_fd(&seg);
 	assert_true(fd >= 0);
 	assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
@@ -154,10 +161,12 @@ static void test_attach_readonly(void **state)
 	assert_int_equal(seg.ctl[100], 5);
 
 	/* The kernel, not convention, keeps the data part read-only. */
-	p = mmap(NULL, att.data_size, PROT_READ | PROT_WRITE, MAP_SHARED, att.data_fd, 0);
+	p = mmap(NULL, att.data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 att.data_fd, 0);
 	assert_ptr_equal(p, MAP_FAILED);
 	assert_int_equal(errno, EACCES);
-	assert_int_equal(mprotect(att.data, att.data_size, PROT_READ | PROT_WRITE), -1);
+	assert_int_equal(mprotect(att.data, att.data_size, PROT_READ | PROT_WRITE),
+			 -1);
 	assert_int_equal(errno, EACCES);
 	/* Nobody can change the parts' sizes under the others. */
 	assert_int_equal(ftruncate(att.ctl_fd, 0), -1);
@@ -175,10 +184,10 @@ static void test_attach_readonly(void **state)
 }
 
 /* The child's report: a step number as exit code, a sentence on the socket. */
-#define CHILD_FAIL(step, ...)                                   \
-	do {                                                    \
-		dprintf(sock, __VA_ARGS__);                     \
-		return (step);                                  \
+#define CHILD_FAIL(step, ...) \
+	do { \
+		dprintf(sock, __VA_ARGS__); \
+		return (step); \
 	} while (0)
 
 /*
@@ -215,8 +224,10 @@ static int attach_child(int sock)
 	char cbuf[CMSG_SPACE(2 * sizeof(int))];
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cm;
 	enum segment_part part;
@@ -247,20 +258,25 @@ static int attach_child(int sock)
 	p = segment_ptr(&seg, part, off, size);
 	for (size_t i = 0; p != NULL && i < size; i++)
 		if (p[i] != pattern_byte(i))
-			CHILD_FAIL(16, "byte %zu is %u, not %u", i, p[i], pattern_byte(i));
-	if (segment_find(&seg, MAILBOX, &part, &off, &size) != 0 || part != SEGMENT_CTL ||
-	    size < sizeof(uint64_t))
+			CHILD_FAIL(16, "byte %zu is %u, not %u", i, p[i],
+				   pattern_byte(i));
+	if (segment_find(&seg, MAILBOX, &part, &off, &size) != 0 ||
+	    part != SEGMENT_CTL || size < sizeof(uint64_t))
 		CHILD_FAIL(17, "region " MAILBOX " not found as created");
-	memcpy(segment_ptr(&seg, part, off, sizeof(uint64_t)), &(uint64_t){ CHILD_WROTE },
-	       sizeof(uint64_t));
+	memcpy(segment_ptr(&seg, part, off, sizeof(uint64_t)),
+	       &(uint64_t){ CHILD_WROTE }, sizeof(uint64_t));
 
-	w = mmap(NULL, seg.data_size, PROT_READ | PROT_WRITE, MAP_SHARED, seg.data_fd, 0);
+	w = mmap(NULL, seg.data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 seg.data_fd, 0);
 	if (w != MAP_FAILED || errno != EACCES)
-		CHILD_FAIL(18, "writable mmap of the data fd: %s", strerror(errno));
-	if (mprotect(seg.data, seg.data_size, PROT_READ | PROT_WRITE) != -1 || errno != EACCES)
+		CHILD_FAIL(18, "writable mmap of the data fd: %s",
+			   strerror(errno));
+	if (mprotect(seg.data, seg.data_size, PROT_READ | PROT_WRITE) != -1 ||
+	    errno != EACCES)
 		CHILD_FAIL(19, "mprotect to writable: %s", strerror(errno));
 	if (!store_faults(seg.data + seg.data_size - 1))
-		CHILD_FAIL(20, "a store into the read-only data part did not fault");
+		CHILD_FAIL(20,
+			   "a store into the read-only data part did not fault");
 	if (seg.data[seg.data_size - 1] != 0)
 		CHILD_FAIL(21, "the faulting store reached the data part");
 
@@ -281,8 +297,10 @@ static void test_attach_other_process(void **state)
 	char byte = 'x';
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cm;
 	ssize_t n;
@@ -290,14 +308,17 @@ static void test_attach_other_process(void **state)
 	(void)state;
 
 	create_ok(&seg, MB, 4096, SEGMENT_HUGE_OFF, false);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING, GREETING_LEN, &doff), 0);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING,
+				       GREETING_LEN, &doff),
+			 0);
 	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, MAILBOX, 64, &coff), 0);
 	p = segment_ptr(&seg, SEGMENT_DATA, doff, GREETING_LEN);
 	for (size_t i = 0; i < GREETING_LEN; i++)
 		p[i] = pattern_byte(i);
 	ro = segment_readonly_fd(&seg);
 	assert_true(ro >= 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
 	/* Our own path, resolved before fork: under valgrind /proc/self/exe
 	 * is valgrind's tool, while readlink reports the test's real path. */
 	char exe[4096];
@@ -309,7 +330,8 @@ static void test_attach_other_process(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		/* Only the socket crosses exec: every segment fd is CLOEXEC. */
-		char *argv[] = { (char *)"test_segment_attach", (char *)"--attach-child", arg, NULL };
+		char *argv[] = { (char *)"test_segment_attach",
+				 (char *)"--attach-child", arg, NULL };
 
 		fcntl(sv[1], F_SETFD, 0);
 		snprintf(arg, sizeof(arg), "%d", sv[1]);
@@ -333,7 +355,8 @@ static void test_attach_other_process(void **state)
 	assert_true(n > 0);
 	assert_string_equal(report, "ok");
 	/* The child's write into the control part is ours to see. */
-	assert_int_equal(*(uint64_t *)segment_ptr(&seg, SEGMENT_CTL, coff, 8), CHILD_WROTE);
+	assert_int_equal(*(uint64_t *)segment_ptr(&seg, SEGMENT_CTL, coff, 8),
+			 CHILD_WROTE);
 	segment_detach(&seg);
 }
 
