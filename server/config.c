@@ -50,6 +50,7 @@ enum {
 	OPT_SOCKET_MODE,
 	OPT_MEMORY_FILE,
 	OPT_MEMORY_FILE_RESET,
+	OPT_UPGRADE,
 };
 
 static const struct option long_options[] = {
@@ -70,6 +71,7 @@ static const struct option long_options[] = {
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "memory-file", required_argument, NULL, 'e' },
 	{ "memory-file-reset", no_argument, NULL, OPT_MEMORY_FILE_RESET },
+	{ "upgrade", no_argument, NULL, OPT_UPGRADE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -246,6 +248,9 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		return 0;
 	case OPT_MEMORY_FILE_RESET:
 		cfg->memory_file_reset = true;
+		return 0;
+	case OPT_UPGRADE:
+		cfg->upgrade = true;
 		return 0;
 	case 'm':
 		if (parse_u64(arg, &v))
@@ -557,6 +562,8 @@ void config_usage(FILE *out)
 		"                             /dev/shm, or hugetlbfs), created mode 0600: the next\n"
 		"                             start with the same settings keeps every item\n"
 		"      --memory-file-reset    start cold: empty the memory file instead of adopting it\n"
+		"      --upgrade              replace the server running with these flags by this\n"
+		"                             program, keeping its sockets and items (as kill -USR2)\n"
 		"  -v, --verbose              log more (repeat, -vv, for per-connection events)\n"
 		"  -h, --help                 print this help and exit\n"
 		"  -V, --version              print the version and exit\n"

@@ -95,6 +95,7 @@ struct server_config {
 	unsigned socket_mode;         /* of the Unix socket (run dir: search) */
 	char memory_file[CONFIG_PATH_MAX]; /* -e: "" = memfds */
 	bool memory_file_reset;       /* start cold even if it could be adopted */
+	bool upgrade;                 /* --upgrade: have the running server exec us */
 };
 
 /* config_defaults - fill cfg with what the server runs with and no flags. */

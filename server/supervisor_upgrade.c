@@ -1,0 +1,243 @@
+/*
+ * supervisor_upgrade.c - the supervisor's side of a live upgrade
+ *
+ * The old supervisor, on SIGUSR2, starts its successor (upgrade.c) and
+ * goes on serving until the successor says its workers serve; then it
+ * retires its own and exits without undoing anything, because everything
+ * it would undo is the successor's now: the segment (which therefore stays
+ * RUNNING for attached client programs, and is not marked clean), the
+ * socket file, the lock file and the shim.  A refusal is logged, written to
+ * <run_dir>/upgrade.failed for `shmkv-server --upgrade`, and changes nothing.
+ *
+ * The successor starts as any server does, except that it checks instead
+ * of creating: the sockets it was handed must be the ones its flags name
+ * (-p, -s, one TCP socket per worker: -t cannot change), and the segment
+ * must fit its settings (memory_file_adopt_running).  Only then does it
+ * take the interlock over, so that a refused successor has touched nothing.
+ *
+ * Interface routines: see supervisor_internal.h.
+ */
+#include "supervisor_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "onexit.h"
+
+void sup_upgrade_note_failed(const struct supervisor *s, const char *why)
+{
+	char path[CONFIG_PATH_MAX + 32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", s->cfg->run_dir, UPGRADE_FAILED_FILE);
+	if (why == NULL) {
+		(void)unlink(path);
+		return;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	(void)!write(fd, why, strlen(why));
+	close(fd);
+}
+
+void sup_upgrade_begin(struct supervisor *s)
+{
+	struct upgrade_handover h;
+	char why[256];
+	int rc;
+
+	if (s->up.old.chan >= 0 || s->up.inh.chan >= 0 || s->up.handed_over) {
+		SERVER_LOG("upgrade: one is in progress already; SIGUSR2 ignored");
+		return;
+	}
+	sup_upgrade_note_failed(s, NULL);
+	memset(&h, 0, sizeof(h));
+	h.data_fd = s->cache.seg.data_fd;
+	h.ctl_fd = s->cache.seg.ctl_fd;
+	h.unix_fd = s->unix_sock.fd;
+	h.shim_key = s->il.shim_key;
+	h.ntcp = s->tcp_fds != NULL ? s->nworkers : 0;
+	for (unsigned i = 0; i < h.ntcp; i++)
+		h.tcp_fds[i] = s->tcp_fds[i];
+	rc = upgrade_start_new(&s->up.old, &h);
+	if (rc < 0) {
+		snprintf(why, sizeof(why), "cannot start the new binary: %s",
+			 strerror(-rc));
+		SERVER_LOG("upgrade: %s; going on serving", why);
+		sup_upgrade_note_failed(s, why);
+	}
+}
+
+void sup_upgrade_event(struct supervisor *s)
+{
+	char why[1024];
+
+	switch (upgrade_old_read(&s->up.old, why, sizeof(why))) {
+	case UPGRADE_EV_NONE:
+		return;
+	case UPGRADE_EV_ADOPTED:
+		s->up.handed_over = true;
+		upgrade_tell(s->up.old.chan, UPGRADE_ACK, NULL);
+		SERVER_LOG("upgrade: pid %d took over the segment and the interlock; "
+			   "waiting for its workers", (int)s->up.old.child);
+		return;
+	case UPGRADE_EV_READY:
+		s->up.retire = true;
+		SERVER_LOG("upgrade: the workers of pid %d serve; retiring ours",
+			   (int)s->up.old.child);
+		return;
+	case UPGRADE_EV_FAILED:
+		SERVER_LOG("upgrade refused; going on serving: %s", why);
+		sup_upgrade_note_failed(s, why);
+		return;
+	case UPGRADE_EV_LOST:
+		/* The successor named itself in the lock file: name us again. */
+		s->up.handed_over = false;
+		if (upgrade_write_lock_file(&s->il) < 0)
+			SERVER_LOG("upgrade: cannot rewrite the lock file %s",
+				   s->il.lock_path);
+		if (s->il.shim != NULL)
+			s->il.shim->creator_pid = getpid();
+		SERVER_LOG("upgrade failed after the hand-over; took the interlock "
+			   "back, going on serving: %s", why);
+		sup_upgrade_note_failed(s, why);
+		return;
+	}
+}
+
+int sup_upgrade_exit(struct supervisor *s, int signo)
+{
+	SERVER_LOG("upgrade: %s; stopping our %s worker(s)",
+		   s->up.inherited && s->up.inh.chan >= 0
+		   ? "told to stop before our workers served: the old server goes on"
+		   : "the new server serves",
+		   signo == SIGUSR2 ? "retiring" : "stopping");
+	sup_stop_workers(s, signo);
+	if (s->up.old.chan >= 0)
+		close(s->up.old.chan);
+	if (s->up.inh.chan >= 0)
+		close(s->up.inh.chan);
+	/* Our proc slot back, the mappings gone; the segment stays RUNNING. */
+	cache_destroy(&s->cache);
+	if (s->il.shim != NULL)
+		shmdt(s->il.shim);
+	onexit_cancel_all();
+	SERVER_LOG("exited without undoing anything: it is all in use");
+	return 0;
+}
+
+/* tcp_port - the port a listening TCP socket is bound to, or -1. */
+static int tcp_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+/* listeners_differ - why the handed sockets are not this start's, or NULL. */
+static const char *listeners_differ(const struct supervisor *s, char *why,
+				    size_t len)
+{
+	const struct server_config *cfg = s->cfg;
+	const struct upgrade_handover *h = &s->up.inh;
+	struct sockaddr_un su;
+	socklen_t sl = sizeof(su);
+
+	memset(&su, 0, sizeof(su));
+	if (h->ntcp != (cfg->port != 0 ? cfg->workers : 0))
+		snprintf(why, len, "the running server listens on %u TCP socket(s), one "
+			 "per worker, and this start asks for %u (-t and -p cannot "
+			 "change in an upgrade)", h->ntcp, cfg->port != 0 ? cfg->workers : 0);
+	else if (h->ntcp > 0 && tcp_port(h->tcp_fds[0]) != cfg->port)
+		snprintf(why, len, "the running server listens on port %d, this start "
+			 "on %d", tcp_port(h->tcp_fds[0]), cfg->port);
+	else if (getsockname(h->unix_fd, (struct sockaddr *)&su, &sl) < 0 ||
+		 su.sun_family != AF_UNIX ||
+		 strncmp(su.sun_path, cfg->unix_socket, sizeof(su.sun_path)) != 0)
+		snprintf(why, len, "the running server's Unix socket is %.108s, this "
+			 "start's %s", su.sun_path, cfg->unix_socket);
+	else
+		return NULL;
+	return why;
+}
+
+int sup_inherit_listeners(struct supervisor *s)
+{
+	const struct upgrade_handover *h = &s->up.inh;
+	char why[512];
+	struct stat st;
+
+	if (listeners_differ(s, why, sizeof(why)) != NULL) {
+		SERVER_LOG("cannot take over the running server: %s", why);
+		upgrade_tell(h->chan, UPGRADE_REFUSED, why);
+		return -EINVAL;
+	}
+	if (h->ntcp > 0) {
+		s->tcp_fds = malloc(h->ntcp * sizeof(*s->tcp_fds));
+		if (s->tcp_fds == NULL) {
+			upgrade_tell(h->chan, UPGRADE_REFUSED, "out of memory");
+			return -ENOMEM;
+		}
+		memcpy(s->tcp_fds, h->tcp_fds, h->ntcp * sizeof(*s->tcp_fds));
+		onexit_push(sup_undo_tcp_sockets, s);
+	}
+	/* Ours to unlink at our stop once we own it (open_rest pushes that). */
+	s->unix_sock.fd = h->unix_fd;
+	snprintf(s->unix_sock.path, sizeof(s->unix_sock.path), "%s",
+		 s->cfg->unix_socket);
+	if (lstat(s->unix_sock.path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		s->unix_sock.dev = st.st_dev;
+		s->unix_sock.ino = st.st_ino;
+	}
+	return 0;
+}
+
+int sup_take_over(struct supervisor *s)
+{
+	char err[1024];
+	int rc;
+
+	rc = upgrade_take_interlock(&s->il, s->cfg, &s->up.inh, err, sizeof(err));
+	if (rc < 0) {
+		SERVER_LOG("cannot take over the running server's interlock: %s", err);
+		upgrade_tell(s->up.inh.chan, UPGRADE_REFUSED, err);
+		return rc;
+	}
+	onexit_push(interlock_release_cb, &s->il);
+	upgrade_tell(s->up.inh.chan, UPGRADE_ADOPTED, NULL);
+	upgrade_wait_ack(s->up.inh.chan);
+	SERVER_LOG("upgrade: took over the sockets, the segment and the interlock "
+		   "of pid %d", (int)s->up.inh.old_pid);
+	return 0;
+}
+
+void sup_upgrade_serving(struct supervisor *s)
+{
+	for (uint32_t i = 0; i < s->nworkers; i++)
+		if (s->workers[i].pid == 0 || !s->workers[i].ready)
+			return;
+	upgrade_tell(s->up.inh.chan, UPGRADE_READY, NULL);
+	close(s->up.inh.chan);
+	s->up.inh.chan = -1;
+	SERVER_LOG("upgrade: our %u worker(s) serve; the old server retires",
+		   s->nworkers);
+}
