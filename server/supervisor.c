@@ -40,6 +40,12 @@
  * Stopping on SIGTERM or SIGINT: SIGTERM to every worker, wait for them
  * (SIGKILL after SUPERVISOR_STOP_WAIT_MS), run the onexit stack, exit 0.
  *
+ * SIGUSR2 starts a live upgrade (supervisor_upgrade.c, upgrade.c): the
+ * binary at our program path is started with the sockets and the segment;
+ * once its workers serve, ours retire and we exit undoing nothing.  A
+ * server started that way takes the running one's sockets, segment and
+ * interlock over instead of creating them.
+ *
  * Interface routines:
  *   supervisor_run (see supervisor.h)
  */
@@ -73,7 +79,6 @@
 #define SUPERVISOR_FIRST_DELAY_MS 100
 #define SUPERVISOR_MAX_DELAY_MS 5000
 #define SUPERVISOR_TICK_MS 1000
-#define SUPERVISOR_BACKLOG 1024
 /* Longer than a worker's stop grace (worker.c WORKER_STOP_GRACE_MS). */
 #define SUPERVISOR_ORPHAN_WAIT_MS 8000
 
@@ -134,41 +139,6 @@ static void drain_sig_pipe(void)
 		;
 }
 
-/*
- * With --attach-group, the group's members must reach the socket: search
- * permission on the run directory and write permission on the socket.
- * Neither becomes writable for anyone else, and the lock file stays ours.
- */
-static void share_with_group(const struct server_config *cfg)
-{
-	if (chown(cfg->run_dir, (uid_t)-1, cfg->attach_gid) < 0 ||
-	    chmod(cfg->run_dir, 0710) < 0 ||
-	    chown(cfg->unix_socket, (uid_t)-1, cfg->attach_gid) < 0 ||
-	    chmod(cfg->unix_socket, 0770) < 0)
-		SERVER_LOG("cannot open %s to group %s: %s; its members will not "
-			   "reach the socket", cfg->run_dir, cfg->attach_group,
-			   strerror(errno));
-}
-
-static void undo_unix_socket(void *arg)
-{
-	struct supervisor *s = arg;
-
-	listener_close_unix(&s->unix_sock);
-}
-
-void sup_undo_tcp_sockets(void *arg)
-{
-	struct supervisor *s = arg;
-	uint32_t i;
-
-	for (i = 0; i < s->cfg->workers; i++)
-		if (s->tcp_fds[i] >= 0)
-			close(s->tcp_fds[i]);
-	free(s->tcp_fds);
-	s->tcp_fds = NULL;
-}
-
 static void undo_ready_pipe(void *arg)
 {
 	struct supervisor *s = arg;
@@ -193,34 +163,6 @@ static void free_workers(void *arg)
 
 	free(s->workers);
 	s->workers = NULL;
-}
-
-/*
- * open_unix_socket - bind and listen on the Unix socket (listener.c refuses
- * a path that is not a stale socket), and open the run directory as far as
- * --socket-mode asks.
- */
-static int open_unix_socket(struct supervisor *s)
-{
-	char err[512];
-	int rc;
-
-	rc = listener_open_unix(&s->unix_sock, s->cfg->unix_socket,
-				s->cfg->socket_mode, SUPERVISOR_BACKLOG, err,
-				sizeof(err));
-	if (rc < 0) {
-		SERVER_LOG("%s", err);
-		return rc;
-	}
-	/* --socket-mode opening the socket to others: they also need to
-	 * reach it through the run directory (created 0700). */
-	if (config_run_dir_mode(s->cfg->socket_mode) != 0700 &&
-	    chmod(s->cfg->run_dir, config_run_dir_mode(s->cfg->socket_mode)) < 0)
-		SERVER_LOG("cannot set mode %04o on %s: %s; --socket-mode %04o "
-			   "will not let others reach the socket",
-			   config_run_dir_mode(s->cfg->socket_mode), s->cfg->run_dir,
-			   strerror(errno), s->cfg->socket_mode);
-	return 0;
 }
 
 /*
@@ -552,38 +494,6 @@ static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
 	}
 }
 
-/*
- * open_tcp_sockets - every worker slot's listening socket, bound now so that
- * a taken port stops the start here, not in every worker.
- */
-static int open_tcp_sockets(struct supervisor *s)
-{
-	char err[512];
-	uint32_t i;
-	int fd;
-
-	if (s->cfg->port == 0)
-		return 0;
-	s->tcp_fds = malloc(s->cfg->workers * sizeof(*s->tcp_fds));
-	if (s->tcp_fds == NULL) {
-		SERVER_LOG("out of memory");
-		return -ENOMEM;
-	}
-	for (i = 0; i < s->cfg->workers; i++)
-		s->tcp_fds[i] = -1;
-	onexit_push(sup_undo_tcp_sockets, s);
-	for (i = 0; i < s->cfg->workers; i++) {
-		fd = listener_open_tcp(s->cfg->listen, s->cfg->port, SUPERVISOR_BACKLOG,
-				       err, sizeof(err));
-		if (fd < 0) {
-			SERVER_LOG("%s", err);
-			return fd;
-		}
-		s->tcp_fds[i] = fd;
-	}
-	return 0;
-}
-
 /* cache_config_for - the cache this start would create. */
 static void cache_config_for(const struct supervisor *s, uint64_t stats_size,
 			     struct cache_config *cc)
@@ -668,7 +578,7 @@ static int take_interlock(struct supervisor *s)
 	if (s->il.stale_pid != 0 || s->il.stale_shims_removed > 0)
 		SERVER_LOG("removed what a dead server (pid %d) left in %s",
 			   (int)s->il.stale_pid, s->cfg->run_dir);
-	return open_tcp_sockets(s);
+	return sup_open_tcp_sockets(s);
 }
 
 /* open_rest - counters, proc slot, recovery, Unix socket, settings. */
@@ -705,12 +615,12 @@ static int open_rest(struct supervisor *s, uint64_t size)
 	memory_file_recover(&s->mfile, &s->recovery);
 	table_tick(&s->cache.table, (uint32_t)time(NULL));
 
-	rc = s->up.inherited ? 0 : open_unix_socket(s);
+	rc = s->up.inherited ? 0 : sup_open_unix_socket(s);
 	if (rc < 0)
 		return rc;
-	onexit_push(undo_unix_socket, s);
+	onexit_push(sup_undo_unix_socket, s);
 	if (cfg->attach_group_set)
-		share_with_group(cfg);
+		sup_share_with_group(cfg);
 	return 0;
 }
 

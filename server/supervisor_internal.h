@@ -1,21 +1,26 @@
 /*
  * supervisor_internal.h - the supervisor's state, shared by its two files
  *
- * supervisor.c runs the server; supervisor_upgrade.c is the supervisor's
- * side of a live upgrade (upgrade.c has the exchange itself): starting the
- * successor and retiring, or starting as the successor of a running server.
+ * supervisor.c runs the server; supervisor_listen.c opens (or inherits) its
+ * listening sockets; supervisor_upgrade.c is the supervisor's side of a
+ * live upgrade (upgrade.c has the exchange itself): starting the successor
+ * and retiring, or starting as the successor of a running server.
  *
- * Interface routines (supervisor_upgrade.c, for supervisor.c):
+ * Interface routines (supervisor_listen.c):
+ *   sup_open_tcp_sockets   one listening socket per worker slot
+ *   sup_open_unix_socket   the Unix socket, and --socket-mode's run dir
+ *   sup_share_with_group   --attach-group: run dir and socket to the group
+ *   sup_inherit_listeners  the successor: the sockets it was handed
+ *   sup_undo_tcp_sockets, sup_undo_unix_socket   their onexit undos
+ * (supervisor_upgrade.c):
  *   sup_upgrade_begin      SIGUSR2: start the new binary
  *   sup_upgrade_event      what the new binary said
  *   sup_upgrade_exit       stop the workers and exit, undoing nothing
- *   sup_inherit_listeners  the successor: the sockets it was handed
  *   sup_take_over          the successor: interlock, then tell the old one
  *   sup_upgrade_serving    the successor: tell the old one once all serve
  *   sup_upgrade_note_failed  record a refusal for `shmkv-server --upgrade`
  * and (supervisor.c, for supervisor_upgrade.c):
  *   sup_stop_workers       signal every worker and wait for them
- *   sup_undo_tcp_sockets   close the TCP listening sockets (onexit)
  */
 #ifndef SHMKV_SUPERVISOR_INTERNAL_H
 #define SHMKV_SUPERVISOR_INTERNAL_H
@@ -68,6 +73,12 @@ struct supervisor {
 	struct sup_upgrade up;
 };
 
+#define SUPERVISOR_BACKLOG 1024
+
+int sup_open_tcp_sockets(struct supervisor *s);
+int sup_open_unix_socket(struct supervisor *s);
+void sup_share_with_group(const struct server_config *cfg);
+void sup_undo_unix_socket(void *arg);
 void sup_upgrade_begin(struct supervisor *s);
 void sup_upgrade_event(struct supervisor *s);
 int sup_upgrade_exit(struct supervisor *s, int signo);

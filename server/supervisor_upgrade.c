@@ -11,26 +11,20 @@
  *
  * The successor starts as any server does, except that it checks instead
  * of creating: the sockets it was handed must be the ones its flags name
- * (-p, -s, one TCP socket per worker: -t cannot change), and the segment
- * must fit its settings (memory_file_adopt_running).  Only then does it
+ * (supervisor_listen.c: -p, -s, one TCP socket per worker, so -t cannot
+ * change), and the segment must fit its settings (memory_file_adopt_running).  Only then does it
  * take the interlock over, so that a refused successor has touched nothing.
  *
  * Interface routines: see supervisor_internal.h.
  */
 #include "supervisor_internal.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/shm.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "onexit.h"
@@ -135,79 +129,6 @@ int sup_upgrade_exit(struct supervisor *s, int signo)
 		shmdt(s->il.shim);
 	onexit_cancel_all();
 	SERVER_LOG("exited without undoing anything: it is all in use");
-	return 0;
-}
-
-/* tcp_port - the port a listening TCP socket is bound to, or -1. */
-static int tcp_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
-}
-
-/* listeners_differ - why the handed sockets are not this start's, or NULL. */
-static const char *listeners_differ(const struct supervisor *s, char *why,
-				    size_t len)
-{
-	const struct server_config *cfg = s->cfg;
-	const struct upgrade_handover *h = &s->up.inh;
-	struct sockaddr_un su;
-	socklen_t sl = sizeof(su);
-
-	memset(&su, 0, sizeof(su));
-	if (h->ntcp != (cfg->port != 0 ? cfg->workers : 0))
-		snprintf(why, len, "the running server listens on %u TCP socket(s), one "
-			 "per worker, and this start asks for %u (-t and -p cannot "
-			 "change in an upgrade)", h->ntcp, cfg->port != 0 ? cfg->workers : 0);
-	else if (h->ntcp > 0 && tcp_port(h->tcp_fds[0]) != cfg->port)
-		snprintf(why, len, "the running server listens on port %d, this start "
-			 "on %d", tcp_port(h->tcp_fds[0]), cfg->port);
-	else if (getsockname(h->unix_fd, (struct sockaddr *)&su, &sl) < 0 ||
-		 su.sun_family != AF_UNIX ||
-		 strncmp(su.sun_path, cfg->unix_socket, sizeof(su.sun_path)) != 0)
-		snprintf(why, len, "the running server's Unix socket is %.108s, this "
-			 "start's %s", su.sun_path, cfg->unix_socket);
-	else
-		return NULL;
-	return why;
-}
-
-int sup_inherit_listeners(struct supervisor *s)
-{
-	const struct upgrade_handover *h = &s->up.inh;
-	char why[512];
-	struct stat st;
-
-	if (listeners_differ(s, why, sizeof(why)) != NULL) {
-		SERVER_LOG("cannot take over the running server: %s", why);
-		upgrade_tell(h->chan, UPGRADE_REFUSED, why);
-		return -EINVAL;
-	}
-	if (h->ntcp > 0) {
-		s->tcp_fds = malloc(h->ntcp * sizeof(*s->tcp_fds));
-		if (s->tcp_fds == NULL) {
-			upgrade_tell(h->chan, UPGRADE_REFUSED, "out of memory");
-			return -ENOMEM;
-		}
-		memcpy(s->tcp_fds, h->tcp_fds, h->ntcp * sizeof(*s->tcp_fds));
-		onexit_push(sup_undo_tcp_sockets, s);
-	}
-	/* Ours to unlink at our stop once we own it (open_rest pushes that). */
-	s->unix_sock.fd = h->unix_fd;
-	snprintf(s->unix_sock.path, sizeof(s->unix_sock.path), "%s",
-		 s->cfg->unix_socket);
-	if (lstat(s->unix_sock.path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-		s->unix_sock.dev = st.st_dev;
-		s->unix_sock.ino = st.st_ino;
-	}
 	return 0;
 }
 
