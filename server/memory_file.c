@@ -198,7 +198,8 @@ static bool settings_differ(const struct segment_settings *have,
 }
 
 /* check_version - refuse another layout version before mapping anything. */
-static int check_version(int fd, const char *path, char *err, size_t errlen)
+static int check_version(int fd, const char *path, const char *hint,
+			 char *err, size_t errlen)
 {
 	struct { uint64_t magic; uint32_t layout_version; } h;
 
@@ -208,14 +209,12 @@ static int check_version(int fd, const char *path, char *err, size_t errlen)
 		return 0;
 	if (h.layout_version == 0) {
 		snprintf(err, errlen, "memory file %s was left incomplete by a "
-			 "server that died while making it; add "
-			 "--memory-file-reset to start cold", path);
+			 "server that died while making it%s", path, hint);
 		return -EPROTO;
 	}
 	snprintf(err, errlen, "memory file %s has layout version %" PRIu32
-		 ", this server knows %u: its items cannot be kept; add "
-		 "--memory-file-reset to start cold", path, h.layout_version,
-		 SEGMENT_LAYOUT_VERSION);
+		 ", this server knows %u: its items cannot be kept%s", path,
+		 h.layout_version, SEGMENT_LAYOUT_VERSION, hint);
 	return -EPROTO;
 }
 
@@ -227,11 +226,14 @@ static int adopt(struct memory_file *mf, const struct cache_config *want,
 		 struct cache *c, int data_fd, int ctl_fd, char *err, size_t errlen)
 {
 	const char *path = mf->used ? mf->cfg->memory_file : "(memfd)";
+	/* A refused upgrade changes nothing: there is nothing to reset. */
+	const char *hint = mf->running ? "; the running server goes on serving"
+				       : "; add --memory-file-reset to start cold";
 	struct segment_settings ws;
 	char why[768];
 	int rc;
 
-	rc = check_version(data_fd, path, err, errlen);
+	rc = check_version(data_fd, path, hint, err, errlen);
 	if (rc < 0) {
 		close(data_fd);
 		close(ctl_fd);
@@ -239,8 +241,8 @@ static int adopt(struct memory_file *mf, const struct cache_config *want,
 	}
 	rc = cache_adopt(c, data_fd, ctl_fd, why, sizeof(why));
 	if (rc < 0) {
-		snprintf(err, errlen, "memory file %s cannot be adopted: %s; add "
-			 "--memory-file-reset to start cold", path, why);
+		snprintf(err, errlen, "memory file %s cannot be adopted: %s%s",
+			 path, why, hint);
 		return rc;
 	}
 	if (segment_header(&c->seg)->backing !=
@@ -266,8 +268,9 @@ static int adopt(struct memory_file *mf, const struct cache_config *want,
 	if (settings_differ(&segment_header(&c->seg)->settings, &ws, why,
 			    sizeof(why))) {
 		snprintf(err, errlen, "memory file %s does not fit this start: %s; "
-			 "start with the same settings to keep its items, or add "
-			 "--memory-file-reset to start cold", path, why);
+			 "start with the same settings to keep its items%s", path,
+			 why, mf->running ? "" : ", or add --memory-file-reset to "
+			 "start cold");
 		cache_destroy(c);
 		return -EINVAL;
 	}

@@ -15,6 +15,13 @@
  * change), and the segment must fit its settings (memory_file_adopt_running).  Only then does it
  * take the interlock over, so that a refused successor has touched nothing.
  *
+ * NOTE: between the successor's A and the retirement the old supervisor
+ * still recovers its own workers should one die (their slots carry no
+ * start time, so the successor would never look at them), while the
+ * successor recovers client programs.  Two recoverers could then meet on
+ * one lock; it takes an old worker dying inside a lock during the second
+ * or so of the hand-over, and leaving its slot unrecovered would be worse.
+ *
  * Interface routines: see supervisor_internal.h.
  */
 #include "supervisor_internal.h"
@@ -62,6 +69,7 @@ void sup_upgrade_begin(struct supervisor *s)
 	h.ctl_fd = s->cache.seg.ctl_fd;
 	h.unix_fd = s->unix_sock.fd;
 	h.shim_key = s->il.shim_key;
+	h.run_dir_created = s->il.created_run_dir;
 	h.ntcp = s->tcp_fds != NULL ? s->nworkers : 0;
 	for (unsigned i = 0; i < h.ntcp; i++)
 		h.tcp_fds[i] = s->tcp_fds[i];

@@ -146,9 +146,9 @@ int upgrade_start_new(struct upgrade_old *u, const struct upgrade_handover *h)
 		return -ENOEXEC;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	n = (size_t)snprintf(env, sizeof(env), "%d %d %d %d %d 0x%x %u",
+	n = (size_t)snprintf(env, sizeof(env), "%d %d %d %d %d 0x%x %d %u",
 			     (int)getpid(), sv[1], h->data_fd, h->ctl_fd, h->unix_fd,
-			     (unsigned)h->shim_key, h->ntcp);
+			     (unsigned)h->shim_key, h->run_dir_created, h->ntcp);
 	for (unsigned i = 0; i < h->ntcp && n < sizeof(env); i++)
 		n += (size_t)snprintf(env + n, sizeof(env) - n, " %d", h->tcp_fds[i]);
 	sigfillset(&all);
@@ -253,6 +253,11 @@ int upgrade_inherited(struct upgrade_handover *h, char *err, size_t len)
 		p = end;
 	}
 	if (ok) {
+		h->run_dir_created = strtol(p, &end, 10) == 1;
+		ok = end != p;
+		p = end;
+	}
+	if (ok) {
 		v = strtol(p, &end, 10);
 		ok = end != p && v >= 0 && v <= (long)CONFIG_MAX_WORKERS;
 		h->ntcp = ok ? (unsigned)v : 0;
@@ -316,6 +321,7 @@ int upgrade_take_interlock(struct interlock *il, const struct server_config *cfg
 	}
 	/* The shim's creator is who a later refusal names. */
 	shim->creator_pid = getpid();
+	il->created_run_dir = h->run_dir_created;
 	il->owner_pid = getpid();
 	return 0;
 }

@@ -46,6 +46,7 @@ struct upgrade_handover {
 	int ctl_fd;
 	int unix_fd;
 	key_t shim_key;
+	bool run_dir_created;  /* the first server made it: the last removes it */
 	unsigned ntcp;
 	int tcp_fds[CONFIG_MAX_WORKERS];
 };

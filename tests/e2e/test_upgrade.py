@@ -127,6 +127,7 @@ class UpgradeTest(ServerTest):
             self.assertNotIn(bad, log)
         self.assertFalse(os.path.exists(srv.sock_path), "socket left behind")
         self.assertFalse(os.path.exists(srv.lock_path), "lock file left behind")
+        self.assertFalse(os.path.exists(srv.run_dir), "run directory left behind")
 
     def preload(self, srv):
         rnd = random.Random(1)
@@ -158,7 +159,7 @@ class UpgradeTest(ServerTest):
         clients.append(Client(lambda: srv.unix(10), "unix", stop))
         reader = None
         if CHECKER:
-            reader = subprocess.Popen([CHECKER, srv.sock_path, str(NKEYS), "8",
+            reader = subprocess.Popen([CHECKER, srv.sock_path, str(NKEYS), "20",
                                        "5000"], stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE)
         for c in clients:
@@ -172,6 +173,9 @@ class UpgradeTest(ServerTest):
             new_pid = lock_pid(srv)
             return new_pid not in (None, old_pid) and srv.proc.poll() is not None
         wait_until(replaced, 40, "the new server took over:\n" + srv.log_text())
+        # The direct reader read on through the whole upgrade.
+        self.assertTrue(reader is None or reader.poll() is None,
+                        "the direct reader ended before the upgrade did")
         self.addCleanup(lambda: alive(new_pid) and os.kill(new_pid, signal.SIGKILL))
         done = {c.name: c.ops for c in clients}
         wait_until(lambda: all(c.ops > done[c.name] + 20 for c in clients), 20,
