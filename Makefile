@@ -8,7 +8,8 @@ BUILD_REL  ?= build-rel
 RUN_DEPS   := gcc libc6-dev pkg-config meson ninja-build \
               libuv1-dev libxxhash-dev python3 python3-dev
 TEST_DEPS  := clang libcmocka-dev cppcheck python3-pymemcache \
-              libmemcached-tools memcached nutcracker valgrind
+              libmemcached-tools memcached nutcracker valgrind \
+              python3-pylibmc php-cli php-memcached
 RUN_FLAGS  ?=
 BENCH_DEPS := memcached redis-server redis-tools gnuplot-nox python3-pymemcache
 BENCH_FLAGS ?=
@@ -70,11 +71,12 @@ lint: deps-test
 		'-DPy_RETURN_FALSE=return Py_False' python
 
 # In the foreground with the defaults (127.0.0.1:11211, 1 GiB, huge pages
-# if the kernel has them); flags through RUN_FLAGS.
+# if the kernel has them); flags through RUN_FLAGS.  As root it says -u
+# root, which the server (as memcached) wants before it runs as root.
 run: WITH_TESTS = false
 run: deps-run $(BUILD)/build.ninja
 	ninja -C $(BUILD)
-	exec $(BUILD)/server/shmkv-server $(RUN_FLAGS)
+	exec $(BUILD)/server/shmkv-server $(if $(filter 0,$(shell id -u)),-u root) $(RUN_FLAGS)
 
 # shmkv beside memcached and Redis on this machine (not part of `make test`):
 # writes bench/results/<date>.md and .png.  Flags for bench/run.py go through
@@ -113,6 +115,18 @@ memcheck: build
 		--timeout-multiplier 10 --wrapper '$(MEMCHECK)'
 	meson test -C $(BUILD) bench_units --print-errorlogs \
 		--timeout-multiplier 10 --wrapper '$(MEMCHECK)'
+
+# The same random command streams to memcached and to shmkv, replies
+# compared (tests/e2e/difftest.py): SEEDS seeds of OPS commands each;
+# divergences are printed with a minimal stream (DIFFTEST_FLAGS="--report
+# FILE" writes them to FILE instead).  Not part of `make test`.
+SEEDS ?= 1-20
+OPS ?= 5000
+DIFFTEST_FLAGS ?=
+.PHONY: difftest
+difftest: build
+	/usr/bin/python3 tests/e2e/difftest.py --server $(BUILD)/server/shmkv-server \
+		--seeds $(SEEDS) --ops $(OPS) $(DIFFTEST_FLAGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_REL) $(BUILD_FUZZ)

@@ -25,6 +25,9 @@ Workloads:
   p  Python: the shmkv module's Client.get beside pymemcache over the Unix
      socket and TCP, in one process (bench/python_bench.py, which appends
      its own section to the report)
+  h  server CPU per request and throughput beside a do-nothing server
+     (bench/nullserver.c, the kernel's limit): do-nothing, memcached and
+     shmkv-server at -t 1 and -t 2, pipeline 1 and 16 (bench/cpu.py)
 
 memcached and shmkv-server are driven by shmkv-bench (memcached's text
 protocol; every reply checked).  Redis does not speak that protocol, so it is
@@ -396,6 +399,8 @@ class Bench:
         rundir = os.path.join(self.tmp, "shmkv-%d" % port)
         argv = [self.server_bin, "-p", str(port), "-l", "127.0.0.1", "--run-dir", rundir,
                 "-m", str(memory), "-t", str(workers), "--huge-pages", huge]
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]  # as memcached: root only when told so
         s = Server("shmkv -t %d%s" % (workers, tag), argv, ("127.0.0.1", port), "shmkv",
                    self.tmp)
         s.sock = os.path.join(rundir, "shmkv.sock")
@@ -877,6 +882,9 @@ def write_report(path, args, res, env, chart_name):
             T.append(("(f) huge pages on, shmkv_get, time per get (1 / ops/s)",
                       "≤ 1.5 × 120 ns = 180 ns", 1e9 / ons[0]["ops"] if ok(ons[0]) else None,
                       180.0, False, "ns"))
+    if "h" in res:
+        import cpu
+        L += cpu.report(res["h"], args.repeat)
     L.append("## Against the performance goals")
     L.append("")
     L.append("| what | target | measured | verdict |")
@@ -1005,7 +1013,7 @@ def main():
     ap.add_argument("--big-memory", type=int, default=4096, help="MiB for (f) (default 4096)")
     ap.add_argument("--big-keys", type=int, default=19000000,
                     help="keys in (f) (default 19000000, ~3 GiB of items)")
-    ap.add_argument("--workloads", default="abcdefgp", help="which of a-g and p to run (default all)")
+    ap.add_argument("--workloads", default="abcdefghp", help="which of a-h and p to run (default all)")
     ap.add_argument("--note", default="", help="a line to put at the top of the results")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
@@ -1013,7 +1021,12 @@ def main():
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    for tool in ("memcached", "redis-server", "redis-benchmark", "gnuplot"):
+    tools = ["memcached"]
+    if want & set("abce"):
+        tools += ["redis-server", "redis-benchmark"]
+    if want & set("abcdef"):   # (g) has no chart panel
+        tools.append("gnuplot")
+    for tool in tools:
         if shutil.which(tool) is None:
             sys.exit("bench: %s is not installed (make bench installs it)" % tool)
     for exe in ("bench/shmkv-bench", "server/shmkv-server"):
@@ -1040,6 +1053,9 @@ def main():
             import restart_bench
             restarts = restart_bench.measure(args.build, tmp, args.big_memory,
                                              args.big_keys, args.repeat, args.threads)
+        if "h" in want:
+            import cpu
+            res["h"] = cpu.run_cpu(b, args.repeat)
     except Stop as e:
         interrupted = True
         log("stopped by %s; writing what was measured" % e)
@@ -1050,12 +1066,13 @@ def main():
             json.dump(b.raw, f)
     # neither an interrupted run nor one of only some workloads overwrites
     # a complete one of the same day
-    partial = "" if want >= set("abcdefgp") else "." + "".join(sorted(want))
+    partial = "" if want >= set("abcdefghp") else "." + "".join(sorted(want))
     stem = args.date + partial + (".interrupted" if interrupted else "")
     md = os.path.join(args.out, "%s.md" % stem)
     png = os.path.join(args.out, "%s.png" % stem)
     env = environment(args)
-    chart_ok = write_chart(res, os.path.join(tmp, "chart.dat"), os.path.join(tmp, "chart.gp"), png)
+    chart_ok = want & set("abcdef") and write_chart(
+        res, os.path.join(tmp, "chart.dat"), os.path.join(tmp, "chart.gp"), png)
     write_report(md, args, res, env, os.path.basename(png) if chart_ok else "(chart failed)")
     nfail = sum(1 for w, v in res.items() for p in (v[0] if w == "f" else v)
                 if p["status"] != "ok")

@@ -39,6 +39,8 @@
 #include "api_internal.h"
 #include "attach.h"
 #include "cache.h"
+#include "clock.h"
+#include "errbuf.h"
 #include "wire.h"
 
 #define LIVENESS_EVERY 256u
@@ -60,7 +62,7 @@ enum shmkv_status api_fail(enum shmkv_status st, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(last_error.text, sizeof(last_error.text), fmt, ap);
+	errbuf_vset(last_error.text, sizeof(last_error.text), fmt, ap);
 	va_end(ap);
 	last_error.fresh = true;
 	return st;
@@ -193,10 +195,7 @@ void shmkv_close(shmkv *kv)
 
 static int64_t coarse_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(monotonic_coarse_ns() / 1000000);
 }
 
 /*

@@ -121,8 +121,9 @@ enum shmkv_status api_wire_key(const void *key, size_t key_len,
 }
 
 /* One command whose reply is one status line, under the handle's mutex. */
-static enum shmkv_status command(shmkv *kv, const char *head, size_t head_len,
-				 const void *data, size_t data_len)
+static enum shmkv_status status_command(shmkv *kv, const char *head,
+					size_t head_len, const void *data,
+					size_t data_len)
 {
 	char line[LINE_MAX_REPLY];
 	enum shmkv_status st;
@@ -154,11 +155,11 @@ static enum shmkv_status store_with(shmkv *kv, const void *key, size_t key_len,
 		     b, opts);
 	/* A data block always follows ms, even an empty one: with value NULL
 	 * (len 0) the server would wait for it forever. */
-	return command(kv, head, (size_t)n, value != NULL ? value : "",
+	return status_command(kv, head, (size_t)n, value != NULL ? value : "",
 		       value_len);
 }
 
-static enum shmkv_status store(shmkv *kv, char mode, const void *key,
+static enum shmkv_status store_by_mode(shmkv *kv, char mode, const void *key,
 			       size_t key_len, const void *value,
 			       size_t value_len, uint32_t flags, int64_t ttl)
 {
@@ -173,7 +174,7 @@ enum shmkv_status shmkv_set(shmkv *kv, const void *key, size_t key_len,
 			    const void *value, size_t value_len,
 			    uint32_t flags, int64_t ttl)
 {
-	return api_result(store(kv, 'S', key, key_len, value, value_len, flags,
+	return api_result(store_by_mode(kv, 'S', key, key_len, value, value_len, flags,
 				ttl));
 }
 
@@ -181,7 +182,7 @@ enum shmkv_status shmkv_add(shmkv *kv, const void *key, size_t key_len,
 			    const void *value, size_t value_len,
 			    uint32_t flags, int64_t ttl)
 {
-	return api_result(store(kv, 'E', key, key_len, value, value_len, flags,
+	return api_result(store_by_mode(kv, 'E', key, key_len, value, value_len, flags,
 				ttl));
 }
 
@@ -189,7 +190,7 @@ enum shmkv_status shmkv_replace(shmkv *kv, const void *key, size_t key_len,
 				const void *value, size_t value_len,
 				uint32_t flags, int64_t ttl)
 {
-	return api_result(store(kv, 'R', key, key_len, value, value_len, flags,
+	return api_result(store_by_mode(kv, 'R', key, key_len, value, value_len, flags,
 				ttl));
 }
 
@@ -218,9 +219,9 @@ enum shmkv_status shmkv_prepend(shmkv *kv, const void *key, size_t key_len,
 }
 
 /* A command without a data block whose reply is one status line. */
-static enum shmkv_status simple(shmkv *kv, const char *fmt_cmd,
-				const void *key, size_t key_len,
-				const char *extra)
+static enum shmkv_status key_status_command(shmkv *kv, const char *fmt_cmd,
+					    const void *key, size_t key_len,
+					    const char *extra)
 {
 	char key64[API_KEY64_MAX], head[CMD_MAX];
 	const char *b;
@@ -231,12 +232,12 @@ static enum shmkv_status simple(shmkv *kv, const char *fmt_cmd,
 		return st;
 	n = snprintf(head, sizeof(head), "%s %s%s%s\r\n", fmt_cmd, key64, b,
 		     extra);
-	return command(kv, head, (size_t)n, NULL, 0);
+	return status_command(kv, head, (size_t)n, NULL, 0);
 }
 
 enum shmkv_status shmkv_delete(shmkv *kv, const void *key, size_t key_len)
 {
-	return api_result(simple(kv, "md", key, key_len, ""));
+	return api_result(key_status_command(kv, "md", key, key_len, ""));
 }
 
 enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
@@ -245,7 +246,7 @@ enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
 	char extra[32];
 
 	snprintf(extra, sizeof(extra), " T%" PRId64, ttl);
-	return api_result(simple(kv, "mg", key, key_len, extra));
+	return api_result(key_status_command(kv, "mg", key, key_len, extra));
 }
 
 static enum shmkv_status arith(shmkv *kv, bool incr, const void *key,

@@ -39,22 +39,11 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "errbuf.h"
+
 #define MB ((size_t)1 << 20)
 #define GB ((size_t)1 << 30)
 #define HUGEPAGES_SYSFS "/sys/kernel/mm/hugepages"
-
-/* set_msg - the message for the caller, if it gave a buffer; never prints. */
-__attribute__((format(printf, 3, 4)))
-static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg == NULL || msglen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-}
 
 /* hugepages_format_size - "2 MB", "1 GB", "12 kB": how operators write page sizes. */
 const char *hugepages_format_size(size_t bytes, char *buf, size_t buflen)
@@ -224,13 +213,13 @@ int hugepages_check_size(size_t hps, size_t base_page, char *msg, size_t msglen)
 	char offered[256], want[32];
 
 	if (hps == 0) {
-		set_msg(msg, msglen,
+		errbuf_set(msg, msglen,
 			"this kernel offers no huge pages (no Hugepagesize in /proc/meminfo)");
 		return -EOPNOTSUPP;
 	}
 	if ((hps & (hps - 1)) != 0 || hps <= base_page || !hugepages_offered(hps)) {
 		hugepages_list_offered(offered, sizeof(offered));
-		set_msg(msg, msglen,
+		errbuf_set(msg, msglen,
 			"huge page size %s is not offered by this kernel; it offers: %s",
 			hugepages_format_size(hps, want, sizeof(want)), offered);
 		return -EINVAL;
@@ -265,7 +254,7 @@ void hugepages_shortage_hint(size_t size, size_t hps, bool on, char *msg,
 	if (known)
 		snprintf(have, sizeof(have), " (%ld of the %ld reserved are available)",
 			 avail, pool.total);
-	set_msg(msg, msglen,
+	errbuf_set(msg, msglen,
 		"could not get %zu huge page%s of %s for the %s segment%s; "
 		"reserve them with %s%s",
 		pages, pages == 1 ? "" : "s",

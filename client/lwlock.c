@@ -79,6 +79,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 /*
  * How often acquire looks at a busy lock before queueing.
  *
@@ -702,15 +704,6 @@ lwlock_init(struct lwlock *lock)
 	atomic_init(&lock->acquisitions, 0);
 	atomic_init(&lock->contended, 0);
 	atomic_init(&lock->wait_ns, 0);
-}
-
-static uint64_t
-monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
 /*

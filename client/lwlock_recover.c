@@ -90,17 +90,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 /* How long the recoverer sleeps between looks at a lock it waits for. */
 #define RECOVER_NAP_NS 100000L
-
-static uint64_t
-recover_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
-}
 
 /* nap - let the processes we wait for run; a yield first, then sleeps. */
 static void
@@ -289,15 +282,15 @@ count_live_holds(const struct lwlock_owner *me, const bool *dead,
 }
 
 /*
- * finish - step (e): under the wait list, take the dead share out of the
+ * release_dead_share - step (e): under the wait list, take the dead share out of the
  * word, lift RECOVERING, and wake every live slot queued for the lock.
  * Returns false (nothing changed) if the wait list could not be had by
  * the deadline.
  */
 static bool
-finish(const struct lwlock_owner *me, struct lwlock *lock, const bool *dead,
-       uint32_t offset, uint32_t take, uint64_t deadline,
-       struct lwlock_recover_result *res)
+release_dead_share(const struct lwlock_owner *me, struct lwlock *lock,
+		   const bool *dead, uint32_t offset, uint32_t take,
+		   uint64_t deadline, struct lwlock_recover_result *res)
 {
 	uint32_t mine = me->self + 1;
 	uint32_t wake_head = PROC_NONE;
@@ -313,7 +306,7 @@ finish(const struct lwlock_owner *me, struct lwlock *lock, const bool *dead,
 			    &lock->waitlist_owner, &expected, mine,
 			    memory_order_acquire, memory_order_relaxed))
 			break;
-		if (recover_now_ns() > deadline)
+		if (monotonic_ns() > deadline)
 			return false;
 		nap(&round);
 	}
@@ -381,7 +374,7 @@ lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
 	       uint32_t timeout_ms, struct lwlock_recover_result *res)
 {
 	uint32_t offset = lock_offset(me, lock);
-	uint64_t deadline = recover_now_ns() +
+	uint64_t deadline = monotonic_ns() +
 			    (uint64_t)timeout_ms * UINT64_C(1000000);
 	unsigned int round = 0;
 	uint32_t live_excl, live_shared, w1, w2, hold, take = 0;
@@ -411,7 +404,7 @@ lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
 			if ((w1 & LW_LOCK_MASK) == (w2 & LW_LOCK_MASK))
 				break;
 		}
-		if (recover_now_ns() > deadline)
+		if (monotonic_ns() > deadline)
 			return -EAGAIN;
 		nap(&round);
 	}
@@ -430,7 +423,7 @@ lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
 		repair(arg);
 
 	/* (e) */
-	if (!finish(me, lock, dead, offset, take, deadline, res))
+	if (!release_dead_share(me, lock, dead, offset, take, deadline, res))
 		return -EAGAIN;
 	res->changed = res->dead_exclusive || res->dead_shared > 0 ||
 		       res->waitlist_taken;

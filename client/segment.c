@@ -61,6 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "errbuf.h"
 #include "hugepages.h"
 #include "segment_internal.h"
 
@@ -88,10 +90,8 @@ void segment_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	errbuf_vset(err, errlen, fmt, ap);
 	va_end(ap);
 }
 
@@ -127,10 +127,7 @@ bool segment_part_size(uint64_t need, size_t page, size_t *size)
 /* segment_now_seconds - a monotonic clock, for create_seconds. */
 double segment_now_seconds(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)monotonic_ns() / 1e9;
 }
 
 /* segment_reset - the empty state: nothing mapped, no fds (-1, not 0). */

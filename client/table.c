@@ -53,22 +53,6 @@ static bool is_pow2(uint32_t n)
 	return n != 0 && (n & (n - 1)) == 0;
 }
 
-const char *table_status_name(enum table_status st)
-{
-	switch (st) {
-	case TABLE_OK: return "ok";
-	case TABLE_NOT_FOUND: return "not found";
-	case TABLE_NOT_STORED: return "not stored";
-	case TABLE_EXISTS: return "exists";
-	case TABLE_TOO_LARGE: return "too large";
-	case TABLE_NO_MEMORY: return "out of memory";
-	case TABLE_NON_NUMERIC: return "non-numeric value";
-	case TABLE_TOO_SMALL: return "buffer too small";
-	case TABLE_BAD_KEY: return "bad key";
-	}
-	return "unknown";
-}
-
 /*
  * Size the buckets for the items the memory can hold at the hinted size,
  * at 80% of their slots, and give what is left to the ring.
@@ -374,11 +358,6 @@ void table_prefetch_bucket(const struct table *t, uint64_t hash)
 			   (uint64_t)b * sizeof(uint16_t));
 }
 
-void table_prefetch(const struct table *t, const void *key, size_t key_len)
-{
-	table_prefetch_bucket(t, table_hash(key, key_len));
-}
-
 void table_prefetch_items(const struct table *t, uint64_t hash)
 {
 	uint32_t index = table_partition_of(t, hash);
@@ -388,7 +367,7 @@ void table_prefetch_items(const struct table *t, uint64_t hash)
 		(t->seg->data + part->buckets_offset +
 		 (uint64_t)b * sizeof(struct table_bucket));
 	const unsigned char *arena = t->seg->data + part->arena_offset;
-	uint16_t tag = ring_tag(hash);
+	uint16_t tag = bucket_tag(hash);
 
 	/* Racy reads of the bucket are fine: at worst a useless prefetch.
 	 * The ref is checked so the address stays inside the ring. */

@@ -26,7 +26,7 @@
  *   table_open            find the table in an existing segment
  *   table_set_owner       which proc slot this process locks as
  *   table_get             lookup, copy out; gat/touch/mg options
- *   table_prefetch        warm the bucket of a key about to be looked up
+ *   table_get_into        the same, the copy's destination chosen on a hit
  *   table_store           set/add/replace/append/prepend/cas; ms options
  *   table_delete          delete; md options
  *   table_arith           incr/decr; ma options
@@ -62,8 +62,6 @@ enum table_status {
 	TABLE_TOO_SMALL,    /* caller's buffer too small; info.value_len says how much */
 	TABLE_BAD_KEY,      /* key length 0 or over TABLE_KEY_MAX */
 };
-
-const char *table_status_name(enum table_status st);
 
 struct table_config {
 	uint32_t partitions;     /* power of two; 0 = TABLE_DEFAULT_PARTITIONS */
@@ -203,12 +201,6 @@ enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    size_t cap, struct table_item_info *info);
 
 /*
- * table_prefetch - start loading the bucket key hashes to, so that a
- * table_get of it soon after finds the line in cache.  Takes no lock.
- */
-void table_prefetch(const struct table *t, const void *key, size_t key_len);
-
-/*
  * Batches: hash each key once, warm its bucket (table_prefetch_bucket) a
  * few keys ahead, then, once that line has arrived, the items whose tags
  * match in it (table_prefetch_items), then look it up with the hash it
@@ -223,6 +215,27 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 				   const void *key, size_t key_len,
 				   const struct table_get_opts *opts, void *buf,
 				   size_t cap, struct table_item_info *info);
+
+/*
+ * table_get_into - the lookup itself, with the copy's destination chosen
+ * once the item is found: sink->reserve(arg, info) gets the item's
+ * description (info complete but for token_sent) and returns room for
+ * info->value_len bytes, or NULL (the lookup then returns TABLE_TOO_SMALL
+ * and copies nothing).  A reply can thus put its header and the value in
+ * place with one lookup and one copy whatever the value's size.  reserve
+ * runs under the partition lock, so it must be short and take no lock; on
+ * a lock-free read (a client program) it may run again if the read is
+ * retried, so it must not count what it reserves.  sink may be NULL.
+ */
+struct table_value_sink {
+	void *(*reserve)(void *arg, const struct table_item_info *info);
+	void *arg;
+};
+enum table_status table_get_into(struct table *t, uint64_t hash,
+				 const void *key, size_t key_len,
+				 const struct table_get_opts *opts,
+				 const struct table_value_sink *sink,
+				 struct table_item_info *info);
 
 /* table_store - cas_out (may be NULL) receives the stored item's CAS. */
 enum table_status table_store(struct table *t, const struct table_store_req *req,

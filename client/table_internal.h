@@ -211,19 +211,19 @@ void table_part_unlock(struct table_part_ref *pr, enum lwlock_mode mode);
 
 /* table_ring.c */
 struct table_item *ring_item(const struct table_part_ref *pr, uint32_t ref);
-int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
+int bucket_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
 	      size_t key_len, struct table_slot *where, struct table_item **item);
 bool ring_item_alive(const struct table_part_ref *pr,
 		     const struct table_item *it);
 int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 	       uint64_t *pinned);
-int ring_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset);
-void ring_unlink(struct table_part_ref *pr, struct table_slot where,
+int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset);
+void bucket_unlink(struct table_part_ref *pr, struct table_slot where,
 		 struct table_item *it);
-void ring_replace(struct table_part_ref *pr, struct table_slot where,
+void bucket_replace(struct table_part_ref *pr, struct table_slot where,
 		  struct table_item *old, uint64_t offset);
-void ring_mark_used(const struct table_part_ref *pr, struct table_slot where);
-uint16_t ring_tag(uint64_t hash);
-uint32_t ring_bucket(const struct table_part_ref *pr, uint64_t hash);
+void bucket_mark_used(const struct table_part_ref *pr, struct table_slot where);
+uint16_t bucket_tag(uint64_t hash);
+uint32_t bucket_index(const struct table_part_ref *pr, uint64_t hash);
 
 #endif

@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <xxhash.h>
-
 #include "table_internal.h"
 
 #define TABLE_NUMBER_MAX 20u          /* digits of UINT64_MAX */
@@ -91,7 +89,7 @@ static bool find_alive(struct table_part_ref *pr, uint64_t hash,
 		       struct table_slot *where, struct table_item **item)
 {
 	*item = NULL;
-	if (ring_find(pr, hash, key, key_len, where, item) < 0)
+	if (bucket_find(pr, hash, key, key_len, where, item) < 0)
 		return false;
 	return ring_item_alive(pr, *item);
 }
@@ -103,14 +101,14 @@ static int item_link(struct table_part_ref *pr, uint64_t hash,
 	struct table_slot where;
 	struct table_item *old = NULL;
 
-	if (ring_find(pr, hash, key, key_len, &where, &old) == 0 &&
+	if (bucket_find(pr, hash, key, key_len, &where, &old) == 0 &&
 	    (pr->arena + offset) != (unsigned char *)old) {
 		if (!ring_item_alive(pr, old))
 			pr->part->expirations++;
-		ring_replace(pr, where, old, offset);
+		bucket_replace(pr, where, old, offset);
 		return 0;
 	}
-	return ring_link(pr, hash, offset);
+	return bucket_link(pr, hash, offset);
 }
 
 /*
@@ -176,6 +174,29 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
 	return TABLE_OK;
 }
 
+/* A caller's fixed buffer, as table_get and table_get_hashed take one. */
+struct table_fixed_buf {
+	void *buf;
+	size_t cap;
+};
+
+/*
+ * sink_copy - copy value (info->value_len bytes, already bounds-checked)
+ * where the sink says, once info is complete.  TABLE_TOO_SMALL when the
+ * sink has no room for it.
+ */
+static enum table_status sink_copy(const struct table_value_sink *sink,
+				   const struct table_item_info *info,
+				   const void *value)
+{
+	void *dst = sink->reserve(sink->arg, info);
+
+	if (dst == NULL)
+		return TABLE_TOO_SMALL;
+	memcpy(dst, value, info->value_len);
+	return TABLE_OK;
+}
+
 /*
  * A lookup that takes no lock, for client programs: read the partition's
  * sequence word, look up and copy, and accept the result only if the word
@@ -183,7 +204,7 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
  * writer holds the partition exclusive and makes the word odd for the
  * whole of its change (table_part_lock/unlock), so an accepted copy is one
  * no writer touched.  While racing a writer this code may read anything:
- * every offset and length it follows is bounds-checked by ring_find and
+ * every offset and length it follows is bounds-checked by bucket_find and
  * ring_item, and what it copies is thrown away.
  *
  * NOTE: the LWLock taken shared would do too, but costs two atomic
@@ -199,9 +220,9 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
 
 static bool get_optimistic(struct table_part_ref *pr, uint64_t hash,
 			   const void *key, size_t key_len,
-			   const struct table_get_opts *opts, void *buf,
-			   size_t cap, struct table_item_info *info,
-			   enum table_status *st)
+			   const struct table_get_opts *opts,
+			   const struct table_value_sink *sink,
+			   struct table_item_info *info, enum table_status *st)
 {
 	for (int tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
 		struct table_slot where;
@@ -229,10 +250,8 @@ static bool get_optimistic(struct table_part_ref *pr, uint64_t hash,
 			*st = TABLE_OK;
 			if (!ring_range_ok(pr, value, info->value_len))
 				continue;
-			if (buf != NULL && cap < info->value_len)
-				*st = TABLE_TOO_SMALL;
-			else if (buf != NULL)
-				memcpy(buf, value, info->value_len);
+			if (sink != NULL)
+				*st = sink_copy(sink, info, value);
 		}
 		/* Orders the reads above before the re-check; pairs with the
 		 * release fence in table_part_lock, which orders a writer's
@@ -243,7 +262,7 @@ static bool get_optimistic(struct table_part_ref *pr, uint64_t hash,
 		if (after != before)
 			continue;
 		if (hit && (opts == NULL || !opts->no_bump))
-			ring_mark_used(pr, where);
+			bucket_mark_used(pr, where);
 		if (hit)
 			info->token_sent = (item_state(it) & ITEM_TOKEN_SENT) != 0;
 		return true;
@@ -251,11 +270,19 @@ static bool get_optimistic(struct table_part_ref *pr, uint64_t hash,
 	return false;
 }
 
+/* fixed_reserve - a caller's buffer of fixed size: room, or none. */
+static void *fixed_reserve(void *arg, const struct table_item_info *info)
+{
+	const struct table_fixed_buf *fb = arg;
+
+	return info->value_len <= fb->cap ? fb->buf : NULL;
+}
+
 enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
 			    size_t cap, struct table_item_info *info)
 {
-	return table_get_hashed(t, XXH3_64bits(key, key_len), key, key_len,
+	return table_get_hashed(t, table_hash(key, key_len), key, key_len,
 				opts, buf, cap, info);
 }
 
@@ -263,6 +290,19 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 				   const void *key, size_t key_len,
 				   const struct table_get_opts *opts, void *buf,
 				   size_t cap, struct table_item_info *info)
+{
+	struct table_fixed_buf fb = { buf, cap };
+	struct table_value_sink sink = { fixed_reserve, &fb };
+
+	return table_get_into(t, hash, key, key_len, opts,
+			      buf != NULL ? &sink : NULL, info);
+}
+
+enum table_status table_get_into(struct table *t, uint64_t hash,
+				 const void *key, size_t key_len,
+				 const struct table_get_opts *opts,
+				 const struct table_value_sink *sink,
+				 struct table_item_info *info)
 {
 	struct table_item_info scratch;
 	struct table_part_ref pr;
@@ -282,7 +322,7 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 		return TABLE_BAD_KEY;
 	table_part_resolve(t, hash, &pr);
 	if (!writable &&
-	    get_optimistic(&pr, hash, key, key_len, opts, buf, cap, info, &st))
+	    get_optimistic(&pr, hash, key, key_len, opts, sink, info, &st))
 		return st;
 	table_part_lock(&pr, mode);
 
@@ -290,6 +330,9 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 		if (change && opts->vivify) {
 			st = vivify(&pr, hash, key, key_len,
 				    opts->vivify_exptime, info);
+			/* The new item is empty; the sink still hears of it. */
+			if (st == TABLE_OK && sink != NULL)
+				st = sink_copy(sink, info, "");
 		} else {
 			st = TABLE_NOT_FOUND;
 		}
@@ -306,7 +349,7 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 		info->exptime = it->exptime;
 	}
 	if (opts == NULL || !opts->no_bump) {
-		ring_mark_used(&pr, where);
+		bucket_mark_used(&pr, where);
 		if (writable) {
 			item_set_state_flag(it, ITEM_FETCHED);
 			__atomic_store_n(&it->atime, (uint16_t)pr.now,
@@ -314,12 +357,8 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 		}
 	}
 	st = TABLE_OK;
-	if (buf != NULL) {
-		if (cap < it->value_len)
-			st = TABLE_TOO_SMALL;
-		else
-			memcpy(buf, item_value(it), it->value_len);
-	}
+	if (sink != NULL)
+		st = sink_copy(sink, info, item_value(it));
 	atomic_fetch_add_explicit(&pr.ctl->c.hits, 1, memory_order_relaxed);
 	table_part_unlock(&pr, mode);
 	return st;
@@ -397,7 +436,7 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 		return TABLE_TOO_LARGE;
 	if (!t->seg->writable)
 		return TABLE_NO_MEMORY;
-	hash = XXH3_64bits(req->key, req->key_len);
+	hash = table_hash(req->key, req->key_len);
 	table_part_resolve(t, hash, &pr);
 	table_part_lock(&pr, LW_EXCLUSIVE);
 
@@ -463,7 +502,7 @@ enum table_status table_delete(struct table *t, const void *key,
 		return TABLE_BAD_KEY;
 	if (!t->seg->writable)
 		return TABLE_NOT_FOUND;
-	hash = XXH3_64bits(key, key_len);
+	hash = table_hash(key, key_len);
 	table_part_resolve(t, hash, &pr);
 	table_part_lock(&pr, LW_EXCLUSIVE);
 	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {
@@ -482,7 +521,7 @@ enum table_status table_delete(struct table *t, const void *key,
 		if (opts->touch)
 			it->exptime = table_exptime(t, opts->exptime);
 	} else {
-		ring_unlink(&pr, where, it);
+		bucket_unlink(&pr, where, it);
 	}
 	table_part_unlock(&pr, LW_EXCLUSIVE);
 	return st;
@@ -556,7 +595,7 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 		return TABLE_BAD_KEY;
 	if (!t->seg->writable)
 		return TABLE_NOT_FOUND;
-	hash = XXH3_64bits(req->key, req->key_len);
+	hash = table_hash(req->key, req->key_len);
 	table_part_resolve(t, hash, &pr);
 	table_part_lock(&pr, LW_EXCLUSIVE);
 

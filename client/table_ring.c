@@ -16,17 +16,20 @@
  * space is reclaimed only when the tail reaches it; the compaction rule
  * above keeps live items from being evicted while dead space would do.
  *
- * All of this runs with the partition's lock held exclusive, except
- * ring_find, ring_item_alive and ring_mark_used, which also run shared.
+ * Two prefixes, one per structure: bucket_* work on a bucket's chain of
+ * slots (find a key, link, unlink or replace an item, the CLOCK bit, the
+ * tag), ring_* on the ring of item memory (allocate, resolve a ref, check
+ * an item).
  *
- * Interface routines (table_internal.h): ring_find, ring_item_alive,
- * ring_alloc, ring_link, ring_unlink, ring_replace, ring_mark_used,
- * ring_tag, ring_bucket, ring_item.
+ * All of this runs with the partition's lock held exclusive, except
+ * bucket_find, ring_item_alive and bucket_mark_used, which also run shared.
+ *
+ * Interface routines (table_internal.h): bucket_find, ring_item_alive,
+ * ring_alloc, bucket_link, bucket_unlink, bucket_replace, bucket_mark_used,
+ * bucket_tag, bucket_index, ring_item.
  */
 #include <errno.h>
 #include <string.h>
-
-#include <xxhash.h>
 
 #include "table_internal.h"
 
@@ -36,16 +39,16 @@
 /* Dead space, as a fraction of the ring, that makes live items move. */
 #define RING_COMPACT_FRACTION 8u
 
-/* ring_tag - the 16 hash bits kept in a bucket slot; never 0 (= empty). */
-uint16_t ring_tag(uint64_t hash)
+/* bucket_tag - the 16 hash bits kept in a bucket slot; never 0 (= empty). */
+uint16_t bucket_tag(uint64_t hash)
 {
 	uint16_t tag = (uint16_t)(hash >> 32);
 
 	return tag ? tag : 1;
 }
 
-/* ring_bucket - the primary bucket; multiply-shift so any count works. */
-uint32_t ring_bucket(const struct table_part_ref *pr, uint64_t hash)
+/* bucket_index - the primary bucket; multiply-shift so any count works. */
+uint32_t bucket_index(const struct table_part_ref *pr, uint64_t hash)
 {
 	return table_bucket_of(pr->t->hdr, hash);
 }
@@ -133,8 +136,8 @@ static bool slot_matches(const struct table_part_ref *pr, uint32_t ref,
 static int chain_find(const struct table_part_ref *pr, uint64_t hash,
 		      struct chain_target *want, struct table_slot *where)
 {
-	uint16_t tag = ring_tag(hash);
-	uint32_t index = ring_bucket(pr, hash);
+	uint16_t tag = bucket_tag(hash);
+	uint32_t index = bucket_index(pr, hash);
 
 	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
 		const struct table_bucket *b = bucket_at(pr, index);
@@ -157,10 +160,10 @@ static int chain_find(const struct table_part_ref *pr, uint64_t hash,
 }
 
 /*
- * ring_find - find key in its bucket chain.  Returns 0 with the slot and the
+ * bucket_find - find key in its bucket chain.  Returns 0 with the slot and the
  * item (alive or not: callers judge), or -ENOENT.
  */
-int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
+int bucket_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
 	      size_t key_len, struct table_slot *where,
 	      struct table_item **item)
 {
@@ -172,8 +175,8 @@ int ring_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
 	return 0;
 }
 
-/* ring_mark_used - set the slot's CLOCK bit, as a read does. */
-void ring_mark_used(const struct table_part_ref *pr, struct table_slot where)
+/* bucket_mark_used - set the slot's CLOCK bit, as a read does. */
+void bucket_mark_used(const struct table_part_ref *pr, struct table_slot where)
 {
 	_Atomic uint16_t *word = &pr->used[where.bucket];
 	uint16_t bit = (uint16_t)(1u << where.slot);
@@ -231,7 +234,7 @@ static void overflow_recycle(struct table_part_ref *pr, uint64_t hash,
 			     uint32_t index)
 {
 	struct table_bucket *b = &pr->buckets[index];
-	uint32_t prev = ring_bucket(pr, hash);
+	uint32_t prev = bucket_index(pr, hash);
 
 	if (index < pr->t->hdr->nbuckets)
 		return;
@@ -255,20 +258,20 @@ static void overflow_recycle(struct table_part_ref *pr, uint64_t hash,
 	}
 }
 
-/* ring_unlink - empty the slot, count the item dead, and give back an
+/* bucket_unlink - empty the slot, count the item dead, and give back an
  * overflow bucket left empty. */
-void ring_unlink(struct table_part_ref *pr, struct table_slot where,
+void bucket_unlink(struct table_part_ref *pr, struct table_slot where,
 		 struct table_item *it)
 {
-	uint64_t hash = XXH3_64bits(item_key(it), it->key_len);
+	uint64_t hash = table_hash(item_key(it), it->key_len);
 
 	slot_clear(pr, where, it);
 	overflow_recycle(pr, hash, where.bucket);
 }
 
-/* ring_replace - point the slot at a new item for the same key; the new
+/* bucket_replace - point the slot at a new item for the same key; the new
  * item starts unread, as a fresh one does. */
-void ring_replace(struct table_part_ref *pr, struct table_slot where,
+void bucket_replace(struct table_part_ref *pr, struct table_slot where,
 		  struct table_item *old, uint64_t offset)
 {
 	struct table_item *it = (struct table_item *)(pr->arena + offset);
@@ -289,7 +292,7 @@ static int slot_of(const struct table_part_ref *pr, struct table_item *it,
 		.ref = (uint32_t)(offset / TABLE_REF_UNIT),
 	};
 
-	return chain_find(pr, XXH3_64bits(item_key(it), it->key_len), &want,
+	return chain_find(pr, table_hash(item_key(it), it->key_len), &want,
 			  where);
 }
 
@@ -377,7 +380,7 @@ static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		return;
 	}
 	if (!ring_item_alive(pr, it)) {
-		ring_unlink(pr, where, it);
+		bucket_unlink(pr, where, it);
 		p->expirations++;
 		p->dead_bytes -= total;
 		tail_advance(pr, total);
@@ -401,7 +404,7 @@ static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
 			budget->compact_items--;
 		return;
 	}
-	ring_unlink(pr, where, it);
+	bucket_unlink(pr, where, it);
 	p->evictions++;
 	p->dead_bytes -= total;
 	tail_advance(pr, total);
@@ -524,15 +527,15 @@ static bool victim_better(const struct table_part_ref *pr,
 }
 
 /*
- * ring_link - put the item at offset into a slot of its chain: an empty
+ * bucket_link - put the item at offset into a slot of its chain: an empty
  * slot, else one holding a dead item, else a new overflow bucket, else the
  * slot of the chain's item least recently used, which is evicted.
  */
-int ring_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
+int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 {
 	struct table_item *it = (struct table_item *)(pr->arena + offset);
-	uint16_t tag = ring_tag(hash);
-	uint32_t index = ring_bucket(pr, hash);
+	uint16_t tag = bucket_tag(hash);
+	uint32_t index = bucket_index(pr, hash);
 	struct table_slot victim = { UINT32_MAX, 0 };
 	struct table_slot target = { UINT32_MAX, 0 };
 	struct table_bucket *last = NULL;

@@ -10,6 +10,7 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -23,7 +24,8 @@ void wire_init(struct wire *w, int fd)
 int wire_send_all(struct wire *w, struct iovec *iov, int iovcnt)
 {
 	while (iovcnt > 0) {
-		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+		struct msghdr msg = { .msg_iov = iov,
+				      .msg_iovlen = (size_t)iovcnt };
 		ssize_t n = sendmsg(w->fd, &msg, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
@@ -43,7 +45,7 @@ int wire_send_all(struct wire *w, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static int fill(struct wire *w)
+static int wire_refill(struct wire *w)
 {
 	ssize_t n;
 
@@ -83,36 +85,17 @@ int wire_read_line(struct wire *w, char *line, size_t cap)
 			w->off += (size_t)(nl - start) + 1;
 			return 0;
 		}
-		int rc = fill(w);
+		int rc = wire_refill(w);
 		if (rc < 0)
 			return rc;
 	}
 }
 
-int wire_read_exact(struct wire *w, void *dst, size_t n)
-{
-	char *out = dst;
-
-	while (n > 0) {
-		if (w->off == w->len) {
-			int rc = fill(w);
-
-			if (rc < 0)
-				return rc;
-		}
-		size_t k = w->len - w->off < n ? w->len - w->off : n;
-		memcpy(out, w->buf + w->off, k);
-		w->off += k;
-		out += k;
-		n -= k;
-	}
-	return 0;
-}
+static const char base64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t wire_base64(const void *in, size_t n, char *out)
 {
-	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *s = in;
 	size_t o = 0;
 
@@ -123,11 +106,57 @@ size_t wire_base64(const void *in, size_t n, char *out)
 			v |= (unsigned)s[i + 1] << 8;
 		if (i + 2 < n)
 			v |= s[i + 2];
-		out[o++] = alphabet[(v >> 18) & 63];
-		out[o++] = alphabet[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
+		out[o++] = base64_alphabet[(v >> 18) & 63];
+		out[o++] = base64_alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? base64_alphabet[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? base64_alphabet[v & 63] : '=';
 	}
 	out[o] = '\0';
 	return o;
+}
+
+static int base64_value(char c)
+{
+	const char *p;
+
+	if (c == '\0')
+		return -1;
+	p = strchr(base64_alphabet, c);
+	return p ? (int)(p - base64_alphabet) : -1;
+}
+
+size_t wire_base64_decode(const char *in, size_t len, unsigned char *out,
+			  size_t cap)
+{
+	size_t n = 0;
+
+	if (len == 0 || len % 4 != 0)
+		return 0;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4], pad = 0;
+		uint32_t w;
+
+		for (int k = 0; k < 4; k++) {
+			if (in[i + k] == '=' && i + 4 == len && k >= 2) {
+				v[k] = 0;
+				pad++;
+				continue;
+			}
+			if (pad)
+				return 0;
+			v[k] = base64_value(in[i + k]);
+			if (v[k] < 0)
+				return 0;
+		}
+		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+		    (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		if (n + 3 - (size_t)pad > cap)
+			return 0;
+		out[n++] = (unsigned char)(w >> 16);
+		if (pad < 2)
+			out[n++] = (unsigned char)(w >> 8);
+		if (pad < 1)
+			out[n++] = (unsigned char)w;
+	}
+	return n;
 }

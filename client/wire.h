@@ -3,10 +3,13 @@
  *
  * The client library sends its writes to the server as memcached meta
  * commands with base64 keys (so any key bytes travel safely) and reads the
- * one reply each gets.  This is the buffered reading and the encoding.
+ * one reply each gets.  This is the buffered reading and the encoding;
+ * the server's meta parser decodes and encodes its b keys with the same
+ * base64.
  *
  * Interface routines:
- *   wire_init, wire_send_all, wire_read_line, wire_read_exact, wire_base64
+ *   wire_init, wire_send_all, wire_read_line, wire_base64,
+ *   wire_base64_decode
  */
 #ifndef SHMKV_WIRE_H
 #define SHMKV_WIRE_H
@@ -31,10 +34,15 @@ int wire_send_all(struct wire *w, struct iovec *iov, int iovcnt);
 /* wire_read_line - one line without its \r\n; 0, -EPIPE at EOF, -EMSGSIZE. */
 int wire_read_line(struct wire *w, char *line, size_t cap);
 
-/* wire_read_exact - exactly n bytes; 0 or -errno. */
-int wire_read_exact(struct wire *w, void *dst, size_t n);
-
 /* wire_base64 - encode n bytes into out (room for 4*ceil(n/3)+1); length. */
 size_t wire_base64(const void *in, size_t n, char *out);
+
+/*
+ * wire_base64_decode - standard base64 with padding (memcached's b flag).
+ * Returns the decoded length, or 0 if in is not valid base64 or more than
+ * cap bytes would come out.
+ */
+size_t wire_base64_decode(const char *in, size_t len, unsigned char *out,
+			  size_t cap);
 
 #endif

@@ -16,7 +16,7 @@
  * connection's close when the slot records no lock, the supervisor
  * otherwise (see proc.c for the slot's whole life).
  *
- * Interface routines: attach_is_request, attach_serve, attach_release.
+ * Interface routines: attach_serve, attach_release.
  */
 #include "attach_server.h"
 
@@ -35,14 +35,6 @@
 
 /* Supplementary groups beyond this many are not looked at. */
 #define ATTACH_MAX_GROUPS 256
-
-bool attach_is_request(const char *line, size_t len)
-{
-	size_t n = sizeof(ATTACH_COMMAND) - 1;
-
-	return len > n && memcmp(line, ATTACH_COMMAND, n) == 0 &&
-	       (line[n] == ' ' || line[n] == '\r' || line[n] == '\n');
-}
 
 static int send_line(int fd, const char *text, const int *fds, int nfds)
 {

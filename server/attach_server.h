@@ -2,14 +2,14 @@
  * attach_server.h - the server side of a client program attaching
  *
  * A client program sends "shmkv_attach <layout-version>" as the first
- * command on a Unix-socket connection (client/attach.h has the exchange).
+ * command on a Unix-socket connection (client/attach.h has the exchange;
+ * the parser recognises the line, protocol.c).
  * The worker that owns the connection checks who is on the other end with
  * SO_PEERCRED, claims a proc slot in the peer's name and sends the
  * segment's descriptors with SCM_RIGHTS: the data part read-only, so the
  * kernel, not our good manners, keeps the client from writing it.
  *
  * Interface routines:
- *   attach_is_request   does this command line ask to attach
  *   attach_serve        answer it, on the connection's fd, at once
  *   attach_release      give the slot back when the connection closes
  */
@@ -38,8 +38,6 @@ struct attach_server {
 	int data_ro_fd;       /* read-only descriptor of the data part */
 	struct attach_policy policy;
 };
-
-bool attach_is_request(const char *line, size_t len);
 
 /*
  * attach_serve - answer the attach request in line on fd (a connected Unix

@@ -20,6 +20,9 @@
  * changed, only refused if a partition could not hold one largest item.
  *
  * Interface routines:
+ * memcached's own flags (-u -d -P -U -o ...) and --conf are applied in
+ * config_memcached.c.
+ *
  *   config_defaults, config_parse, config_usage, config_huge_pages_name,
  *   config_listen_is_loopback, config_run_dir_mode, server_log_line
  */
@@ -38,6 +41,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "errbuf.h"
 
 enum {
 	OPT_RUN_DIR = 256,
@@ -78,19 +83,19 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static const char short_options[] = ":p:l:s:m:t:c:I:e:vhV";
+/* memcached's letters we share, then its letters config_memcached.c
+ * applies (-a is memcached's spelling of --socket-mode). */
+static const char short_options[] = ":p:l:s:m:t:c:I:e:vhVa:u:dP:U:R:o:AFMC";
 
-/* seterr - format the one-line message config_parse returns. */
-__attribute__((format(printf, 3, 4)))
-static int seterr(char *err, size_t errlen, const char *fmt, ...)
+/* config_seterr - format the one-line message config_parse returns;
+ * returns -EINVAL. */
+int config_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	errbuf_vset(err, errlen, fmt, ap);
+	va_end(ap);
 	return -EINVAL;
 }
 
@@ -201,6 +206,7 @@ const char *config_huge_pages_name(enum segment_huge_pages hp)
 static const char *option_name(int c)
 {
 	switch (c) {
+	case 'a': return "-a";
 	case 'p': return "--port";
 	case 'l': return "--listen";
 	case 's': return "--unix-socket";
@@ -222,28 +228,31 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	switch (c) {
 	case 'p':
 		if (parse_u64(arg, &v) || v > 65535)
-			return seterr(err, errlen, "%s: '%s' is not a TCP port (0 to 65535; 0 = no TCP)", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not a TCP port (0 to 65535; 0 = no TCP)", flag, arg);
 		cfg->port = (int)v;
 		return 0;
 	case 'l':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
-			return seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
+		if (strchr(arg, ',') != NULL)
+			return config_seterr(err, errlen, "%s: '%s': listening on several addresses is "
+				      "not supported yet; give one (or 0.0.0.0 for all)", flag, arg);
 		snprintf(cfg->listen, sizeof(cfg->listen), "%s", arg);
 		return 0;
 	case 's':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->unix_socket))
-			return seterr(err, errlen, "%s: '%s' must be a path of 1 to %u bytes",
+			return config_seterr(err, errlen, "%s: '%s' must be a path of 1 to %u bytes",
 				      flag, arg, CONFIG_UNIX_PATH_MAX - 1);
 		snprintf(cfg->unix_socket, sizeof(cfg->unix_socket), "%s", arg);
 		return 0;
 	case OPT_RUN_DIR:
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->run_dir))
-			return seterr(err, errlen, "%s: '%s' is not a directory path", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not a directory path", flag, arg);
 		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", arg);
 		return 0;
 	case 'e': /* memcached's -e spelling of --memory-file */
 		if (arg[0] == '\0' || strlen(arg) + sizeof(".ctl") > sizeof(cfg->memory_file))
-			return seterr(err, errlen, "%s: '%s' is not a file path", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not a file path", flag, arg);
 		snprintf(cfg->memory_file, sizeof(cfg->memory_file), "%s", arg);
 		return 0;
 	case OPT_MEMORY_FILE_RESET:
@@ -254,43 +263,43 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		return 0;
 	case 'm':
 		if (parse_u64(arg, &v))
-			return seterr(err, errlen, "%s: '%s' is not a number of MiB", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not a number of MiB", flag, arg);
 		if (v < 1 || v > (UINT64_C(1) << 30))
-			return seterr(err, errlen, "%s: %s MiB is out of range (1 to %" PRIu64 ")",
+			return config_seterr(err, errlen, "%s: %s MiB is out of range (1 to %" PRIu64 ")",
 				      flag, arg, UINT64_C(1) << 30);
 		cfg->memory_mib = v;
 		return 0;
 	case 't':
 		if (parse_u64(arg, &v))
-			return seterr(err, errlen, "%s: '%s' is not a number of workers", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not a number of workers", flag, arg);
 		if (v < 1 || v > CONFIG_MAX_WORKERS)
-			return seterr(err, errlen, "%s: %s workers is out of range (1 to %u)",
+			return config_seterr(err, errlen, "%s: %s workers is out of range (1 to %u)",
 				      flag, arg, CONFIG_MAX_WORKERS);
 		cfg->workers = (uint32_t)v;
 		return 0;
 	case 'c':
 		if (parse_u64(arg, &v))
-			return seterr(err, errlen, "%s: '%s' is not a number of connections", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not a number of connections", flag, arg);
 		if (v < 1 || v > 1000000)
-			return seterr(err, errlen, "%s: %s connections is out of range (1 to 1000000)",
+			return config_seterr(err, errlen, "%s: %s connections is out of range (1 to 1000000)",
 				      flag, arg);
 		cfg->max_connections = (uint32_t)v;
 		return 0;
 	case 'I':
 		if (parse_size(arg, &v))
-			return seterr(err, errlen, "%s: '%s' is not a size (bytes, or with a k or m suffix)",
+			return config_seterr(err, errlen, "%s: '%s' is not a size (bytes, or with a k or m suffix)",
 				      flag, arg);
 		if (v < CONFIG_MIN_ITEM)
-			return seterr(err, errlen, "%s: %s is below the minimum item size of 1k", flag, arg);
+			return config_seterr(err, errlen, "%s: %s is below the minimum item size of 1k", flag, arg);
 		if (v > CONFIG_MAX_ITEM)
-			return seterr(err, errlen, "%s: %s is above the maximum item size of 1g", flag, arg);
+			return config_seterr(err, errlen, "%s: %s is above the maximum item size of 1g", flag, arg);
 		cfg->max_item_size = (uint32_t)v;
 		return 0;
 	case OPT_PARTITIONS:
 		if (parse_u64(arg, &v))
-			return seterr(err, errlen, "%s: '%s' is not a number of partitions", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not a number of partitions", flag, arg);
 		if (v < 1 || v > CONFIG_MAX_PARTITIONS || (v & (v - 1)) != 0)
-			return seterr(err, errlen, "%s: %s is not a power of two from 1 to %u",
+			return config_seterr(err, errlen, "%s: %s is not a power of two from 1 to %u",
 				      flag, arg, CONFIG_MAX_PARTITIONS);
 		cfg->partitions = (uint32_t)v;
 		cfg->partitions_given = true;
@@ -303,12 +312,12 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		else if (strcmp(arg, "try") == 0)
 			cfg->huge_pages = SEGMENT_HUGE_TRY;
 		else
-			return seterr(err, errlen, "%s: '%s' is not one of on, off, try", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not one of on, off, try", flag, arg);
 		return 0;
 	case OPT_HUGE_PAGE_SIZE:
 		if (parse_size(arg, &v) ||
 		    (v != UINT64_C(2) << 20 && v != UINT64_C(1) << 30))
-			return seterr(err, errlen, "%s: '%s' is not a huge page size (2M or 1G)", flag, arg);
+			return config_seterr(err, errlen, "%s: '%s' is not a huge page size (2M or 1G)", flag, arg);
 		cfg->huge_page_size = (size_t)v;
 		return 0;
 	case OPT_PREFAULT:
@@ -318,7 +327,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		const struct group *gr = getgrnam(arg);
 
 		if (gr == NULL || strlen(arg) >= sizeof(cfg->attach_group))
-			return seterr(err, errlen, "%s: no group named '%s'", flag, arg);
+			return config_seterr(err, errlen, "%s: no group named '%s'", flag, arg);
 		strcpy(cfg->attach_group, arg);
 		cfg->attach_gid = gr->gr_gid;
 		cfg->attach_group_set = true;
@@ -326,11 +335,15 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	}
 	case OPT_IDLE_TIMEOUT:
 		if (parse_u64(arg, &v) || v > CONFIG_MAX_IDLE_TIMEOUT)
-			return seterr(err, errlen, "%s: '%s' is not a number of seconds "
+			return config_seterr(err, errlen, "%s: '%s' is not a number of seconds "
 				      "(0 = never, at most %u)", flag, arg,
 				      CONFIG_MAX_IDLE_TIMEOUT);
 		cfg->idle_timeout = (uint32_t)v;
 		return 0;
+	case 'u': case 'd': case 'P': case 'U': case 'R': case 'o':
+	case 'A': case 'F': case 'M': case 'C':
+		return config_memcached_option(cfg, c, arg, err, errlen);
+	case 'a':
 	case OPT_SOCKET_MODE: {
 		char *end;
 		unsigned long m;
@@ -338,12 +351,12 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		errno = 0;
 		m = strtoul(arg, &end, 8);
 		if (arg[0] < '0' || arg[0] > '7' || errno || *end != '\0' || m > 0777)
-			return seterr(err, errlen, "%s: '%s' is not an octal mode from 0600 "
+			return config_seterr(err, errlen, "%s: '%s' is not an octal mode from 0600 "
 				      "to 0777", flag, arg);
 		/* The server's own clients (and client programs of its user)
 		 * must always be able to connect. */
 		if ((m & 0600) != 0600)
-			return seterr(err, errlen, "%s: %s leaves the owner without read "
+			return config_seterr(err, errlen, "%s: %s leaves the owner without read "
 				      "and write on the socket; use 0600 or more", flag, arg);
 		cfg->socket_mode = (unsigned)m;
 		return 0;
@@ -358,27 +371,27 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->action = CONFIG_VERSION;
 		return 0;
 	default:
-		return seterr(err, errlen, "internal error: option %d", c);
+		return config_seterr(err, errlen, "internal error: option %d", c);
 	}
 }
 
-/* settle - derive the defaults that depend on other values, then check
- * the values against each other. */
-static int settle(struct server_config *cfg, char *err, size_t errlen)
+/* derive_and_check - derive the defaults that depend on other values, then
+ * check the values against each other. */
+static int derive_and_check(struct server_config *cfg, char *err, size_t errlen)
 {
 	uint64_t memory = cfg->memory_mib << 20;
 	int n;
 
 	if (cfg->memory_file_reset && cfg->memory_file[0] == '\0')
-		return seterr(err, errlen, "--memory-file-reset: there is no --memory-file to reset");
+		return config_seterr(err, errlen, "--memory-file-reset: there is no --memory-file to reset");
 	if ((uint64_t)cfg->max_item_size > memory / 2)
-		return seterr(err, errlen,
+		return config_seterr(err, errlen,
 			      "--max-item-size: %" PRIu32 " bytes is more than half of --memory %" PRIu64
 			      " MiB; raise -m or lower -I",
 			      cfg->max_item_size, cfg->memory_mib);
 	if (cfg->partitions_given) {
 		if (memory / cfg->partitions < cfg->max_item_size)
-			return seterr(err, errlen,
+			return config_seterr(err, errlen,
 				      "--partitions: %" PRIu32 " partitions of %" PRIu64
 				      " MiB could not hold one item of --max-item-size %" PRIu32
 				      " bytes; use fewer partitions",
@@ -395,7 +408,7 @@ static int settle(struct server_config *cfg, char *err, size_t errlen)
 		n = snprintf(cfg->unix_socket, sizeof(cfg->unix_socket), "%s/shmkv.sock",
 			     cfg->run_dir);
 		if (n < 0 || (size_t)n >= sizeof(cfg->unix_socket))
-			return seterr(err, errlen,
+			return config_seterr(err, errlen,
 				      "--run-dir: '%s' is too long to hold the Unix socket "
 				      "(at most %u bytes in all); use --unix-socket",
 				      cfg->run_dir, CONFIG_UNIX_PATH_MAX - 1);
@@ -412,6 +425,9 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 	config_defaults(cfg);
 	if (err && errlen)
 		err[0] = '\0';
+	rc = config_expand_conf(argc, argv, cfg, &argc, &argv, err, errlen);
+	if (rc < 0)
+		return rc;
 	/* NOTE: optind = 0 (not 1) makes glibc's getopt forget the state of a
 	 * previous scan, which the unit tests need; opterr = 0 because the
 	 * message is ours to make. */
@@ -424,14 +440,14 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 			break;
 		if (c == '?') {
 			if (optopt && optopt < 256)
-				return seterr(err, errlen, "-%c: unknown flag; see --help", optopt);
-			return seterr(err, errlen, "%s: unknown flag; see --help",
+				return config_seterr(err, errlen, "-%c: unknown flag; see --help", optopt);
+			return config_seterr(err, errlen, "%s: unknown flag; see --help",
 				      argv[optind - 1]);
 		}
 		if (c == ':') {
 			if (optopt && optopt < 256 && strncmp(argv[optind - 1], "--", 2) != 0)
-				return seterr(err, errlen, "-%c: needs a value; see --help", optopt);
-			return seterr(err, errlen, "%s: needs a value; see --help",
+				return config_seterr(err, errlen, "-%c: needs a value; see --help", optopt);
+			return config_seterr(err, errlen, "%s: needs a value; see --help",
 				      argv[optind - 1]);
 		}
 		if (longindex >= 0)
@@ -443,11 +459,11 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 			return rc;
 	}
 	if (optind < argc)
-		return seterr(err, errlen, "'%s': unexpected argument; see --help",
+		return config_seterr(err, errlen, "'%s': unexpected argument; see --help",
 			      argv[optind]);
 	if (cfg->action != CONFIG_RUN)
 		return 0;
-	return settle(cfg, err, errlen);
+	return derive_and_check(cfg, err, errlen);
 }
 
 bool config_listen_is_loopback(const char *listen)
@@ -565,6 +581,24 @@ void config_usage(FILE *out)
 		"      --upgrade              replace the server running with these flags by this\n"
 		"                             program, keeping its sockets and items (as kill -USR2)\n"
 		"  -v, --verbose              log more (repeat, -vv, for per-connection events)\n"
+		"\n"
+		"memcached's flags, with memcached's meaning:\n"
+		"  -u USER                    as root, run as USER (root needs -u; -u root\n"
+		"                             runs as root on purpose)\n"
+		"  -d                         run in the background (stdio to /dev/null\n"
+		"                             unless -v)\n"
+		"  -P FILE                    write the server's PID to FILE; removed at stop\n"
+		"  -a MODE                    the same as --socket-mode\n"
+		"  -U 0                       UDP off (shmkv has no UDP; other values refused)\n"
+		"  -o idle_timeout=N          the same as --idle-timeout; other -o options of\n"
+		"                             memcached are ignored with a warning\n"
+		"  -R N                       accepted and ignored, with a warning\n"
+		"  -A                         enable the shutdown command\n"
+		"  -F -M -C                   refused: not supported yet\n"
+		"      --conf=FILE            read flags from FILE, in the format of Debian's\n"
+		"                             /etc/memcached.conf (\"logfile PATH\" included);\n"
+		"                             the command line's flags come after FILE's\n"
+		"\n"
 		"  -h, --help                 print this help and exit\n"
 		"  -V, --version              print the version and exit\n"
 		"\n"

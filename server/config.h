@@ -51,6 +51,9 @@
 /* A partition should hold this many items of the largest size. */
 #define CONFIG_ITEMS_PER_PARTITION 8u
 
+/* Words a --conf file may hold. */
+#define CONFIG_CONF_MAX_WORDS 256
+
 /* sizeof(sockaddr_un.sun_path) */
 #define CONFIG_UNIX_PATH_MAX 108u
 #define CONFIG_PATH_MAX 4096u
@@ -96,6 +99,17 @@ struct server_config {
 	char memory_file[CONFIG_PATH_MAX]; /* -e: "" = memfds */
 	bool memory_file_reset;       /* start cold even if it could be adopted */
 	bool upgrade;                 /* --upgrade: have the running server exec us */
+	/* memcached's process flags (config_memcached.c). */
+	char user[64];                /* -u: root drops to this user */
+	bool daemonize;               /* -d */
+	bool shutdown_command;        /* -A: the `shutdown` command stops us */
+	char pid_file[CONFIG_PATH_MAX]; /* -P */
+	char log_file[CONFIG_PATH_MAX]; /* a --conf file's "logfile" */
+	pid_t pid_file_written;       /* who wrote pid_file, or 0 */
+	char warnings[1024];          /* one line each, for main to print */
+	/* A --conf file's flags, spliced before the command line's. */
+	char conf_text[8192];
+	char *conf_argv[CONFIG_CONF_MAX_WORDS + 64];
 };
 
 /* config_defaults - fill cfg with what the server runs with and no flags. */
@@ -109,6 +123,19 @@ void config_defaults(struct server_config *cfg);
  */
 int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 		 size_t errlen);
+
+/* config_seterr - one line into err (no newline); returns -EINVAL. */
+__attribute__((format(printf, 3, 4)))
+int config_seterr(char *err, size_t errlen, const char *fmt, ...);
+
+/* config_memcached.c: memcached's flags, its config file, its process
+ * habits (see there). */
+int config_memcached_option(struct server_config *cfg, int c, const char *arg,
+			    char *err, size_t errlen);
+int config_expand_conf(int argc, char **argv, struct server_config *cfg,
+		       int *out_argc, char ***out_argv, char *err, size_t errlen);
+int config_prepare_process(struct server_config *cfg, char *err, size_t errlen);
+void config_finish_process(const struct server_config *cfg);
 
 /* config_usage - print the --help text documenting every flag. */
 void config_usage(FILE *out);

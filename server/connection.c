@@ -1,27 +1,25 @@
 /*
  * connection.c - one client connection: buffering, replies, back-pressure
  *
- * The protocol engine is a pure function of bytes (protocol.h), so this
- * file is all the transport: it reads into a per-connection buffer, presents
- * every unconsumed byte to proto_process, keeps the incomplete tail for the
- * next read, and writes the replies one read produced with a single
- * uv_write.  A pipelined batch of 1000 commands thus costs one read and one
- * write, not 1000 of each.  proto_conn.need says how many bytes must be
- * buffered before the parser can progress, so a 1 MiB value arriving in
- * 64 KiB reads is parsed once, not sixteen times.
+ * The protocol engine is a pure function of bytes (protocol.h) and owns the
+ * framing, so this file is all the transport: it reads into a
+ * per-connection buffer, hands every unused byte to proto_process with a
+ * reply budget, keeps the incomplete tail for the next read, and writes the
+ * replies one read produced with a single write.  A pipelined batch of 1000
+ * commands thus costs one read and one write, not 1000 of each.
+ * proto_conn.need says how many bytes must be buffered before the parser
+ * can progress, so a 1 MiB value arriving in 64 KiB reads is parsed once,
+ * not sixteen times, and read in as few calls as the kernel allows.
  *
  * Back-pressure: the unsent reply bytes of a connection are counted
  * (unsent), and above CONN_OUT_HIGH the connection stops both reading and
  * answering commands it has already buffered; it resumes below
- * CONN_OUT_LOW.  Input is presented to the parser one command at a time
- * (its line, or the length proto_conn.need asks for), checking the bound
- * between commands, so even a buffer full of "get" of 1 MiB values overshoots
- * the bound by one command's replies at most.  A client that sends and never
- * reads therefore costs about CONN_OUT_HIGH plus one reply, and the
- * kernel's socket buffers hold the rest.  NOTE: presenting the whole buffer
- * in one call would be a little cheaper, but 64 KiB of "get k" is 9000
- * replies, gigabytes for large values, before the bound could be checked;
- * the replies of one read still go out in one uv_write either way.
+ * CONN_OUT_LOW.  The reply budget handed to the parser is what is left
+ * under that bound (at most CONN_FLUSH_AT at a time); the parser checks it
+ * between commands, so even a buffer full of "get" of 1 MiB values
+ * overshoots the bound by one command's replies at most.  A client that
+ * sends and never reads therefore costs about CONN_OUT_HIGH plus one reply,
+ * and the kernel's socket buffers hold the rest.
  *
  * Idle and stalled connections: a connection makes progress when bytes are
  * read from it or its replies are taken by the kernel.  One without
@@ -44,24 +42,29 @@
  * at once.  The connection's memory is freed in the close callback, after
  * libuv has cancelled any write still queued.
  *
+ * A client program's attach request is found by the parser (PROTO_ATTACH)
+ * and answered here, where the socket is.
+ *
  * Interface routines:
  *   conn_accept, conn_drain_all, conn_abort_all (see connection.h)
  */
 #include "connection.h"
 
 #include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "attach_server.h"
 #include "config.h"
-#include "worker.h"
 
 /* Bytes asked of the kernel per read when nothing bigger is awaited. */
 #define CONN_READ_SIZE (64u * 1024u)
 /* Replies buffered before they are handed to uv_write mid-batch. */
 #define CONN_FLUSH_AT (1024u * 1024u)
+/* A reply buffer larger than this is freed once its replies are sent. */
+#define CONN_KEEP_OUT (64u * 1024u)
 /* Beyond a value of max_item_size, a command line is never this long. */
 #define CONN_LINE_SLACK (64u * 1024u)
 
@@ -74,26 +77,27 @@ struct conn {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} h;
-	uv_timer_t timer;    /* idle and stalled-write timeout */
-	struct worker *w;
+	uv_timer_t timer; /* idle and stalled-write timeout */
+	struct conn_ctx *cc;
 	struct conn *prev;
 	struct conn *next;
-	char *in;            /* buffered input; in[0, in_len) is unconsumed */
+	char *in; /* buffered input; in[0, in_len) is unconsumed */
 	size_t in_len;
 	size_t in_cap;
 	struct proto_conn pc;
-	size_t unsent;       /* bytes handed to uv_write, not yet written */
-	unsigned writes;     /* uv_write requests in flight */
-	bool reading;        /* uv_read_start is in effect */
-	bool backlog;        /* whole commands remain in `in`, held back */
-	bool finishing;      /* close once the writes in flight are done */
-	bool closing;        /* uv_close has been called */
-	bool counted;        /* included in curr_connections */
-	bool attached;       /* a client program attached: client_slot is its */
+	struct proto_out out; /* replies being built; kept between reads */
+	size_t unsent;	      /* bytes handed to uv_write, not yet written */
+	unsigned writes;      /* uv_write requests in flight */
+	bool reading;	      /* uv_read_start is in effect */
+	bool backlog;	      /* whole commands remain in `in`, held back */
+	bool finishing;	      /* close once the writes in flight are done */
+	bool closing;	      /* uv_close has been called */
+	bool counted;	      /* included in curr_connections */
+	bool attached; /* a client program attached: client_slot is its */
 	uint32_t client_slot;
-	unsigned handles;    /* libuv handles not yet closed (h, timer) */
-	uint64_t progress;   /* uv_now of the last read or write progress */
-	size_t write_queue;  /* the write queue's size when last looked at */
+	unsigned handles;   /* libuv handles not yet closed (h, timer) */
+	uint64_t progress;  /* uv_now of the last read or write progress */
+	size_t write_queue; /* the write queue's size when last looked at */
 };
 
 /* A reply batch on its way; the data is the proto_out buffer handed over. */
@@ -115,6 +119,7 @@ static void on_close(uv_handle_t *handle)
 	if (--c->handles > 0)
 		return;
 	free(c->in);
+	free(c->out.data);
 	free(c);
 }
 
@@ -129,17 +134,18 @@ static void conn_close(struct conn *c);
  */
 static uint64_t conn_timeout_ms(const struct conn *c)
 {
-	uint64_t idle = (uint64_t)c->w->idle_timeout * 1000;
+	uint64_t idle = (uint64_t)c->cc->idle_timeout * 1000;
 
 	if (c->unsent > 0)
-		return idle ? idle : (uint64_t)CONFIG_STALLED_WRITE_TIMEOUT * 1000;
+		return idle ? idle
+			    : (uint64_t)CONFIG_STALLED_WRITE_TIMEOUT * 1000;
 	return c->attached ? 0 : idle;
 }
 
 static void on_timer(uv_timer_t *timer)
 {
 	struct conn *c = timer->data;
-	uint64_t now = uv_now(&c->w->loop), limit = conn_timeout_ms(c);
+	uint64_t now = uv_now(c->cc->loop), limit = conn_timeout_ms(c);
 	size_t queued = uv_stream_get_write_queue_size(&c->h.stream);
 
 	if (c->closing || limit == 0)
@@ -151,10 +157,12 @@ static void on_timer(uv_timer_t *timer)
 		c->progress = now;
 	}
 	if (now - c->progress >= limit) {
-		if (c->w->verbosity >= 1)
+		if (*c->cc->verbosity >= 1)
 			SERVER_LOG("worker %u: closing a connection without progress "
 				   "for %" PRIu64 " s (%zu reply bytes unsent)",
-				   c->w->index, limit / 1000, c->unsent);
+				   c->cc->index, limit / 1000, c->unsent);
+		atomic_fetch_add_explicit(&c->cc->stats->idle_kicks, 1,
+					  memory_order_relaxed);
 		conn_close(c);
 		return;
 	}
@@ -166,41 +174,42 @@ static void conn_arm(struct conn *c)
 {
 	uint64_t limit, idle;
 
-	if (c->closing || c->handles < 2 || uv_is_active((uv_handle_t *)&c->timer))
+	if (c->closing || c->handles < 2 ||
+	    uv_is_active((uv_handle_t *)&c->timer))
 		return;
 	limit = conn_timeout_ms(c);
 	if (limit == 0)
 		return;
-	idle = uv_now(&c->w->loop) - c->progress;
+	idle = uv_now(c->cc->loop) - c->progress;
 	uv_timer_start(&c->timer, on_timer, idle < limit ? limit - idle : 1, 0);
 }
 
 /* conn_close - close now; pending writes are cancelled by libuv. */
 static void conn_close(struct conn *c)
 {
-	struct worker *w = c->w;
+	struct conn_ctx *cc = c->cc;
 
 	if (c->closing)
 		return;
 	c->closing = true;
 	if (c->attached)
-		attach_release(&w->attach, c->client_slot);
+		attach_release(cc->attach, c->client_slot);
 	if (c->prev)
 		c->prev->next = c->next;
-	else if (w->conns == c)
-		w->conns = c->next;
+	else if (cc->conns == c)
+		cc->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	if (c->counted) {
 		/* Relaxed: a counter only this worker writes; `stats` and the
 		 * connection limit tolerate a read that is a moment old. */
-		atomic_fetch_sub_explicit(&w->stats->curr_connections, 1,
+		atomic_fetch_sub_explicit(&cc->stats->curr_connections, 1,
 					  memory_order_relaxed);
 		c->counted = false;
 	}
-	if (w->verbosity >= 2)
-		SERVER_LOG("worker %u: connection closed", w->index);
+	if (*cc->verbosity >= 2)
+		SERVER_LOG("worker %u: connection closed", cc->index);
 	if (c->handles == 2)
 		uv_close((uv_handle_t *)&c->timer, on_close);
 	uv_close(&c->h.handle, on_close);
@@ -225,14 +234,14 @@ static void on_write(uv_write_t *req, int status)
 {
 	struct conn_write *wr = req->data;
 	struct conn *c = wr->c;
-	struct worker *w = c->w;
+	struct conn_ctx *cc = c->cc;
 
 	c->unsent -= wr->len;
 	c->writes--;
 	if (status == 0) {
-		atomic_fetch_add_explicit(&w->stats->bytes_written, wr->len,
+		atomic_fetch_add_explicit(&cc->stats->bytes_written, wr->len,
 					  memory_order_relaxed);
-		c->progress = uv_now(&w->loop);
+		c->progress = uv_now(cc->loop);
 	}
 	free(wr->data);
 	free(wr);
@@ -279,12 +288,12 @@ static void conn_send(struct conn *c, struct proto_out *out)
 		buf = uv_buf_init(out->data, (unsigned int)out->len);
 		rc = uv_try_write(&c->h.stream, &buf, 1);
 		if (rc > 0) {
-			atomic_fetch_add_explicit(&c->w->stats->bytes_written,
+			atomic_fetch_add_explicit(&c->cc->stats->bytes_written,
 						  (uint64_t)rc,
 						  memory_order_relaxed);
-			c->progress = uv_now(&c->w->loop);
+			c->progress = uv_now(c->cc->loop);
 			if ((size_t)rc == out->len) {
-				out->len = 0;   /* the caller frees or reuses it */
+				out->len = 0; /* the caller frees or reuses it */
 				return;
 			}
 			memmove(out->data, out->data + rc, out->len - (size_t)rc);
@@ -340,7 +349,8 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 		c->in = p;
 		c->in_cap = want;
 	}
-	*buf = uv_buf_init(c->in + c->in_len, (unsigned int)(c->in_cap - c->in_len));
+	*buf = uv_buf_init(c->in + c->in_len,
+			   (unsigned int)(c->in_cap - c->in_len));
 }
 
 /*
@@ -364,10 +374,20 @@ static void conn_update_reading(struct conn *c)
 	}
 }
 
+/* conn_add_line - append a fixed reply line to out (dropped if no room). */
+static void conn_add_line(struct proto_out *out, const char *line, size_t len)
+{
+	if (proto_out_reserve(out, len) == 0) {
+		memcpy(out->data + out->len, line, len);
+		out->len += len;
+	}
+}
+
 /*
- * conn_attach - a client program asks for the segment.  Only as the first
- * command on the Unix socket: the descriptors travel beside libuv's write
- * queue, which must therefore be empty, and TCP cannot carry them at all.
+ * conn_attach - a client program asks for the segment (the parser found
+ * the line).  Only as the first command on the Unix socket: the
+ * descriptors travel beside libuv's write queue, which must therefore be
+ * empty, and TCP cannot carry them at all.
  */
 static void conn_attach(struct conn *c, const char *line, size_t len,
 			struct proto_out *out)
@@ -377,18 +397,67 @@ static void conn_attach(struct conn *c, const char *line, size_t len,
 	uv_os_fd_t fd;
 	uint32_t slot;
 
-	if (c->h.handle.type != UV_NAMED_PIPE || c->attached ||
-	    c->unsent != 0 || out->len != 0 ||
-	    uv_fileno(&c->h.handle, &fd) != 0) {
-		if (proto_out_reserve(out, sizeof(not_here) - 1) == 0) {
-			memcpy(out->data + out->len, not_here, sizeof(not_here) - 1);
-			out->len += sizeof(not_here) - 1;
-		}
+	if (c->h.handle.type != UV_NAMED_PIPE || c->attached || c->unsent != 0 ||
+	    out->len != 0 || uv_fileno(&c->h.handle, &fd) != 0) {
+		conn_add_line(out, not_here, sizeof(not_here) - 1);
 		return;
 	}
-	if (attach_serve(&c->w->attach, fd, line, len, &slot) == 0) {
+	if (attach_serve(c->cc->attach, fd, line, len, &slot) == 0) {
 		c->attached = true;
 		c->client_slot = slot;
+	}
+}
+
+/*
+ * conn_budget - the reply bytes this connection may still produce before
+ * they go to the kernel: up to CONN_FLUSH_AT at a time, and none once the
+ * unsent ones reach CONN_OUT_HIGH.
+ */
+static size_t conn_budget(const struct conn *c, const struct proto_out *out)
+{
+	size_t room = CONN_OUT_HIGH - c->unsent;
+
+	if (c->unsent >= CONN_OUT_HIGH)
+		return 0;
+	return out->len + (room < CONN_FLUSH_AT ? room : CONN_FLUSH_AT);
+}
+
+/*
+ * conn_run_parser - hand the buffered bytes to the parser until it has
+ * answered every whole command or the reply bound holds it back.  Returns
+ * the bytes used; *close_after after quit or a fatal error.
+ */
+static size_t conn_run_parser(struct conn *c, struct proto_out *out,
+			      bool *close_after)
+{
+	enum proto_action action;
+	size_t off = 0;
+
+	for (;;) {
+		out->limit = conn_budget(c, out);
+		if (out->limit == 0) {
+			c->backlog = off < c->in_len;
+			return off;
+		}
+		off += proto_process(c->cc->proto, &c->pc, c->in + off,
+				     c->in_len - off, out, &action);
+		switch (action) {
+		case PROTO_CONTINUE: return off;
+		case PROTO_CLOSE: *close_after = true; return off;
+		case PROTO_ATTACH:
+			conn_attach(c, c->in + off - c->pc.attach_len,
+				    c->pc.attach_len, out);
+			break;
+		case PROTO_FULL:
+			if (c->unsent + out->len >= CONN_OUT_HIGH) {
+				c->backlog = true;
+				return off;
+			}
+			conn_send(c, out);
+			if (c->closing)
+				return off;
+			break;
+		}
 	}
 }
 
@@ -399,68 +468,31 @@ static void conn_attach(struct conn *c, const char *line, size_t len,
  */
 static void conn_process(struct conn *c)
 {
-	const struct proto_ctx *ctx = &c->w->ctx;
-	struct proto_out out = { 0 };
-	enum proto_action action = PROTO_CONTINUE;
-	size_t off = 0, avail, take, consumed;
-	const char *nl;
+	struct proto_out *out = &c->out;
 	bool close_after = false;
+	size_t off;
 
 	if (c->closing || c->finishing)
 		return;
 	c->backlog = false;
-	while (off < c->in_len) {
-		avail = c->in_len - off;
-		if (avail < c->pc.need)
-			break;
-		if (c->unsent + out.len >= CONN_OUT_HIGH) {
-			c->backlog = true;
-			break;
-		}
-		/* One command at a time: its first line, or the length the
-		 * parser asked for. */
-		nl = memchr(c->in + off, '\n', avail);
-		take = nl ? (size_t)(nl - (c->in + off)) + 1 : avail;
-		if (take < c->pc.need)
-			take = c->pc.need;
-		if (nl != NULL && attach_is_request(c->in + off, take)) {
-			conn_attach(c, c->in + off, take, &out);
-			off += take;
-			continue;
-		}
-		consumed = proto_process(ctx, &c->pc, c->in + off, take, &out, &action);
-		if (consumed == 0 && action == PROTO_CONTINUE && take < avail) {
-			/* A data block follows the line.  need says how long the
-			 * whole command is; without it, present everything. */
-			if (c->pc.need > take && c->pc.need <= avail)
-				consumed = proto_process(ctx, &c->pc, c->in + off,
-							 c->pc.need, &out, &action);
-			else if (c->pc.need <= take)
-				consumed = proto_process(ctx, &c->pc, c->in + off,
-							 avail, &out, &action);
-		}
-		off += consumed;
-		if (action == PROTO_CLOSE) {
-			close_after = true;
-			break;
-		}
-		if (consumed == 0)
-			break;
-		if (out.len >= CONN_FLUSH_AT) {
-			conn_send(c, &out);
-			if (c->closing)
-				break;
-		}
-	}
+	off = conn_run_parser(c, out, &close_after);
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
 	}
 	if (!c->closing)
-		conn_send(c, &out);
-	free(out.data);
+		conn_send(c, out);
 	if (c->closing)
 		return;
+	/*
+	 * NOTE: the reply buffer is kept for the next read rather than
+	 * malloc'd and freed per read (a fifth of a small request's
+	 * instructions); one that grew for a large value is given back.
+	 */
+	if (out->cap > CONN_KEEP_OUT) {
+		free(out->data);
+		memset(out, 0, sizeof(*out));
+	}
 	if (close_after) {
 		conn_finish(c);
 		return;
@@ -471,10 +503,11 @@ static void conn_process(struct conn *c)
 	 * that never form a command cannot grow the buffer for ever.
 	 */
 	if (!c->backlog &&
-	    c->in_len > (size_t)ctx->max_item_size + CONN_LINE_SLACK &&
+	    c->in_len > (size_t)c->cc->proto->max_item_size + CONN_LINE_SLACK &&
 	    c->pc.need <= c->in_len) {
 		SERVER_LOG("worker %u: closing a connection that sent %zu bytes "
-			   "without a complete command", c->w->index, c->in_len);
+			   "without a complete command",
+			   c->cc->index, c->in_len);
 		conn_close(c);
 		return;
 	}
@@ -487,6 +520,24 @@ static void conn_process(struct conn *c)
 	conn_update_reading(c);
 }
 
+/*
+ * conn_close_oom - no memory for this connection's input: tell the client
+ * (from static memory, best effort) and close it, as memcached does when
+ * it cannot grow a connection's buffer; the other connections go on.
+ */
+static void conn_close_oom(struct conn *c)
+{
+	static const char oom[] = "SERVER_ERROR out of memory\r\n";
+	uv_buf_t buf = uv_buf_init((char *)oom, sizeof(oom) - 1);
+
+	SERVER_LOG("worker %u: out of memory for a connection's %zu-byte "
+		   "buffer; closing it",
+		   c->cc->index, c->in_len + CONN_READ_SIZE);
+	if (c->writes == 0)
+		(void)uv_try_write(&c->h.stream, &buf, 1);
+	conn_close(c);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = stream->data;
@@ -494,33 +545,49 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	(void)buf;
 	if (nread > 0) {
 		c->in_len += (size_t)nread;
-		c->progress = uv_now(&c->w->loop);
-		atomic_fetch_add_explicit(&c->w->stats->bytes_read, (uint64_t)nread,
-					  memory_order_relaxed);
+		c->progress = uv_now(c->cc->loop);
+		atomic_fetch_add_explicit(&c->cc->stats->bytes_read,
+					  (uint64_t)nread, memory_order_relaxed);
 		conn_process(c);
 	} else if (nread == UV_EOF) {
 		/* The client may have half-closed after its last command:
 		 * its replies are still written. */
 		conn_finish(c);
+	} else if (nread == UV_ENOBUFS) {
+		conn_close_oom(c);
 	} else if (nread < 0) {
 		conn_close(c);
 	}
 }
 
+/*
+ * conn_refuse_oom - no memory for a new connection: tell the client so, in
+ * memcached's words, and close it.  The worker accepted the fd itself
+ * (worker.c), so the listener goes on whatever happens here; the send is
+ * best-effort and never blocks the loop.
+ */
+static void conn_refuse_oom(int fd)
+{
+	static const char oom[] = "SERVER_ERROR out of memory\r\n";
+
+	(void)send(fd, oom, sizeof(oom) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
 /* connections_open - the whole server's open connections, every worker's
  * slot summed; a moment stale at worst, which a limit can live with. */
-static uint64_t connections_open(const struct worker *w)
+static uint64_t connections_open(const struct conn_ctx *cc)
 {
 	uint64_t n = 0;
 	uint32_t i;
 
-	for (i = 0; i < w->all->count; i++)
-		n += atomic_load_explicit(&w->all->slots[i].curr_connections,
+	for (i = 0; i < cc->all->count; i++)
+		n += atomic_load_explicit(&cc->all->slots[i].curr_connections,
 					  memory_order_relaxed);
 	return n;
 }
 
-void conn_accept(struct worker *w, int fd, bool tcp)
+void conn_accept(struct conn_ctx *cc, int fd, bool tcp)
 {
 	struct conn *c;
 	struct proto_out out = { 0 };
@@ -528,16 +595,17 @@ void conn_accept(struct worker *w, int fd, bool tcp)
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		SERVER_LOG("worker %u: out of memory accepting a connection", w->index);
-		close(fd);
+		SERVER_LOG("worker %u: out of memory accepting a connection",
+			   cc->index);
+		conn_refuse_oom(fd);
 		return;
 	}
-	c->w = w;
+	c->cc = cc;
 	c->h.handle.data = c;
 	if (tcp)
-		rc = uv_tcp_init(&w->loop, &c->h.tcp);
+		rc = uv_tcp_init(cc->loop, &c->h.tcp);
 	else
-		rc = uv_pipe_init(&w->loop, &c->h.pipe, 0);
+		rc = uv_pipe_init(cc->loop, &c->h.pipe, 0);
 	if (rc < 0) {
 		close(fd);
 		free(c);
@@ -553,42 +621,41 @@ void conn_accept(struct worker *w, int fd, bool tcp)
 		uv_close(&c->h.handle, on_close);
 		return;
 	}
-	if (uv_timer_init(&w->loop, &c->timer) == 0) {
+	if (uv_timer_init(cc->loop, &c->timer) == 0) {
 		c->timer.data = c;
 		c->handles = 2;
 		/* Connections keep the loop running, not their timers (a
 		 * stopping worker ends when its last connection closes). */
 		uv_unref((uv_handle_t *)&c->timer);
 	}
-	c->progress = uv_now(&w->loop);
+	c->progress = uv_now(cc->loop);
 	proto_conn_init(&c->pc);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	c->next = cc->conns;
+	if (cc->conns)
+		cc->conns->prev = c;
+	cc->conns = c;
 	if (tcp)
 		uv_tcp_nodelay(&c->h.tcp, 1);
 
-	if (connections_open(w) >= w->max_connections) {
-		atomic_fetch_add_explicit(&w->stats->rejected_connections, 1,
+	if (connections_open(cc) >= cc->max_connections) {
+		atomic_fetch_add_explicit(&cc->stats->rejected_connections, 1,
 					  memory_order_relaxed);
-		if (w->verbosity >= 1)
+		if (*cc->verbosity >= 1)
 			SERVER_LOG("worker %u: refused a connection: %u open",
-				   w->index, w->max_connections);
-		if (proto_out_reserve(&out, sizeof(too_many) - 1) == 0) {
-			memcpy(out.data + out.len, too_many, sizeof(too_many) - 1);
-			out.len += sizeof(too_many) - 1;
-			conn_send(c, &out);
-		}
+				   cc->index, cc->max_connections);
+		conn_add_line(&out, too_many, sizeof(too_many) - 1);
+		conn_send(c, &out);
 		free(out.data);
 		conn_finish(c);
 		return;
 	}
 	c->counted = true;
-	atomic_fetch_add_explicit(&w->stats->curr_connections, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->stats->total_connections, 1, memory_order_relaxed);
-	if (w->verbosity >= 2)
-		SERVER_LOG("worker %u: new %s connection", w->index,
+	atomic_fetch_add_explicit(&cc->stats->curr_connections, 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&cc->stats->total_connections, 1,
+				  memory_order_relaxed);
+	if (*cc->verbosity >= 2)
+		SERVER_LOG("worker %u: new %s connection", cc->index,
 			   tcp ? "TCP" : "Unix socket");
 	conn_update_reading(c);
 	if (!c->reading) {
@@ -598,9 +665,9 @@ void conn_accept(struct worker *w, int fd, bool tcp)
 	conn_arm(c);
 }
 
-void conn_drain_all(struct worker *w)
+void conn_drain_all(struct conn_ctx *cc)
 {
-	struct conn *c = w->conns, *next;
+	struct conn *c = cc->conns, *next;
 
 	/* conn_finish may unlink c; take the successor first. */
 	for (; c != NULL; c = next) {
@@ -609,9 +676,9 @@ void conn_drain_all(struct worker *w)
 	}
 }
 
-void conn_abort_all(struct worker *w)
+void conn_abort_all(struct conn_ctx *cc)
 {
-	struct conn *c = w->conns, *next;
+	struct conn *c = cc->conns, *next;
 
 	for (; c != NULL; c = next) {
 		next = c->next;

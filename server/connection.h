@@ -1,10 +1,12 @@
 /*
  * connection.h - one client connection of a worker: bytes in, replies out
  *
- * A connection buffers what it reads, hands every unconsumed byte to
- * proto_process, keeps the incomplete tail, and writes the replies of one
- * read with one uv_write.  It stops reading while too many reply bytes are
- * unsent, so a client that never reads cannot grow the worker's memory.
+ * A connection buffers what it reads, hands every unused byte and a reply
+ * budget to proto_process, keeps the incomplete tail, and writes the
+ * replies of one read with one write.  It stops reading while too many
+ * reply bytes are unsent, so a client that never reads cannot grow the
+ * worker's memory.  What the connections of a worker share is a struct
+ * conn_ctx, which the worker fills in; connection.c sees nothing else of it.
  *
  * Interface routines:
  *   conn_accept      accept one pending connection (or refuse it when the
@@ -16,10 +18,29 @@
 #define SHMKV_CONNECTION_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <uv.h>
 
-struct worker;
+#include "attach_server.h"
+#include "protocol.h"
+#include "stats.h"
+
+struct conn;
+
+/* What a worker's connections share; the worker owns and fills it in. */
+struct conn_ctx {
+	uv_loop_t *loop;
+	const struct proto_ctx *proto;	     /* the parser's context */
+	struct attach_server *attach;	     /* for client programs */
+	struct server_stats *stats;	     /* this worker's counters */
+	const struct server_stats_view *all; /* every worker's (the limit) */
+	const int *verbosity;	  /* log level; `verbosity` sets it */
+	uint32_t index;		  /* the worker's, for log lines */
+	uint32_t max_connections; /* for the whole server */
+	uint32_t idle_timeout;	  /* seconds; 0 = never */
+	struct conn *conns;	  /* open connections (a list) */
+};
 
 /* Above this many unsent reply bytes a connection stops reading. */
 #define CONN_OUT_HIGH (4u * 1024u * 1024u)
@@ -33,13 +54,13 @@ struct worker;
  * connections" and is closed.  Failures are counted and logged, not
  * returned: the listener goes on either way.
  */
-void conn_accept(struct worker *w, int fd, bool tcp);
+void conn_accept(struct conn_ctx *cc, int fd, bool tcp);
 
 /* conn_drain_all - for a stopping worker: read nothing more, close each
  * connection once the replies already produced have been written. */
-void conn_drain_all(struct worker *w);
+void conn_drain_all(struct conn_ctx *cc);
 
 /* conn_abort_all - close every connection at once, replies or not. */
-void conn_abort_all(struct worker *w);
+void conn_abort_all(struct conn_ctx *cc);
 
 #endif

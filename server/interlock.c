@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errbuf.h"
+
 /* How often acquire goes round after removing stale state or finding the
  * lock file half-written, before it gives up (PostgreSQL tries 100 times). */
 #define LOCK_FILE_TRIES 100
@@ -74,21 +76,6 @@ struct lock_info {
 	bool has_key;
 	key_t key;
 };
-
-static void il_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-il_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* A PID is alive if we may signal it, or if it exists but is someone
  * else's (EPERM).  A zombie counts as alive; its parent must reap it. */
@@ -157,37 +144,37 @@ run_dir_prepare(struct interlock *il, char *err, size_t errlen)
 		/* The umask may have taken bits away; the owner needs all three. */
 		if (chmod(dir, 0700) != 0) {
 			rc = -errno;
-			il_err(err, errlen, "could not set mode 0700 on run directory %s: %s",
+			errbuf_set(err, errlen, "could not set mode 0700 on run directory %s: %s",
 			       dir, strerror(-rc));
 			return rc;
 		}
 	} else if (errno != EEXIST) {
 		rc = -errno;
-		il_err(err, errlen,
+		errbuf_set(err, errlen,
 		       "could not create run directory %s: %s; create its parent "
 		       "directory or use another --run-dir", dir, strerror(-rc));
 		return rc;
 	}
 	if (stat(dir, &st) != 0) {
 		rc = -errno;
-		il_err(err, errlen, "could not stat run directory %s: %s", dir, strerror(-rc));
+		errbuf_set(err, errlen, "could not stat run directory %s: %s", dir, strerror(-rc));
 		return rc;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		il_err(err, errlen,
+		errbuf_set(err, errlen,
 		       "run directory %s exists but is not a directory; remove it "
 		       "or use another --run-dir", dir);
 		return -ENOTDIR;
 	}
 	if (st.st_uid != geteuid()) {
-		il_err(err, errlen,
+		errbuf_set(err, errlen,
 		       "run directory %s is owned by user %u, not by this user (%u); "
 		       "use another --run-dir or run the server as its owner",
 		       dir, (unsigned) st.st_uid, (unsigned) geteuid());
 		return -EPERM;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		il_err(err, errlen,
+		errbuf_set(err, errlen,
 		       "run directory %s has mode %04o, writable by group or others; "
 		       "run \"chmod 700 %s\" or use another --run-dir",
 		       dir, (unsigned) (st.st_mode & 07777), dir);
@@ -355,17 +342,17 @@ shim_refuse(const struct interlock *il, key_t key, const struct shim_seen *seen,
 	pid_t who = seen->creator > 0 ? seen->creator : lock_pid;
 
 	if (who == getpid()) {
-		il_err(err, errlen,
+		errbuf_set(err, errlen,
 		       "this process (PID %d) already holds the interlock for port %d; "
 		       "release it before acquiring it again", (int) who, il->port);
 	} else if (pid_alive(who)) {
-		il_err(err, errlen,
+		errbuf_set(err, errlen,
 		       "another shmkv-server (PID %d) is running on port %d (its shared "
 		       "memory interlock 0x%08x has %lu processes attached); stop it "
 		       "first, or use another --port",
 		       (int) who, il->port, (unsigned) key, seen->nattch);
 	} else {
-		il_err(err, errlen,
+		errbuf_set(err, errlen,
 		       "processes of a previous server (PID %d) are still attached to its "
 		       "shared memory (interlock key 0x%08x, %lu processes attached); kill "
 		       "them (e.g. pkill -f shmkv-server) and start again",
@@ -412,7 +399,7 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 	n = snprintf(buf, sizeof(buf), "%d\n%d\n%s\n", (int) getpid(), il->port,
 		     il->socket_path);
 	if (n < 0 || (size_t) n >= sizeof(buf)) {
-		il_err(err, errlen, "lock file contents for %s too long", il->lock_path);
+		errbuf_set(err, errlen, "lock file contents for %s too long", il->lock_path);
 		return -ENAMETOOLONG;
 	}
 
@@ -425,7 +412,7 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 		if (fd >= 0) {
 			rc = write_all(fd, buf, (size_t) n, 0);
 			if (rc < 0) {
-				il_err(err, errlen, "could not write lock file %s: %s; "
+				errbuf_set(err, errlen, "could not write lock file %s: %s; "
 				       "check the free space of its file system",
 				       il->lock_path, strerror(-rc));
 				close(fd);
@@ -436,7 +423,7 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 		}
 		if (errno != EEXIST) {
 			rc = -errno;
-			il_err(err, errlen, "could not create lock file %s: %s; check the "
+			errbuf_set(err, errlen, "could not create lock file %s: %s; check the "
 			       "permissions of run directory %s",
 			       il->lock_path, strerror(-rc), il->run_dir);
 			return rc;
@@ -455,7 +442,7 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 				tries--;
 				continue;
 			}
-			il_err(err, errlen,
+			errbuf_set(err, errlen,
 			       "lock file %s is empty or incomplete; either another "
 			       "shmkv-server is starting with run directory %s, or the file "
 			       "was left by a crash during start-up; if no server is "
@@ -463,13 +450,13 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 			return -EBUSY;
 		}
 		if (rc == -EINVAL) {
-			il_err(err, errlen,
+			errbuf_set(err, errlen,
 			       "lock file %s is not a shmkv lock file; if no shmkv-server "
 			       "uses run directory %s, remove it", il->lock_path, il->run_dir);
 			return -EINVAL;
 		}
 		if (rc < 0) {
-			il_err(err, errlen, "could not read lock file %s: %s",
+			errbuf_set(err, errlen, "could not read lock file %s: %s",
 			       il->lock_path, strerror(-rc));
 			return rc;
 		}
@@ -483,7 +470,7 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 
 			if (li.port != 0)
 				snprintf(where, sizeof(where), "on port %d", li.port);
-			il_err(err, errlen,
+			errbuf_set(err, errlen,
 			       "another shmkv-server (PID %d) is running %s with run "
 			       "directory %s; stop it first, or use another --port / "
 			       "--run-dir (if PID %d is no shmkv-server, remove %s)",
@@ -501,14 +488,14 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 					il->stale_shims_removed++;
 				else if (errno != EINVAL && errno != EIDRM) {
 					rc = -errno;
-					il_err(err, errlen, "could not remove stale shared memory "
+					errbuf_set(err, errlen, "could not remove stale shared memory "
 					       "interlock 0x%08x of dead server PID %d: %s; remove it "
 					       "with ipcrm -M 0x%08x", (unsigned) li.key,
 					       (int) li.pid, strerror(-rc), (unsigned) li.key);
 					return rc;
 				}
 			} else if (rc < 0) {
-				il_err(err, errlen, "could not inspect shared memory interlock "
+				errbuf_set(err, errlen, "could not inspect shared memory interlock "
 				       "0x%08x named in %s: %s", (unsigned) li.key,
 				       il->lock_path, strerror(-rc));
 				return rc;
@@ -517,14 +504,14 @@ lock_file_create(struct interlock *il, char *err, size_t errlen)
 
 		if (unlink(il->lock_path) != 0 && errno != ENOENT) {
 			rc = -errno;
-			il_err(err, errlen, "could not remove stale lock file %s of dead "
+			errbuf_set(err, errlen, "could not remove stale lock file %s of dead "
 			       "server PID %d: %s; remove it by hand",
 			       il->lock_path, (int) li.pid, strerror(-rc));
 			return rc;
 		}
 		il->stale_pid = li.pid;
 	}
-	il_err(err, errlen, "could not create lock file %s after %d attempts; "
+	errbuf_set(err, errlen, "could not create lock file %s after %d attempts; "
 	       "another server seems to be starting and stopping there",
 	       il->lock_path, LOCK_FILE_TRIES);
 	return -EBUSY;
@@ -571,7 +558,7 @@ shim_create(struct interlock *il, char *err, size_t errlen)
 			if (p == (void *) -1) {
 				rc = -errno;
 				shmctl(id, IPC_RMID, NULL);
-				il_err(err, errlen, "could not attach shared memory interlock "
+				errbuf_set(err, errlen, "could not attach shared memory interlock "
 				       "0x%08x: %s", (unsigned) key, strerror(-rc));
 				return rc;
 			}
@@ -586,7 +573,7 @@ shim_create(struct interlock *il, char *err, size_t errlen)
 		}
 		if (errno != EEXIST) {
 			rc = -errno;
-			il_err(err, errlen, "could not create shared memory interlock 0x%08x "
+			errbuf_set(err, errlen, "could not create shared memory interlock 0x%08x "
 			       "for port %d: %s; check kernel.shmmni and ipcs -m",
 			       (unsigned) key, il->port, strerror(-rc));
 			return rc;
@@ -594,7 +581,7 @@ shim_create(struct interlock *il, char *err, size_t errlen)
 
 		rc = shim_inspect(key, il->port, &seen);
 		if (rc < 0) {
-			il_err(err, errlen, "could not inspect shared memory segment 0x%08x: "
+			errbuf_set(err, errlen, "could not inspect shared memory segment 0x%08x: "
 			       "%s", (unsigned) key, strerror(-rc));
 			return rc;
 		}
@@ -609,7 +596,7 @@ shim_create(struct interlock *il, char *err, size_t errlen)
 		if (++again < LOCK_FILE_TRIES)
 			attempt--;
 	}
-	il_err(err, errlen,
+	errbuf_set(err, errlen,
 	       "all %d shared memory keys for port %d (0x%08x to 0x%08x) are taken by "
 	       "other programs' segments; see ipcs -m, or use another --port",
 	       INTERLOCK_KEY_TRIES, il->port, (unsigned) interlock_shim_key(key_port(il), 0),
@@ -637,7 +624,7 @@ copy_path(char *dst, size_t len, const char *src, const char *what,
 	size_t n = strlen(src);
 
 	if (n >= len) {
-		il_err(err, errlen, "%s %.64s... is %zu bytes long, more than the %zu "
+		errbuf_set(err, errlen, "%s %.64s... is %zu bytes long, more than the %zu "
 		       "allowed; use a shorter path", what, src, n, len - 1);
 		return -ENAMETOOLONG;
 	}
@@ -670,18 +657,18 @@ interlock_acquire(struct interlock *il, const char *run_dir, int port,
 	memset(il, 0, sizeof(*il));
 	il->shim_id = -1;
 	if (run_dir == NULL || run_dir[0] == '\0') {
-		il_err(err, errlen, "no run directory given; pass --run-dir");
+		errbuf_set(err, errlen, "no run directory given; pass --run-dir");
 		return -EINVAL;
 	}
 	if (port < 0 || port > 65535) {
-		il_err(err, errlen, "port %d is out of range; use a port from 1 to 65535, "
+		errbuf_set(err, errlen, "port %d is out of range; use a port from 1 to 65535, "
 		       "or 0 for no TCP", port);
 		return -EINVAL;
 	}
 	if (socket_path == NULL)
 		socket_path = "";
 	if (strchr(socket_path, '\n') != NULL) {
-		il_err(err, errlen, "socket path \"%s\" contains a newline; use another "
+		errbuf_set(err, errlen, "socket path \"%s\" contains a newline; use another "
 		       "path", socket_path);
 		return -EINVAL;
 	}
@@ -696,7 +683,7 @@ interlock_acquire(struct interlock *il, const char *run_dir, int port,
 	n = snprintf(il->lock_path, sizeof(il->lock_path), "%s/%s", run_dir,
 		     INTERLOCK_LOCK_FILE);
 	if (n < 0 || (size_t) n >= sizeof(il->lock_path)) {
-		il_err(err, errlen, "run directory %.64s... is too long for its lock file "
+		errbuf_set(err, errlen, "run directory %.64s... is too long for its lock file "
 		       "path; use a shorter --run-dir", run_dir);
 		return -ENAMETOOLONG;
 	}
@@ -719,7 +706,7 @@ interlock_acquire(struct interlock *il, const char *run_dir, int port,
 		n = snprintf(line, sizeof(line), "0x%08x\n", (unsigned) il->shim_key);
 		rc = write_all(fd, line, (size_t) n, lseek(fd, 0, SEEK_END));
 		if (rc < 0) {
-			il_err(err, errlen, "could not write lock file %s: %s; check the "
+			errbuf_set(err, errlen, "could not write lock file %s: %s; check the "
 			       "free space of its file system", il->lock_path, strerror(-rc));
 			shim_destroy(il);
 		}
@@ -758,13 +745,13 @@ interlock_release(struct interlock *il, char *err, size_t errlen)
 	if (il == NULL || il->owner_pid == 0)
 		return 0;
 	if (il->owner_pid != getpid()) {
-		il_err(err, errlen, "process %d may not release the interlock of PID %d "
+		errbuf_set(err, errlen, "process %d may not release the interlock of PID %d "
 		       "on port %d", (int) getpid(), (int) il->owner_pid, il->port);
 		return -EPERM;
 	}
 
 	if (shmctl(il->shim_id, IPC_STAT, &ds) == 0 && ds.shm_nattch > 1) {
-		il_err(err, errlen,
+		errbuf_set(err, errlen,
 		       "%lu other processes are still attached to the shared memory "
 		       "interlock 0x%08x of port %d; left it and lock file %s in place so "
 		       "that no new server starts beside them; kill them, then start again",
@@ -779,18 +766,18 @@ interlock_release(struct interlock *il, char *err, size_t errlen)
 
 	if (shmdt(il->shim) != 0) {
 		rc = -errno;
-		il_err(err, errlen, "could not detach shared memory interlock 0x%08x: %s",
+		errbuf_set(err, errlen, "could not detach shared memory interlock 0x%08x: %s",
 		       (unsigned) il->shim_key, strerror(-rc));
 	}
 	if (shmctl(il->shim_id, IPC_RMID, NULL) != 0 && rc == 0) {
 		rc = -errno;
-		il_err(err, errlen, "could not remove shared memory interlock 0x%08x: "
+		errbuf_set(err, errlen, "could not remove shared memory interlock 0x%08x: "
 		       "%s; remove it with ipcrm -M 0x%08x", (unsigned) il->shim_key,
 		       strerror(-rc), (unsigned) il->shim_key);
 	}
 	if (unlink(il->lock_path) != 0 && rc == 0) {
 		rc = -errno;
-		il_err(err, errlen, "could not remove lock file %s: %s; remove it by hand",
+		errbuf_set(err, errlen, "could not remove lock file %s: %s; remove it by hand",
 		       il->lock_path, strerror(-rc));
 	}
 	run_dir_remove_if_ours(il);

@@ -3,9 +3,9 @@
  *
  * A meta command is "<cm> <key> [<datalen>] <flag>*": each flag is one
  * character, optionally followed by a token ("T30", "Oabc").  The flags are
- * checked in one pass (meta_preparse, memcached's _meta_flag_preparse) that
- * rejects duplicates and unknown flags and parses the numbers; the command
- * then runs once against the table and writes its reply, whose return
+ * checked in one pass (meta_preparse in proto_meta_flags.c, memcached's
+ * _meta_flag_preparse) that rejects duplicates and unknown flags and parses
+ * the numbers; the command then runs once against the table and writes its reply, whose return
  * flags come back in the order the request gave them, followed by mg's
  * Z, X and W, as memcached 1.6 does.
  *
@@ -27,159 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "protocol_internal.h"
-
-#define KEY_TOKEN 1
-#define META_MAX_TOKENS 20        /* memcached's MFLAG_MAX_OPT_LENGTH */
-#define META_OPAQUE_MAX 32        /* the O token, O included */
-#define META_LINE_MAX 1024        /* a reply line's flags, at most */
-
-struct meta_flags {
-	const char *errstr;
-	bool has_error;
-	bool key_binary;
-	bool value, no_update, no_reply, set_stale;
-	bool vivify, new_ttl, recache, has_cas, has_new_cas;
-	int32_t autoviv_exptime, exptime, recache_time;
-	uint32_t client_flags;
-	uint64_t req_cas, new_cas, initial, delta;
-	char mode;
-	const char *key;          /* the key the table sees (decoded if b) */
-	size_t nkey;
-	unsigned char keybuf[PROTO_KEY_MAX];
-};
-
-/*
- * meta_preparse - check and parse the flags tokens[start..].  Returns 0,
- * or -1 with of->errstr set.  A duplicate or unknown flag stops at once;
- * a bad number is remembered and the scan goes on (its message may be
- * overwritten by a later one), as memcached does.
- */
-static int meta_preparse(const struct proto_req *req, size_t start,
-			 bool allow_new_cas, struct meta_flags *of)
-{
-	const struct proto_token *t = req->tokens;
-	bool seen[128] = { false };
-	size_t i;
-
-	of->key = t[KEY_TOKEN].value;
-	of->nkey = t[KEY_TOKEN].length;
-	of->delta = 1;
-	for (i = start; i < req->ntokens && t[i].length != 0; i++) {
-		unsigned char o = (unsigned char)t[i].value[0];
-		const char *arg = t[i].value + 1;
-		size_t alen = t[i].length - 1;
-
-		if (o >= 127 || seen[o]) {
-			of->errstr = "CLIENT_ERROR duplicate flag";
-			return -1;
-		}
-		seen[o] = true;
-		switch (o) {
-		case 'b':
-			of->nkey = proto_base64_decode(t[KEY_TOKEN].value,
-						       t[KEY_TOKEN].length,
-						       of->keybuf,
-						       sizeof(of->keybuf));
-			of->key = (const char *)of->keybuf;
-			if (of->nkey == 0) {
-				of->errstr = "CLIENT_ERROR error decoding key";
-				of->has_error = true;
-			}
-			of->key_binary = true;
-			break;
-		case 'N':
-			of->vivify = true;
-			if (!proto_num_i32_str(arg, alen, &of->autoviv_exptime))
-				goto bad_token;
-			break;
-		case 'T':
-			of->new_ttl = true;
-			if (!proto_num_i32_str(arg, alen, &of->exptime))
-				goto bad_token;
-			break;
-		case 'R':
-			of->recache = true;
-			if (!proto_num_i32_str(arg, alen, &of->recache_time))
-				goto bad_token;
-			break;
-		case 'C':
-			of->has_cas = true;
-			if (!proto_num_u64_str(arg, alen, &of->req_cas))
-				goto bad_token;
-			break;
-		case 'E':
-			if (!allow_new_cas) {
-				of->errstr = "CLIENT_ERROR invalid flag";
-				return -1;
-			}
-			of->has_new_cas = true;
-			if (!proto_num_u64_str(arg, alen, &of->new_cas))
-				goto bad_token;
-			break;
-		case 'F':
-			if (!proto_num_u32_str(arg, alen, &of->client_flags))
-				of->has_error = true;
-			break;
-		case 'M':
-			if (t[i].length != 2) {
-				of->errstr = "CLIENT_ERROR incorrect length for M token";
-				of->has_error = true;
-			} else {
-				of->mode = t[i].value[1];
-			}
-			break;
-		case 'J':
-			if (!proto_num_u64_str(arg, alen, &of->initial)) {
-				of->errstr = "CLIENT_ERROR invalid numeric initial value";
-				of->has_error = true;
-			}
-			break;
-		case 'D':
-			if (!proto_num_u64_str(arg, alen, &of->delta)) {
-				of->errstr = "CLIENT_ERROR invalid numeric delta value";
-				of->has_error = true;
-			}
-			break;
-		case 'I':
-			of->set_stale = true;
-			break;
-		case 'v':
-			of->value = true;
-			break;
-		case 'u':
-			of->no_update = true;
-			break;
-		case 'q':
-			of->no_reply = true;
-			break;
-		case 'O': case 'P': case 'L':
-		case 'k': case 's': case 't': case 'c': case 'f':
-		case 'l': case 'h':
-			break;
-		default:
-			of->errstr = "CLIENT_ERROR invalid flag";
-			return -1;
-		}
-		continue;
-bad_token:
-		of->errstr = "CLIENT_ERROR bad token in command line format";
-		of->has_error = true;
-	}
-	return of->has_error ? -1 : 0;
-}
-
-/* opaque_ok - memcached refuses an O token longer than 32 bytes. */
-static bool opaque_ok(const struct proto_req *req, size_t start)
-{
-	size_t i;
-
-	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
-		if (req->tokens[i].value[0] == 'O' &&
-		    req->tokens[i].length > META_OPAQUE_MAX)
-			return false;
-	return true;
-}
+#include "proto_meta.h"
+#include "wire.h"
 
 /* A reply line under construction; flags are appended with a space. */
 struct meta_line {
@@ -195,14 +44,14 @@ static void line_add(struct meta_line *l, const char *p, size_t n)
 	l->len += n;
 }
 
-static void line_addf(struct meta_line *l, const char *fmt,
-		      unsigned long long v)
+static void line_addf(struct meta_line *l, const char *fmt, unsigned long long v)
 {
 	int n = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, v);
 
 	if (n > 0)
-		l->len += (size_t)n < sizeof(l->buf) - l->len ?
-			  (size_t)n : sizeof(l->buf) - l->len - 1;
+		l->len += (size_t)n < sizeof(l->buf) - l->len
+				  ? (size_t)n
+				  : sizeof(l->buf) - l->len - 1;
 }
 
 /* line_addi - as line_addf, for a signed number. */
@@ -211,14 +60,15 @@ static void line_addi(struct meta_line *l, const char *fmt, long long v)
 	int n = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, v);
 
 	if (n > 0)
-		l->len += (size_t)n < sizeof(l->buf) - l->len ?
-			  (size_t)n : sizeof(l->buf) - l->len - 1;
+		l->len += (size_t)n < sizeof(l->buf) - l->len
+				  ? (size_t)n
+				  : sizeof(l->buf) - l->len - 1;
 }
 
 /* line_key - " k<key>", base64 again and followed by " b" for b keys. */
 static void line_key(struct meta_line *l, const struct meta_flags *of)
 {
-	char enc[PROTO_KEY_MAX * 2];
+	char enc[(PROTO_KEY_MAX + 2) / 3 * 4 + 1];
 	size_t n;
 
 	line_add(l, " k", 2);
@@ -226,28 +76,9 @@ static void line_key(struct meta_line *l, const struct meta_flags *of)
 		line_add(l, of->key, of->nkey);
 		return;
 	}
-	n = proto_base64_encode((const unsigned char *)of->key, of->nkey, enc,
-				sizeof(enc));
+	n = wire_base64(of->key, of->nkey, enc);
 	line_add(l, enc, n);
 	line_add(l, " b", 2);
-}
-
-/* line_opaque_key - the flags every reply echoes: O and k, in order. */
-static void line_opaque_key(struct meta_line *l, const struct proto_req *req,
-			    size_t start, const struct meta_flags *of)
-{
-	size_t i;
-
-	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++) {
-		const struct proto_token *t = &req->tokens[i];
-
-		if (t->value[0] == 'O') {
-			line_add(l, " ", 1);
-			line_add(l, t->value, t->length);
-		} else if (t->value[0] == 'k') {
-			line_key(l, of);
-		}
-	}
 }
 
 static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
@@ -258,40 +89,96 @@ static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
 		line_addi(l, " t%lld", (long long)exptime - (long long)now);
 }
 
+/* What a reply has to say for the return flags it carries. */
+struct meta_ret {
+	const char *flags; /* the flags it answers besides O k */
+	const struct table_item_info *info;
+	uint64_t cas; /* for c */
+	uint32_t now; /* for t */
+};
+
+/*
+ * line_flags - the return flags of the request's flags tokens[start..], in
+ * the request's order: O and k on every reply, the others (those in
+ * r->flags) only where r describes an item.  r may be NULL.
+ */
+static void line_flags(struct meta_line *l, const struct proto_req *req,
+		       size_t start, const struct meta_flags *of,
+		       const struct meta_ret *r)
+{
+	size_t i;
+
+	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++) {
+		const struct proto_token *t = &req->tokens[i];
+		char f = t->value[0];
+
+		if (f == 'O') {
+			line_add(l, " ", 1);
+			line_add(l, t->value, t->length);
+			continue;
+		}
+		if (f == 'k') {
+			line_key(l, of);
+			continue;
+		}
+		if (r == NULL || f == '\0' || strchr(r->flags, f) == NULL)
+			continue;
+		switch (f) {
+		case 's': line_addf(l, " s%llu", r->info->value_len); break;
+		case 't': line_ttl(l, r->info->exptime, r->now); break;
+		case 'c': line_addf(l, " c%llu", r->cas); break;
+		case 'f': line_addf(l, " f%llu", r->info->flags); break;
+		case 'l': line_addf(l, " l%llu", r->info->last_access); break;
+		case 'h':
+			line_addf(l, " h%llu", r->info->fetched ? 1 : 0);
+			break;
+		default: break;
+		}
+	}
+}
+
 static void line_send(struct proto_req *req, struct meta_line *l)
 {
 	if (proto_add(req, l->buf, l->len) == 0)
 		proto_add(req, "\r\n", 2);
 }
 
-/*
- * meta_value - fetch key into the output buffer past room for the reply
- * line, as protocol_text.c does, so a value is copied once.  Returns the
- * table's status; on TABLE_OK the value sits at out->data + out->len +
- * META_LINE_MAX (not yet counted in out->len).
- */
-static enum table_status meta_value(struct proto_req *req,
-				    const struct meta_flags *of,
-				    const struct table_get_opts *opts,
-				    struct table_item_info *info)
-{
-	size_t cap = of->value ? 4096 : 0;
-	enum table_status st;
+/* What mg's reply line needs besides the item. */
+struct mg_reply {
+	const struct proto_req *req;
+	const struct meta_flags *of;
+	uint32_t now;
+};
 
-	for (;;) {
-		if (proto_out_reserve(req->out, META_LINE_MAX + cap + 2) != 0) {
-			req->oom = true;
-			return TABLE_NO_MEMORY;
-		}
-		memset(info, 0, sizeof(*info));
-		st = table_get(req->ctx->table, of->key, of->nkey, opts,
-			       of->value ? req->out->data + req->out->len +
-					   META_LINE_MAX : NULL,
-			       cap, info);
-		if (st != TABLE_TOO_SMALL)
-			return st;
-		cap = info->value_len;
-	}
+/* mg_line - "VA <len>" or "HD", the return flags, then Z, X, W. */
+static void mg_line(struct meta_line *l, const struct mg_reply *m,
+		    const struct table_item_info *info)
+{
+	struct meta_ret r = { "stcflh", info, info->cas, m->now };
+
+	if (m->of->value)
+		line_addf(l, "VA %llu", info->value_len);
+	else
+		line_add(l, "HD", 2);
+	line_flags(l, m->req, 2, m->of, &r);
+	/* memcached's order: Z before X, and W last. */
+	if (info->token_sent)
+		line_add(l, " Z", 2);
+	if (info->stale)
+		line_add(l, " X", 2);
+	if (info->won)
+		line_add(l, " W", 2);
+	line_add(l, "\r\n", 2);
+}
+
+/* mg_header - proto_fetch_value's header for mg with v. */
+static size_t mg_header(char *dst, const struct table_item_info *info, void *arg)
+{
+	struct meta_line l = { .len = 0 };
+
+	mg_line(&l, arg, info);
+	memcpy(dst, l.buf, l.len);
+	return l.len;
 }
 
 static int process_mg(struct proto_req *req)
@@ -300,10 +187,8 @@ static int process_mg(struct proto_req *req)
 	struct table_get_opts opts;
 	struct table_item_info info;
 	struct meta_line l = { .len = 0 };
+	struct mg_reply m = { req, &of, 0 };
 	enum table_status st;
-	uint32_t now;
-	size_t i;
-	char *base;
 
 	memset(&of, 0, sizeof(of));
 	of.errstr = "CLIENT_ERROR bad command line format";
@@ -319,7 +204,7 @@ static int process_mg(struct proto_req *req)
 		proto_reply(req, of.errstr);
 		return 0;
 	}
-	if (!opaque_ok(req, 2)) {
+	if (!meta_opaque_ok(req, 2)) {
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return 0;
 	}
@@ -331,7 +216,9 @@ static int process_mg(struct proto_req *req)
 	opts.vivify_exptime = of.autoviv_exptime;
 	opts.recache = of.recache;
 	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
-	st = meta_value(req, &of, &opts, &info);
+	m.now = proto_now(req->ctx);
+	st = proto_fetch_value(req, of.key, of.nkey, &opts,
+			       of.value ? mg_header : NULL, &m, &info);
 	if (req->oom)
 		return 0;
 	PROTO_STAT(req, cmd_get);
@@ -344,83 +231,82 @@ static int process_mg(struct proto_req *req)
 		if (of.no_reply)
 			return 0;
 		line_add(&l, "EN", 2);
-		line_opaque_key(&l, req, 2, &of);
+		line_flags(&l, req, 2, &of, NULL);
 		line_send(req, &l);
 		return 0;
 	}
 	PROTO_STAT(req, get_hits);
 	if (of.new_ttl)
 		PROTO_STAT(req, touch_hits);
-	now = proto_now(req->ctx);
-	if (of.value)
-		line_addf(&l, "VA %llu", info.value_len);
-	else
-		line_add(&l, "HD", 2);
-	for (i = 2; i < req->ntokens && req->tokens[i].length != 0; i++) {
-		const struct proto_token *t = &req->tokens[i];
-
-		switch (t->value[0]) {
-		case 's':
-			line_addf(&l, " s%llu", info.value_len);
-			break;
-		case 't':
-			line_ttl(&l, info.exptime, now);
-			break;
-		case 'c':
-			line_addf(&l, " c%llu", info.cas);
-			break;
-		case 'f':
-			line_addf(&l, " f%llu", info.flags);
-			break;
-		case 'l':
-			line_addf(&l, " l%llu", info.last_access);
-			break;
-		case 'h':
-			line_addf(&l, " h%llu", info.fetched ? 1 : 0);
-			break;
-		case 'O':
-			line_add(&l, " ", 1);
-			line_add(&l, t->value, t->length);
-			break;
-		case 'k':
-			line_key(&l, &of);
-			break;
-		default:
-			break;
-		}
-	}
-	/* memcached's order: Z before X, and W last. */
-	if (info.token_sent)
-		line_add(&l, " Z", 2);
-	if (info.stale)
-		line_add(&l, " X", 2);
-	if (info.won)
-		line_add(&l, " W", 2);
-	line_add(&l, "\r\n", 2);
-	/* The value waits at META_LINE_MAX; put the line before it. */
-	base = req->out->data + req->out->len;
-	if (of.value) {
-		memmove(base + l.len, base + META_LINE_MAX, info.value_len);
-		memcpy(base, l.buf, l.len);
-		memcpy(base + l.len + info.value_len, "\r\n", 2);
-		req->out->len += l.len + info.value_len + 2;
-	} else {
-		memcpy(base, l.buf, l.len);
-		req->out->len += l.len;
+	if (!of.value) {
+		mg_line(&l, &m, &info);
+		proto_add(req, l.buf, l.len);
 	}
 	return 0;
+}
+
+/* ms_store - store the data block (its "\r\n" checked) and reply. */
+static void ms_store(struct proto_req *req, const struct meta_flags *of,
+		     enum table_store_mode mode, size_t vlen)
+{
+	const struct proto_store_words *words;
+	struct table_store_req sr;
+	struct meta_line l = { .len = 0 };
+	struct meta_ret r = { "c", NULL, 0, 0 };
+	enum table_status st;
+	uint64_t cas = 0;
+
+	memset(&sr, 0, sizeof(sr));
+	sr.mode = mode;
+	sr.key = of->key;
+	sr.key_len = of->nkey;
+	sr.value = req->data;
+	sr.value_len = vlen;
+	sr.flags = of->client_flags;
+	sr.exptime = of->exptime;
+	sr.compare_cas = of->has_cas;
+	sr.cas = of->req_cas;
+	sr.new_cas = of->has_new_cas ? of->new_cas : 0;
+	sr.invalidate = of->set_stale;
+	st = table_store(req->ctx->table, &sr, &cas);
+	words = proto_store_outcome(req, sr.mode, of->has_cas, &st);
+	if (words->meta == NULL) {
+		proto_reply(req, words->text);
+		return;
+	}
+	if (st == TABLE_OK && of->no_reply)
+		return;
+	line_add(&l, words->meta, 2);
+	r.cas = st == TABLE_OK ? cas : 0;
+	line_flags(&l, req, 3, of, &r);
+	line_send(req, &l);
+}
+
+/* ms_mode - the store mode of ms's M flag; false if it names none. */
+static bool ms_mode(const struct meta_flags *of, enum table_store_mode *mode)
+{
+	switch (of->mode) {
+	case 0:
+	case 'S':
+	case 's': *mode = of->has_cas ? TABLE_CAS : TABLE_SET; return true;
+	case 'E':
+	case 'e': *mode = TABLE_ADD; return true;
+	case 'A':
+	case 'a': *mode = TABLE_APPEND; return true;
+	case 'P':
+	case 'p': *mode = TABLE_PREPEND; return true;
+	case 'R':
+	case 'r': *mode = TABLE_REPLACE; return true;
+	default: return false;
+	}
 }
 
 static int process_ms(struct proto_req *req)
 {
 	const struct proto_token *t = req->tokens;
 	struct meta_flags of;
-	struct table_store_req sr;
-	struct meta_line l = { .len = 0 };
-	enum table_status st;
-	uint64_t cas = 0;
+	enum table_store_mode mode;
 	int32_t vlen;
-	size_t i;
 
 	memset(&of, 0, sizeof(of));
 	of.errstr = "CLIENT_ERROR bad command line format";
@@ -439,28 +325,11 @@ static int process_ms(struct proto_req *req)
 	/* From here on the length is known, so a refused block is skipped. */
 	if (meta_preparse(req, 3, true, &of) != 0)
 		goto refuse;
-	if (!opaque_ok(req, 3)) {
+	if (!meta_opaque_ok(req, 3)) {
 		of.errstr = "CLIENT_ERROR opaque token too long";
 		goto refuse;
 	}
-	memset(&sr, 0, sizeof(sr));
-	switch (of.mode) {
-	case 0: case 'S': case 's':
-		sr.mode = of.has_cas ? TABLE_CAS : TABLE_SET;
-		break;
-	case 'E': case 'e':
-		sr.mode = TABLE_ADD;
-		break;
-	case 'A': case 'a':
-		sr.mode = TABLE_APPEND;
-		break;
-	case 'P': case 'p':
-		sr.mode = TABLE_PREPEND;
-		break;
-	case 'R': case 'r':
-		sr.mode = TABLE_REPLACE;
-		break;
-	default:
+	if (!ms_mode(&of, &mode)) {
 		of.errstr = "CLIENT_ERROR invalid mode for ms M token";
 		goto refuse;
 	}
@@ -482,74 +351,7 @@ static int process_ms(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR bad data chunk");
 		return 0;
 	}
-	sr.key = of.key;
-	sr.key_len = of.nkey;
-	sr.value = req->data;
-	sr.value_len = (size_t)vlen;
-	sr.flags = of.client_flags;
-	sr.exptime = of.exptime;
-	sr.compare_cas = of.has_cas;
-	sr.cas = of.req_cas;
-	sr.new_cas = of.has_new_cas ? of.new_cas : 0;
-	sr.invalidate = of.set_stale;
-	st = table_store(req->ctx->table, &sr, &cas);
-	/* memcached: NS when an append's longer item cannot be allocated. */
-	if (st == TABLE_NO_MEMORY &&
-	    (sr.mode == TABLE_APPEND || sr.mode == TABLE_PREPEND)) {
-		PROTO_STAT(req, store_no_memory);
-		st = TABLE_NOT_STORED;
-	}
-	switch (st) {
-	case TABLE_OK:
-		if (of.has_cas)
-			PROTO_STAT(req, cas_hits);
-		if (of.no_reply)
-			return 0;
-		line_add(&l, "HD", 2);
-		break;
-	case TABLE_NOT_STORED:
-		line_add(&l, "NS", 2);
-		break;
-	case TABLE_EXISTS:
-		PROTO_STAT(req, cas_badval);
-		line_add(&l, "EX", 2);
-		break;
-	case TABLE_NOT_FOUND:
-		if (of.has_cas)
-			PROTO_STAT(req, cas_misses);
-		line_add(&l, of.has_cas ? "NF" : "NS", 2);
-		break;
-	case TABLE_TOO_LARGE:
-		PROTO_STAT(req, store_too_large);
-		proto_reply(req, "SERVER_ERROR object too large for cache");
-		return 0;
-	case TABLE_NO_MEMORY:
-		PROTO_STAT(req, store_no_memory);
-		proto_reply(req, "SERVER_ERROR out of memory storing object");
-		return 0;
-	default:
-		proto_reply(req, "CLIENT_ERROR bad command line format");
-		return 0;
-	}
-	if (st != TABLE_OK)
-		cas = 0;
-	for (i = 3; i < req->ntokens && t[i].length != 0; i++) {
-		switch (t[i].value[0]) {
-		case 'O':
-			line_add(&l, " ", 1);
-			line_add(&l, t[i].value, t[i].length);
-			break;
-		case 'k':
-			line_key(&l, &of);
-			break;
-		case 'c':
-			line_addf(&l, " c%llu", cas);
-			break;
-		default:
-			break;
-		}
-	}
-	line_send(req, &l);
+	ms_store(req, &of, mode, (size_t)vlen);
 	return 0;
 refuse:
 	req->conn->swallow = (uint64_t)vlen + 2;
@@ -576,7 +378,7 @@ static bool meta_common_checks(struct proto_req *req, struct meta_flags *of)
 		proto_reply(req, "CLIENT_ERROR invalid or duplicate flag");
 		return false;
 	}
-	if (!opaque_ok(req, 2)) {
+	if (!meta_opaque_ok(req, 2)) {
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return false;
 	}
@@ -606,17 +408,30 @@ static int process_md(struct proto_req *req)
 			return 0;
 		line_add(&l, "HD", 2);
 		break;
-	case TABLE_EXISTS:
-		line_add(&l, "EX", 2);
-		break;
+	case TABLE_EXISTS: line_add(&l, "EX", 2); break;
 	default:
 		PROTO_STAT(req, delete_misses);
 		line_add(&l, "NF", 2);
 		break;
 	}
-	line_opaque_key(&l, req, 2, &of);
+	line_flags(&l, req, 2, &of, NULL);
 	line_send(req, &l);
 	return 0;
+}
+
+/* ma_mode - incr or decr from ma's M flag; false if it names neither. */
+static bool ma_mode(const struct meta_flags *of, bool *incr)
+{
+	switch (of->mode) {
+	case 0:
+	case 'I':
+	case 'i':
+	case '+': *incr = true; return true;
+	case 'D':
+	case 'd':
+	case '-': *incr = false; return true;
+	default: return false;
+	}
 }
 
 static int process_ma(struct proto_req *req)
@@ -625,23 +440,16 @@ static int process_ma(struct proto_req *req)
 	struct table_arith_req ar;
 	struct table_item_info info;
 	struct meta_line l = { .len = 0 };
+	struct meta_ret r = { "ct", NULL, 0, 0 };
 	enum table_status st;
 	uint64_t value = 0;
 	char num[24];
 	int numlen = 0;
-	size_t i;
 
 	if (!meta_common_checks(req, &of))
 		return 0;
 	memset(&ar, 0, sizeof(ar));
-	switch (of.mode) {
-	case 0: case 'I': case 'i': case '+':
-		ar.incr = true;
-		break;
-	case 'D': case 'd': case '-':
-		ar.incr = false;
-		break;
-	default:
+	if (!ma_mode(&of, &ar.incr)) {
 		proto_reply(req, "CLIENT_ERROR invalid mode for ma M token");
 		return 0;
 	}
@@ -671,35 +479,23 @@ static int process_ma(struct proto_req *req)
 			line_addf(&l, "VA %llu", (unsigned long long)numlen);
 		else
 			line_add(&l, "HD", 2);
-		for (i = 2; i < req->ntokens && req->tokens[i].length != 0; i++) {
-			const struct proto_token *t = &req->tokens[i];
-
-			if (t->value[0] == 'c')
-				line_addf(&l, " c%llu", info.cas);
-			else if (t->value[0] == 't')
-				line_ttl(&l, info.exptime, proto_now(req->ctx));
-			else if (t->value[0] == 'O') {
-				line_add(&l, " ", 1);
-				line_add(&l, t->value, t->length);
-			} else if (t->value[0] == 'k')
-				line_key(&l, &of);
-		}
+		r.info = &info;
+		r.cas = info.cas;
+		r.now = proto_now(req->ctx);
+		line_flags(&l, req, 2, &of, &r);
 		line_send(req, &l);
 		if (of.value && proto_add(req, num, (size_t)numlen) == 0)
 			proto_add(req, "\r\n", 2);
 		return 0;
 	case TABLE_NON_NUMERIC:
-		proto_reply(req, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		proto_reply(req,
+			    "CLIENT_ERROR cannot increment or decrement non-numeric value");
 		return 0;
 	case TABLE_NO_MEMORY:
 		proto_reply(req, "SERVER_ERROR out of memory");
 		return 0;
-	case TABLE_EXISTS:
-		line_add(&l, "EX", 2);
-		break;
-	case TABLE_NOT_STORED:
-		line_add(&l, "NS", 2);
-		break;
+	case TABLE_EXISTS: line_add(&l, "EX", 2); break;
+	case TABLE_NOT_STORED: line_add(&l, "NS", 2); break;
 	default:
 		if (ar.incr)
 			PROTO_STAT(req, incr_misses);
@@ -708,7 +504,7 @@ static int process_ma(struct proto_req *req)
 		line_add(&l, "NF", 2);
 		break;
 	}
-	line_opaque_key(&l, req, 2, &of);
+	line_flags(&l, req, 2, &of, NULL);
 	line_send(req, &l);
 	return 0;
 }
@@ -735,9 +531,9 @@ static int process_me(struct proto_req *req)
 	of.key = t[KEY_TOKEN].value;
 	of.nkey = t[KEY_TOKEN].length;
 	if (req->ntokens > 3 && t[2].length > 0 && t[2].value[0] == 'b') {
-		of.nkey = proto_base64_decode(t[KEY_TOKEN].value,
-					      t[KEY_TOKEN].length, of.keybuf,
-					      sizeof(of.keybuf));
+		of.nkey = wire_base64_decode(t[KEY_TOKEN].value,
+					     t[KEY_TOKEN].length, of.keybuf,
+					     sizeof(of.keybuf));
 		of.key = (const char *)of.keybuf;
 		of.key_binary = true;
 		if (of.nkey == 0) {
@@ -748,8 +544,8 @@ static int process_me(struct proto_req *req)
 	memset(&opts, 0, sizeof(opts));
 	opts.no_bump = true;
 	memset(&info, 0, sizeof(info));
-	if (table_get(req->ctx->table, of.key, of.nkey, &opts, NULL, 0,
-		      &info) != TABLE_OK) {
+	if (table_get(req->ctx->table, of.key, of.nkey, &opts, NULL, 0, &info) !=
+	    TABLE_OK) {
 		proto_reply(req, "EN");
 		return 0;
 	}

@@ -23,10 +23,10 @@
 #include "protocol_internal.h"
 
 #define KEY_TOKEN 1
-/* "VALUE " key " " flags " " bytes " " cas "\r\n", at most. */
-#define VALUE_HEADER_MAX (6 + PROTO_KEY_MAX + 1 + 10 + 1 + 10 + 1 + 20 + 2)
-/* First guess at a value's size, before the table tells us the real one. */
-#define VALUE_GUESS 4096u
+/* "VALUE " key " " flags " " bytes " " cas "\r\n" fits a reply header. */
+_Static_assert(6 + PROTO_KEY_MAX + 1 + 10 + 1 + 10 + 1 + PROTO_U64_DIGITS + 2 <=
+		       PROTO_HEADER_MAX,
+	       "a VALUE line fits PROTO_HEADER_MAX");
 
 /*
  * set_noreply_maybe - memcached's rule: the last real token is "noreply".
@@ -51,50 +51,12 @@ static bool want_tokens(struct proto_req *req, size_t lo, size_t hi)
 	return true;
 }
 
-/*
- * store_reply - the line for a table outcome of a storage command, and the
- * counters memcached keeps for it.
- */
+/* store_reply - the reply line for a table outcome of a storage command. */
 static void store_reply(struct proto_req *req, enum table_store_mode mode,
 			enum table_status st)
 {
-	/* memcached 1.6 answers an append or prepend whose new item cannot
-	 * be allocated (past -I, or no memory) NOT_STORED, not an error. */
-	if (st == TABLE_NO_MEMORY &&
-	    (mode == TABLE_APPEND || mode == TABLE_PREPEND)) {
-		PROTO_STAT(req, store_no_memory);
-		st = TABLE_NOT_STORED;
-	}
-	switch (st) {
-	case TABLE_OK:
-		if (mode == TABLE_CAS)
-			PROTO_STAT(req, cas_hits);
-		proto_reply(req, "STORED");
-		break;
-	case TABLE_NOT_STORED:
-		proto_reply(req, "NOT_STORED");
-		break;
-	case TABLE_EXISTS:
-		PROTO_STAT(req, cas_badval);
-		proto_reply(req, "EXISTS");
-		break;
-	case TABLE_NOT_FOUND:
-		if (mode == TABLE_CAS)
-			PROTO_STAT(req, cas_misses);
-		proto_reply(req, mode == TABLE_CAS ? "NOT_FOUND" : "NOT_STORED");
-		break;
-	case TABLE_TOO_LARGE:
-		PROTO_STAT(req, store_too_large);
-		proto_reply(req, "SERVER_ERROR object too large for cache");
-		break;
-	case TABLE_NO_MEMORY:
-		PROTO_STAT(req, store_no_memory);
-		proto_reply(req, "SERVER_ERROR out of memory storing object");
-		break;
-	default:
-		proto_reply(req, "CLIENT_ERROR bad command line format");
-		break;
-	}
+	proto_reply(req,
+		    proto_store_outcome(req, mode, mode == TABLE_CAS, &st)->text);
 }
 
 /*
@@ -156,53 +118,47 @@ static int process_update(struct proto_req *req, enum table_store_mode mode)
 	return 0;
 }
 
+struct value_header {
+	const struct proto_token *key;
+	bool with_cas;
+};
+
+/* value_header - "VALUE <key> <flags> <bytes>[ <cas>]\r\n" at dst. */
+static size_t value_header(char *dst, const struct table_item_info *info,
+			   void *arg)
+{
+	const struct value_header *vh = arg;
+	size_t n = 0;
+
+	memcpy(dst, "VALUE ", 6);
+	n += 6;
+	memcpy(dst + n, vh->key->value, vh->key->length);
+	n += vh->key->length;
+	dst[n++] = ' ';
+	n += proto_put_u64(dst + n, info->flags);
+	dst[n++] = ' ';
+	n += proto_put_u64(dst + n, info->value_len);
+	if (vh->with_cas) {
+		dst[n++] = ' ';
+		n += proto_put_u64(dst + n, info->cas);
+	}
+	dst[n++] = '\r';
+	dst[n++] = '\n';
+	return n;
+}
+
 /*
  * append_value - add "VALUE key flags bytes [cas]\r\n<data>\r\n" for key,
- * or nothing on a miss.  The value is copied by the table straight into the
- * output buffer, past room for the header; once its length is known the
- * header is written and the value moved down against it.  Returns true on
- * a hit.
+ * or nothing on a miss.  Returns true on a hit.
  */
 static bool append_value(struct proto_req *req, const struct proto_token *key,
 			 bool with_cas, const struct table_get_opts *opts)
 {
+	struct value_header vh = { key, with_cas };
 	struct table_item_info info;
-	size_t cap = VALUE_GUESS, hdr;
-	enum table_status st;
-	char header[VALUE_HEADER_MAX + 1];
-	char *base;
-	int n;
 
-	for (;;) {
-		if (proto_out_reserve(req->out, VALUE_HEADER_MAX + cap + 2) != 0) {
-			req->oom = true;
-			return false;
-		}
-		base = req->out->data + req->out->len;
-		memset(&info, 0, sizeof(info));
-		st = table_get(req->ctx->table, key->value, key->length, opts,
-			       base + VALUE_HEADER_MAX, cap, &info);
-		if (st != TABLE_TOO_SMALL)
-			break;
-		/* It grew between calls, or the guess was small: ask again. */
-		cap = (size_t)info.value_len;
-	}
-	if (st != TABLE_OK)
-		return false;
-	if (with_cas)
-		n = snprintf(header, sizeof(header), "VALUE %.*s %u %u %llu\r\n",
-			     (int)key->length, key->value, info.flags,
-			     info.value_len, (unsigned long long)info.cas);
-	else
-		n = snprintf(header, sizeof(header), "VALUE %.*s %u %u\r\n",
-			     (int)key->length, key->value, info.flags,
-			     info.value_len);
-	hdr = (size_t)n;
-	memmove(base + hdr, base + VALUE_HEADER_MAX, info.value_len);
-	memcpy(base, header, hdr);
-	memcpy(base + hdr + info.value_len, "\r\n", 2);
-	req->out->len += hdr + info.value_len + 2;
-	return true;
+	return proto_fetch_value(req, key->value, key->length, opts,
+				 value_header, &vh, &info) == TABLE_OK;
 }
 
 /*
@@ -235,7 +191,8 @@ static int process_get(struct proto_req *req, bool with_cas, bool touch)
 
 			if (!proto_key_ok(&t[i])) {
 				req->out->len = start;
-				proto_reply(req, "CLIENT_ERROR bad command line format");
+				proto_reply(req,
+					    "CLIENT_ERROR bad command line format");
 				return 0;
 			}
 			hit = append_value(req, &t[i], with_cas, optp);
@@ -260,7 +217,8 @@ static int process_get(struct proto_req *req, bool with_cas, bool touch)
 		{
 			const char *rest = t[ntok - 1].value;
 
-			ntok = proto_tokenize(rest, (size_t)(req->line_end - rest),
+			ntok = proto_tokenize(rest,
+					      (size_t)(req->line_end - rest),
 					      more, PROTO_MAX_TOKENS);
 			t = more;
 			i = 0;
@@ -310,7 +268,8 @@ static int process_arith(struct proto_req *req, bool incr)
 		proto_reply(req, "NOT_FOUND");
 		break;
 	case TABLE_NON_NUMERIC:
-		proto_reply(req, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		proto_reply(req,
+			    "CLIENT_ERROR cannot increment or decrement non-numeric value");
 		break;
 	case TABLE_NO_MEMORY:
 		proto_reply(req, "SERVER_ERROR out of memory");
@@ -371,7 +330,7 @@ static int process_delete(struct proto_req *req)
 			(n == 5 && hold_is_zero && req->noreply);
 		if (!valid) {
 			proto_reply(req, "CLIENT_ERROR bad command line format.  "
-				    "Usage: delete <key> [noreply]");
+					 "Usage: delete <key> [noreply]");
 			return 0;
 		}
 	}
@@ -416,7 +375,9 @@ static int process_verbosity(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR bad command line format");
 		return 0;
 	}
-	req->conn->verbosity = level > 2 ? 2 : (int)level;
+	/* As memcached: the level, at most 2, is what logging tests. */
+	if (req->ctx->verbosity != NULL)
+		*req->ctx->verbosity = level > 2 ? 2 : (int)level;
 	proto_reply(req, "OK");
 	return 0;
 }
@@ -445,8 +406,10 @@ int proto_text_dispatch(struct proto_req *req)
 			const char *name;
 			enum table_store_mode mode;
 		} modes[] = {
-			{ "set", TABLE_SET },         { "add", TABLE_ADD },
-			{ "replace", TABLE_REPLACE }, { "append", TABLE_APPEND },
+			{ "set", TABLE_SET },
+			{ "add", TABLE_ADD },
+			{ "replace", TABLE_REPLACE },
+			{ "append", TABLE_APPEND },
 			{ "prepend", TABLE_PREPEND },
 		};
 		size_t i;
@@ -484,7 +447,7 @@ int proto_text_dispatch(struct proto_req *req)
 	}
 	if (proto_tok_is(cmd, "version")) {
 		proto_adds(req, "VERSION ");
-		proto_adds(req, req->ctx->version ? req->ctx->version : "0");
+		proto_adds(req, SHMKV_MEMCACHED_VERSION);
 		proto_add(req, "\r\n", 2);
 		return 0;
 	}

@@ -8,9 +8,17 @@
  * counter by a few increments, which statistics tolerate, and nothing is
  * ordered by these values.
  *
+ * The slot after the last worker's is the baseline of `stats reset`: the
+ * sums at the reset, which `stats` subtracts.  It is the one slot more
+ * than one process may write (whichever worker answers a reset); two
+ * resets at once leave one of their sums, which is what either asked for.
+ * NOTE: zeroing every worker's slot instead would break the one-writer
+ * rule on the hot path; a baseline costs a subtraction per `stats`.
+ *
  * Interface routines:
  *   server_stats_region_size  bytes the region needs for n workers
  *   server_stats_sum          add up every worker's slot
+ *   server_stats_baseline     the `stats reset` slot of a view
  */
 #include <string.h>
 
@@ -18,7 +26,7 @@
 
 /* The counters are summed field by field as an array of this. */
 #define STATS_NCOUNTERS \
-	(offsetof(struct server_stats, reserved) / sizeof(_Atomic uint64_t))
+	(offsetof(struct server_stats, base_evictions) / sizeof(_Atomic uint64_t))
 
 /*
  * A slot is a whole number of 128-byte units (PostgreSQL's padding for
@@ -28,10 +36,20 @@
 _Static_assert(sizeof(struct server_stats) % 128 == 0,
 	       "server_stats slots must not share cache lines");
 
-/* server_stats_region_size - bytes for one slot per worker. */
+/* server_stats_region_size - bytes for one slot per worker, and the
+ * baseline slot after them. */
 size_t server_stats_region_size(uint32_t workers)
 {
-	return (size_t)workers * sizeof(struct server_stats);
+	return ((size_t)workers + 1) * sizeof(struct server_stats);
+}
+
+/* server_stats_baseline - the baseline slot, after all->count workers'
+ * (a view without slots has none: NULL). */
+struct server_stats *server_stats_baseline(const struct server_stats_view *all)
+{
+	if (all == NULL || all->slots == NULL)
+		return NULL;
+	return &all->slots[all->count];
 }
 
 /*

@@ -4,18 +4,31 @@
  * Each worker counts its own commands in its own slot of a region of the
  * control part ("server.stats"), so no counter is shared between processes
  * on a hot path; `stats` sums the slots.  Counters are written by one
- * process only and read by others, hence relaxed atomics.
+ * process only and read by others, hence relaxed atomics.  One more slot
+ * after the workers' is the baseline `stats reset` takes: what the sums
+ * were then, subtracted from every sum shown since.
  *
  * Interface routines:
  *   server_stats_region_size  bytes the region needs for n workers
  *   server_stats_sum          add up every worker's slot
+ *   server_stats_baseline     the `stats reset` slot of a view
  */
 #ifndef SHMKV_STATS_H
 #define SHMKV_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * The memcached release whose protocol we follow, as `version` and stats'
+ * "version" report it: clients read it to choose what to expect
+ * (libmemcached's memccapable takes anything before 1.6 for the older,
+ * stricter parser), so it reads as memcached's.  shmkv's own version is in
+ * stats' "shmkv_version".
+ */
+#define SHMKV_MEMCACHED_VERSION "1.6.18"
 
 /* One worker's counters; memcached's names for memcached's fields. */
 struct server_stats {
@@ -55,7 +68,14 @@ struct server_stats {
 	_Atomic uint64_t locks_recovered;    /* locks repaired for them */
 	_Atomic uint64_t partitions_dropped; /* emptied: a dead writer's */
 	_Atomic uint64_t listen_disabled_num; /* accepting paused: out of fds */
-	uint64_t reserved[15];               /* keeps 128-byte multiples */
+	_Atomic uint64_t idle_kicks;         /* closed by --idle-timeout */
+	/* In the baseline slot only: the table's totals at `stats reset`
+	 * (the table counts these itself, not the workers). */
+	_Atomic uint64_t base_evictions;
+	_Atomic uint64_t base_total_items;
+	_Atomic uint64_t base_reclaimed;
+	_Atomic uint64_t base_reinserted;
+	uint64_t reserved[10];               /* keeps 128-byte multiples */
 };
 
 /* Every worker's slot, as mapped in this process. */
@@ -77,6 +97,8 @@ struct server_settings {
 	const char *huge_pages;    /* on | off | try */
 	uint64_t page_size;        /* what the segment really got */
 	int verbosity;
+	uint32_t idle_timeout;     /* seconds; 0 = never */
+	bool shutdown_command;     /* -A */
 	int64_t started;           /* Unix time the server started */
 	int pid;
 };
@@ -84,5 +106,6 @@ struct server_settings {
 size_t server_stats_region_size(uint32_t workers);
 void server_stats_sum(const struct server_stats_view *all,
 		      struct server_stats *total);
+struct server_stats *server_stats_baseline(const struct server_stats_view *all);
 
 #endif

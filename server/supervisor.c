@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "interlock.h"
 #include "listener.h"
 #include "memory_file.h"
@@ -106,10 +107,7 @@ static void on_signal(int signo)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(monotonic_ns() / 1000000);
 }
 
 static int install_signals(void)
@@ -625,10 +623,10 @@ static int open_rest(struct supervisor *s, uint64_t size)
 }
 
 /*
- * start - every start-up step, each pushing its undo.  -errno with the
- * reason already logged.
+ * supervisor_start_up - every start-up step, each pushing its undo.
+ * -errno with the reason already logged.
  */
-static int start(struct supervisor *s)
+static int supervisor_start_up(struct supervisor *s)
 {
 	const struct server_config *cfg = s->cfg;
 	char err[1024];
@@ -682,6 +680,8 @@ static int start(struct supervisor *s)
 		.huge_pages = config_huge_pages_name(cfg->huge_pages),
 		.page_size = s->cache.seg.page_size,
 		.verbosity = cfg->verbosity,
+		.idle_timeout = cfg->idle_timeout,
+		.shutdown_command = cfg->shutdown_command,
 		.started = (int64_t)time(NULL),
 		.pid = (int)getpid(),
 	};
@@ -759,7 +759,7 @@ int supervisor_run(const struct server_config *cfg)
 	s->unix_sock.fd = -1;
 	s->ready_pipe[0] = s->ready_pipe[1] = -1;
 	s->up.old.chan = -1;
-	rc = start(s);
+	rc = supervisor_start_up(s);
 	if (rc < 0) {
 		onexit_run_all();
 		return 1;

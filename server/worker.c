@@ -67,7 +67,7 @@ static int accept_some(struct worker_listener *l)
 	for (n = 0; n < WORKER_ACCEPT_BATCH; n++) {
 		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			conn_accept(l->w, fd, l->tcp);
+			conn_accept(&l->w->net, fd, l->tcp);
 			continue;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -151,7 +151,7 @@ static void on_stop_timer(uv_timer_t *timer)
 
 	SERVER_LOG("worker %u: replies still unsent after %d ms; closing", w->index,
 		   WORKER_STOP_GRACE_MS);
-	conn_abort_all(w);
+	conn_abort_all(&w->net);
 	uv_close((uv_handle_t *)timer, NULL);
 }
 
@@ -188,8 +188,8 @@ static void worker_stop(struct worker *w)
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
 	if (!uv_is_closing((uv_handle_t *)&w->sigretire))
 		uv_close((uv_handle_t *)&w->sigretire, NULL);
-	conn_drain_all(w);
-	if (w->conns != NULL) {
+	conn_drain_all(&w->net);
+	if (w->net.conns != NULL) {
 		uv_timer_init(&w->loop, &w->stop_timer);
 		w->stop_timer.data = w;
 		uv_timer_start(&w->stop_timer, on_stop_timer, WORKER_STOP_GRACE_MS, 0);
@@ -283,8 +283,6 @@ int worker_run(const struct worker_args *a)
 
 	memset(&w, 0, sizeof(w));
 	w.index = a->index;
-	w.max_connections = a->cfg->max_connections;
-	w.idle_timeout = a->cfg->idle_timeout;
 	w.verbosity = a->cfg->verbosity;
 	w.all = a->stats;
 	w.stats = &a->stats->slots[a->index];
@@ -294,6 +292,16 @@ int worker_run(const struct worker_args *a)
 	w.ctx.max_item_size = a->cfg->max_item_size;
 	w.ctx.version = SERVER_VERSION;
 	w.ctx.settings = a->settings;
+	w.ctx.verbosity = &w.verbosity;
+	w.net.loop = &w.loop;
+	w.net.proto = &w.ctx;
+	w.net.attach = &w.attach;
+	w.net.stats = w.stats;
+	w.net.all = a->stats;
+	w.net.verbosity = &w.verbosity;
+	w.net.index = a->index;
+	w.net.max_connections = a->cfg->max_connections;
+	w.net.idle_timeout = a->cfg->idle_timeout;
 
 	rc = cache_claim_proc(a->cache);
 	if (rc < 0) {

@@ -6,8 +6,7 @@
  * (listener.c).  It claims a proc slot of its own, accepts on both, tells
  * the supervisor it is serving, and serves until SIGTERM.
  *
- * struct worker is shared with connection.c, which keeps the worker's list
- * of connections; nothing else looks inside it.
+ * The connections see only what struct conn_ctx gives them (connection.h).
  *
  * Interface routines:
  *   worker_run            serve until told to stop; the exit status
@@ -23,10 +22,9 @@
 #include "attach_server.h"
 #include "cache.h"
 #include "config.h"
+#include "connection.h"
 #include "protocol.h"
 #include "stats.h"
-
-struct conn;
 
 /* What the supervisor hands a worker it forks. */
 struct worker_args {
@@ -60,13 +58,11 @@ struct worker {
 	bool accept_paused;
 	bool stopping;
 	uint32_t index;
-	uint32_t max_connections;   /* for the whole server */
-	uint32_t idle_timeout;      /* seconds; 0 = never (connection.c) */
-	int verbosity;
+	int verbosity;              /* the log level; `verbosity` changes it */
 	struct proto_ctx ctx;
 	struct server_stats *stats;              /* this worker's slot */
 	const struct server_stats_view *all;
-	struct conn *conns;                      /* open connections, a list */
+	struct conn_ctx net;                     /* what its connections share */
 	struct attach_server attach;             /* for client programs */
 };
 

@@ -33,8 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "api_internal.h"
 #include "shmkv.h"
 #include "table_internal.h"
@@ -131,7 +129,7 @@ static int hold(shmkv *kv, const char *key, const char *mode)
 		fprintf(stderr, "checker: not attached: %s\n", shmkv_last_error());
 		return 4;
 	}
-	table_part_resolve(&kv->cache.table, XXH3_64bits(key, strlen(key)), &pr);
+	table_part_resolve(&kv->cache.table, table_hash(key, strlen(key)), &pr);
 	lwlock_acquire(&kv->cache.table.owner, &pr.ctl->c.lock,
 		       strcmp(mode, "exclusive") == 0 ? LW_EXCLUSIVE : LW_SHARED);
 	printf("held partition %u\n", pr.index);

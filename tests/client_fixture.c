@@ -140,7 +140,7 @@ static void print_log(const struct server *s)
 void fix_server_start(struct server *s, const char *dir,
 		      const char *const *extra)
 {
-	const char *argv[24] = { "shmkv-server", "-p", NULL, "--run-dir", NULL,
+	const char *argv[26] = { "shmkv-server", "-p", NULL, "--run-dir", NULL,
 				 "-t", "2", "-m", "64", "--huge-pages", "off" };
 	int argc = 11;
 	char port[16];
@@ -163,8 +163,13 @@ void fix_server_start(struct server *s, const char *dir,
 	snprintf(port, sizeof(port), "%d", s->port);
 	argv[2] = port;
 	argv[4] = s->run;
+	/* As memcached, the server runs as root only when told so. */
+	if (geteuid() == 0) {
+		argv[argc++] = "-u";
+		argv[argc++] = "root";
+	}
 	/* Later flags win: extra may override the defaults. */
-	for (int i = 0; extra != NULL && extra[i] != NULL && argc < 23; i++)
+	for (int i = 0; extra != NULL && extra[i] != NULL && argc < 25; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
 

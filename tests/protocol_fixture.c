@@ -35,6 +35,7 @@ int fx_setup(void **state)
 	f->ctx.stats = f->stats;
 	f->ctx.max_item_size = MAX_ITEM;
 	f->ctx.version = "1.6.18";
+	f->ctx.verbosity = &f->verbosity;
 	proto_conn_init(&f->conn);
 	*state = f;
 	return 0;

@@ -20,6 +20,7 @@ struct fx {
 	struct proto_conn conn;
 	struct proto_out out;
 	enum proto_action action;
+	int verbosity; /* what `verbosity` sets */
 };
 
 /* A 64 MiB cache of 16 partitions, this process's proc slot, a context. */

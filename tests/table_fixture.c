@@ -16,6 +16,22 @@
  */
 #include "table_fixture.h"
 
+const char *table_status_name(enum table_status st)
+{
+	switch (st) {
+	case TABLE_OK: return "ok";
+	case TABLE_NOT_FOUND: return "not found";
+	case TABLE_NOT_STORED: return "not stored";
+	case TABLE_EXISTS: return "exists";
+	case TABLE_TOO_LARGE: return "too large";
+	case TABLE_NO_MEMORY: return "out of memory";
+	case TABLE_NON_NUMERIC: return "non-numeric value";
+	case TABLE_TOO_SMALL: return "buffer too small";
+	case TABLE_BAD_KEY: return "bad key";
+	}
+	return "unknown";
+}
+
 #include <stdlib.h>
 #include <string.h>
 

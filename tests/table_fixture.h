@@ -47,6 +47,9 @@
 				 table_status_name(want));                     \
 	} while (0)
 
+/* table_status_name - a status in words, for failure messages. */
+const char *table_status_name(enum table_status st);
+
 struct cache *cache_new(uint64_t memory, uint32_t partitions,
 			uint32_t max_item, uint32_t hint);
 void cache_free(struct cache *c);

@@ -179,8 +179,9 @@ def test_shmkv():
     run_dir = os.path.join(tmp, "run")
     port = free_port()
     log = open(os.path.join(tmp, "server.log"), "wb")
+    as_root = ["-u", "root"] if os.geteuid() == 0 else []
     proc = subprocess.Popen([SERVER, "-p", str(port), "-t", "1", "-m", "64",
-                             "--huge-pages", "off", "--run-dir", run_dir],
+                             "--huge-pages", "off", "--run-dir", run_dir] + as_root,
                             stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:

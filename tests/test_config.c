@@ -4,13 +4,18 @@
  * config_parse is a pure function of argv, so every flag is checked here
  * with good values, bad values and the defaults, without starting a server.
  * Each bad value must give -EINVAL and a message naming the flag.
+ * memcached's own flags and --conf (server/config_memcached.c) too; what
+ * they do to the process (-u, -d, -P) is tested end to end in test_tools.py.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -43,7 +48,7 @@ static int parse_list(struct server_config *cfg, char *err, size_t errlen,
 /* expect_bad - the arguments fail, and the message mentions what. */
 #define expect_bad(what, ...)                                              \
 	do {                                                               \
-		struct server_config c_;                                   \
+		static struct server_config c_;                            \
 		char e_[256];                                              \
 		assert_int_equal(parse(&c_, e_, sizeof(e_), __VA_ARGS__, NULL), \
 				 -EINVAL);                                 \
@@ -212,6 +217,98 @@ static void test_help_version(void **state)
 	assert_string_equal(config_huge_pages_name(SEGMENT_HUGE_TRY), "try");
 }
 
+static void test_memcached_flags(void **state)
+{
+	static struct server_config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-u", "nobody", "-d",
+			       "-P", "/tmp/x.pid", "-U", "0", "-a", "0770",
+			       "-o", "idle_timeout=30,hashpower=20", "-R", "20",
+			       "-l", "::1", "-A", NULL), 0);
+	assert_true(cfg.shutdown_command);
+	assert_string_equal(cfg.user, "nobody");
+	assert_true(cfg.daemonize);
+	assert_string_equal(cfg.pid_file, "/tmp/x.pid");
+	assert_int_equal(cfg.socket_mode, 0770);
+	assert_int_equal(cfg.idle_timeout, 30);
+	assert_string_equal(cfg.listen, "::1");
+	/* One line per ignored setting, for main to print. */
+	assert_non_null(strstr(cfg.warnings, "-o hashpower: "));
+	assert_non_null(strstr(cfg.warnings, "-R 20: ignored"));
+	assert_int_equal(strchr(strchr(cfg.warnings, '\n') + 1, '\n')[1], '\0');
+	/* Nothing memcached-specific by default. */
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+	assert_string_equal(cfg.user, "");
+	assert_false(cfg.daemonize);
+	assert_string_equal(cfg.warnings, "");
+
+	expect_bad("-U: '11211': shmkv has no UDP", "-U", "11211");
+	expect_bad("-F:", "-F");
+	expect_bad("-M:", "-M");
+	expect_bad("-C:", "-C");
+	expect_bad("-o idle_timeout: 'abc'", "-o", "idle_timeout=abc");
+	expect_bad("-o idle_timeout", "-o", "idle_timeout");
+	expect_bad("-R: '0'", "-R", "0");
+	expect_bad("-a: '999'", "-a", "999");
+	expect_bad("--listen: '127.0.0.1,::1': listening on several", "-l",
+		   "127.0.0.1,::1");
+	expect_bad("-u: needs a value", "-u");
+}
+
+/* test_conf_file - Debian's /etc/memcached.conf, as it ships. */
+static void test_conf_file(void **state)
+{
+	static struct server_config cfg;
+	char path[] = "/tmp/shmkv-test-conf-XXXXXX", arg[64], err[256];
+	int fd = mkstemp(path);
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs("# memcached default config file\n"
+	      "# Run memcached as a daemon.\n"
+	      "-d\n\n"
+	      "logfile /var/log/memcached.log\n"
+	      "-m 64   # MiB\n"
+	      "-p 11311\n"
+	      "-u memcache\n"
+	      "-l 127.0.0.1\n"
+	      "-P /var/run/memcached/memcached.pid\n", f);
+	fclose(f);
+	/* The command line's flags come after the file's, so they win. */
+	assert_int_equal(parse(&cfg, err, sizeof(err), "--conf", path,
+			       "-p", "11411", NULL), 0);
+	assert_int_equal(cfg.port, 11411);
+	assert_int_equal(cfg.memory_mib, 64);
+	assert_string_equal(cfg.user, "memcache");
+	assert_true(cfg.daemonize);
+	assert_string_equal(cfg.listen, "127.0.0.1");
+	assert_string_equal(cfg.pid_file, "/var/run/memcached/memcached.pid");
+	assert_string_equal(cfg.log_file, "/var/log/memcached.log");
+	snprintf(arg, sizeof(arg), "--conf=%s", path);
+	assert_int_equal(parse(&cfg, err, sizeof(err), arg, NULL), 0);
+	assert_int_equal(cfg.port, 11311);
+
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("-m 64\n-x\n", f);
+	fclose(f);
+	expect_bad("-x: unknown flag", "--conf", path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("logfile\n", f);
+	fclose(f);
+	expect_bad(":1: logfile needs a path", "--conf", path);
+	unlink(path);
+	expect_bad("--conf: cannot read '/nonexistent/memcached.conf'",
+		   "--conf", "/nonexistent/memcached.conf");
+	expect_bad("--conf: needs a file", "--conf");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +319,8 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_bad_flags),
 		cmocka_unit_test(test_help_version),
+		cmocka_unit_test(test_memcached_flags),
+		cmocka_unit_test(test_conf_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

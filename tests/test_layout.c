@@ -189,6 +189,12 @@ struct layout_entry {
 	FIELD(struct server_stats, crash_recoveries) \
 	FIELD(struct server_stats, locks_recovered) \
 	FIELD(struct server_stats, partitions_dropped) \
+	FIELD(struct server_stats, listen_disabled_num) \
+	FIELD(struct server_stats, idle_kicks) \
+	FIELD(struct server_stats, base_evictions) \
+	FIELD(struct server_stats, base_total_items) \
+	FIELD(struct server_stats, base_reclaimed) \
+	FIELD(struct server_stats, base_reinserted) \
 	FIELD(struct server_stats, reserved) \
 	CONST(SEGMENT_MAGIC) \
 	CONST(SEGMENT_CTL_MAGIC) \
@@ -223,9 +229,9 @@ static const struct layout_entry actual[] = {
 };
 
 /* The layout of version RECORDED_VERSION, as the test printed it. */
-#define RECORDED_VERSION 3u
+#define RECORDED_VERSION 4u
 static const struct layout_entry recorded[] = {
-#include "test_layout_v3.inc"
+#include "test_layout_v4.inc"
 };
 
 static void print_actual(void)

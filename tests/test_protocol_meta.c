@@ -21,23 +21,24 @@
 #include "protocol.h"
 #include "protocol_fixture.h"
 
-
-
 static void test_mg(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f, "set a 0 0 3\r\nabc\r\nmg a v\r\nmg a s v f t k\r\n"
-		  "mg a k s v\r\nmg a O123 k q\r\nmg b O123 k\r\nmg b q\r\n"
-		  "mg b q k O1\r\nmn\r\n",
+	expect(f,
+	       "set a 0 0 3\r\nabc\r\nmg a v\r\nmg a s v f t k\r\n"
+	       "mg a k s v\r\nmg a O123 k q\r\nmg b O123 k\r\nmg b q\r\n"
+	       "mg b q k O1\r\nmn\r\n",
 	       "STORED\r\nVA 3\r\nabc\r\nVA 3 s3 f0 t-1 ka\r\nabc\r\n"
 	       "VA 3 ka s3\r\nabc\r\nHD O123 ka\r\nEN O123 kb\r\nMN\r\n");
-	expect(f, "mg a x\r\nmg a vv\r\nmg nope O\r\nmg a s s\r\nmg a E5\r\n"
-		  "mg a C5 s\r\n",
+	expect(f,
+	       "mg a x\r\nmg a vv\r\nmg nope O\r\nmg a s s\r\nmg a E5\r\n"
+	       "mg a C5 s\r\n",
 	       "CLIENT_ERROR invalid flag\r\nVA 3\r\nabc\r\nEN O\r\n"
 	       "CLIENT_ERROR duplicate flag\r\nCLIENT_ERROR invalid flag\r\n"
 	       "HD s3\r\n");
-	expect(f, "mg a T\r\nmg a Tx\r\nmg a N\r\nmg a Nx\r\nmg a R\r\nmg a Rx\r\n",
+	expect(f,
+	       "mg a T\r\nmg a Tx\r\nmg a N\r\nmg a Nx\r\nmg a R\r\nmg a Rx\r\n",
 	       "CLIENT_ERROR bad token in command line format\r\n"
 	       "CLIENT_ERROR bad token in command line format\r\n"
 	       "CLIENT_ERROR bad token in command line format\r\n"
@@ -45,13 +46,15 @@ static void test_mg(void **state)
 	       "CLIENT_ERROR bad token in command line format\r\n"
 	       "CLIENT_ERROR bad token in command line format\r\n");
 	/* O tokens: 32 bytes with the O, no more. */
-	expect(f, "mg z Oooooooooooooooooooooooooooooooo\r\n"
-		  "mg z Ooooooooooooooooooooooooooooooooo\r\n",
+	expect(f,
+	       "mg z Oooooooooooooooooooooooooooooooo\r\n"
+	       "mg z Ooooooooooooooooooooooooooooooooo\r\n",
 	       "EN Oooooooooooooooooooooooooooooooo\r\n"
 	       "CLIENT_ERROR opaque token too long\r\n");
 	/* 17 flags are parsed (duplicates here); 18 are too many. */
-	expect(f, "mg a v v v v v v v v v v v v v v v v v\r\n"
-		  "mg a v v v v v v v v v v v v v v v v v v\r\n",
+	expect(f,
+	       "mg a v v v v v v v v v v v v v v v v v\r\n"
+	       "mg a v v v v v v v v v v v v v v v v v v\r\n",
 	       "CLIENT_ERROR duplicate flag\r\n"
 	       "CLIENT_ERROR options flags are too long\r\n");
 	expect(f, "mg\r\nmx a\r\nm a\r\nmgg a\r\nmg  a v\r\n",
@@ -62,8 +65,9 @@ static void test_mg_ttl_hit(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f, "mg a h l t\r\nset a 0 100 1\r\n1\r\nmg a h l t v\r\n"
-		  "mg a h l t\r\nmg a T30 t\r\nmg a u t\r\n",
+	expect(f,
+	       "mg a h l t\r\nset a 0 100 1\r\n1\r\nmg a h l t v\r\n"
+	       "mg a h l t\r\nmg a T30 t\r\nmg a u t\r\n",
 	       "EN\r\nSTORED\r\nVA 1 h0 l0 t100\r\n1\r\nHD h1 l0 t100\r\n"
 	       "HD t30\r\nHD t30\r\n");
 	expect(f, "mg a T-1\r\nmg a v\r\n", "HD\r\nEN\r\n");
@@ -86,10 +90,11 @@ static void test_ms(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f, "ms a 3\r\nabc\r\nms a 3 T0 F5 k O9\r\nabc\r\nmg a v f\r\n"
-		  "ms a 3 q\r\nabc\r\nms a 3 MX\r\nabc\r\nms a 3 ME\r\nabc\r\n"
-		  "ms a 3 ME q\r\nabc\r\nms a 2 MA\r\nde\r\nms a 2 MP\r\nde\r\n"
-		  "ms b 2 MA\r\nde\r\nms b 2 MR\r\nde\r\nmg a v\r\n",
+	expect(f,
+	       "ms a 3\r\nabc\r\nms a 3 T0 F5 k O9\r\nabc\r\nmg a v f\r\n"
+	       "ms a 3 q\r\nabc\r\nms a 3 MX\r\nabc\r\nms a 3 ME\r\nabc\r\n"
+	       "ms a 3 ME q\r\nabc\r\nms a 2 MA\r\nde\r\nms a 2 MP\r\nde\r\n"
+	       "ms b 2 MA\r\nde\r\nms b 2 MR\r\nde\r\nmg a v\r\n",
 	       "HD\r\nHD ka O9\r\nVA 3 f5\r\nabc\r\n"
 	       "CLIENT_ERROR invalid mode for ms M token\r\nNS\r\nNS\r\nHD\r\n"
 	       "HD\r\nNS\r\nNS\r\nVA 7\r\ndeabcde\r\n");
@@ -97,9 +102,10 @@ static void test_ms(void **state)
 	       "CLIENT_ERROR bad command line format\r\nERROR\r\n"
 	       "CLIENT_ERROR bad command line format\r\nERROR\r\n");
 	/* Once the length is known a refused block is skipped. */
-	expect(f, "ms a 3 S\r\nabc\r\nms a 3 F-1\r\nabc\r\nms a 1 T\r\nx\r\n"
-		  "ms a 1 M\r\nx\r\nms a 1 MS MS\r\nx\r\nms a 1 N\r\nx\r\n"
-		  "ms a 1 O123456789012345678901234567890123\r\nx\r\nmn\r\n",
+	expect(f,
+	       "ms a 3 S\r\nabc\r\nms a 3 F-1\r\nabc\r\nms a 1 T\r\nx\r\n"
+	       "ms a 1 M\r\nx\r\nms a 1 MS MS\r\nx\r\nms a 1 N\r\nx\r\n"
+	       "ms a 1 O123456789012345678901234567890123\r\nx\r\nmn\r\n",
 	       "CLIENT_ERROR invalid flag\r\n"
 	       "CLIENT_ERROR bad command line format\r\n"
 	       "CLIENT_ERROR bad token in command line format\r\n"
@@ -147,16 +153,18 @@ static void test_md(void **state)
 	expect(f, "md a\r\nms a 1\r\nx\r\nmd a\r\nmd a q\r\nmd a k O5\r\n",
 	       "NF\r\nHD\r\nHD\r\nNF\r\nNF ka O5\r\n");
 	expect(f, "ms a 1\r\nx\r\nmd a q\r\nmg a\r\n", "HD\r\nEN\r\n");
-	expect(f, "ms a 1\r\nx\r\nmd a C999999\r\nmd a I T30\r\nmg a v t\r\n"
-		  "mg a v t\r\n",
+	expect(f,
+	       "ms a 1\r\nx\r\nmd a C999999\r\nmd a I T30\r\nmg a v t\r\n"
+	       "mg a v t\r\n",
 	       "HD\r\nEX\r\nHD\r\nVA 1 t30 X W\r\nx\r\nVA 1 t30 Z X\r\nx\r\n");
 	expect(f, "md a C\r\nmd a Tx\r\nmd a x\r\nmd a v\r\nmd a E5\r\n",
 	       "CLIENT_ERROR invalid or duplicate flag\r\n"
 	       "CLIENT_ERROR invalid or duplicate flag\r\n"
 	       "CLIENT_ERROR invalid or duplicate flag\r\nHD\r\n"
 	       "CLIENT_ERROR invalid or duplicate flag\r\n");
-	expect(f, "md a q q q q q q q q q q q q q q q q q q\r\n"
-		  "md a O123456789012345678901234567890123\r\n",
+	expect(f,
+	       "md a q q q q q q q q q q q q q q q q q q\r\n"
+	       "md a O123456789012345678901234567890123\r\n",
 	       "CLIENT_ERROR options flags too long\r\n"
 	       "CLIENT_ERROR opaque token too long\r\n");
 }
@@ -165,11 +173,12 @@ static void test_ma(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f, "ma a\r\nma a q\r\nma a N0 J10 v\r\nma a v\r\n"
-		  "ma a MD D100 v\r\nma a D5 v t\r\nma a MI D5 v k O1\r\n"
-		  "ma a M- v\r\nma a M+ v\r\nma a Mx v\r\nma a Dabc v\r\n"
-		  "ma a D-1 v\r\nma a q\r\nms s 1\r\nz\r\nma s\r\n"
-		  "ma a C999999\r\nma a v N0 q\r\nma b k O1 v\r\nmn\r\n",
+	expect(f,
+	       "ma a\r\nma a q\r\nma a N0 J10 v\r\nma a v\r\n"
+	       "ma a MD D100 v\r\nma a D5 v t\r\nma a MI D5 v k O1\r\n"
+	       "ma a M- v\r\nma a M+ v\r\nma a Mx v\r\nma a Dabc v\r\n"
+	       "ma a D-1 v\r\nma a q\r\nms s 1\r\nz\r\nma s\r\n"
+	       "ma a C999999\r\nma a v N0 q\r\nma b k O1 v\r\nmn\r\n",
 	       "NF\r\nNF\r\nVA 2\r\n10\r\nVA 2\r\n11\r\nVA 1\r\n0\r\n"
 	       "VA 1 t-1\r\n5\r\nVA 2 ka O1\r\n10\r\nVA 1\r\n9\r\nVA 2\r\n10\r\n"
 	       "CLIENT_ERROR invalid mode for ma M token\r\n"
@@ -190,8 +199,9 @@ static void test_base64_keys(void **state)
 	expect(f, "mg a b\r\nmg Zm9v= b v\r\n",
 	       "CLIENT_ERROR error decoding key\r\n"
 	       "CLIENT_ERROR error decoding key\r\n");
-	expect(f, "ms Zm9v 3 b\r\nabc\r\nmg Zm9v b k v\r\nmg foo v\r\n"
-		  "md Zm9v b k\r\nmg Zm9v b k\r\n",
+	expect(f,
+	       "ms Zm9v 3 b\r\nabc\r\nmg Zm9v b k v\r\nmg foo v\r\n"
+	       "md Zm9v b k\r\nmg Zm9v b k\r\n",
 	       "HD\r\nVA 3 kZm9v b\r\nabc\r\nVA 3\r\nabc\r\nHD kZm9v b\r\n"
 	       "EN kZm9v b\r\n");
 }
@@ -218,7 +228,8 @@ static void test_quiet_pipeline(void **state)
 	int i;
 
 	for (i = 0; i < 100; i++)
-		n += (size_t)snprintf(in + n, sizeof(in) - n, "mg k%d v q\r\n", i);
+		n += (size_t)snprintf(in + n, sizeof(in) - n, "mg k%d v q\r\n",
+				      i);
 	n += (size_t)snprintf(in + n, sizeof(in) - n, "mn\r\n");
 	feed(f, in, n);
 	assert_int_equal(f->out.len, 4);
@@ -243,7 +254,8 @@ static void test_ms_too_large(void **state)
 				"EN\r\nMN\r\n"));
 	assert_memory_equal(f->out.data,
 			    "SERVER_ERROR object too large for cache\r\n"
-			    "EN\r\nMN\r\n", f->out.len);
+			    "EN\r\nMN\r\n",
+			    f->out.len);
 	len = (size_t)snprintf(in, 64, "ms a %u\r\n", MAX_ITEM);
 	memset(in + len, 'v', MAX_ITEM);
 	memcpy(in + len + MAX_ITEM, "\r\nmg a s\r\n", 10);

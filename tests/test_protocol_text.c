@@ -22,7 +22,6 @@
 #include "protocol.h"
 #include "protocol_fixture.h"
 
-
 static void test_set_get_gets(void **state)
 {
 	struct fx *f = *state;
@@ -68,15 +67,17 @@ static void test_storage_modes(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f, "add a 0 0 1\r\nx\r\nadd a 0 0 1\r\ny\r\n"
-		  "replace b 0 0 1\r\nz\r\nappend b 0 0 1\r\nz\r\n"
-		  "prepend b 0 0 1\r\nz\r\nappend a 0 0 2\r\nzz\r\n"
-		  "prepend a 0 0 2\r\nyy\r\nreplace a 0 0 1\r\nr\r\nget a b\r\n",
+	expect(f,
+	       "add a 0 0 1\r\nx\r\nadd a 0 0 1\r\ny\r\n"
+	       "replace b 0 0 1\r\nz\r\nappend b 0 0 1\r\nz\r\n"
+	       "prepend b 0 0 1\r\nz\r\nappend a 0 0 2\r\nzz\r\n"
+	       "prepend a 0 0 2\r\nyy\r\nreplace a 0 0 1\r\nr\r\nget a b\r\n",
 	       "STORED\r\nNOT_STORED\r\nNOT_STORED\r\nNOT_STORED\r\n"
 	       "NOT_STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n"
 	       "VALUE a 0 1\r\nr\r\nEND\r\n");
-	expect(f, "set p 0 0 1\r\nb\r\nappend p 7 0 1\r\nc\r\n"
-		  "prepend p 9 0 1\r\na\r\nget p\r\n",
+	expect(f,
+	       "set p 0 0 1\r\nb\r\nappend p 7 0 1\r\nc\r\n"
+	       "prepend p 9 0 1\r\na\r\nget p\r\n",
 	       "STORED\r\nSTORED\r\nSTORED\r\nVALUE p 0 3\r\nabc\r\nEND\r\n");
 }
 
@@ -117,8 +118,10 @@ static void test_bad_lines(void **state)
 	expect(f, "set a 0 0 1 foo\r\nx\r\n", "STORED\r\n");
 	expect(f, "get\r\ngets\r\ngetx a\r\nfoo\r\n\r\nGET a\r\nget \r\n",
 	       "ERROR\r\nERROR\r\nERROR\r\nERROR\r\nERROR\r\nERROR\r\nERROR\r\n");
-	expect(f, "set a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 "
-		  "21 22 23 24 25 26\r\nxxx\r\n", "ERROR\r\nERROR\r\n");
+	expect(f,
+	       "set a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 "
+	       "21 22 23 24 25 26\r\nxxx\r\n",
+	       "ERROR\r\nERROR\r\n");
 }
 
 static void test_bad_data_chunk(void **state)
@@ -129,7 +132,8 @@ static void test_bad_data_chunk(void **state)
 	expect(f, "set a 0 0 3\r\nabcd\r\nget a\r\n",
 	       "CLIENT_ERROR bad data chunk\r\nERROR\r\nEND\r\n");
 	expect(f, "set a 0 0 3 noreply\r\nabcd\r\nget a\r\n", "ERROR\r\nEND\r\n");
-	expect(f, "set a 0 0 1\r\n1\r\r\n", "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+	expect(f, "set a 0 0 1\r\n1\r\r\n",
+	       "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
 }
 
 static void test_key_length(void **state)
@@ -149,21 +153,25 @@ static void test_key_length(void **state)
 	/* A bad key fails the whole get: values already found are dropped. */
 	snprintf(buf, sizeof(buf), "get %s %s %s\r\n", k250, k251, k250);
 	expect(f, buf, "CLIENT_ERROR bad command line format\r\n");
-	snprintf(buf, sizeof(buf), "set %s 0 0 1\r\nx\r\ndelete %s\r\n"
-		 "incr %s 1\r\ntouch %s 1\r\n", k251, k251, k251, k251);
-	expect(f, buf, "CLIENT_ERROR bad command line format\r\nERROR\r\n"
-		       "CLIENT_ERROR bad command line format\r\n"
-		       "CLIENT_ERROR bad command line format\r\n"
-		       "CLIENT_ERROR bad command line format\r\n");
+	snprintf(buf, sizeof(buf),
+		 "set %s 0 0 1\r\nx\r\ndelete %s\r\n"
+		 "incr %s 1\r\ntouch %s 1\r\n",
+		 k251, k251, k251, k251);
+	expect(f, buf,
+	       "CLIENT_ERROR bad command line format\r\nERROR\r\n"
+	       "CLIENT_ERROR bad command line format\r\n"
+	       "CLIENT_ERROR bad command line format\r\n"
+	       "CLIENT_ERROR bad command line format\r\n");
 }
 
 static void test_incr_decr(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f, "set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 100\r\n"
-		  "incr n abc\r\nincr n -1\r\nincr x 1\r\nincr n\r\n"
-		  "incr n 18446744073709551615\r\n",
+	expect(f,
+	       "set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 100\r\n"
+	       "incr n abc\r\nincr n -1\r\nincr x 1\r\nincr n\r\n"
+	       "incr n 18446744073709551615\r\n",
 	       "STORED\r\n15\r\n0\r\n"
 	       "CLIENT_ERROR invalid numeric delta argument\r\n"
 	       "CLIENT_ERROR invalid numeric delta argument\r\n"
@@ -181,8 +189,9 @@ static void test_touch_gat(void **state)
 	struct fx *f = *state;
 
 	expect(f, "touch a 10\r\n", "NOT_FOUND\r\n");
-	expect(f, "set a 3 0 1\r\n1\r\ntouch a 10\r\ntouch a abc\r\ntouch a\r\n"
-		  "touch a 10 noreply\r\ntouch a 1 noreply x\r\n",
+	expect(f,
+	       "set a 3 0 1\r\n1\r\ntouch a 10\r\ntouch a abc\r\ntouch a\r\n"
+	       "touch a 10 noreply\r\ntouch a 1 noreply x\r\n",
 	       "STORED\r\nTOUCHED\r\nCLIENT_ERROR invalid exptime argument\r\n"
 	       "ERROR\r\nERROR\r\n");
 	expect(f, "gat 10 b\r\ngat 10 a b a\r\n",
@@ -200,10 +209,11 @@ static void test_delete(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f, "delete a\r\nset a 0 0 1\r\n1\r\ndelete a 0\r\ndelete a\r\n"
-		  "set a 0 0 1\r\n1\r\ndelete a 1\r\ndelete a noreply\r\n"
-		  "delete a 0 noreply\r\ndelete\r\ndelete a noreply extra\r\n"
-		  "get a\r\n",
+	expect(f,
+	       "delete a\r\nset a 0 0 1\r\n1\r\ndelete a 0\r\ndelete a\r\n"
+	       "set a 0 0 1\r\n1\r\ndelete a 1\r\ndelete a noreply\r\n"
+	       "delete a 0 noreply\r\ndelete\r\ndelete a noreply extra\r\n"
+	       "get a\r\n",
 	       "NOT_FOUND\r\nSTORED\r\nDELETED\r\nNOT_FOUND\r\nSTORED\r\n"
 	       "CLIENT_ERROR bad command line format.  Usage: delete <key> "
 	       "[noreply]\r\nERROR\r\n"
@@ -218,18 +228,20 @@ static void test_flush_version_verbosity(void **state)
 
 	expect(f, "set a 0 0 1\r\n1\r\nflush_all\r\nget a\r\n",
 	       "STORED\r\nOK\r\nEND\r\n");
-	expect(f, "flush_all 10\r\nflush_all noreply\r\nflush_all abc\r\n"
-		  "flush_all 0 noreply\r\nflush_all -1\r\nflush_all 1 2\r\n"
-		  "flush_all 0 noreply x\r\n",
+	expect(f,
+	       "flush_all 10\r\nflush_all noreply\r\nflush_all abc\r\n"
+	       "flush_all 0 noreply\r\nflush_all -1\r\nflush_all 1 2\r\n"
+	       "flush_all 0 noreply x\r\n",
 	       "OK\r\nCLIENT_ERROR invalid exptime argument\r\nOK\r\nOK\r\n"
 	       "ERROR\r\n");
 	expect(f, "version\r\nversion x\r\n",
 	       "VERSION 1.6.18\r\nVERSION 1.6.18\r\n");
-	expect(f, "verbosity 1\r\nverbosity\r\nverbosity abc\r\n"
-		  "verbosity 1 noreply\r\nverbosity 1 2\r\nverbosity 1 2 3\r\n",
+	expect(f,
+	       "verbosity 1\r\nverbosity\r\nverbosity abc\r\n"
+	       "verbosity 1 noreply\r\nverbosity 1 2\r\nverbosity 1 2 3\r\n",
 	       "OK\r\nERROR\r\nCLIENT_ERROR bad command line format\r\nOK\r\n"
 	       "ERROR\r\n");
-	assert_int_equal(f->conn.verbosity, 1);
+	assert_int_equal(f->verbosity, 1);
 }
 
 static void test_quit_and_close(void **state)
@@ -288,13 +300,94 @@ static void test_line_too_long(void **state)
 	free(buf);
 }
 
+/*
+ * The reply budget: the parser starts no command once the replies reach
+ * out.limit, says PROTO_FULL, and goes on from there when called again.
+ */
+static void test_reply_budget(void **state)
+{
+	struct fx *f = *state;
+	const char *in = "version\r\nversion\r\nset a 0 0 1\r\nx\r\nget a\r\n";
+	size_t used, total = 0;
+
+	f->out.len = 0;
+	f->out.limit = 1;
+	used = proto_process(&f->ctx, &f->conn, in, strlen(in), &f->out,
+			     &f->action);
+	assert_int_equal(f->action, PROTO_FULL);
+	assert_int_equal(used, strlen("version\r\n"));
+	assert_int_equal(f->out.len, strlen("VERSION 1.6.18\r\n"));
+	/* Room for two more replies: the set and its data block go whole. */
+	total = used;
+	f->out.limit = f->out.len + 20;
+	used = proto_process(&f->ctx, &f->conn, in + total, strlen(in) - total,
+			     &f->out, &f->action);
+	assert_int_equal(f->action, PROTO_FULL);
+	assert_int_equal(used, strlen("version\r\nset a 0 0 1\r\nx\r\n"));
+	total += used;
+	f->out.limit = 0;
+	used = proto_process(&f->ctx, &f->conn, in + total, strlen(in) - total,
+			     &f->out, &f->action);
+	assert_int_equal(f->action, PROTO_CONTINUE);
+	assert_int_equal(total + used, strlen(in));
+	f->out.data[f->out.len] = '\0';
+	assert_string_equal(f->out.data, "VERSION 1.6.18\r\nVERSION 1.6.18\r\n"
+					 "STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n");
+}
+
+/* A client program's attach line is handed back, not answered. */
+static void test_attach_reported(void **state)
+{
+	struct fx *f = *state;
+	const char *in = "version\r\nshmkv_attach 7\r\nversion\r\n";
+	size_t used;
+
+	f->out.len = 0;
+	used = proto_process(&f->ctx, &f->conn, in, strlen(in), &f->out,
+			     &f->action);
+	assert_int_equal(f->action, PROTO_ATTACH);
+	assert_int_equal(used, strlen("version\r\nshmkv_attach 7\r\n"));
+	assert_int_equal(f->conn.attach_len, strlen("shmkv_attach 7\r\n"));
+	assert_int_equal(f->out.len, strlen("VERSION 1.6.18\r\n"));
+	/* Only the command itself: "shmkv_attachx" is an unknown command. */
+	expect(f, "shmkv_attachx\r\n", "ERROR\r\n");
+}
+
+/* Values of every size come back whole, header and bytes, cas included. */
+static void test_value_sizes(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, 100000, MAX_ITEM };
+	struct fx *f = *state;
+	char *in = malloc(MAX_ITEM + 64), *want = malloc(MAX_ITEM + 64);
+	size_t i, n;
+
+	assert_non_null(in);
+	assert_non_null(want);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		n = (size_t)snprintf(in, 64, "set big 7 0 %zu\r\n", sizes[i]);
+		memset(in + n, 'a' + (int)i, sizes[i]);
+		memcpy(in + n + sizes[i], "\r\n", 2);
+		feed(f, in, n + sizes[i] + 2);
+		assert_string_equal(f->out.data, "STORED\r\n");
+		n = (size_t)snprintf(want, 64, "VALUE big 7 %zu\r\n", sizes[i]);
+		memset(want + n, 'a' + (int)i, sizes[i]);
+		memcpy(want + n + sizes[i], "\r\nEND\r\n", 8);
+		feed(f, "get big\r\n", 9);
+		assert_int_equal(f->out.len, n + sizes[i] + 7);
+		assert_memory_equal(f->out.data, want, f->out.len);
+	}
+	free(in);
+	free(want);
+}
+
 static void test_noreply(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f, "set a 0 0 1 noreply\r\nx\r\nadd a 0 0 1 noreply\r\ny\r\n"
-		  "replace a 0 0 1 noreply\r\nz\r\nappend q 0 0 1 noreply\r\nz\r\n"
-		  "incr a 1 noreply\r\ndelete nope noreply\r\nget a\r\n",
+	expect(f,
+	       "set a 0 0 1 noreply\r\nx\r\nadd a 0 0 1 noreply\r\ny\r\n"
+	       "replace a 0 0 1 noreply\r\nz\r\nappend q 0 0 1 noreply\r\nz\r\n"
+	       "incr a 1 noreply\r\ndelete nope noreply\r\nget a\r\n",
 	       "VALUE a 0 1\r\nz\r\nEND\r\n");
 }
 
@@ -311,14 +404,20 @@ static void test_pipeline_1000(void **state)
 		if (i % 2 == 0) {
 			n += (size_t)snprintf(in + n, cap - n,
 					      "set key%d 0 0 %d\r\nv%d\r\n", i,
-					      i < 10 ? 2 : i < 100 ? 3 : 4, i);
+					      i < 10	? 2
+					      : i < 100 ? 3
+							: 4,
+					      i);
 			wn += (size_t)snprintf(want + wn, cap - wn, "STORED\r\n");
 		} else {
 			n += (size_t)snprintf(in + n, cap - n, "get key%d\r\n",
 					      i - 1);
 			wn += (size_t)snprintf(want + wn, cap - wn,
 					       "VALUE key%d 0 %d\r\nv%d\r\nEND\r\n",
-					       i - 1, i - 1 < 10 ? 2 : i - 1 < 100 ? 3 : 4,
+					       i - 1,
+					       i - 1 < 10    ? 2
+					       : i - 1 < 100 ? 3
+							     : 4,
 					       i - 1);
 		}
 	}
@@ -405,7 +504,8 @@ static void test_max_item_size(void **state)
 	off = 0;
 	step = 100000;
 	while (off < MAX_ITEM + 1 + 11) {
-		size_t end = off + step < MAX_ITEM + 12 ? off + step : MAX_ITEM + 12;
+		size_t end = off + step < MAX_ITEM + 12 ? off + step
+							: MAX_ITEM + 12;
 
 		f->out.len = 0;
 		used = proto_process(&f->ctx, &f->conn, in + off, end - off,
@@ -421,7 +521,8 @@ static void test_max_item_size(void **state)
 	expect(f, "set big 0 0 1\r\nz\r\nget big\r\n",
 	       "STORED\r\nVALUE big 0 1\r\nz\r\nEND\r\n");
 	/* noreply hides the error, but the block is still skipped. */
-	len = (size_t)snprintf(in, 64, "set big 0 0 %u noreply\r\n", MAX_ITEM + 1);
+	len = (size_t)snprintf(in, 64, "set big 0 0 %u noreply\r\n",
+			       MAX_ITEM + 1);
 	memset(in + len, 'v', MAX_ITEM + 1);
 	memcpy(in + len + MAX_ITEM + 1, "\r\nmn\r\n", 6);
 	feed(f, in, len + MAX_ITEM + 7);
@@ -463,8 +564,7 @@ static void test_stats(void **state)
 	assert_non_null(strstr(s, "\r\nSTAT curr_items 1\r\n"));
 	assert_non_null(strstr(s, "\r\nSTAT version 1.6.18\r\n"));
 	assert_non_null(strstr(s, "\r\nSTAT page_size "));
-	assert_true(strlen(s) > 5 &&
-		    strcmp(s + strlen(s) - 5, "END\r\n") == 0);
+	assert_true(strlen(s) > 5 && strcmp(s + strlen(s) - 5, "END\r\n") == 0);
 	s = feed(f, "stats items\r\n", 13);
 	assert_non_null(strstr(s, ":number 1\r\n"));
 	s = feed(f, "stats locks\r\n", 13);
@@ -492,6 +592,9 @@ int main(void)
 		T(test_flush_version_verbosity),
 		T(test_quit_and_close),
 		T(test_line_too_long),
+		T(test_reply_budget),
+		T(test_attach_reported),
+		T(test_value_sizes),
 		T(test_noreply),
 		T(test_pipeline_1000),
 		T(test_byte_at_a_time),

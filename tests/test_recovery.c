@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <xxhash.h>
 
 #include "cache.h"
 #include "lwlock_recover.h"
@@ -235,7 +234,7 @@ static void park(void)
 /* The partition a key falls in, and its lock. */
 static uint32_t key_partition(const struct fixture *f, const char *key)
 {
-	return (uint32_t)(XXH3_64bits(key, strlen(key)) >>
+	return (uint32_t)(table_hash(key, strlen(key)) >>
 			  f->c.table.partition_shift);
 }
 

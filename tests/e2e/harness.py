@@ -25,6 +25,8 @@ import unittest
 SERVER = os.environ.get("SHMKV_SERVER", "")
 PYTHON = "/usr/bin/python3"
 _live = []
+# As memcached, the server runs as root only when told so with -u.
+AS_ROOT = ["-u", "root"] if os.geteuid() == 0 else []
 
 
 def free_port():
@@ -138,7 +140,7 @@ class Server:
         self.lock_path = os.path.join(self.run_dir, "shmkv.pid")
         self.args = [SERVER, "-p", str(self.port), "--run-dir", self.run_dir,
                      "-t", str(workers), "-m", str(memory),
-                     "--huge-pages", "off"] + list(extra)
+                     "--huge-pages", "off"] + AS_ROOT + list(extra)
         self.log_path = os.path.join(self.tmp, "server.log")
         self.proc = None
         self.returncode = None

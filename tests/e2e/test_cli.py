@@ -426,7 +426,7 @@ class InstallTest(ServerTest):
             lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
         env = dict(l[len("Environment="):].split("=", 1) for l in lines
                    if l.startswith("Environment="))
-        for setting in ("SHMKV_PORT", "SHMKV_MEMORY_MB", "SHMKV_RUN_DIR"):
+        for setting in ("SHMKV_USER", "SHMKV_PORT", "SHMKV_MEMORY_MB", "SHMKV_RUN_DIR"):
             self.assertIn(setting, env)
         self.assertIn("User=shmkv", lines)
         exec_start = next(l for l in lines if l.startswith("ExecStart="))
@@ -436,7 +436,10 @@ class InstallTest(ServerTest):
         # The unit's own defaults, but on a free port, in a private run
         # directory and with little memory: its flags must be the server's.
         run_dir = os.path.join(dest, "unit-run")
+        # The test runs as root, where the unit's -u would need its user:
+        # the unit's -u with root, which the server accepts as meant.
         env.update(SHMKV_PORT=str(harness.free_port()), SHMKV_RUN_DIR=run_dir,
+                   SHMKV_USER="root" if os.geteuid() == 0 else env["SHMKV_USER"],
                    SHMKV_MEMORY_MB="64", SHMKV_OPTIONS="--huge-pages=off -t 2")
         words = []
         for a in argv[1:]:

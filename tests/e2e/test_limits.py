@@ -130,12 +130,12 @@ class LongLineTest(ServerTest):
         s = srv.tcp()
         s.sendall(b"get " + b"a " * 3000)
         self.assertFalse(is_eof(s, 0.5))
-        self.assertEqual(exchange(s, b"\r\nversion\r\n", 5 + 15),
-                         b"END\r\nVERSION 0.1.0\r\n")
+        self.assertEqual(exchange(s, b"\r\nversion\r\n", 5 + 16),
+                         b"END\r\nVERSION 1.6.18\r\n")
         # A long line whose newline came with it is a command like others.
         self.assertEqual(exchange(s, cmd("set " + "a" * 3000 + " 0 0 1", b"x")
-                                  + cmd("version"), len(BAD_LINE) + 7 + 15),
-                         BAD_LINE + b"ERROR\r\nVERSION 0.1.0\r\n")
+                                  + cmd("version"), len(BAD_LINE) + 7 + 16),
+                         BAD_LINE + b"ERROR\r\nVERSION 1.6.18\r\n")
         s.close()
         self.assertStopsCleanly(srv)
 
@@ -296,12 +296,12 @@ class SizeLimitTest(ServerTest):
                 want = ok.replace(b"K", K250)
                 self.assertEqual(recv_exact(s, len(want)), want)
                 s.sendall(line.replace(b"K", K251) + b"version\r\n")
-                want = BAD_LINE + after + b"VERSION 0.1.0\r\n"
+                want = BAD_LINE + after + b"VERSION 1.6.18\r\n"
                 self.assertEqual(recv_exact(s, len(want)), want)
         # gets and gats print a CAS: check the 250 case by its shape.
         for line in (b"gets K\r\n", b"gats 0 K\r\n"):
             s.sendall(line.replace(b"K", K251) + b"version\r\n")
-            want = BAD_LINE + b"VERSION 0.1.0\r\n"
+            want = BAD_LINE + b"VERSION 1.6.18\r\n"
             self.assertEqual(recv_exact(s, len(want)), want)
         s.sendall(b"set K 0 0 1\r\nx\r\ngets K\r\n".replace(b"K", K250))
         got = recv_exact(s, 8 + len(b"VALUE  0 1 \r\nx\r\nEND\r\n") + 250 + 1)
@@ -319,14 +319,14 @@ class SizeLimitTest(ServerTest):
         self.assertEqual(exchange(s, cmd("get v"), len(want)), want)
         # One byte more: refused, its data block skipped, the connection
         # goes on; the old value is gone (memcached unlinks it).
-        want = TOO_LARGE + b"VERSION 0.1.0\r\nEND\r\n"
+        want = TOO_LARGE + b"VERSION 1.6.18\r\nEND\r\n"
         self.assertEqual(exchange(s, cmd("set v 0 0 4097", past) + cmd("version")
                                   + cmd("get v"), len(want)), want)
         for verb in ("add", "replace", "append", "prepend"):
-            want = TOO_LARGE + b"VERSION 0.1.0\r\n"
+            want = TOO_LARGE + b"VERSION 1.6.18\r\n"
             self.assertEqual(exchange(s, cmd("%s v 0 0 4097" % verb, past)
                                       + cmd("version"), len(want)), want)
-        want = TOO_LARGE + b"VERSION 0.1.0\r\n"
+        want = TOO_LARGE + b"VERSION 1.6.18\r\n"
         self.assertEqual(exchange(s, cmd("cas v 0 0 4097 1", past) + cmd("version"),
                                   len(want)), want)
         # Meta: the same limit.
@@ -348,7 +348,7 @@ class SizeLimitTest(ServerTest):
         self.assertEqual(exchange(s, cmd("get v"), len(want)), want)
         # A length no one could send: refused at once, not awaited.
         self.assertEqual(exchange(s, cmd("set v 0 0 4294967295") + cmd("version"),
-                                  len(BAD_LINE) + 15), BAD_LINE + b"VERSION 0.1.0\r\n")
+                                  len(BAD_LINE) + 16), BAD_LINE + b"VERSION 1.6.18\r\n")
         s.close()
         self.assertStopsCleanly(srv)
 
@@ -374,7 +374,7 @@ class GarbageTest(ServerTest):
         ours = {seed: self.reply_to(srv.port, garbage(seed)) for seed in seeds}
         # Other clients are served throughout, and no worker died.
         s = srv.tcp()
-        self.assertEqual(exchange(s, cmd("version"), 15), b"VERSION 0.1.0\r\n")
+        self.assertEqual(exchange(s, cmd("version"), 16), b"VERSION 1.6.18\r\n")
         s.close()
         for seed, got in ours.items():
             # Whole reply lines only (mostly ERROR; garbage may spell a
@@ -476,7 +476,7 @@ class MemoryTest(ServerTest):
         self.assertLess(max(grown.values()), 4 * 1024,
                         "private memory grew (kB) over 3 rounds: %r" % grown)
         s = srv.tcp()
-        self.assertEqual(exchange(s, cmd("version"), 15), b"VERSION 0.1.0\r\n")
+        self.assertEqual(exchange(s, cmd("version"), 16), b"VERSION 1.6.18\r\n")
         s.close()
         self.assertStopsCleanly(srv)
 

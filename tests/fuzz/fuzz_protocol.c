@@ -8,9 +8,9 @@
  * quickly), exactly as a connection would present them.
  *
  * An input is a 2-byte header and the bytes "sent":
- *   byte 0  bit 0: present one command at a time (as connection.c does:
- *                  its line, or the length proto_conn.need asks for)
- *                  instead of the whole buffer;
+ *   byte 0  bit 0: a reply budget of one byte, so the parser stops after
+ *                  every command (PROTO_FULL) and is called again with the
+ *                  rest, as connection.c does when its bound is reached;
  *           bit 1: call the parser even when fewer than proto_conn.need
  *                  bytes are buffered (the connection never does; the
  *                  parser must cope anyway);
@@ -21,10 +21,13 @@
  * So the fuzzer mutates the split points too, and a command split across
  * reads (mid-line, mid-"\r\n", mid-data-block) is as likely as a whole one.
  *
- * After every call the harness checks what a connection relies on:
- * consumed <= presented; a call on the whole buffer that consumes nothing
- * and does not close asks for more bytes than it was given (or the
- * connection would wait for ever); the output grew by at most a bounded
+ * The harness calls proto_process exactly as connection.c does: every
+ * buffered byte and a reply budget, again after PROTO_FULL and
+ * PROTO_ATTACH, until the parser says it needs more bytes.  After every
+ * call it checks what a connection relies on: consumed <= presented; a
+ * call that stops for more bytes asks for more than it has (or the
+ * connection would wait for ever); PROTO_FULL only with the budget spent;
+ * the output grew by at most a bounded
  * amount per byte consumed (one largest value plus a line per byte, and
  * never without consuming); replies end in "\r\n"; the unconsumed tail
  * stays below the longest line plus the largest data block.  A failed check
@@ -62,14 +65,14 @@
  * of `stats`.  Deliberately loose: it catches runaway output, not style. */
 #define FUZZ_OUT_PER_BYTE (FUZZ_MAX_ITEM + 4096u)
 
-#define FLAG_ONE_AT_A_TIME 0x01u
+#define FLAG_SMALL_BUDGET 0x01u
 #define FLAG_IGNORE_NEED 0x02u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct {
 	bool ready;
-	bool trace;             /* replayer: print the replies (FUZZ_TRACE=1) */
+	bool trace; /* replayer: print the replies (FUZZ_TRACE=1) */
 	struct cache cache;
 	struct server_stats stats;
 	struct server_settings settings;
@@ -79,7 +82,8 @@ static struct {
 #define CHECK(cond, ...) \
 	do { \
 		if (!(cond)) { \
-			fprintf(stderr, "fuzz_protocol: check failed: %s: ", #cond); \
+			fprintf(stderr, \
+				"fuzz_protocol: check failed: %s: ", #cond); \
 			fprintf(stderr, __VA_ARGS__); \
 			fputc('\n', stderr); \
 			abort(); \
@@ -140,62 +144,63 @@ struct session {
 	bool closed;
 };
 
-/* take_one - what connection.c presents: the first line, or need bytes. */
-static size_t take_one(const struct session *s)
-{
-	const char *nl = memchr(s->in, '\n', s->in_len);
-	size_t take = nl ? (size_t)(nl - s->in) + 1 : s->in_len;
-
-	if (take < s->pc.need && s->pc.need <= s->in_len)
-		take = s->pc.need;
-	return take;
-}
-
-/* present - one proto_process call on in[0, take), with every check. */
-static size_t present(struct session *s, size_t take)
+/*
+ * present - one proto_process call on everything buffered, with every
+ * check; the action it returned.
+ */
+static enum proto_action present(struct session *s, unsigned flags)
 {
 	enum proto_action action = PROTO_CONTINUE;
-	size_t before = s->out.len, used, grew;
+	size_t before = s->out.len, used, grew, left;
 
-	used = proto_process(&env.ctx, &s->pc, s->in, take, &s->out, &action);
-	CHECK(used <= take, "consumed %zu of %zu", used, take);
+	s->out.limit = (flags & FLAG_SMALL_BUDGET) ? before + 1 : 0;
+	used = proto_process(&env.ctx, &s->pc, s->in, s->in_len, &s->out,
+			     &action);
+	CHECK(used <= s->in_len, "consumed %zu of %zu", used, s->in_len);
 	CHECK(s->out.len >= before && s->out.len <= s->out.cap,
 	      "out len %zu cap %zu before %zu", s->out.len, s->out.cap, before);
 	grew = s->out.len - before;
 	CHECK(grew <= (uint64_t)used * FUZZ_OUT_PER_BYTE,
 	      "%zu reply bytes for %zu bytes consumed", grew, used);
 	if (grew > 0)
-		CHECK(grew >= 2 && memcmp(s->out.data + s->out.len - 2, "\r\n", 2) == 0,
+		CHECK(grew >= 2 && memcmp(s->out.data + s->out.len - 2, "\r\n",
+					  2) == 0,
 		      "a reply of %zu bytes does not end in \\r\\n", grew);
+	left = s->in_len - used;
 	if (action == PROTO_CLOSE) {
 		s->closed = true;
-		return used;
+		return action;
 	}
-	/* Nothing consumed from everything buffered: the parser must be
-	 * waiting for more, or a connection would hang on this input. */
-	if (used == 0 && take == s->in_len)
-		CHECK(s->pc.need > take, "stalled: need %zu with %zu buffered",
-		      s->pc.need, take);
-	memmove(s->in, s->in + used, s->in_len - used);
-	s->in_len -= used;
-	return used;
+	if (action == PROTO_FULL)
+		CHECK(s->out.limit != 0 && s->out.len >= s->out.limit,
+		      "full with %zu of a budget of %zu", s->out.len,
+		      s->out.limit);
+	if (action == PROTO_ATTACH)
+		CHECK(s->pc.attach_len > 0 && s->pc.attach_len <= used,
+		      "attach line of %zu bytes, %zu used", s->pc.attach_len,
+		      used);
+	/* Stopped for more bytes: it must want more than it has, or a
+	 * connection would wait on this input for ever. */
+	if (action == PROTO_CONTINUE && left > 0)
+		CHECK(s->pc.need > left, "stalled: need %zu with %zu buffered",
+		      s->pc.need, left);
+	memmove(s->in, s->in + used, left);
+	s->in_len = left;
+	return action;
 }
 
-/* drain - answer what is buffered, as the flags say a connection would. */
+/* drain - answer what is buffered, as a connection would. */
 static void drain(struct session *s, unsigned flags)
 {
-	size_t take;
-
 	while (!s->closed && s->in_len > 0) {
 		if (!(flags & FLAG_IGNORE_NEED) && s->in_len < s->pc.need)
 			break;
-		take = (flags & FLAG_ONE_AT_A_TIME) ? take_one(s) : s->in_len;
-		if (present(s, take) == 0) {
-			/* One line of a command with a data block: present the
-			 * whole buffer, as connection.c does. */
-			if (s->closed || take == s->in_len || present(s, s->in_len) == 0)
-				break;
-		}
+		if (present(s, flags) == PROTO_CONTINUE)
+			break;
+		/* PROTO_FULL: the replies would be written now. */
+		if (env.trace)
+			fwrite(s->out.data, 1, s->out.len, stdout);
+		s->out.len = 0;
 	}
 	/* An unconsumed tail is at most one line and one data block (a
 	 * refused block is swallowed as it arrives, never buffered). */
@@ -288,10 +293,10 @@ static int replay_file(const char *path)
 	fclose(f);
 	LLVMFuzzerTestOneInput(buf, (size_t)len);
 	if (len >= 2) {
-		/* One byte per read, then all at once one command at a
-		 * time: the two extremes of how a command can arrive. */
+		/* One byte per read, then all at once one command per
+		 * call: the two extremes of how a command can arrive. */
 		run_session(1u << 2, 0, buf + 2, (size_t)len - 2);
-		run_session(FLAG_ONE_AT_A_TIME, 0, buf + 2, (size_t)len - 2);
+		run_session(FLAG_SMALL_BUDGET, 0, buf + 2, (size_t)len - 2);
 	}
 	free(buf);
 	return 0;
@@ -311,7 +316,8 @@ static int replay_path(const char *path, unsigned *count)
 	int n, i, rc = 0;
 
 	if (stat(path, &st) != 0) {
-		fprintf(stderr, "fuzz_protocol: no such file or directory: %s\n", path);
+		fprintf(stderr,
+			"fuzz_protocol: no such file or directory: %s\n", path);
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -327,7 +333,8 @@ static int replay_path(const char *path, unsigned *count)
 	}
 	for (i = 0; i < n; i++) {
 		if (names[i]->d_name[0] != '.' && rc == 0) {
-			snprintf(sub, sizeof(sub), "%s/%s", path, names[i]->d_name);
+			snprintf(sub, sizeof(sub), "%s/%s", path,
+				 names[i]->d_name);
 			if (stat(sub, &st) == 0 && S_ISREG(st.st_mode)) {
 				if (replay_file(sub) != 0)
 					rc = -1;

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""cpu.py - server CPU per request beside a do-nothing server (workload h)
+
+Throughput at pipeline depth 1 on loopback is bounded by the kernel: every
+request costs a read, a write and a wake-up whatever the server does.
+shmkv-nullserver (bench/nullserver.c) pays exactly that and nothing more, so
+its figures are the limit.  For each server configuration -- the
+do-nothing server, memcached -t 1 and -t 2, shmkv-server -t 1 and -t 2 --
+and each depth (1 and 16) this runs shmkv-bench (50 connections, 9:1
+get/set, 100-byte values) and reads the user+system CPU time of every
+server process from /proc before and after the run: CPU per request is
+that difference over the requests answered.  The configurations are
+interleaved (one run of each, then the next round) and each figure is the
+median of the rounds, so a neighbour's burst on a shared machine lands on
+one run of every configuration rather than on all runs of one.
+
+Run by run.py (workload h) or on its own:
+    python3 bench/cpu.py --build build-rel [--rounds 5] [--duration 3]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import run  # noqa: E402  (the Server class, free_port, shmkv_bench runner)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+DEPTHS = (1, 16)
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of pid (all its threads), 0 if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    # fields[0] is the state (field 3); utime and stime are fields 14, 15
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children(pid):
+    """The PIDs whose parent is pid (shmkv-server's workers)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                ppid = int(f.read().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            kids.append(int(name))
+    return kids
+
+
+def server_cpu(pid):
+    """CPU seconds of a server: the process and its children."""
+    return sum(proc_cpu_seconds(p) for p in [pid] + children(pid))
+
+
+def nullserver(b, threads):
+    port = run.free_port()
+    exe = os.path.join(b.a.build, "bench", "shmkv-nullserver")
+    argv = [exe, "-p", str(port), "-l", "127.0.0.1", "-t", str(threads)]
+    return run.Server("do-nothing -t %d" % threads, argv, ("127.0.0.1", port),
+                      "memcached", b.tmp)
+
+
+def configurations(b):
+    mem = b.a.memory
+    return [("do-nothing", "-t 1", lambda: nullserver(b, 1)),
+            ("do-nothing", "-t 2", lambda: nullserver(b, 2)),
+            ("memcached", "-t 1", lambda: b.memcached(1, mem)),
+            ("memcached", "-t 2", lambda: b.memcached(2, mem)),
+            ("shmkv", "-t 1", lambda: b.shmkv(1, mem)),
+            ("shmkv", "-t 2", lambda: b.shmkv(2, mem))]
+
+
+def measure_once(b, srv, system, config, depth):
+    """One shmkv-bench run; a point with cpu_us_per_req."""
+    flags = ["-p", str(srv.addr[1]), "--no-preload"] + b.net_flags(depth)
+    before = server_cpu(srv.proc.pid)
+    p = b.shmkv_bench_once(system, config, flags)
+    spent = server_cpu(srv.proc.pid) - before
+    if p["status"] == "ok":
+        ops = p["json"]["gets"] + p["json"]["sets"]
+        p["cpu_us_per_req"] = spent * 1e6 / ops if ops else None
+        run.log("  -> %s %s: %.0f ops/s, %.2f us CPU per request" %
+                (system, config, p["ops"], p["cpu_us_per_req"] or 0))
+    return p
+
+
+def run_cpu(b, rounds):
+    """Every configuration at both depths, interleaved; medians per cell."""
+    cells = {}
+    for r in range(rounds):
+        for system, tflag, make in configurations(b):
+            try:
+                with make() as srv:
+                    # The keys are stored once per start, outside the runs.
+                    warm = ["-p", str(srv.addr[1])] + b.net_flags(1)
+                    warm[warm.index("--duration") + 1] = "1"
+                    b.shmkv_bench_once(system, tflag + ", preload", warm)
+                    for depth in DEPTHS:
+                        config = "%s, 9:1, pipeline %d" % (tflag, depth)
+                        cells.setdefault((system, tflag, depth), []).append(
+                            measure_once(b, srv, system, config, depth))
+            except (RuntimeError, OSError) as e:
+                for depth in DEPTHS:
+                    cells.setdefault((system, tflag, depth), []).append(
+                        run.failed(system, tflag, str(e)))
+        run.log("cpu: round %d of %d done" % (r + 1, rounds))
+    return [summarise(k, v) for k, v in cells.items()]
+
+
+def median_of(values):
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+
+
+def summarise(key, runs):
+    system, tflag, depth = key
+    bad = [p for p in runs if p["status"] != "ok"]
+    good = [q for q in runs if q["status"] == "ok"]
+    ops = [q["ops"] for q in good]
+    cpu = [q["cpu_us_per_req"] for q in good if q.get("cpu_us_per_req") is not None]
+    p = run.point(system, "%s, 9:1, pipeline %d" % (tflag, depth), depth=depth,
+                  ops=median_of(ops), cpu_us_per_req=median_of(cpu), runs=len(runs),
+                  spread="%s–%s ops/s, %s–%s µs" % (
+                      run.fmt_ops(min(ops)) if ops else "—",
+                      run.fmt_ops(max(ops)) if ops else "—",
+                      "%.2f" % min(cpu) if cpu else "—",
+                      "%.2f" % max(cpu) if cpu else "—"))
+    if bad:
+        p["status"] = bad[0]["status"]
+    return p
+
+
+def best(pts, system, depth, key="ops", low=False):
+    v = [p for p in pts if p["system"] == system and p["depth"] == depth and
+         p["status"] == "ok" and p.get(key) is not None]
+    if not v:
+        return None
+    return (min if low else max)(v, key=lambda p: p[key])
+
+
+def report(pts, rounds):
+    """Markdown lines for the results file."""
+    L = ["## (g) server CPU per request beside a do-nothing server", "",
+         "50 connections, 9:1 get/set, 100-byte values, 100000 keys; the "
+         "do-nothing server (`bench/nullserver.c`) reads, answers END/STORED "
+         "without a table and writes, so its figures are the kernel's limit. "
+         "CPU = user+system time of every server process over the run / "
+         "requests. Configurations interleaved, median of %d round%s." % (rounds, "s" * (rounds > 1)), "",
+         "| system | configuration | ops/s | CPU µs/request | ops/s ÷ do-nothing | "
+         "CPU ÷ do-nothing | runs: min–max | status |",
+         "|---|---|---:|---:|---:|---:|---|---|"]
+    for p in sorted(pts, key=lambda p: (p["depth"], p["config"][:4], p["system"])):
+        null = best(pts, "do-nothing", p["depth"])
+        lean = best(pts, "do-nothing", p["depth"], "cpu_us_per_req", low=True)
+        r_ops = p["ops"] / null["ops"] if null and p["ops"] else None
+        r_cpu = (p["cpu_us_per_req"] / lean["cpu_us_per_req"]
+                 if lean and p.get("cpu_us_per_req") else None)
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            p["system"], p["config"], run.fmt_ops(p["ops"]),
+            "%.2f" % p["cpu_us_per_req"] if p.get("cpu_us_per_req") else "—",
+            run.fmt_ratio(r_ops), run.fmt_ratio(r_cpu), p.get("spread", ""),
+            p["status"]))
+    L.append("")
+    for depth in DEPTHS:
+        s, m, n = (best(pts, x, depth) for x in ("shmkv", "memcached", "do-nothing"))
+        if s and m and n:
+            L.append("- pipeline %d: shmkv (best) %.2f× the do-nothing server, "
+                     "%.2f× memcached (best)" % (depth, s["ops"] / n["ops"],
+                                                 s["ops"] / m["ops"]))
+    L.append("")
+    return L
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default=os.path.join(run.ROOT, "build-rel"))
+    ap.add_argument("--duration", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2, help="client threads")
+    ap.add_argument("--memory", type=int, default=256)
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+    args.repeat = 1
+    tmp = tempfile.mkdtemp(prefix="shmkv-cpu-")
+    b = run.Bench(args, tmp)
+    pts = run_cpu(b, args.rounds)
+    print("\n".join(report(pts, args.rounds)))
+    return 1 if any(p["status"] != "ok" for p in pts) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+/*
+ * proto_helpers.c - the protocol files' tools: output, tokens, numbers
+ *
+ * What every handler uses and nothing in it calls back up into a
+ * handler: appending to the reply buffer, memcached's tokenizer, its
+ * number rules (safe_strtoul and friends, quirks included), the key rule,
+ * and the table's clock.
+ *
+ * Interface routines:
+ *   proto_out_reserve (protocol.h)
+ *   proto_add, proto_adds, proto_addf, proto_reply
+ *   proto_tokenize, proto_tok_is
+ *   proto_num_u32/_i32/_u64 and their _str forms, proto_put_u64
+ *   proto_key_ok, proto_now
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "protocol_internal.h"
+
+/*
+ * proto_out_reserve - make out->cap at least out->len + n.  Grows by
+ * doubling so that appending a pipelined batch's replies is amortised
+ * linear.  Returns 0, or -ENOMEM with out unchanged.
+ */
+int proto_out_reserve(struct proto_out *out, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (n <= out->cap - out->len)
+		return 0;
+	if (n > SIZE_MAX / 2 - out->len)
+		return -ENOMEM;
+	cap = out->cap ? out->cap : 1024;
+	while (cap < out->len + n)
+		cap *= 2;
+	p = realloc(out->data, cap);
+	if (p == NULL)
+		return -ENOMEM;
+	out->data = p;
+	out->cap = cap;
+	return 0;
+}
+
+/* proto_add - append n bytes; on failure mark the request out of memory. */
+int proto_add(struct proto_req *req, const void *p, size_t n)
+{
+	if (proto_out_reserve(req->out, n) != 0) {
+		req->oom = true;
+		return -ENOMEM;
+	}
+	memcpy(req->out->data + req->out->len, p, n);
+	req->out->len += n;
+	return 0;
+}
+
+int proto_adds(struct proto_req *req, const char *s)
+{
+	return proto_add(req, s, strlen(s));
+}
+
+/* proto_addf - append printf output (no terminating NUL is kept). */
+int proto_addf(struct proto_req *req, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (proto_out_reserve(req->out, 256) != 0)
+		goto oom;
+	va_start(ap, fmt);
+	n = vsnprintf(req->out->data + req->out->len,
+		      req->out->cap - req->out->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= req->out->cap - req->out->len) {
+		if (proto_out_reserve(req->out, (size_t)n + 1) != 0)
+			goto oom;
+		va_start(ap, fmt);
+		vsnprintf(req->out->data + req->out->len,
+			  req->out->cap - req->out->len, fmt, ap);
+		va_end(ap);
+	}
+	req->out->len += (size_t)n;
+	return 0;
+oom:
+	req->oom = true;
+	return -ENOMEM;
+}
+
+/*
+ * proto_reply - a one-line reply, "\r\n" added; suppressed under noreply,
+ * which in memcached's text protocol hides errors too (out_string).
+ */
+void proto_reply(struct proto_req *req, const char *line)
+{
+	if (req->noreply)
+		return;
+	if (proto_adds(req, line) == 0)
+		proto_add(req, "\r\n", 2);
+}
+
+/*
+ * proto_tokenize - memcached's tokenize_command over s[0, len).  Fills at
+ * most max_tokens - 1 real tokens; if the line has more, the terminal token
+ * points at the unparsed rest (with length 0), else its value is NULL.
+ * Returns the count including the terminal token, as memcached does.
+ * memchr finds each space: a request line is a few long tokens (a key of
+ * tens of bytes), which a byte loop would walk one compare at a time.
+ */
+size_t proto_tokenize(const char *s, size_t len, struct proto_token *tokens,
+		      size_t max_tokens)
+{
+	const char *p = s, *end = s + len;
+	size_t n = 0;
+
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		const char *stop = sp != NULL ? sp : end;
+
+		if (stop > p) {
+			tokens[n].value = p;
+			tokens[n].length = (size_t)(stop - p);
+			n++;
+			if (n == max_tokens - 1 && sp != NULL) {
+				p = sp + 1;
+				tokens[n].value = p < end ? p : NULL;
+				tokens[n].length = 0;
+				return n + 1;
+			}
+		}
+		if (sp == NULL)
+			break;
+		p = sp + 1;
+	}
+	tokens[n].value = NULL;
+	tokens[n].length = 0;
+	return n + 1;
+}
+
+/* is_c_space - isspace in the C locale, which the server never leaves. */
+static inline bool is_c_space(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * parse_digits - strtoull's grammar on s[0, len): leading white space, a
+ * sign, decimal digits, then the end or white space.  neg says a '-' was
+ * seen; the value is negated modulo 2^64 as strtoull does.  False on no
+ * digits, trailing junk, or overflow (ERANGE).
+ */
+static bool parse_digits(const char *s, size_t len, uint64_t *out, bool *neg)
+{
+	size_t i = 0, first;
+	uint64_t v = 0;
+
+	*neg = false;
+	while (i < len && is_c_space(s[i]))
+		i++;
+	if (i < len && (s[i] == '+' || s[i] == '-'))
+		*neg = s[i++] == '-';
+	first = i;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (i == first)
+		return false;
+	if (i < len && !is_c_space(s[i]))
+		return false;
+	*out = *neg ? (uint64_t)0 - v : v;
+	return true;
+}
+
+/* proto_num_u64_str - memcached's safe_strtoull. */
+bool proto_num_u64_str(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v;
+	bool neg;
+
+	if (!parse_digits(s, len, &v, &neg))
+		return false;
+	if ((int64_t)v < 0 && neg)
+		return false;
+	*out = v;
+	return true;
+}
+
+/*
+ * proto_num_u32_str - memcached's safe_strtoul: an unsigned long, "-n"
+ * refused only when it would look negative, then truncated to 32 bits (so
+ * "4294967296" is 0, as memcached 1.6 stores it).
+ */
+bool proto_num_u32_str(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v;
+
+	if (!proto_num_u64_str(s, len, &v))
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/*
+ * proto_num_i32_str - memcached's safe_strtol: a long (ERANGE outside
+ * int64), truncated to 32 bits.  So an exptime of 2^31 is negative and
+ * stores an already expired item, exactly as memcached does.
+ */
+bool proto_num_i32_str(const char *s, size_t len, int32_t *out)
+{
+	uint64_t v;
+	bool neg;
+
+	if (!parse_digits(s, len, &v, &neg))
+		return false;
+	if (neg ? v != 0 && v < (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
+		return false;
+	*out = (int32_t)(uint32_t)v;
+	return true;
+}
+
+bool proto_num_u32(const struct proto_token *t, uint32_t *out)
+{
+	return proto_num_u32_str(t->value, t->length, out);
+}
+
+bool proto_num_i32(const struct proto_token *t, int32_t *out)
+{
+	return proto_num_i32_str(t->value, t->length, out);
+}
+
+bool proto_num_u64(const struct proto_token *t, uint64_t *out)
+{
+	return proto_num_u64_str(t->value, t->length, out);
+}
+
+/* proto_key_ok - memcached's only key rule on the wire: at most 250 bytes. */
+bool proto_key_ok(const struct proto_token *key)
+{
+	return key->length > 0 && key->length <= PROTO_KEY_MAX;
+}
+
+/*
+ * proto_put_u64 - v in decimal, without printf: a reply header is written
+ * under the partition lock (proto_fetch_value), where it should be quick.
+ */
+size_t proto_put_u64(char *dst, uint64_t v)
+{
+	char tmp[PROTO_U64_DIGITS];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/*
+ * proto_now - the table's clock, so that TTLs we print agree with the
+ * expiry the table applies; the wall clock if the segment's is not set.
+ */
+uint32_t proto_now(const struct proto_ctx *ctx)
+{
+	uint32_t now = 0;
+
+	if (ctx->table != NULL && ctx->table->seg != NULL)
+		now = segment_clock(ctx->table->seg);
+	return now ? now : (uint32_t)time(NULL);
+}

@@ -1,0 +1,51 @@
+/*
+ * proto_meta.h - what the meta protocol's files share
+ *
+ * A meta command's flags are parsed once, into struct meta_flags, by
+ * proto_meta_flags.c; protocol_meta.c runs the command and writes its
+ * reply.
+ *
+ * Interface routines (proto_meta_flags.c):
+ *   meta_preparse   check and parse a command's flags
+ *   meta_opaque_ok  memcached's limit on the O token
+ */
+#ifndef SHMKV_PROTO_META_H
+#define SHMKV_PROTO_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol_internal.h"
+
+#define KEY_TOKEN 1	   /* the key is the command's second token */
+#define META_MAX_TOKENS 20 /* memcached's MFLAG_MAX_OPT_LENGTH */
+#define META_OPAQUE_MAX 32 /* the O token, O included */
+#define META_LINE_MAX 1024 /* a reply line's flags, at most */
+
+/* What a meta command's flags asked for, parsed. */
+struct meta_flags {
+	const char *errstr;
+	bool has_error;
+	bool key_binary;
+	bool value, no_update, no_reply, set_stale;
+	bool vivify, new_ttl, recache, has_cas, has_new_cas;
+	int32_t autoviv_exptime, exptime, recache_time;
+	uint32_t client_flags;
+	uint64_t req_cas, new_cas, initial, delta;
+	char mode;
+	const char *key; /* the key the table sees (decoded if b) */
+	size_t nkey;
+	unsigned char keybuf[PROTO_KEY_MAX];
+};
+
+/*
+ * meta_preparse - check and parse the flags tokens[start..] of req into of
+ * (zeroed by the caller).  Returns 0, or -1 with of->errstr set.
+ */
+int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
+		  struct meta_flags *of);
+
+bool meta_opaque_ok(const struct proto_req *req, size_t start);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * proto_meta_flags.c - a meta command's flags, checked and parsed once
+ *
+ * memcached's _meta_flag_preparse: one pass over the flag tokens that
+ * rejects duplicates and unknown flags and parses the numbers, in
+ * memcached's order, so that a line with several faults gets the error
+ * memcached would give.
+ *
+ * Interface routines: meta_preparse, meta_opaque_ok (proto_meta.h).
+ */
+#include <string.h>
+
+#include "proto_meta.h"
+#include "wire.h"
+
+enum meta_flag_result {
+	META_OK,
+	META_STOP,
+	META_BAD_TOKEN
+};
+
+/*
+ * meta_flag - parse one flag token t (its first byte o) into of.  key is
+ * the command's key token, which b decodes.  META_STOP with of->errstr set
+ * ends the scan; META_BAD_TOKEN is a number memcached could not read.
+ */
+static enum meta_flag_result meta_flag(struct meta_flags *of,
+				       const struct proto_token *t,
+				       const struct proto_token *key,
+				       bool allow_new_cas)
+{
+	unsigned char o = (unsigned char)t->value[0];
+	const char *arg = t->value + 1;
+	size_t alen = t->length - 1;
+
+	switch (o) {
+	case 'b':
+		of->nkey = wire_base64_decode(key->value, key->length,
+					      of->keybuf, sizeof(of->keybuf));
+		of->key = (const char *)of->keybuf;
+		if (of->nkey == 0) {
+			of->errstr = "CLIENT_ERROR error decoding key";
+			of->has_error = true;
+		}
+		of->key_binary = true;
+		break;
+	case 'N':
+		of->vivify = true;
+		if (!proto_num_i32_str(arg, alen, &of->autoviv_exptime))
+			return META_BAD_TOKEN;
+		break;
+	case 'T':
+		of->new_ttl = true;
+		if (!proto_num_i32_str(arg, alen, &of->exptime))
+			return META_BAD_TOKEN;
+		break;
+	case 'R':
+		of->recache = true;
+		if (!proto_num_i32_str(arg, alen, &of->recache_time))
+			return META_BAD_TOKEN;
+		break;
+	case 'C':
+		of->has_cas = true;
+		if (!proto_num_u64_str(arg, alen, &of->req_cas))
+			return META_BAD_TOKEN;
+		break;
+	case 'E':
+		if (!allow_new_cas) {
+			of->errstr = "CLIENT_ERROR invalid flag";
+			return META_STOP;
+		}
+		of->has_new_cas = true;
+		if (!proto_num_u64_str(arg, alen, &of->new_cas))
+			return META_BAD_TOKEN;
+		break;
+	case 'F':
+		if (!proto_num_u32_str(arg, alen, &of->client_flags))
+			of->has_error = true;
+		break;
+	case 'M':
+		if (t->length != 2) {
+			of->errstr = "CLIENT_ERROR incorrect length for M token";
+			of->has_error = true;
+		} else {
+			of->mode = t->value[1];
+		}
+		break;
+	case 'J':
+		if (!proto_num_u64_str(arg, alen, &of->initial)) {
+			of->errstr = "CLIENT_ERROR invalid numeric initial value";
+			of->has_error = true;
+		}
+		break;
+	case 'D':
+		if (!proto_num_u64_str(arg, alen, &of->delta)) {
+			of->errstr = "CLIENT_ERROR invalid numeric delta value";
+			of->has_error = true;
+		}
+		break;
+	case 'I': of->set_stale = true; break;
+	case 'v': of->value = true; break;
+	case 'u': of->no_update = true; break;
+	case 'q': of->no_reply = true; break;
+	case 'O':
+	case 'P':
+	case 'L':
+	case 'k':
+	case 's':
+	case 't':
+	case 'c':
+	case 'f':
+	case 'l':
+	case 'h': break;
+	default: of->errstr = "CLIENT_ERROR invalid flag"; return META_STOP;
+	}
+	return META_OK;
+}
+
+/*
+ * meta_preparse - check and parse the flags tokens[start..].  Returns 0,
+ * or -1 with of->errstr set.  A duplicate or unknown flag stops at once;
+ * a bad number is remembered and the scan goes on (its message may be
+ * overwritten by a later one), as memcached does.
+ */
+int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
+		  struct meta_flags *of)
+{
+	const struct proto_token *t = req->tokens;
+	bool seen[128] = { false };
+	size_t i;
+
+	of->key = t[KEY_TOKEN].value;
+	of->nkey = t[KEY_TOKEN].length;
+	of->delta = 1;
+	for (i = start; i < req->ntokens && t[i].length != 0; i++) {
+		unsigned char o = (unsigned char)t[i].value[0];
+
+		if (o >= 127 || seen[o]) {
+			of->errstr = "CLIENT_ERROR duplicate flag";
+			return -1;
+		}
+		seen[o] = true;
+		switch (meta_flag(of, &t[i], &t[KEY_TOKEN], allow_new_cas)) {
+		case META_OK: break;
+		case META_STOP: return -1;
+		case META_BAD_TOKEN:
+			of->errstr = "CLIENT_ERROR bad token in command line format";
+			of->has_error = true;
+			break;
+		}
+	}
+	return of->has_error ? -1 : 0;
+}
+
+/* meta_opaque_ok - memcached refuses an O token longer than 32 bytes. */
+bool meta_opaque_ok(const struct proto_req *req, size_t start)
+{
+	size_t i;
+
+	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
+		if (req->tokens[i].value[0] == 'O' &&
+		    req->tokens[i].length > META_OPAQUE_MAX)
+			return false;
+	return true;
+}

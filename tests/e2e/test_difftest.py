@@ -1,0 +1,33 @@
+"""test_difftest.py - a short, fixed-seed differential stream: shmkv answers as memcached
+
+Runs tests/e2e/difftest.py's generator for a few fixed seeds, text and meta
+mixed, against a private memcached and a shmkv-server, and fails with the
+report (a minimal stream per divergence) if any reply differs.
+
+NOTE: not yet registered in meson.build, so not yet part of `make test`:
+the meta protocol still diverges (see docs/compatibility.md, "Not done
+yet").  Register it as 'e2e_difftest' once `make difftest` agrees.
+"""
+import io
+import os
+
+import difftest
+import harness
+from harness import ServerTest
+
+SEEDS = [1, 2, 3]
+OPS = 1500
+
+
+class DifferentialTest(ServerTest):
+    def test_fixed_seeds_agree_with_memcached(self):
+        self.assertTrue(os.access(difftest.MEMCACHED, os.X_OK),
+                        "%s is needed (make test installs memcached)"
+                        % difftest.MEMCACHED)
+        out = io.StringIO()
+        found = difftest.run(harness.SERVER, SEEDS, OPS, "all", out, quiet=True)
+        self.assertEqual(found, {}, "\n" + out.getvalue())
+
+
+if __name__ == "__main__":
+    harness.main()
