@@ -213,7 +213,12 @@ class UpgradeTest(ServerTest):
 
     def test_upgrade_command_with_a_memory_file_twice(self):
         path = os.path.join(self.dir, "cache")
-        srv = self.server("--memory-file", path)
+        pid_file = os.path.join(self.dir, "pid")
+        srv = self.server("--memory-file", path, "-P", pid_file)
+
+        def pid_in_file():
+            with open(pid_file) as f:
+                return int(f.read())
 
         def command(pid):
             p = subprocess.run(srv.args + ["--upgrade"], capture_output=True,
@@ -221,17 +226,23 @@ class UpgradeTest(ServerTest):
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn(b"upgraded: pid", p.stdout)
         new_pid = self.upgrade_under_load(srv, command)
+        self.assertEqual(pid_in_file(), new_pid)  # memcached's -P follows
         # The successor can be upgraded in turn, and a third server never
         # gets in: the memory file and the port stay taken.
-        third = subprocess.run(srv.args, capture_output=True, timeout=30)
+        i = srv.args.index("-P")
+        third = subprocess.run(srv.args[:i] + srv.args[i + 2:],
+                               capture_output=True, timeout=30)
         self.assertEqual(third.returncode, 1, third.stderr)
+        self.assertIn(b"is running", third.stderr)
         p = subprocess.run(srv.args + ["--upgrade"], capture_output=True, timeout=90)
         self.assertEqual(p.returncode, 0, p.stderr)
         newest = lock_pid(srv)
         self.assertNotIn(newest, (None, new_pid))
         wait_until(lambda: not alive(new_pid), 20, "second old server gone")
+        self.assertEqual(pid_in_file(), newest)
         self.check_keys(srv, self.values)
         self.stop_successor(srv, newest)
+        self.assertFalse(os.path.exists(pid_file), "pid file left behind")
         # Stopped cleanly: the next start adopts the file with its items.
         again = self.new_server("--memory-file", path, port=srv.port,
                                 run_dir=srv.run_dir)
