@@ -559,8 +559,9 @@ static int open_cache(struct supervisor *s, uint64_t stats_size)
 	return 0;
 }
 
-/* take_interlock - acquire it (a successor takes it over in open_cache). */
-static int take_interlock(struct supervisor *s)
+/* take_interlock_and_sockets - acquire the interlock and bind; a successor
+ * checks the sockets it was handed (and takes the interlock in open_cache). */
+static int take_interlock_and_sockets(struct supervisor *s)
 {
 	char err[1024];
 	int rc;
@@ -641,7 +642,7 @@ static int supervisor_start_up(struct supervisor *s)
 	s->up.inherited = rc == 1;
 	if (!s->up.inherited)
 		s->up.inh.chan = -1;
-	rc = take_interlock(s);
+	rc = take_interlock_and_sockets(s);
 	if (rc < 0)
 		return rc;
 	if (pipe2(s->ready_pipe, O_CLOEXEC) < 0 ||
@@ -775,6 +776,12 @@ int supervisor_run(const struct server_config *cfg)
 		return sup_upgrade_exit(s, s->up.retire ? SIGUSR2 : SIGTERM);
 	SERVER_LOG("stopping: %u worker(s) running, %" PRIu64 " restart(s)",
 		   live_workers(s), s->restarts);
+	/* A successor that has not adopted yet must not take over what we
+	 * are about to undo. */
+	if (s->up.old.chan >= 0 && s->up.old.child > 0) {
+		kill(s->up.old.child, SIGKILL);
+		(void)waitpid(s->up.old.child, NULL, 0);
+	}
 	sup_stop_workers(s, SIGTERM);
 	memory_file_stopped(&s->mfile, s->recovery.pending == 0);
 	sup_upgrade_note_failed(s, NULL);
