@@ -8,7 +8,9 @@ the binary at its program path.  What a user checks: no connection attempt
 refused, no request failed, no key lost, a new supervisor PID, every old
 process gone, the direct reader never failed a lookup.  A new binary that
 cannot adopt the segment (started with another -m) is refused and the old
-server goes on serving.
+server goes on serving, as it does for a new binary with another -t; a
+SHMKV_UPGRADE variable that names no hand-over stops a start before it
+takes anything.
 
 The server runs from a copy of shmkv-server in the test's directory, so
 that the test can put another program at that path, as an operator
@@ -271,12 +273,25 @@ class UpgradeTest(ServerTest):
         with srv.unix() as s:
             s.sendall(b"set after 0 0 1\r\nx\r\n")
             self.assertEqual(recv_until(s, re.compile(rb"STORED\r\n")), b"STORED\r\n")
-        # SIGUSR2 the same way: refused again, still serving.
+        # SIGUSR2 with another -t: the sockets are one per worker, refused.
+        with open(self.binary, "w") as f:
+            f.write('#!/bin/sh\nexec "%s" "$@" -t 3\n' % real)
         os.kill(srv.pid, signal.SIGUSR2)
         wait_until(lambda: srv.log_text().count("upgrade refused") >= 2, 30,
                    "second refusal")
+        self.assertIn("-t and -p cannot change in an upgrade", srv.log_text())
+        self.assertEqual(sorted(srv.workers()), sorted(workers))
         self.check_keys(srv, values)
         self.assertStopsCleanly(srv)
+
+    def test_a_stray_upgrade_variable_is_refused(self):
+        env = dict(os.environ, SHMKV_UPGRADE="1 2 3")
+        srv = harness.Server(start=False)
+        self.addCleanup(srv.cleanup)
+        p = subprocess.run(srv.args, env=env, capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"SHMKV_UPGRADE is set but does not name", p.stderr)
+        self.assertFalse(os.path.exists(srv.run_dir), "it created a run directory")
 
 
 if __name__ == "__main__":
