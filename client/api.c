@@ -12,7 +12,10 @@
  * before it exits), and the connection is polled without blocking every
  * LIVENESS_EVERY lookups or LIVENESS_MS milliseconds, whichever comes
  * first, which also catches a server that died without marking anything
- * (killed, crashed).  NOTE: counting lookups alone was not enough: a
+ * (killed, crashed).  A closed connection while the segment still says
+ * RUNNING is a worker that went while the server serves (a live upgrade
+ * retires every worker): the handle attaches again within the same call.
+ * NOTE: counting lookups alone was not enough: a
  * program that looks up a key a second would read a killed server's data
  * for minutes.  The clock is CLOCK_MONOTONIC_COARSE, read from the vDSO
  * without a system call.  A handle that noticed detaches at once and tries
@@ -229,7 +232,15 @@ enum shmkv_status api_ensure_live(shmkv *kv)
 		kv->polled_ms = coarse_ms();
 	}
 	if (gone) {
+		/* RUNNING with the connection closed: our worker went (a live
+		 * upgrade retired it, or it died) but the server serves; attach
+		 * again at once, so that the program's call does not fail. */
+		bool serving = atomic_load_explicit(&h->state, memory_order_acquire) ==
+			       SEGMENT_STATE_RUNNING;
+
 		api_detach(kv);
+		if (serving && attach(kv) == SHMKV_OK)
+			return SHMKV_OK;
 		return api_fail(SHMKV_SERVER_GONE, "the server at %s stopped; the "
 			    "next call reattaches", kv->path);
 	}

@@ -188,7 +188,8 @@ int segment_attach(struct segment *seg, int data_fd, int ctl_fd, char *err,
 
 /*
  * segment_adopt - map a memory file's parts, both read-write, for a server
- * that may take the segment over.  Validates them as segment_attach does
+ * that may take the segment over (or a running server's memfds, handed to
+ * the new binary of a live upgrade: the caller checks the backing).  Validates them as segment_attach does
  * (the files could hold anything) and records in seg->was_clean whether the
  * last server stopped cleanly, but writes nothing: the caller compares the
  * header's settings first, and a segment it refuses is left as it was.

@@ -245,12 +245,6 @@ int segment_adopt(struct segment *seg, int data_fd, int ctl_fd, char *err,
 	rc = map_existing(seg, true, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (segment_header(seg)->backing != SEGMENT_BACKING_FILE) {
-		segment_set_err(err, errlen,
-				"the segment says it is no memory file");
-		segment_release(seg);
-		return -EINVAL;
-	}
 	seg->adopted = true;
 	/* Acquire: pairs with the release store of segment_mark_clean, so a
 	 * clean mark is seen with everything the stopping server wrote. */

@@ -55,6 +55,7 @@ enum {
 	OPT_SOCKET_MODE,
 	OPT_MEMORY_FILE,
 	OPT_MEMORY_FILE_RESET,
+	OPT_UPGRADE,
 };
 
 static const struct option long_options[] = {
@@ -75,6 +76,7 @@ static const struct option long_options[] = {
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "memory-file", required_argument, NULL, 'e' },
 	{ "memory-file-reset", no_argument, NULL, OPT_MEMORY_FILE_RESET },
+	{ "upgrade", no_argument, NULL, OPT_UPGRADE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -255,6 +257,9 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		return 0;
 	case OPT_MEMORY_FILE_RESET:
 		cfg->memory_file_reset = true;
+		return 0;
+	case OPT_UPGRADE:
+		cfg->upgrade = true;
 		return 0;
 	case 'm':
 		if (parse_u64(arg, &v))
@@ -573,6 +578,8 @@ void config_usage(FILE *out)
 		"                             /dev/shm, or hugetlbfs), created mode 0600: the next\n"
 		"                             start with the same settings keeps every item\n"
 		"      --memory-file-reset    start cold: empty the memory file instead of adopting it\n"
+		"      --upgrade              replace the server running with these flags by this\n"
+		"                             program, keeping its sockets and items (as kill -USR2)\n"
 		"  -v, --verbose              log more (repeat, -vv, for per-connection events)\n"
 		"\n"
 		"memcached's flags, with memcached's meaning:\n"

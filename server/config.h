@@ -98,6 +98,7 @@ struct server_config {
 	unsigned socket_mode;         /* of the Unix socket (run dir: search) */
 	char memory_file[CONFIG_PATH_MAX]; /* -e: "" = memfds */
 	bool memory_file_reset;       /* start cold even if it could be adopted */
+	bool upgrade;                 /* --upgrade: have the running server exec us */
 	/* memcached's process flags (config_memcached.c). */
 	char user[64];                /* -u: root drops to this user */
 	bool daemonize;               /* -d */

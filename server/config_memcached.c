@@ -43,6 +43,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "upgrade.h"
+
 /* warn - keep a one-line warning for main to print. */
 __attribute__((format(printf, 2, 3))) static void warn(struct server_config *cfg,
 						       const char *fmt, ...)
@@ -344,6 +346,10 @@ static int pid_file_free(const char *path, char *err, size_t errlen)
 {
 	pid_t old = pid_in(path);
 
+	/* A live upgrade's new binary takes the pid file over from the
+	 * server that started it (server/upgrade.c). */
+	if (old > 0 && old == getppid() && getenv(UPGRADE_ENV) != NULL)
+		return 0;
 	if (old > 0 && old != getpid() && (kill(old, 0) == 0 || errno == EPERM))
 		return config_seterr(err, errlen,
 				     "-P: %s names process %d, which is running; stop it or choose another file",

@@ -2,10 +2,11 @@
  * main.c - shmkv-server's entry point
  *
  * Parses the flags and hands over to the supervisor.  Exit statuses: 0 after
- * a clean stop (or --help, --version), 1 when start-up fails, 2 for a bad
- * flag or value, which gets exactly one line on stderr naming it.  Before
- * the supervisor starts, memcached's process habits (config_memcached.c):
- * root only with -u, then -d and -P; the pid file goes at the end.
+ * a clean stop (or --help, --version, a done --upgrade), 1 when start-up
+ * or an --upgrade fails, 2 for a bad flag or value, which gets exactly one
+ * line on stderr naming it.  Before the supervisor starts, memcached's
+ * process habits (config_memcached.c): root only with -u, then -d and -P;
+ * the pid file goes at the end.
  *
  * Interface routines: main
  */
@@ -14,6 +15,7 @@
 
 #include "config.h"
 #include "supervisor.h"
+#include "upgrade.h"
 
 int main(int argc, char **argv)
 {
@@ -22,6 +24,7 @@ int main(int argc, char **argv)
 	const char *w, *nl;
 	int rc;
 
+	upgrade_save_argv(argc, argv);
 	if (config_parse(argc, argv, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, SERVER_NAME ": %s\n", err);
 		return 2;
@@ -34,8 +37,9 @@ int main(int argc, char **argv)
 	case CONFIG_RUN: break;
 	}
 	for (w = cfg.warnings; (nl = strchr(w, '\n')) != NULL; w = nl + 1)
-		fprintf(stderr, SERVER_NAME ": warning: %.*s\n", (int)(nl - w),
-			w);
+		fprintf(stderr, SERVER_NAME ": warning: %.*s\n", (int)(nl - w), w);
+	if (cfg.upgrade)
+		return upgrade_request(&cfg);
 	if (config_prepare_process(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, SERVER_NAME ": %s\n", err);
 		return 2;

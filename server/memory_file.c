@@ -198,7 +198,8 @@ static bool settings_differ(const struct segment_settings *have,
 }
 
 /* check_version - refuse another layout version before mapping anything. */
-static int check_version(int fd, const char *path, char *err, size_t errlen)
+static int check_version(int fd, const char *path, const char *hint,
+			 char *err, size_t errlen)
 {
 	struct { uint64_t magic; uint32_t layout_version; } h;
 
@@ -208,14 +209,12 @@ static int check_version(int fd, const char *path, char *err, size_t errlen)
 		return 0;
 	if (h.layout_version == 0) {
 		snprintf(err, errlen, "memory file %s was left incomplete by a "
-			 "server that died while making it; add "
-			 "--memory-file-reset to start cold", path);
+			 "server that died while making it%s", path, hint);
 		return -EPROTO;
 	}
 	snprintf(err, errlen, "memory file %s has layout version %" PRIu32
-		 ", this server knows %u: its items cannot be kept; add "
-		 "--memory-file-reset to start cold", path, h.layout_version,
-		 SEGMENT_LAYOUT_VERSION);
+		 ", this server knows %u: its items cannot be kept%s", path,
+		 h.layout_version, SEGMENT_LAYOUT_VERSION, hint);
 	return -EPROTO;
 }
 
@@ -226,12 +225,15 @@ static int check_version(int fd, const char *path, char *err, size_t errlen)
 static int adopt(struct memory_file *mf, const struct cache_config *want,
 		 struct cache *c, int data_fd, int ctl_fd, char *err, size_t errlen)
 {
-	const char *path = mf->cfg->memory_file;
+	const char *path = mf->used ? mf->cfg->memory_file : "(memfd)";
+	/* A refused upgrade changes nothing: there is nothing to reset. */
+	const char *hint = mf->running ? "; the running server goes on serving"
+				       : "; add --memory-file-reset to start cold";
 	struct segment_settings ws;
 	char why[768];
 	int rc;
 
-	rc = check_version(data_fd, path, err, errlen);
+	rc = check_version(data_fd, path, hint, err, errlen);
 	if (rc < 0) {
 		close(data_fd);
 		close(ctl_fd);
@@ -239,9 +241,17 @@ static int adopt(struct memory_file *mf, const struct cache_config *want,
 	}
 	rc = cache_adopt(c, data_fd, ctl_fd, why, sizeof(why));
 	if (rc < 0) {
-		snprintf(err, errlen, "memory file %s cannot be adopted: %s; add "
-			 "--memory-file-reset to start cold", path, why);
+		snprintf(err, errlen, "memory file %s cannot be adopted: %s%s",
+			 path, why, hint);
 		return rc;
+	}
+	if (segment_header(&c->seg)->backing !=
+	    (mf->used ? SEGMENT_BACKING_FILE : SEGMENT_BACKING_MEMFD)) {
+		snprintf(err, errlen, "the segment is %s, but this start %s",
+			 mf->used ? "in memfds" : "a memory file",
+			 mf->used ? "names a --memory-file" : "names no --memory-file");
+		cache_destroy(c);
+		return -EINVAL;
 	}
 	if ((mf->cfg->huge_pages == SEGMENT_HUGE_ON && !c->seg.huge) ||
 	    (mf->cfg->huge_pages == SEGMENT_HUGE_OFF && c->seg.huge)) {
@@ -258,8 +268,9 @@ static int adopt(struct memory_file *mf, const struct cache_config *want,
 	if (settings_differ(&segment_header(&c->seg)->settings, &ws, why,
 			    sizeof(why))) {
 		snprintf(err, errlen, "memory file %s does not fit this start: %s; "
-			 "start with the same settings to keep its items, or add "
-			 "--memory-file-reset to start cold", path, why);
+			 "start with the same settings to keep its items%s", path,
+			 why, mf->running ? "" : ", or add --memory-file-reset to "
+			 "start cold");
 		cache_destroy(c);
 		return -EINVAL;
 	}
@@ -340,6 +351,35 @@ int memory_file_open_cache(struct memory_file *mf, const struct server_config *c
 	return cache_create(c, &want, err, errlen);
 }
 
+int memory_file_adopt_running(struct memory_file *mf,
+			      const struct server_config *cfg,
+			      const struct cache_config *cc, struct cache *c,
+			      int data_fd, int ctl_fd, char *err, size_t errlen)
+{
+	struct cache_config want;
+	struct stat have, named;
+
+	memset(mf, 0, sizeof(*mf));
+	mf->cfg = cfg;
+	mf->cache = c;
+	mf->used = cfg->memory_file[0] != '\0';
+	mf->running = true;
+	snprintf(mf->ctl_path, sizeof(mf->ctl_path), "%s%s", cfg->memory_file,
+		 MEMORY_FILE_CTL_SUFFIX);
+	want_settings(cfg, cc, &want);
+	/* Another --memory-file than the running server's would be a
+	 * second segment, not this one. */
+	if (mf->used && (fstat(data_fd, &have) < 0 || stat(cfg->memory_file, &named) < 0 ||
+			 have.st_dev != named.st_dev || have.st_ino != named.st_ino)) {
+		snprintf(err, errlen, "--memory-file %s is not the running server's "
+			 "memory file", cfg->memory_file);
+		close(data_fd);
+		close(ctl_fd);
+		return -EINVAL;
+	}
+	return adopt(mf, &want, c, data_fd, ctl_fd, err, errlen);
+}
+
 int memory_file_stats_region(struct memory_file *mf, uint64_t size,
 			     uint64_t *offset)
 {
@@ -357,7 +397,9 @@ int memory_file_stats_region(struct memory_file *mf, uint64_t size,
 	p = segment_ptr(seg, SEGMENT_CTL, *offset, size);
 	if (part != SEGMENT_CTL || have < size || p == NULL)
 		return -EPROTO;
-	memset(p, 0, size);
+	/* A running server's workers still count in it, beside ours. */
+	if (!mf->running)
+		memset(p, 0, size);
 	return 0;
 }
 
@@ -368,6 +410,12 @@ void memory_file_recover(struct memory_file *mf, struct recovery *r)
 	uint32_t dropped = 0, busy = 0;
 	int rc;
 
+	if (mf->running) {
+		table_stats_total(&mf->cache->table, &st);
+		SERVER_LOG("took over the running server's segment: %" PRIu64
+			   " items kept", st.items);
+		return;
+	}
 	if (seg->adopted && !seg->was_clean) {
 		recovery_adopted(r);
 		for (uint32_t p = 0; p < mf->cache->table.npartitions; p++) {

@@ -17,6 +17,7 @@
  *
  * Interface routines:
  *   memory_file_open_cache    create, or adopt, the cache
+ *   memory_file_adopt_running take over a running server's (live upgrade)
  *   memory_file_stats_region  the workers' counters: allocated, or found
  *   memory_file_recover       after a crash: recover what the dead left
  *   memory_file_stopped       the server stopped; may the file be marked clean
@@ -40,6 +41,7 @@ struct memory_file {
 	struct cache *cache;
 	bool used;             /* --memory-file given */
 	bool stopped_whole;    /* memory_file_stopped(true) was called */
+	bool running;          /* taken over from a running server (upgrade) */
 	char ctl_path[CONFIG_PATH_MAX + sizeof(MEMORY_FILE_CTL_SUFFIX)];
 };
 
@@ -53,6 +55,19 @@ struct memory_file {
 int memory_file_open_cache(struct memory_file *mf, const struct server_config *cfg,
 			   const struct cache_config *cc, struct cache *c,
 			   char *err, size_t errlen);
+
+/*
+ * memory_file_adopt_running - a live upgrade: the segment of the running
+ * server, whose descriptors this process inherited (memfds, or its memory
+ * file, already locked), checked as a memory file is (layout version,
+ * settings, backing) and taken over.  Its processes go on using it: no
+ * recovery, and its counters are kept.  0, or -errno with err set and
+ * nothing written.
+ */
+int memory_file_adopt_running(struct memory_file *mf,
+			      const struct server_config *cfg,
+			      const struct cache_config *cc, struct cache *c,
+			      int data_fd, int ctl_fd, char *err, size_t errlen);
 
 /*
  * memory_file_stats_region - the "server.stats" region of size bytes: a new

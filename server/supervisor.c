@@ -40,10 +40,17 @@
  * Stopping on SIGTERM or SIGINT: SIGTERM to every worker, wait for them
  * (SIGKILL after SUPERVISOR_STOP_WAIT_MS), run the onexit stack, exit 0.
  *
+ * SIGUSR2 starts a live upgrade (supervisor_upgrade.c, upgrade.c): the
+ * binary at our program path is started with the sockets and the segment;
+ * once its workers serve, ours retire and we exit undoing nothing.  A
+ * server started that way takes the running one's sockets, segment and
+ * interlock over instead of creating them.
+ *
  * Interface routines:
  *   supervisor_run (see supervisor.h)
  */
 #include "supervisor.h"
+#include "supervisor_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,38 +80,13 @@
 #define SUPERVISOR_FIRST_DELAY_MS 100
 #define SUPERVISOR_MAX_DELAY_MS 5000
 #define SUPERVISOR_TICK_MS 1000
-#define SUPERVISOR_BACKLOG 1024
 /* Longer than a worker's stop grace (worker.c WORKER_STOP_GRACE_MS). */
 #define SUPERVISOR_ORPHAN_WAIT_MS 8000
-
-struct sup_worker {
-	pid_t pid;             /* 0 when not running */
-	bool ready;            /* it said it is serving */
-	int64_t started_ms;
-	int64_t restart_at_ms; /* when pid == 0: when to fork it again */
-	uint32_t delay_ms;     /* current back-off */
-};
-
-struct supervisor {
-	const struct server_config *cfg;
-	struct interlock il;
-	struct cache cache;
-	struct memory_file mfile;     /* --memory-file, or plain memfds */
-	bool cache_created;
-	struct server_stats_view stats;
-	struct server_settings settings;
-	struct listener_unix unix_sock;
-	int *tcp_fds;          /* one listening socket per worker slot, or NULL */
-	int ready_pipe[2];     /* workers write their pid once serving */
-	struct sup_worker *workers;
-	uint32_t nworkers;
-	uint64_t restarts;
-	struct recovery recovery;
-};
 
 static struct supervisor sup;
 static volatile sig_atomic_t got_stop;
 static volatile sig_atomic_t got_child;
+static volatile sig_atomic_t got_upgrade;
 static int sig_pipe[2] = { -1, -1 };
 
 /* on_signal - note the signal and wake the loop; nothing more is safe here. */
@@ -114,6 +96,8 @@ static void on_signal(int signo)
 
 	if (signo == SIGCHLD)
 		got_child = 1;
+	else if (signo == SIGUSR2)
+		got_upgrade = 1;
 	else
 		got_stop = 1;
 	/* The pipe is non-blocking: when full, the loop is already awake. */
@@ -137,7 +121,7 @@ static int install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
-	    sigaction(SIGCHLD, &sa, NULL) < 0)
+	    sigaction(SIGCHLD, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0)
 		return -errno;
 	/* A write to a closed connection must be an EPIPE, not a death;
 	 * the workers inherit this. */
@@ -151,41 +135,6 @@ static void drain_sig_pipe(void)
 
 	while (read(sig_pipe[0], buf, sizeof(buf)) > 0)
 		;
-}
-
-/*
- * With --attach-group, the group's members must reach the socket: search
- * permission on the run directory and write permission on the socket.
- * Neither becomes writable for anyone else, and the lock file stays ours.
- */
-static void share_with_group(const struct server_config *cfg)
-{
-	if (chown(cfg->run_dir, (uid_t)-1, cfg->attach_gid) < 0 ||
-	    chmod(cfg->run_dir, 0710) < 0 ||
-	    chown(cfg->unix_socket, (uid_t)-1, cfg->attach_gid) < 0 ||
-	    chmod(cfg->unix_socket, 0770) < 0)
-		SERVER_LOG("cannot open %s to group %s: %s; its members will not "
-			   "reach the socket", cfg->run_dir, cfg->attach_group,
-			   strerror(errno));
-}
-
-static void undo_unix_socket(void *arg)
-{
-	struct supervisor *s = arg;
-
-	listener_close_unix(&s->unix_sock);
-}
-
-static void undo_tcp_sockets(void *arg)
-{
-	struct supervisor *s = arg;
-	uint32_t i;
-
-	for (i = 0; i < s->cfg->workers; i++)
-		if (s->tcp_fds[i] >= 0)
-			close(s->tcp_fds[i]);
-	free(s->tcp_fds);
-	s->tcp_fds = NULL;
 }
 
 static void undo_ready_pipe(void *arg)
@@ -215,34 +164,6 @@ static void free_workers(void *arg)
 }
 
 /*
- * open_unix_socket - bind and listen on the Unix socket (listener.c refuses
- * a path that is not a stale socket), and open the run directory as far as
- * --socket-mode asks.
- */
-static int open_unix_socket(struct supervisor *s)
-{
-	char err[512];
-	int rc;
-
-	rc = listener_open_unix(&s->unix_sock, s->cfg->unix_socket,
-				s->cfg->socket_mode, SUPERVISOR_BACKLOG, err,
-				sizeof(err));
-	if (rc < 0) {
-		SERVER_LOG("%s", err);
-		return rc;
-	}
-	/* --socket-mode opening the socket to others: they also need to
-	 * reach it through the run directory (created 0700). */
-	if (config_run_dir_mode(s->cfg->socket_mode) != 0700 &&
-	    chmod(s->cfg->run_dir, config_run_dir_mode(s->cfg->socket_mode)) < 0)
-		SERVER_LOG("cannot set mode %04o on %s: %s; --socket-mode %04o "
-			   "will not let others reach the socket",
-			   config_run_dir_mode(s->cfg->socket_mode), s->cfg->run_dir,
-			   strerror(errno), s->cfg->socket_mode);
-	return 0;
-}
-
-/*
  * spawn_worker - fork worker i.  The child drops everything of the
  * supervisor's that is not its to use, then runs worker_run and exits.
  */
@@ -267,6 +188,7 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &block, &old);
 	fflush(NULL);
 	parent = getpid();
@@ -281,12 +203,17 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 			raise(SIGTERM);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
+		signal(SIGUSR2, SIG_IGN); /* until worker_run retires on it */
 		/* ^C reaches the whole process group; the supervisor alone
 		 * decides how the workers stop. */
 		signal(SIGINT, SIG_IGN);
 		close(sig_pipe[0]);
 		close(sig_pipe[1]);
 		close(s->ready_pipe[0]);
+		if (s->up.old.chan >= 0)
+			close(s->up.old.chan);
+		if (s->up.inh.chan >= 0)
+			close(s->up.inh.chan);
 		/* The other slots' sockets stay the supervisor's. */
 		for (j = 0; s->tcp_fds != NULL && j < s->nworkers; j++)
 			if (j != i)
@@ -393,6 +320,8 @@ static void reap_workers(struct supervisor *s, bool stopping)
 	uint32_t i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == s->up.old.child)
+			s->up.old.child = 0;
 		for (i = 0; i < s->nworkers; i++)
 			if (s->workers[i].pid == pid)
 				break;
@@ -401,8 +330,10 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		sw = &s->workers[i];
 		sw->pid = 0;
 		release_dead_proc(s, pid);
-		atomic_store_explicit(&s->stats.slots[i].curr_connections, 0,
-				      memory_order_relaxed);
+		/* After a hand-over the slot is the new worker's too. */
+		if (!s->up.handed_over)
+			atomic_store_explicit(&s->stats.slots[i].curr_connections, 0,
+					      memory_order_relaxed);
 		describe_status(status, how, sizeof(how));
 		if (stopping) {
 			if (s->cfg->verbosity >= 1 || !WIFEXITED(status) ||
@@ -472,8 +403,9 @@ static uint32_t live_workers(const struct supervisor *s)
 	return n;
 }
 
-/* stop_workers - SIGTERM them all and wait; SIGKILL any that outstays. */
-static void stop_workers(struct supervisor *s)
+/* sup_stop_workers - signo (SIGTERM: stop, SIGUSR2: retire) to them all
+ * and wait; SIGKILL any that outstays. */
+void sup_stop_workers(struct supervisor *s, int signo)
 {
 	struct pollfd pfd = { .fd = sig_pipe[0], .events = POLLIN };
 	int64_t deadline = now_ms() + SUPERVISOR_STOP_WAIT_MS;
@@ -482,7 +414,7 @@ static void stop_workers(struct supervisor *s)
 
 	for (i = 0; i < s->nworkers; i++)
 		if (s->workers[i].pid != 0)
-			kill(s->workers[i].pid, SIGTERM);
+			kill(s->workers[i].pid, signo);
 	reap_workers(s, true);
 	while (live_workers(s) > 0) {
 		int64_t left = deadline - now_ms();
@@ -560,101 +492,60 @@ static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
 	}
 }
 
-/*
- * open_tcp_sockets - every worker slot's listening socket, bound now so that
- * a taken port stops the start here, not in every worker.
- */
-static int open_tcp_sockets(struct supervisor *s)
+/* cache_config_for - the cache this start would create. */
+static void cache_config_for(const struct supervisor *s, uint64_t stats_size,
+			     struct cache_config *cc)
 {
-	char err[512];
-	uint32_t i;
-	int fd;
+	const struct server_config *cfg = s->cfg;
+	struct stat st;
 
-	if (s->cfg->port == 0)
-		return 0;
-	s->tcp_fds = malloc(s->cfg->workers * sizeof(*s->tcp_fds));
-	if (s->tcp_fds == NULL) {
-		SERVER_LOG("out of memory");
-		return -ENOMEM;
+	memset(cc, 0, sizeof(*cc));
+	cc->table.partitions = cfg->partitions;
+	cc->table.memory = cfg->memory_mib << 20;
+	cc->table.max_item_size = cfg->max_item_size;
+	cc->seg.huge_pages = cfg->huge_pages;
+	cc->seg.huge_page_size = cfg->huge_page_size;
+	cc->seg.prefault = cfg->prefault;
+	cc->extra_ctl_bytes = stats_size + SEGMENT_ALIGN;
+	if (stat(cfg->run_dir, &st) == 0) {
+		cc->seg.rundir_dev = (uint64_t)st.st_dev;
+		cc->seg.rundir_ino = (uint64_t)st.st_ino;
 	}
-	for (i = 0; i < s->cfg->workers; i++)
-		s->tcp_fds[i] = -1;
-	onexit_push(undo_tcp_sockets, s);
-	for (i = 0; i < s->cfg->workers; i++) {
-		fd = listener_open_tcp(s->cfg->listen, s->cfg->port, SUPERVISOR_BACKLOG,
-				       err, sizeof(err));
-		if (fd < 0) {
-			SERVER_LOG("%s", err);
-			return fd;
-		}
-		s->tcp_fds[i] = fd;
-	}
-	return 0;
 }
 
 /*
- * supervisor_start_up - every start-up step, each pushing its undo.
- * -errno with the reason already logged.
+ * open_cache - create or adopt the cache; a successor takes the running
+ * server's over, and only then the interlock (sup_take_over): a refusal
+ * leaves the running server exactly as it was.
  */
-static int supervisor_start_up(struct supervisor *s)
+static int open_cache(struct supervisor *s, uint64_t stats_size)
 {
 	const struct server_config *cfg = s->cfg;
 	struct cache_config cc;
 	char err[1024];
-	uint64_t off = 0, size;
 	int rc;
 
-	rc = acquire_interlock(s, err, sizeof(err));
+	cache_config_for(s, stats_size, &cc);
+	if (s->up.inherited)
+		rc = memory_file_adopt_running(&s->mfile, cfg, &cc, &s->cache,
+					       s->up.inh.data_fd, s->up.inh.ctl_fd,
+					       err, sizeof(err));
+	else
+		rc = memory_file_open_cache(&s->mfile, cfg, &cc, &s->cache, err,
+					    sizeof(err));
 	if (rc < 0) {
-		SERVER_LOG("%s", err);
+		SERVER_LOG("cannot %s: %s", s->up.inherited ? "take over the running "
+			   "server's segment" : "create the shared cache", err);
+		if (s->up.inherited)
+			upgrade_tell(s->up.inh.chan, UPGRADE_REFUSED, err);
 		return rc;
 	}
-	onexit_push(interlock_release_cb, &s->il);
-	if (s->il.stale_pid != 0 || s->il.stale_shims_removed > 0)
-		SERVER_LOG("removed what a dead server (pid %d) left in %s",
-			   (int)s->il.stale_pid, cfg->run_dir);
-
-	rc = open_tcp_sockets(s);
-	if (rc < 0)
-		return rc;
-	if (pipe2(s->ready_pipe, O_CLOEXEC) < 0 ||
-	    fcntl(s->ready_pipe[0], F_SETFL, O_NONBLOCK) < 0) {
-		rc = -errno;
-		SERVER_LOG("cannot create a pipe: %s", strerror(-rc));
-		return rc;
-	}
-	onexit_push(undo_ready_pipe, s);
-
-	rc = install_signals();
-	onexit_push(undo_sig_pipe, NULL);
-	if (rc < 0) {
-		SERVER_LOG("cannot install signal handlers: %s", strerror(-rc));
-		return rc;
-	}
-
-	/* A memory file outlives this start: room for any later -t. */
-	size = server_stats_region_size(cfg->memory_file[0] ? CONFIG_MAX_WORKERS
-							    : cfg->workers);
-	memset(&cc, 0, sizeof(cc));
-	cc.table.partitions = cfg->partitions;
-	cc.table.memory = cfg->memory_mib << 20;
-	cc.table.max_item_size = cfg->max_item_size;
-	cc.seg.huge_pages = cfg->huge_pages;
-	cc.seg.huge_page_size = cfg->huge_page_size;
-	cc.seg.prefault = cfg->prefault;
-	cc.extra_ctl_bytes = size + SEGMENT_ALIGN;
-	{
-		struct stat st;
-
-		if (stat(cfg->run_dir, &st) == 0) {
-			cc.seg.rundir_dev = (uint64_t)st.st_dev;
-			cc.seg.rundir_ino = (uint64_t)st.st_ino;
+	if (s->up.inherited) {
+		rc = sup_take_over(s);
+		if (rc < 0) {
+			cache_destroy(&s->cache);
+			return rc;
 		}
-	}
-	rc = memory_file_open_cache(&s->mfile, cfg, &cc, &s->cache, err, sizeof(err));
-	if (rc < 0) {
-		SERVER_LOG("cannot create the shared cache: %s", err);
-		return rc;
 	}
 	s->cache_created = true;
 	onexit_push(memory_file_close, &s->mfile);
@@ -665,6 +556,36 @@ static int supervisor_start_up(struct supervisor *s)
 		if (s->il.shim != NULL && fstat(s->cache.seg.data_fd, &st) == 0)
 			s->il.shim->data_ino = (uint64_t)st.st_ino;
 	}
+	return 0;
+}
+
+/* take_interlock_and_sockets - acquire the interlock and bind; a successor
+ * checks the sockets it was handed (and takes the interlock in open_cache). */
+static int take_interlock_and_sockets(struct supervisor *s)
+{
+	char err[1024];
+	int rc;
+
+	if (s->up.inherited)
+		return sup_inherit_listeners(s);
+	rc = acquire_interlock(s, err, sizeof(err));
+	if (rc < 0) {
+		SERVER_LOG("%s", err);
+		return rc;
+	}
+	onexit_push(interlock_release_cb, &s->il);
+	if (s->il.stale_pid != 0 || s->il.stale_shims_removed > 0)
+		SERVER_LOG("removed what a dead server (pid %d) left in %s",
+			   (int)s->il.stale_pid, s->cfg->run_dir);
+	return sup_open_tcp_sockets(s);
+}
+
+/* open_rest - counters, proc slot, recovery, Unix socket, settings. */
+static int open_rest(struct supervisor *s, uint64_t size)
+{
+	const struct server_config *cfg = s->cfg;
+	uint64_t off = 0;
+	int rc;
 
 	rc = memory_file_stats_region(&s->mfile, size, &off);
 	if (rc == 0) {
@@ -693,12 +614,60 @@ static int supervisor_start_up(struct supervisor *s)
 	memory_file_recover(&s->mfile, &s->recovery);
 	table_tick(&s->cache.table, (uint32_t)time(NULL));
 
-	rc = open_unix_socket(s);
+	rc = s->up.inherited ? 0 : sup_open_unix_socket(s);
 	if (rc < 0)
 		return rc;
-	onexit_push(undo_unix_socket, s);
+	onexit_push(sup_undo_unix_socket, s);
 	if (cfg->attach_group_set)
-		share_with_group(cfg);
+		sup_share_with_group(cfg);
+	return 0;
+}
+
+/*
+ * supervisor_start_up - every start-up step, each pushing its undo.
+ * -errno with the reason already logged.
+ */
+static int supervisor_start_up(struct supervisor *s)
+{
+	const struct server_config *cfg = s->cfg;
+	char err[1024];
+	uint64_t size;
+	int rc;
+
+	rc = upgrade_inherited(&s->up.inh, err, sizeof(err));
+	if (rc < 0) {
+		SERVER_LOG("%s", err);
+		return rc;
+	}
+	s->up.inherited = rc == 1;
+	if (!s->up.inherited)
+		s->up.inh.chan = -1;
+	rc = take_interlock_and_sockets(s);
+	if (rc < 0)
+		return rc;
+	if (pipe2(s->ready_pipe, O_CLOEXEC) < 0 ||
+	    fcntl(s->ready_pipe[0], F_SETFL, O_NONBLOCK) < 0) {
+		rc = -errno;
+		SERVER_LOG("cannot create a pipe: %s", strerror(-rc));
+		return rc;
+	}
+	onexit_push(undo_ready_pipe, s);
+
+	rc = install_signals();
+	onexit_push(undo_sig_pipe, NULL);
+	if (rc < 0) {
+		SERVER_LOG("cannot install signal handlers: %s", strerror(-rc));
+		return rc;
+	}
+
+	/* A memory file outlives this start: room for any later -t. */
+	size = server_stats_region_size(cfg->memory_file[0] ? CONFIG_MAX_WORKERS
+							    : cfg->workers);
+	rc = open_cache(s, size);
+	if (rc == 0)
+		rc = open_rest(s, size);
+	if (rc < 0)
+		return rc;
 
 	s->settings = (struct server_settings){
 		.port = cfg->port,
@@ -733,17 +702,64 @@ static int supervisor_start_up(struct supervisor *s)
 	return 0;
 }
 
+/* loop_once - one round of the main loop: wait, then whatever is due. */
+static void loop_once(struct supervisor *s, int64_t *next_tick)
+{
+	struct pollfd pfd[3];
+	int64_t wait, restart_wait;
+
+	wait = *next_tick - now_ms();
+	restart_wait = restart_due(s);
+	if (restart_wait >= 0 && restart_wait < wait)
+		wait = restart_wait;
+	if (wait > RECOVERY_POLL_MS)
+		wait = RECOVERY_POLL_MS;
+	if (wait < 0)
+		wait = 0;
+	pfd[0] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = s->ready_pipe[0], .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = s->up.old.chan, .events = POLLIN };
+	(void)poll(pfd, 3, (int)wait);
+	drain_sig_pipe();
+	/* Before reaping: a worker that said it was serving and died
+	 * since is restarted at once, not after a back-off. */
+	note_ready_workers(s);
+	if (got_child) {
+		got_child = 0;
+		reap_workers(s, false);
+	}
+	if (got_upgrade) {
+		got_upgrade = 0;
+		sup_upgrade_begin(s);
+	}
+	if (s->up.old.chan >= 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
+		sup_upgrade_event(s);
+	if (s->up.inh.chan >= 0)
+		sup_upgrade_serving(s);
+	/* Once a successor adopted the segment, it alone recovers and ticks. */
+	if (s->up.handed_over)
+		return;
+	recovery_poll(&s->recovery);
+	if (now_ms() >= *next_tick) {
+		/* The coarse clock every process judges expiry by. */
+		table_tick(&s->cache.table, (uint32_t)time(NULL));
+		*next_tick += SUPERVISOR_TICK_MS;
+		if (*next_tick < now_ms())
+			*next_tick = now_ms() + SUPERVISOR_TICK_MS;
+	}
+}
+
 int supervisor_run(const struct server_config *cfg)
 {
 	struct supervisor *s = &sup;
-	struct pollfd pfd[2];
-	int64_t next_tick, wait, restart_wait;
+	int64_t next_tick;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
 	s->unix_sock.fd = -1;
 	s->ready_pipe[0] = s->ready_pipe[1] = -1;
+	s->up.old.chan = -1;
 	rc = supervisor_start_up(s);
 	if (rc < 0) {
 		onexit_run_all();
@@ -752,39 +768,23 @@ int supervisor_run(const struct server_config *cfg)
 	/* Every worker starts "due now". */
 	restart_due(s);
 	next_tick = now_ms() + SUPERVISOR_TICK_MS;
-	while (!got_stop) {
-		wait = next_tick - now_ms();
-		restart_wait = restart_due(s);
-		if (restart_wait >= 0 && restart_wait < wait)
-			wait = restart_wait;
-		if (wait > RECOVERY_POLL_MS)
-			wait = RECOVERY_POLL_MS;
-		if (wait < 0)
-			wait = 0;
-		pfd[0] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = s->ready_pipe[0], .events = POLLIN };
-		(void)poll(pfd, 2, (int)wait);
-		drain_sig_pipe();
-		/* Before reaping: a worker that said it was serving and died
-		 * since is restarted at once, not after a back-off. */
-		note_ready_workers(s);
-		if (got_child) {
-			got_child = 0;
-			reap_workers(s, false);
-		}
-		recovery_poll(&s->recovery);
-		if (now_ms() >= next_tick) {
-			/* The coarse clock every process judges expiry by. */
-			table_tick(&s->cache.table, (uint32_t)time(NULL));
-			next_tick += SUPERVISOR_TICK_MS;
-			if (next_tick < now_ms())
-				next_tick = now_ms() + SUPERVISOR_TICK_MS;
-		}
-	}
+	while (!got_stop && !s->up.retire)
+		loop_once(s, &next_tick);
+	/* The segment, sockets and lock file are a successor's now (or still
+	 * the old server's, while we are a successor not yet serving). */
+	if (s->up.retire || s->up.handed_over || s->up.inh.chan >= 0)
+		return sup_upgrade_exit(s, s->up.retire ? SIGUSR2 : SIGTERM);
 	SERVER_LOG("stopping: %u worker(s) running, %" PRIu64 " restart(s)",
 		   live_workers(s), s->restarts);
-	stop_workers(s);
+	/* A successor that has not adopted yet must not take over what we
+	 * are about to undo. */
+	if (s->up.old.chan >= 0 && s->up.old.child > 0) {
+		kill(s->up.old.child, SIGKILL);
+		(void)waitpid(s->up.old.child, NULL, 0);
+	}
+	sup_stop_workers(s, SIGTERM);
 	memory_file_stopped(&s->mfile, s->recovery.pending == 0);
+	sup_upgrade_note_failed(s, NULL);
 	onexit_run_all();
 	SERVER_LOG("stopped");
 	return 0;

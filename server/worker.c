@@ -27,6 +27,13 @@
  * whose supervisor dies gets the same SIGTERM from the kernel
  * (PR_SET_PDEATHSIG, set by the supervisor at fork).
  *
+ * Retiring (SIGUSR2, from a supervisor whose successor serves: upgrade.c):
+ * stop accepting, then go on serving the connections already accepted for
+ * WORKER_RETIRE_LINGER_MS before stopping as above.  NOTE: stopping at
+ * once would drop a request that a client sent on a connection accepted a
+ * moment before, but not read yet; the new workers take every connection
+ * that arrives meanwhile.
+ *
  * Interface routines:
  *   worker_run (see worker.h)
  */
@@ -43,6 +50,7 @@
 #include "connection.h"
 
 #define WORKER_STOP_GRACE_MS 5000
+#define WORKER_RETIRE_LINGER_MS 1000
 #define WORKER_ACCEPT_BATCH 64     /* then let the loop serve the others */
 #define WORKER_ACCEPT_RETRY_MS 10  /* out of fds: memcached's interval */
 
@@ -159,8 +167,10 @@ static void listeners_close(struct worker *w)
 			w->listeners[i].open = false;
 			close(w->listeners[i].fd);
 		}
-	/* Initialised with the listeners, before the loop ever ran. */
-	uv_close((uv_handle_t *)&w->accept_timer, NULL);
+	/* Initialised with the listeners, before the loop ever ran; a retiring
+	 * worker closed it already. */
+	if (!uv_is_closing((uv_handle_t *)&w->accept_timer))
+		uv_close((uv_handle_t *)&w->accept_timer, NULL);
 }
 
 /*
@@ -176,6 +186,8 @@ static void worker_stop(struct worker *w)
 		SERVER_LOG("worker %u: stopping", w->index);
 	listeners_close(w);
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
+	if (!uv_is_closing((uv_handle_t *)&w->sigretire))
+		uv_close((uv_handle_t *)&w->sigretire, NULL);
 	conn_drain_all(&w->net);
 	if (w->net.conns != NULL) {
 		uv_timer_init(&w->loop, &w->stop_timer);
@@ -190,6 +202,27 @@ static void on_sigterm(uv_signal_t *sig, int signum)
 {
 	(void)signum;
 	worker_stop(sig->data);
+}
+
+static void on_retired(uv_timer_t *timer)
+{
+	uv_close((uv_handle_t *)timer, NULL);
+	worker_stop(timer->data);
+}
+
+/* on_sigretire - accept no more now, stop after the linger (see the top). */
+static void on_sigretire(uv_signal_t *sig, int signum)
+{
+	struct worker *w = sig->data;
+
+	(void)signum;
+	if (w->stopping)
+		return;
+	listeners_close(w);
+	uv_close((uv_handle_t *)&w->sigretire, NULL);
+	uv_timer_init(&w->loop, &w->retire_timer);
+	w->retire_timer.data = w;
+	uv_timer_start(&w->retire_timer, on_retired, WORKER_RETIRE_LINGER_MS, 0);
 }
 
 static void close_any(uv_handle_t *handle, void *arg)
@@ -300,6 +333,11 @@ int worker_run(const struct worker_args *a)
 	w.sigterm.data = &w;
 	if (rc == 0)
 		rc = uv_signal_start(&w.sigterm, on_sigterm, SIGTERM);
+	if (rc == 0)
+		rc = uv_signal_init(&w.loop, &w.sigretire);
+	w.sigretire.data = &w;
+	if (rc == 0)
+		rc = uv_signal_start(&w.sigretire, on_sigretire, SIGUSR2);
 	if (rc == 0)
 		rc = worker_listen(&w, a);
 	if (rc == 0) {

@@ -52,7 +52,9 @@ struct worker {
 	struct worker_listener listeners[2];     /* the Unix socket, then TCP */
 	uv_timer_t accept_timer;                 /* resumes after EMFILE */
 	uv_signal_t sigterm;
+	uv_signal_t sigretire;                   /* SIGUSR2: a live upgrade */
 	uv_timer_t stop_timer;
+	uv_timer_t retire_timer;
 	bool accept_paused;
 	bool stopping;
 	uint32_t index;

@@ -151,7 +151,8 @@ static void test_a_truncated_file_is_refused(void **state)
 	assert_null(seg.data);
 }
 
-static void test_a_memfd_segment_is_no_memory_file(void **state)
+/* A live upgrade hands a memfd segment over: adopted, backing reported. */
+static void test_a_memfd_segment_is_adopted_as_memfds(void **state)
 {
 	struct segment seg, other;
 	char err[512];
@@ -159,8 +160,10 @@ static void test_a_memfd_segment_is_no_memory_file(void **state)
 	(void)state;
 	create_ok(&seg, MB, 64 * 1024, SEGMENT_HUGE_OFF, false);
 	assert_int_equal(segment_adopt(&other, dup(seg.data_fd), dup(seg.ctl_fd),
-				       err, sizeof(err)), -EINVAL);
-	assert_has(err, "no memory file");
+				       err, sizeof(err)), 0);
+	assert_int_equal(segment_header(&other)->backing, SEGMENT_BACKING_MEMFD);
+	assert_true(other.adopted);
+	segment_detach(&other);
 	segment_detach(&seg);
 }
 
@@ -182,7 +185,7 @@ int main(void)
 		cmocka_unit_test(test_what_one_server_writes_the_next_adopts),
 		cmocka_unit_test(test_a_client_attaches_to_a_file_backed_segment_read_only),
 		cmocka_unit_test(test_a_truncated_file_is_refused),
-		cmocka_unit_test(test_a_memfd_segment_is_no_memory_file),
+		cmocka_unit_test(test_a_memfd_segment_is_adopted_as_memfds),
 		cmocka_unit_test(test_huge_pages_on_needs_hugetlbfs),
 	};
 
