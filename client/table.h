@@ -217,6 +217,18 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 				   size_t cap, struct table_item_info *info);
 
 /*
+ * table_get_lockfree - table_get_hashed's read without any lock, for a
+ * reader that must not take one (a client program's lookup): true with
+ * *st set when it got a result no writer raced; false after a few reads
+ * that each raced a writer, when the caller must read with a lock
+ * (table_get_hashed) instead.  Takes no lock and writes no shared memory
+ * but the slot's CLOCK bit (a plain store).  info must not be NULL.
+ */
+bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
+			size_t key_len, void *buf, size_t cap,
+			struct table_item_info *info, enum table_status *st);
+
+/*
  * table_get_into - the lookup itself, with the copy's destination chosen
  * once the item is found: sink->reserve(arg, info) gets the item's
  * description (info complete but for token_sent) and returns room for

@@ -298,6 +298,24 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 			      buf != NULL ? &sink : NULL, info);
 }
 
+bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
+			size_t key_len, void *buf, size_t cap,
+			struct table_item_info *info, enum table_status *st)
+{
+	struct table_fixed_buf fb = { buf, cap };
+	struct table_value_sink sink = { fixed_reserve, &fb };
+	struct table_part_ref pr;
+
+	memset(info, 0, sizeof(*info));
+	if (!key_ok(key_len)) {
+		*st = TABLE_BAD_KEY;
+		return true;
+	}
+	table_part_resolve(t, hash, &pr);
+	return get_optimistic(&pr, hash, key, key_len, NULL,
+			      buf != NULL ? &sink : NULL, info, st);
+}
+
 enum table_status table_get_into(struct table *t, uint64_t hash,
 				 const void *key, size_t key_len,
 				 const struct table_get_opts *opts,

@@ -181,11 +181,17 @@ void bucket_mark_used(const struct table_part_ref *pr, struct table_slot where)
 	_Atomic uint16_t *word = &pr->used[where.bucket];
 	uint16_t bit = (uint16_t)(1u << where.slot);
 
-	/* Read first: a bit already set costs no write to a shared line.  The
-	 * OR pairs with the exclusive holder's clear in slot_clear_used; a bit
-	 * lost to that race only makes one item one round older. */
-	if ((atomic_load_explicit(word, memory_order_relaxed) & bit) == 0)
-		atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
+	uint16_t bits = atomic_load_explicit(word, memory_order_relaxed);
+
+	/* Read first: a bit already set costs no write to a shared line.  A
+	 * plain store, not a locked OR: the bits are only CLOCK's hint, so a
+	 * store racing another reader's (a bit lost: that item one round
+	 * older) or the exclusive holder's clear in slot_clear_used (a bit
+	 * kept: one round younger) costs nothing that matters, and a lookup
+	 * needs no locked instruction. */
+	if ((bits & bit) == 0)
+		atomic_store_explicit(word, (uint16_t)(bits | bit),
+				      memory_order_relaxed);
 }
 
 static bool slot_used(const struct table_part_ref *pr, struct table_slot w)
