@@ -211,8 +211,9 @@ static enum table_status sink_copy(const struct table_value_sink *sink,
  * read-modify-writes on a line every reader of the partition shares, and a
  * client killed inside it would block writers until the supervisor
  * recovers the lock.  The sequence check costs two plain loads.  After
- * OPTIMISTIC_TRIES failures (a partition under a storm of writes) the
- * caller falls back to the lock, so a reader cannot starve.
+ * OPTIMISTIC_TRIES failures (a partition under a storm of writes) it gives
+ * up and the caller reads with the lock (table_get_lockfree's contract),
+ * so a reader cannot starve.
  *
  * Returns true with *st set when it succeeded.
  */
@@ -339,9 +340,6 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 	if (!key_ok(key_len))
 		return TABLE_BAD_KEY;
 	table_part_resolve(t, hash, &pr);
-	if (!writable &&
-	    get_optimistic(&pr, hash, key, key_len, opts, sink, info, &st))
-		return st;
 	table_part_lock(&pr, mode);
 
 	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {

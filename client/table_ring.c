@@ -271,6 +271,7 @@ void bucket_unlink(struct table_part_ref *pr, struct table_slot where,
 {
 	uint64_t hash = table_hash(item_key(it), it->key_len);
 
+	table_assert_writer(pr);
 	slot_clear(pr, where, it);
 	overflow_recycle(pr, hash, where.bucket);
 }
@@ -282,6 +283,7 @@ void bucket_replace(struct table_part_ref *pr, struct table_slot where,
 {
 	struct table_item *it = (struct table_item *)(pr->arena + offset);
 
+	table_assert_writer(pr);
 	pr->buckets[where.bucket].refs[where.slot] =
 		(uint32_t)(offset / TABLE_REF_UNIT);
 	slot_clear_used(pr, where);
@@ -453,6 +455,7 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		.pinned = pinned,
 	};
 
+	table_assert_writer(pr);
 	if (size > pr->arena_size)
 		return -ENOMEM;
 	if (pinned != NULL) {
@@ -544,6 +547,8 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 	uint32_t index = bucket_index(pr, hash);
 	struct table_slot victim = { UINT32_MAX, 0 };
 	struct table_slot target = { UINT32_MAX, 0 };
+
+	table_assert_writer(pr);
 	struct table_bucket *last = NULL;
 
 	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
