@@ -307,8 +307,8 @@ bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
 	struct table_value_sink sink = { fixed_reserve, &fb };
 	struct table_part_ref pr;
 
-	memset(info, 0, sizeof(*info));
 	if (!key_ok(key_len)) {
+		memset(info, 0, sizeof(*info));
 		*st = TABLE_BAD_KEY;
 		return true;
 	}
