@@ -42,8 +42,6 @@
 #include "errbuf.h"
 #include "wire.h"
 
-#define LIVENESS_EVERY 256u
-#define LIVENESS_MS 100
 #define ERR_MAX 512
 
 static _Atomic uint64_t handles_opened;

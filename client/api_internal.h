@@ -16,6 +16,11 @@
 #include "shmkv.h"
 #include "wire.h"
 
+/* How often a handle polls its connection: every LIVENESS_EVERY calls or
+ * LIVENESS_MS milliseconds (api.c for writes, api_read.c per thread). */
+#define LIVENESS_EVERY 256u
+#define LIVENESS_MS 100
+
 /*
  * One thread's lookups on one handle (api_read.c): written by that thread
  * alone, but for next, which changes under kv->mu.

@@ -52,8 +52,6 @@
 #include "api_internal.h"
 #include "clock.h"
 
-#define LIVENESS_EVERY 256u
-#define LIVENESS_MS 100
 #define TLS_HANDLES 4u
 /* Batches: R must exceed BUCKET_AHEAD. */
 enum { BUCKET_AHEAD = 8, ITEM_AHEAD = 4, R = 16 };
