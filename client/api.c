@@ -2,8 +2,9 @@
  * api.c - the public client library (include/shmkv.h)
  *
  * A handle is a connection to the server's Unix socket plus the segment the
- * server handed over on it.  Lookups run table_get on the read-only mapping
- * with the proc slot the server claimed for us; writes are meta commands on
+ * server handed over on it.  Lookups (api_read.c) read the read-only
+ * mapping without a lock, the proc slot the server claimed for us counting
+ * their hits; writes are meta commands on
  * the connection, answered after the server applied them, which is why a
  * lookup right after a write sees it.
  *
@@ -19,9 +20,10 @@
  * program that looks up a key a second would read a killed server's data
  * for minutes.  The clock is CLOCK_MONOTONIC_COARSE, read from the vDSO
  * without a system call.  A handle that noticed detaches at once and tries
- * to attach again at its next call.
+ * to attach again at its next call.  Lookups keep that countdown per
+ * thread (api_read.c); the calls here keep one for the handle.
  *
- * Interface routines: see include/shmkv.h.
+ * Interface routines: see include/shmkv.h; the lookups are in api_read.c.
  */
 #include "shmkv.h"
 
@@ -43,9 +45,9 @@
 #include "errbuf.h"
 #include "wire.h"
 
-#define LIVENESS_EVERY 256u
-#define LIVENESS_MS 100
 #define ERR_MAX 512
+
+static _Atomic uint64_t handles_opened;
 
 
 /*
@@ -112,43 +114,64 @@ void api_detach(shmkv *kv)
 {
 	if (!kv->attached)
 		return;
-	/* The slot is the server's to release when our connection closes. */
-	kv->cache.self = PROC_NONE;
-	cache_destroy(&kv->cache);
+	struct cache *c = kv->cache;
+
+	/* Lookups stop using it from here; api_retire waits for those that
+	 * started before.  The slot is the server's to release when our
+	 * connection closes. */
+	atomic_store_explicit(&kv->live, NULL, memory_order_release);
+	kv->cache = NULL;
 	close(kv->sock);
 	kv->sock = -1;
 	kv->attached = false;
+	c->self = PROC_NONE;
+	api_retire(kv, c);
 }
 
 static enum shmkv_status attach(shmkv *kv)
 {
 	struct attach_result res;
+	struct shmkv_counters now;
 	char err[ERR_MAX];
 	enum shmkv_status st;
+	struct cache *c;
 	int rc;
 
 	st = attach_connect(kv->path, kv->layout_version, &res, err,
 			    sizeof(err));
 	if (st != SHMKV_OK)
 		return api_fail(st, "%s", err);
-	rc = cache_attach(&kv->cache, res.data_fd, res.ctl_fd, err, sizeof(err));
+	c = calloc(1, sizeof(*c));
+	rc = c == NULL ? -ENOMEM : cache_attach(c, res.data_fd, res.ctl_fd, err,
+						sizeof(err));
 	if (rc < 0) {
+		free(c);
 		close(res.sock);
+		if (rc == -ENOMEM)
+			return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
 		return api_fail(rc == -EPROTO ? SHMKV_VERSION_MISMATCH : SHMKV_PROTOCOL,
 			    "cannot map the server's segment: %s", err);
 	}
 	/* The slot the server claimed in our name: the server releases it
 	 * when our connection closes, never we (see api_detach). */
-	if (cache_adopt_proc(&kv->cache, res.slot) < 0) {
-		cache_destroy(&kv->cache);
+	if (cache_adopt_proc(c, res.slot) < 0) {
+		uint32_t nprocs = c->nprocs;
+
+		cache_destroy(c);
+		free(c);
 		close(res.sock);
 		return api_fail(SHMKV_PROTOCOL, "the server gave proc slot %u of %u",
-			    res.slot, kv->cache.nprocs);
+			    res.slot, nprocs);
 	}
 	kv->sock = res.sock;
-	kv->at_attach = kv->counters;
+	api_readers_sum(kv, &now);
+	atomic_store_explicit(&kv->base_hits, now.hits, memory_order_relaxed);
+	atomic_store_explicit(&kv->base_misses, now.misses, memory_order_relaxed);
 	wire_init(&kv->wire, kv->sock);
+	kv->cache = c;
 	kv->attached = true;
+	/* Release: lookups that load it see the mapping complete. */
+	atomic_store_explicit(&kv->live, c, memory_order_release);
 	return SHMKV_OK;
 }
 
@@ -164,6 +187,8 @@ enum shmkv_status shmkv_open_version(const char *socket_path,
 		return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
 	}
 	pthread_mutex_init(&kv->mu, NULL);
+	api_barrier_init();
+	kv->id = atomic_fetch_add(&handles_opened, 1) + 1;
 	kv->sock = -1;
 	kv->layout_version = layout_version;
 	st = attach(kv);
@@ -188,6 +213,7 @@ void shmkv_close(shmkv *kv)
 	if (kv == NULL)
 		return;
 	api_detach(kv);
+	api_readers_free(kv);
 	pthread_mutex_destroy(&kv->mu);
 	free(kv->path);
 	free(kv);
@@ -198,11 +224,25 @@ static int64_t coarse_ms(void)
 	return (int64_t)(monotonic_coarse_ns() / 1000000);
 }
 
+static enum shmkv_status check_live(shmkv *kv, bool poll_now);
+
+enum shmkv_status api_ensure_live(shmkv *kv)
+{
+	return check_live(kv, false);
+}
+
+enum shmkv_status api_poll_live(shmkv *kv)
+{
+	return check_live(kv, true);
+}
+
 /*
  * Is the server still there?  Called with the mutex held before every
- * call; attaches again if an earlier call found the server gone.
+ * call but lookups (which call it every LIVENESS_EVERY lookups or
+ * LIVENESS_MS, with poll_now); attaches again if an earlier call found the
+ * server gone.
  */
-enum shmkv_status api_ensure_live(shmkv *kv)
+static enum shmkv_status check_live(shmkv *kv, bool poll_now)
 {
 	if (!kv->attached) {
 		enum shmkv_status st = attach(kv);
@@ -219,10 +259,10 @@ enum shmkv_status api_ensure_live(shmkv *kv)
 		return api_fail(SHMKV_SERVER_GONE, "the server is gone and no new "
 				"one answers at %s yet (%s)", kv->path, why);
 	}
-	struct segment_header *h = segment_header(&kv->cache.seg);
+	struct segment_header *h = segment_header(&kv->cache->seg);
 	bool gone = atomic_load_explicit(&h->state, memory_order_acquire) !=
 		    SEGMENT_STATE_RUNNING;
-	if (!gone && (++kv->calls % LIVENESS_EVERY == 0 ||
+	if (!gone && (poll_now || ++kv->calls % LIVENESS_EVERY == 0 ||
 		      coarse_ms() - kv->polled_ms >= LIVENESS_MS)) {
 		struct pollfd p = { .fd = kv->sock, .events = POLLIN | POLLRDHUP };
 
@@ -245,191 +285,4 @@ enum shmkv_status api_ensure_live(shmkv *kv)
 			    "next call reattaches", kv->path);
 	}
 	return SHMKV_OK;
-}
-
-static void count(shmkv *kv, bool hit)
-{
-	struct proc *p = proc_get(kv->cache.procs, kv->cache.nprocs,
-				  kv->cache.self);
-	uint64_t n = hit ? ++kv->counters.hits : ++kv->counters.misses;
-
-	/* This process is the slot's only writer, so a plain store of its own
-	 * count is enough (no locked add on the hot path); readers (the
-	 * server's stats) take relaxed loads. */
-	if (p != NULL)
-		atomic_store_explicit(hit ? &p->hits : &p->misses,
-				      n - (hit ? kv->at_attach.hits
-					       : kv->at_attach.misses),
-				      memory_order_relaxed);
-}
-
-static enum shmkv_status from_table(enum table_status st)
-{
-	switch (st) {
-	case TABLE_OK: return SHMKV_OK;
-	case TABLE_NOT_FOUND: return SHMKV_NOT_FOUND;
-	case TABLE_TOO_SMALL: return SHMKV_TOO_SMALL;
-	case TABLE_BAD_KEY: return SHMKV_BAD_KEY;
-	case TABLE_NOT_STORED: return SHMKV_NOT_STORED;
-	case TABLE_EXISTS: return SHMKV_EXISTS;
-	case TABLE_TOO_LARGE: return SHMKV_TOO_LARGE;
-	case TABLE_NO_MEMORY: return SHMKV_NO_MEMORY;
-	case TABLE_NON_NUMERIC: return SHMKV_NON_NUMERIC;
-	}
-	return SHMKV_PROTOCOL;
-}
-
-static enum shmkv_status lookup(shmkv *kv, uint64_t hash, const void *key,
-				size_t key_len, void *buf, size_t cap,
-				size_t *value_len, uint32_t *flags, uint64_t *cas)
-{
-	struct table_item_info info;
-	enum table_status st;
-
-	st = table_get_hashed(&kv->cache.table, hash, key, key_len, NULL, buf,
-			      cap, &info);
-	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
-		if (value_len != NULL)
-			*value_len = info.value_len;
-		if (flags != NULL)
-			*flags = info.flags;
-		if (cas != NULL)
-			*cas = info.cas;
-	}
-	if (st != TABLE_BAD_KEY)
-		count(kv, st != TABLE_NOT_FOUND);
-	return from_table(st);
-}
-
-static enum shmkv_status get_one(shmkv *kv, const void *key, size_t key_len,
-				 void *buf, size_t cap, size_t *value_len,
-				 uint32_t *flags, uint64_t *cas)
-{
-	enum shmkv_status st;
-
-	pthread_mutex_lock(&kv->mu);
-	st = api_ensure_live(kv);
-	if (st == SHMKV_OK)
-		st = lookup(kv, table_hash(key, key_len), key, key_len, buf, cap,
-			    value_len, flags, cas);
-	pthread_mutex_unlock(&kv->mu);
-	return st;
-}
-
-enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
-			    void *buf, size_t cap, size_t *value_len,
-			    uint32_t *flags)
-{
-	return api_result(get_one(kv, key, key_len, buf, cap, value_len, flags,
-				  NULL));
-}
-
-enum shmkv_status shmkv_gets(shmkv *kv, const void *key, size_t key_len,
-			     void *buf, size_t cap, size_t *value_len,
-			     uint32_t *flags, uint64_t *cas)
-{
-	return api_result(get_one(kv, key, key_len, buf, cap, value_len, flags,
-				  cas));
-}
-
-static enum shmkv_status get_alloc(shmkv *kv, const void *key, size_t key_len,
-				   void **value, size_t *value_len,
-				   uint32_t *flags)
-{
-	size_t cap = 256, len = 0;
-	enum shmkv_status st;
-
-	*value = NULL;
-	for (int tries = 0; tries < 8; tries++) {
-		void *buf = malloc(cap ? cap : 1);
-
-		if (buf == NULL)
-			return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
-		st = get_one(kv, key, key_len, buf, cap, &len, flags, NULL);
-		if (st == SHMKV_OK) {
-			*value = buf;
-			if (value_len != NULL)
-				*value_len = len;
-			return st;
-		}
-		free(buf);
-		if (st != SHMKV_TOO_SMALL)
-			return st;
-		cap = len;      /* it may grow again before the next try */
-	}
-	return api_fail(SHMKV_TOO_SMALL, "the value kept growing while read");
-}
-
-enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
-				  void **value, size_t *value_len,
-				  uint32_t *flags)
-{
-	return api_result(get_alloc(kv, key, key_len, value, value_len, flags));
-}
-
-static bool key_fits(const struct shmkv_item *it)
-{
-	return it->key_len > 0 && it->key_len <= SHMKV_KEY_MAX;
-}
-
-enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
-				 size_t n)
-{
-	enum shmkv_status st;
-
-	pthread_mutex_lock(&kv->mu);
-	st = api_ensure_live(kv);
-	if (st == SHMKV_OK) {
-		/* Three stages, each a few keys ahead of the next: hash and
-		 * warm the bucket, then warm the items its tags point at, then
-		 * look up.  R must exceed BUCKET_AHEAD. */
-		enum { BUCKET_AHEAD = 8, ITEM_AHEAD = 4, R = 16 };
-		uint64_t hashes[R];
-		struct table *t = &kv->cache.table;
-
-		for (size_t i = 0; i < n + BUCKET_AHEAD; i++) {
-			size_t b = i, m = i - (BUCKET_AHEAD - ITEM_AHEAD);
-			size_t g = i - BUCKET_AHEAD;
-
-			if (b < n && key_fits(&items[b])) {
-				hashes[b % R] = table_hash(items[b].key,
-							   items[b].key_len);
-				table_prefetch_bucket(t, hashes[b % R]);
-			}
-			if (i >= BUCKET_AHEAD - ITEM_AHEAD && m < n &&
-			    key_fits(&items[m]))
-				table_prefetch_items(t, hashes[m % R]);
-			if (i < BUCKET_AHEAD || g >= n)
-				continue;
-			struct shmkv_item *it = &items[g];
-
-			it->value_len = 0;
-			it->flags = 0;
-			it->status = key_fits(it)
-				     ? lookup(kv, hashes[g % R], it->key,
-					      it->key_len, it->buf, it->cap,
-					      &it->value_len, &it->flags, NULL)
-				     : SHMKV_BAD_KEY;
-		}
-	} else {
-		/* No item may be left with a status from an earlier batch. */
-		for (size_t i = 0; i < n; i++) {
-			items[i].value_len = 0;
-			items[i].flags = 0;
-			items[i].status = st;
-		}
-	}
-	pthread_mutex_unlock(&kv->mu);
-	return api_result(st);
-}
-
-void shmkv_counters(const shmkv *kv, struct shmkv_counters *out)
-{
-	/* Other threads may be counting: read under the handle's mutex (the
-	 * handle is const to the caller, not to its lock). */
-	pthread_mutex_t *mu = (pthread_mutex_t *)&kv->mu;
-
-	pthread_mutex_lock(mu);
-	*out = kv->counters;
-	pthread_mutex_unlock(mu);
 }

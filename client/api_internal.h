@@ -8,6 +8,7 @@
 #define SHMKV_API_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,18 +16,47 @@
 #include "shmkv.h"
 #include "wire.h"
 
+/* How often a handle polls its connection: every LIVENESS_EVERY calls or
+ * LIVENESS_MS milliseconds (api.c for writes, api_read.c per thread). */
+#define LIVENESS_EVERY 256u
+#define LIVENESS_MS 100
+
+/*
+ * One thread's lookups on one handle (api_read.c): written by that thread
+ * alone, but for next, which changes under kv->mu.
+ */
+struct api_reader {
+	struct api_reader *next;           /* kv->readers */
+	const void *thread;                /* the owning thread's token */
+	_Atomic uint64_t active;           /* odd while inside a lookup */
+	_Atomic uint64_t hits, misses;     /* since the handle was opened */
+	uint32_t calls;                    /* lookups since the last poll */
+	int64_t polled_ms;                 /* CLOCK_MONOTONIC_COARSE of it */
+};
+
+/* A mapping detached while lookups may still read it (api_retire). */
+struct api_retired {
+	struct api_retired *next;
+	struct cache *cache;
+};
+
 struct shmkv {
 	pthread_mutex_t mu;
 	char *path;
 	uint32_t layout_version;
+	uint64_t id;            /* unique per handle opened in this process */
 	bool attached;
 	int sock;
 	struct wire wire;
-	struct cache cache;
-	uint32_t calls;
+	struct cache *cache;    /* under mu: the mapping, NULL when detached */
+	_Atomic(struct cache *) live;      /* the same, for lookups (no mu) */
+	uint32_t calls;         /* writes' liveness countdown (api_ensure_live) */
 	int64_t polled_ms;      /* CLOCK_MONOTONIC_COARSE of the last poll */
-	struct shmkv_counters counters;
-	struct shmkv_counters at_attach;   /* counters when this slot was given */
+	struct api_reader *readers;        /* under mu */
+	_Atomic uint32_t nreaders;
+	struct api_retired *retired;       /* under mu: freed at close */
+	/* the handle's counters when this proc slot was given */
+	_Atomic uint64_t base_hits, base_misses;
 };
 
 enum shmkv_status shmkv_open_version(const char *socket_path,
@@ -46,8 +76,26 @@ enum shmkv_status api_result(enum shmkv_status st);
 /* api_ensure_live - with kv->mu held: attached to a running server? */
 enum shmkv_status api_ensure_live(shmkv *kv);
 
+/* api_poll_live - with kv->mu held: api_ensure_live, polling the
+ * connection now whatever the countdown says. */
+enum shmkv_status api_poll_live(shmkv *kv);
+
 /* api_detach - with kv->mu held: forget the segment and the connection. */
 void api_detach(shmkv *kv);
+
+/* api_read.c */
+
+/* api_retire - with kv->mu held: unmap c once no lookup can be reading it. */
+void api_retire(shmkv *kv, struct cache *c);
+
+/* api_readers_sum - with kv->mu held: the handle's hits and misses. */
+void api_readers_sum(shmkv *kv, struct shmkv_counters *out);
+
+/* api_readers_free - at close: every thread's state, every retired map. */
+void api_readers_free(shmkv *kv);
+
+/* api_barrier_init - once per process: can api_retire fence other threads? */
+void api_barrier_init(void);
 
 /* api_write.c, shared with api_batch.c */
 

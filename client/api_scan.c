@@ -149,7 +149,7 @@ static int read_chain(struct table_part_ref *pr, uint32_t b,
 static enum shmkv_status scan_table(shmkv *kv, const struct scan_want *w,
 				    shmkv_scan_fn fn, void *arg)
 {
-	struct table *t = &kv->cache.table;
+	struct table *t = &kv->cache->table;
 	struct scan_buf sb = { 0 };
 	enum shmkv_status st = SHMKV_OK;
 	bool stop = false;

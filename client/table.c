@@ -16,6 +16,7 @@
  */
 #include "table.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -382,32 +383,58 @@ void table_prefetch_items(const struct table *t, uint64_t hash)
 	}
 }
 
+/*
+ * The writer bracket: the sequence word odd from before the first store of
+ * a change to after its last.  Every writer opens it, table_part_lock's
+ * exclusive holders and crash recovery's reset alike, so that the
+ * lock-free read (table_get_lockfree, the scan) can trust an unchanged
+ * even word.  A word left odd by a writer that died stays odd until the
+ * next bracket closes it past every value seen.
+ */
+void table_writer_begin(struct table_partition *part)
+{
+	uint32_t s = atomic_load_explicit(&part->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&part->seq, s | 1u, memory_order_relaxed);
+	/* Orders the odd store before the changes, pairing with a lock-free
+	 * reader's acquire fence before its second load. */
+	atomic_thread_fence(memory_order_release);
+}
+
+void table_writer_end(struct table_partition *part)
+{
+	uint32_t s = atomic_load_explicit(&part->seq, memory_order_relaxed);
+
+	/* Even again; release orders the changes before it. */
+	atomic_store_explicit(&part->seq, (s | 1u) + 1, memory_order_release);
+}
+
 void table_part_lock(struct table_part_ref *pr, enum lwlock_mode mode)
 {
 	lwlock_acquire(&pr->t->owner, &pr->ctl->c.lock, mode);
-	if (mode == LW_EXCLUSIVE) {
-		uint32_t s = atomic_load_explicit(&pr->part->seq,
-						  memory_order_relaxed);
-		/* Odd while changing; the fence orders this store before the
-		 * changes, pairing with a lock-free reader's acquire fence. */
-		atomic_store_explicit(&pr->part->seq, s + 1,
-				      memory_order_relaxed);
-		atomic_thread_fence(memory_order_release);
-	}
+	if (mode == LW_EXCLUSIVE)
+		table_writer_begin(pr->part);
 }
 
 void table_part_unlock(struct table_part_ref *pr, enum lwlock_mode mode)
 {
-	if (mode == LW_EXCLUSIVE) {
-		uint32_t s = atomic_load_explicit(&pr->part->seq,
-						  memory_order_relaxed);
-		/* Even again: release orders the changes before it. */
-		atomic_store_explicit(&pr->part->seq, s + 1,
-				      memory_order_release);
-	}
+	if (mode == LW_EXCLUSIVE)
+		table_writer_end(pr->part);
 	lwlock_release(&pr->t->owner, &pr->ctl->c.lock);
 }
 
+#ifndef NDEBUG
+void table_assert_writer(const struct table_part_ref *pr)
+{
+	assert(lwlock_held_by_me(&pr->t->owner, &pr->ctl->c.lock));
+	assert(atomic_load_explicit(&pr->part->seq, memory_order_relaxed) & 1u);
+}
+
+void table_assert_locked(const struct table_part_ref *pr)
+{
+	assert(lwlock_held_by_me(&pr->t->owner, &pr->ctl->c.lock));
+}
+#endif
 
 /*
  * table_flush - memcached's flush_all: every item stored before the moment

@@ -20,6 +20,26 @@
  * Every operation returns an enum table_status saying exactly which outcome
  * happened.  Nothing here prints, allocates process memory, or exits.
  *
+ * The read contract.  A partition is changed only inside the writer
+ * bracket: its LWLock held exclusive and its sequence word odd from before
+ * the first store to after the last (table_part_lock/unlock; crash
+ * recovery's table_partition_reset opens the same bracket, without the
+ * lock, which the repair state stands in for).  The changing routines
+ * assert it in debug builds.  There are two reads, and the caller picks:
+ *   - the locked read (table_get, table_get_hashed, table_get_into, the
+ *     stats and walks): the LWLock held shared, or exclusive when the
+ *     options change the item; it always succeeds, and it may update the
+ *     item's access state.  Any process with a proc slot may take it.
+ *   - the lock-free read (table_get_lockfree, and client/api_scan.c's
+ *     walk): read the sequence word, read and copy, read the word again,
+ *     and keep the copy only if it is the same even number: no writer ran
+ *     meanwhile.  It writes no shared memory but the CLOCK bit, follows
+ *     only bounds-checked offsets while it may be racing a writer, and
+ *     gives up after a few races, when the caller takes the locked read.
+ * Whether the mapping is writable decides nothing but whether an option
+ * may change the item (a client program's mapping of the data part is
+ * read-only).
+ *
  * Interface routines:
  *   table_layout_size     bytes of data and control part a config needs
  *   table_create          carve the table out of a new segment
@@ -193,8 +213,9 @@ void table_set_owner(struct table *t, const struct lwlock_owner *owner);
 /*
  * table_get - look key up.  If buf is not NULL the value is copied into it
  * (TABLE_TOO_SMALL, with info->value_len set and nothing copied, when cap is
- * too small).  opts may be NULL.  Takes the partition lock shared, or
- * exclusive when opts ask for a change (touch, vivify, recache).
+ * too small).  opts may be NULL.  The locked read: takes the partition lock
+ * shared, or exclusive when opts ask for a change (touch, vivify, recache)
+ * and the mapping is writable.
  */
 enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
@@ -217,15 +238,27 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 				   size_t cap, struct table_item_info *info);
 
 /*
+ * table_get_lockfree - table_get_hashed's read without any lock, for a
+ * reader that must not take one (a client program's lookup): true with
+ * *st set when it got a result no writer raced; false after a few reads
+ * that each raced a writer, when the caller must read with a lock
+ * (table_get_hashed) instead.  Takes no lock and writes no shared memory
+ * but the slot's CLOCK bit (a plain store).  info must not be NULL.
+ */
+bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
+			size_t key_len, void *buf, size_t cap,
+			struct table_item_info *info, enum table_status *st);
+
+/*
  * table_get_into - the lookup itself, with the copy's destination chosen
  * once the item is found: sink->reserve(arg, info) gets the item's
  * description (info complete but for token_sent) and returns room for
  * info->value_len bytes, or NULL (the lookup then returns TABLE_TOO_SMALL
  * and copies nothing).  A reply can thus put its header and the value in
  * place with one lookup and one copy whatever the value's size.  reserve
- * runs under the partition lock, so it must be short and take no lock; on
- * a lock-free read (a client program) it may run again if the read is
- * retried, so it must not count what it reserves.  sink may be NULL.
+ * runs under the partition lock, so it must be short and take no lock;
+ * table_get_lockfree's fixed buffer may be filled again when its read is
+ * retried.  sink may be NULL.
  */
 struct table_value_sink {
 	void *(*reserve)(void *arg, const struct table_item_info *info);

@@ -208,6 +208,18 @@ void table_part_resolve(struct table *t, uint64_t hash,
 			struct table_part_ref *pr);
 void table_part_lock(struct table_part_ref *pr, enum lwlock_mode mode);
 void table_part_unlock(struct table_part_ref *pr, enum lwlock_mode mode);
+/* The writer bracket (table.h, "The read contract"). */
+void table_writer_begin(struct table_partition *part);
+void table_writer_end(struct table_partition *part);
+/* Debug builds: the caller holds the partition's lock exclusive inside
+ * the bracket (writer), or holds it at all (locked). */
+#ifdef NDEBUG
+static inline void table_assert_writer(const struct table_part_ref *pr) { (void)pr; }
+static inline void table_assert_locked(const struct table_part_ref *pr) { (void)pr; }
+#else
+void table_assert_writer(const struct table_part_ref *pr);
+void table_assert_locked(const struct table_part_ref *pr);
+#endif
 
 /* table_ring.c */
 struct table_item *ring_item(const struct table_part_ref *pr, uint32_t ref);

@@ -211,8 +211,9 @@ static enum table_status sink_copy(const struct table_value_sink *sink,
  * read-modify-writes on a line every reader of the partition shares, and a
  * client killed inside it would block writers until the supervisor
  * recovers the lock.  The sequence check costs two plain loads.  After
- * OPTIMISTIC_TRIES failures (a partition under a storm of writes) the
- * caller falls back to the lock, so a reader cannot starve.
+ * OPTIMISTIC_TRIES failures (a partition under a storm of writes) it gives
+ * up and the caller reads with the lock (table_get_lockfree's contract),
+ * so a reader cannot starve.
  *
  * Returns true with *st set when it succeeded.
  */
@@ -298,6 +299,24 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 			      buf != NULL ? &sink : NULL, info);
 }
 
+bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
+			size_t key_len, void *buf, size_t cap,
+			struct table_item_info *info, enum table_status *st)
+{
+	struct table_fixed_buf fb = { buf, cap };
+	struct table_value_sink sink = { fixed_reserve, &fb };
+	struct table_part_ref pr;
+
+	if (!key_ok(key_len)) {
+		memset(info, 0, sizeof(*info));
+		*st = TABLE_BAD_KEY;
+		return true;
+	}
+	table_part_resolve(t, hash, &pr);
+	return get_optimistic(&pr, hash, key, key_len, NULL,
+			      buf != NULL ? &sink : NULL, info, st);
+}
+
 enum table_status table_get_into(struct table *t, uint64_t hash,
 				 const void *key, size_t key_len,
 				 const struct table_get_opts *opts,
@@ -321,9 +340,6 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 	if (!key_ok(key_len))
 		return TABLE_BAD_KEY;
 	table_part_resolve(t, hash, &pr);
-	if (!writable &&
-	    get_optimistic(&pr, hash, key, key_len, opts, sink, info, &st))
-		return st;
 	table_part_lock(&pr, mode);
 
 	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {

@@ -62,7 +62,6 @@ int table_partition_reset(struct table *t, uint32_t p)
 	struct table_part_ref pr;
 	const struct table_header *hdr;
 	uint64_t bucket_bytes;
-	uint32_t s;
 
 	if (p >= t->npartitions || t->hdr == NULL || !t->seg->writable)
 		return -EINVAL;
@@ -76,11 +75,9 @@ int table_partition_reset(struct table *t, uint32_t p)
 			(uint64_t)pr.nbuckets_total * sizeof(uint16_t)) == NULL)
 		return -EFAULT;
 
-	/* Odd while we change it, as a writer does (table_part_lock). */
-	s = atomic_load_explicit(&pr.part->seq, memory_order_relaxed) | 1u;
-	atomic_store_explicit(&pr.part->seq, s, memory_order_relaxed);
-	/* Pairs with a lock-free reader's acquire fence, as table_part_lock. */
-	atomic_thread_fence(memory_order_release);
+	/* The writer bracket every writer opens; recovery holds no lock (the
+	 * repair state keeps everyone out), so it cannot assert one. */
+	table_writer_begin(pr.part);
 
 	memset(pr.buckets, 0, bucket_bytes);
 	for (uint32_t i = 0; i < hdr->noverflow; i++) {
@@ -98,9 +95,9 @@ int table_partition_reset(struct table *t, uint32_t p)
 	pr.part->items = 0;
 	pr.part->bytes = 0;
 
-	/* Even again; release orders the reset before it (and the lock's
-	 * release in lwlock_recover orders it before the next holder). */
-	atomic_store_explicit(&pr.part->seq, s + 1, memory_order_release);
+	/* The lock's release in lwlock_recover orders the reset before the
+	 * next holder. */
+	table_writer_end(pr.part);
 	return 0;
 }
 

@@ -181,11 +181,17 @@ void bucket_mark_used(const struct table_part_ref *pr, struct table_slot where)
 	_Atomic uint16_t *word = &pr->used[where.bucket];
 	uint16_t bit = (uint16_t)(1u << where.slot);
 
-	/* Read first: a bit already set costs no write to a shared line.  The
-	 * OR pairs with the exclusive holder's clear in slot_clear_used; a bit
-	 * lost to that race only makes one item one round older. */
-	if ((atomic_load_explicit(word, memory_order_relaxed) & bit) == 0)
-		atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
+	uint16_t bits = atomic_load_explicit(word, memory_order_relaxed);
+
+	/* Read first: a bit already set costs no write to a shared line.  A
+	 * plain store, not a locked OR: the bits are only CLOCK's hint, so a
+	 * store racing another reader's (a bit lost: that item one round
+	 * older) or the exclusive holder's clear in slot_clear_used (a bit
+	 * kept: one round younger) costs nothing that matters, and a lookup
+	 * needs no locked instruction. */
+	if ((bits & bit) == 0)
+		atomic_store_explicit(word, (uint16_t)(bits | bit),
+				      memory_order_relaxed);
 }
 
 static bool slot_used(const struct table_part_ref *pr, struct table_slot w)
@@ -265,6 +271,7 @@ void bucket_unlink(struct table_part_ref *pr, struct table_slot where,
 {
 	uint64_t hash = table_hash(item_key(it), it->key_len);
 
+	table_assert_writer(pr);
 	slot_clear(pr, where, it);
 	overflow_recycle(pr, hash, where.bucket);
 }
@@ -276,6 +283,7 @@ void bucket_replace(struct table_part_ref *pr, struct table_slot where,
 {
 	struct table_item *it = (struct table_item *)(pr->arena + offset);
 
+	table_assert_writer(pr);
 	pr->buckets[where.bucket].refs[where.slot] =
 		(uint32_t)(offset / TABLE_REF_UNIT);
 	slot_clear_used(pr, where);
@@ -447,6 +455,7 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		.pinned = pinned,
 	};
 
+	table_assert_writer(pr);
 	if (size > pr->arena_size)
 		return -ENOMEM;
 	if (pinned != NULL) {
@@ -538,6 +547,8 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 	uint32_t index = bucket_index(pr, hash);
 	struct table_slot victim = { UINT32_MAX, 0 };
 	struct table_slot target = { UINT32_MAX, 0 };
+
+	table_assert_writer(pr);
 	struct table_bucket *last = NULL;
 
 	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {

@@ -16,9 +16,10 @@
  *         printf("%.*s\n", (int)len, buf);
  *     shmkv_close(kv);
  *
- * Threads: a handle may be shared by threads; calls on one handle are
- * serialised by a mutex inside it.  For lookups in parallel, open one handle
- * per thread (each holds one of the server's proc slots).
+ * Threads: a handle may be shared by threads.  Lookups (shmkv_get,
+ * shmkv_gets, shmkv_get_alloc, shmkv_get_many) on one handle run in
+ * parallel and take no lock; the other calls on one handle are serialised
+ * by a mutex inside it (open a handle per thread to write in parallel).
  *
  * fork: a handle is not usable across fork().  The child must not use the
  * parent's handle (not even to close it: call nothing on it); it opens its

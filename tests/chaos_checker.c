@@ -132,8 +132,8 @@ static int hold(shmkv *kv, const char *key, const char *mode)
 			shmkv_last_error());
 		return 4;
 	}
-	table_part_resolve(&kv->cache.table, table_hash(key, strlen(key)), &pr);
-	lwlock_acquire(&kv->cache.table.owner, &pr.ctl->c.lock,
+	table_part_resolve(&kv->cache->table, table_hash(key, strlen(key)), &pr);
+	lwlock_acquire(&kv->cache->table.owner, &pr.ctl->c.lock,
 		       strcmp(mode, "exclusive") == 0 ? LW_EXCLUSIVE : LW_SHARED);
 	printf("held partition %u\n", pr.index);
 	fflush(stdout);

@@ -498,7 +498,7 @@ static void test_data_part_is_read_only(void **state)
 
 		if (shmkv_open(s->sock, &kv) != SHMKV_OK)
 			_exit(10);
-		unsigned char *data = kv->cache.seg.data;
+		unsigned char *data = kv->cache->seg.data;
 		/* Neither can the mapping be made writable. */
 		if (mprotect(data, 4096, PROT_READ | PROT_WRITE) == 0)
 			_exit(11);
@@ -507,7 +507,7 @@ static void test_data_part_is_read_only(void **state)
 		setrlimit(RLIMIT_CORE, &no_core);
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		syscall(SYS_rt_sigaction, SIGSEGV, ksa, NULL, (size_t)8);
-		data[kv->cache.seg.data_size / 2] = 1;
+		data[kv->cache->seg.data_size / 2] = 1;
 		data[0] = 0;
 		_exit(0);
 	}

@@ -3,9 +3,10 @@
  *
  * What test_client.c checks one call at a time, here with many at once:
  * reader processes that must never see a torn or foreign value while
- * writers rewrite the keys over TCP, threads sharing one handle (its calls
- * serialise on the handle's mutex), and as many handles as the server has
- * proc slots.  Each test starts its own shmkv-server (client_fixture.c)
+ * writers rewrite the keys over TCP, threads sharing one handle (lookups
+ * in parallel without its mutex, across server restarts; other calls
+ * serialise on the mutex), and as many handles as the server has proc
+ * slots.  Each test starts its own shmkv-server (client_fixture.c)
  * and always stops it.
  */
 #include <inttypes.h>
@@ -368,12 +369,162 @@ static void test_threads_share_a_handle(void **state)
 	shmkv_close(kv);
 }
 
+/*
+ * Lookups take no lock: with the handle's mutex held (as a thread busy
+ * writing holds it), more lookups than one liveness round still finish,
+ * and are counted.  Taking the mutex in a lookup would hang right here.
+ */
+static void test_lookups_do_not_wait_for_the_mutex(void **state)
+{
+	struct server *s = *state;
+	struct shmkv_item items[4];
+	struct shmkv_counters c;
+	char buf[32], bufs[4][32];
+	int fd = fix_tcp(s);
+	shmkv *kv = fix_open(s);
+
+	fix_tcp_store(fd, "set k 0 0 3", "val", "STORED");
+	close(fd);
+	assert_int_equal(fix_get_str(kv, "k", buf, sizeof(buf), NULL), SHMKV_OK);
+	pthread_mutex_lock(&kv->mu);
+	for (int i = 0; i < 600; i++) {
+		assert_int_equal(fix_get_str(kv, i % 2 ? "k" : "nope", buf,
+					     sizeof(buf), NULL),
+				 i % 2 ? SHMKV_OK : SHMKV_NOT_FOUND);
+		for (int j = 0; j < 4; j++)
+			items[j] = (struct shmkv_item){ .key = "k", .key_len = 1,
+							.buf = bufs[j], .cap = 32 };
+		assert_int_equal(shmkv_get_many(kv, items, 4), SHMKV_OK);
+		assert_int_equal(items[3].status, SHMKV_OK);
+		assert_memory_equal(bufs[3], "val", 3);
+	}
+	pthread_mutex_unlock(&kv->mu);
+	shmkv_counters(kv, &c);
+	assert_int_equal(c.hits, 1 + 300 + 600 * 4);
+	assert_int_equal(c.misses, 300);
+	shmkv_close(kv);
+}
+
+/*
+ * Threads looking up on one handle while the server stops, comes back, is
+ * killed and comes back again: each lookup gives a value some server
+ * stored for the key, not found, or SERVER_GONE, never anything else and
+ * never a crash (a mapping unmapped under a lookup would fault, and
+ * ASan's build reports it); and every thread goes on to see the newest
+ * server's value by itself.
+ */
+#define RESTART_THREADS 4
+
+struct restart_arg {
+	shmkv *kv;
+	_Atomic int stop;
+	_Atomic int generation;     /* what each thread last saw: 1, 2, 3 */
+	_Atomic uint64_t lookups;
+	int error;
+	char detail[128];
+};
+
+static void *restart_reader(void *p)
+{
+	struct restart_arg *a = p;
+	char buf[32], many[3][32];
+
+	while (!atomic_load(&a->stop) && a->error == 0) {
+		struct shmkv_item items[3];
+		size_t len = 0;
+		enum shmkv_status st = shmkv_get(a->kv, "k", 1, buf,
+						 sizeof(buf) - 1, &len, NULL);
+
+		if (st == SHMKV_OK && len == 4 && memcmp(buf, "gen", 3) == 0 &&
+		    buf[3] >= '1' && buf[3] <= '3')
+			atomic_store(&a->generation, buf[3] - '0');
+		else if (st != SHMKV_NOT_FOUND && st != SHMKV_SERVER_GONE)
+			a->error = 1;
+		for (int j = 0; j < 3; j++)
+			items[j] = (struct shmkv_item){ .key = "k", .key_len = 1,
+							.buf = many[j], .cap = 32 };
+		st = shmkv_get_many(a->kv, items, 3);
+		for (int j = 0; j < 3 && a->error == 0; j++)
+			if (items[j].status == SHMKV_OK ?
+			    items[j].value_len != 4 || memcmp(many[j], "gen", 3) != 0 :
+			    items[j].status != SHMKV_NOT_FOUND &&
+			    items[j].status != SHMKV_SERVER_GONE)
+				a->error = 2;
+		if (a->error != 0)
+			snprintf(a->detail, sizeof(a->detail), "%s: %s",
+				 shmkv_strerror(st), shmkv_last_error());
+		atomic_fetch_add(&a->lookups, 1);
+	}
+	return NULL;
+}
+
+/* Wait (10 s at most) until every thread saw generation gen. */
+static void wait_all_see(struct restart_arg *args, int gen)
+{
+	double deadline = fix_now() + 10.0;
+	int seen;
+
+	do {
+		seen = 0;
+		for (int i = 0; i < RESTART_THREADS; i++)
+			seen += atomic_load(&args[i].generation) == gen;
+		if (seen == RESTART_THREADS)
+			return;
+		fix_sleep(0.005);
+	} while (fix_now() < deadline);
+	fail_msg("only %d of %d threads saw generation %d within 10 s", seen,
+		 RESTART_THREADS, gen);
+}
+
+static void store_generation(const struct server *s, const char *value)
+{
+	int fd = fix_tcp(s);
+
+	fix_tcp_store(fd, "set k 0 0 4", value, "STORED");
+	close(fd);
+}
+
+static void test_threads_look_up_across_restarts(void **state)
+{
+	struct server *s = *state;
+	struct restart_arg args[RESTART_THREADS];
+	pthread_t tids[RESTART_THREADS];
+	shmkv *kv = fix_open(s);
+
+	store_generation(s, "gen1");
+	for (int i = 0; i < RESTART_THREADS; i++) {
+		args[i] = (struct restart_arg){ .kv = kv };
+		assert_int_equal(pthread_create(&tids[i], NULL, restart_reader,
+						&args[i]), 0);
+	}
+	wait_all_see(args, 1);
+	assert_int_equal(fix_server_stop(s), 0);
+	fix_server_start(s, s->dir, NULL);
+	store_generation(s, "gen2");
+	wait_all_see(args, 2);
+	fix_server_kill(s);
+	fix_server_start(s, s->dir, NULL);
+	store_generation(s, "gen3");
+	wait_all_see(args, 3);
+	for (int i = 0; i < RESTART_THREADS; i++)
+		atomic_store(&args[i].stop, 1);
+	for (int i = 0; i < RESTART_THREADS; i++)
+		assert_int_equal(pthread_join(tids[i], NULL), 0);
+	for (int i = 0; i < RESTART_THREADS; i++)
+		if (args[i].error != 0)
+			fail_msg("thread %d: error %d: %s", i, args[i].error,
+				 args[i].detail);
+	shmkv_close(kv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_readers_never_see_torn_values, torn_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_threads_share_a_handle, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_proc_slots, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_lookups_do_not_wait_for_the_mutex, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_threads_look_up_across_restarts, fix_setup, fix_teardown),
 	};
 
 	if (fix_server_path() == NULL) {

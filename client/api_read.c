@@ -1,0 +1,558 @@
+/*
+ * api_read.c - lookups that take no lock: shmkv_get, shmkv_gets,
+ * shmkv_get_alloc, shmkv_get_many, shmkv_counters
+ *
+ * A lookup reads the shared segment and the calling thread's own memory,
+ * and nothing else: no mutex, no locked instruction, no line another
+ * thread writes.  Every thread that looks up on a handle has a struct
+ * api_reader of its own (found through a small thread-local table) with
+ * its counters, its liveness countdown and its active word; the table read
+ * is table_get_lockfree's sequence-checked one.  So threads sharing a
+ * handle look up in parallel, as processes do.
+ *
+ * What needs the handle's mutex happens outside a lookup, every
+ * LIVENESS_EVERY lookups of the thread or LIVENESS_MS milliseconds after
+ * its last poll: polling the connection (a killed server), attaching again
+ * after a restart, putting the counters in the proc slot.  It only tries
+ * the mutex (but to attach): a thread that holds it is talking to the
+ * server and would hear of its death itself.  A lookup that
+ * raced writers several times in a row falls back to the locked read under
+ * the mutex (the proc slot's lock records are not for threads to share).
+ *
+ * The mapping's lifetime: lookups read kv->live, which a detach (under the
+ * mutex) clears before it unmaps.  A lookup that loaded it before may still
+ * be reading, so the detach waits for it: a reader makes its active word
+ * odd with a plain store before it loads kv->live and even after its last
+ * read of the segment; the detach clears kv->live, runs membarrier(2),
+ * which makes every thread of the process pass a full fence (so either it
+ * sees a reader's odd word, or that reader sees kv->live cleared), then
+ * waits for each reader it saw odd to move on.  Readers never block while
+ * odd, so that is a wait of microseconds.  NOTE: a fence in every lookup
+ * would do it without membarrier, at the cost of a locked instruction per
+ * lookup; where membarrier is refused (old kernels, seccomp filters,
+ * valgrind) detached mappings are instead kept until shmkv_close.
+ *
+ * Counters: each reader counts its own hits and misses.  The proc slot
+ * (the server's direct_get_hits) is written by the only reader at once, and
+ * by the slow path with the sum when several threads share the handle (so
+ * then it may lag by up to LIVENESS_EVERY lookups a thread).  NOTE: a
+ * reader exists for every thread that ever looked up on the handle; a
+ * thread's state goes to the next thread that gets its thread-local
+ * address, and all are freed by shmkv_close.
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+#include "clock.h"
+
+#define TLS_HANDLES 4u
+/* Batches: R must exceed BUCKET_AHEAD. */
+enum { BUCKET_AHEAD = 8, ITEM_AHEAD = 4, R = 16 };
+
+/* Its address names the thread (unique among the threads alive). */
+static _Thread_local char thread_token;
+static _Thread_local struct {
+	shmkv *kv;
+	uint64_t id;
+	struct api_reader *r;
+} tls_readers[TLS_HANDLES];
+static _Thread_local unsigned tls_next;
+
+static int barrier_cmd = -1;    /* the membarrier command, -1 = none */
+static pthread_once_t barrier_once = PTHREAD_ONCE_INIT;
+
+static void barrier_setup(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+		    0, 0) == 0) {
+		barrier_cmd = MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+		return;
+	}
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	if (cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL))
+		barrier_cmd = MEMBARRIER_CMD_GLOBAL;
+}
+
+void api_barrier_init(void)
+{
+	pthread_once(&barrier_once, barrier_setup);
+}
+
+static int64_t coarse_ms(void)
+{
+	return (int64_t)(monotonic_coarse_ns() / 1000000);
+}
+
+void api_retire(shmkv *kv, struct cache *c)
+{
+	struct api_retired *keep;
+
+	if (barrier_cmd >= 0 && syscall(SYS_membarrier, barrier_cmd, 0, 0) == 0) {
+		for (struct api_reader *r = kv->readers; r != NULL; r = r->next) {
+			uint64_t seen = atomic_load_explicit(&r->active,
+							     memory_order_acquire);
+
+			/* Acquire pairs with reader_leave's release: its
+			 * reads of the segment are over. */
+			while ((seen & 1u) &&
+			       atomic_load_explicit(&r->active,
+						    memory_order_acquire) == seen)
+				sched_yield();
+		}
+		cache_destroy(c);
+		free(c);
+		return;
+	}
+	keep = malloc(sizeof(*keep));
+	if (keep == NULL)
+		return;         /* leaked rather than unmapped under a reader */
+	keep->cache = c;
+	keep->next = kv->retired;
+	kv->retired = keep;
+}
+
+void api_readers_sum(shmkv *kv, struct shmkv_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (struct api_reader *r = kv->readers; r != NULL; r = r->next) {
+		out->hits += atomic_load_explicit(&r->hits, memory_order_relaxed);
+		out->misses += atomic_load_explicit(&r->misses,
+						    memory_order_relaxed);
+	}
+}
+
+void api_readers_free(shmkv *kv)
+{
+	while (kv->readers != NULL) {
+		struct api_reader *r = kv->readers;
+
+		kv->readers = r->next;
+		free(r);
+	}
+	while (kv->retired != NULL) {
+		struct api_retired *old = kv->retired;
+
+		kv->retired = old->next;
+		cache_destroy(old->cache);
+		free(old->cache);
+		free(old);
+	}
+}
+
+/* The calling thread's reader on kv, made on its first lookup. */
+static struct api_reader *reader_of(shmkv *kv)
+{
+	struct api_reader *r;
+
+	for (unsigned i = 0; i < TLS_HANDLES; i++)
+		if (tls_readers[i].kv == kv && tls_readers[i].id == kv->id)
+			return tls_readers[i].r;
+	pthread_mutex_lock(&kv->mu);
+	for (r = kv->readers; r != NULL && r->thread != &thread_token;)
+		r = r->next;
+	if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
+		r->thread = &thread_token;
+		r->polled_ms = coarse_ms();
+		r->next = kv->readers;
+		kv->readers = r;
+		atomic_store_explicit(&kv->nreaders,
+				      atomic_load(&kv->nreaders) + 1,
+				      memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&kv->mu);
+	if (r != NULL) {
+		unsigned i = tls_next++ % TLS_HANDLES;
+
+		tls_readers[i].kv = kv;
+		tls_readers[i].id = kv->id;
+		tls_readers[i].r = r;
+	}
+	return r;
+}
+
+static void reader_enter(struct api_reader *r)
+{
+	uint64_t a = atomic_load_explicit(&r->active, memory_order_relaxed);
+
+	atomic_store_explicit(&r->active, a + 1, memory_order_relaxed);
+	/* Only the compiler is kept from moving the loads that follow above
+	 * the store; the CPU is fenced by api_retire's membarrier. */
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+static void reader_leave(struct api_reader *r)
+{
+	uint64_t a = atomic_load_explicit(&r->active, memory_order_relaxed);
+
+	atomic_store_explicit(&r->active, a + 1, memory_order_release);
+}
+
+/* Put the counts in the proc slot; with kv->mu held, or as the only reader. */
+static void publish(shmkv *kv, struct cache *c, uint64_t hits, uint64_t misses)
+{
+	struct proc *p = proc_get(c->procs, c->nprocs, c->self);
+
+	/* The slot's only writer: plain stores; the server loads relaxed. */
+	if (p == NULL)
+		return;
+	atomic_store_explicit(&p->hits, hits - atomic_load_explicit(
+				      &kv->base_hits, memory_order_relaxed),
+			      memory_order_relaxed);
+	atomic_store_explicit(&p->misses, misses - atomic_load_explicit(
+				      &kv->base_misses, memory_order_relaxed),
+			      memory_order_relaxed);
+}
+
+static void count(shmkv *kv, struct api_reader *r, struct cache *c, bool hit)
+{
+	_Atomic uint64_t *n = hit ? &r->hits : &r->misses;
+
+	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
+		publish(kv, c, atomic_load_explicit(&r->hits, memory_order_relaxed),
+			atomic_load_explicit(&r->misses, memory_order_relaxed));
+}
+
+/*
+ * The slow path, outside any lookup: poll the connection, attach again if
+ * detached, and put every thread's counts in the proc slot.
+ */
+static enum shmkv_status reader_check(shmkv *kv, struct api_reader *r)
+{
+	struct shmkv_counters sum;
+	enum shmkv_status st;
+
+	/* A thread holding the mutex is talking to the server, so this
+	 * poll can wait for the next round; a lookup never waits for it but
+	 * to attach. */
+	if (atomic_load_explicit(&kv->live, memory_order_relaxed) != NULL) {
+		if (pthread_mutex_trylock(&kv->mu) != 0) {
+			r->calls = 0;
+			r->polled_ms = coarse_ms();
+			return SHMKV_OK;
+		}
+	} else {
+		pthread_mutex_lock(&kv->mu);
+	}
+	st = api_poll_live(kv);
+	if (st == SHMKV_OK) {
+		api_readers_sum(kv, &sum);
+		publish(kv, kv->cache, sum.hits, sum.misses);
+	}
+	pthread_mutex_unlock(&kv->mu);
+	r->calls = 0;
+	r->polled_ms = coarse_ms();
+	return st;
+}
+
+static bool reader_due(shmkv *kv, struct api_reader *r)
+{
+	return ++r->calls >= LIVENESS_EVERY ||
+	       coarse_ms() - r->polled_ms >= LIVENESS_MS ||
+	       atomic_load_explicit(&kv->live, memory_order_relaxed) == NULL;
+}
+
+/* Inside a lookup: the mapping to read, or NULL (leave and report). */
+static struct cache *reader_mapping(shmkv *kv)
+{
+	struct cache *c = atomic_load_explicit(&kv->live, memory_order_acquire);
+
+	if (c == NULL ||
+	    atomic_load_explicit(&segment_header(&c->seg)->state,
+				 memory_order_acquire) != SEGMENT_STATE_RUNNING)
+		return NULL;
+	return c;
+}
+
+/* After reader_mapping said no: detach if the server stopped. */
+static enum shmkv_status reader_gone(shmkv *kv)
+{
+	pthread_mutex_lock(&kv->mu);
+	if (kv->attached &&
+	    atomic_load_explicit(&segment_header(&kv->cache->seg)->state,
+				 memory_order_acquire) != SEGMENT_STATE_RUNNING)
+		api_detach(kv);
+	pthread_mutex_unlock(&kv->mu);
+	return api_fail(SHMKV_SERVER_GONE, "the server at %s stopped; the next "
+			"call reattaches", kv->path);
+}
+
+static enum shmkv_status from_table(enum table_status st)
+{
+	switch (st) {
+	case TABLE_OK: return SHMKV_OK;
+	case TABLE_NOT_FOUND: return SHMKV_NOT_FOUND;
+	case TABLE_TOO_SMALL: return SHMKV_TOO_SMALL;
+	case TABLE_BAD_KEY: return SHMKV_BAD_KEY;
+	case TABLE_NOT_STORED: return SHMKV_NOT_STORED;
+	case TABLE_EXISTS: return SHMKV_EXISTS;
+	case TABLE_TOO_LARGE: return SHMKV_TOO_LARGE;
+	case TABLE_NO_MEMORY: return SHMKV_NO_MEMORY;
+	case TABLE_NON_NUMERIC: return SHMKV_NON_NUMERIC;
+	}
+	return SHMKV_PROTOCOL;
+}
+
+struct lookup {
+	uint64_t hash;
+	const void *key;
+	size_t key_len;
+	void *buf;
+	size_t cap;
+	size_t *value_len;
+	uint32_t *flags;
+	uint64_t *cas;
+};
+
+static enum shmkv_status lookup_done(shmkv *kv, struct api_reader *r,
+				     struct cache *c, const struct lookup *l,
+				     enum table_status st,
+				     const struct table_item_info *info)
+{
+	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
+		if (l->value_len != NULL)
+			*l->value_len = info->value_len;
+		if (l->flags != NULL)
+			*l->flags = info->flags;
+		if (l->cas != NULL)
+			*l->cas = info->cas;
+	}
+	if (st != TABLE_BAD_KEY)
+		count(kv, r, c, st != TABLE_NOT_FOUND);
+	return from_table(st);
+}
+
+/* Inside a lookup: false when it raced writers too often (lookup_locked). */
+static bool lookup_lockfree(shmkv *kv, struct api_reader *r, struct cache *c,
+			    const struct lookup *l, enum shmkv_status *out)
+{
+	struct table_item_info info;
+	enum table_status st;
+
+	if (!table_get_lockfree(&c->table, l->hash, l->key, l->key_len, l->buf,
+				l->cap, &info, &st))
+		return false;
+	*out = lookup_done(kv, r, c, l, st, &info);
+	return true;
+}
+
+/* Outside a lookup: the locked read, under the mutex, on mapping c. */
+static enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
+				       struct cache *c, const struct lookup *l)
+{
+	struct table_item_info info;
+	enum shmkv_status st;
+
+	pthread_mutex_lock(&kv->mu);
+	if (kv->cache != c) {
+		pthread_mutex_unlock(&kv->mu);
+		return api_fail(SHMKV_SERVER_GONE, "the server at %s stopped; "
+				"the next call reattaches", kv->path);
+	}
+	st = lookup_done(kv, r, c, l,
+			 table_get_hashed(&c->table, l->hash, l->key, l->key_len,
+					  NULL, l->buf, l->cap, &info), &info);
+	pthread_mutex_unlock(&kv->mu);
+	return st;
+}
+
+/* Liveness and the reader, before a lookup; SHMKV_OK to go on. */
+static enum shmkv_status reader_ready(shmkv *kv, struct api_reader **out)
+{
+	struct api_reader *r = reader_of(kv);
+
+	*out = r;
+	if (r == NULL)
+		return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+	return reader_due(kv, r) ? reader_check(kv, r) : SHMKV_OK;
+}
+
+static enum shmkv_status get_one(shmkv *kv, const void *key, size_t key_len,
+				 void *buf, size_t cap, size_t *value_len,
+				 uint32_t *flags, uint64_t *cas)
+{
+	struct lookup l = { table_hash(key, key_len), key, key_len, buf, cap,
+			    value_len, flags, cas };
+	enum shmkv_status st = SHMKV_OK;
+	struct api_reader *r;
+	struct cache *c;
+	bool done;
+
+	st = reader_ready(kv, &r);
+	if (st != SHMKV_OK)
+		return st;
+	reader_enter(r);
+	c = reader_mapping(kv);
+	done = c != NULL && lookup_lockfree(kv, r, c, &l, &st);
+	reader_leave(r);
+	if (c == NULL)
+		return reader_gone(kv);
+	return done ? st : lookup_locked(kv, r, c, &l);
+}
+
+enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
+			    void *buf, size_t cap, size_t *value_len,
+			    uint32_t *flags)
+{
+	return api_result(get_one(kv, key, key_len, buf, cap, value_len, flags,
+				  NULL));
+}
+
+enum shmkv_status shmkv_gets(shmkv *kv, const void *key, size_t key_len,
+			     void *buf, size_t cap, size_t *value_len,
+			     uint32_t *flags, uint64_t *cas)
+{
+	return api_result(get_one(kv, key, key_len, buf, cap, value_len, flags,
+				  cas));
+}
+
+static enum shmkv_status get_alloc(shmkv *kv, const void *key, size_t key_len,
+				   void **value, size_t *value_len,
+				   uint32_t *flags)
+{
+	size_t cap = 256, len = 0;
+	enum shmkv_status st;
+
+	*value = NULL;
+	for (int tries = 0; tries < 8; tries++) {
+		void *buf = malloc(cap ? cap : 1);
+
+		if (buf == NULL)
+			return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+		st = get_one(kv, key, key_len, buf, cap, &len, flags, NULL);
+		if (st == SHMKV_OK) {
+			*value = buf;
+			if (value_len != NULL)
+				*value_len = len;
+			return st;
+		}
+		free(buf);
+		if (st != SHMKV_TOO_SMALL)
+			return st;
+		cap = len;      /* it may grow again before the next try */
+	}
+	return api_fail(SHMKV_TOO_SMALL, "the value kept growing while read");
+}
+
+enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
+				  void **value, size_t *value_len,
+				  uint32_t *flags)
+{
+	return api_result(get_alloc(kv, key, key_len, value, value_len, flags));
+}
+
+static bool key_fits(const struct shmkv_item *it)
+{
+	return it->key_len > 0 && it->key_len <= SHMKV_KEY_MAX;
+}
+
+static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
+{
+	/* No item may be left with a status from an earlier batch. */
+	for (size_t i = 0; i < n; i++) {
+		items[i].value_len = 0;
+		items[i].flags = 0;
+		items[i].status = st;
+	}
+}
+
+/* One item of a batch, inside a lookup; false if c went away meanwhile. */
+static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
+		       struct shmkv_item *it, uint64_t hash)
+{
+	struct lookup l = { hash, it->key, it->key_len, it->buf, it->cap,
+			    &it->value_len, &it->flags, NULL };
+
+	it->value_len = 0;
+	it->flags = 0;
+	if (!key_fits(it)) {
+		it->status = SHMKV_BAD_KEY;
+		return true;
+	}
+	if (lookup_lockfree(kv, r, c, &l, &it->status))
+		return true;
+	reader_leave(r);
+	it->status = lookup_locked(kv, r, c, &l);
+	reader_enter(r);
+	return atomic_load_explicit(&kv->live, memory_order_acquire) == c;
+}
+
+/*
+ * Three stages, each a few keys ahead of the next: hash and warm the
+ * bucket, then warm the items its tags point at, then look up.  Inside a
+ * lookup; returns how many items it finished (n unless c went away).
+ */
+static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
+			struct shmkv_item *items, size_t n)
+{
+	struct table *t = &c->table;
+	uint64_t hashes[R];
+
+	for (size_t i = 0; i < n + BUCKET_AHEAD; i++) {
+		size_t b = i, m = i - (BUCKET_AHEAD - ITEM_AHEAD);
+		size_t g = i - BUCKET_AHEAD;
+
+		if (b < n && key_fits(&items[b])) {
+			hashes[b % R] = table_hash(items[b].key, items[b].key_len);
+			table_prefetch_bucket(t, hashes[b % R]);
+		}
+		if (i >= BUCKET_AHEAD - ITEM_AHEAD && m < n && key_fits(&items[m]))
+			table_prefetch_items(t, hashes[m % R]);
+		if (i < BUCKET_AHEAD || g >= n)
+			continue;
+		if (!batch_item(kv, r, c, &items[g], hashes[g % R]))
+			return g + 1;
+	}
+	return n;
+}
+
+static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)
+{
+	struct api_reader *r;
+	struct cache *c;
+	size_t done = 0;
+	enum shmkv_status st = reader_ready(kv, &r);
+
+	if (st != SHMKV_OK) {
+		items_fail(items, n, st);
+		return st;
+	}
+	reader_enter(r);
+	c = reader_mapping(kv);
+	if (c != NULL)
+		done = batch_run(kv, r, c, items, n);
+	reader_leave(r);
+	if (done == n)
+		return SHMKV_OK;
+	st = c == NULL ? reader_gone(kv)
+		       : api_fail(SHMKV_SERVER_GONE, "the server at %s stopped "
+				  "during the batch", kv->path);
+	items_fail(items + done, n - done, st);
+	return st;
+}
+
+enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
+				 size_t n)
+{
+	return api_result(get_many(kv, items, n));
+}
+
+void shmkv_counters(const shmkv *kv, struct shmkv_counters *out)
+{
+	/* The list of readers changes under the mutex (the handle is const
+	 * to the caller, not to its lock). */
+	shmkv *k = (shmkv *)kv;
+
+	pthread_mutex_lock(&k->mu);
+	api_readers_sum(k, out);
+	pthread_mutex_unlock(&k->mu);
+}
