@@ -328,7 +328,7 @@ int memory_file_open_cache(struct memory_file *mf, const struct server_config *c
 			   char *err, size_t errlen)
 {
 	struct cache_config want;
-	enum file_kind data_kind, ctl_kind;
+	enum file_kind data_kind = FILE_EMPTY, ctl_kind = FILE_EMPTY;
 	int data_fd, ctl_fd, rc;
 
 	memset(mf, 0, sizeof(*mf));

@@ -99,10 +99,11 @@ static void in_order(const char *s, const char *const *names, size_t n)
 /* stat_value - the value of STAT name in s, as a number. */
 static unsigned long long stat_value(const char *s, const char *name)
 {
-	char want[64];
+	char want[128];
 	const char *hit;
+	int n = snprintf(want, sizeof(want), "STAT %s ", name);
 
-	snprintf(want, sizeof(want), "STAT %s ", name);
+	assert_true(n > 0 && (size_t)n < sizeof(want));
 	hit = strstr(s, want);
 	assert_non_null(hit);
 	return strtoull(hit + strlen(want), NULL, 10);
