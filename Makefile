@@ -50,8 +50,10 @@ build-san: deps-test $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
 
 # gcc build first, then the clang build under ASan+UBSan, then cppcheck,
-# then the C unit tests once more under valgrind's memcheck.
-test: build build-san
+# then the C unit tests once more under valgrind's memcheck.  The release
+# build `make bench` uses is compiled too: -O3 warns where -O2 does not.
+test: build build-san $(BUILD_REL)/build.ninja
+	ninja -C $(BUILD_REL)
 	meson test -C $(BUILD) --print-errorlogs
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
