@@ -76,6 +76,7 @@ struct table_item_info {
 	uint32_t value_len;
 	uint32_t flags;          /* the client's 32 opaque bits */
 	uint32_t exptime;        /* absolute Unix seconds, 0 = never */
+	uint32_t prev_exptime;   /* exptime before this call's touch (ma/mg T) */
 	uint32_t last_access;    /* seconds since it was last fetched or stored */
 	bool fetched;            /* it had been fetched before this call */
 	bool stale;              /* invalidated (md/ms with I): value is old */
@@ -92,6 +93,7 @@ struct table_get_opts {
 	int64_t vivify_exptime;
 	bool recache;            /* win if the remaining TTL is below recache_below (mg R) */
 	uint32_t recache_below;
+	bool no_win;              /* take no recache token (an mg that errs after) */
 };
 
 enum table_store_mode {

@@ -29,10 +29,10 @@ struct meta_flags {
 	bool has_error;
 	bool key_binary;
 	bool value, no_update, no_reply, set_stale;
-	bool vivify, new_ttl, recache, has_cas, has_new_cas;
+	bool vivify, new_ttl, recache, has_cas;
 	int32_t autoviv_exptime, exptime, recache_time;
 	uint32_t client_flags;
-	uint64_t req_cas, new_cas, initial, delta;
+	uint64_t req_cas, initial, delta;
 	char mode;
 	const char *key; /* the key the table sees (decoded if b) */
 	size_t nkey;
@@ -43,7 +43,7 @@ struct meta_flags {
  * meta_preparse - check and parse the flags tokens[start..] of req into of
  * (zeroed by the caller).  Returns 0, or -1 with of->errstr set.
  */
-int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
+int meta_preparse(const struct proto_req *req, size_t start,
 		  struct meta_flags *of);
 
 bool meta_opaque_ok(const struct proto_req *req, size_t start);

@@ -26,8 +26,7 @@ enum meta_flag_result {
  */
 static enum meta_flag_result meta_flag(struct meta_flags *of,
 				       const struct proto_token *t,
-				       const struct proto_token *key,
-				       bool allow_new_cas)
+				       const struct proto_token *key)
 {
 	unsigned char o = (unsigned char)t->value[0];
 	const char *arg = t->value + 1;
@@ -62,15 +61,6 @@ static enum meta_flag_result meta_flag(struct meta_flags *of,
 	case 'C':
 		of->has_cas = true;
 		if (!proto_num_u64_str(arg, alen, &of->req_cas))
-			return META_BAD_TOKEN;
-		break;
-	case 'E':
-		if (!allow_new_cas) {
-			of->errstr = "CLIENT_ERROR invalid flag";
-			return META_STOP;
-		}
-		of->has_new_cas = true;
-		if (!proto_num_u64_str(arg, alen, &of->new_cas))
 			return META_BAD_TOKEN;
 		break;
 	case 'F':
@@ -122,7 +112,7 @@ static enum meta_flag_result meta_flag(struct meta_flags *of,
  * a bad number is remembered and the scan goes on (its message may be
  * overwritten by a later one), as memcached does.
  */
-int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
+int meta_preparse(const struct proto_req *req, size_t start,
 		  struct meta_flags *of)
 {
 	const struct proto_token *t = req->tokens;
@@ -140,7 +130,7 @@ int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
 			return -1;
 		}
 		seen[o] = true;
-		switch (meta_flag(of, &t[i], &t[KEY_TOKEN], allow_new_cas)) {
+		switch (meta_flag(of, &t[i], &t[KEY_TOKEN])) {
 		case META_OK: break;
 		case META_STOP: return -1;
 		case META_BAD_TOKEN:
