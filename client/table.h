@@ -83,6 +83,7 @@ struct table_item_info {
 	bool won;                /* this caller won the right to recache (mg W) */
 	bool token_sent;         /* someone else already won it (mg Z) */
 	bool vivified;           /* the item was created by this call (mg N) */
+	bool key_binary;         /* stored with a binary key (ms b) */
 };
 
 struct table_get_opts {
@@ -117,6 +118,7 @@ struct table_store_req {
 	uint64_t cas;
 	uint64_t new_cas;        /* 0 = the next value of the table's counter (ms E) */
 	bool invalidate;         /* ms I: a CAS older than the item's stores it stale */
+	bool key_binary;         /* ms b: remember the key was sent base64 */
 	bool vivify;             /* append/prepend on a miss create the item (ms N) */
 	int64_t vivify_exptime;
 };

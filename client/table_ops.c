@@ -46,6 +46,7 @@ static void info_fill(const struct table_part_ref *pr,
 	info->last_access = (uint16_t)((uint16_t)pr->now - it->atime);
 	info->fetched = (st & ITEM_FETCHED) != 0;
 	info->stale = (st & ITEM_STALE) != 0;
+	info->key_binary = (st & ITEM_KEY_BINARY) != 0;
 }
 
 /*
@@ -482,6 +483,9 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 		it->state |= ITEM_STALE;
 	if (plan.token_sent)
 		it->state |= ITEM_TOKEN_SENT;
+	/* memcached: an append's new item does not inherit the bit. */
+	if (req->key_binary && !concat)
+		it->state |= ITEM_KEY_BINARY;
 	if (item_link(&pr, hash, req->key, req->key_len, off) < 0) {
 		item_abandon(&pr, off, total);
 		st = TABLE_NO_MEMORY;

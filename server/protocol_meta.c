@@ -65,13 +65,14 @@ static void line_addi(struct meta_line *l, const char *fmt, long long v)
 }
 
 /* line_key - " k<key>", base64 again and followed by " b" for b keys. */
-static void line_key(struct meta_line *l, const struct meta_flags *of)
+static void line_key(struct meta_line *l, const struct meta_flags *of,
+		     bool binary)
 {
 	char enc[(PROTO_KEY_MAX + 2) / 3 * 4 + 1];
 	size_t n;
 
 	line_add(l, " k", 2);
-	if (!of->key_binary) {
+	if (!binary) {
 		line_add(l, of->key, of->nkey);
 		return;
 	}
@@ -95,6 +96,8 @@ struct meta_ret {
 	uint64_t cas; /* for c */
 	uint32_t now; /* for t */
 	const struct meta_ttls *ttls; /* for t, if T or N may apply */
+	/* k: as the item was stored (mg), not as this request sent it */
+	bool item_key;
 };
 
 /*
@@ -171,7 +174,9 @@ static void line_flags(struct meta_line *l, const struct proto_req *req,
 			continue;
 		}
 		if (f == 'k') {
-			line_key(l, of);
+			line_key(l, of,
+				 r != NULL && r->item_key ? r->info->key_binary
+							  : of->key_binary);
 			continue;
 		}
 		if (r == NULL || f == '\0' || strchr(r->flags, f) == NULL)
@@ -215,7 +220,7 @@ static void mg_line(struct meta_line *l, const struct mg_reply *m,
 		    const struct table_item_info *info)
 {
 	struct meta_ttls ttls = m->ttls;
-	struct meta_ret r = { "stcflh", info, info->cas, m->now, &ttls };
+	struct meta_ret r = { "stcflh", info, info->cas, m->now, &ttls, true };
 
 	ttls.created = info->vivified;
 	ttls.before = info->vivified ? 0 : info->prev_exptime;
@@ -334,12 +339,14 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 	sr.value = req->data;
 	sr.value_len = vlen;
 	sr.flags = of->client_flags;
+	sr.key_binary = of->key_binary;
 	sr.exptime = of->exptime;
 	/* memcached's add ignores C; append and prepend compare it only with
-	 * an item there (none: NS, not NF); I applies to set and replace. */
+	 * an item there (none: NS, not NF); I applies to set and replace,
+	 * and not with C0, which no item's CAS is "older" than. */
 	sr.compare_cas = of->has_cas && mode != TABLE_ADD;
 	sr.cas = of->req_cas;
-	sr.invalidate = of->set_stale && sr.compare_cas &&
+	sr.invalidate = of->set_stale && sr.compare_cas && of->req_cas != 0 &&
 			mode != TABLE_APPEND && mode != TABLE_PREPEND;
 	st = table_store(req->ctx->table, &sr, &cas);
 	if (st == TABLE_NOT_FOUND &&

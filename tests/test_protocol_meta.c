@@ -309,6 +309,9 @@ static void test_ms_stale_keeps_ttl_and_token(void **state)
 	       "ms a 3 T100\r\nabc\r\nmd a I\r\nmg a\r\n"
 	       "ms a 3 I C1 T900\r\nnew\r\nmg a v t\r\n",
 	       "HD\r\nHD\r\nHD X W\r\nHD\r\nVA 3 t100 Z X\r\nnew\r\n");
+	/* C0 is older than nothing: a plain mismatch, even with I. */
+	expect(f, "ms a 1 q C0 I\r\nx\r\nmg a v\r\n",
+	       "EX\r\nVA 3 Z X\r\nnew\r\n");
 }
 
 /* q hides ma's HD for an item found, not for one N created. */
@@ -367,6 +370,22 @@ static void test_ma_cas_after_number(void **state)
 	       "HD\r\nVA 1\r\n7\r\n");
 }
 
+/* An item stored with a b key keeps that: mg's k gives it base64 and b
+ * whatever the mg sent; ms, md and ma echo the key as they got it. */
+static void test_binary_key_remembered(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms azM= 1 b\r\nx\r\nmg k3 k v\r\nmg azM= b k\r\nms k3 1\r\ny\r\n"
+	       "mg k3 k\r\nmg azM= b k\r\nms azM= 1 b k\r\nz\r\n"
+	       "ms k3 1 MA\r\nw\r\nmg k3 k s\r\nms bjE= 1 b\r\n5\r\n"
+	       "ma n1 k\r\nmg n1 k\r\nmd n1 k\r\n",
+	       "HD\r\nVA 1 kazM= b\r\nx\r\nHD kazM= b\r\nHD\r\nHD kk3\r\n"
+	       "HD kk3\r\nHD kazM= b\r\nHD\r\nHD kk3 s2\r\nHD\r\nHD kn1\r\n"
+	       "HD kbjE= b\r\nHD kn1\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +408,7 @@ int main(void)
 		T(test_meta_ttl_order),
 		T(test_meta_opaque_checked_after),
 		T(test_ma_cas_after_number),
+		T(test_binary_key_remembered),
 #undef T
 	};
 
