@@ -94,7 +94,7 @@ struct table_get_opts {
 	int64_t vivify_exptime;
 	bool recache;            /* win if the remaining TTL is below recache_below (mg R) */
 	uint32_t recache_below;
-	bool no_win;              /* take no recache token (an mg that errs after) */
+	bool win;                /* mg: may take the recache token (W); get never does */
 };
 
 enum table_store_mode {

@@ -141,7 +141,7 @@ static void decide_win(const struct table_part_ref *pr, struct table_item *it,
 	if (opts != NULL && opts->recache && it->exptime != 0 &&
 	    it->exptime - pr->now < opts->recache_below)
 		wants = true;
-	if (wants && writable && (opts == NULL || !opts->no_win)) {
+	if (wants && writable && opts != NULL && opts->win) {
 		uint8_t old = __atomic_fetch_or(&it->state, ITEM_TOKEN_SENT,
 						__ATOMIC_RELAXED);
 		info->won = (old & ITEM_TOKEN_SENT) == 0;
@@ -166,7 +166,7 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
 	it = item_write(pr, off, key, key_len, 0, 0,
 			table_exptime(pr->t, opts->vivify_exptime),
 			next_cas(pr->t));
-	if (!opts->no_win)
+	if (opts->win)
 		it->state |= ITEM_TOKEN_SENT;
 	if (item_link(pr, hash, key, key_len, off) < 0) {
 		item_abandon(pr, off, total);
@@ -174,7 +174,7 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
 	}
 	pr->part->total_items++;
 	info_fill(pr, it, info);
-	info->won = !opts->no_win;
+	info->won = opts->win;
 	info->vivified = true;
 	return TABLE_OK;
 }

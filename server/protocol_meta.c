@@ -81,12 +81,20 @@ static void line_key(struct meta_line *l, const struct meta_flags *of,
 	line_add(l, " b", 2);
 }
 
+/*
+ * line_ttl - " t<seconds left>", -1 for never.  An item a negative T or N
+ * has just expired has none left: t0 (memcached 1.6.18 wraps the negative
+ * difference to a 32-bit number that depends on its uptime; see
+ * docs/compatibility.md).
+ */
 static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
 {
 	if (exptime == 0)
 		line_add(l, " t-1", 4);
+	else if (exptime <= now)
+		line_add(l, " t0", 3);
 	else
-		line_addi(l, " t%lld", (long long)exptime - (long long)now);
+		line_addf(l, " t%llu", (unsigned long long)(exptime - now));
 }
 
 /* What a reply has to say for the return flags it carries. */
@@ -280,7 +288,7 @@ static int process_mg(struct proto_req *req)
 	opts.no_bump = of.no_update;
 	opts.vivify = of.vivify;
 	opts.vivify_exptime = meta_final_viv_ttl(req, 2, &of);
-	opts.no_win = !meta_opaque_ok(req, 2);
+	opts.win = meta_opaque_ok(req, 2);
 	opts.recache = of.recache;
 	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
 	m.now = proto_now(req->ctx);
@@ -292,7 +300,7 @@ static int process_mg(struct proto_req *req)
 	/* memcached fetches (touching, creating) before it looks at the
 	 * opaque: the error replaces the reply, not what the fetch did, but
 	 * the recache token is handed out only with a reply. */
-	if (opts.no_win) {
+	if (!opts.win) {
 		req->out->len = mark;
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return 0;

@@ -314,6 +314,17 @@ static void test_ms_stale_keeps_ttl_and_token(void **state)
 	       "EX\r\nVA 3 Z X\r\nnew\r\n");
 }
 
+/* Only mg hands out the recache token of a stale item: a get does not. */
+static void test_get_takes_no_token(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms k 1\r\nx\r\nmd k I\r\nget k\r\nmg k t\r\nmg k t\r\n",
+	       "HD\r\nHD\r\nVALUE k 0 1\r\nx\r\nEND\r\nHD t-1 X W\r\n"
+	       "HD t-1 Z X\r\n");
+}
+
 /* q hides ma's HD for an item found, not for one N created. */
 static void test_ma_quiet_vivify(void **state)
 {
@@ -337,6 +348,9 @@ static void test_meta_ttl_order(void **state)
 	       "mg h t\r\nmg c t T50\r\nmg c t\r\nmg g N100 T-1\r\nmg g v\r\n",
 	       "HD t-1 W\r\nHD t200 W\r\nHD t100 W\r\nHD t200\r\nHD t100\r\n"
 	       "HD t100\r\nHD t300\r\nHD t200 Z\r\nHD t50 Z\r\nHD W\r\nEN\r\n");
+	/* Ours: a negative TTL leaves no time (memcached wraps it). */
+	expect(f, "ms i 1\r\n7\r\nma i T-1 t\r\nmg j N-1 t\r\nmg i\r\n",
+	       "HD\r\nHD t0\r\nHD t0 W\r\nEN\r\n");
 }
 
 /* mg and ma act before they check the opaque (md checks first); the
@@ -409,6 +423,7 @@ int main(void)
 		T(test_meta_opaque_checked_after),
 		T(test_ma_cas_after_number),
 		T(test_binary_key_remembered),
+		T(test_get_takes_no_token),
 #undef T
 	};
 
