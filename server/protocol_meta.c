@@ -129,14 +129,44 @@ static void meta_ttl_plan(const struct proto_req *req,
 	m->viv_at = table_exptime(req->ctx->table, of->autoviv_exptime);
 }
 
-/* meta_final_viv_ttl - the TTL a created item ends with: the last of T, N. */
-static int64_t meta_final_viv_ttl(const struct proto_req *req, size_t start,
-				  const struct meta_flags *of)
+/*
+ * meta_flags_end - where mg and ma stop applying flags: memcached applies
+ * them in order and errs at the first opaque too long, so what follows it
+ * (a T, an N's TTL) never happens; without one, the end of the flags.
+ */
+static size_t meta_flags_end(const struct proto_req *req, size_t start)
 {
-	int64_t ttl = of->autoviv_exptime;
 	size_t i;
 
-	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++) {
+	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
+		if (req->tokens[i].value[0] == 'O' &&
+		    req->tokens[i].length > META_OPAQUE_MAX)
+			break;
+	return i;
+}
+
+static bool flag_in(const struct proto_req *req, size_t start, size_t end,
+		    char flag)
+{
+	size_t i;
+
+	for (i = start; i < end; i++)
+		if (req->tokens[i].value[0] == flag)
+			return true;
+	return false;
+}
+
+/*
+ * meta_final_viv_ttl - the TTL an item N creates ends with: the last of T
+ * and N before end; none (0, as memcached allocates it) if neither is.
+ */
+static int64_t meta_final_viv_ttl(const struct proto_req *req, size_t start,
+				  size_t end, const struct meta_flags *of)
+{
+	int64_t ttl = 0;
+	size_t i;
+
+	for (i = start; i < end; i++) {
 		if (req->tokens[i].value[0] == 'T')
 			ttl = of->exptime;
 		else if (req->tokens[i].value[0] == 'N')
@@ -266,7 +296,7 @@ static int process_mg(struct proto_req *req)
 	struct meta_line l = { .len = 0 };
 	struct mg_reply m = { .req = req, .of = &of };
 	enum table_status st;
-	size_t mark = req->out->len;
+	size_t mark = req->out->len, end;
 
 	memset(&of, 0, sizeof(of));
 	of.errstr = "CLIENT_ERROR bad command line format";
@@ -283,11 +313,12 @@ static int process_mg(struct proto_req *req)
 		return 0;
 	}
 	memset(&opts, 0, sizeof(opts));
-	opts.touch = of.new_ttl;
+	end = meta_flags_end(req, 2);
+	opts.touch = flag_in(req, 2, end, 'T');
 	opts.exptime = of.exptime;
 	opts.no_bump = of.no_update;
 	opts.vivify = of.vivify;
-	opts.vivify_exptime = meta_final_viv_ttl(req, 2, &of);
+	opts.vivify_exptime = meta_final_viv_ttl(req, 2, end, &of);
 	opts.win = meta_opaque_ok(req, 2);
 	opts.recache = of.recache;
 	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
@@ -350,9 +381,11 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 	sr.key_binary = of->key_binary;
 	sr.exptime = of->exptime;
 	/* memcached's add ignores C; append and prepend compare it only with
-	 * an item there (none: NS, not NF); I applies to set and replace,
-	 * and not with C0, which no item's CAS is "older" than. */
-	sr.compare_cas = of->has_cas && mode != TABLE_ADD;
+	 * an item there (none: NS, not NF) and ignore C0; I applies to set
+	 * and replace, and not with C0, which no item's CAS is "older" than. */
+	sr.compare_cas = of->has_cas && mode != TABLE_ADD &&
+			 !(of->req_cas == 0 && (mode == TABLE_APPEND ||
+						mode == TABLE_PREPEND));
 	sr.cas = of->req_cas;
 	sr.invalidate = of->set_stale && sr.compare_cas && of->req_cas != 0 &&
 			mode != TABLE_APPEND && mode != TABLE_PREPEND;
@@ -547,6 +580,8 @@ static void ma_reply(struct proto_req *req, const struct meta_flags *of,
 static void ma_request(const struct proto_req *req, const struct meta_flags *of,
 		       struct table_arith_req *ar)
 {
+	size_t end = meta_flags_end(req, 2);
+
 	ar->key = of->key;
 	ar->key_len = of->nkey;
 	ar->delta = of->delta;
@@ -554,9 +589,9 @@ static void ma_request(const struct proto_req *req, const struct meta_flags *of,
 	ar->compare_cas = of->has_cas && of->req_cas != 0;
 	ar->cas = of->req_cas;
 	ar->vivify = of->vivify;
-	ar->vivify_exptime = meta_final_viv_ttl(req, 2, of);
+	ar->vivify_exptime = meta_final_viv_ttl(req, 2, end, of);
 	ar->initial = of->initial;
-	ar->touch = of->new_ttl;
+	ar->touch = flag_in(req, 2, end, 'T');
 	ar->exptime = of->exptime;
 }
 

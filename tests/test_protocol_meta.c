@@ -298,6 +298,9 @@ static void test_ms_modes_with_cas(void **state)
 	       "ms k 1 MA C5\r\nx\r\nms k 1 MP C5\r\nx\r\nms k 1 ME C5\r\nx\r\n"
 	       "ms k 1 MP C5\r\nx\r\nms k 1 MA C5 I\r\nx\r\nmg k v\r\n",
 	       "NS\r\nNS\r\nHD\r\nEX\r\nEX\r\nVA 1\r\nx\r\n");
+	/* C0 is no CAS for append and prepend. */
+	expect(f, "ms k 1 C0 MA\r\nb\r\nms k 1 C0 MP\r\nc\r\nmg k v\r\n",
+	       "HD\r\nHD\r\nVA 3\r\ncxb\r\n");
 }
 
 /* A stale store (I, an older CAS) keeps the TTL and the sent token. */
@@ -400,6 +403,24 @@ static void test_binary_key_remembered(void **state)
 	       "HD kbjE= b\r\nHD kn1\r\n");
 }
 
+/* memcached applies mg's and ma's flags in order and errs at a long
+ * opaque: a T or N after it never happens (an N item then never expires). */
+static void test_flags_after_long_opaque_not_applied(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "mg n0 N208 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx f l T-1\r\nms bjA= 0 MR b\r\n\r\n"
+	       "mg k2 u v t Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx N-9\r\nms k2 0 C987654321\r\n\r\n"
+	       "mg k5 N30 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx T-1\r\nmg k5 t\r\nma k6 N0 T30 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nma k6 t\r\n"
+	       "ma k6 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx T-1\r\nma k6 t\r\n",
+	       "CLIENT_ERROR opaque token too long\r\nHD\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nEX\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +445,7 @@ int main(void)
 		T(test_ma_cas_after_number),
 		T(test_binary_key_remembered),
 		T(test_get_takes_no_token),
+		T(test_flags_after_long_opaque_not_applied),
 #undef T
 	};
 
