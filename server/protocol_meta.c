@@ -288,6 +288,17 @@ static size_t mg_header(char *dst, const struct table_item_info *info, void *arg
 	return l.len;
 }
 
+/* mg_bumps_late - memcached's "locked" mg: it bumps the item once the reply
+ * is built, so that h and l see the state before this fetch. */
+static bool mg_bumps_late(const struct proto_req *req,
+			  const struct meta_flags *of)
+{
+	size_t end = req->ntokens;
+
+	return of->vivify || of->new_ttl || of->recache ||
+	       flag_in(req, 2, end - 1, 'h') || flag_in(req, 2, end - 1, 'l');
+}
+
 static int process_mg(struct proto_req *req)
 {
 	struct meta_flags of;
@@ -316,10 +327,13 @@ static int process_mg(struct proto_req *req)
 	end = meta_flags_end(req, 2);
 	opts.touch = flag_in(req, 2, end, 'T');
 	opts.exptime = of.exptime;
-	opts.no_bump = of.no_update;
 	opts.vivify = of.vivify;
 	opts.vivify_exptime = meta_final_viv_ttl(req, 2, end, &of);
 	opts.win = meta_opaque_ok(req, 2);
+	/* With h l N R or T memcached marks the item fetched after the reply
+	 * is built, which a long opaque's error skips. */
+	opts.no_bump = of.no_update ||
+		       (!opts.win && mg_bumps_late(req, &of));
 	opts.recache = of.recache;
 	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
 	m.now = proto_now(req->ctx);

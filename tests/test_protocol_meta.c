@@ -419,6 +419,13 @@ static void test_flags_after_long_opaque_not_applied(void **state)
 	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n"
 	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n"
 	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n");
+	/* With h (memcached bumps late) the error leaves it unfetched;
+	 * without, the fetch marked it. */
+	expect(f,
+	       "ms n 1\r\nx\r\nmg n h v Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg n u h\r\nmg n Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+	       "mg n h\r\n",
+	       "HD\r\nCLIENT_ERROR opaque token too long\r\nHD h0\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nHD h1\r\n");
 }
 
 int main(void)
