@@ -48,4 +48,27 @@ int meta_preparse(const struct proto_req *req, size_t start,
 
 bool meta_opaque_ok(const struct proto_req *req, size_t start);
 
+/*
+ * memcached applies T, and N when the command created the item, as it
+ * meets them in the request, so a t reports the TTL as it stands at its
+ * place: "mg k t N30" answers t-1 for a new item, "mg k N30 T60 t" t60.
+ */
+struct meta_ttls {
+	bool created;	   /* N made the item */
+	uint32_t before;   /* the item's exptime before T and N */
+	uint32_t touch_at; /* T's exptime */
+	uint32_t viv_at;   /* N's exptime */
+};
+
+size_t meta_flags_end(const struct proto_req *req, size_t start);
+bool meta_flag_in(const struct proto_req *req, size_t start, size_t end,
+		  char flag);
+int64_t meta_final_viv_ttl(const struct proto_req *req, size_t start,
+			   size_t end, const struct meta_flags *of);
+void meta_ttl_plan(const struct proto_req *req, const struct meta_flags *of,
+		   struct meta_ttls *m);
+/* meta_ttl_before - the item's exptime once the flags before tokens[at] ran. */
+uint32_t meta_ttl_before(const struct proto_req *req, size_t start, size_t at,
+			 const struct meta_ttls *m);
+
 #endif

@@ -65,8 +65,7 @@ static void line_addi(struct meta_line *l, const char *fmt, long long v)
 }
 
 /* line_key - " k<key>", base64 again and followed by " b" for b keys. */
-static void line_key(struct meta_line *l, const struct meta_flags *of,
-		     bool binary)
+static void line_key(struct meta_line *l, const struct meta_flags *of, bool binary)
 {
 	char enc[(PROTO_KEY_MAX + 2) / 3 * 4 + 1];
 	size_t n;
@@ -101,95 +100,12 @@ static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
 struct meta_ret {
 	const char *flags; /* the flags it answers besides O k */
 	const struct table_item_info *info;
-	uint64_t cas; /* for c */
-	uint32_t now; /* for t */
+	uint64_t cas;		      /* for c */
+	uint32_t now;		      /* for t */
 	const struct meta_ttls *ttls; /* for t, if T or N may apply */
 	/* k: as the item was stored (mg), not as this request sent it */
 	bool item_key;
 };
-
-/*
- * memcached applies T, and N when the command created the item, as it
- * meets them in the request, so a t reports the TTL as it stands at its
- * place: "mg k t N30" answers t-1 for a new item, "mg k N30 T60 t" t60.
- */
-struct meta_ttls {
-	bool created;	   /* N made the item */
-	uint32_t before;   /* the item's exptime before T and N */
-	uint32_t touch_at; /* T's exptime */
-	uint32_t viv_at;   /* N's exptime */
-};
-
-/* meta_ttl_plan - T's and N's absolute exptimes for of. */
-static void meta_ttl_plan(const struct proto_req *req,
-			  const struct meta_flags *of, struct meta_ttls *m)
-{
-	memset(m, 0, sizeof(*m));
-	m->touch_at = table_exptime(req->ctx->table, of->exptime);
-	m->viv_at = table_exptime(req->ctx->table, of->autoviv_exptime);
-}
-
-/*
- * meta_flags_end - where mg and ma stop applying flags: memcached applies
- * them in order and errs at the first opaque too long, so what follows it
- * (a T, an N's TTL) never happens; without one, the end of the flags.
- */
-static size_t meta_flags_end(const struct proto_req *req, size_t start)
-{
-	size_t i;
-
-	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
-		if (req->tokens[i].value[0] == 'O' &&
-		    req->tokens[i].length > META_OPAQUE_MAX)
-			break;
-	return i;
-}
-
-static bool flag_in(const struct proto_req *req, size_t start, size_t end,
-		    char flag)
-{
-	size_t i;
-
-	for (i = start; i < end; i++)
-		if (req->tokens[i].value[0] == flag)
-			return true;
-	return false;
-}
-
-/*
- * meta_final_viv_ttl - the TTL an item N creates ends with: the last of T
- * and N before end; none (0, as memcached allocates it) if neither is.
- */
-static int64_t meta_final_viv_ttl(const struct proto_req *req, size_t start,
-				  size_t end, const struct meta_flags *of)
-{
-	int64_t ttl = 0;
-	size_t i;
-
-	for (i = start; i < end; i++) {
-		if (req->tokens[i].value[0] == 'T')
-			ttl = of->exptime;
-		else if (req->tokens[i].value[0] == 'N')
-			ttl = of->autoviv_exptime;
-	}
-	return ttl;
-}
-
-/* ttl_before - the item's exptime once the flags before tokens[at] ran. */
-static uint32_t ttl_before(const struct proto_req *req, size_t start,
-			   size_t at, const struct meta_ttls *m)
-{
-	uint32_t e = m->before;
-	size_t i;
-
-	for (i = start; i < at; i++) {
-		if (req->tokens[i].value[0] == 'T')
-			e = m->touch_at;
-		else if (req->tokens[i].value[0] == 'N' && m->created)
-			e = m->viv_at;
-	}
-	return e;
-}
 
 /*
  * line_flags - the return flags of the request's flags tokens[start..], in
@@ -224,7 +140,7 @@ static void line_flags(struct meta_line *l, const struct proto_req *req,
 		case 't':
 			line_ttl(l,
 				 r->ttls != NULL
-					 ? ttl_before(req, start, i, r->ttls)
+					 ? meta_ttl_before(req, start, i, r->ttls)
 					 : r->info->exptime,
 				 r->now);
 			break;
@@ -290,13 +206,13 @@ static size_t mg_header(char *dst, const struct table_item_info *info, void *arg
 
 /* mg_bumps_late - memcached's "locked" mg: it bumps the item once the reply
  * is built, so that h and l see the state before this fetch. */
-static bool mg_bumps_late(const struct proto_req *req,
-			  const struct meta_flags *of)
+static bool mg_bumps_late(const struct proto_req *req, const struct meta_flags *of)
 {
 	size_t end = req->ntokens;
 
 	return of->vivify || of->new_ttl || of->recache ||
-	       flag_in(req, 2, end - 1, 'h') || flag_in(req, 2, end - 1, 'l');
+	       meta_flag_in(req, 2, end - 1, 'h') ||
+	       meta_flag_in(req, 2, end - 1, 'l');
 }
 
 static int process_mg(struct proto_req *req)
@@ -325,15 +241,14 @@ static int process_mg(struct proto_req *req)
 	}
 	memset(&opts, 0, sizeof(opts));
 	end = meta_flags_end(req, 2);
-	opts.touch = flag_in(req, 2, end, 'T');
+	opts.touch = meta_flag_in(req, 2, end, 'T');
 	opts.exptime = of.exptime;
 	opts.vivify = of.vivify;
 	opts.vivify_exptime = meta_final_viv_ttl(req, 2, end, &of);
 	opts.win = meta_opaque_ok(req, 2);
 	/* With h l N R or T memcached marks the item fetched after the reply
 	 * is built, which a long opaque's error skips. */
-	opts.no_bump = of.no_update ||
-		       (!opts.win && mg_bumps_late(req, &of));
+	opts.no_bump = of.no_update || (!opts.win && mg_bumps_late(req, &of));
 	opts.recache = of.recache;
 	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
 	m.now = proto_now(req->ctx);
@@ -398,8 +313,8 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 	 * an item there (none: NS, not NF) and ignore C0; I applies to set
 	 * and replace, and not with C0, which no item's CAS is "older" than. */
 	sr.compare_cas = of->has_cas && mode != TABLE_ADD &&
-			 !(of->req_cas == 0 && (mode == TABLE_APPEND ||
-						mode == TABLE_PREPEND));
+			 !(of->req_cas == 0 &&
+			   (mode == TABLE_APPEND || mode == TABLE_PREPEND));
 	sr.cas = of->req_cas;
 	sr.invalidate = of->set_stale && sr.compare_cas && of->req_cas != 0 &&
 			mode != TABLE_APPEND && mode != TABLE_PREPEND;
@@ -575,8 +490,7 @@ static void ma_reply(struct proto_req *req, const struct meta_flags *of,
 		     const struct meta_ttls *ttls, uint64_t value)
 {
 	struct meta_line l = { .len = 0 };
-	struct meta_ret r = { "ct", info, info->cas, proto_now(req->ctx),
-			      ttls };
+	struct meta_ret r = { "ct", info, info->cas, proto_now(req->ctx), ttls };
 	char num[PROTO_U64_DIGITS];
 	size_t numlen = proto_put_u64(num, value);
 
@@ -605,7 +519,7 @@ static void ma_request(const struct proto_req *req, const struct meta_flags *of,
 	ar->vivify = of->vivify;
 	ar->vivify_exptime = meta_final_viv_ttl(req, 2, end, of);
 	ar->initial = of->initial;
-	ar->touch = flag_in(req, 2, end, 'T');
+	ar->touch = meta_flag_in(req, 2, end, 'T');
 	ar->exptime = of->exptime;
 }
 
