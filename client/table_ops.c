@@ -174,6 +174,10 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
 	}
 	pr->part->total_items++;
 	info_fill(pr, it, info);
+	/* As memcached's mg N: the creator's fetch counts (h1 next time),
+	 * after its own reply saw h0; u leaves it unfetched. */
+	if (!opts->no_bump)
+		it->state |= ITEM_FETCHED;
 	info->won = opts->win;
 	info->vivified = true;
 	return TABLE_OK;

@@ -328,6 +328,17 @@ static void test_get_takes_no_token(void **state)
 	       "HD t-1 Z X\r\n");
 }
 
+/* mg N's own fetch counts: the next mg sees h1 (not with u, nor for ma). */
+static void test_vivify_marks_fetched(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "mg n1 N0 h\r\nmg n1 h\r\nmg n2 N0 u\r\nmg n2 h\r\n"
+	       "ma n3 N0\r\nmg n3 h\r\n",
+	       "HD h0 W\r\nHD h1 Z\r\nHD W\r\nHD h0 Z\r\nHD\r\nHD h0\r\n");
+}
+
 /* q hides ma's HD for an item found, not for one N created. */
 static void test_ma_quiet_vivify(void **state)
 {
@@ -452,6 +463,7 @@ int main(void)
 		T(test_ma_cas_after_number),
 		T(test_binary_key_remembered),
 		T(test_get_takes_no_token),
+		T(test_vivify_marks_fetched),
 		T(test_flags_after_long_opaque_not_applied),
 #undef T
 	};
