@@ -96,12 +96,14 @@ struct table_item_info {
 	uint32_t value_len;
 	uint32_t flags;          /* the client's 32 opaque bits */
 	uint32_t exptime;        /* absolute Unix seconds, 0 = never */
+	uint32_t prev_exptime;   /* exptime before this call's touch (ma/mg T) */
 	uint32_t last_access;    /* seconds since it was last fetched or stored */
 	bool fetched;            /* it had been fetched before this call */
 	bool stale;              /* invalidated (md/ms with I): value is old */
 	bool won;                /* this caller won the right to recache (mg W) */
 	bool token_sent;         /* someone else already won it (mg Z) */
 	bool vivified;           /* the item was created by this call (mg N) */
+	bool key_binary;         /* stored with a binary key (ms b) */
 };
 
 struct table_get_opts {
@@ -112,6 +114,7 @@ struct table_get_opts {
 	int64_t vivify_exptime;
 	bool recache;            /* win if the remaining TTL is below recache_below (mg R) */
 	uint32_t recache_below;
+	bool win;                /* mg: may take the recache token (W); get never does */
 };
 
 enum table_store_mode {
@@ -135,6 +138,7 @@ struct table_store_req {
 	uint64_t cas;
 	uint64_t new_cas;        /* 0 = the next value of the table's counter (ms E) */
 	bool invalidate;         /* ms I: a CAS older than the item's stores it stale */
+	bool key_binary;         /* ms b: remember the key was sent base64 */
 	bool vivify;             /* append/prepend on a miss create the item (ms N) */
 	int64_t vivify_exptime;
 };

@@ -43,6 +43,7 @@
 #define ITEM_FETCHED 0x10u     /* fetched since stored (mg h) */
 #define ITEM_STALE 0x20u       /* invalidated (md/ms I) */
 #define ITEM_TOKEN_SENT 0x40u  /* someone won the right to recache */
+#define ITEM_KEY_BINARY 0x80u  /* stored by ms with b: mg's k gives it base64 */
 
 struct table_header {
 	uint64_t magic;

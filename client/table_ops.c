@@ -42,9 +42,11 @@ static void info_fill(const struct table_part_ref *pr,
 	info->value_len = it->value_len;
 	info->flags = it->flags;
 	info->exptime = it->exptime;
+	info->prev_exptime = it->exptime;
 	info->last_access = (uint16_t)((uint16_t)pr->now - it->atime);
 	info->fetched = (st & ITEM_FETCHED) != 0;
 	info->stale = (st & ITEM_STALE) != 0;
+	info->key_binary = (st & ITEM_KEY_BINARY) != 0;
 }
 
 /*
@@ -139,7 +141,7 @@ static void decide_win(const struct table_part_ref *pr, struct table_item *it,
 	if (opts != NULL && opts->recache && it->exptime != 0 &&
 	    it->exptime - pr->now < opts->recache_below)
 		wants = true;
-	if (wants && writable) {
+	if (wants && writable && opts != NULL && opts->win) {
 		uint8_t old = __atomic_fetch_or(&it->state, ITEM_TOKEN_SENT,
 						__ATOMIC_RELAXED);
 		info->won = (old & ITEM_TOKEN_SENT) == 0;
@@ -151,7 +153,8 @@ static void decide_win(const struct table_part_ref *pr, struct table_item *it,
 
 /* mg N on a miss: an empty item whose creator holds the recache token. */
 static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
-				const void *key, size_t key_len, int64_t ttl,
+				const void *key, size_t key_len,
+				const struct table_get_opts *opts,
 				struct table_item_info *info)
 {
 	uint64_t total = item_total_size((uint32_t)key_len, 0);
@@ -161,15 +164,21 @@ static enum table_status vivify(struct table_part_ref *pr, uint64_t hash,
 	if (ring_alloc(pr, total, &off, NULL) < 0)
 		return TABLE_NO_MEMORY;
 	it = item_write(pr, off, key, key_len, 0, 0,
-			table_exptime(pr->t, ttl), next_cas(pr->t));
-	it->state |= ITEM_TOKEN_SENT;
+			table_exptime(pr->t, opts->vivify_exptime),
+			next_cas(pr->t));
+	if (opts->win)
+		it->state |= ITEM_TOKEN_SENT;
 	if (item_link(pr, hash, key, key_len, off) < 0) {
 		item_abandon(pr, off, total);
 		return TABLE_NO_MEMORY;
 	}
 	pr->part->total_items++;
 	info_fill(pr, it, info);
-	info->won = true;
+	/* As memcached's mg N: the creator's fetch counts (h1 next time),
+	 * after its own reply saw h0; u leaves it unfetched. */
+	if (!opts->no_bump)
+		it->state |= ITEM_FETCHED;
+	info->won = opts->win;
 	info->vivified = true;
 	return TABLE_OK;
 }
@@ -344,8 +353,7 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 
 	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {
 		if (change && opts->vivify) {
-			st = vivify(&pr, hash, key, key_len,
-				    opts->vivify_exptime, info);
+			st = vivify(&pr, hash, key, key_len, opts, info);
 			/* The new item is empty; the sink still hears of it. */
 			if (st == TABLE_OK && sink != NULL)
 				st = sink_copy(sink, info, "");
@@ -386,7 +394,7 @@ struct store_plan {
 	uint32_t flags;
 	uint32_t exptime;
 	bool stale;             /* ms I with an older CAS */
-	uint64_t keep_cas;      /* the CAS a stale store keeps */
+	bool token_sent;        /* the stale item it replaces had sent one */
 };
 
 static enum table_status store_plan(struct table_part_ref *pr,
@@ -401,7 +409,7 @@ static enum table_status store_plan(struct table_part_ref *pr,
 	plan->flags = req->flags;
 	plan->exptime = table_exptime(pr->t, req->exptime);
 	plan->stale = false;
-	plan->keep_cas = 0;
+	plan->token_sent = false;
 	if (!alive) {
 		if (compare)
 			return TABLE_NOT_FOUND;
@@ -419,8 +427,11 @@ static enum table_status store_plan(struct table_part_ref *pr,
 	if (compare && item_cas(old) != req->cas) {
 		if (!req->invalidate || req->cas > item_cas(old))
 			return TABLE_EXISTS;
+		/* memcached's stale store keeps the old TTL and whether a
+		 * recache token went out, and takes a new CAS. */
 		plan->stale = true;
-		plan->keep_cas = item_cas(old);
+		plan->exptime = old->exptime;
+		plan->token_sent = (item_state(old) & ITEM_TOKEN_SENT) != 0;
 	}
 	if (concat) {
 		plan->value_len += old->value_len;
@@ -474,8 +485,7 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 	if (concat)
 		old = (struct table_item *)(pr.arena + old_off);
 
-	uint64_t cas = plan.stale ? plan.keep_cas
-		       : req->new_cas ? explicit_cas(t, req->new_cas)
+	uint64_t cas = req->new_cas ? explicit_cas(t, req->new_cas)
 		       : next_cas(t);
 	it = item_write(&pr, off, req->key, req->key_len,
 			(uint32_t)plan.value_len, plan.flags, plan.exptime, cas);
@@ -491,6 +501,11 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 	}
 	if (plan.stale)
 		it->state |= ITEM_STALE;
+	if (plan.token_sent)
+		it->state |= ITEM_TOKEN_SENT;
+	/* memcached: an append's new item does not inherit the bit. */
+	if (req->key_binary && !concat)
+		it->state |= ITEM_KEY_BINARY;
 	if (item_link(&pr, hash, req->key, req->key_len, off) < 0) {
 		item_abandon(&pr, off, total);
 		st = TABLE_NO_MEMORY;
@@ -543,25 +558,42 @@ enum table_status table_delete(struct table *t, const void *key,
 	return st;
 }
 
-/* memcached's safe_strtoull on a value: digits, then only spaces (its own
- * decr pads with them). */
+static bool is_c_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * memcached's safe_strtoull on a value (which it stores followed by
+ * "\r\n"): leading white space, a sign, digits, then white space or the
+ * end, and whatever follows that white space is ignored; so "304   12", a
+ * number its own decr padded and an append extended, reads as 304.  A
+ * minus sign is accepted only on zero, as strtoull's wrapped result is
+ * refused there.
+ */
 static bool parse_number(const unsigned char *s, uint32_t len, uint64_t *out)
 {
 	uint64_t v = 0;
-	uint32_t i = 0;
+	uint32_t i = 0, digits_at;
+	bool minus = false;
 
-	if (len == 0 || s[0] < '0' || s[0] > '9')
-		return false;
-	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+	while (i < len && is_c_space(s[i]))
+		i++;
+	if (i < len && (s[i] == '+' || s[i] == '-'))
+		minus = s[i++] == '-';
+	for (digits_at = i; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
 		unsigned d = s[i] - '0';
 
 		if (v > (UINT64_MAX - d) / 10)
 			return false;
 		v = v * 10 + d;
 	}
-	for (; i < len; i++)
-		if (s[i] != ' ')
-			return false;
+	if (i == digits_at || (i < len && !is_c_space(s[i])))
+		return false;
+	if (minus)
+		v = (uint64_t)0 - v;
+	if (minus && (int64_t)v < 0)
+		return false;
 	*out = v;
 	return true;
 }
@@ -627,6 +659,11 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 		info->vivified = st == TABLE_OK;
 		goto out;
 	}
+	/* memcached's order: an empty value is not a number, whatever C says. */
+	if (it->value_len == 0) {
+		st = TABLE_NON_NUMERIC;
+		goto out;
+	}
 	if (req->compare_cas && item_cas(it) != req->cas) {
 		st = TABLE_EXISTS;
 		goto out;
@@ -640,6 +677,7 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 	else
 		v = req->delta > v ? 0 : v - req->delta;
 	n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	uint32_t prev_exptime = it->exptime;
 	uint32_t exptime = req->touch ? table_exptime(t, req->exptime)
 				      : it->exptime;
 	if ((uint32_t)n <= it->value_len) {
@@ -653,6 +691,7 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 		st = arith_new_item(&pr, hash, req, digits, (size_t)n,
 				    it->flags, exptime, info);
 	}
+	info->prev_exptime = prev_exptime;
 out:
 	if (value != NULL)
 		*value = v;

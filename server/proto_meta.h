@@ -29,10 +29,10 @@ struct meta_flags {
 	bool has_error;
 	bool key_binary;
 	bool value, no_update, no_reply, set_stale;
-	bool vivify, new_ttl, recache, has_cas, has_new_cas;
+	bool vivify, new_ttl, recache, has_cas;
 	int32_t autoviv_exptime, exptime, recache_time;
 	uint32_t client_flags;
-	uint64_t req_cas, new_cas, initial, delta;
+	uint64_t req_cas, initial, delta;
 	char mode;
 	const char *key; /* the key the table sees (decoded if b) */
 	size_t nkey;
@@ -43,9 +43,32 @@ struct meta_flags {
  * meta_preparse - check and parse the flags tokens[start..] of req into of
  * (zeroed by the caller).  Returns 0, or -1 with of->errstr set.
  */
-int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
+int meta_preparse(const struct proto_req *req, size_t start,
 		  struct meta_flags *of);
 
 bool meta_opaque_ok(const struct proto_req *req, size_t start);
+
+/*
+ * memcached applies T, and N when the command created the item, as it
+ * meets them in the request, so a t reports the TTL as it stands at its
+ * place: "mg k t N30" answers t-1 for a new item, "mg k N30 T60 t" t60.
+ */
+struct meta_ttls {
+	bool created;	   /* N made the item */
+	uint32_t before;   /* the item's exptime before T and N */
+	uint32_t touch_at; /* T's exptime */
+	uint32_t viv_at;   /* N's exptime */
+};
+
+size_t meta_flags_end(const struct proto_req *req, size_t start);
+bool meta_flag_in(const struct proto_req *req, size_t start, size_t end,
+		  char flag);
+int64_t meta_final_viv_ttl(const struct proto_req *req, size_t start,
+			   size_t end, const struct meta_flags *of);
+void meta_ttl_plan(const struct proto_req *req, const struct meta_flags *of,
+		   struct meta_ttls *m);
+/* meta_ttl_before - the item's exptime once the flags before tokens[at] ran. */
+uint32_t meta_ttl_before(const struct proto_req *req, size_t start, size_t at,
+			 const struct meta_ttls *m);
 
 #endif

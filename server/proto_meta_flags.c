@@ -6,7 +6,12 @@
  * memcached's order, so that a line with several faults gets the error
  * memcached would give.
  *
- * Interface routines: meta_preparse, meta_opaque_ok (proto_meta.h).
+ * Also the order memcached applies mg's and ma's T and N in, and where a
+ * long opaque stops it.
+ *
+ * Interface routines (proto_meta.h): meta_preparse, meta_opaque_ok,
+ * meta_flags_end, meta_flag_in, meta_final_viv_ttl, meta_ttl_plan,
+ * meta_ttl_before.
  */
 #include <string.h>
 
@@ -26,8 +31,7 @@ enum meta_flag_result {
  */
 static enum meta_flag_result meta_flag(struct meta_flags *of,
 				       const struct proto_token *t,
-				       const struct proto_token *key,
-				       bool allow_new_cas)
+				       const struct proto_token *key)
 {
 	unsigned char o = (unsigned char)t->value[0];
 	const char *arg = t->value + 1;
@@ -62,15 +66,6 @@ static enum meta_flag_result meta_flag(struct meta_flags *of,
 	case 'C':
 		of->has_cas = true;
 		if (!proto_num_u64_str(arg, alen, &of->req_cas))
-			return META_BAD_TOKEN;
-		break;
-	case 'E':
-		if (!allow_new_cas) {
-			of->errstr = "CLIENT_ERROR invalid flag";
-			return META_STOP;
-		}
-		of->has_new_cas = true;
-		if (!proto_num_u64_str(arg, alen, &of->new_cas))
 			return META_BAD_TOKEN;
 		break;
 	case 'F':
@@ -122,8 +117,7 @@ static enum meta_flag_result meta_flag(struct meta_flags *of,
  * a bad number is remembered and the scan goes on (its message may be
  * overwritten by a later one), as memcached does.
  */
-int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
-		  struct meta_flags *of)
+int meta_preparse(const struct proto_req *req, size_t start, struct meta_flags *of)
 {
 	const struct proto_token *t = req->tokens;
 	bool seen[128] = { false };
@@ -140,7 +134,7 @@ int meta_preparse(const struct proto_req *req, size_t start, bool allow_new_cas,
 			return -1;
 		}
 		seen[o] = true;
-		switch (meta_flag(of, &t[i], &t[KEY_TOKEN], allow_new_cas)) {
+		switch (meta_flag(of, &t[i], &t[KEY_TOKEN])) {
 		case META_OK: break;
 		case META_STOP: return -1;
 		case META_BAD_TOKEN:
@@ -162,4 +156,75 @@ bool meta_opaque_ok(const struct proto_req *req, size_t start)
 		    req->tokens[i].length > META_OPAQUE_MAX)
 			return false;
 	return true;
+}
+
+/* meta_ttl_plan - T's and N's absolute exptimes for of. */
+void meta_ttl_plan(const struct proto_req *req, const struct meta_flags *of,
+		   struct meta_ttls *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->touch_at = table_exptime(req->ctx->table, of->exptime);
+	m->viv_at = table_exptime(req->ctx->table, of->autoviv_exptime);
+}
+
+/*
+ * meta_flags_end - where mg and ma stop applying flags: memcached applies
+ * them in order and errs at the first opaque too long, so what follows it
+ * (a T, an N's TTL) never happens; without one, the end of the flags.
+ */
+size_t meta_flags_end(const struct proto_req *req, size_t start)
+{
+	size_t i;
+
+	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
+		if (req->tokens[i].value[0] == 'O' &&
+		    req->tokens[i].length > META_OPAQUE_MAX)
+			break;
+	return i;
+}
+
+/* meta_flag_in - a flag among tokens[start, end). */
+bool meta_flag_in(const struct proto_req *req, size_t start, size_t end, char flag)
+{
+	size_t i;
+
+	for (i = start; i < end; i++)
+		if (req->tokens[i].value[0] == flag)
+			return true;
+	return false;
+}
+
+/*
+ * meta_final_viv_ttl - the TTL an item N creates ends with: the last of T
+ * and N before end; none (0, as memcached allocates it) if neither is.
+ */
+int64_t meta_final_viv_ttl(const struct proto_req *req, size_t start,
+			   size_t end, const struct meta_flags *of)
+{
+	int64_t ttl = 0;
+	size_t i;
+
+	for (i = start; i < end; i++) {
+		if (req->tokens[i].value[0] == 'T')
+			ttl = of->exptime;
+		else if (req->tokens[i].value[0] == 'N')
+			ttl = of->autoviv_exptime;
+	}
+	return ttl;
+}
+
+/* meta_ttl_before - the item's exptime once the flags before tokens[at] ran. */
+uint32_t meta_ttl_before(const struct proto_req *req, size_t start, size_t at,
+			 const struct meta_ttls *m)
+{
+	uint32_t e = m->before;
+	size_t i;
+
+	for (i = start; i < at; i++) {
+		if (req->tokens[i].value[0] == 'T')
+			e = m->touch_at;
+		else if (req->tokens[i].value[0] == 'N' && m->created)
+			e = m->viv_at;
+	}
+	return e;
 }

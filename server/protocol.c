@@ -34,6 +34,12 @@
  * without a reply, as memcached 1.6 does (it does not say "line too long");
  * get and gets may be longer, their key lists being unbounded there.
  *
+ * memcached picks the protocol by a connection's first byte; 0x80 is the
+ * binary protocol's request magic, which shmkv does not speak: it answers
+ * that request in binary, "Unknown command" with the request's opcode and
+ * opaque, and closes, so a binary client fails at once instead of waiting
+ * for a reply that never comes.
+ *
  * Interface routines:
  *   proto_conn_init    a new connection's parser state
  *   proto_process      answer the whole commands in a buffer
@@ -144,6 +150,35 @@ static size_t run_line(const struct proto_ctx *ctx, struct proto_conn *conn,
 	return total + req.data_used;
 }
 
+#define BINARY_REQUEST_MAGIC 0x80
+#define BINARY_RESPONSE_MAGIC 0x81
+#define BINARY_HEADER_LEN 24
+#define BINARY_UNKNOWN_COMMAND 0x0081
+
+/*
+ * refuse_binary - the reply to a binary request header hdr (24 bytes): its
+ * opcode and opaque echoed, status "Unknown command", the status text as
+ * the body.
+ */
+static void refuse_binary(const char *hdr, struct proto_out *out,
+			  enum proto_action *action)
+{
+	static const char text[] = "Unknown command";
+	unsigned char r[BINARY_HEADER_LEN + sizeof(text) - 1];
+	struct proto_req req = { .out = out };
+
+	memset(r, 0, sizeof(r));
+	r[0] = BINARY_RESPONSE_MAGIC;
+	r[1] = (unsigned char)hdr[1];
+	r[6] = BINARY_UNKNOWN_COMMAND >> 8;
+	r[7] = BINARY_UNKNOWN_COMMAND & 0xff;
+	r[11] = sizeof(text) - 1; /* total body length, big-endian */
+	memcpy(r + 12, hdr + 12, 4);
+	memcpy(r + BINARY_HEADER_LEN, text, sizeof(text) - 1);
+	proto_add(&req, r, sizeof(r));
+	*action = PROTO_CLOSE;
+}
+
 size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 		     const char *in, size_t len, struct proto_out *out,
 		     enum proto_action *action)
@@ -152,6 +187,18 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 
 	*action = PROTO_CONTINUE;
 	conn->need = 0;
+	if (!conn->past_first_byte && len > 0) {
+		if ((unsigned char)in[0] != BINARY_REQUEST_MAGIC) {
+			conn->past_first_byte = true;
+		} else if (len < BINARY_HEADER_LEN) {
+			conn->need = BINARY_HEADER_LEN;
+			return 0;
+		} else {
+			conn->past_first_byte = true;
+			refuse_binary(in, out, action);
+			return len;
+		}
+	}
 	while (pos < len && *action == PROTO_CONTINUE) {
 		const char *line = in + pos, *nl, *nul;
 		size_t line_len, total, used;

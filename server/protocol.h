@@ -68,6 +68,7 @@ struct proto_conn {
 	/* With PROTO_ATTACH: the attach command line, its newline included,
 	 * is the last attach_len bytes the call used. */
 	size_t attach_len;
+	bool past_first_byte; /* the protocol was chosen (text, or binary refused) */
 };
 
 void proto_conn_init(struct proto_conn *conn);

@@ -46,6 +46,9 @@
 /* ...unless the line is a get/gets, whose key lists are unbounded there. */
 #define PROTO_GET_LINE_MAX (1u << 20)
 #define PROTO_KEY_MAX 250u
+/* memcached refuses a data length whose block ("\r\n" added) overflows an
+ * int as a bad command line, before any "too large". */
+#define PROTO_VLEN_MAX (INT32_MAX - 2)
 #define PROTO_WAIT 1
 /* Digits of UINT64_MAX. */
 #define PROTO_U64_DIGITS 20

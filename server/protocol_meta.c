@@ -17,9 +17,8 @@
  * q hides only the reply that means "as expected": EN for mg, HD for ms
  * and md, any success for ma.  Errors are always sent.
  *
- * Deviation from memcached 1.6.18: ms accepts E<cas> (use this CAS for the
- * stored item), which later 1.6 releases added; 1.6.18 says "invalid flag".
- * md and ma reject E, as 1.6.18 does.
+ * E<cas> (later 1.6 releases: store with this CAS) is an invalid flag
+ * everywhere, as in 1.6.18.  Modes are upper case only ("Ms" is invalid).
  *
  * Interface routines:
  *   proto_meta_dispatch  answer one meta command line
@@ -66,13 +65,13 @@ static void line_addi(struct meta_line *l, const char *fmt, long long v)
 }
 
 /* line_key - " k<key>", base64 again and followed by " b" for b keys. */
-static void line_key(struct meta_line *l, const struct meta_flags *of)
+static void line_key(struct meta_line *l, const struct meta_flags *of, bool binary)
 {
 	char enc[(PROTO_KEY_MAX + 2) / 3 * 4 + 1];
 	size_t n;
 
 	line_add(l, " k", 2);
-	if (!of->key_binary) {
+	if (!binary) {
 		line_add(l, of->key, of->nkey);
 		return;
 	}
@@ -81,20 +80,31 @@ static void line_key(struct meta_line *l, const struct meta_flags *of)
 	line_add(l, " b", 2);
 }
 
+/*
+ * line_ttl - " t<seconds left>", -1 for never.  An item a negative T or N
+ * has just expired has none left: t0 (memcached 1.6.18 wraps the negative
+ * difference to a 32-bit number that depends on its uptime; see
+ * docs/compatibility.md).
+ */
 static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
 {
 	if (exptime == 0)
 		line_add(l, " t-1", 4);
+	else if (exptime <= now)
+		line_add(l, " t0", 3);
 	else
-		line_addi(l, " t%lld", (long long)exptime - (long long)now);
+		line_addf(l, " t%llu", (unsigned long long)(exptime - now));
 }
 
 /* What a reply has to say for the return flags it carries. */
 struct meta_ret {
 	const char *flags; /* the flags it answers besides O k */
 	const struct table_item_info *info;
-	uint64_t cas; /* for c */
-	uint32_t now; /* for t */
+	uint64_t cas;		      /* for c */
+	uint32_t now;		      /* for t */
+	const struct meta_ttls *ttls; /* for t, if T or N may apply */
+	/* k: as the item was stored (mg), not as this request sent it */
+	bool item_key;
 };
 
 /*
@@ -118,14 +128,22 @@ static void line_flags(struct meta_line *l, const struct proto_req *req,
 			continue;
 		}
 		if (f == 'k') {
-			line_key(l, of);
+			line_key(l, of,
+				 r != NULL && r->item_key ? r->info->key_binary
+							  : of->key_binary);
 			continue;
 		}
 		if (r == NULL || f == '\0' || strchr(r->flags, f) == NULL)
 			continue;
 		switch (f) {
 		case 's': line_addf(l, " s%llu", r->info->value_len); break;
-		case 't': line_ttl(l, r->info->exptime, r->now); break;
+		case 't':
+			line_ttl(l,
+				 r->ttls != NULL
+					 ? meta_ttl_before(req, start, i, r->ttls)
+					 : r->info->exptime,
+				 r->now);
+			break;
 		case 'c': line_addf(l, " c%llu", r->cas); break;
 		case 'f': line_addf(l, " f%llu", r->info->flags); break;
 		case 'l': line_addf(l, " l%llu", r->info->last_access); break;
@@ -148,13 +166,18 @@ struct mg_reply {
 	const struct proto_req *req;
 	const struct meta_flags *of;
 	uint32_t now;
+	struct meta_ttls ttls; /* created and before are the item's */
 };
 
 /* mg_line - "VA <len>" or "HD", the return flags, then Z, X, W. */
 static void mg_line(struct meta_line *l, const struct mg_reply *m,
 		    const struct table_item_info *info)
 {
-	struct meta_ret r = { "stcflh", info, info->cas, m->now };
+	struct meta_ttls ttls = m->ttls;
+	struct meta_ret r = { "stcflh", info, info->cas, m->now, &ttls, true };
+
+	ttls.created = info->vivified;
+	ttls.before = info->vivified ? 0 : info->prev_exptime;
 
 	if (m->of->value)
 		line_addf(l, "VA %llu", info->value_len);
@@ -181,14 +204,26 @@ static size_t mg_header(char *dst, const struct table_item_info *info, void *arg
 	return l.len;
 }
 
+/* mg_bumps_late - memcached's "locked" mg: it bumps the item once the reply
+ * is built, so that h and l see the state before this fetch. */
+static bool mg_bumps_late(const struct proto_req *req, const struct meta_flags *of)
+{
+	size_t end = req->ntokens;
+
+	return of->vivify || of->new_ttl || of->recache ||
+	       meta_flag_in(req, 2, end - 1, 'h') ||
+	       meta_flag_in(req, 2, end - 1, 'l');
+}
+
 static int process_mg(struct proto_req *req)
 {
 	struct meta_flags of;
 	struct table_get_opts opts;
 	struct table_item_info info;
 	struct meta_line l = { .len = 0 };
-	struct mg_reply m = { req, &of, 0 };
+	struct mg_reply m = { .req = req, .of = &of };
 	enum table_status st;
+	size_t mark = req->out->len, end;
 
 	memset(&of, 0, sizeof(of));
 	of.errstr = "CLIENT_ERROR bad command line format";
@@ -200,27 +235,36 @@ static int process_mg(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR options flags are too long");
 		return 0;
 	}
-	if (meta_preparse(req, 2, false, &of) != 0) {
+	if (meta_preparse(req, 2, &of) != 0) {
 		proto_reply(req, of.errstr);
 		return 0;
 	}
-	if (!meta_opaque_ok(req, 2)) {
-		proto_reply(req, "CLIENT_ERROR opaque token too long");
-		return 0;
-	}
 	memset(&opts, 0, sizeof(opts));
-	opts.touch = of.new_ttl;
+	end = meta_flags_end(req, 2);
+	opts.touch = meta_flag_in(req, 2, end, 'T');
 	opts.exptime = of.exptime;
-	opts.no_bump = of.no_update;
 	opts.vivify = of.vivify;
-	opts.vivify_exptime = of.autoviv_exptime;
+	opts.vivify_exptime = meta_final_viv_ttl(req, 2, end, &of);
+	opts.win = meta_opaque_ok(req, 2);
+	/* With h l N R or T memcached marks the item fetched after the reply
+	 * is built, which a long opaque's error skips. */
+	opts.no_bump = of.no_update || (!opts.win && mg_bumps_late(req, &of));
 	opts.recache = of.recache;
 	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
 	m.now = proto_now(req->ctx);
+	meta_ttl_plan(req, &of, &m.ttls);
 	st = proto_fetch_value(req, of.key, of.nkey, &opts,
 			       of.value ? mg_header : NULL, &m, &info);
 	if (req->oom)
 		return 0;
+	/* memcached fetches (touching, creating) before it looks at the
+	 * opaque: the error replaces the reply, not what the fetch did, but
+	 * the recache token is handed out only with a reply. */
+	if (!opts.win) {
+		req->out->len = mark;
+		proto_reply(req, "CLIENT_ERROR opaque token too long");
+		return 0;
+	}
 	PROTO_STAT(req, cmd_get);
 	if (of.new_ttl)
 		PROTO_STAT(req, cmd_touch);
@@ -263,13 +307,22 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 	sr.value = req->data;
 	sr.value_len = vlen;
 	sr.flags = of->client_flags;
+	sr.key_binary = of->key_binary;
 	sr.exptime = of->exptime;
-	sr.compare_cas = of->has_cas;
+	/* memcached's add ignores C; append and prepend compare it only with
+	 * an item there (none: NS, not NF) and ignore C0; I applies to set
+	 * and replace, and not with C0, which no item's CAS is "older" than. */
+	sr.compare_cas = of->has_cas && mode != TABLE_ADD &&
+			 !(of->req_cas == 0 &&
+			   (mode == TABLE_APPEND || mode == TABLE_PREPEND));
 	sr.cas = of->req_cas;
-	sr.new_cas = of->has_new_cas ? of->new_cas : 0;
-	sr.invalidate = of->set_stale;
+	sr.invalidate = of->set_stale && sr.compare_cas && of->req_cas != 0 &&
+			mode != TABLE_APPEND && mode != TABLE_PREPEND;
 	st = table_store(req->ctx->table, &sr, &cas);
-	words = proto_store_outcome(req, sr.mode, of->has_cas, &st);
+	if (st == TABLE_NOT_FOUND &&
+	    (mode == TABLE_APPEND || mode == TABLE_PREPEND))
+		st = TABLE_NOT_STORED;
+	words = proto_store_outcome(req, sr.mode, sr.compare_cas, &st);
 	if (words->meta == NULL) {
 		proto_reply(req, words->text);
 		return;
@@ -287,16 +340,11 @@ static bool ms_mode(const struct meta_flags *of, enum table_store_mode *mode)
 {
 	switch (of->mode) {
 	case 0:
-	case 'S':
-	case 's': *mode = of->has_cas ? TABLE_CAS : TABLE_SET; return true;
-	case 'E':
-	case 'e': *mode = TABLE_ADD; return true;
-	case 'A':
-	case 'a': *mode = TABLE_APPEND; return true;
-	case 'P':
-	case 'p': *mode = TABLE_PREPEND; return true;
-	case 'R':
-	case 'r': *mode = TABLE_REPLACE; return true;
+	case 'S': *mode = of->has_cas ? TABLE_CAS : TABLE_SET; return true;
+	case 'E': *mode = TABLE_ADD; return true;
+	case 'A': *mode = TABLE_APPEND; return true;
+	case 'P': *mode = TABLE_PREPEND; return true;
+	case 'R': *mode = TABLE_REPLACE; return true;
 	default: return false;
 	}
 }
@@ -318,19 +366,20 @@ static int process_ms(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR options flags too long");
 		return 0;
 	}
-	if (!proto_num_i32(&t[2], &vlen) || vlen < 0) {
+	if (!proto_num_i32(&t[2], &vlen) || vlen < 0 || vlen > PROTO_VLEN_MAX) {
 		proto_reply(req, "CLIENT_ERROR bad command line format");
 		return 0;
 	}
 	/* From here on the length is known, so a refused block is skipped. */
-	if (meta_preparse(req, 3, true, &of) != 0)
+	if (meta_preparse(req, 3, &of) != 0)
 		goto refuse;
-	if (!meta_opaque_ok(req, 3)) {
-		of.errstr = "CLIENT_ERROR opaque token too long";
-		goto refuse;
-	}
+	/* memcached checks the mode before it reports a long opaque. */
 	if (!ms_mode(&of, &mode)) {
 		of.errstr = "CLIENT_ERROR invalid mode for ms M token";
+		goto refuse;
+	}
+	if (!meta_opaque_ok(req, 3)) {
+		of.errstr = "CLIENT_ERROR opaque token too long";
 		goto refuse;
 	}
 	if ((uint32_t)vlen > req->ctx->max_item_size) {
@@ -361,9 +410,11 @@ refuse:
 
 /*
  * meta_common_checks - what md and ma check before running: key length,
- * flag count, the flags, the opaque.  Returns false after replying.
+ * flag count, the flags, and (md only: ma runs first) the opaque.  Returns
+ * false after replying.
  */
-static bool meta_common_checks(struct proto_req *req, struct meta_flags *of)
+static bool meta_common_checks(struct proto_req *req, struct meta_flags *of,
+			       bool check_opaque)
 {
 	memset(of, 0, sizeof(*of));
 	if (!proto_key_ok(&req->tokens[KEY_TOKEN])) {
@@ -374,11 +425,11 @@ static bool meta_common_checks(struct proto_req *req, struct meta_flags *of)
 		proto_reply(req, "CLIENT_ERROR options flags too long");
 		return false;
 	}
-	if (meta_preparse(req, 2, false, of) != 0) {
+	if (meta_preparse(req, 2, of) != 0) {
 		proto_reply(req, "CLIENT_ERROR invalid or duplicate flag");
 		return false;
 	}
-	if (!meta_opaque_ok(req, 2)) {
+	if (check_opaque && !meta_opaque_ok(req, 2)) {
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return false;
 	}
@@ -392,7 +443,7 @@ static int process_md(struct proto_req *req)
 	struct meta_line l = { .len = 0 };
 	enum table_status st;
 
-	if (!meta_common_checks(req, &of))
+	if (!meta_common_checks(req, &of, true))
 		return 0;
 	memset(&opts, 0, sizeof(opts));
 	opts.compare_cas = of.has_cas;
@@ -425,74 +476,103 @@ static bool ma_mode(const struct meta_flags *of, bool *incr)
 	switch (of->mode) {
 	case 0:
 	case 'I':
-	case 'i':
 	case '+': *incr = true; return true;
 	case 'D':
-	case 'd':
 	case '-': *incr = false; return true;
 	default: return false;
 	}
 }
 
+/* ma_reply - the line (and with v the number) of an ma that found or
+ * made its item. */
+static void ma_reply(struct proto_req *req, const struct meta_flags *of,
+		     const struct table_item_info *info,
+		     const struct meta_ttls *ttls, uint64_t value)
+{
+	struct meta_line l = { .len = 0 };
+	struct meta_ret r = { "ct", info, info->cas, proto_now(req->ctx), ttls };
+	char num[PROTO_U64_DIGITS];
+	size_t numlen = proto_put_u64(num, value);
+
+	if (of->value)
+		line_addf(&l, "VA %llu", (unsigned long long)numlen);
+	else
+		line_add(&l, "HD", 2);
+	line_flags(&l, req, 2, of, &r);
+	line_send(req, &l);
+	if (of->value && proto_add(req, num, numlen) == 0)
+		proto_add(req, "\r\n", 2);
+}
+
+/* ma_request - the table's request for ma's flags. */
+static void ma_request(const struct proto_req *req, const struct meta_flags *of,
+		       struct table_arith_req *ar)
+{
+	size_t end = meta_flags_end(req, 2);
+
+	ar->key = of->key;
+	ar->key_len = of->nkey;
+	ar->delta = of->delta;
+	/* memcached takes C0 for no CAS at all. */
+	ar->compare_cas = of->has_cas && of->req_cas != 0;
+	ar->cas = of->req_cas;
+	ar->vivify = of->vivify;
+	ar->vivify_exptime = meta_final_viv_ttl(req, 2, end, of);
+	ar->initial = of->initial;
+	ar->touch = meta_flag_in(req, 2, end, 'T');
+	ar->exptime = of->exptime;
+}
+
+/*
+ * process_ma - memcached runs the arithmetic before it looks at the opaque,
+ * so a long one is an error after the fact (the item changed or created).
+ * q hides the HD of an item found, not of one N created.
+ */
 static int process_ma(struct proto_req *req)
 {
 	struct meta_flags of;
 	struct table_arith_req ar;
 	struct table_item_info info;
+	struct meta_ttls ttls;
 	struct meta_line l = { .len = 0 };
-	struct meta_ret r = { "ct", NULL, 0, 0 };
 	enum table_status st;
 	uint64_t value = 0;
-	char num[24];
-	int numlen = 0;
 
-	if (!meta_common_checks(req, &of))
+	if (!meta_common_checks(req, &of, false))
 		return 0;
 	memset(&ar, 0, sizeof(ar));
 	if (!ma_mode(&of, &ar.incr)) {
 		proto_reply(req, "CLIENT_ERROR invalid mode for ma M token");
 		return 0;
 	}
-	ar.key = of.key;
-	ar.key_len = of.nkey;
-	ar.delta = of.delta;
-	ar.compare_cas = of.has_cas;
-	ar.cas = of.req_cas;
-	ar.vivify = of.vivify;
-	ar.vivify_exptime = of.autoviv_exptime;
-	ar.initial = of.initial;
-	ar.touch = of.new_ttl;
-	ar.exptime = of.exptime;
+	ma_request(req, &of, &ar);
 	memset(&info, 0, sizeof(info));
 	st = table_arith(req->ctx->table, &ar, &value, &info);
+	if (st == TABLE_NON_NUMERIC) {
+		proto_reply(req,
+			    "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		return 0;
+	}
+	if (st == TABLE_NO_MEMORY) {
+		proto_reply(req, "SERVER_ERROR out of memory");
+		return 0;
+	}
+	if (!meta_opaque_ok(req, 2)) {
+		proto_reply(req, "CLIENT_ERROR opaque token too long");
+		return 0;
+	}
 	switch (st) {
 	case TABLE_OK:
 		if (ar.incr)
 			PROTO_STAT(req, incr_hits);
 		else
 			PROTO_STAT(req, decr_hits);
-		if (of.no_reply)
+		if (of.no_reply && !info.vivified)
 			return 0;
-		numlen = snprintf(num, sizeof(num), "%llu",
-				  (unsigned long long)value);
-		if (of.value)
-			line_addf(&l, "VA %llu", (unsigned long long)numlen);
-		else
-			line_add(&l, "HD", 2);
-		r.info = &info;
-		r.cas = info.cas;
-		r.now = proto_now(req->ctx);
-		line_flags(&l, req, 2, &of, &r);
-		line_send(req, &l);
-		if (of.value && proto_add(req, num, (size_t)numlen) == 0)
-			proto_add(req, "\r\n", 2);
-		return 0;
-	case TABLE_NON_NUMERIC:
-		proto_reply(req,
-			    "CLIENT_ERROR cannot increment or decrement non-numeric value");
-		return 0;
-	case TABLE_NO_MEMORY:
-		proto_reply(req, "SERVER_ERROR out of memory");
+		meta_ttl_plan(req, &of, &ttls);
+		ttls.created = info.vivified;
+		ttls.before = info.vivified ? 0 : info.prev_exptime;
+		ma_reply(req, &of, &info, &ttls, value);
 		return 0;
 	case TABLE_EXISTS: line_add(&l, "EX", 2); break;
 	case TABLE_NOT_STORED: line_add(&l, "NS", 2); break;

@@ -79,7 +79,8 @@ static int process_update(struct proto_req *req, enum table_store_mode mode)
 	}
 	if (!proto_num_u32(&t[2], &flags) || !proto_num_i32(&t[3], &exptime) ||
 	    !proto_num_i32(&t[4], &vlen) ||
-	    (mode == TABLE_CAS && !proto_num_u64(&t[5], &cas)) || vlen < 0) {
+	    (mode == TABLE_CAS && !proto_num_u64(&t[5], &cas)) || vlen < 0 ||
+	    vlen > PROTO_VLEN_MAX) {
 		proto_reply(req, "CLIENT_ERROR bad command line format");
 		return 0;
 	}

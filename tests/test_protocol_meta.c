@@ -4,7 +4,7 @@
  * Drives proto_process directly on a real cache (64 MiB, 16 partitions).
  * Expected replies are memcached 1.6.18's bytes for the same input, checked
  * against /usr/bin/memcached, except where a comment says the behaviour is
- * ours (ms E, me's size field).
+ * ours (me's size field).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,8 +139,6 @@ static void test_ms_cas(void **state)
 	feed(f, buf, strlen(buf));
 	assert_int_equal(sscanf(f->out.data, "HD c%llu ka", &cas2), 1);
 	assert_true(cas2 > cas);
-	/* Ours (memcached 1.6.18 says invalid flag): E sets the new CAS. */
-	expect(f, "ms a 1 E777 c\r\nx\r\nmg a c\r\n", "HD c777\r\nHD c777\r\n");
 	/* I with an older CAS stores the item stale; the next mg wins. */
 	expect(f, "ms a 3 I C1\r\nold\r\nmg a v\r\nmg a v\r\n",
 	       "HD\r\nVA 3 X W\r\nold\r\nVA 3 Z X\r\nold\r\n");
@@ -264,6 +262,183 @@ static void test_ms_too_large(void **state)
 	free(in);
 }
 
+/* memcached 1.6.18 has no E flag and only upper-case modes; a bad mode is
+ * reported before a long opaque. */
+static void test_no_e_flag_upper_modes(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f, "ms a 1 E777 c\r\nx\r\nmn\r\n",
+	       "CLIENT_ERROR invalid flag\r\nMN\r\n");
+	expect(f,
+	       "ms a 1 Ms\r\nx\r\nms a 1 Me\r\nx\r\nms a 1 Ma\r\nx\r\n"
+	       "ms a 1 Mp\r\nx\r\nms a 1 Mr\r\nx\r\nma n Mi\r\nma n Md\r\n"
+	       "mg a\r\n",
+	       "CLIENT_ERROR invalid mode for ms M token\r\n"
+	       "CLIENT_ERROR invalid mode for ms M token\r\n"
+	       "CLIENT_ERROR invalid mode for ms M token\r\n"
+	       "CLIENT_ERROR invalid mode for ms M token\r\n"
+	       "CLIENT_ERROR invalid mode for ms M token\r\n"
+	       "CLIENT_ERROR invalid mode for ma M token\r\n"
+	       "CLIENT_ERROR invalid mode for ma M token\r\nEN\r\n");
+	expect(f,
+	       "ms q 1 MX O123456789012345678901234567890123\r\nx\r\n"
+	       "ms q 1 O123456789012345678901234567890123 MX\r\nx\r\nmn\r\n",
+	       "CLIENT_ERROR invalid mode for ms M token\r\n"
+	       "CLIENT_ERROR invalid mode for ms M token\r\nMN\r\n");
+}
+
+/* add ignores C; append and prepend with C: NS with no item, EX with one
+ * whose CAS differs. */
+static void test_ms_modes_with_cas(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms k 1 MA C5\r\nx\r\nms k 1 MP C5\r\nx\r\nms k 1 ME C5\r\nx\r\n"
+	       "ms k 1 MP C5\r\nx\r\nms k 1 MA C5 I\r\nx\r\nmg k v\r\n",
+	       "NS\r\nNS\r\nHD\r\nEX\r\nEX\r\nVA 1\r\nx\r\n");
+	/* C0 is no CAS for append and prepend. */
+	expect(f, "ms k 1 C0 MA\r\nb\r\nms k 1 C0 MP\r\nc\r\nmg k v\r\n",
+	       "HD\r\nHD\r\nVA 3\r\ncxb\r\n");
+}
+
+/* A stale store (I, an older CAS) keeps the TTL and the sent token. */
+static void test_ms_stale_keeps_ttl_and_token(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms a 3 T100\r\nabc\r\nmd a I\r\nmg a\r\n"
+	       "ms a 3 I C1 T900\r\nnew\r\nmg a v t\r\n",
+	       "HD\r\nHD\r\nHD X W\r\nHD\r\nVA 3 t100 Z X\r\nnew\r\n");
+	/* C0 is older than nothing: a plain mismatch, even with I. */
+	expect(f, "ms a 1 q C0 I\r\nx\r\nmg a v\r\n",
+	       "EX\r\nVA 3 Z X\r\nnew\r\n");
+}
+
+/* Only mg hands out the recache token of a stale item: a get does not. */
+static void test_get_takes_no_token(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms k 1\r\nx\r\nmd k I\r\nget k\r\nmg k t\r\nmg k t\r\n",
+	       "HD\r\nHD\r\nVALUE k 0 1\r\nx\r\nEND\r\nHD t-1 X W\r\n"
+	       "HD t-1 Z X\r\n");
+}
+
+/* mg N's own fetch counts: the next mg sees h1 (not with u, nor for ma). */
+static void test_vivify_marks_fetched(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "mg n1 N0 h\r\nmg n1 h\r\nmg n2 N0 u\r\nmg n2 h\r\n"
+	       "ma n3 N0\r\nmg n3 h\r\n",
+	       "HD h0 W\r\nHD h1 Z\r\nHD W\r\nHD h0 Z\r\nHD\r\nHD h0\r\n");
+}
+
+/* q hides ma's HD for an item found, not for one N created. */
+static void test_ma_quiet_vivify(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ma n2 q N0\r\nma n2 q N0\r\nma n3 q N0 v\r\nma n2 q v\r\n"
+	       "ma none q\r\nmn\r\n",
+	       "HD\r\nVA 1\r\n0\r\nNF\r\nMN\r\n");
+}
+
+/* T, and N on an item just created, apply in the request's order; t
+ * reports the TTL where it stands. */
+static void test_meta_ttl_order(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "mg b t N100\r\nmg c N100 T200 t\r\nmg e T300 N100 t\r\n"
+	       "ma f N100 T200 t\r\nma h T300 N100 t\r\nma h t T300\r\n"
+	       "mg h t\r\nmg c t T50\r\nmg c t\r\nmg g N100 T-1\r\nmg g v\r\n",
+	       "HD t-1 W\r\nHD t200 W\r\nHD t100 W\r\nHD t200\r\nHD t100\r\n"
+	       "HD t100\r\nHD t300\r\nHD t200 Z\r\nHD t50 Z\r\nHD W\r\nEN\r\n");
+	/* Ours: a negative TTL leaves no time (memcached wraps it). */
+	expect(f, "ms i 1\r\n7\r\nma i T-1 t\r\nmg j N-1 t\r\nmg i\r\n",
+	       "HD\r\nHD t0\r\nHD t0 W\r\nEN\r\n");
+}
+
+/* mg and ma act before they check the opaque (md checks first); the
+ * error replaces the reply, and mg hands out no recache token. */
+static void test_meta_opaque_checked_after(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms a 1\r\nx\r\nmd a Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg a v\r\nma n N0 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg n v\r\n"
+	       "ma n Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg n v\r\nmg z N0 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg z v\r\nmn\r\n",
+	       "HD\r\nCLIENT_ERROR opaque token too long\r\nVA 1\r\nx\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nVA 1\r\n0\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nVA 1\r\n1\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nVA 0\r\n\r\nMN\r\n");
+}
+
+/* ma: C0 means no CAS; an empty or non-numeric value is an error before
+ * a mismatching C. */
+static void test_ma_cas_after_number(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms k 7\r\nifhiaee\r\nma k C0 D5\r\nms e 0\r\n\r\nma e C1\r\n"
+	       "ms t 1\r\n5\r\nma t C0 D2 v\r\n",
+	       "HD\r\n"
+	       "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+	       "HD\r\n"
+	       "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+	       "HD\r\nVA 1\r\n7\r\n");
+}
+
+/* An item stored with a b key keeps that: mg's k gives it base64 and b
+ * whatever the mg sent; ms, md and ma echo the key as they got it. */
+static void test_binary_key_remembered(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms azM= 1 b\r\nx\r\nmg k3 k v\r\nmg azM= b k\r\nms k3 1\r\ny\r\n"
+	       "mg k3 k\r\nmg azM= b k\r\nms azM= 1 b k\r\nz\r\n"
+	       "ms k3 1 MA\r\nw\r\nmg k3 k s\r\nms bjE= 1 b\r\n5\r\n"
+	       "ma n1 k\r\nmg n1 k\r\nmd n1 k\r\n",
+	       "HD\r\nVA 1 kazM= b\r\nx\r\nHD kazM= b\r\nHD\r\nHD kk3\r\n"
+	       "HD kk3\r\nHD kazM= b\r\nHD\r\nHD kk3 s2\r\nHD\r\nHD kn1\r\n"
+	       "HD kbjE= b\r\nHD kn1\r\n");
+}
+
+/* memcached applies mg's and ma's flags in order and errs at a long
+ * opaque: a T or N after it never happens (an N item then never expires). */
+static void test_flags_after_long_opaque_not_applied(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "mg n0 N208 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx f l T-1\r\nms bjA= 0 MR b\r\n\r\n"
+	       "mg k2 u v t Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx N-9\r\nms k2 0 C987654321\r\n\r\n"
+	       "mg k5 N30 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx T-1\r\nmg k5 t\r\nma k6 N0 T30 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nma k6 t\r\n"
+	       "ma k6 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx T-1\r\nma k6 t\r\n",
+	       "CLIENT_ERROR opaque token too long\r\nHD\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nEX\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nHD t30\r\n");
+	/* With h (memcached bumps late) the error leaves it unfetched;
+	 * without, the fetch marked it. */
+	expect(f,
+	       "ms n 1\r\nx\r\nmg n h v Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg n u h\r\nmg n Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+	       "mg n h\r\n",
+	       "HD\r\nCLIENT_ERROR opaque token too long\r\nHD h0\r\n"
+	       "CLIENT_ERROR opaque token too long\r\nHD h1\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +454,17 @@ int main(void)
 		T(test_me_mn),
 		T(test_quiet_pipeline),
 		T(test_ms_too_large),
+		T(test_no_e_flag_upper_modes),
+		T(test_ms_modes_with_cas),
+		T(test_ms_stale_keeps_ttl_and_token),
+		T(test_ma_quiet_vivify),
+		T(test_meta_ttl_order),
+		T(test_meta_opaque_checked_after),
+		T(test_ma_cas_after_number),
+		T(test_binary_key_remembered),
+		T(test_get_takes_no_token),
+		T(test_vivify_marks_fetched),
+		T(test_flags_after_long_opaque_not_applied),
 #undef T
 	};
 

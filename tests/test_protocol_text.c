@@ -164,6 +164,40 @@ static void test_key_length(void **state)
 	       "CLIENT_ERROR bad command line format\r\n");
 }
 
+/* A length that overflows memcached's int with its "\r\n" is a bad command
+ * line there, and what follows is read as commands. */
+static void test_set_length_near_int_max(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "set k 0 0 2147483647\r\nversion\r\n"
+	       "cas k 0 0 2147483646 1\r\nversion\r\n"
+	       "ms k 2147483647\r\nversion\r\n",
+	       "CLIENT_ERROR bad command line format\r\nVERSION 1.6.18\r\n"
+	       "CLIENT_ERROR bad command line format\r\nVERSION 1.6.18\r\n"
+	       "CLIENT_ERROR bad command line format\r\nVERSION 1.6.18\r\n");
+}
+
+/* memcached's strtoull stops at the first white space: a number its decr
+ * padded with spaces and an append extended still reads as that number. */
+static void test_incr_decr_padded_number(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "set n 0 0 20\r\n18446744073709551614\r\nincr n 307\r\n"
+	       "append n 0 0 2\r\n12\r\ndecr n 1\r\nget n\r\n"
+	       "set m 0 0 4\r\n 7\t1\r\nincr m 1\r\nset o 0 0 2\r\n-0\r\n"
+	       "incr o 1\r\nset p 0 0 2\r\n-1\r\nincr p 1\r\n"
+	       "set r 0 0 3\r\n+12\r\nincr r 1\r\n",
+	       "STORED\r\n305\r\nSTORED\r\n304\r\n"
+	       "VALUE n 0 22\r\n304                   \r\nEND\r\n"
+	       "STORED\r\n8\r\nSTORED\r\n1\r\nSTORED\r\n"
+	       "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+	       "STORED\r\n13\r\n");
+}
+
 static void test_incr_decr(void **state)
 {
 	struct fx *f = *state;
@@ -587,6 +621,8 @@ int main(void)
 		T(test_bad_data_chunk),
 		T(test_key_length),
 		T(test_incr_decr),
+		T(test_incr_decr_padded_number),
+		T(test_set_length_near_int_max),
 		T(test_touch_gat),
 		T(test_delete),
 		T(test_flush_version_verbosity),

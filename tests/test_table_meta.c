@@ -26,6 +26,7 @@ static void test_meta_vivify(void **state)
 	memset(&o, 0, sizeof(o));
 	o.vivify = true;
 	o.vivify_exptime = 30;
+	o.win = true;
 
 	/* mg N on a miss: an empty stub, and this caller wins ("VA 0 W"). */
 	assert_status(get_opts(t, "viv", &o, &info), TABLE_OK);
@@ -70,6 +71,7 @@ static void test_meta_recache(void **state)
 	memset(&o, 0, sizeof(o));
 	o.recache = true;
 	o.recache_below = 30;
+	o.win = true;
 
 	assert_status(set_str(t, "rc", "v", 0, 100), TABLE_OK);
 	set_clock(state, T0 + 10); /* 90 s left: no win */
@@ -104,16 +106,22 @@ static void test_meta_invalidate(void **state)
 	d.invalidate = true;
 	assert_status(table_delete(t, "inv", 3, &d), TABLE_OK);
 
-	/* md I: still there, stale, with a new CAS; first fetcher wins. */
+	/* md I: still there, stale, with a new CAS; a plain get (memcached's
+	 * text get) takes no token, the first fetcher that may win does. */
+	struct table_get_opts mg = { .win = true };
+
 	memset(&info, 0, sizeof(info));
 	assert_status(table_get(t, "inv", 3, NULL, buf, sizeof(buf), &info),
 		      TABLE_OK);
 	assert_int_equal(info.value_len, 3);
 	assert_memory_equal(buf, "old", 3);
 	assert_true(info.stale);
-	assert_true(info.won);
+	assert_false(info.won);
+	assert_false(info.token_sent);
 	assert_true(info.cas != cas1);
-	assert_status(get_opts(t, "inv", NULL, &info), TABLE_OK);
+	assert_status(get_opts(t, "inv", &mg, &info), TABLE_OK);
+	assert_true(info.won);
+	assert_status(get_opts(t, "inv", &mg, &info), TABLE_OK);
 	assert_true(info.stale);
 	assert_false(info.won);
 	assert_true(info.token_sent);

@@ -332,6 +332,7 @@ static int win_child(struct cache *c, int gate, int out)
 	memset(&o, 0, sizeof(o));
 	o.vivify = true;
 	o.vivify_exptime = 60;
+	o.win = true; /* as mg asks: may take the recache token */
 	for (int r = 0; r < WIN_ROUNDS; r++) {
 		struct table_item_info info;
 

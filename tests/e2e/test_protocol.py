@@ -203,5 +203,39 @@ class MaxItemTest(ServerTest):
         self.check_limit(4096, "4k")
 
 
+class BinaryProtocolTest(ServerTest):
+    """memcached picks the protocol by the first byte; shmkv speaks only
+    text and meta, so a binary request is refused in binary, at once."""
+
+    def test_binary_request_is_refused_promptly(self):
+        srv = self.new_server()
+        # A binary GET of "k": magic 0x80, opcode 0, key length 1, body
+        # length 1, opaque 0x01020304.
+        header = bytes([0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4]) + bytes(8)
+        with srv.tcp() as s:
+            s.sendall(header + b"k")
+            reply = recv_exact(s, 24 + 15, timeout=10)
+            # Response magic, the opcode, status 0x81 "Unknown command",
+            # the body length, the request's opaque.
+            self.assertEqual(reply[:12], bytes([0x81, 0, 0, 0, 0, 0, 0, 0x81, 0, 0, 0, 15]))
+            self.assertEqual(reply[12:16], bytes([1, 2, 3, 4]))
+            self.assertEqual(reply[24:], b"Unknown command")
+            s.settimeout(10)
+            self.assertEqual(s.recv(1), b"", "the connection is closed")
+        with srv.tcp() as t:  # the others are still served
+            t.sendall(cmd("version"))
+            self.assertEqual(recv_until(t, re.compile(rb"VERSION [^\r\n]*\r\n")),
+                             b"VERSION 1.6.18\r\n")
+        self.assertStopsCleanly(srv)
+
+    def test_a_later_0x80_byte_is_text(self):
+        srv = self.new_server()
+        with srv.tcp() as s:
+            s.sendall(cmd("version") + b"\x80x\r\n" + cmd("version"))
+            want = b"VERSION 1.6.18\r\nERROR\r\nVERSION 1.6.18\r\n"
+            self.assertEqual(recv_exact(s, len(want), timeout=10), want)
+        self.assertStopsCleanly(srv)
+
+
 if __name__ == "__main__":
     harness.main()

@@ -162,7 +162,12 @@ static enum proto_action present(struct session *s, unsigned flags)
 	grew = s->out.len - before;
 	CHECK(grew <= (uint64_t)used * FUZZ_OUT_PER_BYTE,
 	      "%zu reply bytes for %zu bytes consumed", grew, used);
-	if (grew > 0)
+	/* A binary request (first byte 0x80) is refused in binary, then the
+	 * connection closes; every other reply is text lines. */
+	if (grew > 0 && (unsigned char)s->out.data[before] == 0x81)
+		CHECK(action == PROTO_CLOSE && before == 0,
+		      "a binary reply that does not close the connection");
+	else if (grew > 0)
 		CHECK(grew >= 2 && memcmp(s->out.data + s->out.len - 2, "\r\n",
 					  2) == 0,
 		      "a reply of %zu bytes does not end in \\r\\n", grew);
