@@ -57,7 +57,7 @@ struct lwlock {
 	/*
 	 * Proc number + 1 of the process that owns the wait list (0 = none).
 	 * Taken by compare-and-swap before LW_FLAG_LOCKED, so that crash
-	 * recovery can tell whose the list bit is (see lwlock.c).
+	 * recovery can tell whose the list bit is (see lwlock_waitlist.c).
 	 */
 	_Atomic uint32_t waitlist_owner;
 	_Atomic uint64_t acquisitions;

@@ -1,9 +1,9 @@
 /*
  * lwlock_recover.c - make an LWLock whole after processes died in it
  *
- * A process can die (SIGKILL, a crash) at any instruction of lwlock.c.
- * What it leaves behind in a lock L, and how we find out from its proc
- * slot (see the top of lwlock.c for the record it keeps):
+ * A process can die (SIGKILL, a crash) at any instruction of lwlock.c or
+ * lwlock_waitlist.c.  What it leaves behind in a lock L, and how we find
+ * out from its proc slot (see the top of lwlock.c for the record it keeps):
  *   1. a hold in the state word: L in held[], or L in acquiring with the
  *      hold already (or still) in the word;
  *   2. the wait list's owner word and LOCKED bit, with the list maybe half
@@ -295,7 +295,7 @@ static bool release_dead_share(const struct lwlock_owner *me,
 	for (;;) {
 		uint32_t expected = 0;
 
-		/* Acquire pairs with the owner's release in lwlock.c. */
+		/* Acquire pairs with the owner's release in lwlock_waitlist.c. */
 		if (atomic_compare_exchange_weak_explicit(&lock->waitlist_owner,
 							  &expected, mine,
 							  memory_order_acquire,
