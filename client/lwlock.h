@@ -104,8 +104,4 @@ void lwlock_release(const struct lwlock_owner *me, struct lwlock *lock);
 
 bool lwlock_held_by_me(const struct lwlock_owner *me, const struct lwlock *lock);
 
-/* For lwlock_recover.c: wake a private wake list, or one proc's futex. */
-void lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head);
-void lwlock_wake_proc(struct proc *p);
-
 #endif

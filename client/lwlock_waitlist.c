@@ -23,14 +23,14 @@
  * part is writable by client programs, and garbage there must cost at most
  * a lost waiter, never a crash or an endless loop in a server process.
  *
- * Interface routines (lwlock_waitlist.h, for lwlock.c):
+ * Interface routines (lwlock_waitlist.h, for lwlock.c and lwlock_recover.c):
  *   lwlock_queue_self     put our slot on the lock's wait list
  *   lwlock_dequeue_self   take it off again after our retry got the lock
  *   lwlock_sleep_marked   sleep until woken, telling recovery how
  *   lwlock_wakeup         wake the waiters a free lock lets in
- * and for lwlock_recover.c (lwlock.h):
- *   lwlock_wake_chain     wake a private list of unlinked waiters
- *   lwlock_wake_proc      wake one proc's futex
+ *   lwlock_wake_list_append  add an unlinked waiter to a private wake list
+ *   lwlock_wake_chain     wake everybody on a private wake list
+ *   lwlock_wake_proc      wake one proc's futex, its waiting word untouched
  */
 #include "lwlock_waitlist.h"
 
@@ -377,17 +377,12 @@ void lwlock_wake_proc(struct proc *p)
 	futex_wake(&p->waiting);
 }
 
-/* A private list of procs to wake, threaded through their wait_next. */
-struct wake_list {
-	uint32_t head;	    /* PROC_NONE while empty */
-	struct proc *tailp; /* NULL while empty */
-};
-
 /*
- * wake_list_append - put n (slot p), just unlinked from the lock's list,
- * at the end of wl.
+ * lwlock_wake_list_append - put n (slot p), unlinked from the lock's list
+ * already, at the end of wl.  Shared by lwlock_wakeup and by recovery.
  */
-static void wake_list_append(struct wake_list *wl, uint32_t n, struct proc *p)
+void lwlock_wake_list_append(struct lwlock_wake_list *wl, uint32_t n,
+			     struct proc *p)
 {
 	/*
 	 * Reuse wait_next for our private wake list, as PostgreSQL reuses
@@ -425,7 +420,8 @@ static void waitlist_cut(struct lwlock *lock, struct proc *prevp, uint32_t prev)
  * keeps its order otherwise.  Caller holds the wait-list bit.
  */
 static void waitlist_take_wakeable(const struct lwlock_owner *me,
-				   struct lwlock *lock, struct wake_list *wl)
+				   struct lwlock *lock,
+				   struct lwlock_wake_list *wl)
 {
 	struct proc *prevp = NULL;
 	uint32_t prev = PROC_NONE;
@@ -456,7 +452,7 @@ static void waitlist_take_wakeable(const struct lwlock_owner *me,
 			continue;
 		}
 		waitlist_unlink(lock, prevp, prev, next);
-		wake_list_append(wl, cur, p);
+		lwlock_wake_list_append(wl, cur, p);
 		/* An exclusive waiter (or garbage mode) goes in alone. */
 		if (mode != LW_SHARED)
 			break;
@@ -509,7 +505,7 @@ static void waitlist_unlock_after_wakeup(struct lwlock *lock, uint32_t old,
  */
 void lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
 {
-	struct wake_list wl = { .head = PROC_NONE, .tailp = NULL };
+	struct lwlock_wake_list wl = { .head = PROC_NONE, .tailp = NULL };
 	uint32_t old = waitlist_lock(me, lock);
 
 	waitlist_take_wakeable(me, lock, &wl);

@@ -1,15 +1,19 @@
 /*
- * lwlock_waitlist.h - a lock's wait list and wake-up, inside lwlock.c
+ * lwlock_waitlist.h - a lock's wait list and wake-up, inside the lock
  *
- * Internal to the lock (lwlock.c and lwlock_waitlist.c); nothing else
- * includes it.  lwlock.c decides when to queue, retry and wake;
- * lwlock_waitlist.c owns the list itself, the futex sleep and the wakeup.
+ * Internal to the lock (lwlock.c, lwlock_waitlist.c and lwlock_recover.c);
+ * nothing else includes it.  lwlock.c decides when to queue, retry and
+ * wake; lwlock_waitlist.c owns the list itself, the futex sleep and the
+ * wakeup; recovery wakes through the same private wake lists.
  *
  * Interface routines:
  *   lwlock_queue_self     put our slot on the lock's wait list
  *   lwlock_dequeue_self   take it off again after our retry got the lock
  *   lwlock_sleep_marked   sleep until woken, telling recovery how
  *   lwlock_wakeup         wake the waiters a free lock lets in
+ *   lwlock_wake_list_append  add an unlinked waiter to a private wake list
+ *   lwlock_wake_chain     wake everybody on a private wake list
+ *   lwlock_wake_proc      wake one proc's futex, its waiting word untouched
  */
 #ifndef SHMKV_LWLOCK_WAITLIST_H
 #define SHMKV_LWLOCK_WAITLIST_H
@@ -74,5 +78,26 @@ void lwlock_sleep_marked(struct proc *self, uint32_t marker);
  * RELEASE_OK set.
  */
 void lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock);
+
+/* A private list of procs to wake, threaded through their wait_next. */
+struct lwlock_wake_list {
+	uint32_t head;	    /* PROC_NONE while empty */
+	struct proc *tailp; /* NULL while empty */
+};
+
+/*
+ * lwlock_wake_list_append - put proc n (slot p), on no lock's wait list,
+ * at the end of wl.
+ */
+void lwlock_wake_list_append(struct lwlock_wake_list *wl, uint32_t n,
+			     struct proc *p);
+
+/*
+ * lwlock_wake_chain - wake every proc on the private wake list starting at
+ * head, clearing the links.
+ */
+void lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head);
+
+void lwlock_wake_proc(struct proc *p);
 
 #endif
