@@ -44,9 +44,8 @@
  *
  * Interface routines (see segment.h): segment_create, segment_detach,
  * segment_alloc, segment_find, segment_ptr, segment_readonly_fd,
- * segment_mapping_page_size and segment_default_huge_page_size (both thin
- * wrappers over hugepages.c, kept so that the segment's users need only
- * segment.h), segment_overhead.
+ * segment_overhead.  What the kernel offers and gave in huge pages is
+ * hugepages.c's.
  */
 #include "segment.h"
 
@@ -196,22 +195,6 @@ int segment_populate(unsigned char *addr, size_t len, size_t page)
 		*b = was;
 	}
 	return 0;
-}
-
-/* segment_default_huge_page_size - Hugepagesize from /proc/meminfo, or 0. */
-size_t segment_default_huge_page_size(void)
-{
-	return hugepages_default_size();
-}
-
-/*
- * segment_mapping_page_size - the KernelPageSize /proc/self/smaps reports for
- * the mapping containing addr.  0 and *page_size, -ENOENT if no mapping
- * contains addr, or -errno if smaps cannot be read.
- */
-int segment_mapping_page_size(const void *addr, size_t *page_size)
-{
-	return hugepages_mapping_page_size(addr, page_size);
 }
 
 /*

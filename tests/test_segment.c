@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hugepages.h"
 #include "segment_fixture.h"
 
 static size_t base_page(void)
@@ -341,8 +342,8 @@ static void test_huge_off(void **state)
 	assert_int_equal(smaps_page_kb(seg.data) * 1024, base_page());
 	assert_int_equal(segment_header(&seg)->page_size, base_page());
 	assert_int_equal(segment_header(&seg)->huge, 0);
-	assert_int_equal(segment_mapping_page_size(seg.data + seg.data_size - 1,
-						   &ps),
+	assert_int_equal(hugepages_mapping_page_size(seg.data + seg.data_size - 1,
+						     &ps),
 			 0);
 	assert_int_equal(ps, base_page());
 	segment_detach(&seg);
@@ -356,7 +357,7 @@ static size_t unavailable_huge_size(size_t *hps, const char **why)
 {
 	long avail, overcommit;
 
-	*hps = segment_default_huge_page_size();
+	*hps = hugepages_default_size();
 	if (*hps == 0) {
 		*why = "the kernel offers no huge pages";
 		return 0;
@@ -444,7 +445,7 @@ static void test_huge_size_not_offered(void **state)
 		.huge_page_size = 4 * MB,
 	};
 	char err[512] = "";
-	size_t hps = segment_default_huge_page_size();
+	size_t hps = hugepages_default_size();
 	(void)state;
 
 	if (hps == 0 || hps == 4 * MB) {
@@ -496,7 +497,7 @@ static int huge_setup(void **state)
 			"not root: cannot reserve huge pages in vm.nr_hugepages";
 		return 0;
 	}
-	if (segment_default_huge_page_size() != 2 * MB) {
+	if (hugepages_default_size() != 2 * MB) {
 		fx->skip_why = "the default huge page size is not 2 MB";
 		return 0;
 	}
