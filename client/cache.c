@@ -78,7 +78,7 @@ int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
 
 	/* Each region is rounded up to SEGMENT_ALIGN, hence the slack. */
 	struct segment_options opts = cfg->seg;
-	opts.data_size = table_data + cfg->extra_data_bytes + 4 * SEGMENT_ALIGN;
+	opts.data_size = table_data + 4 * SEGMENT_ALIGN;
 	opts.ctl_size = proc_array_size(c->nprocs) + table_ctl +
 			cfg->extra_ctl_bytes + 8 * SEGMENT_ALIGN;
 	cache_settings(cfg, &opts.settings);
