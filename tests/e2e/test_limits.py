@@ -67,7 +67,9 @@ def layout_version():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                         "client", "segment.h")
     with open(path) as f:
-        return int(re.search(r"#define SEGMENT_LAYOUT_VERSION (\d+)u?", f.read()).group(1))
+        # clang-format may wrap the value onto the next line after a backslash.
+        found = re.search(r"#define SEGMENT_LAYOUT_VERSION\s*(?:\\\n)?\s*(\d+)u?", f.read())
+        return int(found.group(1))
 
 
 def asan_instrumented():
