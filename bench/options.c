@@ -193,12 +193,15 @@ static void parse_distribution(struct bench_options *o, const char *s)
 	o->zipf_s = parse_positive("distribution zipf:S", s + 5, 100.0);
 }
 
-void options_parse(struct bench_options *o, int argc, char **argv)
-{
-	bool have_duration = false, have_requests = false;
-	bool have_net = false, have_addr = false, have_direct_only = false;
-	int progress = -1, c;
+/* Which flags argv gave, for the checks that span several flags. */
+struct flags_seen {
+	bool duration, requests;
+	bool net, addr, direct_only;
+	int progress; /* -1: not given, then stderr being a terminal decides */
+};
 
+static void options_set_defaults(struct bench_options *o)
+{
 	*o = (struct bench_options){
 		.host = "127.0.0.1",
 		.port = 11211,
@@ -217,103 +220,135 @@ void options_parse(struct bench_options *o, int argc, char **argv)
 		.seed = 1,
 		.preload = true,
 	};
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":H:p:u:c:d:t:g:P:b:D:n:r:k:h",
-				longopts, NULL)) != -1) {
-		switch (c) {
-		case 'H':
-			o->host = optarg;
-			have_addr = true;
-			break;
-		case 'p':
-			o->port = (unsigned)parse_uint("port", optarg, 1, 65535);
-			have_addr = true;
-			break;
-		case 'u':
-			o->unix_path = optarg;
-			have_addr = true;
-			break;
-		case 'c':
-			o->connections = (unsigned)parse_uint("connections",
-							      optarg, 1, 100000);
-			have_net = true;
-			break;
-		case 'd':
-			o->pipeline = (unsigned)parse_uint("pipeline", optarg,
-							   1, 4096);
-			have_net = true;
-			break;
-		case 't':
-			o->threads = (unsigned)parse_uint("threads", optarg, 1,
-							  256);
-			have_net = true;
-			break;
-		case 'g':
-			o->multiget = (unsigned)parse_uint("multiget", optarg,
-							   1, 1024);
-			have_net = true;
-			break;
-		case OPT_DIRECT: o->direct = optarg; break;
-		case 'P':
-			o->procs = (unsigned)parse_uint("procs", optarg, 1, 1024);
-			have_direct_only = true;
-			break;
-		case 'b':
-			o->batch = (unsigned)parse_uint("batch", optarg, 1, 4096);
-			have_direct_only = true;
-			break;
-		case 'D':
-			o->duration = parse_positive("duration", optarg, 86400);
-			have_duration = true;
-			break;
-		case 'n':
-			o->requests = parse_uint("requests", optarg, 1,
-						 UINT64_MAX / 2);
-			have_requests = true;
-			break;
-		case 'r': parse_ratio(o, optarg); break;
-		case 'k':
-			o->keys = parse_uint("keys", optarg, 1, 1000000000000ull);
-			break;
-		case OPT_KEY_SIZE:
-			o->key_size = (unsigned)parse_uint("key-size", optarg,
-							   2, SHMKV_KEY_MAX);
-			break;
-		case OPT_VALUE_SIZE:
-			o->value_size = (size_t)parse_uint("value-size", optarg,
-							   0, 64ull << 20);
-			break;
-		case OPT_DISTRIBUTION: parse_distribution(o, optarg); break;
-		case OPT_SEED:
-			o->seed = parse_uint("seed", optarg, 0, UINT64_MAX);
-			break;
-		case OPT_NO_PRELOAD: o->preload = false; break;
-		case OPT_JSON: o->json = true; break;
-		case OPT_PROGRESS: progress = 1; break;
-		case OPT_NO_PROGRESS: progress = 0; break;
-		case 'h': fputs(usage, stdout); exit(0);
-		case OPT_VERSION:
-			printf("shmkv-bench %s\n", BENCH_VERSION);
-			exit(0);
-		case ':': bad_flag("%s needs a value", argv[optind - 1]);
-		default: bad_flag("unknown flag %s", argv[optind - 1]);
-		}
+}
+
+/*
+ * parse_target_flag - a flag that says where and how to connect (server
+ * address, connections, direct mode); false if c is not one of them.
+ */
+static bool parse_target_flag(struct bench_options *o, int c,
+			      struct flags_seen *seen)
+{
+	switch (c) {
+	case 'H':
+		o->host = optarg;
+		seen->addr = true;
+		return true;
+	case 'p':
+		o->port = (unsigned)parse_uint("port", optarg, 1, 65535);
+		seen->addr = true;
+		return true;
+	case 'u':
+		o->unix_path = optarg;
+		seen->addr = true;
+		return true;
+	case 'c':
+		o->connections = (unsigned)parse_uint("connections", optarg, 1,
+						      100000);
+		seen->net = true;
+		return true;
+	case 'd':
+		o->pipeline = (unsigned)parse_uint("pipeline", optarg, 1, 4096);
+		seen->net = true;
+		return true;
+	case 't':
+		o->threads = (unsigned)parse_uint("threads", optarg, 1, 256);
+		seen->net = true;
+		return true;
+	case 'g':
+		o->multiget = (unsigned)parse_uint("multiget", optarg, 1, 1024);
+		seen->net = true;
+		return true;
+	case OPT_DIRECT: o->direct = optarg; return true;
+	case 'P':
+		o->procs = (unsigned)parse_uint("procs", optarg, 1, 1024);
+		seen->direct_only = true;
+		return true;
+	case 'b':
+		o->batch = (unsigned)parse_uint("batch", optarg, 1, 4096);
+		seen->direct_only = true;
+		return true;
+	default: return false;
 	}
-	if (optind < argc)
-		bad_flag("unexpected argument '%s'", argv[optind]);
-	if (have_duration && have_requests)
+}
+
+/*
+ * parse_workload_flag - any other flag: the workload, the output, or help;
+ * an unknown flag or a missing value ends the program with exit 2.
+ */
+static void parse_workload_flag(struct bench_options *o, int c, char **argv,
+				struct flags_seen *seen)
+{
+	switch (c) {
+	case 'D':
+		o->duration = parse_positive("duration", optarg, 86400);
+		seen->duration = true;
+		break;
+	case 'n':
+		o->requests = parse_uint("requests", optarg, 1, UINT64_MAX / 2);
+		seen->requests = true;
+		break;
+	case 'r': parse_ratio(o, optarg); break;
+	case 'k':
+		o->keys = parse_uint("keys", optarg, 1, 1000000000000ull);
+		break;
+	case OPT_KEY_SIZE:
+		o->key_size = (unsigned)parse_uint("key-size", optarg, 2,
+						   SHMKV_KEY_MAX);
+		break;
+	case OPT_VALUE_SIZE:
+		o->value_size = (size_t)parse_uint("value-size", optarg, 0,
+						   64ull << 20);
+		break;
+	case OPT_DISTRIBUTION: parse_distribution(o, optarg); break;
+	case OPT_SEED:
+		o->seed = parse_uint("seed", optarg, 0, UINT64_MAX);
+		break;
+	case OPT_NO_PRELOAD: o->preload = false; break;
+	case OPT_JSON: o->json = true; break;
+	case OPT_PROGRESS: seen->progress = 1; break;
+	case OPT_NO_PROGRESS: seen->progress = 0; break;
+	case 'h': fputs(usage, stdout); exit(0);
+	case OPT_VERSION: printf("shmkv-bench %s\n", BENCH_VERSION); exit(0);
+	case ':': bad_flag("%s needs a value", argv[optind - 1]);
+	default: bad_flag("unknown flag %s", argv[optind - 1]);
+	}
+}
+
+/* options_check - the rules that span several flags; exit 2 on a conflict. */
+static void options_check(struct bench_options *o, const struct flags_seen *seen)
+{
+	if (seen->duration && seen->requests)
 		bad_flag("--duration and --requests: give one, not both");
-	if (have_requests)
+	if (seen->requests)
 		o->duration = 0;
-	if (o->direct != NULL && have_net)
+	if (o->direct != NULL && seen->net)
 		bad_flag("--direct: --connections, --pipeline, --threads and --multiget do not apply to direct mode");
-	o->preload_net = o->direct != NULL && have_addr;
+	o->preload_net = o->direct != NULL && seen->addr;
 	if (o->preload_net)
 		o->connections = 4;
-	if (o->direct == NULL && have_direct_only)
+	if (o->direct == NULL && seen->direct_only)
 		bad_flag("--procs and --batch need --direct SOCKET");
 	if (o->direct == NULL && o->threads > o->connections)
 		bad_flag("--threads %u: more threads than --connections %u",
 			 o->threads, o->connections);
-	o->progress = progress >= 0 ? progress == 1 : isatty(STDERR_FILENO);
+	o->progress = seen->progress >= 0 ? seen->progress == 1
+					  : isatty(STDERR_FILENO);
+}
+
+void options_parse(struct bench_options *o, int argc, char **argv)
+{
+	struct flags_seen seen = { .progress = -1 };
+	int c;
+
+	options_set_defaults(o);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":H:p:u:c:d:t:g:P:b:D:n:r:k:h",
+				longopts, NULL)) != -1) {
+		if (!parse_target_flag(o, c, &seen))
+			parse_workload_flag(o, c, argv, &seen);
+	}
+	if (optind < argc)
+		bad_flag("unexpected argument '%s'", argv[optind]);
+	options_check(o, &seen);
 }

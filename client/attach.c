@@ -18,6 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "errbuf.h"
+
 #define ATTACH_LINE_MAX 512
 
 static void close_fds(int *fds, int n)
@@ -34,13 +36,13 @@ static enum shmkv_status connect_unix(const char *path, int *out, char *err,
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "socket path too long: %s", path);
+		errbuf_set(err, errlen, "socket path too long: %s", path);
 		return SHMKV_NO_SERVER;
 	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+		errbuf_set(err, errlen, "socket: %s", strerror(errno));
 		return SHMKV_SYSTEM;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -48,15 +50,15 @@ static enum shmkv_status connect_unix(const char *path, int *out, char *err,
 
 		close(fd);
 		if (e == EACCES || e == EPERM) {
-			snprintf(err, errlen,
-				 "permission denied reaching %s: the "
-				 "server's run directory is private to its user "
-				 "(start it with --attach-group to share it)",
-				 path);
+			errbuf_set(err, errlen,
+				   "permission denied reaching %s: the "
+				   "server's run directory is private to its user "
+				   "(start it with --attach-group to share it)",
+				   path);
 			return SHMKV_PERMISSION;
 		}
-		snprintf(err, errlen, "no shmkv-server at %s: %s", path,
-			 strerror(e));
+		errbuf_set(err, errlen, "no shmkv-server at %s: %s", path,
+			   strerror(e));
 		return SHMKV_NO_SERVER;
 	}
 	*out = fd;
@@ -87,10 +89,11 @@ static enum shmkv_status read_reply(int fd, char *line, size_t cap, int *fds,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen,
-				 "the server closed the connection "
-				 "while attaching%s%s",
-				 n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			errbuf_set(err, errlen,
+				   "the server closed the connection "
+				   "while attaching%s%s",
+				   n < 0 ? ": " : "",
+				   n < 0 ? strerror(errno) : "");
 			close_fds(fds, nfds);
 			return SHMKV_SERVER_GONE;
 		}
@@ -119,7 +122,7 @@ static enum shmkv_status read_reply(int fd, char *line, size_t cap, int *fds,
 		}
 	}
 	close_fds(fds, nfds);
-	snprintf(err, errlen, "the server's attach reply is too long");
+	errbuf_set(err, errlen, "the server's attach reply is too long");
 	return SHMKV_PROTOCOL;
 }
 
@@ -152,8 +155,8 @@ enum shmkv_status attach_connect(const char *path, uint32_t layout_version,
 	n = snprintf(line, sizeof(line), ATTACH_COMMAND " %u\r\n",
 		     layout_version);
 	if (send(res->sock, line, (size_t)n, MSG_NOSIGNAL) != n) {
-		snprintf(err, errlen, "could not send the attach request: %s",
-			 strerror(errno));
+		errbuf_set(err, errlen, "could not send the attach request: %s",
+			   strerror(errno));
 		st = SHMKV_SERVER_GONE;
 		goto fail;
 	}
@@ -164,25 +167,25 @@ enum shmkv_status attach_connect(const char *path, uint32_t layout_version,
 		close_fds(fds, 2);
 		if (strcmp(line, "ERROR") == 0) {
 			/* memcached's answer to a command it does not know. */
-			snprintf(err, errlen,
-				 "%s answers like plain memcached "
-				 "(\"ERROR\" to the attach request): this is not "
-				 "a shmkv server",
-				 path);
+			errbuf_set(err, errlen,
+				   "%s answers like plain memcached "
+				   "(\"ERROR\" to the attach request): this is not "
+				   "a shmkv server",
+				   path);
 			st = SHMKV_PROTOCOL;
 			goto fail;
 		}
-		snprintf(err, errlen, "%s", line);
+		errbuf_set(err, errlen, "%s", line);
 		st = refusal_status(line);
 		goto fail;
 	}
 	if (fds[0] < 0 || fds[1] < 0 || version != layout_version) {
 		close_fds(fds, 2);
-		snprintf(err, errlen,
-			 "the server attached us without the "
-			 "segment's descriptors or with layout version %u "
-			 "(ours is %u)",
-			 version, layout_version);
+		errbuf_set(err, errlen,
+			   "the server attached us without the "
+			   "segment's descriptors or with layout version %u "
+			   "(ours is %u)",
+			   version, layout_version);
 		st = SHMKV_PROTOCOL;
 		goto fail;
 	}

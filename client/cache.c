@@ -13,17 +13,12 @@
 #include "cache.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#define CACHE_PROCS_REGION "procs"
+#include "errbuf.h"
 
-static void set_err(char *err, size_t errlen, const char *msg, int rc)
-{
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: %s", msg, strerror(-rc));
-}
+#define CACHE_PROCS_REGION "procs"
 
 void cache_settings(const struct cache_config *cfg, struct segment_settings *out)
 {
@@ -65,25 +60,25 @@ int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
 					    ? cfg->table.max_item_size
 					    : TABLE_DEFAULT_MAX_ITEM;
 
-		if (err != NULL && errlen > 0 && (parts & (parts - 1)) != 0)
-			snprintf(err, errlen,
-				 "%u partitions: the count must be "
-				 "a power of two",
-				 parts);
-		else if (err != NULL && errlen > 0)
-			snprintf(err, errlen,
-				 "%llu bytes in %u partitions leave each too "
-				 "small for an item of %u bytes; give it more "
-				 "memory, fewer partitions or a smaller item "
-				 "size limit",
-				 (unsigned long long)cfg->table.memory, parts,
-				 max_item);
+		if ((parts & (parts - 1)) != 0)
+			errbuf_set(err, errlen,
+				   "%u partitions: the count must be "
+				   "a power of two",
+				   parts);
+		else
+			errbuf_set(err, errlen,
+				   "%llu bytes in %u partitions leave each too "
+				   "small for an item of %u bytes; give it more "
+				   "memory, fewer partitions or a smaller item "
+				   "size limit",
+				   (unsigned long long)cfg->table.memory, parts,
+				   max_item);
 		return rc;
 	}
 
 	/* Each region is rounded up to SEGMENT_ALIGN, hence the slack. */
 	struct segment_options opts = cfg->seg;
-	opts.data_size = table_data + cfg->extra_data_bytes + 4 * SEGMENT_ALIGN;
+	opts.data_size = table_data + 4 * SEGMENT_ALIGN;
 	opts.ctl_size = proc_array_size(c->nprocs) + table_ctl +
 			cfg->extra_ctl_bytes + 8 * SEGMENT_ALIGN;
 	cache_settings(cfg, &opts.settings);
@@ -95,7 +90,8 @@ int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
 	rc = segment_alloc(&c->seg, SEGMENT_CTL, CACHE_PROCS_REGION,
 			   proc_array_size(c->nprocs), &off);
 	if (rc < 0) {
-		set_err(err, errlen, "cannot allocate the proc slots", rc);
+		errbuf_set(err, errlen, "cannot allocate the proc slots: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 	c->procs = segment_ptr(&c->seg, SEGMENT_CTL, off,
@@ -104,7 +100,8 @@ int cache_create(struct cache *c, const struct cache_config *cfg, char *err,
 
 	rc = table_create(&c->table, &c->seg, &cfg->table);
 	if (rc < 0) {
-		set_err(err, errlen, "cannot create the table", rc);
+		errbuf_set(err, errlen, "cannot create the table: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 	return 0;
@@ -129,7 +126,8 @@ static int find_regions(struct cache *c, char *err, size_t errlen)
 	rc = segment_find(&c->seg, CACHE_PROCS_REGION, &part, &off, &size);
 	if (rc < 0 || part != SEGMENT_CTL || size < proc_array_size(0)) {
 		rc = rc < 0 ? rc : -EPROTO;
-		set_err(err, errlen, "the segment has no valid proc array", rc);
+		errbuf_set(err, errlen, "the segment has no valid proc array: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 	c->procs = segment_ptr(&c->seg, SEGMENT_CTL, off, size);
@@ -138,14 +136,16 @@ static int find_regions(struct cache *c, char *err, size_t errlen)
 	c->nprocs = c->procs != NULL ? c->procs->count : 0;
 	if (c->procs == NULL || proc_array_size(c->nprocs) > size) {
 		rc = -EPROTO;
-		set_err(err, errlen,
-			"the proc array's count exceeds its region", rc);
+		errbuf_set(err, errlen,
+			   "the proc array's count exceeds its region: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 
 	rc = table_open(&c->table, &c->seg);
 	if (rc < 0) {
-		set_err(err, errlen, "the segment has no valid table", rc);
+		errbuf_set(err, errlen, "the segment has no valid table: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 	return 0;

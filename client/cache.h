@@ -35,8 +35,7 @@ struct cache_config {
 	struct table_config table;
 	struct segment_options seg; /* data_size and ctl_size are computed */
 	uint32_t max_procs;	    /* 0 = CACHE_DEFAULT_PROCS */
-	uint64_t extra_data_bytes;  /* room for the server's own regions */
-	uint64_t extra_ctl_bytes;
+	uint64_t extra_ctl_bytes;   /* room for the server's own regions */
 };
 
 struct cache {

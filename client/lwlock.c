@@ -7,13 +7,10 @@
  * RELEASE_OK, and LOCKED, a spinlock bit guarding the lock's wait list.
  * Taking a free lock is one compare-and-swap; nothing else is touched.
  *
- * A process that must wait puts its proc slot on the lock's wait list (a
- * singly linked list of proc numbers through proc->wait_next), sets its
- * futex word proc->waiting to 1 and sleeps on it with FUTEX_WAIT.  The
- * futex is not FUTEX_PRIVATE_FLAG: the word is in a shared mapping and the
- * waker is another process, which the kernel can only match by the
- * physical page.  Releasing the last hold on a lock that has waiters wakes
- * every shared waiter, or the one exclusive waiter at the front.
+ * A process that must wait queues its proc slot on the lock's wait list and
+ * sleeps on a futex in its slot; the wait list, the sleep and the wakeup
+ * are lwlock_waitlist.c's.  This file decides when to spin, queue, retry
+ * and wake.
  *
  * The race every sleeping lock must close is "the holder releases between
  * my failed attempt and my going to sleep".  As in PostgreSQL we queue
@@ -41,12 +38,7 @@
  * what it wrote is exactly what it executed.
  *
  * What crash recovery (lwlock_recover.c) needs besides those three states:
- *   - the wait list's owner.  The list bit alone does not say who holds
- *     it, so a process first takes lock->waitlist_owner (its proc number
- *     + 1) by compare-and-swap and only then the bit, and gives them back
- *     in the other order.  A dead process whose number is in the owner
- *     word may have left the bit set and the list half changed; one whose
- *     number is not there holds neither.
+ *   - the wait list's owner, lock->waitlist_owner (lwlock_waitlist.c).
  *   - release keeps acquiring set until its wakeup is done, so that a
  *     process that dies with a private list of waiters it unlinked but has
  *     not woken yet is known to have been releasing that lock.
@@ -58,11 +50,6 @@
  *     the holders; it wakes every waiter when it is done.
  * None of this touches the fast path: a free lock is still one CAS.
  *
- * Every proc number read from shared memory (list heads, tails and links)
- * is bounds-checked, and list walks stop after nprocs steps: the control
- * part is writable by client programs, and garbage there must cost at most
- * a lost waiter, never a crash or an endless loop in a server process.
- *
  * Interface routines:
  *   lwlock_init                 initialise a lock in shared memory
  *   lwlock_acquire              acquire in a mode, sleeping if need be
@@ -73,13 +60,9 @@
 #include "lwlock.h"
 
 #include <assert.h>
-#include <linux/futex.h>
-#include <sched.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "clock.h"
+#include "lwlock_waitlist.h"
 
 /*
  * How often acquire looks at a busy lock before queueing.
@@ -91,39 +74,6 @@
  * delays it further.
  */
 #define LWLOCK_SPINS 64
-
-/* Backoff for the wait-list bit: pauses double up to this, then yield. */
-#define WAITLIST_MAX_PAUSES 1024u
-
-_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t),
-	       "the futex word must be a plain 32-bit word");
-
-/* cpu_relax - tell the CPU we are spinning (frees the sibling hyperthread). */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
-
-/* lw_proc - slot n of the owner's array, or NULL if n is garbage. */
-static inline struct proc *lw_proc(const struct lwlock_owner *me, uint32_t n)
-{
-	return proc_get(me->procs, me->nprocs, n);
-}
-
-/* lw_self - the owner's own slot; the owner struct is private, so trusted. */
-static inline struct proc *lw_self(const struct lwlock_owner *me)
-{
-	struct proc *self = lw_proc(me, me->self);
-
-	assert(self != NULL);
-	return self;
-}
 
 /*
  * lwlock_offset - the lock's offset in the control part, or 0 if the lock
@@ -159,123 +109,6 @@ static int held_find(const struct proc *self, uint32_t offset)
 		if (self->held[i].lock_offset == offset)
 			return i;
 	return -1;
-}
-
-static inline void futex_wait(_Atomic uint32_t *word, uint32_t expected)
-{
-	/*
-	 * EAGAIN (the word already changed) and EINTR (a signal) both send the
-	 * caller back to re-check the word, which is all we would do anyway.
-	 */
-	(void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, NULL,
-		      NULL, 0);
-}
-
-static inline void futex_wake(_Atomic uint32_t *word)
-{
-	/* Only the slot's owner ever sleeps on its own word: wake one. */
-	(void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-/*
- * sleep_until_woken - return once our waiting word is 0.  Whoever removed
- * us from the wait list stores the 0 and then wakes the futex.
- */
-static void sleep_until_woken(struct proc *self)
-{
-	/*
-	 * Acquire pairs with the release store of 0 in lwlock_wakeup: what the
-	 * waker did to our slot (wait_next) is visible once we see the 0.
-	 */
-	while (atomic_load_explicit(&self->waiting, memory_order_acquire) == 1)
-		futex_wait(&self->waiting, 1);
-}
-
-/* backoff - one round of spinning: pauses double, then yield the CPU. */
-static inline void backoff(unsigned int *pauses)
-{
-	if (*pauses <= WAITLIST_MAX_PAUSES) {
-		for (unsigned int i = 0; i < *pauses; i++)
-			cpu_relax();
-		*pauses *= 2;
-	} else {
-		/* The holder may be descheduled: let it run. */
-		sched_yield();
-	}
-}
-
-/*
- * waitlist_lock - take the wait list: first its owner word, then the
- * LOCKED bit of the state word, spinning with backoff; return the state as
- * of taking the bit.  Held only for a few list operations, never across a
- * sleep.
- *
- * NOTE: the owner word exists for crash recovery only (see the top of the
- * file).  Storing the owner after taking the bit was rejected: a process
- * killed between the two would leave a bit nobody can be shown to hold.
- * Taking the owner first costs one more atomic operation, on the slow path
- * only, and the same cache line.
- */
-static uint32_t waitlist_lock(const struct lwlock_owner *me, struct lwlock *lock)
-{
-	unsigned int pauses = 1;
-	uint32_t mine = me->self + 1;
-
-	for (;;) {
-		uint32_t expected = 0;
-
-		/*
-		 * Acquire pairs with the release store of 0 in
-		 * waitlist_release_owner: the previous owner's list changes
-		 * are visible to us.
-		 */
-		if (atomic_compare_exchange_weak_explicit(&lock->waitlist_owner,
-							  &expected, mine,
-							  memory_order_acquire,
-							  memory_order_relaxed))
-			break;
-		while (atomic_load_explicit(&lock->waitlist_owner,
-					    memory_order_relaxed) != 0)
-			backoff(&pauses);
-	}
-	pauses = 1;
-	for (;;) {
-		/*
-		 * Acquire pairs with the release in waitlist_unlock and in
-		 * lwlock_wakeup's final CAS: the previous holder's list
-		 * changes are visible to us.
-		 */
-		uint32_t old = atomic_fetch_or_explicit(&lock->state,
-							LW_FLAG_LOCKED,
-							memory_order_acquire);
-
-		if ((old & LW_FLAG_LOCKED) == 0)
-			return old | LW_FLAG_LOCKED;
-		/*
-		 * Only the owner sets the bit, so it is normally clear here;
-		 * it is set only by someone who scribbled on the word (or a
-		 * test that holds it by hand).  Spin on plain loads so waiting
-		 * costs no cache-line writes.
-		 */
-		while (atomic_load_explicit(&lock->state, memory_order_relaxed) &
-		       LW_FLAG_LOCKED)
-			backoff(&pauses);
-	}
-}
-
-/* waitlist_release_owner - give the owner word back, after the bit. */
-static inline void waitlist_release_owner(struct lwlock *lock)
-{
-	/* Release pairs with the acquire CAS in waitlist_lock. */
-	atomic_store_explicit(&lock->waitlist_owner, 0, memory_order_release);
-}
-
-static inline void waitlist_unlock(struct lwlock *lock)
-{
-	/* Release pairs with the acquire fetch_or in waitlist_lock. */
-	atomic_fetch_and_explicit(&lock->state, ~LW_FLAG_LOCKED,
-				  memory_order_release);
-	waitlist_release_owner(lock);
 }
 
 /* lwlock_free_for - could a holder in mode be added to state? */
@@ -334,302 +167,6 @@ static bool lwlock_spin(struct lwlock *lock, enum lwlock_mode mode)
 		cpu_relax();
 	}
 	return false;
-}
-
-/*
- * lwlock_queue_self - append our slot to the lock's wait list and mark us
- * waiting.  The caller must attempt the lock once more afterwards (see the
- * race described at the top of the file).
- */
-static void lwlock_queue_self(const struct lwlock_owner *me,
-			      struct lwlock *lock, enum lwlock_mode mode)
-{
-	struct proc *self = lw_self(me);
-	struct proc *tailp;
-	uint32_t tail;
-
-	/* Queued twice would put a cycle in a list: PostgreSQL PANICs here. */
-	assert(atomic_load_explicit(&self->waiting, memory_order_relaxed) == 0);
-
-	waitlist_lock(me, lock);
-	/*
-	 * Relaxed is enough for ordering the list (the wait-list bit does
-	 * that); what matters is that this is a read-modify-write of the
-	 * state word, so it is ordered against the releaser's fetch_sub.
-	 */
-	atomic_fetch_or_explicit(&lock->state, LW_FLAG_HAS_WAITERS,
-				 memory_order_relaxed);
-
-	/* Relaxed: published to wakers by waitlist_unlock's release. */
-	atomic_store_explicit(&self->wait_next, PROC_NONE, memory_order_relaxed);
-	atomic_store_explicit(&self->wait_mode, (uint32_t)mode,
-			      memory_order_relaxed);
-	atomic_store_explicit(&self->waiting, 1, memory_order_relaxed);
-
-	tail = atomic_load_explicit(&lock->wait_tail, memory_order_relaxed);
-	tailp = lw_proc(me, tail);
-	if (tailp == NULL || tail == me->self) {
-		/*
-		 * Empty list, or a garbage tail: start a fresh list.  Waiters
-		 * on a scribbled list are lost to it, but we never follow it.
-		 */
-		atomic_store_explicit(&lock->wait_head, me->self,
-				      memory_order_relaxed);
-	} else {
-		atomic_store_explicit(&tailp->wait_next, me->self,
-				      memory_order_relaxed);
-	}
-	atomic_store_explicit(&lock->wait_tail, me->self, memory_order_relaxed);
-	waitlist_unlock(lock);
-}
-
-/*
- * waitlist_unlink - take the entry after prevp (prev's slot; NULL when it
- * is the head) out of the lock's list, next being what followed it.
- * Caller holds the wait-list bit.
- */
-static void waitlist_unlink(struct lwlock *lock, struct proc *prevp,
-			    uint32_t prev, uint32_t next)
-{
-	if (prevp == NULL)
-		atomic_store_explicit(&lock->wait_head, next,
-				      memory_order_relaxed);
-	else
-		atomic_store_explicit(&prevp->wait_next, next,
-				      memory_order_relaxed);
-	if (next == PROC_NONE)
-		atomic_store_explicit(&lock->wait_tail, prev,
-				      memory_order_relaxed);
-}
-
-/*
- * lwlock_dequeue_self - undo lwlock_queue_self after our second attempt got
- * the lock.  On return we are on no wait list and our waiting word is 0.
- *
- * Between our queueing and now, a releaser may already have taken us off
- * the list and be about to wake us.  Then we must wait for that wakeup
- * (it is near: the waker has left the wait list and is storing our 0), or
- * its store would land later, in the middle of our next wait for a lock.
- *
- * NOTE: PostgreSQL learns "already dequeued" from a third value of
- * lwWaiting (PENDING_WAKEUP) and unlinks in O(1) from a doubly linked
- * list.  We look for ourselves in the list instead.  The slot layout
- * (proc.h, shared with other code) has one link, and a futex word that
- * means "1 while queued"; growing either was rejected because this path
- * runs only when the lock came free in the instant between our queueing
- * and our retry, and then a walk of at most nprocs slots under the list
- * bit is cheap.
- */
-static void lwlock_dequeue_self(const struct lwlock_owner *me,
-				struct lwlock *lock, uint32_t offset)
-{
-	struct proc *self = lw_self(me);
-	struct proc *prevp = NULL;
-	uint32_t prev = PROC_NONE;
-	uint32_t cur;
-	bool found = false;
-
-	waitlist_lock(me, lock);
-	cur = atomic_load_explicit(&lock->wait_head, memory_order_relaxed);
-	for (uint32_t steps = 0; steps < me->nprocs; steps++) {
-		struct proc *p = lw_proc(me, cur);
-		uint32_t next;
-
-		if (p == NULL)
-			break;
-		next = atomic_load_explicit(&p->wait_next, memory_order_relaxed);
-		if (lw_proc(me, next) == NULL)
-			next = PROC_NONE;
-		if (cur == me->self) {
-			waitlist_unlink(lock, prevp, prev, next);
-			found = true;
-			break;
-		}
-		prev = cur;
-		prevp = p;
-		cur = next;
-	}
-	if (atomic_load_explicit(&lock->wait_head, memory_order_relaxed) ==
-	    PROC_NONE) {
-		/* Relaxed: still under the wait-list bit, released below. */
-		atomic_fetch_and_explicit(&lock->state, ~LW_FLAG_HAS_WAITERS,
-					  memory_order_relaxed);
-	}
-	waitlist_unlock(lock);
-
-	if (found) {
-		/* Nobody else can reach our slot now: plain bookkeeping. */
-		atomic_store_explicit(&self->wait_next, PROC_NONE,
-				      memory_order_relaxed);
-		atomic_store_explicit(&self->waiting, 0, memory_order_relaxed);
-		return;
-	}
-	/*
-	 * Somebody dequeued us and cleared RELEASE_OK on the strength of
-	 * waking us; we will not retry, so set it back, as PostgreSQL does,
-	 * or the next release would wake nobody.  Relaxed: an RMW of the
-	 * state word, ordered against releasers by the word itself.
-	 */
-	atomic_fetch_or_explicit(&lock->state, LW_FLAG_RELEASE_OK,
-				 memory_order_relaxed);
-	/*
-	 * Tell crash recovery that we sleep holding the lock: if our waker
-	 * dies, it must wake us, and count our hold.  Relaxed, then a
-	 * compiler barrier, as begin_transition: read after the waker's death.
-	 */
-	atomic_store_explicit(&self->wait_sleep, offset | 1u,
-			      memory_order_relaxed);
-	atomic_signal_fence(memory_order_seq_cst);
-	sleep_until_woken(self);
-	atomic_store_explicit(&self->wait_sleep, 0, memory_order_relaxed);
-}
-
-/*
- * lwlock_wake_chain - wake every proc on a private wake list threaded
- * through wait_next (unlinked from the lock's list already), clearing the
- * links.  The walk stops after nprocs steps or at a bad number.  Shared by
- * lwlock_wakeup and by recovery (lwlock_recover.c).
- */
-void lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head)
-{
-	uint32_t cur = head;
-
-	for (uint32_t steps = 0; cur != PROC_NONE && steps < me->nprocs; steps++) {
-		struct proc *p = lw_proc(me, cur);
-		uint32_t next;
-
-		if (p == NULL)
-			break;
-		/* Read the link before the 0: after it the slot is not ours. */
-		next = atomic_load_explicit(&p->wait_next, memory_order_relaxed);
-		atomic_store_explicit(&p->wait_next, PROC_NONE,
-				      memory_order_relaxed);
-		/*
-		 * Release pairs with the acquire load in sleep_until_woken.
-		 * The futex word stays mapped even if the waiter exits before
-		 * our wake: it is shared memory, so the late wake is harmless.
-		 */
-		atomic_store_explicit(&p->waiting, 0, memory_order_release);
-		futex_wake(&p->waiting);
-		cur = next;
-	}
-}
-
-/* lwlock_wake_proc - wake p's futex without touching its waiting word. */
-void lwlock_wake_proc(struct proc *p)
-{
-	futex_wake(&p->waiting);
-}
-
-/*
- * lwlock_wakeup - take waiters off the list and wake them: every shared
- * waiter (skipping exclusive ones behind the first shared), or the one
- * exclusive waiter at the front.  Called by a release that left the lock
- * free with HAS_WAITERS and RELEASE_OK set.
- */
-static void lwlock_wakeup(const struct lwlock_owner *me, struct lwlock *lock)
-{
-	bool woke_somebody = false;
-	uint32_t wake_head = PROC_NONE;
-	struct proc *wake_tailp = NULL;
-	struct proc *prevp = NULL;
-	uint32_t prev = PROC_NONE;
-	uint32_t cur;
-	uint32_t steps;
-	uint32_t old;
-	bool garbage = false;
-
-	old = waitlist_lock(me, lock);
-	cur = atomic_load_explicit(&lock->wait_head, memory_order_relaxed);
-	for (steps = 0; cur != PROC_NONE && steps < me->nprocs; steps++) {
-		struct proc *p = lw_proc(me, cur);
-		uint32_t next;
-		uint32_t mode;
-
-		if (p == NULL) {
-			garbage = true;
-			break;
-		}
-		next = atomic_load_explicit(&p->wait_next, memory_order_relaxed);
-		if (lw_proc(me, next) == NULL)
-			next = PROC_NONE;
-		mode = atomic_load_explicit(&p->wait_mode, memory_order_relaxed);
-
-		if (woke_somebody && mode != LW_SHARED) {
-			/* Shared waiters are being let in: this one stays. */
-			prev = cur;
-			prevp = p;
-			cur = next;
-			continue;
-		}
-
-		/* Unlink cur; the list keeps its order otherwise. */
-		waitlist_unlink(lock, prevp, prev, next);
-
-		/*
-		 * Reuse wait_next for our private wake list, as PostgreSQL
-		 * reuses lwWaitLink: cur is on no lock's list now, and it
-		 * will not touch wait_next until it sees waiting == 0.
-		 */
-		atomic_store_explicit(&p->wait_next, PROC_NONE,
-				      memory_order_relaxed);
-		if (wake_tailp == NULL)
-			wake_head = cur;
-		else
-			atomic_store_explicit(&wake_tailp->wait_next, cur,
-					      memory_order_relaxed);
-		wake_tailp = p;
-		woke_somebody = true;
-
-		/* An exclusive waiter (or garbage mode) goes in alone. */
-		if (mode != LW_SHARED)
-			break;
-		cur = next;
-	}
-	if (garbage || (cur != PROC_NONE && steps >= me->nprocs)) {
-		/*
-		 * A head that names no proc, or a list longer than there are
-		 * procs (a scribbled cycle): end the list where it went bad.
-		 */
-		if (prevp == NULL)
-			atomic_store_explicit(&lock->wait_head, PROC_NONE,
-					      memory_order_relaxed);
-		else
-			atomic_store_explicit(&prevp->wait_next, PROC_NONE,
-					      memory_order_relaxed);
-		atomic_store_explicit(&lock->wait_tail, prev,
-				      memory_order_relaxed);
-	}
-
-	/*
-	 * Update the flags and drop the wait-list bit in one CAS.  Whoever we
-	 * woke will retry and set RELEASE_OK again; until then a release
-	 * wakes nobody more, which keeps a stream of releases from waking
-	 * every waiter while the first woken has not even run yet.
-	 */
-	{
-		bool empty = atomic_load_explicit(&lock->wait_head,
-						  memory_order_relaxed) ==
-			     PROC_NONE;
-		uint32_t desired;
-
-		/* old is the state waitlist_lock saw; the CAS refreshes it. */
-		do {
-			desired = old & ~LW_FLAG_LOCKED;
-			if (woke_somebody)
-				desired &= ~LW_FLAG_RELEASE_OK;
-			else
-				desired |= LW_FLAG_RELEASE_OK;
-			if (empty)
-				desired &= ~LW_FLAG_HAS_WAITERS;
-			/* Release pairs with the acquire in waitlist_lock. */
-		} while (!atomic_compare_exchange_weak_explicit(
-			&lock->state, &old, desired, memory_order_release,
-			memory_order_relaxed));
-		waitlist_release_owner(lock);
-	}
-
-	lwlock_wake_chain(me, wake_head);
 }
 
 /*
@@ -723,15 +260,9 @@ void lwlock_acquire(const struct lwlock_owner *me, struct lwlock *lock,
 		}
 		/*
 		 * For crash recovery: from here until we retry, our hold is
-		 * certainly not in the state word.  Compiler barrier as in
-		 * begin_transition; cleared before the retry below.
+		 * certainly not in the state word.
 		 */
-		atomic_store_explicit(&self->wait_sleep, offset,
-				      memory_order_relaxed);
-		atomic_signal_fence(memory_order_seq_cst);
-		sleep_until_woken(self);
-		atomic_store_explicit(&self->wait_sleep, 0, memory_order_relaxed);
-		atomic_signal_fence(memory_order_seq_cst);
+		lwlock_sleep_marked(self, offset);
 		slept = true;
 		/*
 		 * We were woken and will retry: allow releases to wake

@@ -57,7 +57,7 @@ struct lwlock {
 	/*
 	 * Proc number + 1 of the process that owns the wait list (0 = none).
 	 * Taken by compare-and-swap before LW_FLAG_LOCKED, so that crash
-	 * recovery can tell whose the list bit is (see lwlock.c).
+	 * recovery can tell whose the list bit is (see lwlock_waitlist.c).
 	 */
 	_Atomic uint32_t waitlist_owner;
 	_Atomic uint64_t acquisitions;
@@ -103,9 +103,5 @@ bool lwlock_conditional_acquire(const struct lwlock_owner *me,
 void lwlock_release(const struct lwlock_owner *me, struct lwlock *lock);
 
 bool lwlock_held_by_me(const struct lwlock_owner *me, const struct lwlock *lock);
-
-/* For lwlock_recover.c: wake a private wake list, or one proc's futex. */
-void lwlock_wake_chain(const struct lwlock_owner *me, uint32_t head);
-void lwlock_wake_proc(struct proc *p);
 
 #endif

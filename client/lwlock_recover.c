@@ -1,9 +1,9 @@
 /*
  * lwlock_recover.c - make an LWLock whole after processes died in it
  *
- * A process can die (SIGKILL, a crash) at any instruction of lwlock.c.
- * What it leaves behind in a lock L, and how we find out from its proc
- * slot (see the top of lwlock.c for the record it keeps):
+ * A process can die (SIGKILL, a crash) at any instruction of lwlock.c or
+ * lwlock_waitlist.c.  What it leaves behind in a lock L, and how we find
+ * out from its proc slot (see the top of lwlock.c for the record it keeps):
  *   1. a hold in the state word: L in held[], or L in acquiring with the
  *      hold already (or still) in the word;
  *   2. the wait list's owner word and LOCKED bit, with the list maybe half
@@ -91,6 +91,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "lwlock_waitlist.h"
 
 /* How long the recoverer sleeps between looks at a lock it waits for. */
 #define RECOVER_NAP_NS 100000L
@@ -276,36 +277,41 @@ static bool count_live_holds(const struct lwlock_owner *me, const bool *dead,
 }
 
 /*
- * release_dead_share - step (e): under the wait list, take the dead share out of the
- * word, lift RECOVERING, and wake every live slot queued for the lock.
- * Returns false (nothing changed) if the wait list could not be had by
- * the deadline.
+ * take_waitlist_owner - take the wait list's owner word for recovery;
+ * false if it could not be had by the deadline.
  */
-static bool release_dead_share(const struct lwlock_owner *me,
-			       struct lwlock *lock, const bool *dead,
-			       uint32_t offset, uint32_t take, uint64_t deadline,
-			       struct lwlock_recover_result *res)
+static bool take_waitlist_owner(const struct lwlock_owner *me,
+				struct lwlock *lock, uint64_t deadline)
 {
 	uint32_t mine = me->self + 1;
-	uint32_t wake_head = PROC_NONE;
-	struct proc *wake_tailp = NULL;
 	unsigned int round = 0;
-	uint32_t old, desired;
 
 	for (;;) {
 		uint32_t expected = 0;
 
-		/* Acquire pairs with the owner's release in lwlock.c. */
+		/* Acquire pairs with the owner's release in lwlock_waitlist.c. */
 		if (atomic_compare_exchange_weak_explicit(&lock->waitlist_owner,
 							  &expected, mine,
 							  memory_order_acquire,
 							  memory_order_relaxed))
-			break;
+			return true;
 		if (monotonic_ns() > deadline)
 			return false;
 		nap(&round);
 	}
+}
 
+/*
+ * take_live_waiters - move every live slot queued for the lock at offset
+ * onto wl and leave the lock's list empty.  Found through the slots, not
+ * the list: a dead process may have left the list half changed.  Caller
+ * owns the wait list.
+ */
+static void take_live_waiters(const struct lwlock_owner *me,
+			      struct lwlock *lock, const bool *dead,
+			      uint32_t offset, struct lwlock_wake_list *wl,
+			      struct lwlock_recover_result *res)
+{
 	for (uint32_t i = 0; i < me->nprocs; i++) {
 		struct proc *p = proc_get(me->procs, me->nprocs, i);
 
@@ -314,21 +320,23 @@ static bool release_dead_share(const struct lwlock_owner *me,
 			    offset ||
 		    atomic_load_explicit(&p->waiting, memory_order_relaxed) != 1)
 			continue;
-		/* Our private wake list, through wait_next as lwlock_wakeup. */
-		atomic_store_explicit(&p->wait_next, PROC_NONE,
-				      memory_order_relaxed);
-		if (wake_tailp == NULL)
-			wake_head = i;
-		else
-			atomic_store_explicit(&wake_tailp->wait_next, i,
-					      memory_order_relaxed);
-		wake_tailp = p;
+		lwlock_wake_list_append(wl, i, p);
 		res->woken++;
 	}
 	atomic_store_explicit(&lock->wait_head, PROC_NONE, memory_order_relaxed);
 	atomic_store_explicit(&lock->wait_tail, PROC_NONE, memory_order_relaxed);
+}
 
-	old = atomic_load_explicit(&lock->state, memory_order_relaxed);
+/*
+ * lift_recovering - take the dead share (take) out of the state word and
+ * clear RECOVERING, the list bit and HAS_WAITERS in one CAS; then give the
+ * wait list's owner word back.
+ */
+static void lift_recovering(struct lwlock *lock, uint32_t take)
+{
+	uint32_t old = atomic_load_explicit(&lock->state, memory_order_relaxed);
+	uint32_t desired;
+
 	do {
 		uint32_t hold = old & LW_LOCK_MASK;
 
@@ -347,8 +355,27 @@ static bool release_dead_share(const struct lwlock_owner *me,
 							memory_order_relaxed));
 	/* Release pairs with the next owner's acquire CAS in waitlist_lock. */
 	atomic_store_explicit(&lock->waitlist_owner, 0, memory_order_release);
+}
 
-	lwlock_wake_chain(me, wake_head);
+/*
+ * release_dead_share - step (e): under the wait list, take the dead share out of the
+ * word, lift RECOVERING, and wake every live slot queued for the lock.
+ * Returns false (nothing changed) if the wait list could not be had by
+ * the deadline.
+ */
+static bool release_dead_share(const struct lwlock_owner *me,
+			       struct lwlock *lock, const bool *dead,
+			       uint32_t offset, uint32_t take, uint64_t deadline,
+			       struct lwlock_recover_result *res)
+{
+	struct lwlock_wake_list wl = { .head = PROC_NONE, .tailp = NULL };
+
+	if (!take_waitlist_owner(me, lock, deadline))
+		return false;
+	take_live_waiters(me, lock, dead, offset, &wl, res);
+	lift_recovering(lock, take);
+
+	lwlock_wake_chain(me, wl.head);
 	/* A dead waker may have stored a 0 and died before its wake. */
 	for (uint32_t i = 0; i < me->nprocs; i++) {
 		struct proc *p = proc_get(me->procs, me->nprocs, i);

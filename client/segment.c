@@ -44,16 +44,14 @@
  *
  * Interface routines (see segment.h): segment_create, segment_detach,
  * segment_alloc, segment_find, segment_ptr, segment_readonly_fd,
- * segment_mapping_page_size and segment_default_huge_page_size (both thin
- * wrappers over hugepages.c, kept so that the segment's users need only
- * segment.h), segment_overhead.
+ * segment_overhead.  What the kernel offers and gave in huge pages is
+ * hugepages.c's.
  */
 #include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -84,16 +82,6 @@ _Static_assert(SEGMENT_CTL_HEADER_SPACE <= SEGMENT_OVERHEAD,
 	       "the control header must fit in the overhead");
 _Static_assert((SEGMENT_ALIGN & (SEGMENT_ALIGN - 1)) == 0,
 	       "SEGMENT_ALIGN must be a power of two");
-
-/* segment_set_err - the message for the caller, if it gave a buffer; never prints. */
-void segment_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	errbuf_vset(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* align_up - x rounded up to a multiple of a (a > 0); false on overflow. */
 static bool align_up(uint64_t x, uint64_t a, uint64_t *out)
@@ -209,22 +197,6 @@ int segment_populate(unsigned char *addr, size_t len, size_t page)
 	return 0;
 }
 
-/* segment_default_huge_page_size - Hugepagesize from /proc/meminfo, or 0. */
-size_t segment_default_huge_page_size(void)
-{
-	return hugepages_default_size();
-}
-
-/*
- * segment_mapping_page_size - the KernelPageSize /proc/self/smaps reports for
- * the mapping containing addr.  0 and *page_size, -ENOENT if no mapping
- * contains addr, or -errno if smaps cannot be read.
- */
-int segment_mapping_page_size(const void *addr, size_t *page_size)
-{
-	return hugepages_mapping_page_size(addr, page_size);
-}
-
 /*
  * map_hugetlb - create, size, seal and map the data part on hugetlb pages of
  * size hps, and fault them all in (on says which hint a failure gets).  0, or -errno with a message in msg and
@@ -245,16 +217,15 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 	fd = memfd_create("shmkv-data", flags);
 	if (fd < 0) {
 		rc = -errno;
-		segment_set_err(msg, msglen,
-				"could not create a memfd of %s huge pages: %s",
-				hs, strerror(-rc));
+		errbuf_set(msg, msglen,
+			   "could not create a memfd of %s huge pages: %s", hs,
+			   strerror(-rc));
 		return rc;
 	}
 	if (ftruncate(fd, (off_t)size) < 0 || seal_size(fd) < 0) {
 		rc = -errno;
-		segment_set_err(msg, msglen,
-				"could not size the %s hugetlb memfd: %s", ss,
-				strerror(-rc));
+		errbuf_set(msg, msglen, "could not size the %s hugetlb memfd: %s",
+			   ss, strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -265,9 +236,9 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 		if (rc == -ENOMEM)
 			hugepages_shortage_hint(size, hps, on, msg, msglen);
 		else
-			segment_set_err(msg, msglen,
-					"could not map the %s segment on %s huge pages: %s",
-					ss, hs, strerror(-rc));
+			errbuf_set(msg, msglen,
+				   "could not map the %s segment on %s huge pages: %s",
+				   ss, hs, strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -277,9 +248,9 @@ static int map_hugetlb(struct segment *seg, size_t size, size_t hps, bool on,
 			hugepages_shortage_hint(size, hps, on, msg, msglen);
 			rc = -ENOMEM;
 		} else {
-			segment_set_err(msg, msglen,
-					"could not fault in the %s segment's huge pages: %s",
-					ss, strerror(-rc));
+			errbuf_set(msg, msglen,
+				   "could not fault in the %s segment's huge pages: %s",
+				   ss, strerror(-rc));
 		}
 		munmap(p, size);
 		close(fd);
@@ -307,24 +278,22 @@ static int map_normal(const char *name, size_t size, bool thp,
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		rc = -errno;
-		segment_set_err(err, errlen, "could not create the %s memfd: %s",
-				name, strerror(-rc));
+		errbuf_set(err, errlen, "could not create the %s memfd: %s",
+			   name, strerror(-rc));
 		return rc;
 	}
 	if (ftruncate(fd, (off_t)size) < 0 || seal_size(fd) < 0) {
 		rc = -errno;
-		segment_set_err(err, errlen,
-				"could not size the %s memfd to %s: %s", name,
-				ss, strerror(-rc));
+		errbuf_set(err, errlen, "could not size the %s memfd to %s: %s",
+			   name, ss, strerror(-rc));
 		close(fd);
 		return rc;
 	}
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;
-		segment_set_err(err, errlen,
-				"could not map the %s memfd of %s: %s", name,
-				ss, strerror(-rc));
+		errbuf_set(err, errlen, "could not map the %s memfd of %s: %s",
+			   name, ss, strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -355,10 +324,10 @@ static int create_data_part(struct segment *seg,
 					  : hugepages_default_size();
 		rc = hugepages_check_size(hps, base_page, msg, sizeof(msg));
 		if (rc == 0 && !segment_part_size(need, hps, &size)) {
-			segment_set_err(err, errlen,
-					"a data part of %" PRIu64
-					" bytes is too large",
-					need);
+			errbuf_set(err, errlen,
+				   "a data part of %" PRIu64
+				   " bytes is too large",
+				   need);
 			return -EOVERFLOW;
 		}
 		if (rc == 0)
@@ -368,7 +337,7 @@ static int create_data_part(struct segment *seg,
 		if (rc == 0)
 			return 0;
 		if (opt->huge_pages == SEGMENT_HUGE_ON) {
-			segment_set_err(err, errlen, "huge_pages=on: %s", msg);
+			errbuf_set(err, errlen, "huge_pages=on: %s", msg);
 			return rc;
 		}
 	}
@@ -378,9 +347,8 @@ static int create_data_part(struct segment *seg,
 	if (hps < base_page || (hps & (hps - 1)) != 0)
 		hps = base_page;
 	if (!segment_part_size(need, hps, &size)) {
-		segment_set_err(err, errlen,
-				"a data part of %" PRIu64 " bytes is too large",
-				need);
+		errbuf_set(err, errlen,
+			   "a data part of %" PRIu64 " bytes is too large", need);
 		return -EOVERFLOW;
 	}
 	rc = map_normal("shmkv-data", size, opt->huge_pages == SEGMENT_HUGE_TRY,
@@ -390,8 +358,8 @@ static int create_data_part(struct segment *seg,
 	seg->data_size = size;
 	if (opt->huge_pages == SEGMENT_HUGE_TRY) {
 		seg->huge_fell_back = true;
-		segment_set_err(err, errlen,
-				"huge_pages=try: %s; using normal pages", msg);
+		errbuf_set(err, errlen,
+			   "huge_pages=try: %s; using normal pages", msg);
 	}
 	return 0;
 }
@@ -454,7 +422,7 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 		err[0] = '\0';
 	segment_reset(seg);
 	if (opt == NULL || (unsigned int)opt->huge_pages > SEGMENT_HUGE_ON) {
-		segment_set_err(err, errlen, "invalid segment options");
+		errbuf_set(err, errlen, "invalid segment options");
 		return -EINVAL;
 	}
 	if (opt->in_files)
@@ -463,9 +431,9 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 	    opt->ctl_size > SIZE_MAX - SEGMENT_OVERHEAD ||
 	    !segment_part_size(opt->ctl_size + SEGMENT_OVERHEAD, base_page,
 			       &ctl_size)) {
-		segment_set_err(err, errlen,
-				"segment sizes %zu + %zu bytes are too large",
-				opt->data_size, opt->ctl_size);
+		errbuf_set(err, errlen,
+			   "segment sizes %zu + %zu bytes are too large",
+			   opt->data_size, opt->ctl_size);
 		return -EOVERFLOW;
 	}
 
@@ -488,18 +456,18 @@ int segment_create(struct segment *seg, const struct segment_options *opt,
 		if (rc == 0)
 			rc = segment_populate(seg->ctl, seg->ctl_size, base_page);
 		if (rc < 0) {
-			segment_set_err(err, errlen,
-					"could not fault in the segment: %s",
-					strerror(-rc));
+			errbuf_set(err, errlen,
+				   "could not fault in the segment: %s",
+				   strerror(-rc));
 			goto fail;
 		}
 	}
 
 	rc = hugepages_mapping_page_size(seg->data, &real_page);
 	if (rc < 0) {
-		segment_set_err(err, errlen,
-				"could not read the segment's page size from /proc/self/smaps: %s",
-				strerror(-rc));
+		errbuf_set(err, errlen,
+			   "could not read the segment's page size from /proc/self/smaps: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 	seg->page_size = real_page;

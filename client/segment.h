@@ -27,8 +27,6 @@
  *   segment_find        look a named region up in the directory
  *   segment_ptr         bounds-checked offset -> address
  *   segment_readonly_fd a new O_RDONLY descriptor of the data part, to hand out
- *   segment_mapping_page_size  page size the kernel really gave a mapping
- *   segment_default_huge_page_size  the kernel's default huge page size
  *   segment_overhead    bytes segment_create adds to each part's size
  */
 #ifndef SHMKV_SEGMENT_H
@@ -234,15 +232,6 @@ void *segment_ptr(const struct segment *seg, enum segment_part part,
 
 /* segment_readonly_fd - a new O_RDONLY fd of the data part, or -errno. */
 int segment_readonly_fd(const struct segment *seg);
-
-/*
- * segment_mapping_page_size - the KernelPageSize /proc/self/smaps reports
- * for the mapping containing addr.  0 or -errno.
- */
-int segment_mapping_page_size(const void *addr, size_t *page_size);
-
-/* segment_default_huge_page_size - Hugepagesize from /proc/meminfo, or 0. */
-size_t segment_default_huge_page_size(void);
 
 /*
  * segment_overhead - bytes segment_create adds to each part's requested size

@@ -37,6 +37,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "hugepages.h"
 #include "segment_internal.h"
 
@@ -65,24 +66,24 @@ static int check_huge_pages(struct segment *seg, enum segment_huge_pages hp,
 			    bool huge, char *err, size_t errlen)
 {
 	if (hp == SEGMENT_HUGE_ON && !huge) {
-		segment_set_err(err, errlen,
-				"huge_pages=on: the memory file is not "
-				"on a hugetlbfs mount; put it on one (mount -t "
-				"hugetlbfs none /dev/hugepages) or use --huge-pages try");
+		errbuf_set(err, errlen,
+			   "huge_pages=on: the memory file is not "
+			   "on a hugetlbfs mount; put it on one (mount -t "
+			   "hugetlbfs none /dev/hugepages) or use --huge-pages try");
 		return -EINVAL;
 	}
 	if (hp == SEGMENT_HUGE_OFF && huge) {
-		segment_set_err(err, errlen,
-				"huge_pages=off: the memory file is on "
-				"a hugetlbfs mount, which has only huge pages; put it "
-				"on tmpfs (/dev/shm) or use --huge-pages try");
+		errbuf_set(err, errlen,
+			   "huge_pages=off: the memory file is on "
+			   "a hugetlbfs mount, which has only huge pages; put it "
+			   "on tmpfs (/dev/shm) or use --huge-pages try");
 		return -EINVAL;
 	}
 	if (hp == SEGMENT_HUGE_TRY && !huge) {
 		seg->huge_fell_back = true;
-		segment_set_err(err, errlen,
-				"huge_pages=try: the memory file is not "
-				"on a hugetlbfs mount; using normal pages");
+		errbuf_set(err, errlen,
+			   "huge_pages=try: the memory file is not "
+			   "on a hugetlbfs mount; using normal pages");
 	}
 	return 0;
 }
@@ -102,10 +103,10 @@ static int map_file(int fd, const char *what, size_t size, size_t page,
 	hugepages_format_size(size, ss, sizeof(ss));
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0) {
 		rc = -errno;
-		segment_set_err(err, errlen,
-				"could not size the memory file's %s "
-				"to %s: %s",
-				what, ss, strerror(-rc));
+		errbuf_set(err, errlen,
+			   "could not size the memory file's %s "
+			   "to %s: %s",
+			   what, ss, strerror(-rc));
 		return rc;
 	}
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -114,10 +115,10 @@ static int map_file(int fd, const char *what, size_t size, size_t page,
 		if (rc == -ENOMEM && huge)
 			hugepages_shortage_hint(size, page, true, err, errlen);
 		else
-			segment_set_err(err, errlen,
-					"could not map the memory file's "
-					"%s of %s: %s",
-					what, ss, strerror(-rc));
+			errbuf_set(err, errlen,
+				   "could not map the memory file's "
+				   "%s of %s: %s",
+				   what, ss, strerror(-rc));
 		return rc;
 	}
 	*addr = p;
@@ -139,9 +140,8 @@ static int fault_in(struct segment *seg, const struct segment_options *opt,
 		hugepages_shortage_hint(seg->data_size, data_page, true, err,
 					errlen);
 	else if (rc < 0)
-		segment_set_err(err, errlen,
-				"could not fault in the memory file: %s",
-				strerror(-rc));
+		errbuf_set(err, errlen, "could not fault in the memory file: %s",
+			   strerror(-rc));
 	return rc;
 }
 
@@ -166,10 +166,10 @@ int segment_create_files(struct segment *seg, const struct segment_options *opt,
 	if (rc == 0)
 		rc = file_page(seg->ctl_fd, base_page, &ctl_page, &ctl_huge);
 	if (rc < 0) {
-		segment_set_err(err, errlen,
-				"could not tell the memory file's file "
-				"system: %s",
-				strerror(-rc));
+		errbuf_set(err, errlen,
+			   "could not tell the memory file's file "
+			   "system: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 	rc = check_huge_pages(seg, opt->huge_pages, data_huge, err, errlen);
@@ -181,9 +181,9 @@ int segment_create_files(struct segment *seg, const struct segment_options *opt,
 			       &seg->data_size) ||
 	    !segment_part_size(opt->ctl_size + SEGMENT_OVERHEAD, ctl_page,
 			       &seg->ctl_size)) {
-		segment_set_err(err, errlen,
-				"segment sizes %zu + %zu bytes are too large",
-				opt->data_size, opt->ctl_size);
+		errbuf_set(err, errlen,
+			   "segment sizes %zu + %zu bytes are too large",
+			   opt->data_size, opt->ctl_size);
 		rc = -EOVERFLOW;
 		goto fail;
 	}
@@ -204,10 +204,10 @@ int segment_create_files(struct segment *seg, const struct segment_options *opt,
 		goto fail;
 	rc = hugepages_mapping_page_size(seg->data, &seg->page_size);
 	if (rc < 0) {
-		segment_set_err(err, errlen,
-				"could not read the segment's page size "
-				"from /proc/self/smaps: %s",
-				strerror(-rc));
+		errbuf_set(err, errlen,
+			   "could not read the segment's page size "
+			   "from /proc/self/smaps: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 	seg->writable = true;

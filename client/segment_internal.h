@@ -2,7 +2,7 @@
  * segment_internal.h - what segment.c, segment_map.c and segment_file.c share
  *
  * The layout constants of the fixed area at the start of each part and the
- * helpers all three need: messages, checked arithmetic, the empty state,
+ * helpers all three need: checked arithmetic, the empty state,
  * faulting pages in and writing a new segment's headers.  Not for anyone
  * outside the segment.
  */
@@ -38,11 +38,6 @@
 #define SEGMENT_OVERHEAD \
 	(SEGMENT_HEADER_SPACE + SEGMENT_DIR_SPACE + \
 	 SEGMENT_DIR_CAPACITY * (SEGMENT_ALIGN - 1))
-
-/* segment_set_err - the message for the caller, if it gave a buffer. */
-__attribute__((format(printf, 3, 4))) void segment_set_err(char *err,
-							   size_t errlen,
-							   const char *fmt, ...);
 
 /* segment_range_ok - does [offset, offset+len) lie inside [0, size)?
  * Cannot overflow. */

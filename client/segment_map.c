@@ -32,62 +32,74 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "hugepages.h"
 #include "segment_internal.h"
 
 /*
- * validate_attached - check the header and control header of parts mapped
- * by segment_attach against what the fds say.  0 or -errno with err set.
+ * check_identity - both headers name this library's layout and the sizes
+ * the fds have.  0 or -errno with err set.
  */
-static int validate_attached(const struct segment *seg, char *err, size_t errlen)
+static int check_identity(const struct segment *seg,
+			  const struct segment_header *h,
+			  const struct segment_ctl_header *ch, char *err,
+			  size_t errlen)
 {
-	const struct segment_header *h = segment_header(seg);
-	const struct segment_ctl_header *ch =
-		(const struct segment_ctl_header *)seg->ctl;
-	uint64_t dir_offset = h->dir_offset;
-	uint32_t dir_capacity = h->dir_capacity;
 	uint32_t version = h->layout_version;
-	int seals;
 
 	if (h->magic != SEGMENT_MAGIC) {
-		segment_set_err(err, errlen,
-				"the data part is not a shmkv segment (magic 0x%016" PRIx64
-				")",
-				h->magic);
+		errbuf_set(err, errlen,
+			   "the data part is not a shmkv segment (magic 0x%016" PRIx64
+			   ")",
+			   h->magic);
 		return -EINVAL;
 	}
 	if (version != SEGMENT_LAYOUT_VERSION) {
-		segment_set_err(err, errlen,
-				"the segment has layout version %" PRIu32
-				" but this library "
-				"knows layout version %u; use a client built with the server's version",
-				version, SEGMENT_LAYOUT_VERSION);
+		errbuf_set(err, errlen,
+			   "the segment has layout version %" PRIu32
+			   " but this library "
+			   "knows layout version %u; use a client built with the server's version",
+			   version, SEGMENT_LAYOUT_VERSION);
 		return -EPROTO;
 	}
 	if (h->header_size != sizeof(struct segment_header)) {
-		segment_set_err(err, errlen,
-				"the segment header is %" PRIu32
-				" bytes, this library's is %zu",
-				h->header_size, sizeof(struct segment_header));
+		errbuf_set(err, errlen,
+			   "the segment header is %" PRIu32
+			   " bytes, this library's is %zu",
+			   h->header_size, sizeof(struct segment_header));
 		return -EPROTO;
 	}
 	if (h->data_size != seg->data_size || h->ctl_size != seg->ctl_size) {
-		segment_set_err(err, errlen,
-				"the segment header says %" PRIu64 " + %" PRIu64
-				" bytes but the parts are %zu + %zu bytes",
-				h->data_size, h->ctl_size, seg->data_size,
-				seg->ctl_size);
+		errbuf_set(err, errlen,
+			   "the segment header says %" PRIu64 " + %" PRIu64
+			   " bytes but the parts are %zu + %zu bytes",
+			   h->data_size, h->ctl_size, seg->data_size,
+			   seg->ctl_size);
 		return -EINVAL;
 	}
 	if (ch->magic != SEGMENT_CTL_MAGIC ||
 	    ch->layout_version != SEGMENT_LAYOUT_VERSION ||
 	    ch->size != seg->ctl_size) {
-		segment_set_err(err, errlen,
-				"the control part is not this segment's (magic 0x%016" PRIx64
-				", version %" PRIu32 ", %" PRIu64 " bytes)",
-				ch->magic, ch->layout_version, ch->size);
+		errbuf_set(err, errlen,
+			   "the control part is not this segment's (magic 0x%016" PRIx64
+			   ", version %" PRIu32 ", %" PRIu64 " bytes)",
+			   ch->magic, ch->layout_version, ch->size);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/*
+ * check_offsets - the directory and allocation offsets lie inside the
+ * parts, and the backing is one we know.  0 or -errno with err set.
+ */
+static int check_offsets(const struct segment *seg,
+			 const struct segment_header *h, char *err, size_t errlen)
+{
+	/* One read of each: the header is writable by other processes. */
+	uint64_t dir_offset = h->dir_offset;
+	uint32_t dir_capacity = h->dir_capacity;
+
 	if (dir_offset < sizeof(struct segment_header) ||
 	    dir_capacity > seg->data_size / sizeof(struct segment_dir_entry) ||
 	    !segment_range_ok(dir_offset,
@@ -99,33 +111,60 @@ static int validate_attached(const struct segment *seg, char *err, size_t errlen
 	    __atomic_load_n(&h->dir_count, __ATOMIC_RELAXED) > dir_capacity ||
 	    h->free_offset > seg->data_size ||
 	    h->ctl_free_offset > seg->ctl_size) {
-		segment_set_err(err, errlen,
-				"the segment's directory or allocation offsets "
-				"lie outside its %zu bytes",
-				seg->data_size);
+		errbuf_set(err, errlen,
+			   "the segment's directory or allocation offsets "
+			   "lie outside its %zu bytes",
+			   seg->data_size);
 		return -EINVAL;
 	}
 	if (h->backing != SEGMENT_BACKING_MEMFD &&
 	    h->backing != SEGMENT_BACKING_FILE) {
-		segment_set_err(err, errlen,
-				"the segment's backing %" PRIu32 " is unknown",
-				h->backing);
+		errbuf_set(err, errlen,
+			   "the segment's backing %" PRIu32 " is unknown",
+			   h->backing);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* check_seals - a memfd-backed segment's parts cannot shrink under us. */
+static int check_seals(const struct segment *seg, uint32_t backing, char *err,
+		       size_t errlen)
+{
 	/* Our mappings must not turn into a SIGBUS because some other holder
 	 * of a writable fd shrank the memfd under them.  NOTE: files cannot
 	 * be sealed (tmpfs seals only memfds); a memory file is the server
 	 * user's, mode 0600, and its processes are trusted not to shrink it. */
-	for (int i = 0; i < 2 && h->backing == SEGMENT_BACKING_MEMFD; i++) {
-		seals = fcntl(i == 0 ? seg->data_fd : seg->ctl_fd, F_GET_SEALS);
+	for (int i = 0; i < 2 && backing == SEGMENT_BACKING_MEMFD; i++) {
+		int seals = fcntl(i == 0 ? seg->data_fd : seg->ctl_fd,
+				  F_GET_SEALS);
+
 		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
-			segment_set_err(err, errlen,
-					"the %s part is not sealed against shrinking",
-					i == 0 ? "data" : "control");
+			errbuf_set(err, errlen,
+				   "the %s part is not sealed against shrinking",
+				   i == 0 ? "data" : "control");
 			return -EPERM;
 		}
 	}
 	return 0;
+}
+
+/*
+ * validate_attached - check the header and control header of parts mapped
+ * by segment_attach against what the fds say.  0 or -errno with err set.
+ */
+static int validate_attached(const struct segment *seg, char *err, size_t errlen)
+{
+	const struct segment_header *h = segment_header(seg);
+	const struct segment_ctl_header *ch =
+		(const struct segment_ctl_header *)seg->ctl;
+	int rc = check_identity(seg, h, ch, err, errlen);
+
+	if (rc == 0)
+		rc = check_offsets(seg, h, err, errlen);
+	if (rc == 0)
+		rc = check_seals(seg, h->backing, err, errlen);
+	return rc;
 }
 
 /* fd_size - the size of a memfd, checked to be mappable and at least min. */
@@ -136,14 +175,14 @@ static int fd_size(int fd, size_t min, const char *what, size_t *size,
 
 	if (fstat(fd, &st) < 0) {
 		int rc = -errno;
-		segment_set_err(err, errlen, "could not stat the %s fd %d: %s",
-				what, fd, strerror(-rc));
+		errbuf_set(err, errlen, "could not stat the %s fd %d: %s", what,
+			   fd, strerror(-rc));
 		return rc;
 	}
 	if (st.st_size < (off_t)min || (uint64_t)st.st_size > SIZE_MAX) {
-		segment_set_err(err, errlen,
-				"the %s fd is %lld bytes, too small for a header",
-				what, (long long)st.st_size);
+		errbuf_set(err, errlen,
+			   "the %s fd is %lld bytes, too small for a header",
+			   what, (long long)st.st_size);
 		return -EINVAL;
 	}
 	*size = (size_t)st.st_size;
@@ -173,9 +212,9 @@ static int map_existing(struct segment *seg, bool data_writable, char *err,
 	p = mmap(NULL, seg->data_size, data_prot, MAP_SHARED, seg->data_fd, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;
-		segment_set_err(err, errlen,
-				"could not map the %zu-byte data part: %s",
-				seg->data_size, strerror(-rc));
+		errbuf_set(err, errlen,
+			   "could not map the %zu-byte data part: %s",
+			   seg->data_size, strerror(-rc));
 		goto fail;
 	}
 	seg->data = p;
@@ -183,10 +222,10 @@ static int map_existing(struct segment *seg, bool data_writable, char *err,
 		 seg->ctl_fd, 0);
 	if (p == MAP_FAILED) {
 		rc = -errno;
-		segment_set_err(err, errlen,
-				"could not map the %zu-byte control part "
-				"read-write: %s",
-				seg->ctl_size, strerror(-rc));
+		errbuf_set(err, errlen,
+			   "could not map the %zu-byte control part "
+			   "read-write: %s",
+			   seg->ctl_size, strerror(-rc));
 		goto fail;
 	}
 	seg->ctl = p;
@@ -196,9 +235,9 @@ static int map_existing(struct segment *seg, bool data_writable, char *err,
 		goto fail;
 	rc = hugepages_mapping_page_size(seg->data, &seg->page_size);
 	if (rc < 0) {
-		segment_set_err(err, errlen,
-				"could not read the segment's page size from /proc/self/smaps: %s",
-				strerror(-rc));
+		errbuf_set(err, errlen,
+			   "could not read the segment's page size from /proc/self/smaps: %s",
+			   strerror(-rc));
 		goto fail;
 	}
 	seg->huge = segment_header(seg)->huge != 0;
@@ -289,8 +328,8 @@ int segment_take_over(struct segment *seg, bool prefault, char *err, size_t errl
 		rc = segment_populate(seg->ctl, seg->ctl_size,
 				      pagesz > 0 ? (size_t)pagesz : 4096);
 	if (rc < 0) {
-		segment_set_err(err, errlen, "could not fault in the segment: %s",
-				strerror(-rc));
+		errbuf_set(err, errlen, "could not fault in the segment: %s",
+			   strerror(-rc));
 		return rc;
 	}
 done:

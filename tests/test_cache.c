@@ -447,6 +447,34 @@ static void test_owner_gone(void **state)
 	assert_int_equal(proc_read_stat(child, NULL, &start), -ENOENT);
 }
 
+/*
+ * store_for_child - what the attached child must find: one live item, and
+ * one whose expiry has passed.
+ */
+static void store_for_child(struct cache *c)
+{
+	assert_int_equal(table_store(&c->table,
+				     &(struct table_store_req){
+					     .mode = TABLE_SET,
+					     .key = "shared",
+					     .key_len = 6,
+					     .value = "from parent",
+					     .value_len = 11,
+					     .flags = 5 },
+				     NULL),
+			 TABLE_OK);
+	assert_int_equal(table_store(&c->table,
+				     &(struct table_store_req){ .mode = TABLE_SET,
+								.key = "expired",
+								.key_len = 7,
+								.value = "x",
+								.value_len = 1,
+								.exptime = 1 },
+				     NULL),
+			 TABLE_OK);
+	table_tick(&c->table, T0 + 1);
+}
+
 static void test_attach_from_fds(void **state)
 {
 	(void)state;
@@ -460,26 +488,7 @@ static void test_attach_from_fds(void **state)
 	assert_int_equal(cache_create(&c, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cache_claim_proc(&c), 0);
 	segment_set_clock(&c.seg, T0);
-	assert_int_equal(table_store(&c.table,
-				     &(struct table_store_req){
-					     .mode = TABLE_SET,
-					     .key = "shared",
-					     .key_len = 6,
-					     .value = "from parent",
-					     .value_len = 11,
-					     .flags = 5 },
-				     NULL),
-			 TABLE_OK);
-	assert_int_equal(table_store(&c.table,
-				     &(struct table_store_req){ .mode = TABLE_SET,
-								.key = "expired",
-								.key_len = 7,
-								.value = "x",
-								.value_len = 1,
-								.exptime = 1 },
-				     NULL),
-			 TABLE_OK);
-	table_tick(&c.table, T0 + 1);
+	store_for_child(&c);
 
 	int data_fd = segment_readonly_fd(&c.seg);
 	int ctl_fd = dup(c.seg.ctl_fd);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hugepages.h"
 #include "segment_fixture.h"
 
 static size_t base_page(void)
@@ -102,93 +103,121 @@ static int write_long(const char *path, long v)
 }
 
 /* Creation writes a complete header and regions round-trip in both parts. */
-static void test_create_alloc_find(void **state)
+/* assert_fresh_header - a new segment's header says what was asked for. */
+static void assert_fresh_header(struct segment *seg, time_t now)
 {
-	struct segment seg;
-	struct segment_header *h;
-	enum segment_part part;
-	uint64_t doff, coff, off, size;
-	unsigned char *p;
-	time_t now = time(NULL);
-	(void)state;
+	struct segment_header *h = segment_header(seg);
 
-	create_ok(&seg, MB, 64 * 1024, SEGMENT_HUGE_OFF, false);
-	h = segment_header(&seg);
-	assert_true(seg.writable);
+	assert_true(seg->writable);
 	assert_int_equal(h->magic, SEGMENT_MAGIC);
 	assert_int_equal(h->layout_version, SEGMENT_LAYOUT_VERSION);
 	assert_int_equal(h->header_size, sizeof(struct segment_header));
 	assert_int_equal(h->creator_pid, getpid());
-	assert_int_equal(h->data_size, seg.data_size);
-	assert_int_equal(h->ctl_size, seg.ctl_size);
+	assert_int_equal(h->data_size, seg->data_size);
+	assert_int_equal(h->ctl_size, seg->ctl_size);
 	assert_int_equal(h->rundir_dev, 42);
 	assert_int_equal(h->rundir_ino, 4242);
 	assert_int_equal(h->dir_count, 0);
 	assert_int_equal(h->dir_capacity, SEGMENT_DIR_CAPACITY);
 	assert_int_equal(atomic_load(&h->state), SEGMENT_STATE_RUNNING);
-	assert_in_range(segment_clock(&seg), (uint64_t)now - 1,
-			(uint64_t)now + 2);
-	assert_true(seg.data_size >= MB + segment_overhead());
-	assert_int_equal(seg.data_size % base_page(), 0);
-	assert_true(seg.ctl_size >= 64 * 1024 + segment_overhead());
-	assert_int_equal(seg.ctl_size % base_page(), 0);
+	assert_in_range(segment_clock(seg), (uint64_t)now - 1, (uint64_t)now + 2);
+	assert_true(seg->data_size >= MB + segment_overhead());
+	assert_int_equal(seg->data_size % base_page(), 0);
+	assert_true(seg->ctl_size >= 64 * 1024 + segment_overhead());
+	assert_int_equal(seg->ctl_size % base_page(), 0);
+}
 
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING, 1000, &doff),
+/* alloc_two_regions - one region in each part, both aligned and zeroed. */
+static void alloc_two_regions(struct segment *seg, uint64_t *doff_out,
+			      uint64_t *coff_out)
+{
+	uint64_t doff, coff, off;
+
+	assert_int_equal(segment_alloc(seg, SEGMENT_DATA, GREETING, 1000, &doff),
 			 0);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, MAILBOX, 300, &coff),
-			 0);
+	assert_int_equal(segment_alloc(seg, SEGMENT_CTL, MAILBOX, 300, &coff), 0);
 	assert_int_equal(doff % SEGMENT_ALIGN, 0);
 	assert_int_equal(coff % SEGMENT_ALIGN, 0);
 	assert_true(doff >= sizeof(struct segment_header));
 	assert_true(coff >= sizeof(struct segment_ctl_header));
 	/* A second region starts aligned, past the first's end. */
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "second", 1, &off), 0);
+	assert_int_equal(segment_alloc(seg, SEGMENT_DATA, "second", 1, &off), 0);
 	assert_int_equal(off % SEGMENT_ALIGN, 0);
 	assert_true(off >= doff + 1000);
+	*doff_out = doff;
+	*coff_out = coff;
+}
 
-	p = segment_ptr(&seg, SEGMENT_DATA, doff, 1000);
+/* fill_and_find - what is written in a region is found again by name. */
+static void fill_and_find(struct segment *seg, uint64_t doff, uint64_t coff)
+{
+	enum segment_part part;
+	uint64_t off, size;
+	unsigned char *p;
+
+	p = segment_ptr(seg, SEGMENT_DATA, doff, 1000);
 	assert_non_null(p);
 	for (size_t i = 0; i < 1000; i++)
 		assert_int_equal(p[i], 0); /* fresh regions are zero */
 	memset(p, 0xab, 1000);
-	p = segment_ptr(&seg, SEGMENT_CTL, coff, 300);
+	p = segment_ptr(seg, SEGMENT_CTL, coff, 300);
 	assert_non_null(p);
-	assert_ptr_equal(p, seg.ctl + coff);
+	assert_ptr_equal(p, seg->ctl + coff);
 	memset(p, 0xcd, 300);
 
-	assert_int_equal(segment_find(&seg, GREETING, &part, &off, &size), 0);
+	assert_int_equal(segment_find(seg, GREETING, &part, &off, &size), 0);
 	assert_int_equal(part, SEGMENT_DATA);
 	assert_int_equal(off, doff);
 	assert_int_equal(size, 1000);
-	assert_int_equal(((unsigned char *)segment_ptr(&seg, part, off, size))[999],
+	assert_int_equal(((unsigned char *)segment_ptr(seg, part, off, size))[999],
 			 0xab);
-	assert_int_equal(segment_find(&seg, MAILBOX, &part, &off, &size), 0);
+	assert_int_equal(segment_find(seg, MAILBOX, &part, &off, &size), 0);
 	assert_int_equal(part, SEGMENT_CTL);
 	assert_int_equal(off, coff);
 	assert_int_equal(size, 300);
-	assert_int_equal(segment_find(&seg, "nope", &part, &off, &size), -ENOENT);
+	assert_int_equal(segment_find(seg, "nope", &part, &off, &size), -ENOENT);
+}
+
+/* assert_name_rules - names, sizes and space of new regions are checked. */
+static void assert_name_rules(struct segment *seg)
+{
+	uint64_t off;
 
 	/* Names are one namespace over both parts. */
-	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, GREETING, 8, &off),
+	assert_int_equal(segment_alloc(seg, SEGMENT_CTL, GREETING, 8, &off),
 			 -EEXIST);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA,
+	assert_int_equal(segment_alloc(seg, SEGMENT_DATA,
 				       "abcdefghijklmnopqrstuvwx", 8, &off),
 			 -ENAMETOOLONG);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA,
+	assert_int_equal(segment_alloc(seg, SEGMENT_DATA,
 				       "abcdefghijklmnopqrstuvw", 8, &off),
 			 0);
-	assert_int_equal(segment_find(&seg, "abcdefghijklmnopqrstuvw", NULL,
+	assert_int_equal(segment_find(seg, "abcdefghijklmnopqrstuvw", NULL,
 				      NULL, NULL),
 			 0);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "huge",
-				       seg.data_size, &off),
+	assert_int_equal(segment_alloc(seg, SEGMENT_DATA, "huge",
+				       seg->data_size, &off),
 			 -ENOSPC);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_CTL, "huge", seg.ctl_size,
+	assert_int_equal(segment_alloc(seg, SEGMENT_CTL, "huge", seg->ctl_size,
 				       &off),
 			 -ENOSPC);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "", 8, &off), -EINVAL);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, "zero", 0, &off),
+	assert_int_equal(segment_alloc(seg, SEGMENT_DATA, "", 8, &off), -EINVAL);
+	assert_int_equal(segment_alloc(seg, SEGMENT_DATA, "zero", 0, &off),
 			 -EINVAL);
+}
+
+static void test_create_alloc_find(void **state)
+{
+	struct segment seg;
+	uint64_t doff, coff;
+	time_t now = time(NULL);
+	(void)state;
+
+	create_ok(&seg, MB, 64 * 1024, SEGMENT_HUGE_OFF, false);
+	assert_fresh_header(&seg, now);
+	alloc_two_regions(&seg, &doff, &coff);
+	fill_and_find(&seg, doff, coff);
+	assert_name_rules(&seg);
 
 	segment_detach(&seg);
 	assert_null(seg.data);
@@ -313,8 +342,8 @@ static void test_huge_off(void **state)
 	assert_int_equal(smaps_page_kb(seg.data) * 1024, base_page());
 	assert_int_equal(segment_header(&seg)->page_size, base_page());
 	assert_int_equal(segment_header(&seg)->huge, 0);
-	assert_int_equal(segment_mapping_page_size(seg.data + seg.data_size - 1,
-						   &ps),
+	assert_int_equal(hugepages_mapping_page_size(seg.data + seg.data_size - 1,
+						     &ps),
 			 0);
 	assert_int_equal(ps, base_page());
 	segment_detach(&seg);
@@ -328,7 +357,7 @@ static size_t unavailable_huge_size(size_t *hps, const char **why)
 {
 	long avail, overcommit;
 
-	*hps = segment_default_huge_page_size();
+	*hps = hugepages_default_size();
 	if (*hps == 0) {
 		*why = "the kernel offers no huge pages";
 		return 0;
@@ -416,7 +445,7 @@ static void test_huge_size_not_offered(void **state)
 		.huge_page_size = 4 * MB,
 	};
 	char err[512] = "";
-	size_t hps = segment_default_huge_page_size();
+	size_t hps = hugepages_default_size();
 	(void)state;
 
 	if (hps == 0 || hps == 4 * MB) {
@@ -468,7 +497,7 @@ static int huge_setup(void **state)
 			"not root: cannot reserve huge pages in vm.nr_hugepages";
 		return 0;
 	}
-	if (segment_default_huge_page_size() != 2 * MB) {
+	if (hugepages_default_size() != 2 * MB) {
 		fx->skip_why = "the default huge page size is not 2 MB";
 		return 0;
 	}
