@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages shmkv needs that are missing, as root;
 # otherwise prints the exact apt-get line and fails.  Package lists are
-# updated only when something has to be installed.
+# fetched only when there are none yet, or when an install fails on stale
+# ones.
 #
 # Some test and benchmark tools are servers that Debian starts at install
 # time (memcached on 127.0.0.1:11211, shmkv's own default port; nutcracker;
@@ -40,9 +41,20 @@ if [ ! -e "$POLICY" ]; then
 	trap 'rm -f "$POLICY"' EXIT INT TERM
 fi
 
+install() {
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+}
+
+# A fresh machine has no package lists: fetch them before the first
+# install, and otherwise only when an install fails on stale ones.
 echo "installing:$missing"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+	apt-get update -qq
+	install
+elif ! install; then
+	apt-get update -qq
+	install
+fi
 
 # Leave none of the servers installed just now enabled, nor running.
 for svc in $SERVICES; do
