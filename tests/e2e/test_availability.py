@@ -402,7 +402,10 @@ class AvailabilityTest(ServerTest):
         t0 = time.monotonic()
         second = self.new_server(port=first.port, run_dir=first.run_dir,
                                  ready=False)
-        second.wait_ready(timeout=15)
+        # The old worker's inherited listening sockets may still accept a
+        # connect while the new server waits, so ready means its own workers
+        # run too.
+        second.wait_ready(timeout=15, nworkers=len(workers))
         took = time.monotonic() - t0
         slow.close()
         self.assertTrue(wait_gone(workers, 1))
