@@ -155,7 +155,7 @@ def best(pts, system, depth, key="ops", low=False):
 
 def report(pts, rounds):
     """Markdown lines for the results file."""
-    L = ["## (g) server CPU per request beside a do-nothing server", "",
+    L = ["## (h) server CPU per request beside a do-nothing server", "",
          "50 connections, 9:1 get/set, 100-byte values, 100000 keys; the "
          "do-nothing server (`bench/nullserver.c`) reads, answers END/STORED "
          "without a table and writes, so its figures are the kernel's limit. "
