@@ -29,6 +29,7 @@ Usage: python3 test_availability.py PATH-TO-shmkv-server
 """
 import os
 import random
+import resource
 import re
 import select
 import signal
@@ -310,6 +311,58 @@ class AvailabilityTest(ServerTest):
                 b"VERSION "))
             s.close()
         self.assertStopsCleanly(srv, worker_deaths=1)
+
+    def test_out_of_memory_closes_only_that_connection(self):
+        """A worker that cannot grow one connection's buffer (its address
+        space is capped, as a full machine would refuse it) tells that client
+        SERVER_ERROR out of memory and closes it; the worker lives and its
+        other connections go on."""
+        key = "ASAN_OPTIONS"
+        saved = os.environ.get(key)
+        # Under ASan a failed malloc must return NULL, as glibc's does.
+        os.environ[key] = (saved + ":" if saved else "") + \
+            "allocator_may_return_null=1"
+        try:
+            srv = self.new_server("-I", "16m", workers=1)
+        finally:
+            if saved is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = saved
+        other = srv.tcp()
+        other.sendall(b"set a 0 0 1\r\nx\r\n")
+        self.assertEqual(harness.recv_exact(other, 8), b"STORED\r\n")
+        (worker,) = srv.workers()
+        with open("/proc/%d/status" % worker) as f:
+            vm = int(re.search(r"VmSize:\s+(\d+) kB", f.read()).group(1)) * 1024
+        cap = vm + 4 * 1024 * 1024
+        resource.prlimit(worker, resource.RLIMIT_AS, (cap, cap))
+        big = srv.tcp()
+        # The line, then bytes of the value: a read after the line was
+        # parsed needs the whole value's buffer.  More bytes go until then
+        # (a slow server may read the first with the line).
+        big.sendall(b"set big 0 0 8388608\r\n")
+        big.settimeout(0.5)
+        got = b""
+        for _ in range(20):
+            try:
+                big.sendall(b"x")
+                chunk = big.recv(4096)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                break  # bytes it could not read turn the close into a reset
+            if not chunk:
+                break
+            got += chunk
+        self.assertEqual(got, b"SERVER_ERROR out of memory\r\n")
+        other.sendall(b"get a\r\n")
+        self.assertEqual(harness.recv_exact(other, 21),
+                         b"VALUE a 0 1\r\nx\r\nEND\r\n")
+        fresh = srv.tcp()
+        fresh.sendall(b"set b 0 0 1\r\ny\r\n")
+        self.assertEqual(harness.recv_exact(fresh, 8), b"STORED\r\n")
+        self.assertEqual(srv.workers(), [worker])
 
     def test_out_of_file_descriptors(self):
         srv = harness.Server(workers=1, start=False)
