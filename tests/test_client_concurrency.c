@@ -458,10 +458,25 @@ static void *restart_reader(void *p)
 	return NULL;
 }
 
-/* Wait (10 s at most) until every thread saw generation gen. */
-static void wait_all_see(struct restart_arg *args, int gen)
+/*
+ * stop_readers - stop and join every reader thread; before any failure is
+ * reported, so that no thread outlives the test's frame that holds args.
+ */
+static void stop_readers(struct restart_arg *args, pthread_t *tids)
 {
-	double deadline = fix_now() + 10.0;
+	for (int i = 0; i < RESTART_THREADS; i++)
+		atomic_store(&args[i].stop, 1);
+	for (int i = 0; i < RESTART_THREADS; i++)
+		assert_int_equal(pthread_join(tids[i], NULL), 0);
+}
+
+/*
+ * Wait until every thread saw generation gen: 60 s at most, since under
+ * valgrind four threads share one core and a reattach is slow.
+ */
+static void wait_all_see(struct restart_arg *args, pthread_t *tids, int gen)
+{
+	double deadline = fix_now() + 60.0;
 	int seen;
 
 	do {
@@ -472,7 +487,8 @@ static void wait_all_see(struct restart_arg *args, int gen)
 			return;
 		fix_sleep(0.005);
 	} while (fix_now() < deadline);
-	fail_msg("only %d of %d threads saw generation %d within 10 s", seen,
+	stop_readers(args, tids);
+	fail_msg("only %d of %d threads saw generation %d within 60 s", seen,
 		 RESTART_THREADS, gen);
 }
 
@@ -497,19 +513,16 @@ static void test_threads_look_up_across_restarts(void **state)
 		assert_int_equal(pthread_create(&tids[i], NULL, restart_reader,
 						&args[i]), 0);
 	}
-	wait_all_see(args, 1);
+	wait_all_see(args, tids, 1);
 	assert_int_equal(fix_server_stop(s), 0);
 	fix_server_start(s, s->dir, NULL);
 	store_generation(s, "gen2");
-	wait_all_see(args, 2);
+	wait_all_see(args, tids, 2);
 	fix_server_kill(s);
 	fix_server_start(s, s->dir, NULL);
 	store_generation(s, "gen3");
-	wait_all_see(args, 3);
-	for (int i = 0; i < RESTART_THREADS; i++)
-		atomic_store(&args[i].stop, 1);
-	for (int i = 0; i < RESTART_THREADS; i++)
-		assert_int_equal(pthread_join(tids[i], NULL), 0);
+	wait_all_see(args, tids, 3);
+	stop_readers(args, tids);
 	for (int i = 0; i < RESTART_THREADS; i++)
 		if (args[i].error != 0)
 			fail_msg("thread %d: error %d: %s", i, args[i].error,
