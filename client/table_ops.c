@@ -381,8 +381,16 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 		}
 	}
 	st = TABLE_OK;
-	if (sink != NULL)
-		st = sink_copy(sink, info, item_value(it));
+	/* The lock word is in the control part, which every client can write:
+	 * the range is checked against the ring with the length copied into
+	 * info, as the lock-free read does, not trusted to the lock. */
+	if (sink != NULL) {
+		const unsigned char *value = item_key(it) + key_len;
+
+		st = ring_range_ok(&pr, value, info->value_len)
+			     ? sink_copy(sink, info, value)
+			     : TABLE_NOT_FOUND;
+	}
 	atomic_fetch_add_explicit(&pr.ctl->c.hits, 1, memory_order_relaxed);
 	table_part_unlock(&pr, mode);
 	return st;

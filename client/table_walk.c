@@ -39,6 +39,10 @@ static void visit_bucket(const struct table_part_ref *pr,
 		e.key = item_key(it);
 		e.key_len = it->key_len;
 		e.value_len = it->value_len;
+		/* One copy of the lengths, checked against the ring before the
+		 * key is read through it (the lock alone is not trusted). */
+		if (!ring_range_ok(pr, e.key, (uint64_t)e.key_len + e.value_len))
+			continue;
 		e.exptime = it->exptime;
 		/* atime keeps the low 16 bits of the clock at the last access. */
 		e.last_access = pr->now - (uint16_t)((uint16_t)pr->now - it->atime);
