@@ -433,6 +433,12 @@ static size_t conn_run_parser(struct conn *c, struct proto_out *out,
 	enum proto_action action;
 	size_t off = 0;
 
+	/* A command still waiting for its data block (need counts from the
+	 * buffer's start) is not parsed again on every partial read. */
+	if (c->in_len < c->pc.need) {
+		c->backlog = false;
+		return 0;
+	}
 	for (;;) {
 		out->limit = conn_budget(c, out);
 		if (out->limit == 0) {

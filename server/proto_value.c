@@ -57,7 +57,6 @@ enum table_status proto_fetch_value(struct proto_req *req, const void *key,
 	struct proto_out *out = req->out;
 	enum table_status st;
 
-	memset(info, 0, sizeof(*info));
 	st = table_get_into(req->ctx->table, table_hash(key, key_len), key,
 			    key_len, opts, header != NULL ? &sink : NULL, info);
 	if (st == TABLE_TOO_SMALL) {
