@@ -32,10 +32,18 @@
  * removed by acquire; il->stale_pid and il->stale_shims_removed say what
  * was removed so that the caller can log it.  Nothing here prints.
  *
+ * A live upgrade's successor adopts the interlock of the server it takes
+ * over from (interlock_adopt) instead of acquiring one; the lock file's
+ * format is read and written only by interlock_lock_file.c.
+ *
  * Interface routines:
  *   interlock_default_run_dir  "/tmp/shmkv-<port>"
  *   interlock_shim_key         the key of a port's n-th shim candidate
  *   interlock_acquire          create run dir, lock file and shim, or refuse
+ *   interlock_adopt            take over a running server's, for an upgrade
+ *   interlock_reclaim          name this process again after a failed one
+ *   interlock_rewrite_lock_file  name this process in the lock file, atomically
+ *   interlock_holder_pid       the PID a run directory's lock file names
  *   interlock_release          remove shim and lock file (acquiring process only)
  *   interlock_release_cb       interlock_release as an onexit_fn
  */
@@ -77,18 +85,24 @@ struct interlock {
 	char socket_path[INTERLOCK_PATH_MAX];
 	int port;
 	key_t shim_key;
-	int shim_id;                  /* -1 when not held */
-	struct interlock_shim *shim;  /* attached shim, NULL when not held */
-	pid_t owner_pid;              /* 0 when not held */
-	pid_t stale_pid;              /* dead server whose lock file we removed, or 0 */
-	int stale_shims_removed;      /* stale shims of ours removed by acquire */
-	bool created_run_dir;         /* acquire made it: release removes it if empty */
+	int shim_id;		     /* -1 when not held */
+	struct interlock_shim *shim; /* attached shim, NULL when not held */
+	pid_t owner_pid;	     /* 0 when not held */
+	pid_t stale_pid; /* dead server whose lock file we removed, or 0 */
+	int stale_shims_removed; /* stale shims of ours removed by acquire */
+	bool created_run_dir; /* acquire made it: release removes it if empty */
 };
 
 int interlock_default_run_dir(int port, char *buf, size_t len);
 key_t interlock_shim_key(int port, int attempt);
 int interlock_acquire(struct interlock *il, const char *run_dir, int port,
 		      const char *socket_path, char *err, size_t errlen);
+int interlock_adopt(struct interlock *il, const char *run_dir, int port,
+		    const char *socket_path, key_t shim_key, pid_t holder,
+		    bool created_run_dir, char *err, size_t errlen);
+int interlock_reclaim(struct interlock *il);
+int interlock_rewrite_lock_file(const struct interlock *il);
+pid_t interlock_holder_pid(const char *run_dir);
 int interlock_release(struct interlock *il, char *err, size_t errlen);
 void interlock_release_cb(void *il);
 

@@ -331,7 +331,7 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		sw->pid = 0;
 		release_dead_proc(s, pid);
 		/* After a hand-over the slot is the new worker's too. */
-		if (!s->up.handed_over)
+		if (!s->up.old.adopted)
 			atomic_store_explicit(&s->stats.slots[i].curr_connections, 0,
 					      memory_order_relaxed);
 		describe_status(status, how, sizeof(how));
@@ -737,7 +737,7 @@ static void loop_once(struct supervisor *s, int64_t *next_tick)
 	if (s->up.inh.chan >= 0)
 		sup_upgrade_serving(s);
 	/* Once a successor adopted the segment, it alone recovers and ticks. */
-	if (s->up.handed_over)
+	if (s->up.old.adopted)
 		return;
 	recovery_poll(&s->recovery);
 	if (now_ms() >= *next_tick) {
@@ -772,7 +772,7 @@ int supervisor_run(const struct server_config *cfg)
 		loop_once(s, &next_tick);
 	/* The segment, sockets and lock file are a successor's now (or still
 	 * the old server's, while we are a successor not yet serving). */
-	if (s->up.retire || s->up.handed_over || s->up.inh.chan >= 0)
+	if (s->up.retire || s->up.old.adopted || s->up.inh.chan >= 0)
 		return sup_upgrade_exit(s, s->up.retire ? SIGUSR2 : SIGTERM);
 	SERVER_LOG("stopping: %u worker(s) running, %" PRIu64 " restart(s)",
 		   live_workers(s), s->restarts);
