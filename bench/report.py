@@ -54,7 +54,8 @@ def ratio_of(a, b):
     return a["ops"] / b["ops"] if ok(a) and ok(b) else None
 
 
-def write_report(path, args, res, env, chart_name):
+def report_header(args, env):
+    """The lines that say what ran, where, and how each point was measured."""
     L = []
     L.append("# shmkv beside memcached and Redis — %s" % env["date"])
     L.append("")
@@ -85,9 +86,11 @@ def write_report(path, args, res, env, chart_name):
     if args.note:
         L.append("Note: " + args.note)
         L.append("")
-    # targets: (what, target text, measured value or None, target value, higher is better)
-    T = []
+    return L
 
+
+def report_network(L, T, res):
+    """(a), (b), (c): a table each, and the goals they measure."""
     for w, title, extra in (
             ("a", "(a) 90% get / 10% set, 100-byte values, 100k keys, 50 connections, pipeline 1",
              "Redis: `redis-benchmark -t set,get -d 100 -P 1 -c 50 -r 100000` runs SETs then "
@@ -121,97 +124,100 @@ def write_report(path, args, res, env, chart_name):
         if rg:
             T.append(("(b) shmkv 9:1 / Redis 100% GET, pipeline 16", "> 1× (ahead)",
                       ratio_of(sb, rg[0]), 1.0, True))
-    if "d" in res:
-        pts = res["d"]
-        keyed = {p["key"]: p for p in pts if "key" in p}
-        L.append("## (d) direct gets through libshmkv beside memcached over its Unix socket")
-        L.append("")
-        L += table(pts, lambda p: keyed.get(p["base"]))
-        L.append("")
-        L.append("Ratios are to memcached over its Unix socket with the same number of client "
-                 "processes (one thread and one connection each, pipeline 1) and the same kind "
-                 "of lookup: single gets to `get`, `shmkv_get_many` of 16 to a 16-key `get k1 "
-                 "… k16`. ops/s counts keys. Latency: memcached rows and the shmkv unix-socket "
-                 "rows per request (16 keys for a multiget); direct `shmkv_get` per call; "
-                 "`shmkv_get_many` per key (batch time / 16). Direct timings include one "
-                 "`clock_gettime` pair per call (~20 ns here).")
-        L.append("")
-        d1 = [p for p in pts if p["config"] == "direct shmkv_get, 1 process"]
-        if d1:
-            T.append(("(d) direct shmkv_get / memcached Unix-socket get, 1 process", "≥ 50×",
-                      ratio_of(d1[0], keyed.get(d1[0]["base"])), 50.0, True))
-            T.append(("(d) direct shmkv_get p99, 1 process", "< 1 µs",
-                      d1[0]["p99_us"] if ok(d1[0]) else None, 1.0, False))
-            T.append(("(d) direct shmkv_get, time per get (1 / ops/s), 1 process",
-                      "≤ 1.5 × 141 ns = 212 ns", 1e9 / d1[0]["ops"] if ok(d1[0]) else None,
-                      212.0, False, "ns"))
-        dm = [p for p in pts if p["config"] == "direct shmkv_get_many 16, 1 process"]
-        if dm:
-            T.append(("(d) direct shmkv_get_many 16, time per key (1 / keys/s), 1 process",
-                      "≤ 1.5 × 51 ns = 77 ns", 1e9 / dm[0]["ops"] if ok(dm[0]) else None,
-                      77.0, False, "ns"))
-    if "d_probe" in res:
-        import probe_bench
-        lines, goals = probe_bench.report(res["d_probe"])
-        L += lines
-        T += goals
-    if "e" in res:
-        pts = res["e"]
-        L.append("## (e) memory: items kept under the same limit (32-byte keys, 100-byte values)")
-        L.append("")
-        L.append("| system | configuration | items kept | ratio to memcached | bytes per item | status |")
-        L.append("| --- | --- | ---: | ---: | ---: | --- |")
-        memc = [p for p in pts if p["system"] == "memcached" and p.get("items")]
-        for p in pts:
-            items = p.get("items")
-            r = items / memc[0]["items"] if items and memc else None
-            bpi = ("%.1f (overhead %.1f beyond 132)" % (p["bytes_per_item"], p["overhead"])
-                   if "bytes_per_item" in p else
-                   ("%.1f" % (p["limit"] / items) if items else "—"))
-            L.append("| %s | %s | %s | %s | %s | %s |" % (
-                p["system"], p["config"], "{:,}".format(items) if items is not None else "—",
-                fmt_ratio(r), bpi, p["status"]))
-        L.append("")
-        L.append("Bytes per item: the memory limit over the items kept (shmkv: `limit_maxbytes / "
-                 "curr_items`, and that minus the 132 bytes of key and value). The limits do not "
-                 "bound the same things: memcached's `-m` is item (slab) memory only, its hash "
-                 "table comes on top; shmkv's `-m` bounds buckets and items together; Redis's "
-                 "`maxmemory` counts everything it allocates, its own start-up memory included.")
-        L.append("")
-        sh = [p for p in pts if p["system"] == "shmkv" and p.get("items")]
-        if sh and memc:
-            T.append(("(e) shmkv items / memcached items, same memory", "≥ 1.2×",
-                      sh[0]["items"] / memc[0]["items"], 1.2, True))
-    if "f" in res:
-        pts, notes = res["f"]
-        L.append("## (f) direct gets on a %d MiB segment (%d keys of 32 + 100 bytes), huge pages on and off"
-                 % (args.big_memory, args.big_keys))
-        L.append("")
-        offs = {p.get("batch"): p for p in pts if p.get("huge") == "off"}
-        out = ["| system | configuration | ops/s | p50 (µs) | p99 (µs) | on / off | status |",
-               "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
-        for p in pts:
-            r = ratio_of(p, offs.get(p.get("batch"))) if p.get("huge") == "on" else None
-            st = p["status"] + (" (%s)" % p["note"] if p["note"] else "")
-            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                p["system"], p["config"], fmt_ops(p["ops"]), fmt_us(p["p50_us"]),
-                fmt_us(p["p99_us"]), fmt_ratio(r), st))
-        L += out
-        L.append("")
-        L.append("One process; memcached has no counterpart here. The first run preloads every "
-                 "key over the network, the second reads the same keys. "
-                 + " ".join(n.rstrip(".") + "." for n in notes))
-        L.append("")
-        ons = [p for p in pts if p.get("huge") == "on" and p.get("batch") == 1]
-        if ons:
-            T.append(("(f) huge pages on / off, shmkv_get", "13-19% faster (≥ 1.13×)",
-                      ratio_of(ons[0], offs.get(1)), 1.13, True))
-            T.append(("(f) huge pages on, shmkv_get, time per get (1 / ops/s)",
-                      "≤ 1.5 × 120 ns = 180 ns", 1e9 / ons[0]["ops"] if ok(ons[0]) else None,
-                      180.0, False, "ns"))
-    if "h" in res:
-        import cpu
-        L += cpu.report(res["h"], args.repeat)
+
+
+def report_direct(L, T, pts):
+    """(d): direct gets beside memcached over its Unix socket."""
+    keyed = {p["key"]: p for p in pts if "key" in p}
+    L.append("## (d) direct gets through libshmkv beside memcached over its Unix socket")
+    L.append("")
+    L += table(pts, lambda p: keyed.get(p["base"]))
+    L.append("")
+    L.append("Ratios are to memcached over its Unix socket with the same number of client "
+             "processes (one thread and one connection each, pipeline 1) and the same kind "
+             "of lookup: single gets to `get`, `shmkv_get_many` of 16 to a 16-key `get k1 "
+             "… k16`. ops/s counts keys. Latency: memcached rows and the shmkv unix-socket "
+             "rows per request (16 keys for a multiget); direct `shmkv_get` per call; "
+             "`shmkv_get_many` per key (batch time / 16). Direct timings include one "
+             "`clock_gettime` pair per call (~20 ns here).")
+    L.append("")
+    d1 = [p for p in pts if p["config"] == "direct shmkv_get, 1 process"]
+    if d1:
+        T.append(("(d) direct shmkv_get / memcached Unix-socket get, 1 process", "≥ 50×",
+                  ratio_of(d1[0], keyed.get(d1[0]["base"])), 50.0, True))
+        T.append(("(d) direct shmkv_get p99, 1 process", "< 1 µs",
+                  d1[0]["p99_us"] if ok(d1[0]) else None, 1.0, False))
+        T.append(("(d) direct shmkv_get, time per get (1 / ops/s), 1 process",
+                  "≤ 1.5 × 141 ns = 212 ns", 1e9 / d1[0]["ops"] if ok(d1[0]) else None,
+                  212.0, False, "ns"))
+    dm = [p for p in pts if p["config"] == "direct shmkv_get_many 16, 1 process"]
+    if dm:
+        T.append(("(d) direct shmkv_get_many 16, time per key (1 / keys/s), 1 process",
+                  "≤ 1.5 × 51 ns = 77 ns", 1e9 / dm[0]["ops"] if ok(dm[0]) else None,
+                  77.0, False, "ns"))
+
+
+def report_memory(L, T, pts):
+    """(e): items kept under the same memory limit."""
+    L.append("## (e) memory: items kept under the same limit (32-byte keys, 100-byte values)")
+    L.append("")
+    L.append("| system | configuration | items kept | ratio to memcached | bytes per item | status |")
+    L.append("| --- | --- | ---: | ---: | ---: | --- |")
+    memc = [p for p in pts if p["system"] == "memcached" and p.get("items")]
+    for p in pts:
+        items = p.get("items")
+        r = items / memc[0]["items"] if items and memc else None
+        bpi = ("%.1f (overhead %.1f beyond 132)" % (p["bytes_per_item"], p["overhead"])
+               if "bytes_per_item" in p else
+               ("%.1f" % (p["limit"] / items) if items else "—"))
+        L.append("| %s | %s | %s | %s | %s | %s |" % (
+            p["system"], p["config"], "{:,}".format(items) if items is not None else "—",
+            fmt_ratio(r), bpi, p["status"]))
+    L.append("")
+    L.append("Bytes per item: the memory limit over the items kept (shmkv: `limit_maxbytes / "
+             "curr_items`, and that minus the 132 bytes of key and value). The limits do not "
+             "bound the same things: memcached's `-m` is item (slab) memory only, its hash "
+             "table comes on top; shmkv's `-m` bounds buckets and items together; Redis's "
+             "`maxmemory` counts everything it allocates, its own start-up memory included.")
+    L.append("")
+    sh = [p for p in pts if p["system"] == "shmkv" and p.get("items")]
+    if sh and memc:
+        T.append(("(e) shmkv items / memcached items, same memory", "≥ 1.2×",
+                  sh[0]["items"] / memc[0]["items"], 1.2, True))
+
+
+def report_huge(L, T, res_f, args):
+    """(f): a big segment, huge pages on and off."""
+    pts, notes = res_f
+    L.append("## (f) direct gets on a %d MiB segment (%d keys of 32 + 100 bytes), huge pages on and off"
+             % (args.big_memory, args.big_keys))
+    L.append("")
+    offs = {p.get("batch"): p for p in pts if p.get("huge") == "off"}
+    out = ["| system | configuration | ops/s | p50 (µs) | p99 (µs) | on / off | status |",
+           "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for p in pts:
+        r = ratio_of(p, offs.get(p.get("batch"))) if p.get("huge") == "on" else None
+        st = p["status"] + (" (%s)" % p["note"] if p["note"] else "")
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            p["system"], p["config"], fmt_ops(p["ops"]), fmt_us(p["p50_us"]),
+            fmt_us(p["p99_us"]), fmt_ratio(r), st))
+    L += out
+    L.append("")
+    L.append("One process; memcached has no counterpart here. The first run preloads every "
+             "key over the network, the second reads the same keys. "
+             + " ".join(n.rstrip(".") + "." for n in notes))
+    L.append("")
+    ons = [p for p in pts if p.get("huge") == "on" and p.get("batch") == 1]
+    if ons:
+        T.append(("(f) huge pages on / off, shmkv_get", "13-19% faster (≥ 1.13×)",
+                  ratio_of(ons[0], offs.get(1)), 1.13, True))
+        T.append(("(f) huge pages on, shmkv_get, time per get (1 / ops/s)",
+                  "≤ 1.5 × 120 ns = 180 ns", 1e9 / ons[0]["ops"] if ok(ons[0]) else None,
+                  180.0, False, "ns"))
+
+
+def report_goals(L, T):
+    """The table of every goal measured: target, measured, verdict."""
     L.append("## Against the performance goals")
     L.append("")
     L.append("| what | target | measured | verdict |")
@@ -228,6 +234,28 @@ def write_report(path, args, res, env, chart_name):
                 100.0 * (v / t - 1), v / t)
         L.append("| %s | %s | %s | %s |" % (name, target, shown, say))
     L.append("")
+
+
+def write_report(path, args, res, env, chart_name):
+    L = report_header(args, env)
+    # targets: (what, target text, measured value or None, target value, higher is better)
+    T = []
+    report_network(L, T, res)
+    if "d" in res:
+        report_direct(L, T, res["d"])
+    if "d_probe" in res:
+        import probe_bench
+        lines, goals = probe_bench.report(res["d_probe"])
+        L += lines
+        T += goals
+    if "e" in res:
+        report_memory(L, T, res["e"])
+    if "f" in res:
+        report_huge(L, T, res["f"], args)
+    if "h" in res:
+        import cpu
+        L += cpu.report(res["h"], args.repeat)
+    report_goals(L, T)
     L.append("![chart](%s)" % chart_name)
     L.append("")
     with open(path, "w") as f:

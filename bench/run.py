@@ -77,8 +77,7 @@ def on_signal(signum, _frame):
     raise Stop("signal %d" % signum)
 
 
-
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"),
@@ -101,10 +100,11 @@ def main():
     ap.add_argument("--note", default="", help="a line to put at the top of the results")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
-    want = set(args.workloads)
+    return args
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+
+def check_tools(args, want):
+    """Exit with a message if a tool or a binary the workloads need is missing."""
     tools = ["memcached"]
     if want & set("abce"):
         tools += ["redis-server", "redis-benchmark"]
@@ -117,13 +117,13 @@ def main():
         if not os.access(os.path.join(args.build, exe), os.X_OK):
             sys.exit("bench: %s/%s is missing: build it first" % (args.build, exe))
 
-    os.makedirs(args.out, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="shmkv-bench-")
-    t0 = time.monotonic()
+
+def run_workloads(b, args, want, tmp):
+    """Every workload asked for, in order; (results, restarts, interrupted).
+    A signal stops the run with what was measured so far kept."""
     res = {}
     restarts = None
     interrupted = False
-    b = Bench(args, tmp)
     try:
         if want & {"a", "b", "c"}:
             res.update({k: v for k, v in workloads.run_network(b, want).items() if k in want})
@@ -150,6 +150,12 @@ def main():
     finally:
         with open(os.path.join(tmp, "raw.json"), "w") as f:
             json.dump(b.raw, f)
+    return res, restarts, interrupted
+
+
+def write_results(args, want, tmp, res, restarts, interrupted):
+    """The Markdown report and its chart, then (p) and (g)'s sections;
+    (md path, png path, whether the chart was drawn, failed points)."""
     # neither an interrupted run nor one of only some workloads overwrites
     # a complete one of the same day
     partial = "" if want >= set("abcdefghp") else "." + "".join(sorted(want))
@@ -170,9 +176,25 @@ def main():
                                  stdout=subprocess.DEVNULL) != 0
     if restarts is not None:
         with open(md, "a") as f:
+            import restart_bench
             f.write(restart_bench.markdown(restarts, args.big_memory, args.big_keys,
                                            args.repeat))
         nfail += sum(1 for r in restarts if r.get("status") != "ok")
+    return md, png, chart_ok, nfail
+
+
+def main():
+    args = parse_args()
+    want = set(args.workloads)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    check_tools(args, want)
+    os.makedirs(args.out, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="shmkv-bench-")
+    t0 = time.monotonic()
+    res, restarts, interrupted = run_workloads(Bench(args, tmp), args, want, tmp)
+    md, png, chart_ok, nfail = write_results(args, want, tmp, res, restarts,
+                                             interrupted)
     log("wrote %s%s in %.0f s; %d failed point(s)" %
         (md, " and " + png if chart_ok else "", time.monotonic() - t0, nfail))
     with open(md) as f:
