@@ -446,7 +446,5 @@ int lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
 	/* (e) */
 	if (!release_dead_share(me, lock, dead, offset, take, deadline, res))
 		return -EAGAIN;
-	res->changed = res->dead_exclusive || res->dead_shared > 0 ||
-		       res->waitlist_taken;
 	return 0;
 }

@@ -43,9 +43,8 @@
  * segment_internal.h.
  *
  * Interface routines (see segment.h): segment_create, segment_detach,
- * segment_alloc, segment_find, segment_ptr, segment_readonly_fd,
- * segment_overhead.  What the kernel offers and gave in huge pages is
- * hugepages.c's.
+ * segment_alloc, segment_find, segment_ptr, segment_readonly_fd.  What
+ * the kernel offers and gave in huge pages is hugepages.c's.
  */
 #include "segment.h"
 
@@ -154,12 +153,6 @@ void segment_detach(struct segment *seg)
 	if (seg == NULL || (seg->data == NULL && seg->ctl == NULL))
 		return;
 	segment_release(seg);
-}
-
-/* segment_overhead - bytes segment_create adds to each part (see above). */
-size_t segment_overhead(void)
-{
-	return SEGMENT_OVERHEAD;
 }
 
 /* seal_size - forbid every later change of the memfd's size. */

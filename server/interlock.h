@@ -65,15 +65,14 @@
 #define INTERLOCK_SHIM_SIZE 64
 #define INTERLOCK_SHIM_MAGIC UINT64_C(0x6d696873766b6d73) /* "smkvshim" */
 
-/* What the shim holds.  Only the magic, port and creator are read by a later
- * server; data_ino is there for the supervisor to record the data memfd's
- * inode, so that an operator (or a later check) can tie shim and segment. */
+/* What the shim holds: what a later server reads to tell a shim of ours for
+ * its port from another program's segment, and whom to name in a refusal.
+ * Its attach count, which the kernel keeps, is the rest. */
 struct interlock_shim {
 	uint64_t magic;
 	int64_t creator_pid;
 	int32_t port;
-	uint32_t reserved;
-	uint64_t data_ino; /* 0 until the supervisor writes it */
+	uint32_t reserved; /* padding, zero */
 };
 
 _Static_assert(sizeof(struct interlock_shim) <= INTERLOCK_SHIM_SIZE,

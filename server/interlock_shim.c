@@ -180,7 +180,6 @@ int interlock_shim_create(struct interlock *il, char *err, size_t errlen)
 			il->shim->magic = INTERLOCK_SHIM_MAGIC;
 			il->shim->creator_pid = getpid();
 			il->shim->port = il->port;
-			il->shim->data_ino = 0;
 			il->shim_key = key;
 			il->shim_id = id;
 			return 0;

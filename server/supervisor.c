@@ -120,8 +120,10 @@ static int install_signals(void)
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
-	    sigaction(SIGCHLD, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0)
+	if (sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGCHLD, &sa, NULL) < 0 ||
+	    sigaction(SIGUSR2, &sa, NULL) < 0)
 		return -errno;
 	/* A write to a closed connection must be an EPIPE, not a death;
 	 * the workers inherit this. */
@@ -249,17 +251,17 @@ static void free_recovery(void *arg)
 	recovery_free(arg);
 }
 
-
 /* describe_status - "exited with status 3" or "was killed by signal 9 (Killed)". */
 static void describe_status(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
+		snprintf(buf, len, "was killed by signal %d (%s)",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
-		snprintf(buf, len, "ended with wait status 0x%x", (unsigned)status);
+		snprintf(buf, len, "ended with wait status 0x%x",
+			 (unsigned)status);
 }
 
 /*
@@ -276,7 +278,8 @@ static void keep_one_coming(struct supervisor *s)
 	for (i = 0; i < s->nworkers; i++) {
 		if (s->workers[i].pid != 0)
 			return;
-		if (first == NULL || s->workers[i].restart_at_ms < first->restart_at_ms)
+		if (first == NULL ||
+		    s->workers[i].restart_at_ms < first->restart_at_ms)
 			first = &s->workers[i];
 	}
 	if (first != NULL && first->restart_at_ms > soon)
@@ -332,20 +335,22 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		release_dead_proc(s, pid);
 		/* After a hand-over the slot is the new worker's too. */
 		if (!s->up.old.adopted)
-			atomic_store_explicit(&s->stats.slots[i].curr_connections, 0,
-					      memory_order_relaxed);
+			atomic_store_explicit(&s->stats.slots[i].curr_connections,
+					      0, memory_order_relaxed);
 		describe_status(status, how, sizeof(how));
 		if (stopping) {
 			if (s->cfg->verbosity >= 1 || !WIFEXITED(status) ||
 			    WEXITSTATUS(status) != 0)
-				SERVER_LOG("worker %u (pid %d) %s", i, (int)pid, how);
+				SERVER_LOG("worker %u (pid %d) %s", i, (int)pid,
+					   how);
 			continue;
 		}
 		now = now_ms();
 		lived = now - sw->started_ms;
 		if (!sw->ready) {
-			sw->delay_ms = sw->delay_ms == 0 ? SUPERVISOR_FIRST_DELAY_MS
-							 : sw->delay_ms * 2;
+			sw->delay_ms = sw->delay_ms == 0
+					       ? SUPERVISOR_FIRST_DELAY_MS
+					       : sw->delay_ms * 2;
 			if (sw->delay_ms > SUPERVISOR_MAX_DELAY_MS)
 				sw->delay_ms = SUPERVISOR_MAX_DELAY_MS;
 		} else {
@@ -356,10 +361,12 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		s->restarts++;
 		atomic_fetch_add_explicit(&s->stats.slots[0].worker_restarts, 1,
 					  memory_order_relaxed);
-		SERVER_LOG("worker %u (pid %d) %s after %" PRId64 " ms; restarting it%s",
+		SERVER_LOG("worker %u (pid %d) %s after %" PRId64
+			   " ms; restarting it%s",
 			   i, (int)pid, how, lived,
 			   sw->delay_ms ? " after a back-off (it died before "
-					  "it was serving)" : "");
+					  "it was serving)"
+					: "");
 	}
 	if (!stopping)
 		keep_one_coming(s);
@@ -380,8 +387,8 @@ static int64_t restart_due(struct supervisor *s)
 		if (left <= 0) {
 			rc = spawn_worker(s, i);
 			if (rc < 0) {
-				SERVER_LOG("cannot fork worker %u: %s; retrying in 1 s", i,
-					   strerror(-rc));
+				SERVER_LOG("cannot fork worker %u: %s; retrying in 1 s",
+					   i, strerror(-rc));
 				s->workers[i].restart_at_ms = now + 1000;
 				left = 1000;
 			} else {
@@ -427,7 +434,8 @@ void sup_stop_workers(struct supervisor *s, int signo)
 					kill(s->workers[i].pid, SIGKILL);
 			killed = true;
 		}
-		(void)poll(&pfd, 1, left > 0 ? (left > 100 ? 100 : (int)left) : 100);
+		(void)poll(&pfd, 1,
+			   left > 0 ? (left > 100 ? 100 : (int)left) : 100);
 		drain_sig_pipe();
 		reap_workers(s, true);
 	}
@@ -456,9 +464,10 @@ static void log_start(const struct supervisor *s)
 		   "%u workers, %u partitions, items up to %u bytes, "
 		   "%u connections; listening on %s%s",
 		   SERVER_NAME, SERVER_VERSION, cfg->memory_mib,
-		   seg->create_seconds, cfg->prefault ? ", prefaulted" : "", page,
-		   seg->huge ? "huge pages" : "normal pages",
-		   seg->huge_fell_back ? ", huge pages unavailable: fell back" : "",
+		   seg->create_seconds, cfg->prefault ? ", prefaulted" : "",
+		   page, seg->huge ? "huge pages" : "normal pages",
+		   seg->huge_fell_back ? ", huge pages unavailable: fell back"
+				       : "",
 		   cfg->workers, cfg->partitions, cfg->max_item_size,
 		   cfg->max_connections, tcp, cfg->unix_socket);
 }
@@ -485,8 +494,8 @@ static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
 			return rc;
 		if (!told)
 			SERVER_LOG("waiting up to %d s for the processes of a dead "
-				   "server to exit: %s", SUPERVISOR_ORPHAN_WAIT_MS / 1000,
-				   err);
+				   "server to exit: %s",
+				   SUPERVISOR_ORPHAN_WAIT_MS / 1000, err);
 		told = true;
 		nanosleep(&pause, NULL);
 	}
@@ -528,14 +537,18 @@ static int open_cache(struct supervisor *s, uint64_t stats_size)
 	cache_config_for(s, stats_size, &cc);
 	if (s->up.inherited)
 		rc = memory_file_adopt_running(&s->mfile, cfg, &cc, &s->cache,
-					       s->up.inh.data_fd, s->up.inh.ctl_fd,
-					       err, sizeof(err));
+					       s->up.inh.data_fd,
+					       s->up.inh.ctl_fd, err,
+					       sizeof(err));
 	else
 		rc = memory_file_open_cache(&s->mfile, cfg, &cc, &s->cache, err,
 					    sizeof(err));
 	if (rc < 0) {
-		SERVER_LOG("cannot %s: %s", s->up.inherited ? "take over the running "
-			   "server's segment" : "create the shared cache", err);
+		SERVER_LOG("cannot %s: %s",
+			   s->up.inherited ? "take over the running "
+					     "server's segment"
+					   : "create the shared cache",
+			   err);
 		if (s->up.inherited)
 			upgrade_tell(s->up.inh.chan, UPGRADE_REFUSED, err);
 		return rc;
@@ -547,15 +560,7 @@ static int open_cache(struct supervisor *s, uint64_t stats_size)
 			return rc;
 		}
 	}
-	s->cache_created = true;
 	onexit_push(memory_file_close, &s->mfile);
-	{
-		struct stat st;
-
-		/* Ties the shim to the segment for an operator's ipcs/ls. */
-		if (s->il.shim != NULL && fstat(s->cache.seg.data_fd, &st) == 0)
-			s->il.shim->data_ino = (uint64_t)st.st_ino;
-	}
 	return 0;
 }
 
@@ -589,13 +594,15 @@ static int open_rest(struct supervisor *s, uint64_t size)
 
 	rc = memory_file_stats_region(&s->mfile, size, &off);
 	if (rc == 0) {
-		s->stats.slots = segment_ptr(&s->cache.seg, SEGMENT_CTL, off, size);
+		s->stats.slots = segment_ptr(&s->cache.seg, SEGMENT_CTL, off,
+					     size);
 		s->stats.count = cfg->workers;
 		if (s->stats.slots == NULL)
 			rc = -EFAULT;
 	}
 	if (rc < 0) {
-		SERVER_LOG("cannot allocate the workers' counters (%" PRIu64 " bytes): %s",
+		SERVER_LOG("cannot allocate the workers' counters (%" PRIu64
+			   " bytes): %s",
 			   size, strerror(-rc));
 		return rc;
 	}
@@ -698,7 +705,8 @@ static int supervisor_start_up(struct supervisor *s)
 		SERVER_LOG("WARNING: listening on %s, which is not a loopback address: "
 			   "anyone who can reach this machine on port %d can read and "
 			   "overwrite the cache (there is no authentication); use "
-			   "-l 127.0.0.1 unless that is intended", cfg->listen, cfg->port);
+			   "-l 127.0.0.1 unless that is intended",
+			   cfg->listen, cfg->port);
 	return 0;
 }
 

@@ -60,7 +60,6 @@ struct supervisor {
 	struct interlock il;
 	struct cache cache;
 	struct memory_file mfile; /* --memory-file, or plain memfds */
-	bool cache_created;
 	struct server_stats_view stats;
 	struct server_settings settings;
 	struct listener_unix unix_sock;
