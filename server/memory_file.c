@@ -233,12 +233,12 @@ static int check_version(int fd, const char *path, const char *hint, char *err,
 }
 
 /*
- * adopt - map the files, check them against this start, and take them
+ * adopt_checked - map the files, check them against this start, and take them
  * over.  Owns the fds.
  */
-static int adopt(struct memory_file *mf, const struct cache_config *want,
-		 struct cache *c, int data_fd, int ctl_fd, char *err,
-		 size_t errlen)
+static int adopt_checked(struct memory_file *mf,
+			 const struct cache_config *want, struct cache *c,
+			 int data_fd, int ctl_fd, char *err, size_t errlen)
 {
 	const char *path = mf->used ? mf->cfg->memory_file : "(memfd)";
 	/* A refused upgrade changes nothing: there is nothing to reset. */
@@ -387,7 +387,7 @@ int memory_file_open_cache(struct memory_file *mf,
 	if (rc < 0)
 		return rc;
 	if (data_kind == FILE_OURS && !cfg->memory_file_reset)
-		return adopt(mf, &want, c, data_fd, ctl_fd, err, errlen);
+		return adopt_checked(mf, &want, c, data_fd, ctl_fd, err, errlen);
 	want.seg.in_files = true;
 	want.seg.file_data_fd = data_fd;
 	want.seg.file_ctl_fd = ctl_fd;
@@ -416,7 +416,7 @@ int memory_file_adopt_running(struct memory_file *mf,
 		close(ctl_fd);
 		return -EINVAL;
 	}
-	return adopt(mf, &want, c, data_fd, ctl_fd, err, errlen);
+	return adopt_checked(mf, &want, c, data_fd, ctl_fd, err, errlen);
 }
 
 int memory_file_stats_region(struct memory_file *mf, uint64_t size,

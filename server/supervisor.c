@@ -105,11 +105,6 @@ static void on_signal(int signo)
 	errno = saved;
 }
 
-static int64_t now_ms(void)
-{
-	return (int64_t)(monotonic_ns() / 1000000);
-}
-
 static int install_signals(void)
 {
 	struct sigaction sa;
@@ -230,7 +225,7 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		return -errno;
 	s->workers[i].pid = pid;
 	s->workers[i].ready = false;
-	s->workers[i].started_ms = now_ms();
+	s->workers[i].started_ms = monotonic_ms();
 	if (s->cfg->verbosity >= 1)
 		SERVER_LOG("started worker %u (pid %d)", i, (int)pid);
 	return 0;
@@ -271,7 +266,7 @@ static void describe_status(int status, char *buf, size_t len)
  */
 static void keep_one_coming(struct supervisor *s)
 {
-	int64_t soon = now_ms() + SUPERVISOR_FIRST_DELAY_MS;
+	int64_t soon = monotonic_ms() + SUPERVISOR_FIRST_DELAY_MS;
 	struct sup_worker *first = NULL;
 	uint32_t i;
 
@@ -345,7 +340,7 @@ static void reap_workers(struct supervisor *s, bool stopping)
 					   how);
 			continue;
 		}
-		now = now_ms();
+		now = monotonic_ms();
 		lived = now - sw->started_ms;
 		if (!sw->ready) {
 			sw->delay_ms = sw->delay_ms == 0
@@ -376,7 +371,7 @@ static void reap_workers(struct supervisor *s, bool stopping)
  * until the next one, or -1. */
 static int64_t restart_due(struct supervisor *s)
 {
-	int64_t now = now_ms(), next = -1, left;
+	int64_t now = monotonic_ms(), next = -1, left;
 	uint32_t i;
 	int rc;
 
@@ -415,7 +410,7 @@ static uint32_t live_workers(const struct supervisor *s)
 void sup_stop_workers(struct supervisor *s, int signo)
 {
 	struct pollfd pfd = { .fd = sig_pipe[0], .events = POLLIN };
-	int64_t deadline = now_ms() + SUPERVISOR_STOP_WAIT_MS;
+	int64_t deadline = monotonic_ms() + SUPERVISOR_STOP_WAIT_MS;
 	bool killed = false;
 	uint32_t i;
 
@@ -424,7 +419,7 @@ void sup_stop_workers(struct supervisor *s, int signo)
 			kill(s->workers[i].pid, signo);
 	reap_workers(s, true);
 	while (live_workers(s) > 0) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - monotonic_ms();
 
 		if (left <= 0 && !killed) {
 			SERVER_LOG("%u worker(s) still running after %d ms; killing them",
@@ -482,7 +477,7 @@ static void log_start(const struct supervisor *s)
 static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
 {
 	const struct server_config *cfg = s->cfg;
-	int64_t deadline = now_ms() + SUPERVISOR_ORPHAN_WAIT_MS;
+	int64_t deadline = monotonic_ms() + SUPERVISOR_ORPHAN_WAIT_MS;
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
 	bool told = false;
 	int rc;
@@ -490,7 +485,7 @@ static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
 	for (;;) {
 		rc = interlock_acquire(&s->il, cfg->run_dir, cfg->port,
 				       cfg->unix_socket, err, errlen);
-		if (rc != -EAGAIN || now_ms() >= deadline)
+		if (rc != -EAGAIN || monotonic_ms() >= deadline)
 			return rc;
 		if (!told)
 			SERVER_LOG("waiting up to %d s for the processes of a dead "
@@ -716,7 +711,7 @@ static void loop_once(struct supervisor *s, int64_t *next_tick)
 	struct pollfd pfd[3];
 	int64_t wait, restart_wait;
 
-	wait = *next_tick - now_ms();
+	wait = *next_tick - monotonic_ms();
 	restart_wait = restart_due(s);
 	if (restart_wait >= 0 && restart_wait < wait)
 		wait = restart_wait;
@@ -748,12 +743,12 @@ static void loop_once(struct supervisor *s, int64_t *next_tick)
 	if (s->up.old.adopted)
 		return;
 	recovery_poll(&s->recovery);
-	if (now_ms() >= *next_tick) {
+	if (monotonic_ms() >= *next_tick) {
 		/* The coarse clock every process judges expiry by. */
 		table_tick(&s->cache.table, (uint32_t)time(NULL));
 		*next_tick += SUPERVISOR_TICK_MS;
-		if (*next_tick < now_ms())
-			*next_tick = now_ms() + SUPERVISOR_TICK_MS;
+		if (*next_tick < monotonic_ms())
+			*next_tick = monotonic_ms() + SUPERVISOR_TICK_MS;
 	}
 }
 
@@ -775,7 +770,7 @@ int supervisor_run(const struct server_config *cfg)
 	}
 	/* Every worker starts "due now". */
 	restart_due(s);
-	next_tick = now_ms() + SUPERVISOR_TICK_MS;
+	next_tick = monotonic_ms() + SUPERVISOR_TICK_MS;
 	while (!got_stop && !s->up.retire)
 		loop_once(s, &next_tick);
 	/* The segment, sockets and lock file are a successor's now (or still

@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define UPGRADE_ACK_WAIT_MS 5000
 #define UPGRADE_REQUEST_WAIT_MS 60000
 
@@ -79,14 +81,6 @@ void upgrade_save_argv(int argc, char **argv)
 	else if ((n = readlink("/proc/self/exe", exe_path,
 			       sizeof(exe_path) - 1)) > 0)
 		exe_path[n] = '\0';
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* clear_cloexec - keep fd open across exec (the new binary's copy). */
@@ -268,8 +262,8 @@ void upgrade_wait_ack(int chan)
 		(void)!read(chan, &c, 1);
 }
 
-/* gone - pid has exited (a zombie its parent has not reaped counts). */
-static bool gone(pid_t pid)
+/* pid_gone - pid has exited (a zombie its parent has not reaped counts). */
+static bool pid_gone(pid_t pid)
 {
 	char path[64], buf[256], *paren;
 	ssize_t n;
@@ -306,7 +300,7 @@ int upgrade_request(const struct server_config *cfg)
 {
 	char lock[CONFIG_PATH_MAX + 16], failed[CONFIG_PATH_MAX + 32], why[1024];
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
-	int64_t deadline = mono_ms() + UPGRADE_REQUEST_WAIT_MS;
+	int64_t deadline = monotonic_ms() + UPGRADE_REQUEST_WAIT_MS;
 	pid_t old, now;
 
 	snprintf(lock, sizeof(lock), "%s/%s", cfg->run_dir, INTERLOCK_LOCK_FILE);
@@ -327,9 +321,9 @@ int upgrade_request(const struct server_config *cfg)
 			(int)old, strerror(errno));
 		return 1;
 	}
-	while (mono_ms() < deadline) {
+	while (monotonic_ms() < deadline) {
 		now = interlock_holder_pid(cfg->run_dir);
-		if (now != 0 && now != old && !gone(now) && gone(old)) {
+		if (now != 0 && now != old && !pid_gone(now) && pid_gone(old)) {
 			printf(SERVER_NAME ": upgraded: pid %d serves (was %d)\n",
 			       (int)now, (int)old);
 			return 0;
@@ -341,7 +335,7 @@ int upgrade_request(const struct server_config *cfg)
 				(int)old, why);
 			return 1;
 		}
-		if (now == old && gone(old)) {
+		if (now == old && pid_gone(old)) {
 			fprintf(stderr,
 				SERVER_NAME ": --upgrade: pid %d stopped\n",
 				(int)old);
