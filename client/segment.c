@@ -396,7 +396,7 @@ void segment_write_headers(struct segment *seg, const struct segment_options *op
 
 /*
  * segment_create - create and map both parts and write the header.  Each part
- * gets opt's size plus segment_overhead(), rounded up to whole pages (whole
+ * gets opt's size plus SEGMENT_OVERHEAD, rounded up to whole pages (whole
  * huge pages for the data part when huge pages are asked for).  0, or -errno
  * with err saying what failed and what to do; nothing is left behind.  With
  * huge_pages=try and no huge pages, succeeds with huge_fell_back set and err
