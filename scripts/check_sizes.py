@@ -10,7 +10,7 @@ in a file that scripts/size_allowlist.txt does not name.  That list holds
 the files over a limit when the check was written, each with a comment: the
 way to shrink it is to split the file or the function and drop its line.
 
-C functions are found with a brace-depth scan (comments, strings and
+C functions (in .c and .h files) are found with a brace-depth scan (comments, strings and
 preprocessor lines skipped): a brace at depth 0 whose header ends in ")"
 opens a function, and its length counts the lines from its name's line to
 its closing brace.  Python functions and methods come from the ast module,
@@ -166,7 +166,7 @@ def main():
         problems = []
         if nlines > a.file_limit and not path.endswith(".inc"):
             problems.append("%d lines (limit %d)" % (nlines, a.file_limit))
-        if path.endswith(".c"):
+        if path.endswith((".c", ".h")):
             funcs = c_functions(text)
         elif path.endswith(".py"):
             funcs = py_functions(text, path)
