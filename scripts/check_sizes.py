@@ -10,10 +10,10 @@ in a file that scripts/size_allowlist.txt does not name.  That list holds
 the files over a limit when the check was written, each with a comment: the
 way to shrink it is to split the file or the function and drop its line.
 
-C functions (in .c and .h files) are found with a brace-depth scan (comments, strings and
-preprocessor lines skipped): a brace at depth 0 whose header ends in ")"
-opens a function, and its length counts the lines from its name's line to
-its closing brace.  Python functions and methods come from the ast module,
+C functions (in .c and .h files) are found with a brace-depth scan
+(comments, strings and preprocessor lines skipped): a brace at depth 0 whose
+header ends in ")" opens a function, and its length counts the lines from
+its name's line to its closing brace.  Python functions and methods come from the ast module,
 decorators excluded.  No tool beyond python3.
 
 Usage: scripts/check_sizes.py [--root DIR] [--file-limit N] [--function-limit N]
