@@ -52,6 +52,8 @@ class Server:
         self.argv = [os.path.join(build, "server", "shmkv-server"), "-p",
                      str(self.port), "--run-dir", self.run_dir, "-t", "2",
                      "-m", "256", "--huge-pages", "off"]
+        if os.geteuid() == 0:
+            self.argv += ["-u", "root"]  # as memcached: root only when told so
         self.log = open(os.path.join(tmp, "server.log"), "wb")
         self.proc = None
 

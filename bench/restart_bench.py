@@ -125,7 +125,8 @@ def measure(build, tmp, memory, keys, repeat, threads):
     shmkv = Restartable("shmkv", [
         os.path.join(build, "server", "shmkv-server"), "-p", str(sport), "-l", "127.0.0.1",
         "--run-dir", os.path.join(tmp, "restart-run"), "-m", str(memory),
-        "-t", str(threads), "--huge-pages", "off", "-e", os.path.join(shm, "shmkv")],
+        "-t", str(threads), "--huge-pages", "off", "-e", os.path.join(shm, "shmkv")] +
+        (["-u", "root"] if os.geteuid() == 0 else []),  # as memcached, told so
         sport, tmp)
     mc = Restartable("memcached", [
         "memcached", "-u", "root", "-p", str(mport), "-l", "127.0.0.1", "-m", str(memory),

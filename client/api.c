@@ -49,7 +49,6 @@
 
 static _Atomic uint64_t handles_opened;
 
-
 /*
  * The calling thread's last message, and whether the call now running
  * wrote it (api_fail) or it is left over from an earlier call.
@@ -93,16 +92,24 @@ const char *shmkv_strerror(enum shmkv_status status)
 	case SHMKV_NOT_FOUND: return "not found";
 	case SHMKV_TOO_SMALL: return "buffer too small for the value";
 	case SHMKV_NOT_STORED: return "not stored";
-	case SHMKV_EXISTS: return "the item changed since it was read (CAS mismatch)";
+	case SHMKV_EXISTS:
+		return "the item changed since it was read (CAS mismatch)";
 	case SHMKV_BAD_KEY: return "bad key: empty or longer than 250 bytes";
-	case SHMKV_TOO_LARGE: return "value larger than the server's item size limit";
-	case SHMKV_NO_MEMORY: return "the server is out of memory for this item";
-	case SHMKV_NON_NUMERIC: return "cannot increment or decrement a non-numeric value";
+	case SHMKV_TOO_LARGE:
+		return "value larger than the server's item size limit";
+	case SHMKV_NO_MEMORY:
+		return "the server is out of memory for this item";
+	case SHMKV_NON_NUMERIC:
+		return "cannot increment or decrement a non-numeric value";
 	case SHMKV_NO_SERVER: return "no shmkv-server listening at that socket";
-	case SHMKV_PERMISSION: return "the server does not let this user attach";
-	case SHMKV_VERSION_MISMATCH: return "the server's segment layout version differs from the library's";
-	case SHMKV_NO_PROC_SLOTS: return "the server has no proc slot left for another client";
-	case SHMKV_SERVER_GONE: return "the server stopped; the next call reattaches";
+	case SHMKV_PERMISSION:
+		return "the server does not let this user attach";
+	case SHMKV_VERSION_MISMATCH:
+		return "the server's segment layout version differs from the library's";
+	case SHMKV_NO_PROC_SLOTS:
+		return "the server has no proc slot left for another client";
+	case SHMKV_SERVER_GONE:
+		return "the server stopped; the next call reattaches";
 	case SHMKV_PROTOCOL: return "unexpected reply from the server";
 	case SHMKV_SYSTEM: return "a system call failed";
 	case SHMKV_OUT_OF_MEMORY: return "out of memory in the client";
@@ -137,20 +144,21 @@ static enum shmkv_status attach(shmkv *kv)
 	struct cache *c;
 	int rc;
 
-	st = attach_connect(kv->path, kv->layout_version, &res, err,
-			    sizeof(err));
+	st = attach_connect(kv->path, kv->layout_version, &res, err, sizeof(err));
 	if (st != SHMKV_OK)
 		return api_fail(st, "%s", err);
 	c = calloc(1, sizeof(*c));
-	rc = c == NULL ? -ENOMEM : cache_attach(c, res.data_fd, res.ctl_fd, err,
-						sizeof(err));
+	rc = c == NULL
+		     ? -ENOMEM
+		     : cache_attach(c, res.data_fd, res.ctl_fd, err, sizeof(err));
 	if (rc < 0) {
 		free(c);
 		close(res.sock);
 		if (rc == -ENOMEM)
 			return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
-		return api_fail(rc == -EPROTO ? SHMKV_VERSION_MISMATCH : SHMKV_PROTOCOL,
-			    "cannot map the server's segment: %s", err);
+		return api_fail(rc == -EPROTO ? SHMKV_VERSION_MISMATCH
+					      : SHMKV_PROTOCOL,
+				"cannot map the server's segment: %s", err);
 	}
 	/* The slot the server claimed in our name: the server releases it
 	 * when our connection closes, never we (see api_detach). */
@@ -160,8 +168,9 @@ static enum shmkv_status attach(shmkv *kv)
 		cache_destroy(c);
 		free(c);
 		close(res.sock);
-		return api_fail(SHMKV_PROTOCOL, "the server gave proc slot %u of %u",
-			    res.slot, nprocs);
+		return api_fail(SHMKV_PROTOCOL,
+				"the server gave proc slot %u of %u", res.slot,
+				nprocs);
 	}
 	kv->sock = res.sock;
 	api_readers_sum(kv, &now);
@@ -204,8 +213,8 @@ enum shmkv_status shmkv_open_version(const char *socket_path,
 
 enum shmkv_status shmkv_open(const char *socket_path, shmkv **out)
 {
-	return api_result(shmkv_open_version(socket_path,
-					     SEGMENT_LAYOUT_VERSION, out));
+	return api_result(
+		shmkv_open_version(socket_path, SEGMENT_LAYOUT_VERSION, out));
 }
 
 void shmkv_close(shmkv *kv)
@@ -217,11 +226,6 @@ void shmkv_close(shmkv *kv)
 	pthread_mutex_destroy(&kv->mu);
 	free(kv->path);
 	free(kv);
-}
-
-static int64_t coarse_ms(void)
-{
-	return (int64_t)(monotonic_coarse_ns() / 1000000);
 }
 
 static enum shmkv_status check_live(shmkv *kv, bool poll_now);
@@ -256,33 +260,38 @@ static enum shmkv_status check_live(shmkv *kv, bool poll_now)
 		    st == SHMKV_NO_PROC_SLOTS)
 			return st;
 		snprintf(why, sizeof(why), "%s", last_error.text);
-		return api_fail(SHMKV_SERVER_GONE, "the server is gone and no new "
-				"one answers at %s yet (%s)", kv->path, why);
+		return api_fail(SHMKV_SERVER_GONE,
+				"the server is gone and no new "
+				"one answers at %s yet (%s)",
+				kv->path, why);
 	}
 	struct segment_header *h = segment_header(&kv->cache->seg);
 	bool gone = atomic_load_explicit(&h->state, memory_order_acquire) !=
 		    SEGMENT_STATE_RUNNING;
 	if (!gone && (poll_now || ++kv->calls % LIVENESS_EVERY == 0 ||
-		      coarse_ms() - kv->polled_ms >= LIVENESS_MS)) {
+		      monotonic_coarse_ms() - kv->polled_ms >= LIVENESS_MS)) {
 		struct pollfd p = { .fd = kv->sock, .events = POLLIN | POLLRDHUP };
 
 		/* The server never speaks unasked: anything readable here is
 		 * its connection closing. */
 		gone = poll(&p, 1, 0) > 0;
-		kv->polled_ms = coarse_ms();
+		kv->polled_ms = monotonic_coarse_ms();
 	}
 	if (gone) {
 		/* RUNNING with the connection closed: our worker went (a live
 		 * upgrade retired it, or it died) but the server serves; attach
 		 * again at once, so that the program's call does not fail. */
-		bool serving = atomic_load_explicit(&h->state, memory_order_acquire) ==
+		bool serving = atomic_load_explicit(&h->state,
+						    memory_order_acquire) ==
 			       SEGMENT_STATE_RUNNING;
 
 		api_detach(kv);
 		if (serving && attach(kv) == SHMKV_OK)
 			return SHMKV_OK;
-		return api_fail(SHMKV_SERVER_GONE, "the server at %s stopped; the "
-			    "next call reattaches", kv->path);
+		return api_fail(SHMKV_SERVER_GONE,
+				"the server at %s stopped; the "
+				"next call reattaches",
+				kv->path);
 	}
 	return SHMKV_OK;
 }

@@ -9,6 +9,8 @@
  * Interface routines:
  *   monotonic_ns         nanoseconds on CLOCK_MONOTONIC
  *   monotonic_coarse_ns  the same on CLOCK_MONOTONIC_COARSE
+ *   monotonic_ms, monotonic_coarse_ms  the two in milliseconds, signed, for
+ *                        deadlines and intervals that may come out negative
  */
 #ifndef SHMKV_CLOCK_H
 #define SHMKV_CLOCK_H
@@ -32,6 +34,16 @@ static inline uint64_t monotonic_ns(void)
 static inline uint64_t monotonic_coarse_ns(void)
 {
 	return clock_ns(CLOCK_MONOTONIC_COARSE);
+}
+
+static inline int64_t monotonic_ms(void)
+{
+	return (int64_t)(monotonic_ns() / 1000000);
+}
+
+static inline int64_t monotonic_coarse_ms(void)
+{
+	return (int64_t)(monotonic_coarse_ns() / 1000000);
 }
 
 #endif

@@ -96,8 +96,8 @@
 /* How long the recoverer sleeps between looks at a lock it waits for. */
 #define RECOVER_NAP_NS 100000L
 
-/* nap - let the processes we wait for run; a yield first, then sleeps. */
-static void nap(unsigned int *round)
+/* wait_for_others - let the processes we wait for run; a yield first, then sleeps. */
+static void wait_for_others(unsigned int *round)
 {
 	struct timespec ts = { 0, RECOVER_NAP_NS };
 
@@ -297,7 +297,7 @@ static bool take_waitlist_owner(const struct lwlock_owner *me,
 			return true;
 		if (monotonic_ns() > deadline)
 			return false;
-		nap(&round);
+		wait_for_others(&round);
 	}
 }
 
@@ -427,7 +427,7 @@ int lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
 		}
 		if (monotonic_ns() > deadline)
 			return -EAGAIN;
-		nap(&round);
+		wait_for_others(&round);
 	}
 	hold = w2 & LW_LOCK_MASK;
 	if ((hold & LW_VAL_EXCLUSIVE) != 0 && live_excl == 0) {
@@ -446,7 +446,5 @@ int lwlock_recover(const struct lwlock_owner *me, struct lwlock *lock,
 	/* (e) */
 	if (!release_dead_share(me, lock, dead, offset, take, deadline, res))
 		return -EAGAIN;
-	res->changed = res->dead_exclusive || res->dead_shared > 0 ||
-		       res->waitlist_taken;
 	return 0;
 }

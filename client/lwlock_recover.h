@@ -29,7 +29,6 @@ struct lwlock_recover_result {
 	uint32_t dead_shared; /* shared holds of dead processes given back */
 	bool waitlist_taken;  /* a dead process owned the wait list */
 	uint32_t woken;	      /* waiters woken at the end */
-	bool changed;	      /* any of the above */
 };
 
 /*

@@ -43,9 +43,8 @@
  * segment_internal.h.
  *
  * Interface routines (see segment.h): segment_create, segment_detach,
- * segment_alloc, segment_find, segment_ptr, segment_readonly_fd,
- * segment_overhead.  What the kernel offers and gave in huge pages is
- * hugepages.c's.
+ * segment_alloc, segment_find, segment_ptr, segment_readonly_fd.  What
+ * the kernel offers and gave in huge pages is hugepages.c's.
  */
 #include "segment.h"
 
@@ -154,12 +153,6 @@ void segment_detach(struct segment *seg)
 	if (seg == NULL || (seg->data == NULL && seg->ctl == NULL))
 		return;
 	segment_release(seg);
-}
-
-/* segment_overhead - bytes segment_create adds to each part (see above). */
-size_t segment_overhead(void)
-{
-	return SEGMENT_OVERHEAD;
 }
 
 /* seal_size - forbid every later change of the memfd's size. */
@@ -403,7 +396,7 @@ void segment_write_headers(struct segment *seg, const struct segment_options *op
 
 /*
  * segment_create - create and map both parts and write the header.  Each part
- * gets opt's size plus segment_overhead(), rounded up to whole pages (whole
+ * gets opt's size plus SEGMENT_OVERHEAD, rounded up to whole pages (whole
  * huge pages for the data part when huge pages are asked for).  0, or -errno
  * with err saying what failed and what to do; nothing is left behind.  With
  * huge_pages=try and no huge pages, succeeds with huge_fell_back set and err

@@ -27,7 +27,6 @@
  *   segment_find        look a named region up in the directory
  *   segment_ptr         bounds-checked offset -> address
  *   segment_readonly_fd a new O_RDONLY descriptor of the data part, to hand out
- *   segment_overhead    bytes segment_create adds to each part's size
  */
 #ifndef SHMKV_SEGMENT_H
 #define SHMKV_SEGMENT_H
@@ -232,14 +231,6 @@ void *segment_ptr(const struct segment *seg, enum segment_part part,
 
 /* segment_readonly_fd - a new O_RDONLY fd of the data part, or -errno. */
 int segment_readonly_fd(const struct segment *seg);
-
-/*
- * segment_overhead - bytes segment_create adds to each part's requested size
- * for the header, the directory and the alignment padding of up to
- * SEGMENT_DIR_CAPACITY regions.  So regions whose unrounded sizes add up to
- * opt->data_size (opt->ctl_size) always fit in the part.
- */
-size_t segment_overhead(void);
 
 static inline struct segment_header *segment_header(const struct segment *seg)
 {

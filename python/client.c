@@ -450,7 +450,7 @@ struct found {
 	bool oom;
 };
 
-static int gather(const struct shmkv_key_info *k, void *arg)
+static int scan_collect_key(const struct shmkv_key_info *k, void *arg)
 {
 	struct found *f = arg;
 	void *key;
@@ -489,7 +489,8 @@ static PyObject *client_scan(PyObject *self, PyObject *args, PyObject *kw)
 	    (prefix != NULL && shmkv_py_key(prefix, &p) < 0))
 		return NULL;
 	c->busy++;
-	Py_BEGIN_ALLOW_THREADS st = shmkv_scan(kv, p.p, p.len, gather, &f);
+	Py_BEGIN_ALLOW_THREADS st = shmkv_scan(kv, p.p, p.len, scan_collect_key,
+					       &f);
 	Py_END_ALLOW_THREADS c->busy--;
 	if (st != SHMKV_OK)
 		shmkv_py_raise(st);

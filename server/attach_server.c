@@ -63,10 +63,10 @@ static int send_line(int fd, const char *text, const int *fds, int nfds)
 	return n == (ssize_t)iov.iov_len ? 0 : -1;
 }
 
-static int refuse(int fd, const char *fmt, ...)
+static int attach_refuse(int fd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static int refuse(int fd, const char *fmt, ...)
+static int attach_refuse(int fd, const char *fmt, ...)
 {
 	char line[256];
 	va_list ap;
@@ -106,17 +106,19 @@ int attach_serve(const struct attach_server *as, int fd, const char *line,
 	size_t n = sizeof(ATTACH_COMMAND) - 1;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
-		return refuse(fd, "cannot tell who you are (%s)",
-			      strerror(errno));
+		return attach_refuse(fd, "cannot tell who you are (%s)",
+				     strerror(errno));
 	if (cred.uid != 0 && cred.uid != geteuid() &&
 	    !(as->policy.group_set && peer_in_group(fd, &cred, as->policy.group)))
-		return refuse(fd,
-			      "permission denied for uid %u: only uid %u, "
-			      "root%s%s may attach",
-			      (unsigned)cred.uid, (unsigned)geteuid(),
-			      as->policy.group_set ? " and members of group "
-						   : " (see --attach-group)",
-			      as->policy.group_set ? as->policy.group_name : "");
+		return attach_refuse(fd,
+				     "permission denied for uid %u: only uid %u, "
+				     "root%s%s may attach",
+				     (unsigned)cred.uid, (unsigned)geteuid(),
+				     as->policy.group_set
+					     ? " and members of group "
+					     : " (see --attach-group)",
+				     as->policy.group_set ? as->policy.group_name
+							  : "");
 
 	len = len - n < sizeof(buf) - 1 ? len - n : sizeof(buf) - 1;
 	memcpy(buf, line + n, len);
@@ -125,16 +127,16 @@ int attach_serve(const struct attach_server *as, int fd, const char *line,
 	version = strtoul(buf, &end, 10);
 	if (errno != 0 || end == buf ||
 	    (*end != '\r' && *end != '\n' && *end != '\0'))
-		return refuse(fd, "bad request: expected '" ATTACH_COMMAND
-				  " <layout-version>'");
+		return attach_refuse(fd, "bad request: expected '" ATTACH_COMMAND
+					 " <layout-version>'");
 	if (version != SEGMENT_LAYOUT_VERSION)
-		return refuse(fd,
-			      "layout version mismatch (server %u, client %lu)",
-			      SEGMENT_LAYOUT_VERSION, version);
+		return attach_refuse(fd,
+				     "layout version mismatch (server %u, client %lu)",
+				     SEGMENT_LAYOUT_VERSION, version);
 
 	if (proc_claim(as->cache->procs, as->cache->nprocs, cred.pid, slot) < 0)
-		return refuse(fd, "out of proc slots (all %u are taken)",
-			      as->cache->nprocs);
+		return attach_refuse(fd, "out of proc slots (all %u are taken)",
+				     as->cache->nprocs);
 	/* Before the client can lock anything: from now on the supervisor
 	 * watches it. */
 	proc_record_identity(proc_get(as->cache->procs, as->cache->nprocs, *slot),

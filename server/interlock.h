@@ -32,10 +32,18 @@
  * removed by acquire; il->stale_pid and il->stale_shims_removed say what
  * was removed so that the caller can log it.  Nothing here prints.
  *
+ * A live upgrade's successor adopts the interlock of the server it takes
+ * over from (interlock_adopt) instead of acquiring one; the lock file's
+ * format is read and written only by interlock_lock_file.c.
+ *
  * Interface routines:
  *   interlock_default_run_dir  "/tmp/shmkv-<port>"
  *   interlock_shim_key         the key of a port's n-th shim candidate
  *   interlock_acquire          create run dir, lock file and shim, or refuse
+ *   interlock_adopt            take over a running server's, for an upgrade
+ *   interlock_reclaim          name this process again after a failed one
+ *   interlock_rewrite_lock_file  name this process in the lock file, atomically
+ *   interlock_holder_pid       the PID a run directory's lock file names
  *   interlock_release          remove shim and lock file (acquiring process only)
  *   interlock_release_cb       interlock_release as an onexit_fn
  */
@@ -57,15 +65,14 @@
 #define INTERLOCK_SHIM_SIZE 64
 #define INTERLOCK_SHIM_MAGIC UINT64_C(0x6d696873766b6d73) /* "smkvshim" */
 
-/* What the shim holds.  Only the magic, port and creator are read by a later
- * server; data_ino is there for the supervisor to record the data memfd's
- * inode, so that an operator (or a later check) can tie shim and segment. */
+/* What the shim holds: what a later server reads to tell a shim of ours for
+ * its port from another program's segment, and whom to name in a refusal.
+ * Its attach count, which the kernel keeps, is the rest. */
 struct interlock_shim {
 	uint64_t magic;
 	int64_t creator_pid;
 	int32_t port;
-	uint32_t reserved;
-	uint64_t data_ino; /* 0 until the supervisor writes it */
+	uint32_t reserved; /* padding, zero */
 };
 
 _Static_assert(sizeof(struct interlock_shim) <= INTERLOCK_SHIM_SIZE,
@@ -77,18 +84,24 @@ struct interlock {
 	char socket_path[INTERLOCK_PATH_MAX];
 	int port;
 	key_t shim_key;
-	int shim_id;                  /* -1 when not held */
-	struct interlock_shim *shim;  /* attached shim, NULL when not held */
-	pid_t owner_pid;              /* 0 when not held */
-	pid_t stale_pid;              /* dead server whose lock file we removed, or 0 */
-	int stale_shims_removed;      /* stale shims of ours removed by acquire */
-	bool created_run_dir;         /* acquire made it: release removes it if empty */
+	int shim_id;		     /* -1 when not held */
+	struct interlock_shim *shim; /* attached shim, NULL when not held */
+	pid_t owner_pid;	     /* 0 when not held */
+	pid_t stale_pid; /* dead server whose lock file we removed, or 0 */
+	int stale_shims_removed; /* stale shims of ours removed by acquire */
+	bool created_run_dir; /* acquire made it: release removes it if empty */
 };
 
 int interlock_default_run_dir(int port, char *buf, size_t len);
 key_t interlock_shim_key(int port, int attempt);
 int interlock_acquire(struct interlock *il, const char *run_dir, int port,
 		      const char *socket_path, char *err, size_t errlen);
+int interlock_adopt(struct interlock *il, const char *run_dir, int port,
+		    const char *socket_path, key_t shim_key, pid_t holder,
+		    bool created_run_dir, char *err, size_t errlen);
+int interlock_reclaim(struct interlock *il);
+int interlock_rewrite_lock_file(const struct interlock *il);
+pid_t interlock_holder_pid(const char *run_dir);
 int interlock_release(struct interlock *il, char *err, size_t errlen);
 void interlock_release_cb(void *il);
 

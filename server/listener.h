@@ -18,6 +18,7 @@
  *   listener_open_tcp    a bound, listening SO_REUSEPORT socket on -l:-p
  *   listener_open_unix   bind and listen on a Unix path that is safe to take
  *   listener_close_unix  close it and unlink the path if it is still ours
+ *   listener_adopt_unix  one a live upgrade handed over (listener_adopt.c)
  */
 #ifndef SHMKV_LISTENER_H
 #define SHMKV_LISTENER_H
@@ -55,5 +56,9 @@ int listener_open_unix(struct listener_unix *l, const char *path,
 /* listener_close_unix - close the socket; unlink its path only if the file
  * there is still the one we bound (someone may have replaced it). */
 void listener_close_unix(struct listener_unix *l);
+
+/* listener_adopt_unix - *l for fd, a listening socket inherited from the
+ * server a live upgrade takes over, bound at path; closed as if bound here. */
+void listener_adopt_unix(struct listener_unix *l, int fd, const char *path);
 
 #endif

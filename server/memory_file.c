@@ -59,9 +59,9 @@
 #include "table.h"
 
 enum file_kind {
-	FILE_EMPTY,    /* no bytes: free to use */
-	FILE_OURS,     /* starts with our magic */
-	FILE_FOREIGN,  /* anything else */
+	FILE_EMPTY,   /* no bytes: free to use */
+	FILE_OURS,    /* starts with our magic */
+	FILE_FOREIGN, /* anything else */
 };
 
 /*
@@ -84,11 +84,14 @@ static int open_part(const char *path, int *fdp, char *err, size_t errlen)
 		goto fail_errno;
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    (st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "memory file %s is %s; it is not ours to use: "
-			 "remove it yourself or choose another --memory-file", path,
+		snprintf(err, errlen,
+			 "memory file %s is %s; it is not ours to use: "
+			 "remove it yourself or choose another --memory-file",
+			 path,
 			 !S_ISREG(st.st_mode) ? "not a regular file"
-			 : st.st_uid != geteuid() ? "owned by another user"
-			 : "open to group or others (it must be mode 0600)");
+			 : st.st_uid != geteuid()
+				 ? "owned by another user"
+				 : "open to group or others (it must be mode 0600)");
 		close(fd);
 		return -EPERM;
 	}
@@ -143,9 +146,11 @@ static int lock_data(int fd, const char *path, char *err, size_t errlen)
 	memset(&h, 0, sizeof(h));
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		memset(&h, 0, sizeof(h));
-	snprintf(err, errlen, "memory file %s is in use by another running server "
+	snprintf(err, errlen,
+		 "memory file %s is in use by another running server "
 		 "(pid %d, port %d); stop it first, or give this one another "
-		 "--memory-file", path, (int)h.creator_pid, (int)h.settings.port);
+		 "--memory-file",
+		 path, (int)h.creator_pid, (int)h.settings.port);
 	return -EBUSY;
 }
 
@@ -155,17 +160,18 @@ static void want_settings(const struct server_config *cfg,
 {
 	*out = *cc;
 	out->seg.settings.port = cfg->port;
-	out->seg.settings.run_dir_hash = table_hash(cfg->run_dir, strlen(cfg->run_dir));
+	out->seg.settings.run_dir_hash = table_hash(cfg->run_dir,
+						    strlen(cfg->run_dir));
 	snprintf(out->seg.settings.run_dir, sizeof(out->seg.settings.run_dir),
 		 "%s", cfg->run_dir);
 }
 
-#define DIFF(cond, ...)                                                      \
-	do {                                                                 \
-		if ((cond) && n < len)                                       \
+#define DIFF(cond, ...) \
+	do { \
+		if ((cond) && n < len) \
 			n += snprintf(buf + n, len - n, "%s", n ? "; " : ""); \
-		if ((cond) && n < len)                                       \
-			n += snprintf(buf + n, len - n, __VA_ARGS__);        \
+		if ((cond) && n < len) \
+			n += snprintf(buf + n, len - n, __VA_ARGS__); \
 	} while (0)
 
 /* settings_differ - what of have differs from want, for the message;
@@ -177,58 +183,68 @@ static bool settings_differ(const struct segment_settings *have,
 	size_t n = 0;
 
 	buf[0] = '\0';
-	DIFF(have->memory != want->memory, "made with -m %" PRIu64
-	     " (this start: -m %" PRIu64 ")", have->memory >> 20, want->memory >> 20);
-	DIFF(have->max_item_size != want->max_item_size, "made with -I %" PRIu32
-	     " (this start: -I %" PRIu32 ")", have->max_item_size, want->max_item_size);
-	DIFF(have->partitions != want->partitions, "made with %" PRIu32
-	     " partitions (this start: %" PRIu32 ")", have->partitions,
-	     want->partitions);
+	DIFF(have->memory != want->memory,
+	     "made with -m %" PRIu64 " (this start: -m %" PRIu64 ")",
+	     have->memory >> 20, want->memory >> 20);
+	DIFF(have->max_item_size != want->max_item_size,
+	     "made with -I %" PRIu32 " (this start: -I %" PRIu32 ")",
+	     have->max_item_size, want->max_item_size);
+	DIFF(have->partitions != want->partitions,
+	     "made with %" PRIu32 " partitions (this start: %" PRIu32 ")",
+	     have->partitions, want->partitions);
 	DIFF(have->item_size_hint != want->item_size_hint ||
-	     have->max_procs != want->max_procs ||
-	     have->extra_ctl_bytes != want->extra_ctl_bytes,
+		     have->max_procs != want->max_procs ||
+		     have->extra_ctl_bytes != want->extra_ctl_bytes,
 	     "made with other internal sizes (item hint %" PRIu32 ", %" PRIu32
-	     " proc slots, %" PRIu64 " control bytes)", have->item_size_hint,
-	     have->max_procs, have->extra_ctl_bytes);
+	     " proc slots, %" PRIu64 " control bytes)",
+	     have->item_size_hint, have->max_procs, have->extra_ctl_bytes);
 	DIFF(have->port != want->port || have->run_dir_hash != want->run_dir_hash,
 	     "made by the server on port %" PRId32 " with run directory %.128s "
-	     "(this one: port %" PRId32 ", %.128s)", have->port, have->run_dir,
-	     want->port, want->run_dir);
+	     "(this one: port %" PRId32 ", %.128s)",
+	     have->port, have->run_dir, want->port, want->run_dir);
 	return n > 0;
 }
 
 /* check_version - refuse another layout version before mapping anything. */
-static int check_version(int fd, const char *path, const char *hint,
-			 char *err, size_t errlen)
+static int check_version(int fd, const char *path, const char *hint, char *err,
+			 size_t errlen)
 {
-	struct { uint64_t magic; uint32_t layout_version; } h;
+	struct {
+		uint64_t magic;
+		uint32_t layout_version;
+	} h;
 
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		h.layout_version = 0;
 	if (h.layout_version == SEGMENT_LAYOUT_VERSION)
 		return 0;
 	if (h.layout_version == 0) {
-		snprintf(err, errlen, "memory file %s was left incomplete by a "
-			 "server that died while making it%s", path, hint);
+		snprintf(err, errlen,
+			 "memory file %s was left incomplete by a "
+			 "server that died while making it%s",
+			 path, hint);
 		return -EPROTO;
 	}
-	snprintf(err, errlen, "memory file %s has layout version %" PRIu32
-		 ", this server knows %u: its items cannot be kept%s", path,
-		 h.layout_version, SEGMENT_LAYOUT_VERSION, hint);
+	snprintf(err, errlen,
+		 "memory file %s has layout version %" PRIu32
+		 ", this server knows %u: its items cannot be kept%s",
+		 path, h.layout_version, SEGMENT_LAYOUT_VERSION, hint);
 	return -EPROTO;
 }
 
 /*
- * adopt - map the files, check them against this start, and take them
+ * adopt_checked - map the files, check them against this start, and take them
  * over.  Owns the fds.
  */
-static int adopt(struct memory_file *mf, const struct cache_config *want,
-		 struct cache *c, int data_fd, int ctl_fd, char *err, size_t errlen)
+static int adopt_checked(struct memory_file *mf,
+			 const struct cache_config *want, struct cache *c,
+			 int data_fd, int ctl_fd, char *err, size_t errlen)
 {
 	const char *path = mf->used ? mf->cfg->memory_file : "(memfd)";
 	/* A refused upgrade changes nothing: there is nothing to reset. */
-	const char *hint = mf->running ? "; the running server goes on serving"
-				       : "; add --memory-file-reset to start cold";
+	const char *hint = mf->running
+				   ? "; the running server goes on serving"
+				   : "; add --memory-file-reset to start cold";
 	struct segment_settings ws;
 	char why[768];
 	int rc;
@@ -249,28 +265,35 @@ static int adopt(struct memory_file *mf, const struct cache_config *want,
 	    (mf->used ? SEGMENT_BACKING_FILE : SEGMENT_BACKING_MEMFD)) {
 		snprintf(err, errlen, "the segment is %s, but this start %s",
 			 mf->used ? "in memfds" : "a memory file",
-			 mf->used ? "names a --memory-file" : "names no --memory-file");
+			 mf->used ? "names a --memory-file"
+				  : "names no --memory-file");
 		cache_destroy(c);
 		return -EINVAL;
 	}
 	if ((mf->cfg->huge_pages == SEGMENT_HUGE_ON && !c->seg.huge) ||
 	    (mf->cfg->huge_pages == SEGMENT_HUGE_OFF && c->seg.huge)) {
-		snprintf(err, errlen, "memory file %s is on %s pages, but this start "
+		snprintf(err, errlen,
+			 "memory file %s is on %s pages, but this start "
 			 "asks for --huge-pages %s; use --huge-pages try, or a memory "
-			 "file on %s", path, c->seg.huge ? "huge" : "normal",
+			 "file on %s",
+			 path, c->seg.huge ? "huge" : "normal",
 			 config_huge_pages_name(mf->cfg->huge_pages),
 			 c->seg.huge ? "tmpfs (/dev/shm)" : "a hugetlbfs mount");
 		cache_destroy(c);
 		return -EINVAL;
 	}
-	c->seg.huge_fell_back = mf->cfg->huge_pages == SEGMENT_HUGE_TRY && !c->seg.huge;
+	c->seg.huge_fell_back = mf->cfg->huge_pages == SEGMENT_HUGE_TRY &&
+				!c->seg.huge;
 	cache_settings(want, &ws);
 	if (settings_differ(&segment_header(&c->seg)->settings, &ws, why,
 			    sizeof(why))) {
-		snprintf(err, errlen, "memory file %s does not fit this start: %s; "
-			 "start with the same settings to keep its items%s", path,
-			 why, mf->running ? "" : ", or add --memory-file-reset to "
-			 "start cold");
+		snprintf(err, errlen,
+			 "memory file %s does not fit this start: %s; "
+			 "start with the same settings to keep its items%s",
+			 path, why,
+			 mf->running ? ""
+				     : ", or add --memory-file-reset to "
+				       "start cold");
 		cache_destroy(c);
 		return -EINVAL;
 	}
@@ -302,7 +325,8 @@ static int open_files(struct memory_file *mf, int *data_fd, int *ctl_fd,
 	if (rc == 0)
 		rc = kind_of(*ctl_fd, SEGMENT_CTL_MAGIC, ctl_kind);
 	if (rc == 0 && (*data_kind == FILE_FOREIGN || *ctl_kind == FILE_FOREIGN)) {
-		snprintf(err, errlen, "memory file %s is not a shmkv segment; it is "
+		snprintf(err, errlen,
+			 "memory file %s is not a shmkv segment; it is "
 			 "not ours to overwrite: remove it yourself or choose "
 			 "another --memory-file",
 			 *data_kind == FILE_FOREIGN ? path : mf->ctl_path);
@@ -310,9 +334,11 @@ static int open_files(struct memory_file *mf, int *data_fd, int *ctl_fd,
 	}
 	if (rc == 0 && *data_kind == FILE_OURS && *ctl_kind == FILE_EMPTY &&
 	    !mf->cfg->memory_file_reset) {
-		snprintf(err, errlen, "memory file %s has no control part (%s is "
+		snprintf(err, errlen,
+			 "memory file %s has no control part (%s is "
 			 "missing or empty), so it cannot be adopted; add "
-			 "--memory-file-reset to start cold", path, mf->ctl_path);
+			 "--memory-file-reset to start cold",
+			 path, mf->ctl_path);
 		rc = -ENOENT;
 	}
 	if (rc < 0) {
@@ -323,7 +349,29 @@ static int open_files(struct memory_file *mf, int *data_fd, int *ctl_fd,
 	return rc;
 }
 
-int memory_file_open_cache(struct memory_file *mf, const struct server_config *cfg,
+/*
+ * memory_file_init - mf for a start with cfg whose cache is c, nothing
+ * opened yet; running: it takes over a running server's segment (a live
+ * upgrade).  *want is what this start would record in a new segment's
+ * header, and what an adopted one must have been made with.
+ */
+static void memory_file_init(struct memory_file *mf,
+			     const struct server_config *cfg,
+			     const struct cache_config *cc, struct cache *c,
+			     bool running, struct cache_config *want)
+{
+	memset(mf, 0, sizeof(*mf));
+	mf->cfg = cfg;
+	mf->cache = c;
+	mf->used = cfg->memory_file[0] != '\0';
+	mf->running = running;
+	snprintf(mf->ctl_path, sizeof(mf->ctl_path), "%s%s", cfg->memory_file,
+		 MEMORY_FILE_CTL_SUFFIX);
+	want_settings(cfg, cc, want);
+}
+
+int memory_file_open_cache(struct memory_file *mf,
+			   const struct server_config *cfg,
 			   const struct cache_config *cc, struct cache *c,
 			   char *err, size_t errlen)
 {
@@ -331,20 +379,15 @@ int memory_file_open_cache(struct memory_file *mf, const struct server_config *c
 	enum file_kind data_kind = FILE_EMPTY, ctl_kind = FILE_EMPTY;
 	int data_fd, ctl_fd, rc;
 
-	memset(mf, 0, sizeof(*mf));
-	mf->cfg = cfg;
-	mf->cache = c;
-	mf->used = cfg->memory_file[0] != '\0';
-	want_settings(cfg, cc, &want);
+	memory_file_init(mf, cfg, cc, c, false, &want);
 	if (!mf->used)
 		return cache_create(c, &want, err, errlen);
-	snprintf(mf->ctl_path, sizeof(mf->ctl_path), "%s%s", cfg->memory_file,
-		 MEMORY_FILE_CTL_SUFFIX);
-	rc = open_files(mf, &data_fd, &ctl_fd, &data_kind, &ctl_kind, err, errlen);
+	rc = open_files(mf, &data_fd, &ctl_fd, &data_kind, &ctl_kind, err,
+			errlen);
 	if (rc < 0)
 		return rc;
 	if (data_kind == FILE_OURS && !cfg->memory_file_reset)
-		return adopt(mf, &want, c, data_fd, ctl_fd, err, errlen);
+		return adopt_checked(mf, &want, c, data_fd, ctl_fd, err, errlen);
 	want.seg.in_files = true;
 	want.seg.file_data_fd = data_fd;
 	want.seg.file_ctl_fd = ctl_fd;
@@ -359,25 +402,21 @@ int memory_file_adopt_running(struct memory_file *mf,
 	struct cache_config want;
 	struct stat have, named;
 
-	memset(mf, 0, sizeof(*mf));
-	mf->cfg = cfg;
-	mf->cache = c;
-	mf->used = cfg->memory_file[0] != '\0';
-	mf->running = true;
-	snprintf(mf->ctl_path, sizeof(mf->ctl_path), "%s%s", cfg->memory_file,
-		 MEMORY_FILE_CTL_SUFFIX);
-	want_settings(cfg, cc, &want);
+	memory_file_init(mf, cfg, cc, c, true, &want);
 	/* Another --memory-file than the running server's would be a
 	 * second segment, not this one. */
-	if (mf->used && (fstat(data_fd, &have) < 0 || stat(cfg->memory_file, &named) < 0 ||
-			 have.st_dev != named.st_dev || have.st_ino != named.st_ino)) {
-		snprintf(err, errlen, "--memory-file %s is not the running server's "
-			 "memory file", cfg->memory_file);
+	if (mf->used &&
+	    (fstat(data_fd, &have) < 0 || stat(cfg->memory_file, &named) < 0 ||
+	     have.st_dev != named.st_dev || have.st_ino != named.st_ino)) {
+		snprintf(err, errlen,
+			 "--memory-file %s is not the running server's "
+			 "memory file",
+			 cfg->memory_file);
 		close(data_fd);
 		close(ctl_fd);
 		return -EINVAL;
 	}
-	return adopt(mf, &want, c, data_fd, ctl_fd, err, errlen);
+	return adopt_checked(mf, &want, c, data_fd, ctl_fd, err, errlen);
 }
 
 int memory_file_stats_region(struct memory_file *mf, uint64_t size,
@@ -390,7 +429,8 @@ int memory_file_stats_region(struct memory_file *mf, uint64_t size,
 	int rc;
 
 	if (!seg->adopted)
-		return segment_alloc(seg, SEGMENT_CTL, "server.stats", size, offset);
+		return segment_alloc(seg, SEGMENT_CTL, "server.stats", size,
+				     offset);
 	rc = segment_find(seg, "server.stats", &part, offset, &have);
 	if (rc < 0)
 		return rc;
@@ -413,7 +453,8 @@ void memory_file_recover(struct memory_file *mf, struct recovery *r)
 	if (mf->running) {
 		table_stats_total(&mf->cache->table, &st);
 		SERVER_LOG("took over the running server's segment: %" PRIu64
-			   " items kept", st.items);
+			   " items kept",
+			   st.items);
 		return;
 	}
 	if (seg->adopted && !seg->was_clean) {
@@ -425,17 +466,23 @@ void memory_file_recover(struct memory_file *mf, struct recovery *r)
 		}
 		if (dropped > 0 || busy > 0)
 			SERVER_LOG("dropped %u partition(s) a writer had left half "
-				   "changed%s", dropped, busy > 0 ? "; some locks were "
-				   "still held, not checked" : "");
+				   "changed%s",
+				   dropped,
+				   busy > 0 ? "; some locks were "
+					      "still held, not checked"
+					    : "");
 	}
 	if (!seg->adopted)
 		return;
 	table_stats_total(&mf->cache->table, &st);
-	SERVER_LOG("adopted memory file %s in %.3f s: %s, %" PRIu64 " items kept%s",
+	SERVER_LOG("adopted memory file %s in %.3f s: %s, %" PRIu64
+		   " items kept%s",
 		   mf->cfg->memory_file, seg->create_seconds,
-		   seg->was_clean ? "its last server stopped cleanly"
-				  : "its last server died; recovered what its processes left",
-		   st.items, r->pending > 0 ? " (some locks still being recovered)" : "");
+		   seg->was_clean
+			   ? "its last server stopped cleanly"
+			   : "its last server died; recovered what its processes left",
+		   st.items,
+		   r->pending > 0 ? " (some locks still being recovered)" : "");
 }
 
 void memory_file_stopped(struct memory_file *mf, bool whole)
@@ -456,6 +503,7 @@ void memory_file_close(void *arg)
 	else
 		/* Client programs attached to the segment learn that it is gone. */
 		atomic_store_explicit(&segment_header(&c->seg)->state,
-				      SEGMENT_STATE_SHUTDOWN, memory_order_release);
+				      SEGMENT_STATE_SHUTDOWN,
+				      memory_order_release);
 	cache_destroy(c);
 }

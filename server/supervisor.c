@@ -105,11 +105,6 @@ static void on_signal(int signo)
 	errno = saved;
 }
 
-static int64_t now_ms(void)
-{
-	return (int64_t)(monotonic_ns() / 1000000);
-}
-
 static int install_signals(void)
 {
 	struct sigaction sa;
@@ -120,8 +115,10 @@ static int install_signals(void)
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
-	    sigaction(SIGCHLD, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0)
+	if (sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGCHLD, &sa, NULL) < 0 ||
+	    sigaction(SIGUSR2, &sa, NULL) < 0)
 		return -errno;
 	/* A write to a closed connection must be an EPIPE, not a death;
 	 * the workers inherit this. */
@@ -228,7 +225,7 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		return -errno;
 	s->workers[i].pid = pid;
 	s->workers[i].ready = false;
-	s->workers[i].started_ms = now_ms();
+	s->workers[i].started_ms = monotonic_ms();
 	if (s->cfg->verbosity >= 1)
 		SERVER_LOG("started worker %u (pid %d)", i, (int)pid);
 	return 0;
@@ -249,17 +246,17 @@ static void free_recovery(void *arg)
 	recovery_free(arg);
 }
 
-
 /* describe_status - "exited with status 3" or "was killed by signal 9 (Killed)". */
 static void describe_status(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
+		snprintf(buf, len, "was killed by signal %d (%s)",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
-		snprintf(buf, len, "ended with wait status 0x%x", (unsigned)status);
+		snprintf(buf, len, "ended with wait status 0x%x",
+			 (unsigned)status);
 }
 
 /*
@@ -269,14 +266,15 @@ static void describe_status(int status, char *buf, size_t len)
  */
 static void keep_one_coming(struct supervisor *s)
 {
-	int64_t soon = now_ms() + SUPERVISOR_FIRST_DELAY_MS;
+	int64_t soon = monotonic_ms() + SUPERVISOR_FIRST_DELAY_MS;
 	struct sup_worker *first = NULL;
 	uint32_t i;
 
 	for (i = 0; i < s->nworkers; i++) {
 		if (s->workers[i].pid != 0)
 			return;
-		if (first == NULL || s->workers[i].restart_at_ms < first->restart_at_ms)
+		if (first == NULL ||
+		    s->workers[i].restart_at_ms < first->restart_at_ms)
 			first = &s->workers[i];
 	}
 	if (first != NULL && first->restart_at_ms > soon)
@@ -331,21 +329,23 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		sw->pid = 0;
 		release_dead_proc(s, pid);
 		/* After a hand-over the slot is the new worker's too. */
-		if (!s->up.handed_over)
-			atomic_store_explicit(&s->stats.slots[i].curr_connections, 0,
-					      memory_order_relaxed);
+		if (!s->up.old.adopted)
+			atomic_store_explicit(&s->stats.slots[i].curr_connections,
+					      0, memory_order_relaxed);
 		describe_status(status, how, sizeof(how));
 		if (stopping) {
 			if (s->cfg->verbosity >= 1 || !WIFEXITED(status) ||
 			    WEXITSTATUS(status) != 0)
-				SERVER_LOG("worker %u (pid %d) %s", i, (int)pid, how);
+				SERVER_LOG("worker %u (pid %d) %s", i, (int)pid,
+					   how);
 			continue;
 		}
-		now = now_ms();
+		now = monotonic_ms();
 		lived = now - sw->started_ms;
 		if (!sw->ready) {
-			sw->delay_ms = sw->delay_ms == 0 ? SUPERVISOR_FIRST_DELAY_MS
-							 : sw->delay_ms * 2;
+			sw->delay_ms = sw->delay_ms == 0
+					       ? SUPERVISOR_FIRST_DELAY_MS
+					       : sw->delay_ms * 2;
 			if (sw->delay_ms > SUPERVISOR_MAX_DELAY_MS)
 				sw->delay_ms = SUPERVISOR_MAX_DELAY_MS;
 		} else {
@@ -356,10 +356,12 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		s->restarts++;
 		atomic_fetch_add_explicit(&s->stats.slots[0].worker_restarts, 1,
 					  memory_order_relaxed);
-		SERVER_LOG("worker %u (pid %d) %s after %" PRId64 " ms; restarting it%s",
+		SERVER_LOG("worker %u (pid %d) %s after %" PRId64
+			   " ms; restarting it%s",
 			   i, (int)pid, how, lived,
 			   sw->delay_ms ? " after a back-off (it died before "
-					  "it was serving)" : "");
+					  "it was serving)"
+					: "");
 	}
 	if (!stopping)
 		keep_one_coming(s);
@@ -369,7 +371,7 @@ static void reap_workers(struct supervisor *s, bool stopping)
  * until the next one, or -1. */
 static int64_t restart_due(struct supervisor *s)
 {
-	int64_t now = now_ms(), next = -1, left;
+	int64_t now = monotonic_ms(), next = -1, left;
 	uint32_t i;
 	int rc;
 
@@ -380,8 +382,8 @@ static int64_t restart_due(struct supervisor *s)
 		if (left <= 0) {
 			rc = spawn_worker(s, i);
 			if (rc < 0) {
-				SERVER_LOG("cannot fork worker %u: %s; retrying in 1 s", i,
-					   strerror(-rc));
+				SERVER_LOG("cannot fork worker %u: %s; retrying in 1 s",
+					   i, strerror(-rc));
 				s->workers[i].restart_at_ms = now + 1000;
 				left = 1000;
 			} else {
@@ -408,7 +410,7 @@ static uint32_t live_workers(const struct supervisor *s)
 void sup_stop_workers(struct supervisor *s, int signo)
 {
 	struct pollfd pfd = { .fd = sig_pipe[0], .events = POLLIN };
-	int64_t deadline = now_ms() + SUPERVISOR_STOP_WAIT_MS;
+	int64_t deadline = monotonic_ms() + SUPERVISOR_STOP_WAIT_MS;
 	bool killed = false;
 	uint32_t i;
 
@@ -417,7 +419,7 @@ void sup_stop_workers(struct supervisor *s, int signo)
 			kill(s->workers[i].pid, signo);
 	reap_workers(s, true);
 	while (live_workers(s) > 0) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - monotonic_ms();
 
 		if (left <= 0 && !killed) {
 			SERVER_LOG("%u worker(s) still running after %d ms; killing them",
@@ -427,7 +429,8 @@ void sup_stop_workers(struct supervisor *s, int signo)
 					kill(s->workers[i].pid, SIGKILL);
 			killed = true;
 		}
-		(void)poll(&pfd, 1, left > 0 ? (left > 100 ? 100 : (int)left) : 100);
+		(void)poll(&pfd, 1,
+			   left > 0 ? (left > 100 ? 100 : (int)left) : 100);
 		drain_sig_pipe();
 		reap_workers(s, true);
 	}
@@ -456,9 +459,10 @@ static void log_start(const struct supervisor *s)
 		   "%u workers, %u partitions, items up to %u bytes, "
 		   "%u connections; listening on %s%s",
 		   SERVER_NAME, SERVER_VERSION, cfg->memory_mib,
-		   seg->create_seconds, cfg->prefault ? ", prefaulted" : "", page,
-		   seg->huge ? "huge pages" : "normal pages",
-		   seg->huge_fell_back ? ", huge pages unavailable: fell back" : "",
+		   seg->create_seconds, cfg->prefault ? ", prefaulted" : "",
+		   page, seg->huge ? "huge pages" : "normal pages",
+		   seg->huge_fell_back ? ", huge pages unavailable: fell back"
+				       : "",
 		   cfg->workers, cfg->partitions, cfg->max_item_size,
 		   cfg->max_connections, tcp, cfg->unix_socket);
 }
@@ -473,7 +477,7 @@ static void log_start(const struct supervisor *s)
 static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
 {
 	const struct server_config *cfg = s->cfg;
-	int64_t deadline = now_ms() + SUPERVISOR_ORPHAN_WAIT_MS;
+	int64_t deadline = monotonic_ms() + SUPERVISOR_ORPHAN_WAIT_MS;
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
 	bool told = false;
 	int rc;
@@ -481,12 +485,12 @@ static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
 	for (;;) {
 		rc = interlock_acquire(&s->il, cfg->run_dir, cfg->port,
 				       cfg->unix_socket, err, errlen);
-		if (rc != -EAGAIN || now_ms() >= deadline)
+		if (rc != -EAGAIN || monotonic_ms() >= deadline)
 			return rc;
 		if (!told)
 			SERVER_LOG("waiting up to %d s for the processes of a dead "
-				   "server to exit: %s", SUPERVISOR_ORPHAN_WAIT_MS / 1000,
-				   err);
+				   "server to exit: %s",
+				   SUPERVISOR_ORPHAN_WAIT_MS / 1000, err);
 		told = true;
 		nanosleep(&pause, NULL);
 	}
@@ -528,14 +532,18 @@ static int open_cache(struct supervisor *s, uint64_t stats_size)
 	cache_config_for(s, stats_size, &cc);
 	if (s->up.inherited)
 		rc = memory_file_adopt_running(&s->mfile, cfg, &cc, &s->cache,
-					       s->up.inh.data_fd, s->up.inh.ctl_fd,
-					       err, sizeof(err));
+					       s->up.inh.data_fd,
+					       s->up.inh.ctl_fd, err,
+					       sizeof(err));
 	else
 		rc = memory_file_open_cache(&s->mfile, cfg, &cc, &s->cache, err,
 					    sizeof(err));
 	if (rc < 0) {
-		SERVER_LOG("cannot %s: %s", s->up.inherited ? "take over the running "
-			   "server's segment" : "create the shared cache", err);
+		SERVER_LOG("cannot %s: %s",
+			   s->up.inherited ? "take over the running "
+					     "server's segment"
+					   : "create the shared cache",
+			   err);
 		if (s->up.inherited)
 			upgrade_tell(s->up.inh.chan, UPGRADE_REFUSED, err);
 		return rc;
@@ -547,15 +555,7 @@ static int open_cache(struct supervisor *s, uint64_t stats_size)
 			return rc;
 		}
 	}
-	s->cache_created = true;
 	onexit_push(memory_file_close, &s->mfile);
-	{
-		struct stat st;
-
-		/* Ties the shim to the segment for an operator's ipcs/ls. */
-		if (s->il.shim != NULL && fstat(s->cache.seg.data_fd, &st) == 0)
-			s->il.shim->data_ino = (uint64_t)st.st_ino;
-	}
 	return 0;
 }
 
@@ -589,13 +589,15 @@ static int open_rest(struct supervisor *s, uint64_t size)
 
 	rc = memory_file_stats_region(&s->mfile, size, &off);
 	if (rc == 0) {
-		s->stats.slots = segment_ptr(&s->cache.seg, SEGMENT_CTL, off, size);
+		s->stats.slots = segment_ptr(&s->cache.seg, SEGMENT_CTL, off,
+					     size);
 		s->stats.count = cfg->workers;
 		if (s->stats.slots == NULL)
 			rc = -EFAULT;
 	}
 	if (rc < 0) {
-		SERVER_LOG("cannot allocate the workers' counters (%" PRIu64 " bytes): %s",
+		SERVER_LOG("cannot allocate the workers' counters (%" PRIu64
+			   " bytes): %s",
 			   size, strerror(-rc));
 		return rc;
 	}
@@ -698,7 +700,8 @@ static int supervisor_start_up(struct supervisor *s)
 		SERVER_LOG("WARNING: listening on %s, which is not a loopback address: "
 			   "anyone who can reach this machine on port %d can read and "
 			   "overwrite the cache (there is no authentication); use "
-			   "-l 127.0.0.1 unless that is intended", cfg->listen, cfg->port);
+			   "-l 127.0.0.1 unless that is intended",
+			   cfg->listen, cfg->port);
 	return 0;
 }
 
@@ -708,7 +711,7 @@ static void loop_once(struct supervisor *s, int64_t *next_tick)
 	struct pollfd pfd[3];
 	int64_t wait, restart_wait;
 
-	wait = *next_tick - now_ms();
+	wait = *next_tick - monotonic_ms();
 	restart_wait = restart_due(s);
 	if (restart_wait >= 0 && restart_wait < wait)
 		wait = restart_wait;
@@ -737,15 +740,15 @@ static void loop_once(struct supervisor *s, int64_t *next_tick)
 	if (s->up.inh.chan >= 0)
 		sup_upgrade_serving(s);
 	/* Once a successor adopted the segment, it alone recovers and ticks. */
-	if (s->up.handed_over)
+	if (s->up.old.adopted)
 		return;
 	recovery_poll(&s->recovery);
-	if (now_ms() >= *next_tick) {
+	if (monotonic_ms() >= *next_tick) {
 		/* The coarse clock every process judges expiry by. */
 		table_tick(&s->cache.table, (uint32_t)time(NULL));
 		*next_tick += SUPERVISOR_TICK_MS;
-		if (*next_tick < now_ms())
-			*next_tick = now_ms() + SUPERVISOR_TICK_MS;
+		if (*next_tick < monotonic_ms())
+			*next_tick = monotonic_ms() + SUPERVISOR_TICK_MS;
 	}
 }
 
@@ -767,12 +770,12 @@ int supervisor_run(const struct server_config *cfg)
 	}
 	/* Every worker starts "due now". */
 	restart_due(s);
-	next_tick = now_ms() + SUPERVISOR_TICK_MS;
+	next_tick = monotonic_ms() + SUPERVISOR_TICK_MS;
 	while (!got_stop && !s->up.retire)
 		loop_once(s, &next_tick);
 	/* The segment, sockets and lock file are a successor's now (or still
 	 * the old server's, while we are a successor not yet serving). */
-	if (s->up.retire || s->up.handed_over || s->up.inh.chan >= 0)
+	if (s->up.retire || s->up.old.adopted || s->up.inh.chan >= 0)
 		return sup_upgrade_exit(s, s->up.retire ? SIGUSR2 : SIGTERM);
 	SERVER_LOG("stopping: %u worker(s) running, %" PRIu64 " restart(s)",
 		   live_workers(s), s->restarts);

@@ -39,8 +39,8 @@
 #include "upgrade.h"
 
 struct sup_worker {
-	pid_t pid;             /* 0 when not running */
-	bool ready;            /* it said it is serving */
+	pid_t pid;  /* 0 when not running */
+	bool ready; /* it said it is serving */
 	int64_t started_ms;
 	int64_t restart_at_ms; /* when pid == 0: when to fork it again */
 	uint32_t delay_ms;     /* current back-off */
@@ -48,24 +48,23 @@ struct sup_worker {
 
 /* The live upgrade, as the old server and as the new one. */
 struct sup_upgrade {
-	struct upgrade_old old;    /* we started a successor */
-	bool handed_over;  /* it adopted: it recovers and ticks, not we */
-	bool retire;       /* its workers serve: ours retire, we exit */
-	bool inherited;    /* we are the successor */
-	struct upgrade_handover inh;  /* inh.chan: -1 once we told READY */
+	/* We started a successor; old.adopted: it recovers and ticks, not we. */
+	struct upgrade_old old;
+	bool retire;	/* its workers serve: ours retire, we exit */
+	bool inherited; /* we are the successor */
+	struct upgrade_handover inh; /* inh.chan: -1 once we told READY */
 };
 
 struct supervisor {
 	const struct server_config *cfg;
 	struct interlock il;
 	struct cache cache;
-	struct memory_file mfile;     /* --memory-file, or plain memfds */
-	bool cache_created;
+	struct memory_file mfile; /* --memory-file, or plain memfds */
 	struct server_stats_view stats;
 	struct server_settings settings;
 	struct listener_unix unix_sock;
-	int *tcp_fds;          /* one listening socket per worker slot, or NULL */
-	int ready_pipe[2];     /* workers write their pid once serving */
+	int *tcp_fds;	   /* one listening socket per worker slot, or NULL */
+	int ready_pipe[2]; /* workers write their pid once serving */
 	struct sup_worker *workers;
 	uint32_t nworkers;
 	uint64_t restarts;

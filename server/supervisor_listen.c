@@ -39,8 +39,8 @@ void sup_share_with_group(const struct server_config *cfg)
 	    chown(cfg->unix_socket, (uid_t)-1, cfg->attach_gid) < 0 ||
 	    chmod(cfg->unix_socket, 0770) < 0)
 		SERVER_LOG("cannot open %s to group %s: %s; its members will not "
-			   "reach the socket", cfg->run_dir, cfg->attach_group,
-			   strerror(errno));
+			   "reach the socket",
+			   cfg->run_dir, cfg->attach_group, strerror(errno));
 }
 
 void sup_undo_unix_socket(void *arg)
@@ -85,8 +85,8 @@ int sup_open_unix_socket(struct supervisor *s)
 	    chmod(s->cfg->run_dir, config_run_dir_mode(s->cfg->socket_mode)) < 0)
 		SERVER_LOG("cannot set mode %04o on %s: %s; --socket-mode %04o "
 			   "will not let others reach the socket",
-			   config_run_dir_mode(s->cfg->socket_mode), s->cfg->run_dir,
-			   strerror(errno), s->cfg->socket_mode);
+			   config_run_dir_mode(s->cfg->socket_mode),
+			   s->cfg->run_dir, strerror(errno), s->cfg->socket_mode);
 	return 0;
 }
 
@@ -111,8 +111,8 @@ int sup_open_tcp_sockets(struct supervisor *s)
 		s->tcp_fds[i] = -1;
 	onexit_push(sup_undo_tcp_sockets, s);
 	for (i = 0; i < s->cfg->workers; i++) {
-		fd = listener_open_tcp(s->cfg->listen, s->cfg->port, SUPERVISOR_BACKLOG,
-				       err, sizeof(err));
+		fd = listener_open_tcp(s->cfg->listen, s->cfg->port,
+				       SUPERVISOR_BACKLOG, err, sizeof(err));
 		if (fd < 0) {
 			SERVER_LOG("%s", err);
 			return fd;
@@ -148,17 +148,23 @@ static const char *listeners_differ(const struct supervisor *s, char *why,
 
 	memset(&su, 0, sizeof(su));
 	if (h->ntcp != (cfg->port != 0 ? cfg->workers : 0))
-		snprintf(why, len, "the running server listens on %u TCP socket(s), one "
+		snprintf(why, len,
+			 "the running server listens on %u TCP socket(s), one "
 			 "per worker, and this start asks for %u (-t and -p cannot "
-			 "change in an upgrade)", h->ntcp, cfg->port != 0 ? cfg->workers : 0);
+			 "change in an upgrade)",
+			 h->ntcp, cfg->port != 0 ? cfg->workers : 0);
 	else if (h->ntcp > 0 && tcp_port(h->tcp_fds[0]) != cfg->port)
-		snprintf(why, len, "the running server listens on port %d, this start "
-			 "on %d", tcp_port(h->tcp_fds[0]), cfg->port);
+		snprintf(why, len,
+			 "the running server listens on port %d, this start "
+			 "on %d",
+			 tcp_port(h->tcp_fds[0]), cfg->port);
 	else if (getsockname(h->unix_fd, (struct sockaddr *)&su, &sl) < 0 ||
 		 su.sun_family != AF_UNIX ||
 		 strncmp(su.sun_path, cfg->unix_socket, sizeof(su.sun_path)) != 0)
-		snprintf(why, len, "the running server's Unix socket is %.108s, this "
-			 "start's %s", su.sun_path, cfg->unix_socket);
+		snprintf(why, len,
+			 "the running server's Unix socket is %.108s, this "
+			 "start's %s",
+			 su.sun_path, cfg->unix_socket);
 	else
 		return NULL;
 	return why;
@@ -168,7 +174,6 @@ int sup_inherit_listeners(struct supervisor *s)
 {
 	const struct upgrade_handover *h = &s->up.inh;
 	char why[512];
-	struct stat st;
 
 	if (listeners_differ(s, why, sizeof(why)) != NULL) {
 		SERVER_LOG("cannot take over the running server: %s", why);
@@ -185,12 +190,6 @@ int sup_inherit_listeners(struct supervisor *s)
 		onexit_push(sup_undo_tcp_sockets, s);
 	}
 	/* Ours to unlink at our stop once we own it (open_rest pushes that). */
-	s->unix_sock.fd = h->unix_fd;
-	snprintf(s->unix_sock.path, sizeof(s->unix_sock.path), "%s",
-		 s->cfg->unix_socket);
-	if (lstat(s->unix_sock.path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-		s->unix_sock.dev = st.st_dev;
-		s->unix_sock.ino = st.st_ino;
-	}
+	listener_adopt_unix(&s->unix_sock, h->unix_fd, s->cfg->unix_socket);
 	return 0;
 }

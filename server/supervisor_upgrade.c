@@ -41,12 +41,14 @@ void sup_upgrade_note_failed(const struct supervisor *s, const char *why)
 	char path[CONFIG_PATH_MAX + 32];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", s->cfg->run_dir, UPGRADE_FAILED_FILE);
+	snprintf(path, sizeof(path), "%s/%s", s->cfg->run_dir,
+		 UPGRADE_FAILED_FILE);
 	if (why == NULL) {
 		(void)unlink(path);
 		return;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	if (fd < 0)
 		return;
 	(void)!write(fd, why, strlen(why));
@@ -59,7 +61,7 @@ void sup_upgrade_begin(struct supervisor *s)
 	char why[256];
 	int rc;
 
-	if (s->up.old.chan >= 0 || s->up.inh.chan >= 0 || s->up.handed_over) {
+	if (s->up.old.chan >= 0 || s->up.inh.chan >= 0 || s->up.old.adopted) {
 		SERVER_LOG("upgrade: one is in progress already; SIGUSR2 ignored");
 		return;
 	}
@@ -87,13 +89,12 @@ void sup_upgrade_event(struct supervisor *s)
 	char why[1024];
 
 	switch (upgrade_old_read(&s->up.old, why, sizeof(why))) {
-	case UPGRADE_EV_NONE:
-		return;
+	case UPGRADE_EV_NONE: return;
 	case UPGRADE_EV_ADOPTED:
-		s->up.handed_over = true;
 		upgrade_tell(s->up.old.chan, UPGRADE_ACK, NULL);
 		SERVER_LOG("upgrade: pid %d took over the segment and the interlock; "
-			   "waiting for its workers", (int)s->up.old.child);
+			   "waiting for its workers",
+			   (int)s->up.old.child);
 		return;
 	case UPGRADE_EV_READY:
 		s->up.retire = true;
@@ -106,14 +107,12 @@ void sup_upgrade_event(struct supervisor *s)
 		return;
 	case UPGRADE_EV_LOST:
 		/* The successor named itself in the lock file: name us again. */
-		s->up.handed_over = false;
-		if (upgrade_write_lock_file(&s->il) < 0)
+		if (interlock_reclaim(&s->il) < 0)
 			SERVER_LOG("upgrade: cannot rewrite the lock file %s",
 				   s->il.lock_path);
-		if (s->il.shim != NULL)
-			s->il.shim->creator_pid = getpid();
 		SERVER_LOG("upgrade failed after the hand-over; took the interlock "
-			   "back, going on serving: %s", why);
+			   "back, going on serving: %s",
+			   why);
 		sup_upgrade_note_failed(s, why);
 		return;
 	}
@@ -123,8 +122,8 @@ int sup_upgrade_exit(struct supervisor *s, int signo)
 {
 	SERVER_LOG("upgrade: %s; stopping our %s worker(s)",
 		   s->up.inherited && s->up.inh.chan >= 0
-		   ? "told to stop before our workers served: the old server goes on"
-		   : "the new server serves",
+			   ? "told to stop before our workers served: the old server goes on"
+			   : "the new server serves",
 		   signo == SIGUSR2 ? "retiring" : "stopping");
 	sup_stop_workers(s, signo);
 	if (s->up.old.chan >= 0)
@@ -145,9 +144,13 @@ int sup_take_over(struct supervisor *s)
 	char err[1024];
 	int rc;
 
-	rc = upgrade_take_interlock(&s->il, s->cfg, &s->up.inh, err, sizeof(err));
+	rc = interlock_adopt(&s->il, s->cfg->run_dir, s->cfg->port,
+			     s->cfg->unix_socket, s->up.inh.shim_key,
+			     s->up.inh.old_pid, s->up.inh.run_dir_created, err,
+			     sizeof(err));
 	if (rc < 0) {
-		SERVER_LOG("cannot take over the running server's interlock: %s", err);
+		SERVER_LOG("cannot take over the running server's interlock: %s",
+			   err);
 		upgrade_tell(s->up.inh.chan, UPGRADE_REFUSED, err);
 		return rc;
 	}
@@ -155,7 +158,8 @@ int sup_take_over(struct supervisor *s)
 	upgrade_tell(s->up.inh.chan, UPGRADE_ADOPTED, NULL);
 	upgrade_wait_ack(s->up.inh.chan);
 	SERVER_LOG("upgrade: took over the sockets, the segment and the interlock "
-		   "of pid %d", (int)s->up.inh.old_pid);
+		   "of pid %d",
+		   (int)s->up.inh.old_pid);
 	return 0;
 }
 

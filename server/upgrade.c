@@ -18,10 +18,11 @@
  *   new: checks the layout version and its settings against the segment
  *        (memory_file_adopt_running) and refuses with the reason (F...),
  *        after which the old server just goes on;
- *   new: renames a lock file naming itself over the old one and attaches
- *        the shim: the lock file names a live supervisor and the shim has
- *        processes attached at every moment, so no third server can start
- *        in between (interlock.c) - then says A;
+ *   new: adopts the interlock (interlock_adopt: renames a lock file
+ *        naming itself over the old one and attaches the shim): the lock
+ *        file names a live supervisor and the shim has processes attached
+ *        at every moment, so no third server can start in between - then
+ *        says A;
  *   old: stops recovering dead client programs and ticking the clock (one
  *        recoverer at a time, recovery.c) and answers K;
  *   new: forks its workers on the inherited sockets, says R once every one
@@ -31,7 +32,7 @@
  *        without undoing anything: the segment stays RUNNING for attached
  *        client programs, the socket file and lock file stay.
  * If the new supervisor dies after A and before R, the old one renames a
- * lock file naming itself back and goes on as before.
+ * lock file naming itself back (interlock_reclaim) and goes on as before.
  *
  * Interface routines: see upgrade.h.
  */
@@ -50,6 +51,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 #define UPGRADE_ACK_WAIT_MS 5000
 #define UPGRADE_REQUEST_WAIT_MS 60000
@@ -73,56 +76,11 @@ void upgrade_save_argv(int argc, char **argv)
 		snprintf(exe_path, sizeof(exe_path), "%s", argv[0]);
 	else if (argc > 0 && strchr(argv[0], '/') != NULL &&
 		 getcwd(cwd, sizeof(cwd)) != NULL)
-		snprintf(exe_path, sizeof(exe_path), "%.2048s/%.2000s", cwd, argv[0]);
-	else if ((n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1)) > 0)
+		snprintf(exe_path, sizeof(exe_path), "%.2048s/%.2000s", cwd,
+			 argv[0]);
+	else if ((n = readlink("/proc/self/exe", exe_path,
+			       sizeof(exe_path) - 1)) > 0)
 		exe_path[n] = '\0';
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* lock_file_pid - the PID on the first line of the lock file, or 0. */
-static pid_t lock_file_pid(const char *lock_path)
-{
-	char buf[32] = "";
-	long pid;
-	int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	if (read(fd, buf, sizeof(buf) - 1) < 0)
-		buf[0] = '\0';
-	close(fd);
-	pid = strtol(buf, NULL, 10);
-	return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
-}
-
-int upgrade_write_lock_file(const struct interlock *il)
-{
-	char tmp[INTERLOCK_PATH_MAX + 8], buf[INTERLOCK_PATH_MAX + 64];
-	int fd, n, rc = 0;
-
-	/* The format of interlock.h's lock file, whole. */
-	n = snprintf(buf, sizeof(buf), "%d\n%d\n%s\n0x%08x\n", (int)getpid(),
-		     il->port, il->socket_path, (unsigned)il->shim_key);
-	snprintf(tmp, sizeof(tmp), "%s.new", il->lock_path);
-	(void)unlink(tmp); /* left by a server that died right here */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (n < 0 || (size_t)n >= sizeof(buf) || write(fd, buf, (size_t)n) != n)
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (rc == 0 && rename(tmp, il->lock_path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
 }
 
 /* clear_cloexec - keep fd open across exec (the new binary's copy). */
@@ -147,10 +105,12 @@ int upgrade_start_new(struct upgrade_old *u, const struct upgrade_handover *h)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	n = (size_t)snprintf(env, sizeof(env), "%d %d %d %d %d 0x%x %d %u",
-			     (int)getpid(), sv[1], h->data_fd, h->ctl_fd, h->unix_fd,
-			     (unsigned)h->shim_key, h->run_dir_created, h->ntcp);
+			     (int)getpid(), sv[1], h->data_fd, h->ctl_fd,
+			     h->unix_fd, (unsigned)h->shim_key,
+			     h->run_dir_created, h->ntcp);
 	for (unsigned i = 0; i < h->ntcp && n < sizeof(env); i++)
-		n += (size_t)snprintf(env + n, sizeof(env) - n, " %d", h->tcp_fds[i]);
+		n += (size_t)snprintf(env + n, sizeof(env) - n, " %d",
+				      h->tcp_fds[i]);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	fflush(NULL);
@@ -167,7 +127,8 @@ int upgrade_start_new(struct upgrade_old *u, const struct upgrade_handover *h)
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		execv(exe_path, saved_argv);
-		SERVER_LOG("upgrade: cannot run %s: %s", exe_path, strerror(errno));
+		SERVER_LOG("upgrade: cannot run %s: %s", exe_path,
+			   strerror(errno));
 		_exit(127);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -183,7 +144,8 @@ int upgrade_start_new(struct upgrade_old *u, const struct upgrade_handover *h)
 	u->chan = sv[0];
 	u->adopted = false;
 	SERVER_LOG("upgrade: started %s (pid %d) with the listening sockets and "
-		   "the segment", exe_path, (int)pid);
+		   "the segment",
+		   exe_path, (int)pid);
 	return 0;
 }
 
@@ -204,13 +166,17 @@ enum upgrade_event upgrade_old_read(struct upgrade_old *u, char *why, size_t len
 		buf[n] = '\0';
 		snprintf(why, len, "%s", buf + 1);
 	} else {
-		snprintf(why, len, "the new server (pid %d) exited before its "
+		snprintf(why, len,
+			 "the new server (pid %d) exited before its "
 			 "workers were serving; see its lines in the log",
 			 (int)u->child);
 	}
 	close(u->chan);
 	u->chan = -1;
-	return u->adopted ? UPGRADE_EV_LOST : UPGRADE_EV_FAILED;
+	if (!u->adopted)
+		return UPGRADE_EV_FAILED;
+	u->adopted = false; /* what it took over is ours again */
+	return UPGRADE_EV_LOST;
 }
 
 /* parse_fd - the next number of *p as an open descriptor, or -1. */
@@ -266,64 +232,13 @@ int upgrade_inherited(struct upgrade_handover *h, char *err, size_t len)
 	for (unsigned i = 0; ok && i < h->ntcp; i++)
 		ok = (h->tcp_fds[i] = parse_fd(&p, true)) >= 0;
 	if (!ok) {
-		snprintf(err, len, "%s is set but does not name the descriptors of "
-			 "an upgrade; unset it to start a server", UPGRADE_ENV);
+		snprintf(err, len,
+			 "%s is set but does not name the descriptors of "
+			 "an upgrade; unset it to start a server",
+			 UPGRADE_ENV);
 		return -EINVAL;
 	}
 	return 1;
-}
-
-int upgrade_take_interlock(struct interlock *il, const struct server_config *cfg,
-			   const struct upgrade_handover *h, char *err, size_t len)
-{
-	struct interlock_shim *shim;
-	int id, rc;
-
-	memset(il, 0, sizeof(*il));
-	il->shim_id = -1;
-	il->port = cfg->port;
-	il->shim_key = h->shim_key;
-	/* The running server's interlock_acquire took this run directory. */
-	if (strlen(cfg->run_dir) + sizeof("/" INTERLOCK_LOCK_FILE) > sizeof(il->lock_path)) {
-		snprintf(err, len, "run directory %.64s... is too long", cfg->run_dir);
-		return -ENAMETOOLONG;
-	}
-	memcpy(il->run_dir, cfg->run_dir, strlen(cfg->run_dir) + 1);
-	memcpy(il->lock_path, cfg->run_dir, strlen(cfg->run_dir));
-	memcpy(il->lock_path + strlen(cfg->run_dir), "/" INTERLOCK_LOCK_FILE,
-	       sizeof("/" INTERLOCK_LOCK_FILE));
-	snprintf(il->socket_path, sizeof(il->socket_path), "%s", cfg->unix_socket);
-	if (lock_file_pid(il->lock_path) != h->old_pid) {
-		snprintf(err, len, "the lock file %s does not name the server that "
-			 "started this upgrade (pid %d)", il->lock_path, (int)h->old_pid);
-		return -ESTALE;
-	}
-	id = shmget(h->shim_key, 0, 0);
-	shim = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
-	if (shim == (void *)-1 || shim->magic != INTERLOCK_SHIM_MAGIC ||
-	    shim->port != cfg->port) {
-		snprintf(err, len, "cannot attach the running server's shared memory "
-			 "interlock 0x%08x: %s", (unsigned)h->shim_key,
-			 shim == (void *)-1 ? strerror(errno) : "not ours");
-		if (shim != (void *)-1)
-			shmdt(shim);
-		return -EINVAL;
-	}
-	il->shim = shim;
-	il->shim_id = id;
-	rc = upgrade_write_lock_file(il);
-	if (rc < 0) {
-		snprintf(err, len, "cannot rewrite the lock file %s: %s", il->lock_path,
-			 strerror(-rc));
-		shmdt(shim);
-		il->shim = NULL;
-		return rc;
-	}
-	/* The shim's creator is who a later refusal names. */
-	shim->creator_pid = getpid();
-	il->created_run_dir = h->run_dir_created;
-	il->owner_pid = getpid();
-	return 0;
 }
 
 void upgrade_tell(int chan, char what, const char *why)
@@ -332,7 +247,9 @@ void upgrade_tell(int chan, char what, const char *why)
 	int n = snprintf(buf, sizeof(buf), "%c%s", what, why != NULL ? why : "");
 
 	if (chan >= 0 && n > 0)
-		(void)!write(chan, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		(void)!write(chan, buf,
+			     (size_t)n < sizeof(buf) ? (size_t)n
+						     : sizeof(buf) - 1);
 }
 
 void upgrade_wait_ack(int chan)
@@ -345,8 +262,8 @@ void upgrade_wait_ack(int chan)
 		(void)!read(chan, &c, 1);
 }
 
-/* gone - pid has exited (a zombie its parent has not reaped counts). */
-static bool gone(pid_t pid)
+/* pid_gone - pid has exited (a zombie its parent has not reaped counts). */
+static bool pid_gone(pid_t pid)
 {
 	char path[64], buf[256], *paren;
 	ssize_t n;
@@ -383,43 +300,52 @@ int upgrade_request(const struct server_config *cfg)
 {
 	char lock[CONFIG_PATH_MAX + 16], failed[CONFIG_PATH_MAX + 32], why[1024];
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
-	int64_t deadline = mono_ms() + UPGRADE_REQUEST_WAIT_MS;
+	int64_t deadline = monotonic_ms() + UPGRADE_REQUEST_WAIT_MS;
 	pid_t old, now;
 
 	snprintf(lock, sizeof(lock), "%s/%s", cfg->run_dir, INTERLOCK_LOCK_FILE);
-	snprintf(failed, sizeof(failed), "%s/%s", cfg->run_dir, UPGRADE_FAILED_FILE);
-	old = lock_file_pid(lock);
+	snprintf(failed, sizeof(failed), "%s/%s", cfg->run_dir,
+		 UPGRADE_FAILED_FILE);
+	old = interlock_holder_pid(cfg->run_dir);
 	if (old == 0 || kill(old, 0) < 0) {
-		fprintf(stderr, SERVER_NAME ": --upgrade: no server is running with "
-			"run directory %s (%s names none alive)\n", cfg->run_dir, lock);
+		fprintf(stderr,
+			SERVER_NAME ": --upgrade: no server is running with "
+				    "run directory %s (%s names none alive)\n",
+			cfg->run_dir, lock);
 		return 1;
 	}
 	(void)unlink(failed);
 	if (kill(old, SIGUSR2) < 0) {
-		fprintf(stderr, SERVER_NAME ": --upgrade: cannot signal pid %d: %s\n",
+		fprintf(stderr,
+			SERVER_NAME ": --upgrade: cannot signal pid %d: %s\n",
 			(int)old, strerror(errno));
 		return 1;
 	}
-	while (mono_ms() < deadline) {
-		now = lock_file_pid(lock);
-		if (now != 0 && now != old && !gone(now) && gone(old)) {
+	while (monotonic_ms() < deadline) {
+		now = interlock_holder_pid(cfg->run_dir);
+		if (now != 0 && now != old && !pid_gone(now) && pid_gone(old)) {
 			printf(SERVER_NAME ": upgraded: pid %d serves (was %d)\n",
 			       (int)now, (int)old);
 			return 0;
 		}
 		if (read_failed(failed, why, sizeof(why))) {
-			fprintf(stderr, SERVER_NAME ": --upgrade refused, pid %d goes "
-				"on serving: %s\n", (int)old, why);
+			fprintf(stderr,
+				SERVER_NAME ": --upgrade refused, pid %d goes "
+					    "on serving: %s\n",
+				(int)old, why);
 			return 1;
 		}
-		if (now == old && gone(old)) {
-			fprintf(stderr, SERVER_NAME ": --upgrade: pid %d stopped\n",
+		if (now == old && pid_gone(old)) {
+			fprintf(stderr,
+				SERVER_NAME ": --upgrade: pid %d stopped\n",
 				(int)old);
 			return 1;
 		}
 		nanosleep(&pause, NULL);
 	}
-	fprintf(stderr, SERVER_NAME ": --upgrade: no outcome after %d s; see the "
-		"server's log\n", UPGRADE_REQUEST_WAIT_MS / 1000);
+	fprintf(stderr,
+		SERVER_NAME ": --upgrade: no outcome after %d s; see the "
+			    "server's log\n",
+		UPGRADE_REQUEST_WAIT_MS / 1000);
 	return 1;
 }

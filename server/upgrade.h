@@ -13,9 +13,7 @@
  *   upgrade_request         --upgrade: signal the running server, report
  *   upgrade_start_new       old side: fork and exec the new binary
  *   upgrade_old_read        old side: what the new one said
- *   upgrade_write_lock_file name this process in the lock file, atomically
  *   upgrade_inherited       new side: the handover from the environment
- *   upgrade_take_interlock  new side: lock file and shim become ours
  *   upgrade_tell            new side: one message to the old supervisor
  *   upgrade_wait_ack        new side: until the old one stopped recovering
  */
@@ -33,37 +31,39 @@
 #define UPGRADE_FAILED_FILE "upgrade.failed"
 
 /* Messages on the channel, new -> old except UPGRADE_ACK. */
-#define UPGRADE_ADOPTED 'A'  /* segment adopted, interlock taken over */
-#define UPGRADE_ACK 'K'      /* old: stopped recovering, ticking */
-#define UPGRADE_READY 'R'    /* every new worker serves: retire yours */
-#define UPGRADE_REFUSED 'F'  /* followed by the reason, then EOF */
+#define UPGRADE_ADOPTED 'A' /* segment adopted, interlock taken over */
+#define UPGRADE_ACK 'K'	    /* old: stopped recovering, ticking */
+#define UPGRADE_READY 'R'   /* every new worker serves: retire yours */
+#define UPGRADE_REFUSED 'F' /* followed by the reason, then EOF */
 
 /* What the old server hands over, as descriptors open in the new one. */
 struct upgrade_handover {
 	pid_t old_pid;
-	int chan;              /* socketpair end to the old supervisor */
+	int chan; /* socketpair end to the old supervisor */
 	int data_fd;
 	int ctl_fd;
 	int unix_fd;
 	key_t shim_key;
-	bool run_dir_created;  /* the first server made it: the last removes it */
+	bool run_dir_created; /* the first server made it: the last removes it */
 	unsigned ntcp;
 	int tcp_fds[CONFIG_MAX_WORKERS];
 };
 
 /* The old supervisor's view of an upgrade in progress. */
 struct upgrade_old {
-	pid_t child;           /* 0 when none is running */
-	int chan;              /* -1 when none */
-	bool adopted;          /* it said UPGRADE_ADOPTED */
+	pid_t child; /* 0 when none is running */
+	int chan;    /* -1 when none */
+	/* It said UPGRADE_ADOPTED and has not died since: it recovers and
+	 * ticks, not we. */
+	bool adopted;
 };
 
 enum upgrade_event {
 	UPGRADE_EV_NONE,
 	UPGRADE_EV_ADOPTED,
 	UPGRADE_EV_READY,
-	UPGRADE_EV_FAILED,     /* refused, or gone before adopting */
-	UPGRADE_EV_LOST,       /* gone after adopting, before its workers served */
+	UPGRADE_EV_FAILED, /* refused, or gone before adopting */
+	UPGRADE_EV_LOST,   /* gone after adopting, before its workers served */
 };
 
 void upgrade_save_argv(int argc, char **argv);
@@ -80,17 +80,11 @@ int upgrade_start_new(struct upgrade_old *u, const struct upgrade_handover *h);
  * reason.  On FAILED and LOST the channel is closed. */
 enum upgrade_event upgrade_old_read(struct upgrade_old *u, char *why, size_t len);
 
-/* upgrade_write_lock_file - rewrite il's lock file naming this process
- * (a rename, so that it always names a live supervisor).  0 or -errno. */
-int upgrade_write_lock_file(const struct interlock *il);
-
 /* upgrade_inherited - 1 if this process was started by an upgrade (h filled
  * in, the variable removed), 0 if not, -EINVAL with err set if the variable
  * is malformed. */
 int upgrade_inherited(struct upgrade_handover *h, char *err, size_t len);
 
-int upgrade_take_interlock(struct interlock *il, const struct server_config *cfg,
-			   const struct upgrade_handover *h, char *err, size_t len);
 void upgrade_tell(int chan, char what, const char *why);
 void upgrade_wait_ack(int chan);
 

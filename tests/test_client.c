@@ -65,7 +65,8 @@ static void test_reads_what_tcp_wrote(void **state)
 
 		if (shmkv_open(s->sock, &kv) != SHMKV_OK)
 			_exit(10);
-		if (fix_get_str(kv, "greeting", buf, sizeof(buf), &flags) != SHMKV_OK)
+		if (fix_get_str(kv, "greeting", buf, sizeof(buf), &flags) !=
+		    SHMKV_OK)
 			rc = 11;
 		else if (strcmp(buf, "hello") != 0 || flags != 42)
 			rc = 12;
@@ -81,7 +82,8 @@ static void test_reads_what_tcp_wrote(void **state)
 			 SHMKV_OK);
 	assert_string_equal(buf, "hello");
 	assert_int_equal(flags, 42);
-	assert_int_equal(fix_get_str(kv, "nobody-set-this", buf, sizeof(buf), NULL),
+	assert_int_equal(fix_get_str(kv, "nobody-set-this", buf, sizeof(buf),
+				     NULL),
 			 SHMKV_NOT_FOUND);
 	assert_int_equal(shmkv_get(kv, "", 0, buf, sizeof(buf), NULL, NULL),
 			 SHMKV_BAD_KEY);
@@ -108,8 +110,9 @@ static void test_get_alloc_and_too_small(void **state)
 
 	shmkv *kv = fix_open(s);
 	assert_int_equal(shmkv_get(kv, "big", 3, small, sizeof(small), &len,
-				   &flags), SHMKV_TOO_SMALL);
-	assert_int_equal(len, big);   /* the size needed */
+				   &flags),
+			 SHMKV_TOO_SMALL);
+	assert_int_equal(len, big); /* the size needed */
 	assert_int_equal(shmkv_get_alloc(kv, "big", 3, &got, &len, &flags),
 			 SHMKV_OK);
 	assert_int_equal(len, big);
@@ -188,7 +191,8 @@ static void test_expiry_respected(void **state)
 	fix_tcp_store(fd, "set two 0 2 1", "t", "STORED");
 	fix_tcp_store(fd, "set long 0 100 1", "l", "STORED");
 	/* TTL 2 survives at least one tick of the server's clock. */
-	assert_int_equal(fix_get_str(kv, "two", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "two", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	fix_sleep(2.2);
 	assert_int_equal(fix_get_str(kv, "short", buf, sizeof(buf), NULL),
 			 SHMKV_NOT_FOUND);
@@ -198,24 +202,22 @@ static void test_expiry_respected(void **state)
 		fix_sleep(0.05);
 	assert_int_equal(fix_get_str(kv, "two", buf, sizeof(buf), NULL),
 			 SHMKV_NOT_FOUND);
-	assert_int_equal(fix_get_str(kv, "long", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "long", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	assert_string_equal(buf, "l");
 	shmkv_close(kv);
 	close(fd);
 }
 
-/* Every write's status, and a direct lookup right after it sees it. */
-static void test_writes_through_library(void **state)
+/* set, add, replace and delete: each status, and a lookup right after. */
+static void check_store_commands(shmkv *kv)
 {
-	struct server *s = *state;
-	shmkv *kv = fix_open(s);
-	char buf[64], key251[251];
+	char buf[64];
 	uint32_t flags = 0;
-	uint64_t n = 0;
-	static const char binkey[] = { 'a', ' ', 'b', '\0', 'c', '\r', '\n' };
 
 	assert_int_equal(shmkv_set(kv, "w1", 2, "v1", 2, 7, 0), SHMKV_OK);
-	assert_int_equal(fix_get_str(kv, "w1", buf, sizeof(buf), &flags), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "w1", buf, sizeof(buf), &flags),
+			 SHMKV_OK);
 	assert_string_equal(buf, "v1");
 	assert_int_equal(flags, 7);
 
@@ -229,7 +231,8 @@ static void test_writes_through_library(void **state)
 	assert_int_equal(fix_get_str(kv, "w3", buf, sizeof(buf), NULL),
 			 SHMKV_NOT_FOUND);
 	assert_int_equal(shmkv_replace(kv, "w1", 2, "v1b", 3, 8, 0), SHMKV_OK);
-	assert_int_equal(fix_get_str(kv, "w1", buf, sizeof(buf), &flags), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "w1", buf, sizeof(buf), &flags),
+			 SHMKV_OK);
 	assert_string_equal(buf, "v1b");
 	assert_int_equal(flags, 8);
 
@@ -237,24 +240,39 @@ static void test_writes_through_library(void **state)
 	assert_int_equal(fix_get_str(kv, "w2", buf, sizeof(buf), NULL),
 			 SHMKV_NOT_FOUND);
 	assert_int_equal(shmkv_delete(kv, "w2", 2), SHMKV_NOT_FOUND);
+}
+
+/* incr and decr: memcached's padding, its floor at zero, its wrap. */
+static void check_arithmetic(shmkv *kv)
+{
+	char buf[64];
+	uint64_t n = 0;
 
 	assert_int_equal(shmkv_set(kv, "num", 3, "10", 2, 0, 0), SHMKV_OK);
 	assert_int_equal(shmkv_incr(kv, "num", 3, 5, &n), SHMKV_OK);
 	assert_int_equal(n, 15);
-	assert_int_equal(fix_get_str(kv, "num", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "num", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	assert_string_equal(buf, "15");
 	assert_int_equal(shmkv_decr(kv, "num", 3, 20, &n), SHMKV_OK);
-	assert_int_equal(n, 0);   /* decr stops at zero */
-	assert_int_equal(fix_get_str(kv, "num", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(n, 0); /* decr stops at zero */
+	assert_int_equal(fix_get_str(kv, "num", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	/* As memcached, a decr that shortens the number pads it with spaces. */
 	assert_int_equal(strspn(buf, "0"), 1);
 	assert_int_equal(strspn(buf + 1, " "), strlen(buf + 1));
-	assert_int_equal(shmkv_set(kv, "max", 3, "18446744073709551615", 20, 0,
-				   0), SHMKV_OK);
+	assert_int_equal(shmkv_set(kv, "max", 3, "18446744073709551615", 20, 0, 0),
+			 SHMKV_OK);
 	assert_int_equal(shmkv_incr(kv, "max", 3, 2, &n), SHMKV_OK);
-	assert_int_equal(n, 1);   /* incr wraps at 2^64 */
+	assert_int_equal(n, 1); /* incr wraps at 2^64 */
 	assert_int_equal(shmkv_incr(kv, "absent", 6, 1, &n), SHMKV_NOT_FOUND);
 	assert_int_equal(shmkv_incr(kv, "w1", 2, 1, NULL), SHMKV_NON_NUMERIC);
+}
+
+/* touch, and an item stored already expired. */
+static void check_touch_and_expiry(shmkv *kv)
+{
+	char buf[64];
 
 	assert_int_equal(shmkv_touch(kv, "absent", 6, 100), SHMKV_NOT_FOUND);
 	assert_int_equal(shmkv_touch(kv, "w1", 2, 100), SHMKV_OK);
@@ -265,13 +283,21 @@ static void test_writes_through_library(void **state)
 	assert_int_equal(shmkv_set(kv, "dead", 4, "x", 1, 0, -1), SHMKV_OK);
 	assert_int_equal(fix_get_str(kv, "dead", buf, sizeof(buf), NULL),
 			 SHMKV_NOT_FOUND);
+}
+
+/* Which keys and values may be written, up to the longest key. */
+static void check_key_and_value_bytes(shmkv *kv)
+{
+	char buf[64], key251[251];
+	size_t len = 0;
+	static const char binkey[] = { 'a', ' ', 'b', '\0', 'c', '\r', '\n' };
 
 	/* Any bytes may make a key: they travel base64-encoded. */
 	assert_int_equal(shmkv_set(kv, binkey, sizeof(binkey), "bin", 3, 0, 0),
 			 SHMKV_OK);
-	size_t len = 0;
 	assert_int_equal(shmkv_get(kv, binkey, sizeof(binkey), buf, sizeof(buf),
-				   &len, NULL), SHMKV_OK);
+				   &len, NULL),
+			 SHMKV_OK);
 	assert_int_equal(len, 3);
 	assert_int_equal(shmkv_set(kv, "empty", 5, "", 0, 0, 0), SHMKV_OK);
 	assert_int_equal(shmkv_get(kv, "empty", 5, buf, sizeof(buf), &len, NULL),
@@ -284,36 +310,58 @@ static void test_writes_through_library(void **state)
 
 	memset(key251, 'k', sizeof(key251));
 	assert_int_equal(shmkv_set(kv, key251, 250, "x", 1, 0, 0), SHMKV_OK);
-	assert_int_equal(shmkv_get(kv, key251, 250, buf, sizeof(buf), &len,
-				   NULL), SHMKV_OK);
+	assert_int_equal(shmkv_get(kv, key251, 250, buf, sizeof(buf), &len, NULL),
+			 SHMKV_OK);
 	assert_int_equal(shmkv_set(kv, key251, 251, "x", 1, 0, 0), SHMKV_BAD_KEY);
-	key251[0] = ' ';   /* now it must travel base64-encoded */
-	assert_int_equal(shmkv_set(kv, key251, SHMKV_KEY_BINARY_MAX, "y", 1, 0,
-				   0), SHMKV_OK);
+	key251[0] = ' '; /* now it must travel base64-encoded */
+	assert_int_equal(shmkv_set(kv, key251, SHMKV_KEY_BINARY_MAX, "y", 1, 0, 0),
+			 SHMKV_OK);
 	assert_int_equal(shmkv_get(kv, key251, SHMKV_KEY_BINARY_MAX, buf,
-				   sizeof(buf), &len, NULL), SHMKV_OK);
+				   sizeof(buf), &len, NULL),
+			 SHMKV_OK);
 	assert_int_equal(shmkv_set(kv, key251, SHMKV_KEY_BINARY_MAX + 1, "y", 1,
-				   0, 0), SHMKV_BAD_KEY);
+				   0, 0),
+			 SHMKV_BAD_KEY);
 	assert_int_equal(shmkv_set(kv, "", 0, "x", 1, 0, 0), SHMKV_BAD_KEY);
 	assert_int_equal(shmkv_delete(kv, "", 0), SHMKV_BAD_KEY);
+}
+
+/* A value beyond the item size limit is refused, the connection kept. */
+static void check_too_large(shmkv *kv)
+{
+	char buf[64];
+	size_t huge = 2u << 20;
 
 	/* Beyond the server's item size limit (1 MiB); the connection must
 	 * stay usable afterwards. */
-	size_t huge = 2u << 20;
 	char *big = calloc(1, huge);
 	assert_non_null(big);
 	assert_int_equal(shmkv_set(kv, "huge", 4, big, huge, 0, 0),
 			 SHMKV_TOO_LARGE);
 	free(big);
 	assert_int_equal(shmkv_set(kv, "after", 5, "ok", 2, 0, 0), SHMKV_OK);
-	assert_int_equal(fix_get_str(kv, "after", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "after", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	assert_string_equal(buf, "ok");
+}
+
+/* Every write's status, and a direct lookup right after it sees it. */
+static void test_writes_through_library(void **state)
+{
+	struct server *s = *state;
+	shmkv *kv = fix_open(s);
+
+	check_store_commands(kv);
+	check_arithmetic(kv);
+	check_touch_and_expiry(kv);
+	check_key_and_value_bytes(kv);
+	check_too_large(kv);
 	shmkv_close(kv);
 }
 
 /* Run fn in a child as user nobody; its status and message come back. */
-static enum shmkv_status open_as_nobody(const char *sock, char *msg,
-					size_t cap, bool then_get)
+static enum shmkv_status open_as_nobody(const char *sock, char *msg, size_t cap,
+					bool then_get)
 {
 	struct passwd *pw = getpwnam("nobody");
 	int p[2], status;
@@ -373,16 +421,17 @@ static void test_nobody_is_refused(void **state)
 	assert_int_equal(chmod(s->sock, 0777), 0);
 	assert_int_equal(open_as_nobody(s->sock, msg, sizeof(msg), false),
 			 SHMKV_PERMISSION);
-	snprintf(want, sizeof(want), "uid %u", (unsigned)getpwnam("nobody")->pw_uid);
+	snprintf(want, sizeof(want), "uid %u",
+		 (unsigned)getpwnam("nobody")->pw_uid);
 	if (strstr(msg, want) == NULL)
 		fail_msg("refusal does not name the user (%s): %s", want, msg);
 
 	/* A member of the server's --attach-group may. */
 	struct group *gr = getgrgid(getpwnam("nobody")->pw_gid);
 	assert_non_null(gr);
-	struct server *g = &s[1];   /* the teardown stops it */
-	fix_server_start(g, NULL, (const char *[]){ "--attach-group",
-					    gr->gr_name, NULL });
+	struct server *g = &s[1]; /* the teardown stops it */
+	fix_server_start(g, NULL,
+			 (const char *[]){ "--attach-group", gr->gr_name, NULL });
 	int fd = fix_tcp(g);
 	fix_tcp_store(fd, "set k 0 0 2", "ok", "STORED");
 	close(fd);
@@ -399,7 +448,8 @@ static void test_version_mismatch(void **state)
 	char want[64];
 
 	assert_int_equal(shmkv_open_version(s->sock, SEGMENT_LAYOUT_VERSION + 6,
-					    &kv), SHMKV_VERSION_MISMATCH);
+					    &kv),
+			 SHMKV_VERSION_MISMATCH);
 	assert_null(kv);
 	snprintf(want, sizeof(want), "server %u, client %u",
 		 SEGMENT_LAYOUT_VERSION, SEGMENT_LAYOUT_VERSION + 6);
@@ -428,12 +478,15 @@ static void test_server_restart(void **state)
 			 SHMKV_SERVER_GONE);
 	assert_int_equal(shmkv_set(kv, "k", 1, "v", 1, 0, 0), SHMKV_SERVER_GONE);
 	assert_non_null(strstr(shmkv_last_error(), s->sock));
-	struct shmkv_item item = { .key = "k", .key_len = 1, .buf = buf,
-				   .cap = sizeof(buf), .status = SHMKV_OK };
+	struct shmkv_item item = { .key = "k",
+				   .key_len = 1,
+				   .buf = buf,
+				   .cap = sizeof(buf),
+				   .status = SHMKV_OK };
 	assert_int_equal(shmkv_get_many(kv, &item, 1), SHMKV_SERVER_GONE);
 	assert_int_equal(item.status, SHMKV_SERVER_GONE);
 
-	fix_server_start(s, s->dir, NULL);   /* same socket path */
+	fix_server_start(s, s->dir, NULL); /* same socket path */
 	fd = fix_tcp(s);
 	fix_tcp_store(fd, "set k 0 0 3", "new", "STORED");
 	close(fd);
@@ -513,7 +566,8 @@ static void test_data_part_is_read_only(void **state)
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	if (WIFEXITED(status))
-		fail_msg("the child was not killed: exit %d", WEXITSTATUS(status));
+		fail_msg("the child was not killed: exit %d",
+			 WEXITSTATUS(status));
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGSEGV);
 
@@ -521,7 +575,8 @@ static void test_data_part_is_read_only(void **state)
 	shmkv *kv = fix_open(s);
 	char buf[8];
 	assert_int_equal(shmkv_set(kv, "still", 5, "ok", 2, 0, 0), SHMKV_OK);
-	assert_int_equal(fix_get_str(kv, "still", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "still", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	shmkv_close(kv);
 }
 
@@ -560,7 +615,8 @@ static void test_counters_and_stats(void **state)
 	kv = fix_open(s);
 	shmkv_counters(kv, &c);
 	assert_int_equal(c.hits + c.misses, 0);
-	assert_int_equal(fix_get_str(kv, "hit", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "hit", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	assert_int_equal(fix_tcp_stat(fd, "direct_get_hits"), 4);
 	shmkv_close(kv);
 	close(fd);
@@ -569,22 +625,33 @@ static void test_counters_and_stats(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reads_what_tcp_wrote, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_get_alloc_and_too_small, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_get_many_mixed, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_respected, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_writes_through_library, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_nobody_is_refused, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_version_mismatch, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_server_restart, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_server_killed, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_data_part_is_read_only, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_counters_and_stats, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_reads_what_tcp_wrote,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_get_alloc_and_too_small,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_get_many_mixed, fix_setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_respected,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_writes_through_library,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_nobody_is_refused,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_version_mismatch,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_server_restart, fix_setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_server_killed, fix_setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_data_part_is_read_only,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_counters_and_stats,
+						fix_setup, fix_teardown),
 	};
 
 	if (fix_server_path() == NULL) {
 		fprintf(stderr, "SHMKV_SERVER is not set to the shmkv-server "
-			"binary\n");
+				"binary\n");
 		return 1;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);

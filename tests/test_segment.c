@@ -2,7 +2,7 @@
  * test_segment.c - tests for client/segment.c and client/hugepages.c
  *
  * Every test creates a real segment: regions round-trip in both parts, the
- * overhead segment_overhead() promises is enough, every offset is checked,
+ * overhead SEGMENT_OVERHEAD promises is enough, every offset is checked,
  * huge_pages off / try / on behave as documented (with and without pages
  * reserved) and their failures carry the hint an operator needs, and
  * prefault makes every page resident.  The page sizes are checked against
@@ -21,6 +21,7 @@
 
 #include "hugepages.h"
 #include "segment_fixture.h"
+#include "segment_internal.h" /* SEGMENT_OVERHEAD, the promise tested */
 
 static size_t base_page(void)
 {
@@ -121,9 +122,9 @@ static void assert_fresh_header(struct segment *seg, time_t now)
 	assert_int_equal(h->dir_capacity, SEGMENT_DIR_CAPACITY);
 	assert_int_equal(atomic_load(&h->state), SEGMENT_STATE_RUNNING);
 	assert_in_range(segment_clock(seg), (uint64_t)now - 1, (uint64_t)now + 2);
-	assert_true(seg->data_size >= MB + segment_overhead());
+	assert_true(seg->data_size >= MB + SEGMENT_OVERHEAD);
 	assert_int_equal(seg->data_size % base_page(), 0);
-	assert_true(seg->ctl_size >= 64 * 1024 + segment_overhead());
+	assert_true(seg->ctl_size >= 64 * 1024 + SEGMENT_OVERHEAD);
 	assert_int_equal(seg->ctl_size % base_page(), 0);
 }
 
@@ -231,8 +232,8 @@ static void test_create_alloc_find(void **state)
 static void test_overhead_promise(void **state)
 {
 	struct segment seg;
-	size_t data = 4 * base_page() - segment_overhead();
-	size_t ctl = 2 * base_page() - segment_overhead();
+	size_t data = 4 * base_page() - SEGMENT_OVERHEAD;
+	size_t ctl = 2 * base_page() - SEGMENT_OVERHEAD;
 	uint64_t off, free_left;
 	char name[16];
 	(void)state;
@@ -372,7 +373,7 @@ static size_t unavailable_huge_size(size_t *hps, const char **why)
 		*why = "too many huge pages are free to exceed them cheaply";
 		return 0;
 	}
-	return ((size_t)avail + 2) * *hps - segment_overhead();
+	return ((size_t)avail + 2) * *hps - SEGMENT_OVERHEAD;
 }
 
 /* try: without enough huge pages, falls back to normal pages and says so. */
@@ -424,7 +425,7 @@ static void test_huge_on_fails(void **state)
 	assert_has(err, "vm.nr_hugepages");
 	assert_has(err, "--huge-pages=try");
 	snprintf(want, sizeof(want), "%zu huge pages of %zu MB",
-		 (opt.data_size + segment_overhead()) / hps, hps / MB);
+		 (opt.data_size + SEGMENT_OVERHEAD) / hps, hps / MB);
 	assert_has(err, want);
 	assert_null(seg.data);
 	assert_null(seg.ctl);
@@ -543,7 +544,7 @@ static void test_huge_on_reserved(void **state)
 {
 	struct huge_fixture *fx = *state;
 	struct segment_options opt = {
-		.data_size = HUGE_TEST_PAGES * 2 * MB - segment_overhead(),
+		.data_size = HUGE_TEST_PAGES * 2 * MB - SEGMENT_OVERHEAD,
 		.ctl_size = 4096,
 		.huge_pages = SEGMENT_HUGE_ON,
 	};
@@ -593,7 +594,7 @@ static void test_huge_try_reserved(void **state)
 {
 	struct huge_fixture *fx = *state;
 	struct segment_options opt = {
-		.data_size = HUGE_TEST_PAGES * 2 * MB - segment_overhead(),
+		.data_size = HUGE_TEST_PAGES * 2 * MB - SEGMENT_OVERHEAD,
 		.ctl_size = 4096,
 		.huge_pages = SEGMENT_HUGE_TRY,
 	};

@@ -93,8 +93,8 @@ static unsigned hexval(const unsigned char *p, size_t n, bool *ok)
 }
 
 /* NULL if value is a well-formed run of records of key, else why not. */
-static const char *check_value(const unsigned char *v, size_t len,
-			       unsigned key, uint32_t flags)
+static const char *check_value(const unsigned char *v, size_t len, unsigned key,
+			       uint32_t flags)
 {
 	size_t pos = 0;
 	bool ok = true;
@@ -120,13 +120,90 @@ static const char *check_value(const unsigned char *v, size_t len,
 	return NULL;
 }
 
-static int mp_child(struct cache *c, int id, int gate)
+/* One random operation of child id on the table: 0, or its exit status
+ * (1 a torn or foreign value, 2 an unexpected status). */
+static int mp_child_op(struct table *t, int id, uint32_t op, uint64_t *rng)
 {
 	unsigned char val[MP_MAX_ITEM];
 	unsigned char buf[MP_MAX_ITEM];
+	char key[16];
+	unsigned k = (unsigned)(xorshift(rng) % MP_KEYS);
+	unsigned what = (unsigned)(xorshift(rng) % 100);
+	uint32_t version = ((uint32_t)id << 24) | op;
+	struct table_item_info info;
+	enum table_status st;
+	size_t len;
+
+	snprintf(key, sizeof(key), "mp:%u", k);
+	if (what < 40) {
+		memset(&info, 0, sizeof(info));
+		st = table_get(t, key, strlen(key), NULL, buf, sizeof(buf),
+			       &info);
+		if (st == TABLE_NOT_FOUND)
+			return 0;
+		if (st != TABLE_OK) {
+			fprintf(stderr, "child %d: get %s: %s\n", id, key,
+				table_status_name(st));
+			return 2;
+		}
+		const char *why = check_value(buf, info.value_len, k, info.flags);
+		if (why != NULL) {
+			fprintf(stderr,
+				"child %d: get %s (%u bytes): "
+				"%s\n",
+				id, key, info.value_len, why);
+			return 1;
+		}
+	} else if (what < 70) {
+		len = REC_MIN + xorshift(rng) % (2000 - REC_MIN + 1);
+		make_record(val, len, k, version);
+		st = table_store(t,
+				 &(struct table_store_req){ .mode = TABLE_SET,
+							    .key = key,
+							    .key_len = strlen(key),
+							    .value = val,
+							    .value_len = len,
+							    .flags = k },
+				 NULL);
+		if (st != TABLE_OK) {
+			fprintf(stderr, "child %d: set %s: %s\n", id, key,
+				table_status_name(st));
+			return 2;
+		}
+	} else if (what < 90) {
+		len = REC_MIN + xorshift(rng) % 64;
+		make_record(val, len, k, version);
+		st = table_store(t,
+				 &(struct table_store_req){
+					 .mode = what < 80 ? TABLE_APPEND
+							   : TABLE_PREPEND,
+					 .key = key,
+					 .key_len = strlen(key),
+					 .value = val,
+					 .value_len = len },
+				 NULL);
+		/* Past max_item_size an append is refused. */
+		if (st != TABLE_OK && st != TABLE_NOT_STORED &&
+		    st != TABLE_TOO_LARGE && st != TABLE_NO_MEMORY) {
+			fprintf(stderr, "child %d: append %s: %s\n", id, key,
+				table_status_name(st));
+			return 2;
+		}
+	} else {
+		st = table_delete(t, key, strlen(key), NULL);
+		if (st != TABLE_OK && st != TABLE_NOT_FOUND) {
+			fprintf(stderr, "child %d: delete %s: %s\n", id, key,
+				table_status_name(st));
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static int mp_child(struct cache *c, int id, int gate)
+{
 	struct table *t = &c->table;
 	uint64_t rng = 0x1234567ull * (uint64_t)(id + 1) + 99;
-	char key[16];
 
 	alarm(20); /* a deadlock kills us instead of hanging the suite */
 	if (cache_claim_proc(c) != 0) {
@@ -140,66 +217,10 @@ static int mp_child(struct cache *c, int id, int gate)
 		return 4;
 	close(gate);
 	for (uint32_t op = 0; op < MP_OPS; op++) {
-		unsigned k = (unsigned)(xorshift(&rng) % MP_KEYS);
-		unsigned what = (unsigned)(xorshift(&rng) % 100);
-		uint32_t version = ((uint32_t)id << 24) | op;
-		struct table_item_info info;
-		enum table_status st;
-		size_t len;
+		int rc = mp_child_op(t, id, op, &rng);
 
-		snprintf(key, sizeof(key), "mp:%u", k);
-		if (what < 40) {
-			memset(&info, 0, sizeof(info));
-			st = table_get(t, key, strlen(key), NULL, buf,
-				       sizeof(buf), &info);
-			if (st == TABLE_NOT_FOUND)
-				continue;
-			if (st != TABLE_OK) {
-				fprintf(stderr, "child %d: get %s: %s\n", id,
-					key, table_status_name(st));
-				return 2;
-			}
-			const char *why = check_value(buf, info.value_len, k,
-						      info.flags);
-			if (why != NULL) {
-				fprintf(stderr, "child %d: get %s (%u bytes): "
-					"%s\n", id, key, info.value_len, why);
-				return 1;
-			}
-		} else if (what < 70) {
-			len = REC_MIN + xorshift(&rng) % (2000 - REC_MIN + 1);
-			make_record(val, len, k, version);
-			st = table_store(t, &(struct table_store_req){
-				.mode = TABLE_SET, .key = key,
-				.key_len = strlen(key), .value = val,
-				.value_len = len, .flags = k }, NULL);
-			if (st != TABLE_OK) {
-				fprintf(stderr, "child %d: set %s: %s\n", id,
-					key, table_status_name(st));
-				return 2;
-			}
-		} else if (what < 90) {
-			len = REC_MIN + xorshift(&rng) % 64;
-			make_record(val, len, k, version);
-			st = table_store(t, &(struct table_store_req){
-				.mode = what < 80 ? TABLE_APPEND : TABLE_PREPEND,
-				.key = key, .key_len = strlen(key),
-				.value = val, .value_len = len }, NULL);
-			/* Past max_item_size an append is refused. */
-			if (st != TABLE_OK && st != TABLE_NOT_STORED &&
-			    st != TABLE_TOO_LARGE && st != TABLE_NO_MEMORY) {
-				fprintf(stderr, "child %d: append %s: %s\n", id,
-					key, table_status_name(st));
-				return 2;
-			}
-		} else {
-			st = table_delete(t, key, strlen(key), NULL);
-			if (st != TABLE_OK && st != TABLE_NOT_FOUND) {
-				fprintf(stderr, "child %d: delete %s: %s\n", id,
-					key, table_status_name(st));
-				return 2;
-			}
-		}
+		if (rc != 0)
+			return rc;
 	}
 	cache_release_proc(c);
 	return 0;
@@ -225,13 +246,13 @@ static int reap_children(const pid_t *pids, int n, int seconds)
 				if (r < 0 || !WIFEXITED(status[i]) ||
 				    WEXITSTATUS(status[i]) != 0) {
 					fprintf(stderr, "child %d: %s %d\n", i,
-						r < 0 ? "lost" :
-						WIFEXITED(status[i]) ? "exit" :
-						"signal",
-						r < 0 ? 0 :
-						WIFEXITED(status[i]) ?
-						WEXITSTATUS(status[i]) :
-						WTERMSIG(status[i]));
+						r < 0		       ? "lost"
+						: WIFEXITED(status[i]) ? "exit"
+								       : "signal",
+						r < 0 ? 0
+						: WIFEXITED(status[i])
+							? WEXITSTATUS(status[i])
+							: WTERMSIG(status[i]));
 					failed++;
 				}
 			}
@@ -241,7 +262,8 @@ static int reap_children(const pid_t *pids, int n, int seconds)
 				if (!done[i]) {
 					kill(pids[i], SIGKILL);
 					waitpid(pids[i], NULL, 0);
-					fprintf(stderr, "child %d: killed "
+					fprintf(stderr,
+						"child %d: killed "
 						"after %d s (deadlock?)\n",
 						i, seconds);
 					failed++;
@@ -293,16 +315,15 @@ static void test_multiprocess_consistency(void **state)
 		if (st == TABLE_NOT_FOUND)
 			continue;
 		assert_status(st, TABLE_OK);
-		const char *why = check_value(buf, info.value_len, k,
-					      info.flags);
+		const char *why = check_value(buf, info.value_len, k, info.flags);
 		if (why != NULL)
 			fail_msg("after the run, %s: %s", key, why);
 		present++;
 	}
 	struct table_stats s = stats(&c->table);
 	printf("multiprocess: %d keys present, %llu evictions, %llu "
-	       "contended of %llu lock acquisitions\n", present,
-	       (unsigned long long)s.evictions,
+	       "contended of %llu lock acquisitions\n",
+	       present, (unsigned long long)s.evictions,
 	       (unsigned long long)s.lock_contended,
 	       (unsigned long long)s.lock_acquisitions);
 	assert_true(s.evictions > 0);
@@ -338,8 +359,8 @@ static int win_child(struct cache *c, int gate, int out)
 
 		snprintf(key, sizeof(key), "win-%d", r);
 		memset(&info, 0, sizeof(info));
-		if (table_get(&c->table, key, strlen(key), &o, NULL, 0,
-			      &info) != TABLE_OK)
+		if (table_get(&c->table, key, strlen(key), &o, NULL, 0, &info) !=
+		    TABLE_OK)
 			return 2;
 		won[r] = info.won;
 	}
@@ -363,8 +384,7 @@ static void test_multiprocess_single_winner(void **state)
 	for (int r = 1; r < WIN_ROUNDS; r += 2) {
 		snprintf(key, sizeof(key), "win-%d", r);
 		assert_status(set_str(t, key, "old", 0, 0), TABLE_OK);
-		assert_status(table_delete(t, key, strlen(key), &inv),
-			      TABLE_OK);
+		assert_status(table_delete(t, key, strlen(key), &inv), TABLE_OK);
 	}
 	assert_int_equal(pipe(gate), 0);
 	fflush(stdout);
@@ -427,7 +447,10 @@ struct model_key {
 	bool present;
 	uint32_t flags;
 	uint32_t nseg;
-	struct { uint32_t seed; uint32_t len; } seg[MODEL_SEGS];
+	struct {
+		uint32_t seed;
+		uint32_t len;
+	} seg[MODEL_SEGS];
 };
 
 static void model_bytes(uint32_t seed, uint32_t len, unsigned char *out)
@@ -457,6 +480,65 @@ static bool loss_covered(struct table *t, uint64_t *explained)
 		return false;
 	(*explained)++;
 	return true;
+}
+
+/* What the model holds after operation what (a store, append, prepend or
+ * delete of key k) succeeded. */
+static void model_note(struct model_key *mk, unsigned what, unsigned k,
+		       uint32_t seed, uint32_t len)
+{
+	if (what < 4) {
+		mk->present = true;
+		mk->flags = k;
+		mk->nseg = 1;
+		mk->seg[0].seed = seed;
+		mk->seg[0].len = len;
+	} else if (what < 6) {
+		if (what == 5)
+			memmove(&mk->seg[1], &mk->seg[0],
+				mk->nseg * sizeof(mk->seg[0]));
+		uint32_t at = what == 4 ? mk->nseg : 0;
+		mk->seg[at].seed = seed;
+		mk->seg[at].len = len;
+		mk->nseg++;
+	} else {
+		mk->present = false;
+	}
+}
+
+/* Whatever the model holds is there, byte for byte, and the stats
+ * count exactly what is there. */
+static void check_model_whole(struct table *t, const struct model_key *m,
+			      unsigned keys, uint64_t *explained)
+{
+	static unsigned char want_v[MODEL_VMAX * MODEL_SEGS];
+	static unsigned char buf[MODEL_VMAX * MODEL_SEGS];
+	struct table_item_info info;
+	char key[32];
+	uint64_t items = 0, bytes = 0;
+
+	for (unsigned k = 0; k < keys; k++) {
+		if (!m[k].present)
+			continue;
+		snprintf(key, sizeof(key), "model-key-%u", k);
+		enum table_status st = table_get(t, key, strlen(key), NULL, buf,
+						 sizeof(buf), &info);
+		if (st == TABLE_NOT_FOUND && loss_covered(t, explained))
+			continue;
+		assert_status(st, TABLE_OK);
+		size_t n = model_value(&m[k], want_v);
+		assert_int_equal(info.value_len, n);
+		assert_memory_equal(buf, want_v, n);
+		items++;
+		bytes += strlen(key) + n;
+	}
+	struct table_stats s = stats(t);
+	printf("model: %llu items, %llu evictions, %llu reinserted\n",
+	       (unsigned long long)s.items, (unsigned long long)s.evictions,
+	       (unsigned long long)s.reinserted);
+	assert_int_equal(s.items, items);
+	assert_int_equal(s.bytes, bytes);
+	assert_true(s.mem_used <= s.mem_limit);
 }
 
 static void run_model(struct table *t, struct model_key *m, unsigned keys,
@@ -491,8 +573,8 @@ static void run_model(struct table *t, struct model_key *m, unsigned keys,
 			st = store_mode(t, TABLE_ADD, key, val, len, k, 0, NULL);
 			want = mk->present ? TABLE_NOT_STORED : TABLE_OK;
 		} else if (what < 6) {
-			st = store_mode(t, what == 4 ? TABLE_APPEND
-						     : TABLE_PREPEND,
+			st = store_mode(t,
+					what == 4 ? TABLE_APPEND : TABLE_PREPEND,
 					key, val, len, 0, 0, NULL);
 			want = mk->present ? TABLE_OK : TABLE_NOT_STORED;
 		} else if (what < 7) {
@@ -514,58 +596,21 @@ static void run_model(struct table *t, struct model_key *m, unsigned keys,
 		}
 		if (st != TABLE_OK)
 			continue;
-		if (what < 4) {
-			mk->present = true;
-			mk->flags = k;
-			mk->nseg = 1;
-			mk->seg[0].seed = seed;
-			mk->seg[0].len = len;
-		} else if (what < 6) {
-			if (what == 5)
-				memmove(&mk->seg[1], &mk->seg[0],
-					mk->nseg * sizeof(mk->seg[0]));
-			uint32_t at = what == 4 ? mk->nseg : 0;
-			mk->seg[at].seed = seed;
-			mk->seg[at].len = len;
-			mk->nseg++;
-		} else if (what < 7) {
-			mk->present = false;
+		if (what < 7) {
+			model_note(mk, what, k, seed, len);
 		} else {
 			size_t n = model_value(mk, want_v);
 			if (info.value_len != n || info.flags != mk->flags ||
 			    memcmp(buf, want_v, n) != 0)
 				fail_msg("op %d: %s holds %u bytes (flags %u), "
-					 "model %zu bytes (flags %u)%s", op,
-					 key, info.value_len, info.flags, n,
-					 mk->flags, info.value_len == n ?
-					 ", contents differ" : "");
+					 "model %zu bytes (flags %u)%s",
+					 op, key, info.value_len, info.flags, n,
+					 mk->flags,
+					 info.value_len == n ? ", contents differ"
+							     : "");
 		}
 	}
-	/* Whatever the model holds is there, byte for byte, and the stats
-	 * count exactly what is there. */
-	uint64_t items = 0, bytes = 0;
-	for (unsigned k = 0; k < keys; k++) {
-		if (!m[k].present)
-			continue;
-		snprintf(key, sizeof(key), "model-key-%u", k);
-		enum table_status st = table_get(t, key, strlen(key), NULL, buf,
-						 sizeof(buf), &info);
-		if (st == TABLE_NOT_FOUND && loss_covered(t, &explained))
-			continue;
-		assert_status(st, TABLE_OK);
-		size_t n = model_value(&m[k], want_v);
-		assert_int_equal(info.value_len, n);
-		assert_memory_equal(buf, want_v, n);
-		items++;
-		bytes += strlen(key) + n;
-	}
-	struct table_stats s = stats(t);
-	printf("model: %llu items, %llu evictions, %llu reinserted\n",
-	       (unsigned long long)s.items, (unsigned long long)s.evictions,
-	       (unsigned long long)s.reinserted);
-	assert_int_equal(s.items, items);
-	assert_int_equal(s.bytes, bytes);
-	assert_true(s.mem_used <= s.mem_limit);
+	check_model_whole(t, m, keys, &explained);
 }
 
 /* Few buckets (a large item_size_hint) force long chains through the
@@ -595,9 +640,8 @@ int main(void)
 		T(test_multiprocess_single_winner),
 		cmocka_unit_test_setup_teardown(test_random_ops_match_model,
 						setup_few_buckets, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_random_ops_match_model_evicting, setup_small,
-			teardown),
+		cmocka_unit_test_setup_teardown(test_random_ops_match_model_evicting,
+						setup_small, teardown),
 #undef T
 	};
 

@@ -210,15 +210,8 @@ class ChaosTest(ServerTest):
         return {m.group(1).decode(): m.group(2).decode()
                 for m in re.finditer(rb"STAT (\S+) (\S+)\r\n", text)}
 
-    def test_kill_workers_and_clients(self):
-        if not CHECKER or not os.access(CHECKER, os.X_OK):
-            self.skipTest("SHMKV_CHAOS_CHECKER does not name the checker")
-        srv = self.new_server(workers=2, memory=64)
-        srv.wait_ready(nworkers=2)
-        self.outs, self.checkers = [], []
-        rnd = random.Random(os.environ.get("SHMKV_CHAOS_SEED", time.time()))
-
-        # Every key exists before the chaos starts.
+    def preload(self, srv, rnd):
+        """Every key exists before the chaos starts."""
         with srv.tcp() as s:
             for i in range(0, NKEYS, 100):
                 out = []
@@ -230,50 +223,43 @@ class ChaosTest(ServerTest):
             s.sendall(b"mn\r\n")
             harness.recv_until(s, re.compile(rb".*MN\r\n", re.S))
 
-        stop = threading.Event()
-        writers = [Writer(srv.port, rnd.random(), stop) for _ in range(WRITERS)]
-        for w in writers:
-            w.start()
-        end = time.monotonic() + CHAOS_SECONDS
-        for _ in range(CHECKERS):
-            self.start_checker(srv, CHAOS_SECONDS + 3)
-
+    def kill_until(self, srv, rnd, end):
+        """Kill workers older than a second and client programs at random
+        until end; the kills of each kind."""
         kills = {"worker": 0, "checker": 0}
         born, killed = {}, set()
-        try:
-            while time.monotonic() < end:
-                time.sleep(rnd.uniform(0.05, 0.2))
-                now = time.monotonic()
-                for pid in srv.workers():
-                    born.setdefault(pid, now)
-                # A worker that dies within a second of its start is
-                # restarted after a back-off; kill only older ones, so
-                # that the server keeps serving.
-                old = [p for p in srv.workers()
-                       if now - born[p] > 1.0 and p not in killed]
-                live = [p for p in self.checkers if p.poll() is None]
-                if old and (rnd.random() < 0.5 or not live):
-                    victim = rnd.choice(old)
-                    try:
-                        os.kill(victim, signal.SIGKILL)
-                        kills["worker"] += 1
-                        killed.add(victim)  # not again while a zombie
-                    except ProcessLookupError:
-                        pass
-                elif live:
-                    victim = rnd.choice(live)
-                    victim.kill()
-                    victim.wait()
-                    kills["checker"] += 1
-                    self.start_checker(srv, max(1.0, end - time.monotonic()))
-                for p in self.checkers:
-                    if p.poll() not in (None, 0, -signal.SIGKILL):
-                        self.fail(self.checker_failure(p))
-        finally:
-            stop.set()
-            for w in writers:
-                w.join(10)
+        while time.monotonic() < end:
+            time.sleep(rnd.uniform(0.05, 0.2))
+            now = time.monotonic()
+            for pid in srv.workers():
+                born.setdefault(pid, now)
+            # A worker that dies within a second of its start is
+            # restarted after a back-off; kill only older ones, so
+            # that the server keeps serving.
+            old = [p for p in srv.workers()
+                   if now - born[p] > 1.0 and p not in killed]
+            live = [p for p in self.checkers if p.poll() is None]
+            if old and (rnd.random() < 0.5 or not live):
+                victim = rnd.choice(old)
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                    kills["worker"] += 1
+                    killed.add(victim)  # not again while a zombie
+                except ProcessLookupError:
+                    pass
+            elif live:
+                victim = rnd.choice(live)
+                victim.kill()
+                victim.wait()
+                kills["checker"] += 1
+                self.start_checker(srv, max(1.0, end - time.monotonic()))
+            for p in self.checkers:
+                if p.poll() not in (None, 0, -signal.SIGKILL):
+                    self.fail(self.checker_failure(p))
+        return kills
 
+    def checker_lookups(self):
+        """Wait for every checker; the direct lookups they made in all."""
         for p in self.checkers:
             try:
                 p.wait(10)
@@ -288,6 +274,31 @@ class ChaosTest(ServerTest):
             lines += out.read().splitlines()
         lookups = sum(int(m.group(1)) for m in
                       (re.search(r"lookups=(\d+)", l) for l in lines) if m)
+        return lookups
+
+    def test_kill_workers_and_clients(self):
+        if not CHECKER or not os.access(CHECKER, os.X_OK):
+            self.skipTest("SHMKV_CHAOS_CHECKER does not name the checker")
+        srv = self.new_server(workers=2, memory=64)
+        srv.wait_ready(nworkers=2)
+        self.outs, self.checkers = [], []
+        rnd = random.Random(os.environ.get("SHMKV_CHAOS_SEED", time.time()))
+        self.preload(srv, rnd)
+
+        stop = threading.Event()
+        writers = [Writer(srv.port, rnd.random(), stop) for _ in range(WRITERS)]
+        for w in writers:
+            w.start()
+        end = time.monotonic() + CHAOS_SECONDS
+        for _ in range(CHECKERS):
+            self.start_checker(srv, CHAOS_SECONDS + 3)
+        try:
+            kills = self.kill_until(srv, rnd, end)
+        finally:
+            stop.set()
+            for w in writers:
+                w.join(10)
+        lookups = self.checker_lookups()
 
         # Afterwards: both workers back, every value intact.
         srv.wait_ready(nworkers=2)
@@ -393,10 +404,12 @@ class ChaosTest(ServerTest):
         self.assertEqual(int(st["crash_recoveries"]), 2)
         self.assertEqual(int(st["locks_recovered"]), 2)
         self.assertIn("dropped partition", srv.log_text())
+        self.kill_a_worker_waiting_on_a_lock(srv)
 
-        # A worker killed while it sleeps in the lock's wait list (a set
-        # waiting behind a holder): its slot must leave the list, and the
-        # lock must still come free for the other worker.
+    def kill_a_worker_waiting_on_a_lock(self, srv):
+        """A worker killed while it sleeps in the lock's wait list (a set
+        waiting behind a holder): its slot must leave the list, and the
+        lock must still come free for the other worker."""
         holder = self.hold(srv, "k:0", "exclusive")
         with srv.tcp() as s:
             s.sendall(b"set k:0 0 0 1\r\nx\r\n")

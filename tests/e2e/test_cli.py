@@ -333,7 +333,14 @@ class InstallTest(ServerTest):
         self.assertNotIn("shmkv_open_version", syms)  # the tests' back door
         static_syms = self.run_ok(["nm", "--defined-only", static])
         self.assertRegex(static_syms, r" T shmkv_open\n")
+        prog, prog_static = self.build_the_example(dest, pc, static)
+        self.run_the_example(dest, cli, libdir, prog, prog_static)
+        self.check_man_pages(dest, cli)
+        self.check_unit(dest)
 
+    def build_the_example(self, dest, pc, static):
+        """The README's example, built with what pkg-config says, against
+        the shared library and statically; the two programs."""
         # pkg-config as a user would run it; the sysroot maps the prefix
         # recorded in shmkv.pc into the temporary DESTDIR.
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pc),
@@ -361,7 +368,11 @@ class InstallTest(ServerTest):
         self.run_ok(cc + [src, "-o", prog_static, static] +
                     [f for f in static_flags if f != "-lshmkv"])
         self.assertNotIn("libshmkv", self.run_ok(["readelf", "-d", prog_static]))
+        return prog, prog_static
 
+    def run_the_example(self, dest, cli, libdir, prog, prog_static):
+        """Both example programs, the installed CLI and the installed Python
+        module against a server: what one sets, the others read."""
         srv = self.new_server()
         run_env = dict(os.environ, LD_LIBRARY_PATH=libdir)
         for p in (prog, prog_static):
@@ -387,9 +398,6 @@ class InstallTest(ServerTest):
                            env=harness.python_module_env(run_env, PYTHONPATH=site))
         self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
         self.assertStopsCleanly(srv)
-
-        self.check_man_pages(dest, cli)
-        self.check_unit(dest)
 
     def python_paths(self):
         """sys.path of the system's python3 for an installed /usr/local."""

@@ -231,7 +231,19 @@ class ShardingTest(ServerTest):
         c = self.client(proxy_port)
         keys = [key(i) for i in range(NKEYS)]
 
-        # Writes: one at a time, pipelined with replies, pipelined noreply.
+        self.write_all_three_ways(c, keys)
+        where = self.check_every_key_placed(c, servers, keys)
+
+        # One server goes away.
+        dead = 1
+        self.assertEqual(servers[dead].stop(), 0, servers[dead].log_text())
+        self.check_the_rest_after_eject(c, servers, keys, where, dead, log)
+        self.check_no_server_errors(stats_port)
+        for n in (0, 2):
+            self.assertStopsCleanly(servers[n])
+
+    def write_all_three_ways(self, c, keys):
+        """Writes: one at a time, pipelined with replies, pipelined noreply."""
         for i in range(0, 1000):
             self.assertTrue(c.set(keys[i], value(i)), keys[i])
         for lo, hi, noreply in [(1000, 5500, False), (5500, NKEYS, True)]:
@@ -243,6 +255,9 @@ class ShardingTest(ServerTest):
         # server makes sure they have all been applied before reading.
         self.assertTrue(c.version())
 
+    def check_every_key_placed(self, c, servers, keys):
+        """Every key reads back through the proxy, and each server holds
+        its share; which server holds which key."""
         # Reads through the proxy: multi-key gets spanning the servers.
         found = self.read_all(c, keys)
         self.assertEqual(len(found), NKEYS)
@@ -263,10 +278,11 @@ class ShardingTest(ServerTest):
         self.assertEqual(len(where), NKEYS)
         self.assertEqual([list(where.values()).count(n) for n in range(3)],
                          counts)
+        return where
 
-        # One server goes away.
-        dead = 1
-        self.assertEqual(servers[dead].stop(), 0, servers[dead].log_text())
+    def check_the_rest_after_eject(self, c, servers, keys, where, dead, log):
+        """Once nutcracker ejects the stopped server, the others' keys are
+        all there and new writes land on the two left."""
         live_keys = [k for k in keys if where[k] != dead]
         dead_keys = [k for k in keys if where[k] == dead]
 
@@ -308,8 +324,9 @@ class ShardingTest(ServerTest):
         self.assertEqual(len(where_new), len(new))
         self.assertEqual(set(where_new.values()), {0, 1})
 
-        # nutcracker's own account: one ejection, and no server of ours
-        # ever answered something it could not parse.
+    def check_no_server_errors(self, stats_port):
+        """nutcracker's own account: one ejection, and no server of ours
+        ever answered something it could not parse."""
         deadline = time.monotonic() + 5
         while True:
             st = self.nut_stats(stats_port)["shmkv"]
@@ -321,9 +338,6 @@ class ShardingTest(ServerTest):
             shard = st["shard%d" % n]
             self.assertEqual(shard["server_err"], 0, shard)
             self.assertEqual(shard["server_timedout"], 0, shard)
-
-        for n in (0, 2):
-            self.assertStopsCleanly(servers[n])
 
     # -- the bytes nutcracker sends, against memcached's answers ------------
 

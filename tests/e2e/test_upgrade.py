@@ -267,6 +267,8 @@ class UpgradeTest(ServerTest):
         self.assertIn(b"-m 64", p.stderr)
         self.assertEqual(lock_pid(srv), srv.pid)
         self.assertIsNone(srv.proc.poll())
+        wait_until(lambda: sorted(srv.workers()) == sorted(workers), 30,
+                   "the refused binary gone, the same workers left")
         self.assertEqual(sorted(srv.workers()), sorted(workers))
         self.assertIn("upgrade refused; going on serving", srv.log_text())
         self.check_keys(srv, values)
@@ -280,6 +282,10 @@ class UpgradeTest(ServerTest):
         wait_until(lambda: srv.log_text().count("upgrade refused") >= 2, 30,
                    "second refusal")
         self.assertIn("-t and -p cannot change in an upgrade", srv.log_text())
+        # The refusal is logged when it arrives; the refused binary, a child
+        # of the supervisor too, may take a moment longer to exit and be reaped.
+        wait_until(lambda: sorted(srv.workers()) == sorted(workers), 30,
+                   "the refused binary gone, the same workers left")
         self.assertEqual(sorted(srv.workers()), sorted(workers))
         self.check_keys(srv, values)
         self.assertStopsCleanly(srv)
