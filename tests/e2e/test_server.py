@@ -206,7 +206,7 @@ class LimitsTest(ServerTest):
         extra.close()
         conns.pop().close()
         # The freed place is noticed once the worker has seen the close.
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 10
         while True:
             s = srv.tcp()
             s.sendall(b"version\r\n")
