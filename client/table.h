@@ -195,6 +195,9 @@ struct table {
 	uint32_t npartitions;
 	uint32_t partition_shift;           /* hash >> shift = partition */
 	struct lwlock_owner owner;
+	/* memcached's -M: a store that would evict a live item fails with
+	 * TABLE_NO_MEMORY instead (expired and dead items are still reused). */
+	bool no_evict;
 };
 
 /* table_layout_size - bytes of each part the config needs (regions only). */

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "errbuf.h"
+#include "interlock.h"
 
 enum {
 	OPT_RUN_DIR = 256,
@@ -99,11 +100,7 @@ int config_seterr(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/*
- * parse_u64 - a plain decimal number, nothing before or after it.
- * strtoull alone would accept " 12", "-1" (as a huge value) and "12abc".
- */
-static int parse_u64(const char *s, uint64_t *out)
+int config_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -227,7 +224,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 
 	switch (c) {
 	case 'p':
-		if (parse_u64(arg, &v) || v > 65535)
+		if (config_parse_u64(arg, &v) || v > 65535)
 			return config_seterr(err, errlen, "%s: '%s' is not a TCP port (0 to 65535; 0 = no TCP)", flag, arg);
 		cfg->port = (int)v;
 		return 0;
@@ -262,7 +259,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->upgrade = true;
 		return 0;
 	case 'm':
-		if (parse_u64(arg, &v))
+		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of MiB", flag, arg);
 		if (v < 1 || v > (UINT64_C(1) << 30))
 			return config_seterr(err, errlen, "%s: %s MiB is out of range (1 to %" PRIu64 ")",
@@ -270,7 +267,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->memory_mib = v;
 		return 0;
 	case 't':
-		if (parse_u64(arg, &v))
+		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of workers", flag, arg);
 		if (v < 1 || v > CONFIG_MAX_WORKERS)
 			return config_seterr(err, errlen, "%s: %s workers is out of range (1 to %u)",
@@ -278,7 +275,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->workers = (uint32_t)v;
 		return 0;
 	case 'c':
-		if (parse_u64(arg, &v))
+		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of connections", flag, arg);
 		if (v < 1 || v > 1000000)
 			return config_seterr(err, errlen, "%s: %s connections is out of range (1 to 1000000)",
@@ -296,7 +293,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->max_item_size = (uint32_t)v;
 		return 0;
 	case OPT_PARTITIONS:
-		if (parse_u64(arg, &v))
+		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of partitions", flag, arg);
 		if (v < 1 || v > CONFIG_MAX_PARTITIONS || (v & (v - 1)) != 0)
 			return config_seterr(err, errlen, "%s: %s is not a power of two from 1 to %u",
@@ -334,12 +331,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		return 0;
 	}
 	case OPT_IDLE_TIMEOUT:
-		if (parse_u64(arg, &v) || v > CONFIG_MAX_IDLE_TIMEOUT)
-			return config_seterr(err, errlen, "%s: '%s' is not a number of seconds "
-				      "(0 = never, at most %u)", flag, arg,
-				      CONFIG_MAX_IDLE_TIMEOUT);
-		cfg->idle_timeout = (uint32_t)v;
-		return 0;
+		return config_idle_timeout(cfg, flag, arg, err, errlen);
 	case 'u': case 'd': case 'P': case 'U': case 'R': case 'o':
 	case 'A': case 'F': case 'M': case 'C':
 		return config_memcached_option(cfg, c, arg, err, errlen);
@@ -375,6 +367,19 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	}
 }
 
+int config_idle_timeout(struct server_config *cfg, const char *flag,
+			const char *arg, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (config_parse_u64(arg, &v) || v > CONFIG_MAX_IDLE_TIMEOUT)
+		return config_seterr(err, errlen, "%s: '%s' is not a number of seconds "
+			      "(0 = never, at most %u)", flag, arg,
+			      CONFIG_MAX_IDLE_TIMEOUT);
+	cfg->idle_timeout = (uint32_t)v;
+	return 0;
+}
+
 /* derive_and_check - derive the defaults that depend on other values, then
  * check the values against each other. */
 static int derive_and_check(struct server_config *cfg, char *err, size_t errlen)
@@ -402,8 +407,10 @@ static int derive_and_check(struct server_config *cfg, char *err, size_t errlen)
 			       (uint64_t)CONFIG_ITEMS_PER_PARTITION * cfg->max_item_size)
 			cfg->partitions /= 2;
 	}
-	if (cfg->run_dir[0] == '\0')
-		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/tmp/shmkv-%d", cfg->port);
+	if (cfg->run_dir[0] == '\0' &&
+	    interlock_default_run_dir(cfg->port, cfg->run_dir, sizeof(cfg->run_dir)) < 0)
+		return config_seterr(err, errlen, "--run-dir: the default for port %d "
+			      "does not fit", cfg->port);
 	if (cfg->unix_socket[0] == '\0') {
 		n = snprintf(cfg->unix_socket, sizeof(cfg->unix_socket), "%s/shmkv.sock",
 			     cfg->run_dir);
@@ -594,7 +601,12 @@ void config_usage(FILE *out)
 		"                             memcached are ignored with a warning\n"
 		"  -R N                       accepted and ignored, with a warning\n"
 		"  -A                         enable the shutdown command\n"
-		"  -F -M -C                   refused: not supported yet\n"
+		"  -F                         disable flush_all (\"CLIENT_ERROR flush_all not\n"
+		"                             allowed\")\n"
+		"  -M                         a full cache answers stores \"SERVER_ERROR out of\n"
+		"                             memory storing object\" instead of evicting\n"
+		"  -C                         no CAS: every CAS reads 0 and a store with a CAS\n"
+		"                             to compare is EXISTS, as in memcached\n"
 		"      --conf=FILE            read flags from FILE, in the format of Debian's\n"
 		"                             /etc/memcached.conf (\"logfile PATH\" included);\n"
 		"                             the command line's flags come after FILE's\n"

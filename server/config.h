@@ -103,6 +103,9 @@ struct server_config {
 	char user[64];                /* -u: root drops to this user */
 	bool daemonize;               /* -d */
 	bool shutdown_command;        /* -A: the `shutdown` command stops us */
+	bool flush_disabled;          /* -F: flush_all is refused */
+	bool evict_disabled;          /* -M: a full cache refuses stores */
+	bool cas_disabled;            /* -C: no CAS (every CAS reads 0) */
 	char pid_file[CONFIG_PATH_MAX]; /* -P */
 	char log_file[CONFIG_PATH_MAX]; /* a --conf file's "logfile" */
 	pid_t pid_file_written;       /* who wrote pid_file, or 0 */
@@ -127,6 +130,15 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 /* config_seterr - one line into err (no newline); returns -EINVAL. */
 __attribute__((format(printf, 3, 4)))
 int config_seterr(char *err, size_t errlen, const char *fmt, ...);
+
+/* config_parse_u64 - a plain decimal number, nothing before or after it;
+ * 0 or -EINVAL.  (strtoull alone takes " 12", "-1" and "12abc".) */
+int config_parse_u64(const char *s, uint64_t *out);
+
+/* config_idle_timeout - --idle-timeout's value, checked; 0 or -EINVAL
+ * with one line in err naming flag. */
+int config_idle_timeout(struct server_config *cfg, const char *flag,
+			const char *arg, char *err, size_t errlen);
 
 /* config_memcached.c: memcached's flags, its config file, its process
  * habits (see there). */

@@ -157,7 +157,7 @@ static void on_timer(uv_timer_t *timer)
 		c->progress = now;
 	}
 	if (now - c->progress >= limit) {
-		if (*c->cc->verbosity >= 1)
+		if (server_verbosity(c->cc->all, *c->cc->verbosity) >= 1)
 			SERVER_LOG("worker %u: closing a connection without progress "
 				   "for %" PRIu64 " s (%zu reply bytes unsent)",
 				   c->cc->index, limit / 1000, c->unsent);
@@ -208,7 +208,7 @@ static void conn_close(struct conn *c)
 					  memory_order_relaxed);
 		c->counted = false;
 	}
-	if (*cc->verbosity >= 2)
+	if (server_verbosity(cc->all, *cc->verbosity) >= 2)
 		SERVER_LOG("worker %u: connection closed", cc->index);
 	if (c->handles == 2)
 		uv_close((uv_handle_t *)&c->timer, on_close);
@@ -646,7 +646,7 @@ void conn_accept(struct conn_ctx *cc, int fd, bool tcp)
 	if (connections_open(cc) >= cc->max_connections) {
 		atomic_fetch_add_explicit(&cc->stats->rejected_connections, 1,
 					  memory_order_relaxed);
-		if (*cc->verbosity >= 1)
+		if (server_verbosity(cc->all, *cc->verbosity) >= 1)
 			SERVER_LOG("worker %u: refused a connection: %u open",
 				   cc->index, cc->max_connections);
 		conn_add_line(&out, too_many, sizeof(too_many) - 1);
@@ -660,7 +660,7 @@ void conn_accept(struct conn_ctx *cc, int fd, bool tcp)
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&cc->stats->total_connections, 1,
 				  memory_order_relaxed);
-	if (*cc->verbosity >= 2)
+	if (server_verbosity(cc->all, *cc->verbosity) >= 2)
 		SERVER_LOG("worker %u: new %s connection", cc->index,
 			   tcp ? "TCP" : "Unix socket");
 	conn_update_reading(c);

@@ -416,6 +416,7 @@ static void stats_reset(struct proto_req *req)
 	STORE(base->base_total_items, ts.total_items);
 	STORE(base->base_reclaimed, ts.expirations);
 	STORE(base->base_reinserted, ts.reinserted);
+	server_detail_reset(ctx->all);
 	proto_reply(req, "RESET");
 }
 
@@ -566,6 +567,43 @@ static void stats_locks(struct proto_req *req)
 }
 
 /*
+ * stats_detail - memcached's `stats detail on|off|dump`: on and off apply
+ * to every worker (the switch is shared); dump lists every prefix counted
+ * since the last `stats reset`, with memcached's line format.
+ */
+static void stats_detail(struct proto_req *req)
+{
+	const struct proto_token *what = &req->tokens[2];
+	struct server_detail_entry *e;
+	size_t n;
+
+	if (req->ntokens < 4) {
+		proto_reply(req, "CLIENT_ERROR usage: stats detail on|off|dump");
+	} else if (proto_tok_is(what, "on") || proto_tok_is(what, "off")) {
+		server_detail_set(req->ctx->all, what->value[1] == 'n');
+		proto_reply(req, "OK");
+	} else if (proto_tok_is(what, "dump")) {
+		e = malloc(SERVER_PREFIX_RECORDS * sizeof(*e));
+		if (e == NULL) {
+			req->oom = true;
+			return;
+		}
+		n = server_detail_snapshot(req->ctx->all, e, SERVER_PREFIX_RECORDS);
+		for (size_t i = 0; i < n; i++)
+			proto_addf(req,
+				   "PREFIX %s get %llu hit %llu set %llu del %llu\r\n",
+				   e[i].prefix, (unsigned long long)e[i].gets,
+				   (unsigned long long)e[i].hits,
+				   (unsigned long long)e[i].sets,
+				   (unsigned long long)e[i].dels);
+		free(e);
+		proto_adds(req, "END\r\n");
+	} else {
+		proto_reply(req, "CLIENT_ERROR usage: stats detail on|off|dump");
+	}
+}
+
+/*
  * cache_memlimit - memcached's `cache_memlimit <MiB> [noreply]`, with its
  * replies.  The shared segment is sized once, at start-up, and client
  * programs map it at that size, so the limit cannot move: asking for the
@@ -655,6 +693,8 @@ int proto_stats_command(struct proto_req *req)
 		proto_dump_cachedump(req);
 	else if (proto_tok_is(sub, "locks"))
 		stats_locks(req);
+	else if (proto_tok_is(sub, "detail"))
+		stats_detail(req);
 	else
 		proto_reply(req, "ERROR");
 	return 0;

@@ -589,8 +589,9 @@ static int open_rest(struct supervisor *s, uint64_t size)
 
 	rc = memory_file_stats_region(&s->mfile, size, &off);
 	if (rc == 0) {
-		s->stats.slots = segment_ptr(&s->cache.seg, SEGMENT_CTL, off, size);
-		s->stats.count = cfg->workers;
+		server_stats_view_init(&s->stats,
+				       segment_ptr(&s->cache.seg, SEGMENT_CTL, off, size),
+				       size, cfg->workers);
 		if (s->stats.slots == NULL)
 			rc = -EFAULT;
 	}
@@ -683,6 +684,9 @@ static int supervisor_start_up(struct supervisor *s)
 		.verbosity = cfg->verbosity,
 		.idle_timeout = cfg->idle_timeout,
 		.shutdown_command = cfg->shutdown_command,
+		.flush_disabled = cfg->flush_disabled,
+		.evict_disabled = cfg->evict_disabled,
+		.cas_disabled = cfg->cas_disabled,
 		.started = (int64_t)time(NULL),
 		.pid = (int)getpid(),
 	};

@@ -107,7 +107,7 @@ static void pause_accepting(struct worker *w, int err)
 		if (err != EMFILE && err != ENFILE)
 			SERVER_LOG("worker %u: accept failed: %s; retrying in %d ms",
 				   w->index, strerror(err), WORKER_ACCEPT_RETRY_MS);
-		else if (w->verbosity >= 1)
+		else if (server_verbosity(w->all, w->verbosity) >= 1)
 			SERVER_LOG("worker %u: out of file descriptors; not accepting "
 				   "for now", w->index);
 	}
@@ -182,7 +182,7 @@ static void worker_stop(struct worker *w)
 	if (w->stopping)
 		return;
 	w->stopping = true;
-	if (w->verbosity >= 1)
+	if (server_verbosity(w->all, w->verbosity) >= 1)
 		SERVER_LOG("worker %u: stopping", w->index);
 	listeners_close(w);
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
@@ -302,6 +302,7 @@ int worker_run(const struct worker_args *a)
 	w.net.index = a->index;
 	w.net.max_connections = a->cfg->max_connections;
 	w.net.idle_timeout = a->cfg->idle_timeout;
+	a->cache->table.no_evict = a->cfg->evict_disabled; /* -M */
 
 	rc = cache_claim_proc(a->cache);
 	if (rc < 0) {
@@ -342,7 +343,7 @@ int worker_run(const struct worker_args *a)
 		rc = worker_listen(&w, a);
 	if (rc == 0) {
 		tell_ready(a->ready_fd);
-		if (w.verbosity >= 1)
+		if (server_verbosity(w.all, w.verbosity) >= 1)
 			SERVER_LOG("worker %u: serving", a->index);
 		uv_run(&w.loop, UV_RUN_DEFAULT);
 	} else {

@@ -262,9 +262,12 @@ static void test_memcached_flags(void **state)
 	assert_string_equal(cfg.warnings, "");
 
 	expect_bad("-U: '11211': shmkv has no UDP", "-U", "11211");
-	expect_bad("-F:", "-F");
-	expect_bad("-M:", "-M");
-	expect_bad("-C:", "-C");
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-F", "-M", "-C", NULL), 0);
+	assert_true(cfg.flush_disabled);
+	assert_true(cfg.evict_disabled);
+	assert_true(cfg.cas_disabled);
+	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
+	assert_false(cfg.flush_disabled || cfg.evict_disabled || cfg.cas_disabled);
 	expect_bad("-o idle_timeout: 'abc'", "-o", "idle_timeout=abc");
 	expect_bad("-o idle_timeout", "-o", "idle_timeout");
 	expect_bad("-R: '0'", "-R", "0");

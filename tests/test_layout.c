@@ -195,7 +195,21 @@ struct layout_entry {
 	FIELD(struct server_stats, base_total_items) \
 	FIELD(struct server_stats, base_reclaimed) \
 	FIELD(struct server_stats, base_reinserted) \
+	FIELD(struct server_stats, verbosity_set) \
+	FIELD(struct server_stats, detail_on) \
 	FIELD(struct server_stats, reserved) \
+	SIZE(struct server_prefix) \
+	FIELD(struct server_prefix, state) \
+	FIELD(struct server_prefix, len) \
+	FIELD(struct server_prefix, seq) \
+	FIELD(struct server_prefix, gets) \
+	FIELD(struct server_prefix, hits) \
+	FIELD(struct server_prefix, sets) \
+	FIELD(struct server_prefix, dels) \
+	FIELD(struct server_prefix, prefix) \
+	SIZE(struct server_prefix_table) \
+	FIELD(struct server_prefix_table, next_seq) \
+	FIELD(struct server_prefix_table, rec) \
 	CONST(SEGMENT_MAGIC) \
 	CONST(SEGMENT_CTL_MAGIC) \
 	CONST(SEGMENT_ALIGN) \
@@ -229,9 +243,9 @@ static const struct layout_entry actual[] = {
 };
 
 /* The layout of version RECORDED_VERSION, as the test printed it. */
-#define RECORDED_VERSION 4u
+#define RECORDED_VERSION 5u
 static const struct layout_entry recorded[] = {
-#include "test_layout_v4.inc"
+#include "test_layout_v5.inc"
 };
 
 static void print_actual(void)
