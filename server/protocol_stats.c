@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "protocol_stats.h"
+#include "stats_conns.h"
 #include "table_walk.h"
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -603,6 +604,66 @@ static void stats_detail(struct proto_req *req)
 	}
 }
 
+static void conn_block(struct proto_req *req, unsigned id, const char *addr,
+		       const char *listen_addr, const char *state,
+		       uint64_t since, time_t now)
+{
+	proto_addf(req, "STAT %u:addr %s\r\n", id, addr);
+	if (listen_addr != NULL)
+		proto_addf(req, "STAT %u:listen_addr %s\r\n", id, listen_addr);
+	proto_addf(req, "STAT %u:state %s\r\n", id, state);
+	proto_addf(req, "STAT %u:secs_since_last_cmd %llu\r\n", id,
+		   (unsigned long long)((uint64_t)now > since ? (uint64_t)now - since
+							      : 0));
+}
+
+/*
+ * stats_conns - memcached's `stats conns`: a block per listening socket
+ * (ids 0 and 1: TCP, Unix), then one per client connection of any worker
+ * (from the shared records, stats_conns.c), in memcached's fields.
+ */
+static void stats_conns(struct proto_req *req)
+{
+	static const char *const states[] = {
+		[SERVER_CONN_NEW_CMD] = "conn_new_cmd",
+		[SERVER_CONN_PARSE] = "conn_parse_cmd",
+		[SERVER_CONN_READ] = "conn_read",
+		[SERVER_CONN_NREAD] = "conn_nread",
+	};
+	const struct server_settings *set = req->ctx->settings;
+	struct server_conn_entry *e;
+	time_t now = time(NULL);
+	char addr[SERVER_CONN_ADDR];
+	size_t n;
+
+	if (set != NULL && set->port > 0 && set->listen != NULL) {
+		snprintf(addr, sizeof(addr),
+			 strchr(set->listen, ':') ? "tcp6:[%s]:%d" : "tcp:%s:%d",
+			 set->listen, set->port);
+		conn_block(req, 0, addr, NULL, "conn_listening",
+			   (uint64_t)set->started, now);
+	}
+	if (set != NULL && set->unix_socket != NULL) {
+		snprintf(addr, sizeof(addr), "unix:%s", set->unix_socket);
+		conn_block(req, 1, addr, NULL, "conn_listening",
+			   (uint64_t)set->started, now);
+	}
+	e = malloc(SERVER_CONN_RECORDS * sizeof(*e));
+	if (e == NULL) {
+		req->oom = true;
+		return;
+	}
+	n = server_conns_list(req->ctx->all, e, SERVER_CONN_RECORDS);
+	for (size_t i = 0; i < n; i++)
+		conn_block(req, e[i].id, e[i].addr, e[i].listen_addr,
+			   e[i].state < sizeof(states) / sizeof(states[0])
+				   ? states[e[i].state]
+				   : "conn_read",
+			   e[i].last_cmd, now);
+	free(e);
+	proto_adds(req, "END\r\n");
+}
+
 /*
  * cache_memlimit - memcached's `cache_memlimit <MiB> [noreply]`, with its
  * replies.  The shared segment is sized once, at start-up, and client
@@ -695,6 +756,8 @@ int proto_stats_command(struct proto_req *req)
 		stats_locks(req);
 	else if (proto_tok_is(sub, "detail"))
 		stats_detail(req);
+	else if (proto_tok_is(sub, "conns"))
+		stats_conns(req);
 	else
 		proto_reply(req, "ERROR");
 	return 0;

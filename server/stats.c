@@ -42,16 +42,18 @@ _Static_assert(sizeof(struct server_stats) % 128 == 0,
 size_t server_stats_region_size(uint32_t workers)
 {
 	return ((size_t)workers + 1) * sizeof(struct server_stats) +
-	       sizeof(struct server_prefix_table);
+	       sizeof(struct server_prefix_table) +
+	       SERVER_CONN_RECORDS * sizeof(struct server_conn_record);
 }
 
-/* The prefix table sits at the region's end, so that a memory file sized
- * for more workers than run finds it where a later start with another -t
- * does. */
+/* The prefix and connection tables sit at the region's end, so that a
+ * memory file sized for more workers than run finds them where a later
+ * start with another -t does. */
 void server_stats_view_init(struct server_stats_view *all, void *base,
 			    size_t size, uint32_t count)
 {
-	size_t tail = sizeof(struct server_prefix_table);
+	size_t conns = SERVER_CONN_RECORDS * sizeof(struct server_conn_record);
+	size_t tail = sizeof(struct server_prefix_table) + conns;
 
 	memset(all, 0, sizeof(*all));
 	if (base == NULL ||
@@ -60,6 +62,7 @@ void server_stats_view_init(struct server_stats_view *all, void *base,
 	all->slots = base;
 	all->count = count;
 	all->prefixes = (void *)((char *)base + size - tail);
+	all->conns = (void *)((char *)base + size - conns);
 }
 
 int server_verbosity(const struct server_stats_view *all, int dflt)

@@ -111,11 +111,38 @@ struct server_prefix_table {
 	struct server_prefix rec[SERVER_PREFIX_RECORDS];
 };
 
+/*
+ * `stats conns`: one record per open client connection of any worker.
+ * owner is the PID of the worker serving it (0: free), claimed with a
+ * compare-and-swap; that worker alone writes the rest.  The addresses are
+ * written inside an odd seq (a seqlock: a reader that sees seq change, or
+ * odd, skips the record).  A worker that dies leaves records whose owner
+ * is gone: listers skip them and its successor in the slot frees them.
+ */
+#define SERVER_CONN_RECORDS 2048u
+#define SERVER_CONN_ADDR 120u
+enum server_conn_state {
+	SERVER_CONN_NEW_CMD = 0, /* connected, no command yet */
+	SERVER_CONN_PARSE,	 /* its commands are being answered */
+	SERVER_CONN_READ,	 /* waiting for its next command */
+	SERVER_CONN_NREAD,	 /* a command's data block is coming */
+};
+struct server_conn_record {
+	_Atomic uint32_t owner;
+	_Atomic uint32_t seq;
+	_Atomic uint32_t worker;
+	_Atomic uint32_t state;
+	_Atomic uint64_t last_cmd; /* Unix time of its last command */
+	char addr[SERVER_CONN_ADDR];
+	char listen_addr[SERVER_CONN_ADDR];
+};
+
 /* Every worker's slot and the shared tables, as mapped in this process. */
 struct server_stats_view {
 	struct server_stats *slots;
 	uint32_t count;
 	struct server_prefix_table *prefixes; /* NULL: no `stats detail` */
+	struct server_conn_record *conns;     /* NULL: no `stats conns` */
 };
 
 /* What the server was started with, for `stats settings` and `stats`. */

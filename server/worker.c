@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "connection.h"
+#include "stats_conns.h"
 
 #define WORKER_STOP_GRACE_MS 5000
 #define WORKER_RETIRE_LINGER_MS 1000
@@ -303,6 +304,8 @@ int worker_run(const struct worker_args *a)
 	w.net.max_connections = a->cfg->max_connections;
 	w.net.idle_timeout = a->cfg->idle_timeout;
 	a->cache->table.no_evict = a->cfg->evict_disabled; /* -M */
+	/* `stats conns` records a killed predecessor in this slot left. */
+	server_conns_reap(a->stats, a->index);
 
 	rc = cache_claim_proc(a->cache);
 	if (rc < 0) {

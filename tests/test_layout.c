@@ -210,6 +210,16 @@ struct layout_entry {
 	SIZE(struct server_prefix_table) \
 	FIELD(struct server_prefix_table, next_seq) \
 	FIELD(struct server_prefix_table, rec) \
+	SIZE(struct server_conn_record) \
+	FIELD(struct server_conn_record, owner) \
+	FIELD(struct server_conn_record, seq) \
+	FIELD(struct server_conn_record, worker) \
+	FIELD(struct server_conn_record, state) \
+	FIELD(struct server_conn_record, last_cmd) \
+	FIELD(struct server_conn_record, addr) \
+	FIELD(struct server_conn_record, listen_addr) \
+	CONST(SERVER_CONN_RECORDS) \
+	CONST(SERVER_PREFIX_RECORDS) \
 	CONST(SEGMENT_MAGIC) \
 	CONST(SEGMENT_CTL_MAGIC) \
 	CONST(SEGMENT_ALIGN) \

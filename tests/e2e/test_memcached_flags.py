@@ -110,6 +110,102 @@ class SameAsMemcached(ServerTest):
                 s.close()
 
 
+def conns_scenario(port, unix_path=None):
+    """Connections in each of memcached's states; the `stats conns` reply
+    and each client's own address."""
+    opened = []
+
+    def conn():
+        s = socket.create_connection(("127.0.0.1", port), 5)
+        opened.append(s)
+        return s
+    asker, idle, used, midway = conn(), conn(), conn(), conn()
+    used.sendall(cmd("get a") + b"mn\r\n")
+    recv_until(used, MN)
+    midway.sendall(b"set foo 0 0 6\r\nab")
+    if unix_path:
+        u = socket.socket(socket.AF_UNIX)
+        u.connect(unix_path)
+        opened.append(u)
+    # Until every connection is accepted and its first bytes are read.
+    deadline = time.monotonic() + 20
+    while True:
+        asker.sendall(cmd("stats conns"))
+        got = recv_until(asker, re.compile(rb".*END\r\n", re.S)).decode()
+        if got.count("conn_nread") == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    ports = {name: s.getsockname()[1] for name, s in
+             (("asker", asker), ("idle", idle), ("used", used),
+              ("midway", midway))}
+    for s in opened:
+        s.close()
+    return got, ports
+
+
+def conns_blocks(text):
+    """{id: {field: value}} of a `stats conns` reply, each line checked."""
+    blocks = {}
+    for line in text.split("\r\n"):
+        if line in ("", "END"):
+            continue
+        m = re.fullmatch(r"STAT (\d+):(addr|listen_addr|state|"
+                         r"secs_since_last_cmd) (\S+|\?:<AF \d+>)", line)
+        assert m, "not a stats conns line: %r" % line
+        blocks.setdefault(int(m.group(1)), {})[m.group(2)] = m.group(3)
+    return blocks
+
+
+class StatsConns(ServerTest):
+    def test_lists_every_workers_connections_as_memcached_does(self):
+        proc, mport = start_memcached()
+        self.addCleanup(stop_memcached, proc)
+        mc_text, mc_ports = conns_scenario(mport)
+        srv = self.new_server(workers=3)
+        our_text, our_ports = conns_scenario(srv.port, srv.sock_path)
+
+        def by_port(blocks, port):
+            return [b for b in blocks.values()
+                    if b.get("addr") == "tcp:127.0.0.1:%d" % port]
+        for text, ports, port in ((mc_text, mc_ports, mport),
+                                  (our_text, our_ports, srv.port)):
+            blocks = conns_blocks(text)
+            listening = [b for b in blocks.values()
+                         if b["state"] == "conn_listening"]
+            self.assertIn({"addr": "tcp:127.0.0.1:%d" % port,
+                           "state": "conn_listening",
+                           "secs_since_last_cmd": listening[0][
+                               "secs_since_last_cmd"]}, listening, text)
+            for name, state in (("asker", "conn_parse_cmd"),
+                                ("idle", "conn_new_cmd"),
+                                ("used", "conn_read"),
+                                ("midway", "conn_nread")):
+                got = by_port(blocks, ports[name])
+                self.assertEqual(len(got), 1, "%s in\n%s" % (name, text))
+                self.assertEqual(got[0]["state"], state, text)
+                self.assertEqual(got[0]["listen_addr"],
+                                 "tcp:127.0.0.1:%d" % port, text)
+                self.assertLessEqual(int(got[0]["secs_since_last_cmd"]), 5)
+        # Ours lists the Unix socket and its client too, as memcached -s.
+        blocks = conns_blocks(our_text)
+        self.assertIn({"addr": "?:<AF 0>", "state": "conn_new_cmd",
+                       "listen_addr": "unix:" + srv.sock_path,
+                       "secs_since_last_cmd": "0"},
+                      [dict(b, secs_since_last_cmd="0")
+                       for b in blocks.values()], our_text)
+        # Closed connections are gone from the list.
+        with srv.tcp() as s:
+            deadline = time.monotonic() + 20
+            while True:
+                s.sendall(cmd("stats conns"))
+                blocks = conns_blocks(recv_until(
+                    s, re.compile(rb".*END\r\n", re.S)).decode())
+                if len(blocks) == 3 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(len(blocks), 3, blocks)
+
+
 class FlagsOfOurOwn(ServerTest):
     def test_M_answers_out_of_memory_instead_of_evicting(self):
         srv = self.new_server("-M", "-I", "64k", memory=2, workers=1)
