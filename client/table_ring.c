@@ -392,8 +392,8 @@ static int reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		return 0;
 	}
 	if (!ring_item_alive(pr, it)) {
+		table_count_expired(p, it);
 		bucket_unlink(pr, where, it);
-		p->expirations++;
 		p->dead_bytes -= total;
 		tail_advance(pr, total);
 		return 0;
@@ -425,8 +425,8 @@ static int reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		move_tail_to_head(pr, where, total);
 		return 0;
 	}
+	table_count_evicted(p, it);
 	bucket_unlink(pr, where, it);
-	p->evictions++;
 	p->dead_bytes -= total;
 	tail_advance(pr, total);
 	return 0;
@@ -471,7 +471,7 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 
 	table_assert_writer(pr);
 	if (size > pr->arena_size)
-		return -ENOMEM;
+		goto no_room;
 	if (pinned != NULL) {
 		const struct table_item *keep =
 			ring_item(pr, (uint32_t)(*pinned / TABLE_REF_UNIT));
@@ -479,7 +479,7 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		if (keep == NULL || size + item_total_size(keep->key_len,
 							   keep->value_len) >
 				    pr->arena_size)
-			return -ENOMEM;
+			goto no_room;
 	}
 	for (;;) {
 		if (p->used == 0) {
@@ -499,10 +499,9 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		/* Three trips round the ring with the pinned item in it place
 		 * every other item behind it: more means the space is not
 		 * there in one piece. */
-		if (budget.pinned_moves > 3)
-			return -ENOMEM;
-		if (reclaim_tail(pr, size - (p->tail - p->head), &budget) < 0)
-			return -ENOMEM;
+		if (budget.pinned_moves > 3 ||
+		    reclaim_tail(pr, size - (p->tail - p->head), &budget) < 0)
+			goto no_room;
 	}
 	*offset = p->head;
 	p->head += size;
@@ -510,6 +509,9 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		p->head = 0;
 	p->used += size;
 	return 0;
+no_room:
+	p->outofmemory++;
+	return -ENOMEM;
 }
 
 /* Take a free overflow bucket and hang it after last; UINT32_MAX if none. */
@@ -583,8 +585,8 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 			old = ring_item(pr, b->refs[s]);
 			if (old == NULL || !ring_item_alive(pr, old)) {
 				if (old != NULL) {
+					table_count_expired(pr->part, old);
 					slot_clear(pr, w, old);
-					pr->part->expirations++;
 				}
 				target = w;
 				goto place;
@@ -606,11 +608,19 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 			goto place;
 		}
 	}
-	if (victim.bucket == UINT32_MAX || pr->t->no_evict)
+	if (victim.bucket == UINT32_MAX || pr->t->no_evict) {
+		pr->part->outofmemory++;
 		return -ENOSPC;
-	slot_clear(pr, victim, ring_item(pr,
-		   pr->buckets[victim.bucket].refs[victim.slot]));
-	pr->part->evictions++;
+	}
+	{
+		struct table_item *gone = ring_item(
+			pr, pr->buckets[victim.bucket].refs[victim.slot]);
+
+		/* victim_better chose it among items ring_item resolved. */
+		if (gone != NULL)
+			table_count_evicted(pr->part, gone);
+		slot_clear(pr, victim, gone);
+	}
 	target = victim;
 
 place:

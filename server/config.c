@@ -216,6 +216,54 @@ static const char *option_name(int c)
 	}
 }
 
+int config_listen_addr(const char *listen, unsigned i, char *buf, size_t len)
+{
+	const char *p = listen, *comma;
+	size_t n;
+
+	for (; i > 0; i--) {
+		p = strchr(p, ',');
+		if (p == NULL)
+			return -ENOENT;
+		p++;
+	}
+	comma = strchr(p, ',');
+	n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+	if (n >= len)
+		return -ENOENT;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+unsigned config_listen_count(const char *listen)
+{
+	unsigned n = 1;
+
+	for (const char *p = listen; (p = strchr(p, ',')) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* apply_listen - memcached's -l: one address, or several with commas. */
+static int apply_listen(struct server_config *cfg, const char *flag,
+			const char *arg, char *err, size_t errlen)
+{
+	char one[256];
+	unsigned i, n = config_listen_count(arg);
+
+	if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
+		return config_seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
+	if (n > CONFIG_MAX_LISTEN)
+		return config_seterr(err, errlen, "%s: '%s' names %u addresses; at most %u",
+			      flag, arg, n, CONFIG_MAX_LISTEN);
+	for (i = 0; i < n; i++)
+		if (config_listen_addr(arg, i, one, sizeof(one)) < 0 || one[0] == '\0')
+			return config_seterr(err, errlen, "%s: '%s' has an empty address", flag, arg);
+	snprintf(cfg->listen, sizeof(cfg->listen), "%s", arg);
+	return 0;
+}
+
 /* apply_option - one flag and its value into cfg; -EINVAL with err set. */
 static int apply_option(struct server_config *cfg, int c, const char *flag,
 			const char *arg, char *err, size_t errlen)
@@ -231,11 +279,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	case 'l':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
 			return config_seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
-		if (strchr(arg, ',') != NULL)
-			return config_seterr(err, errlen, "%s: '%s': listening on several addresses is "
-				      "not supported yet; give one (or 0.0.0.0 for all)", flag, arg);
-		snprintf(cfg->listen, sizeof(cfg->listen), "%s", arg);
-		return 0;
+		return apply_listen(cfg, flag, arg, err, errlen);
 	case 's':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->unix_socket))
 			return config_seterr(err, errlen, "%s: '%s' must be a path of 1 to %u bytes",
@@ -473,7 +517,8 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 	return derive_and_check(cfg, err, errlen);
 }
 
-bool config_listen_is_loopback(const char *listen)
+/* one_is_loopback - config_listen_is_loopback for one address. */
+static bool one_is_loopback(const char *listen)
 {
 	struct addrinfo hints, *res, *ai;
 	bool loopback = true;
@@ -502,6 +547,16 @@ bool config_listen_is_loopback(const char *listen)
 	}
 	freeaddrinfo(res);
 	return loopback;
+}
+
+bool config_listen_is_loopback(const char *listen)
+{
+	char one[256];
+
+	for (unsigned i = 0; config_listen_addr(listen, i, one, sizeof(one)) == 0; i++)
+		if (!one_is_loopback(one))
+			return false;
+	return true;
 }
 
 unsigned config_run_dir_mode(unsigned socket_mode)
@@ -551,7 +606,8 @@ void config_usage(FILE *out)
 		"memory segment, served by N worker processes.\n"
 		"\n"
 		"  -p, --port=PORT            TCP port to listen on (default %d; 0 = no TCP)\n"
-		"  -l, --listen=ADDR          address to listen on (default %s)\n"
+		"  -l, --listen=ADDR[,ADDR]   address(es) to listen on, IPv4 or IPv6, at most %u\n"
+		"                             (default %s)\n"
 		"  -s, --unix-socket=PATH     Unix socket path (default RUN-DIR/shmkv.sock)\n"
 		"      --run-dir=DIR          directory of the lock file and socket\n"
 		"                             (default /tmp/shmkv-PORT, created mode 0700)\n"
@@ -616,7 +672,8 @@ void config_usage(FILE *out)
 		"\n"
 		"A bad flag or value prints one line naming it and exits with status 2.\n"
 		"SIGTERM or SIGINT stops the server cleanly (exit 0).\n",
-		CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_LISTEN, CONFIG_DEFAULT_MEMORY_MIB,
+		CONFIG_DEFAULT_PORT, CONFIG_MAX_LISTEN, CONFIG_DEFAULT_LISTEN,
+		CONFIG_DEFAULT_MEMORY_MIB,
 		CONFIG_MAX_WORKERS, CONFIG_DEFAULT_MAX_CONNECTIONS,
 		CONFIG_DEFAULT_PARTITIONS, CONFIG_ITEMS_PER_PARTITION,
 		CONFIG_STALLED_WRITE_TIMEOUT, CONFIG_DEFAULT_SOCKET_MODE);

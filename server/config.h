@@ -40,6 +40,8 @@
 #define CONFIG_MAX_ITEM (1024u * 1024u * 1024u) /* and its ceiling */
 #define CONFIG_MAX_WORKERS 128u
 #define CONFIG_MAX_PARTITIONS 65536u
+/* -l a,b,...: addresses a server listens on at most (memcached's commas). */
+#define CONFIG_MAX_LISTEN 4u
 /* --idle-timeout: 0 = never, as memcached's -o idle_timeout. */
 #define CONFIG_DEFAULT_IDLE_TIMEOUT 0u
 #define CONFIG_MAX_IDLE_TIMEOUT (30u * 24u * 3600u)
@@ -162,6 +164,14 @@ const char *config_huge_pages_name(enum segment_huge_pages hp);
  * config_parse.
  */
 bool config_listen_is_loopback(const char *listen);
+
+/*
+ * config_listen_addr - the i-th address of a comma-separated -l into buf:
+ * 0, or -ENOENT past the last one (or when it does not fit in len).
+ */
+int config_listen_addr(const char *listen, unsigned i, char *buf, size_t len);
+/* config_listen_count - how many addresses -l names (at least 1). */
+unsigned config_listen_count(const char *listen);
 
 /* config_run_dir_mode - the run directory's mode for a --socket-mode: the
  * owner's rwx, plus search (x only) for whoever may use the socket. */

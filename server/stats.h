@@ -78,12 +78,14 @@ struct server_stats {
 	_Atomic uint64_t base_total_items;
 	_Atomic uint64_t base_reclaimed;
 	_Atomic uint64_t base_reinserted;
+	_Atomic uint64_t base_evicted_unfetched;
+	_Atomic uint64_t base_expired_unfetched;
 	/* In the baseline slot only: what the whole server was told at run
 	 * time.  verbosity_set is `verbosity N`'s N + 1 (0: none yet, the
 	 * command line's -v holds); detail_on is `stats detail on|off`. */
 	_Atomic uint64_t verbosity_set;
 	_Atomic uint64_t detail_on;
-	uint64_t reserved[8]; /* keeps 128-byte multiples */
+	uint64_t reserved[6]; /* keeps 128-byte multiples */
 };
 
 /*

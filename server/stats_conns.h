@@ -17,9 +17,12 @@
 
 #include "stats.h"
 
-/* Ids of `stats conns`: the listening sockets first, then the records
- * (a connection's fd is its worker's, and two workers' may be equal). */
-#define SERVER_CONN_FIRST_ID 2u
+/* Ids of `stats conns`: the listening sockets first (TCP on each of at
+ * most CONFIG_MAX_LISTEN -l addresses, then the Unix socket), then the
+ * records: a connection's fd is its worker's, and two workers' may be
+ * equal, so memcached's fd numbers would not tell them apart. */
+#define SERVER_CONN_UNIX_ID 4u
+#define SERVER_CONN_FIRST_ID 5u
 
 /* One record as listed, copied out of shared memory. */
 struct server_conn_entry {

@@ -176,7 +176,8 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		.settings = &s->settings,
 		.index = i,
 		.unix_fd = s->unix_sock.fd,
-		.tcp_fd = s->tcp_fds != NULL ? s->tcp_fds[i] : -1,
+		.tcp_fds = s->tcp_fds != NULL ? &s->tcp_fds[i * s->tcp_per_slot] : NULL,
+		.ntcp = s->tcp_fds != NULL ? s->tcp_per_slot : 0,
 		.ready_fd = s->ready_pipe[1],
 	};
 	sigset_t block, old;
@@ -215,8 +216,8 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		if (s->up.inh.chan >= 0)
 			close(s->up.inh.chan);
 		/* The other slots' sockets stay the supervisor's. */
-		for (j = 0; s->tcp_fds != NULL && j < s->nworkers; j++)
-			if (j != i)
+		for (j = 0; s->tcp_fds != NULL && j < s->ntcp; j++)
+			if (j / s->tcp_per_slot != i)
 				close(s->tcp_fds[j]);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		/* The cache is the supervisor's: only the worker's own proc

@@ -50,6 +50,11 @@
 #include "connection.h"
 #include "stats_conns.h"
 
+_Static_assert(SERVER_CONN_UNIX_ID == CONFIG_MAX_LISTEN &&
+		       SERVER_CONN_FIRST_ID == CONFIG_MAX_LISTEN + 1,
+	       "stats conns ids: one per -l address, the Unix socket, then "
+	       "the connections");
+
 #define WORKER_STOP_GRACE_MS 5000
 #define WORKER_RETIRE_LINGER_MS 1000
 #define WORKER_ACCEPT_BATCH 64     /* then let the loop serve the others */
@@ -88,7 +93,7 @@ static void listeners_poll(struct worker *w, bool on)
 {
 	int i;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < WORKER_LISTENERS; i++)
 		if (w->listeners[i].open) {
 			if (on)
 				uv_poll_start(&w->listeners[i].poll, UV_READABLE, on_listener);
@@ -122,7 +127,7 @@ static void on_accept_timer(uv_timer_t *timer)
 
 	if (w->stopping)
 		return;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < WORKER_LISTENERS; i++) {
 		if (!w->listeners[i].open)
 			continue;
 		err = accept_some(&w->listeners[i]);
@@ -162,7 +167,7 @@ static void listeners_close(struct worker *w)
 {
 	int i;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < WORKER_LISTENERS; i++)
 		if (w->listeners[i].open) {
 			uv_close((uv_handle_t *)&w->listeners[i].poll, NULL);
 			w->listeners[i].open = false;
@@ -236,7 +241,6 @@ static void close_any(uv_handle_t *handle, void *arg)
 /* worker_listen - accept on the inherited sockets: Unix, and TCP unless -p 0. */
 static int worker_listen(struct worker *w, const struct worker_args *a)
 {
-	const int fds[2] = { a->unix_fd, a->tcp_fd };
 	struct worker_listener *l;
 	int i, rc;
 
@@ -244,10 +248,11 @@ static int worker_listen(struct worker *w, const struct worker_args *a)
 	if (rc < 0)
 		return rc;
 	w->accept_timer.data = w;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < WORKER_LISTENERS; i++) {
 		l = &w->listeners[i];
-		l->fd = fds[i];
-		l->tcp = i == 1;
+		l->fd = i == 0 ? a->unix_fd
+			: (uint32_t)i <= a->ntcp ? a->tcp_fds[i - 1] : -1;
+		l->tcp = i > 0;
 		l->w = w;
 		if (l->fd < 0)
 			continue;

@@ -108,7 +108,9 @@ struct layout_entry {
 	FIELD(struct table_partition, expirations) \
 	FIELD(struct table_partition, reinserted) \
 	FIELD(struct table_partition, total_items) \
-	FIELD(struct table_partition, reserved) \
+	FIELD(struct table_partition, evicted_unfetched) \
+	FIELD(struct table_partition, expired_unfetched) \
+	FIELD(struct table_partition, outofmemory) \
 	SIZE(struct table_bucket) \
 	FIELD(struct table_bucket, tags) \
 	FIELD(struct table_bucket, refs) \
@@ -195,6 +197,8 @@ struct layout_entry {
 	FIELD(struct server_stats, base_total_items) \
 	FIELD(struct server_stats, base_reclaimed) \
 	FIELD(struct server_stats, base_reinserted) \
+	FIELD(struct server_stats, base_evicted_unfetched) \
+	FIELD(struct server_stats, base_expired_unfetched) \
 	FIELD(struct server_stats, verbosity_set) \
 	FIELD(struct server_stats, detail_on) \
 	FIELD(struct server_stats, reserved) \

@@ -127,17 +127,21 @@ def conns_scenario(port, unix_path=None):
         u = socket.socket(socket.AF_UNIX)
         u.connect(unix_path)
         opened.append(u)
+    ports = {name: s.getsockname()[1] for name, s in
+             (("asker", asker), ("idle", idle), ("used", used),
+              ("midway", midway))}
     # Until every connection is accepted and its first bytes are read.
     deadline = time.monotonic() + 20
     while True:
         asker.sendall(cmd("stats conns"))
         got = recv_until(asker, re.compile(rb".*END\r\n", re.S)).decode()
-        if got.count("conn_nread") == 1 or time.monotonic() > deadline:
+        every = all("addr tcp:127.0.0.1:%d\r" % p in got
+                    for p in ports.values())
+        if (every and got.count("conn_nread") == 1 and
+                (unix_path is None or "?:<AF 0>" in got)) or \
+                time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    ports = {name: s.getsockname()[1] for name, s in
-             (("asker", asker), ("idle", idle), ("used", used),
-              ("midway", midway))}
     for s in opened:
         s.close()
     return got, ports
@@ -206,6 +210,40 @@ class StatsConns(ServerTest):
             self.assertEqual(len(blocks), 3, blocks)
 
 
+class SeveralAddresses(ServerTest):
+    def test_l_listens_on_ipv4_and_ipv6_loopback_as_memcached(self):
+        proc, mport = start_memcached("-l", "::1")
+        self.addCleanup(stop_memcached, proc)
+        srv = self.new_server("-l", "127.0.0.1,::1", workers=2)
+        with socket.create_connection(("127.0.0.1", srv.port), 5) as v4, \
+                socket.create_connection(("::1", srv.port), 5) as v6:
+            v4.sendall(cmd("set k 0 0 2", b"v4"))
+            self.assertEqual(recv_until(v4, re.compile(rb"[^\n]*\r\n")),
+                             b"STORED\r\n")
+            v6.sendall(cmd("get k"))
+            self.assertEqual(recv_until(v6, re.compile(rb".*END\r\n", re.S)),
+                             b"VALUE k 0 2\r\nv4\r\nEND\r\n")
+            v6.sendall(cmd("stats conns"))
+            ours = conns_blocks(recv_until(
+                v6, re.compile(rb".*END\r\n", re.S)).decode())
+        listening = sorted(b["addr"] for b in ours.values()
+                           if b["state"] == "conn_listening")
+        self.assertEqual(listening, sorted([
+            "tcp:127.0.0.1:%d" % srv.port, "tcp6:[::1]:%d" % srv.port,
+            "unix:" + srv.sock_path]))
+        # memcached writes an IPv6 client and its listener the same way.
+        with socket.create_connection(("::1", mport), 5) as m:
+            m.sendall(cmd("stats conns"))
+            theirs = conns_blocks(recv_until(
+                m, re.compile(rb".*END\r\n", re.S)).decode())
+        for blocks, port in ((ours, srv.port), (theirs, mport)):
+            self.assertIn("tcp6:[::1]:%d" % port,
+                          [b.get("listen_addr") for b in blocks.values()])
+            self.assertTrue(any(re.fullmatch(r"tcp6:\[::1\]:\d+", b["addr"])
+                                for b in blocks.values()
+                                if "listen_addr" in b))
+
+
 class FlagsOfOurOwn(ServerTest):
     def test_M_answers_out_of_memory_instead_of_evicting(self):
         srv = self.new_server("-M", "-I", "64k", memory=2, workers=1)
@@ -226,6 +264,10 @@ class FlagsOfOurOwn(ServerTest):
             self.assertEqual(stat(s, "evictions"), "0")
             self.assertEqual(stat(s, "store_no_memory"), str(refused))
             self.assertEqual(stat(s, "evictions", "settings"), "off")
+            s.sendall(cmd("stats items"))
+            items = recv_until(s, re.compile(rb".*END\r\n", re.S)).decode()
+            self.assertEqual(sum(int(n) for n in re.findall(
+                r"STAT items:\d+:outofmemory (\d+)", items)), refused)
             # Nothing stored was evicted to make room.
             for i in stored:
                 s.sendall(cmd("mg k%d" % i))
@@ -266,6 +308,40 @@ class FlagsOfOurOwn(ServerTest):
             self.assertEqual(stat(s, "verbosity", "settings"), "0")
 
 
+def cpu_seconds(pid):
+    """User + system CPU of one process, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class WholeServerCpu(ServerTest):
+    def test_rusage_is_every_processes_cpu(self):
+        srv = self.new_server(workers=3)
+        # Make every worker spend some CPU: connections spread over them.
+        socks = [srv.tcp() for _ in range(9)]
+        batch = b"".join(cmd("set k%d 0 0 100" % i, b"v" * 100)
+                         for i in range(2000))
+        for _ in range(3):
+            for s in socks:
+                s.sendall(batch)
+            for s in socks:
+                recv_until(s, re.compile(rb"(STORED\r\n){2000}"), timeout=30)
+        pids = [srv.pid] + srv.workers()
+        before = sum(cpu_seconds(p) for p in pids)
+        socks[0].sendall(cmd("stats"))
+        got = recv_until(socks[0], re.compile(rb".*END\r\n", re.S)).decode()
+        after = sum(cpu_seconds(p) for p in pids)
+        for s in socks:
+            s.close()
+        user = float(re.search(r"STAT rusage_user (\S+)", got).group(1))
+        system = float(re.search(r"STAT rusage_system (\S+)", got).group(1))
+        # Not the answering worker's alone: the sum over the server.
+        self.assertGreaterEqual(user + system, before - 0.02)
+        self.assertLessEqual(user + system, after + 0.02)
+        self.assertGreater(before, max(cpu_seconds(p) for p in pids) + 0.005)
+
+
 class MemcachedConf(ServerTest):
     def write_conf(self, text):
         fd, path = tempfile.mkstemp(suffix=".conf")
@@ -287,14 +363,20 @@ class MemcachedConf(ServerTest):
             self.assertEqual(recv_until(s, re.compile(rb"[^\n]*\r\n")),
                              b"CLIENT_ERROR flush_all not allowed\r\n")
 
-    def test_conf_with_several_listen_addresses_says_so_in_one_line(self):
+    def test_conf_with_several_listen_addresses_listens_on_each(self):
         path = self.write_conf("-m 64\n-l 127.0.0.1,::1\n")
+        srv = self.new_server("--conf", path)
+        with socket.create_connection(("::1", srv.port), 5) as s:
+            self.assertEqual(stat(s, "inter", "settings"), "127.0.0.1,::1")
+
+    def test_conf_with_a_flag_we_lack_says_so_in_one_line(self):
+        path = self.write_conf("-m 64\n-U 11211\n")
         p = subprocess.run([harness.SERVER, "--conf", path, "-p",
                             str(harness.free_port())] + harness.AS_ROOT,
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
-        self.assertIn("127.0.0.1,::1", p.stderr)
+        self.assertIn("-U: '11211': shmkv has no UDP", p.stderr)
 
 
 if __name__ == "__main__":
