@@ -564,6 +564,7 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 	uint32_t index = bucket_index(pr, hash);
 	struct table_slot victim = { UINT32_MAX, 0 };
 	struct table_slot target = { UINT32_MAX, 0 };
+	struct table_item *gone;
 
 	table_assert_writer(pr);
 	struct table_bucket *last = NULL;
@@ -612,15 +613,12 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 		pr->part->outofmemory++;
 		return -ENOSPC;
 	}
-	{
-		struct table_item *gone = ring_item(
-			pr, pr->buckets[victim.bucket].refs[victim.slot]);
-
-		/* victim_better chose it among items ring_item resolved. */
-		if (gone != NULL)
-			table_count_evicted(pr->part, gone);
-		slot_clear(pr, victim, gone);
-	}
+	gone = ring_item(pr, pr->buckets[victim.bucket].refs[victim.slot]);
+	/* The victim is one of the items ring_item resolved above. */
+	if (gone == NULL)
+		return -ENOSPC;
+	table_count_evicted(pr->part, gone);
+	slot_clear(pr, victim, gone);
 	target = victim;
 
 place:
