@@ -448,7 +448,10 @@ static void log_start(const struct supervisor *s)
 		snprintf(page, sizeof(page), "%zu MiB", seg->page_size >> 20);
 	else
 		snprintf(page, sizeof(page), "%zu KiB", seg->page_size >> 10);
-	if (cfg->port != 0)
+	if (cfg->port != 0 && strchr(cfg->listen, ',') != NULL)
+		snprintf(tcp, sizeof(tcp), "%s, port %d, and ", cfg->listen,
+			 cfg->port);
+	else if (cfg->port != 0)
 		snprintf(tcp, sizeof(tcp), "%s%s%s:%d and ",
 			 strchr(cfg->listen, ':') ? "[" : "", cfg->listen,
 			 strchr(cfg->listen, ':') ? "]" : "", cfg->port);
