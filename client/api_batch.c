@@ -41,13 +41,8 @@
 #define HEAD_MAX 400
 #define REPLY_MAX 512
 
-/* A growable send buffer. */
-struct outbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static int outbuf_add(struct outbuf *b, const void *data, size_t n)
+/* api_outbuf_add - append n bytes, growing b; 0 or -1 (out of memory). */
+int api_outbuf_add(struct api_outbuf *b, const void *data, size_t n)
 {
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 64 * 1024;
@@ -74,7 +69,7 @@ struct chunk {
 };
 
 /* The chunk's commands, quiet or not, and the closing mn. */
-static int chunk_encode(const struct chunk *c, bool quiet, struct outbuf *b)
+static int chunk_encode(const struct chunk *c, bool quiet, struct api_outbuf *b)
 {
 	char key64[API_KEY64_MAX], head[HEAD_MAX];
 	const char *q = quiet ? " q" : "";
@@ -98,15 +93,15 @@ static int chunk_encode(const struct chunk *c, bool quiet, struct outbuf *b)
 				     "%s O%zu\r\n",
 				     key64, w->value_len, bflag, w->flags,
 				     w->ttl, q, i);
-		if (outbuf_add(b, head, (size_t)n) < 0)
+		if (api_outbuf_add(b, head, (size_t)n) < 0)
 			return -1;
 		if (!c->is_delete &&
-		    (outbuf_add(b, w->value != NULL ? w->value : "",
+		    (api_outbuf_add(b, w->value != NULL ? w->value : "",
 				w->value_len) < 0 ||
-		     outbuf_add(b, "\r\n", 2) < 0))
+		     api_outbuf_add(b, "\r\n", 2) < 0))
 			return -1;
 	}
-	return outbuf_add(b, "mn\r\n", 4);
+	return api_outbuf_add(b, "mn\r\n", 4);
 }
 
 /*
@@ -172,7 +167,7 @@ static enum shmkv_status chunk_replies(shmkv *kv, const struct chunk *c,
 }
 
 static enum shmkv_status chunk_run(shmkv *kv, const struct chunk *c,
-				   struct outbuf *b)
+				   struct api_outbuf *b)
 {
 	bool unpaired = false;
 	enum shmkv_status st = SHMKV_OK;
@@ -204,7 +199,7 @@ static enum shmkv_status chunk_run(shmkv *kv, const struct chunk *c,
 static enum shmkv_status write_many(shmkv *kv, struct shmkv_write *items,
 				    size_t n, bool is_delete)
 {
-	struct outbuf b = { 0 };
+	struct api_outbuf b = { 0 };
 	enum shmkv_status st;
 	size_t done = 0;
 

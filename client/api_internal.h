@@ -116,4 +116,11 @@ enum shmkv_status api_reply_status(const char *line);
 enum shmkv_status api_delete_many(shmkv *kv, struct shmkv_write *items,
 				  size_t n);
 
+/* A growable buffer (malloc'd): api_batch.c's requests, stats text. */
+struct api_outbuf {
+	char *p;
+	size_t len, cap;
+};
+int api_outbuf_add(struct api_outbuf *b, const void *data, size_t n);
+
 #endif

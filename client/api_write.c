@@ -321,14 +321,10 @@ static enum shmkv_status server_stats(shmkv *kv, char **text)
 {
 	static const char cmd[] = "stats\r\n";
 	char line[LINE_MAX_REPLY];
-	size_t len = 0, cap = 4096;
-	char *out = malloc(cap);
+	struct api_outbuf out = { 0 };
 	enum shmkv_status st;
 
 	*text = NULL;
-	if (out == NULL)
-		return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
-	out[0] = '\0';
 	pthread_mutex_lock(&kv->mu);
 	st = api_ensure_live(kv);
 	if (st == SHMKV_OK)
@@ -342,21 +338,11 @@ static enum shmkv_status server_stats(shmkv *kv, char **text)
 				      "unexpected stats line: %s", line);
 			break;
 		}
-		if (len + n + 2 > cap) {
-			char *bigger = realloc(out, cap * 2);
-
-			if (bigger == NULL) {
-				st = api_fail(SHMKV_OUT_OF_MEMORY,
-					      "out of memory");
-				break;
-			}
-			out = bigger;
-			cap *= 2;
+		line[n] = '\n';
+		if (api_outbuf_add(&out, line, n + 1) < 0) {
+			st = api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+			break;
 		}
-		memcpy(out + len, line, n);
-		len += n;
-		out[len++] = '\n';
-		out[len] = '\0';
 		if (wire_read_line(&kv->wire, line, sizeof(line)) < 0) {
 			api_detach(kv);
 			st = api_fail(SHMKV_SERVER_GONE, "lost the server while "
@@ -364,11 +350,13 @@ static enum shmkv_status server_stats(shmkv *kv, char **text)
 		}
 	}
 	pthread_mutex_unlock(&kv->mu);
+	if (st == SHMKV_OK && api_outbuf_add(&out, "", 1) < 0)
+		st = api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
 	if (st != SHMKV_OK) {
-		free(out);
+		free(out.p);
 		return st;
 	}
-	*text = out;
+	*text = out.p;
 	return SHMKV_OK;
 }
 

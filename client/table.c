@@ -493,6 +493,9 @@ void table_stats_partition(const struct table *t, uint32_t partition,
 	out->expirations = pr.part->expirations;
 	out->reinserted = pr.part->reinserted;
 	out->total_items = pr.part->total_items;
+	out->evicted_unfetched = pr.part->evicted_unfetched;
+	out->expired_unfetched = pr.part->expired_unfetched;
+	out->outofmemory = pr.part->outofmemory;
 	table_part_unlock(&pr, LW_SHARED);
 
 	lock = &pr.ctl->c.lock;
@@ -525,6 +528,9 @@ void table_stats_total(const struct table *t, struct table_stats *out)
 		out->expirations += one.expirations;
 		out->reinserted += one.reinserted;
 		out->total_items += one.total_items;
+		out->evicted_unfetched += one.evicted_unfetched;
+		out->expired_unfetched += one.expired_unfetched;
+		out->outofmemory += one.outofmemory;
 		out->lock_acquisitions += one.lock_acquisitions;
 		out->lock_contended += one.lock_contended;
 		out->lock_wait_ns += one.lock_wait_ns;

@@ -177,6 +177,9 @@ struct table_stats {
 	uint64_t expirations;    /* expired items reclaimed */
 	uint64_t reinserted;     /* items kept alive by the LRU approximation */
 	uint64_t total_items;    /* successful stores */
+	uint64_t evicted_unfetched;  /* evictions of items never read */
+	uint64_t expired_unfetched;  /* expirations of items never read */
+	uint64_t outofmemory;        /* allocations that found no room */
 	uint64_t lock_acquisitions;
 	uint64_t lock_contended;
 	uint64_t lock_wait_ns;
@@ -195,6 +198,9 @@ struct table {
 	uint32_t npartitions;
 	uint32_t partition_shift;           /* hash >> shift = partition */
 	struct lwlock_owner owner;
+	/* memcached's -M: a store that would evict a live item fails with
+	 * TABLE_NO_MEMORY instead (expired and dead items are still reused). */
+	bool no_evict;
 };
 
 /* table_layout_size - bytes of each part the config needs (regions only). */

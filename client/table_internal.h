@@ -80,7 +80,9 @@ struct table_partition {
 	uint64_t expirations;
 	uint64_t reinserted;
 	uint64_t total_items;
-	uint64_t reserved[3];
+	uint64_t evicted_unfetched; /* evictions of items never read */
+	uint64_t expired_unfetched; /* expirations of items never read */
+	uint64_t outofmemory;       /* allocations that found no room */
 };
 
 struct table_bucket {
@@ -170,6 +172,25 @@ static inline uint8_t item_state(const struct table_item *it)
 	/* Shared holders OR flags into state concurrently; pairs with
 	 * item_set_state_flag. */
 	return __atomic_load_n(&it->state, __ATOMIC_RELAXED);
+}
+
+/* An expired or flushed item is reclaimed (memcached's reclaimed and
+ * expired_unfetched); the partition's lock is held exclusive. */
+static inline void table_count_expired(struct table_partition *p,
+				       const struct table_item *it)
+{
+	p->expirations++;
+	if (!(item_state(it) & ITEM_FETCHED))
+		p->expired_unfetched++;
+}
+
+/* A live item is evicted (evictions, evicted_unfetched); lock exclusive. */
+static inline void table_count_evicted(struct table_partition *p,
+				       const struct table_item *it)
+{
+	p->evictions++;
+	if (!(item_state(it) & ITEM_FETCHED))
+		p->evicted_unfetched++;
 }
 
 static inline void item_set_state_flag(struct table_item *it, uint8_t flag)

@@ -106,7 +106,7 @@ static int item_link(struct table_part_ref *pr, uint64_t hash,
 	if (bucket_find(pr, hash, key, key_len, &where, &old) == 0 &&
 	    (pr->arena + offset) != (unsigned char *)old) {
 		if (!ring_item_alive(pr, old))
-			pr->part->expirations++;
+			table_count_expired(pr->part, old);
 		bucket_replace(pr, where, old, offset);
 		return 0;
 	}

@@ -320,6 +320,7 @@ struct reclaim_budget {
 	uint64_t bytes;          /* bytes all second-chance moves may copy */
 	uint64_t *pinned;        /* an item that must survive, or NULL */
 	uint32_t pinned_moves;
+	uint64_t kept_bytes;     /* with no_evict: live bytes moved, not evicted */
 };
 
 /* Move the tail item to the head: the head is at or before the tail and the
@@ -347,9 +348,12 @@ static uint64_t move_tail_to_head(struct table_part_ref *pr,
 
 /*
  * Reclaim or move the item at the tail.  Called only when the ring is
- * wrapped (head <= tail) and the gap between them is too small.
+ * wrapped (head <= tail) and the gap between them is too small.  Returns
+ * -ENOMEM only with t->no_evict (-M), when the tail item is live and every
+ * live byte has gone round the ring once already: there is no room that
+ * evicting nothing could make.
  */
-static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
+static int reclaim_tail(struct table_part_ref *pr, uint64_t want,
 			 struct reclaim_budget *budget)
 {
 	struct table_partition *p = pr->part;
@@ -363,7 +367,7 @@ static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		/* An implicit pad: too short to hold a pad header. */
 		p->dead_bytes -= rest;
 		tail_advance(pr, rest);
-		return;
+		return 0;
 	}
 	it = ring_item(pr, (uint32_t)(at / TABLE_REF_UNIT));
 	if (it == NULL) {
@@ -372,27 +376,27 @@ static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		 * rather than trust it. */
 		p->dead_bytes = p->dead_bytes > rest ? p->dead_bytes - rest : 0;
 		tail_advance(pr, rest);
-		return;
+		return 0;
 	}
 	total = item_total_size(it->key_len, it->value_len);
 	if ((item_state(it) & ITEM_KIND_MASK) != ITEM_LIVE ||
 	    slot_of(pr, it, at, &where) < 0) {
 		p->dead_bytes -= total <= p->dead_bytes ? total : p->dead_bytes;
 		tail_advance(pr, total);
-		return;
+		return 0;
 	}
 	if (budget->pinned != NULL && *budget->pinned == at) {
 		/* The caller still needs this item (an append's old value). */
 		*budget->pinned = move_tail_to_head(pr, where, total);
 		budget->pinned_moves++;
-		return;
+		return 0;
 	}
 	if (!ring_item_alive(pr, it)) {
+		table_count_expired(p, it);
 		bucket_unlink(pr, where, it);
-		p->expirations++;
 		p->dead_bytes -= total;
 		tail_advance(pr, total);
-		return;
+		return 0;
 	}
 
 	/* Read since written: a second chance.  Unread, but enough dead space
@@ -410,12 +414,22 @@ static void reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		budget->bytes -= total;
 		if (compact)
 			budget->compact_items--;
-		return;
+		return 0;
 	}
+	if (pr->t->no_evict) {
+		/* -M: move it instead (compaction); once every live byte has
+		 * moved, the ring holds nothing but live items. */
+		if (budget->kept_bytes > p->used)
+			return -ENOMEM;
+		budget->kept_bytes += total;
+		move_tail_to_head(pr, where, total);
+		return 0;
+	}
+	table_count_evicted(p, it);
 	bucket_unlink(pr, where, it);
-	p->evictions++;
 	p->dead_bytes -= total;
 	tail_advance(pr, total);
+	return 0;
 }
 
 /* Fill the ring's end with a pad so the next item starts at offset 0. */
@@ -457,7 +471,7 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 
 	table_assert_writer(pr);
 	if (size > pr->arena_size)
-		return -ENOMEM;
+		goto no_room;
 	if (pinned != NULL) {
 		const struct table_item *keep =
 			ring_item(pr, (uint32_t)(*pinned / TABLE_REF_UNIT));
@@ -465,7 +479,7 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		if (keep == NULL || size + item_total_size(keep->key_len,
 							   keep->value_len) >
 				    pr->arena_size)
-			return -ENOMEM;
+			goto no_room;
 	}
 	for (;;) {
 		if (p->used == 0) {
@@ -485,9 +499,9 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		/* Three trips round the ring with the pinned item in it place
 		 * every other item behind it: more means the space is not
 		 * there in one piece. */
-		if (budget.pinned_moves > 3)
-			return -ENOMEM;
-		reclaim_tail(pr, size - (p->tail - p->head), &budget);
+		if (budget.pinned_moves > 3 ||
+		    reclaim_tail(pr, size - (p->tail - p->head), &budget) < 0)
+			goto no_room;
 	}
 	*offset = p->head;
 	p->head += size;
@@ -495,6 +509,9 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		p->head = 0;
 	p->used += size;
 	return 0;
+no_room:
+	p->outofmemory++;
+	return -ENOMEM;
 }
 
 /* Take a free overflow bucket and hang it after last; UINT32_MAX if none. */
@@ -547,6 +564,7 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 	uint32_t index = bucket_index(pr, hash);
 	struct table_slot victim = { UINT32_MAX, 0 };
 	struct table_slot target = { UINT32_MAX, 0 };
+	struct table_item *gone;
 
 	table_assert_writer(pr);
 	struct table_bucket *last = NULL;
@@ -568,8 +586,8 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 			old = ring_item(pr, b->refs[s]);
 			if (old == NULL || !ring_item_alive(pr, old)) {
 				if (old != NULL) {
+					table_count_expired(pr->part, old);
 					slot_clear(pr, w, old);
-					pr->part->expirations++;
 				}
 				target = w;
 				goto place;
@@ -591,11 +609,16 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 			goto place;
 		}
 	}
-	if (victim.bucket == UINT32_MAX)
+	if (victim.bucket == UINT32_MAX || pr->t->no_evict) {
+		pr->part->outofmemory++;
 		return -ENOSPC;
-	slot_clear(pr, victim, ring_item(pr,
-		   pr->buckets[victim.bucket].refs[victim.slot]));
-	pr->part->evictions++;
+	}
+	gone = ring_item(pr, pr->buckets[victim.bucket].refs[victim.slot]);
+	/* The victim is one of the items ring_item resolved above. */
+	if (gone == NULL)
+		return -ENOSPC;
+	table_count_evicted(pr->part, gone);
+	slot_clear(pr, victim, gone);
 	target = victim;
 
 place:

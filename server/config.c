@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "errbuf.h"
+#include "interlock.h"
 
 enum {
 	OPT_RUN_DIR = 256,
@@ -99,11 +100,7 @@ int config_seterr(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/*
- * parse_u64 - a plain decimal number, nothing before or after it.
- * strtoull alone would accept " 12", "-1" (as a huge value) and "12abc".
- */
-static int parse_u64(const char *s, uint64_t *out)
+int config_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -219,6 +216,54 @@ static const char *option_name(int c)
 	}
 }
 
+int config_listen_addr(const char *listen, unsigned i, char *buf, size_t len)
+{
+	const char *p = listen, *comma;
+	size_t n;
+
+	for (; i > 0; i--) {
+		p = strchr(p, ',');
+		if (p == NULL)
+			return -ENOENT;
+		p++;
+	}
+	comma = strchr(p, ',');
+	n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+	if (n >= len)
+		return -ENOENT;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+unsigned config_listen_count(const char *listen)
+{
+	unsigned n = 1;
+
+	for (const char *p = listen; (p = strchr(p, ',')) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* apply_listen - memcached's -l: one address, or several with commas. */
+static int apply_listen(struct server_config *cfg, const char *flag,
+			const char *arg, char *err, size_t errlen)
+{
+	char one[256];
+	unsigned i, n = config_listen_count(arg);
+
+	if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
+		return config_seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
+	if (n > CONFIG_MAX_LISTEN)
+		return config_seterr(err, errlen, "%s: '%s' names %u addresses; at most %u",
+			      flag, arg, n, CONFIG_MAX_LISTEN);
+	for (i = 0; i < n; i++)
+		if (config_listen_addr(arg, i, one, sizeof(one)) < 0 || one[0] == '\0')
+			return config_seterr(err, errlen, "%s: '%s' has an empty address", flag, arg);
+	snprintf(cfg->listen, sizeof(cfg->listen), "%s", arg);
+	return 0;
+}
+
 /* apply_option - one flag and its value into cfg; -EINVAL with err set. */
 static int apply_option(struct server_config *cfg, int c, const char *flag,
 			const char *arg, char *err, size_t errlen)
@@ -227,18 +272,14 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 
 	switch (c) {
 	case 'p':
-		if (parse_u64(arg, &v) || v > 65535)
+		if (config_parse_u64(arg, &v) || v > 65535)
 			return config_seterr(err, errlen, "%s: '%s' is not a TCP port (0 to 65535; 0 = no TCP)", flag, arg);
 		cfg->port = (int)v;
 		return 0;
 	case 'l':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
 			return config_seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
-		if (strchr(arg, ',') != NULL)
-			return config_seterr(err, errlen, "%s: '%s': listening on several addresses is "
-				      "not supported yet; give one (or 0.0.0.0 for all)", flag, arg);
-		snprintf(cfg->listen, sizeof(cfg->listen), "%s", arg);
-		return 0;
+		return apply_listen(cfg, flag, arg, err, errlen);
 	case 's':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->unix_socket))
 			return config_seterr(err, errlen, "%s: '%s' must be a path of 1 to %u bytes",
@@ -262,7 +303,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->upgrade = true;
 		return 0;
 	case 'm':
-		if (parse_u64(arg, &v))
+		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of MiB", flag, arg);
 		if (v < 1 || v > (UINT64_C(1) << 30))
 			return config_seterr(err, errlen, "%s: %s MiB is out of range (1 to %" PRIu64 ")",
@@ -270,7 +311,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->memory_mib = v;
 		return 0;
 	case 't':
-		if (parse_u64(arg, &v))
+		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of workers", flag, arg);
 		if (v < 1 || v > CONFIG_MAX_WORKERS)
 			return config_seterr(err, errlen, "%s: %s workers is out of range (1 to %u)",
@@ -278,7 +319,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->workers = (uint32_t)v;
 		return 0;
 	case 'c':
-		if (parse_u64(arg, &v))
+		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of connections", flag, arg);
 		if (v < 1 || v > 1000000)
 			return config_seterr(err, errlen, "%s: %s connections is out of range (1 to 1000000)",
@@ -296,7 +337,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		cfg->max_item_size = (uint32_t)v;
 		return 0;
 	case OPT_PARTITIONS:
-		if (parse_u64(arg, &v))
+		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of partitions", flag, arg);
 		if (v < 1 || v > CONFIG_MAX_PARTITIONS || (v & (v - 1)) != 0)
 			return config_seterr(err, errlen, "%s: %s is not a power of two from 1 to %u",
@@ -334,12 +375,7 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 		return 0;
 	}
 	case OPT_IDLE_TIMEOUT:
-		if (parse_u64(arg, &v) || v > CONFIG_MAX_IDLE_TIMEOUT)
-			return config_seterr(err, errlen, "%s: '%s' is not a number of seconds "
-				      "(0 = never, at most %u)", flag, arg,
-				      CONFIG_MAX_IDLE_TIMEOUT);
-		cfg->idle_timeout = (uint32_t)v;
-		return 0;
+		return config_idle_timeout(cfg, flag, arg, err, errlen);
 	case 'u': case 'd': case 'P': case 'U': case 'R': case 'o':
 	case 'A': case 'F': case 'M': case 'C':
 		return config_memcached_option(cfg, c, arg, err, errlen);
@@ -375,6 +411,19 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	}
 }
 
+int config_idle_timeout(struct server_config *cfg, const char *flag,
+			const char *arg, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (config_parse_u64(arg, &v) || v > CONFIG_MAX_IDLE_TIMEOUT)
+		return config_seterr(err, errlen, "%s: '%s' is not a number of seconds "
+			      "(0 = never, at most %u)", flag, arg,
+			      CONFIG_MAX_IDLE_TIMEOUT);
+	cfg->idle_timeout = (uint32_t)v;
+	return 0;
+}
+
 /* derive_and_check - derive the defaults that depend on other values, then
  * check the values against each other. */
 static int derive_and_check(struct server_config *cfg, char *err, size_t errlen)
@@ -402,8 +451,10 @@ static int derive_and_check(struct server_config *cfg, char *err, size_t errlen)
 			       (uint64_t)CONFIG_ITEMS_PER_PARTITION * cfg->max_item_size)
 			cfg->partitions /= 2;
 	}
-	if (cfg->run_dir[0] == '\0')
-		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/tmp/shmkv-%d", cfg->port);
+	if (cfg->run_dir[0] == '\0' &&
+	    interlock_default_run_dir(cfg->port, cfg->run_dir, sizeof(cfg->run_dir)) < 0)
+		return config_seterr(err, errlen, "--run-dir: the default for port %d "
+			      "does not fit", cfg->port);
 	if (cfg->unix_socket[0] == '\0') {
 		n = snprintf(cfg->unix_socket, sizeof(cfg->unix_socket), "%s/shmkv.sock",
 			     cfg->run_dir);
@@ -466,7 +517,8 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 	return derive_and_check(cfg, err, errlen);
 }
 
-bool config_listen_is_loopback(const char *listen)
+/* one_is_loopback - config_listen_is_loopback for one address. */
+static bool one_is_loopback(const char *listen)
 {
 	struct addrinfo hints, *res, *ai;
 	bool loopback = true;
@@ -495,6 +547,16 @@ bool config_listen_is_loopback(const char *listen)
 	}
 	freeaddrinfo(res);
 	return loopback;
+}
+
+bool config_listen_is_loopback(const char *listen)
+{
+	char one[256];
+
+	for (unsigned i = 0; config_listen_addr(listen, i, one, sizeof(one)) == 0; i++)
+		if (!one_is_loopback(one))
+			return false;
+	return true;
 }
 
 unsigned config_run_dir_mode(unsigned socket_mode)
@@ -544,7 +606,8 @@ void config_usage(FILE *out)
 		"memory segment, served by N worker processes.\n"
 		"\n"
 		"  -p, --port=PORT            TCP port to listen on (default %d; 0 = no TCP)\n"
-		"  -l, --listen=ADDR          address to listen on (default %s)\n"
+		"  -l, --listen=ADDR[,ADDR]   address(es) to listen on, IPv4 or IPv6, at most %u\n"
+		"                             (default %s)\n"
 		"  -s, --unix-socket=PATH     Unix socket path (default RUN-DIR/shmkv.sock)\n"
 		"      --run-dir=DIR          directory of the lock file and socket\n"
 		"                             (default /tmp/shmkv-PORT, created mode 0700)\n"
@@ -594,7 +657,12 @@ void config_usage(FILE *out)
 		"                             memcached are ignored with a warning\n"
 		"  -R N                       accepted and ignored, with a warning\n"
 		"  -A                         enable the shutdown command\n"
-		"  -F -M -C                   refused: not supported yet\n"
+		"  -F                         disable flush_all (\"CLIENT_ERROR flush_all not\n"
+		"                             allowed\")\n"
+		"  -M                         a full cache answers stores \"SERVER_ERROR out of\n"
+		"                             memory storing object\" instead of evicting\n"
+		"  -C                         no CAS: every CAS reads 0 and a store with a CAS\n"
+		"                             to compare is EXISTS, as in memcached\n"
 		"      --conf=FILE            read flags from FILE, in the format of Debian's\n"
 		"                             /etc/memcached.conf (\"logfile PATH\" included);\n"
 		"                             the command line's flags come after FILE's\n"
@@ -604,7 +672,8 @@ void config_usage(FILE *out)
 		"\n"
 		"A bad flag or value prints one line naming it and exits with status 2.\n"
 		"SIGTERM or SIGINT stops the server cleanly (exit 0).\n",
-		CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_LISTEN, CONFIG_DEFAULT_MEMORY_MIB,
+		CONFIG_DEFAULT_PORT, CONFIG_MAX_LISTEN, CONFIG_DEFAULT_LISTEN,
+		CONFIG_DEFAULT_MEMORY_MIB,
 		CONFIG_MAX_WORKERS, CONFIG_DEFAULT_MAX_CONNECTIONS,
 		CONFIG_DEFAULT_PARTITIONS, CONFIG_ITEMS_PER_PARTITION,
 		CONFIG_STALLED_WRITE_TIMEOUT, CONFIG_DEFAULT_SOCKET_MODE);

@@ -40,6 +40,8 @@
 #define CONFIG_MAX_ITEM (1024u * 1024u * 1024u) /* and its ceiling */
 #define CONFIG_MAX_WORKERS 128u
 #define CONFIG_MAX_PARTITIONS 65536u
+/* -l a,b,...: addresses a server listens on at most (memcached's commas). */
+#define CONFIG_MAX_LISTEN 4u
 /* --idle-timeout: 0 = never, as memcached's -o idle_timeout. */
 #define CONFIG_DEFAULT_IDLE_TIMEOUT 0u
 #define CONFIG_MAX_IDLE_TIMEOUT (30u * 24u * 3600u)
@@ -103,6 +105,9 @@ struct server_config {
 	char user[64];                /* -u: root drops to this user */
 	bool daemonize;               /* -d */
 	bool shutdown_command;        /* -A: the `shutdown` command stops us */
+	bool flush_disabled;          /* -F: flush_all is refused */
+	bool evict_disabled;          /* -M: a full cache refuses stores */
+	bool cas_disabled;            /* -C: no CAS (every CAS reads 0) */
 	char pid_file[CONFIG_PATH_MAX]; /* -P */
 	char log_file[CONFIG_PATH_MAX]; /* a --conf file's "logfile" */
 	pid_t pid_file_written;       /* who wrote pid_file, or 0 */
@@ -128,6 +133,15 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 __attribute__((format(printf, 3, 4)))
 int config_seterr(char *err, size_t errlen, const char *fmt, ...);
 
+/* config_parse_u64 - a plain decimal number, nothing before or after it;
+ * 0 or -EINVAL.  (strtoull alone takes " 12", "-1" and "12abc".) */
+int config_parse_u64(const char *s, uint64_t *out);
+
+/* config_idle_timeout - --idle-timeout's value, checked; 0 or -EINVAL
+ * with one line in err naming flag. */
+int config_idle_timeout(struct server_config *cfg, const char *flag,
+			const char *arg, char *err, size_t errlen);
+
 /* config_memcached.c: memcached's flags, its config file, its process
  * habits (see there). */
 int config_memcached_option(struct server_config *cfg, int c, const char *arg,
@@ -150,6 +164,14 @@ const char *config_huge_pages_name(enum segment_huge_pages hp);
  * config_parse.
  */
 bool config_listen_is_loopback(const char *listen);
+
+/*
+ * config_listen_addr - the i-th address of a comma-separated -l into buf:
+ * 0, or -ENOENT past the last one (or when it does not fit in len).
+ */
+int config_listen_addr(const char *listen, unsigned i, char *buf, size_t len);
+/* config_listen_count - how many addresses -l names (at least 1). */
+unsigned config_listen_count(const char *listen);
 
 /* config_run_dir_mode - the run directory's mode for a --socket-mode: the
  * owner's rwx, plus search (x only) for whoever may use the socket. */

@@ -4,7 +4,7 @@
  *
  * An operator moving from memcached brings its command line and Debian's
  * /etc/memcached.conf.  Each memcached flag here either means what it
- * means to memcached (-u -d -P -a -A -U 0 -R -o idle_timeout), or is refused
+ * means to memcached (-u -d -P -a -A -F -M -C -U 0 -R -o idle_timeout), or is refused
  * with one line saying what shmkv lacks, so a setting is never silently
  * dropped; -o options shmkv has no use for (memcached's internals: slab
  * and LRU tuning) are accepted with a one-line warning, as memcached
@@ -31,7 +31,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -66,16 +65,6 @@ __attribute__((format(printf, 2, 3))) static void warn(struct server_config *cfg
 	cfg->warnings[used + 1] = '\0';
 }
 
-static bool all_digits(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 /* memcached's -o KEY=VALUE,...: the one shmkv has, warnings for the rest. */
 static int apply_extended(struct server_config *cfg, const char *arg, char *err,
 			  size_t errlen)
@@ -93,16 +82,12 @@ static int apply_extended(struct server_config *cfg, const char *arg, char *err,
 		if (value != NULL)
 			*value++ = '\0';
 		if (strcmp(opt, "idle_timeout") == 0) {
-			unsigned long v;
+			int rc = config_idle_timeout(cfg, "-o idle_timeout",
+						     value ? value : "", err,
+						     errlen);
 
-			if (value == NULL || !all_digits(value) ||
-			    (v = strtoul(value, NULL, 10)) >
-				    CONFIG_MAX_IDLE_TIMEOUT)
-				return config_seterr(err, errlen,
-						     "-o idle_timeout: '%s' is not a number of seconds (0 to %u)",
-						     value ? value : "",
-						     CONFIG_MAX_IDLE_TIMEOUT);
-			cfg->idle_timeout = (uint32_t)v;
+			if (rc < 0)
+				return rc;
 		} else {
 			warn(cfg,
 			     "-o %s: memcached's option has no meaning for shmkv; ignored",
@@ -119,6 +104,8 @@ static int apply_extended(struct server_config *cfg, const char *arg, char *err,
 int config_memcached_option(struct server_config *cfg, int c, const char *arg,
 			    char *err, size_t errlen)
 {
+	uint64_t n;
+
 	switch (c) {
 	case 'u':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->user))
@@ -140,7 +127,7 @@ int config_memcached_option(struct server_config *cfg, int c, const char *arg,
 					     arg);
 		return 0;
 	case 'R':
-		if (!all_digits(arg) || strtoul(arg, NULL, 10) == 0)
+		if (config_parse_u64(arg, &n) < 0 || n == 0)
 			return config_seterr(err, errlen,
 					     "-R: '%s' is not a number of requests",
 					     arg);
@@ -150,16 +137,9 @@ int config_memcached_option(struct server_config *cfg, int c, const char *arg,
 		return 0;
 	case 'o': return apply_extended(cfg, arg, err, errlen);
 	case 'A': cfg->shutdown_command = true; return 0;
-	case 'F':
-		return config_seterr(err, errlen,
-				     "-F: disabling flush_all is not supported yet");
-	case 'M':
-		return config_seterr(
-			err, errlen,
-			"-M: returning errors instead of evicting is not supported yet");
-	case 'C':
-		return config_seterr(err, errlen,
-				     "-C: turning CAS off is not supported yet");
+	case 'F': cfg->flush_disabled = true; return 0;
+	case 'M': cfg->evict_disabled = true; return 0;
+	case 'C': cfg->cas_disabled = true; return 0;
 	default:
 		return config_seterr(err, errlen,
 				     "internal error: memcached option %d", c);

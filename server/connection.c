@@ -49,6 +49,7 @@
  *   conn_accept, conn_drain_all, conn_abort_all (see connection.h)
  */
 #include "connection.h"
+#include "stats_conns.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -98,6 +99,7 @@ struct conn {
 	unsigned handles;   /* libuv handles not yet closed (h, timer) */
 	uint64_t progress;  /* uv_now of the last read or write progress */
 	size_t write_queue; /* the write queue's size when last looked at */
+	struct server_conn_record *record; /* for `stats conns`, or NULL */
 };
 
 /* A reply batch on its way; the data is the proto_out buffer handed over. */
@@ -157,7 +159,7 @@ static void on_timer(uv_timer_t *timer)
 		c->progress = now;
 	}
 	if (now - c->progress >= limit) {
-		if (*c->cc->verbosity >= 1)
+		if (server_verbosity(c->cc->all, *c->cc->verbosity) >= 1)
 			SERVER_LOG("worker %u: closing a connection without progress "
 				   "for %" PRIu64 " s (%zu reply bytes unsent)",
 				   c->cc->index, limit / 1000, c->unsent);
@@ -201,6 +203,8 @@ static void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
+	server_conn_release(c->record);
+	c->record = NULL;
 	if (c->counted) {
 		/* Relaxed: a counter only this worker writes; `stats` and the
 		 * connection limit tolerate a read that is a moment old. */
@@ -208,7 +212,7 @@ static void conn_close(struct conn *c)
 					  memory_order_relaxed);
 		c->counted = false;
 	}
-	if (*cc->verbosity >= 2)
+	if (server_verbosity(cc->all, *cc->verbosity) >= 2)
 		SERVER_LOG("worker %u: connection closed", cc->index);
 	if (c->handles == 2)
 		uv_close((uv_handle_t *)&c->timer, on_close);
@@ -481,11 +485,20 @@ static void conn_process(struct conn *c)
 	if (c->closing || c->finishing)
 		return;
 	c->backlog = false;
+	server_conn_state(c->record, SERVER_CONN_PARSE,
+			  c->in_len > 0 && memchr(c->in, '\n', c->in_len));
 	off = conn_run_parser(c, out, &close_after);
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
 	}
+	/* memcached's states: a line read whose data block is still coming
+	 * is conn_nread, anything else waits for a command (conn_read). */
+	server_conn_state(c->record,
+			  c->in_len > 0 && memchr(c->in, '\n', c->in_len)
+				  ? SERVER_CONN_NREAD
+				  : SERVER_CONN_READ,
+			  off > 0);
 	if (!c->closing)
 		conn_send(c, out);
 	if (c->closing)
@@ -646,7 +659,7 @@ void conn_accept(struct conn_ctx *cc, int fd, bool tcp)
 	if (connections_open(cc) >= cc->max_connections) {
 		atomic_fetch_add_explicit(&cc->stats->rejected_connections, 1,
 					  memory_order_relaxed);
-		if (*cc->verbosity >= 1)
+		if (server_verbosity(cc->all, *cc->verbosity) >= 1)
 			SERVER_LOG("worker %u: refused a connection: %u open",
 				   cc->index, cc->max_connections);
 		conn_add_line(&out, too_many, sizeof(too_many) - 1);
@@ -656,11 +669,12 @@ void conn_accept(struct conn_ctx *cc, int fd, bool tcp)
 		return;
 	}
 	c->counted = true;
+	c->record = server_conn_claim(cc->all, cc->index, fd);
 	atomic_fetch_add_explicit(&cc->stats->curr_connections, 1,
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&cc->stats->total_connections, 1,
 				  memory_order_relaxed);
-	if (*cc->verbosity >= 2)
+	if (server_verbosity(cc->all, *cc->verbosity) >= 2)
 		SERVER_LOG("worker %u: new %s connection", cc->index,
 			   tcp ? "TCP" : "Unix socket");
 	conn_update_reading(c);

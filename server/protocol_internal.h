@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "stats_detail.h"
 
 /* memcached's MAX_TOKENS: 23 tokens, then the rest of the line. */
 #define PROTO_MAX_TOKENS 24
@@ -164,6 +165,29 @@ static inline void proto_stat_add(const struct proto_ctx *ctx,
 			proto_stat_add((req)->ctx, &(req)->ctx->stats->field, \
 				       1); \
 	} while (0)
+
+/*
+ * proto_cas_off - memcached's -C: every CAS a reply shows is 0, so a
+ * compare against an item's CAS matches only 0 (md, ma) and a store with
+ * a CAS to compare never matches an item (its CAS is 0 only to the
+ * client; the table's own CAS, which flush_all relies on, is kept).
+ */
+static inline bool proto_cas_off(const struct proto_ctx *ctx)
+{
+	return ctx->settings != NULL && ctx->settings->cas_disabled;
+}
+
+/* proto_cas_shown - an item's CAS as a reply shows it (0 with -C). */
+static inline uint64_t proto_cas_shown(const struct proto_ctx *ctx,
+				       uint64_t cas)
+{
+	return proto_cas_off(ctx) ? 0 : cas;
+}
+
+/* PROTO_DETAIL - count a text get, set or delete for `stats detail`. */
+#define PROTO_DETAIL(req, key, kind, hit) \
+	server_detail_count((req)->ctx->all, (key)->value, (key)->length, \
+			    (kind), (hit))
 
 int proto_text_dispatch(struct proto_req *req);
 int proto_meta_dispatch(struct proto_req *req);

@@ -144,7 +144,9 @@ static void line_flags(struct meta_line *l, const struct proto_req *req,
 					 : r->info->exptime,
 				 r->now);
 			break;
-		case 'c': line_addf(l, " c%llu", r->cas); break;
+		case 'c':
+			line_addf(l, " c%llu", proto_cas_shown(req->ctx, r->cas));
+			break;
 		case 'f': line_addf(l, " f%llu", r->info->flags); break;
 		case 'l': line_addf(l, " l%llu", r->info->last_access); break;
 		case 'h':
@@ -318,6 +320,12 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 	sr.cas = of->req_cas;
 	sr.invalidate = of->set_stale && sr.compare_cas && of->req_cas != 0 &&
 			mode != TABLE_APPEND && mode != TABLE_PREPEND;
+	if (proto_cas_off(req->ctx)) {
+		/* -C: a CAS to compare matches no item, C0 included. */
+		sr.compare_cas = of->has_cas && mode != TABLE_ADD;
+		sr.cas = 0;
+		sr.invalidate = false;
+	}
 	st = table_store(req->ctx->table, &sr, &cas);
 	if (st == TABLE_NOT_FOUND &&
 	    (mode == TABLE_APPEND || mode == TABLE_PREPEND))
@@ -448,6 +456,11 @@ static int process_md(struct proto_req *req)
 	memset(&opts, 0, sizeof(opts));
 	opts.compare_cas = of.has_cas;
 	opts.cas = of.req_cas;
+	if (proto_cas_off(req->ctx)) {
+		/* -C: every item's CAS is 0 to the client; C0 matches. */
+		opts.compare_cas = of.has_cas && of.req_cas != 0;
+		opts.cas = 0;
+	}
 	opts.invalidate = of.set_stale;
 	opts.touch = of.new_ttl;
 	opts.exptime = of.exptime;
@@ -515,7 +528,8 @@ static void ma_request(const struct proto_req *req, const struct meta_flags *of,
 	ar->delta = of->delta;
 	/* memcached takes C0 for no CAS at all. */
 	ar->compare_cas = of->has_cas && of->req_cas != 0;
-	ar->cas = of->req_cas;
+	/* -C: a nonzero CAS matches no item (the table's are never 0). */
+	ar->cas = proto_cas_off(req->ctx) ? 0 : of->req_cas;
 	ar->vivify = of->vivify;
 	ar->vivify_exptime = meta_final_viv_ttl(req, 2, end, of);
 	ar->initial = of->initial;
@@ -638,7 +652,7 @@ static int process_me(struct proto_req *req)
 		line_addi(&l, " exp=%lld",
 			  (long long)info.exptime - (long long)now);
 	line_addf(&l, " la=%llu", info.last_access);
-	line_addf(&l, " cas=%llu", info.cas);
+	line_addf(&l, " cas=%llu", proto_cas_shown(req->ctx, info.cas));
 	line_add(&l, info.fetched ? " fetch=yes" : " fetch=no",
 		 info.fetched ? 10 : 9);
 	line_add(&l, " cls=1", 6);

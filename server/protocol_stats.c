@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "protocol_stats.h"
+#include "stats_conns.h"
 #include "table_walk.h"
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -113,6 +114,10 @@ static void table_totals(const struct proto_ctx *ctx, struct table_stats *ts)
 	ts->total_items = since(ts->total_items, b, &b->base_total_items);
 	ts->expirations = since(ts->expirations, b, &b->base_reclaimed);
 	ts->reinserted = since(ts->reinserted, b, &b->base_reinserted);
+	ts->evicted_unfetched =
+		since(ts->evicted_unfetched, b, &b->base_evicted_unfetched);
+	ts->expired_unfetched =
+		since(ts->expired_unfetched, b, &b->base_expired_unfetched);
 }
 
 /*
@@ -312,8 +317,12 @@ static void general_memory(struct proto_req *req, const struct server_stats *s,
 	stat_u64(req, "bytes", ts->bytes);
 	stat_u64(req, "curr_items", ts->items);
 	stat_u64(req, "total_items", ts->total_items);
-	STAT_ZEROS(req, "slab_global_page_pool", "expired_unfetched",
-		   "evicted_unfetched", "evicted_active");
+	STAT_ZEROS(req, "slab_global_page_pool");
+	stat_u64(req, "expired_unfetched", ts->expired_unfetched);
+	stat_u64(req, "evicted_unfetched", ts->evicted_unfetched);
+	/* A read item at the ring's tail is moved, not evicted, while the
+	 * allocation's copy budget lasts (table_ring.c); not counted yet. */
+	STAT_ZEROS(req, "evicted_active");
 	stat_u64(req, "evictions", ts->evictions);
 	stat_u64(req, "reclaimed", ts->expirations);
 	STAT_ZEROS(req, "crawler_reclaimed", "crawler_items_checked",
@@ -416,6 +425,9 @@ static void stats_reset(struct proto_req *req)
 	STORE(base->base_total_items, ts.total_items);
 	STORE(base->base_reclaimed, ts.expirations);
 	STORE(base->base_reinserted, ts.reinserted);
+	STORE(base->base_evicted_unfetched, ts.evicted_unfetched);
+	STORE(base->base_expired_unfetched, ts.expired_unfetched);
+	server_detail_reset(ctx->all);
 	proto_reply(req, "RESET");
 }
 
@@ -428,14 +440,10 @@ static void stats_reset(struct proto_req *req)
 static void stats_items(struct proto_req *req)
 {
 	struct table *t = req->ctx->table;
-	static const char *const zero[] = {
-		"evicted_nonzero",
-		"evicted_time",
-		"outofmemory",
-		"tailrepairs",
-	};
+	/* evicted_nonzero, evicted_time and evicted_active are not counted
+	 * yet (docs/compatibility.md); tailrepairs and the crawler's never
+	 * happen here. */
 	static const char *const zero2[] = {
-		"expired_unfetched",	 "evicted_unfetched",
 		"evicted_active",	 "crawler_reclaimed",
 		"crawler_items_checked", "lrutail_reflocked",
 		"moves_to_cold",	 "moves_to_warm",
@@ -462,9 +470,13 @@ static void stats_items(struct proto_req *req)
 		ITEM("age", table_walk_oldest(req->ctx->table, p));
 		ITEM("mem_requested", ps.bytes);
 		ITEM("evicted", ps.evictions);
-		for (i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)
-			ITEM(zero[i], 0);
+		ITEM("evicted_nonzero", 0);
+		ITEM("evicted_time", 0);
+		ITEM("outofmemory", ps.outofmemory);
+		ITEM("tailrepairs", 0);
 		ITEM("reclaimed", ps.expirations);
+		ITEM("expired_unfetched", ps.expired_unfetched);
+		ITEM("evicted_unfetched", ps.evicted_unfetched);
 		for (i = 0; i < sizeof(zero2) / sizeof(zero2[0]); i++)
 			ITEM(zero2[i], 0);
 		ITEM("moves_within_lru", ps.reinserted);
@@ -566,6 +578,109 @@ static void stats_locks(struct proto_req *req)
 }
 
 /*
+ * stats_detail - memcached's `stats detail on|off|dump`: on and off apply
+ * to every worker (the switch is shared); dump lists every prefix counted
+ * since the last `stats reset`, with memcached's line format.
+ */
+static void stats_detail(struct proto_req *req)
+{
+	const struct proto_token *what = &req->tokens[2];
+	struct server_detail_entry *e;
+	size_t n;
+
+	if (req->ntokens < 4) {
+		proto_reply(req, "CLIENT_ERROR usage: stats detail on|off|dump");
+	} else if (proto_tok_is(what, "on") || proto_tok_is(what, "off")) {
+		server_detail_set(req->ctx->all, what->value[1] == 'n');
+		proto_reply(req, "OK");
+	} else if (proto_tok_is(what, "dump")) {
+		e = malloc(SERVER_PREFIX_RECORDS * sizeof(*e));
+		if (e == NULL) {
+			req->oom = true;
+			return;
+		}
+		n = server_detail_snapshot(req->ctx->all, e, SERVER_PREFIX_RECORDS);
+		for (size_t i = 0; i < n; i++)
+			proto_addf(req,
+				   "PREFIX %s get %llu hit %llu set %llu del %llu\r\n",
+				   e[i].prefix, (unsigned long long)e[i].gets,
+				   (unsigned long long)e[i].hits,
+				   (unsigned long long)e[i].sets,
+				   (unsigned long long)e[i].dels);
+		free(e);
+		proto_adds(req, "END\r\n");
+	} else {
+		proto_reply(req, "CLIENT_ERROR usage: stats detail on|off|dump");
+	}
+}
+
+static void conn_block(struct proto_req *req, unsigned id, const char *addr,
+		       const char *listen_addr, const char *state,
+		       uint64_t since, time_t now)
+{
+	proto_addf(req, "STAT %u:addr %s\r\n", id, addr);
+	if (listen_addr != NULL)
+		proto_addf(req, "STAT %u:listen_addr %s\r\n", id, listen_addr);
+	proto_addf(req, "STAT %u:state %s\r\n", id, state);
+	proto_addf(req, "STAT %u:secs_since_last_cmd %llu\r\n", id,
+		   (unsigned long long)((uint64_t)now > since ? (uint64_t)now - since
+							      : 0));
+}
+
+/*
+ * stats_conns - memcached's `stats conns`: a block per listening socket
+ * (stats_conns.h numbers them), then one per client connection of any worker
+ * (from the shared records, stats_conns.c), in memcached's fields.
+ */
+static void stats_conns(struct proto_req *req)
+{
+	static const char *const states[] = {
+		[SERVER_CONN_NEW_CMD] = "conn_new_cmd",
+		[SERVER_CONN_PARSE] = "conn_parse_cmd",
+		[SERVER_CONN_READ] = "conn_read",
+		[SERVER_CONN_NREAD] = "conn_nread",
+	};
+	const struct server_settings *set = req->ctx->settings;
+	struct server_conn_entry *e;
+	time_t now = time(NULL);
+	char addr[SERVER_CONN_ADDR];
+	const char *p, *end;
+	unsigned id = 0;
+	size_t n;
+
+	/* One block per -l address, as memcached has a socket for each. */
+	for (p = set != NULL && set->port > 0 ? set->listen : NULL;
+	     p != NULL && id < SERVER_CONN_UNIX_ID; p = end ? end + 1 : NULL) {
+		end = strchr(p, ',');
+		n = end != NULL ? (size_t)(end - p) : strlen(p);
+		snprintf(addr, sizeof(addr),
+			 memchr(p, ':', n) ? "tcp6:[%.*s]:%d" : "tcp:%.*s:%d",
+			 (int)n, p, set->port);
+		conn_block(req, id++, addr, NULL, "conn_listening",
+			   (uint64_t)set->started, now);
+	}
+	if (set != NULL && set->unix_socket != NULL) {
+		snprintf(addr, sizeof(addr), "unix:%s", set->unix_socket);
+		conn_block(req, SERVER_CONN_UNIX_ID, addr, NULL,
+			   "conn_listening", (uint64_t)set->started, now);
+	}
+	e = malloc(SERVER_CONN_RECORDS * sizeof(*e));
+	if (e == NULL) {
+		req->oom = true;
+		return;
+	}
+	n = server_conns_list(req->ctx->all, e, SERVER_CONN_RECORDS);
+	for (size_t i = 0; i < n; i++)
+		conn_block(req, e[i].id, e[i].addr, e[i].listen_addr,
+			   e[i].state < sizeof(states) / sizeof(states[0])
+				   ? states[e[i].state]
+				   : "conn_read",
+			   e[i].last_cmd, now);
+	free(e);
+	proto_adds(req, "END\r\n");
+}
+
+/*
  * cache_memlimit - memcached's `cache_memlimit <MiB> [noreply]`, with its
  * replies.  The shared segment is sized once, at start-up, and client
  * programs map it at that size, so the limit cannot move: asking for the
@@ -655,6 +770,10 @@ int proto_stats_command(struct proto_req *req)
 		proto_dump_cachedump(req);
 	else if (proto_tok_is(sub, "locks"))
 		stats_locks(req);
+	else if (proto_tok_is(sub, "detail"))
+		stats_detail(req);
+	else if (proto_tok_is(sub, "conns"))
+		stats_conns(req);
 	else
 		proto_reply(req, "ERROR");
 	return 0;

@@ -38,12 +38,6 @@ static const struct fixed_setting slabs[] = {
 	{ "growth_factor", "1.25" },
 	{ "chunk_size", "48" },
 };
-static const struct fixed_setting requests[] = {
-	{ "stat_key_prefix", ":" },
-	{ "detail_enabled", "no" },
-	{ "reqs_per_event", "20" },
-	{ "cas_enabled", "yes" },
-};
 static const struct fixed_setting protocols[] = {
 	{ "binding_protocol", "ascii" },
 	{ "auth_enabled_sasl", "no" },
@@ -63,11 +57,12 @@ static void settings_listen(struct proto_req *req,
 	stat_u64(req, "udpport", 0);
 	stat_str(req, "inter", set->listen);
 	stat_u64(req, "verbosity",
-		 set->verbosity > 0 ? (uint64_t)set->verbosity : 0);
+		 (uint64_t)server_verbosity(req->ctx->all,
+					    set->verbosity > 0 ? set->verbosity : 0));
 	/* memcached: seconds since flush_all's oldest_live; flushes here are
 	 * judged per item, so there is no such age to show. */
 	stat_u64(req, "oldest", 0);
-	stat_str(req, "evictions", "on");
+	stat_str(req, "evictions", set->evict_disabled ? "off" : "on");
 	stat_str(req, "domain_socket", set->unix_socket);
 	/* memcached's -a, which is the socket's mode: read it back. */
 	if (set->unix_socket != NULL && stat(set->unix_socket, &st) == 0)
@@ -77,7 +72,11 @@ static void settings_listen(struct proto_req *req,
 	SETTINGS_FIXED(req, slabs);
 	stat_u64(req, "num_threads", set->workers);
 	stat_u64(req, "num_threads_per_udp", set->workers);
-	SETTINGS_FIXED(req, requests);
+	stat_str(req, "stat_key_prefix", ":");
+	stat_str(req, "detail_enabled",
+		 server_detail_enabled(req->ctx->all) ? "yes" : "no");
+	stat_str(req, "reqs_per_event", "20");
+	stat_str(req, "cas_enabled", set->cas_disabled ? "no" : "yes");
 	stat_u64(req, "tcp_backlog", WORKER_BACKLOG);
 	SETTINGS_FIXED(req, protocols);
 }
@@ -88,10 +87,12 @@ static const struct fixed_setting slab_and_lru[] = {
 	{ "slab_automove", "0" },	  { "slab_automove_ratio", "0.80" },
 	{ "slab_automove_window", "30" },
 };
-static const struct fixed_setting crawler_and_lru[] = {
+static const struct fixed_setting crawler_and_lru_before_flush[] = {
 	{ "lru_crawler", "no" },	{ "lru_crawler_sleep", "100" },
 	{ "lru_crawler_tocrawl", "0" }, { "tail_repair_time", "0" },
-	{ "flush_enabled", "yes" },	{ "dump_enabled", "yes" },
+};
+static const struct fixed_setting crawler_and_lru[] = {
+	{ "dump_enabled", "yes" },
 	{ "hash_algorithm", "xxh3" },	{ "lru_maintainer_thread", "no" },
 	{ "lru_segmented", "no" },	{ "hot_lru_pct", "20" },
 	{ "warm_lru_pct", "40" },	{ "hot_max_factor", "0.20" },
@@ -129,6 +130,8 @@ static void settings_memory(struct proto_req *req,
 	stat_str(req, "maxconns_fast", "yes");
 	SETTINGS_FIXED(req, slab_and_lru);
 	stat_u64(req, "slab_chunk_max", max_item / 2);
+	SETTINGS_FIXED(req, crawler_and_lru_before_flush);
+	stat_str(req, "flush_enabled", set->flush_disabled ? "no" : "yes");
 	SETTINGS_FIXED(req, crawler_and_lru);
 	stat_u64(req, "idle_timeout", set->idle_timeout);
 	SETTINGS_FIXED(req, logs_and_buffers);

@@ -85,6 +85,7 @@ static int process_update(struct proto_req *req, enum table_store_mode mode)
 		return 0;
 	}
 	if ((uint32_t)vlen > req->ctx->max_item_size) {
+		PROTO_DETAIL(req, &t[KEY_TOKEN], SERVER_DETAIL_SET, false);
 		PROTO_STAT(req, store_too_large);
 		proto_reply(req, "SERVER_ERROR object too large for cache");
 		/* memcached drops the old value of a failed set: no stale reads. */
@@ -100,6 +101,7 @@ static int process_update(struct proto_req *req, enum table_store_mode mode)
 	}
 	req->data_used = (size_t)vlen + 2;
 	PROTO_STAT(req, cmd_set);
+	PROTO_DETAIL(req, &t[KEY_TOKEN], SERVER_DETAIL_SET, false);
 	if (memcmp(req->data + vlen, "\r\n", 2) != 0) {
 		proto_reply(req, "CLIENT_ERROR bad data chunk");
 		return 0;
@@ -113,7 +115,8 @@ static int process_update(struct proto_req *req, enum table_store_mode mode)
 	sr.flags = flags;
 	sr.exptime = exptime;
 	sr.compare_cas = mode == TABLE_CAS;
-	sr.cas = cas;
+	/* -C: no item's CAS (never 0 in the table) matches. */
+	sr.cas = proto_cas_off(req->ctx) ? 0 : cas;
 	st = table_store(req->ctx->table, &sr, NULL);
 	store_reply(req, mode, st);
 	return 0;
@@ -122,6 +125,7 @@ static int process_update(struct proto_req *req, enum table_store_mode mode)
 struct value_header {
 	const struct proto_token *key;
 	bool with_cas;
+	bool cas_off; /* -C: the CAS shown is 0 */
 };
 
 /* value_header - "VALUE <key> <flags> <bytes>[ <cas>]\r\n" at dst. */
@@ -141,7 +145,7 @@ static size_t value_header(char *dst, const struct table_item_info *info,
 	n += proto_put_u64(dst + n, info->value_len);
 	if (vh->with_cas) {
 		dst[n++] = ' ';
-		n += proto_put_u64(dst + n, info->cas);
+		n += proto_put_u64(dst + n, vh->cas_off ? 0 : info->cas);
 	}
 	dst[n++] = '\r';
 	dst[n++] = '\n';
@@ -155,7 +159,7 @@ static size_t value_header(char *dst, const struct table_item_info *info,
 static bool append_value(struct proto_req *req, const struct proto_token *key,
 			 bool with_cas, const struct table_get_opts *opts)
 {
-	struct value_header vh = { key, with_cas };
+	struct value_header vh = { key, with_cas, proto_cas_off(req->ctx) };
 	struct table_item_info info;
 
 	return proto_fetch_value(req, key->value, key->length, opts,
@@ -199,6 +203,7 @@ static int process_get(struct proto_req *req, bool with_cas, bool touch)
 			hit = append_value(req, &t[i], with_cas, optp);
 			if (req->oom)
 				return 0;
+			PROTO_DETAIL(req, &t[i], SERVER_DETAIL_GET, hit);
 			if (touch) {
 				PROTO_STAT(req, cmd_touch);
 				if (hit)
@@ -339,6 +344,7 @@ static int process_delete(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR bad command line format");
 		return 0;
 	}
+	PROTO_DETAIL(req, &t[KEY_TOKEN], SERVER_DETAIL_DELETE, false);
 	if (table_delete(req->ctx->table, t[KEY_TOKEN].value,
 			 t[KEY_TOKEN].length, NULL) == TABLE_OK) {
 		PROTO_STAT(req, delete_hits);
@@ -355,6 +361,10 @@ static int process_flush_all(struct proto_req *req)
 	int32_t exptime = 0;
 
 	set_noreply_maybe(req);
+	if (req->ctx->settings != NULL && req->ctx->settings->flush_disabled) {
+		proto_reply(req, "CLIENT_ERROR flush_all not allowed");
+		return 0;
+	}
 	PROTO_STAT(req, cmd_flush);
 	if (req->ntokens != (req->noreply ? 3u : 2u) &&
 	    !proto_num_i32(&req->tokens[1], &exptime)) {
@@ -376,9 +386,13 @@ static int process_verbosity(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR bad command line format");
 		return 0;
 	}
-	/* As memcached: the level, at most 2, is what logging tests. */
+	/* As memcached: the level, at most 2, is what logging tests; it is
+	 * the whole server's (every worker reads it), not this worker's. */
+	if (level > 2)
+		level = 2;
 	if (req->ctx->verbosity != NULL)
-		*req->ctx->verbosity = level > 2 ? 2 : (int)level;
+		*req->ctx->verbosity = (int)level;
+	server_set_verbosity(req->ctx->all, (int)level);
 	proto_reply(req, "OK");
 	return 0;
 }

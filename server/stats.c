@@ -41,7 +41,58 @@ _Static_assert(sizeof(struct server_stats) % 128 == 0,
  * baseline slot after them. */
 size_t server_stats_region_size(uint32_t workers)
 {
-	return ((size_t)workers + 1) * sizeof(struct server_stats);
+	return ((size_t)workers + 1) * sizeof(struct server_stats) +
+	       sizeof(struct server_prefix_table) +
+	       SERVER_CONN_RECORDS * sizeof(struct server_conn_record);
+}
+
+/* The prefix and connection tables sit at the region's end, so that a
+ * memory file sized for more workers than run finds them where a later
+ * start with another -t does. */
+void server_stats_view_init(struct server_stats_view *all, void *base,
+			    size_t size, uint32_t count)
+{
+	size_t conns = SERVER_CONN_RECORDS * sizeof(struct server_conn_record);
+	size_t tail = sizeof(struct server_prefix_table) + conns;
+
+	memset(all, 0, sizeof(*all));
+	if (base == NULL ||
+	    size < ((size_t)count + 1) * sizeof(struct server_stats) + tail)
+		return;
+	all->slots = base;
+	all->count = count;
+	all->prefixes = (void *)((char *)base + size - tail);
+	all->conns = (void *)((char *)base + size - conns);
+}
+
+int server_verbosity(const struct server_stats_view *all, int dflt)
+{
+	const struct server_stats *b = server_stats_baseline(all);
+	uint64_t v;
+
+	if (b == NULL)
+		return dflt;
+	v = atomic_load_explicit(&b->verbosity_set, memory_order_relaxed);
+	return v == 0 ? dflt : (int)(v - 1);
+}
+
+/* server_set_verbosity - any worker may set it; the last store wins, as
+ * the last `verbosity` command does in memcached. */
+void server_set_verbosity(const struct server_stats_view *all, int level)
+{
+	struct server_stats *b = server_stats_baseline(all);
+
+	if (b != NULL)
+		atomic_store_explicit(&b->verbosity_set, (uint64_t)level + 1,
+				      memory_order_relaxed);
+}
+
+bool server_detail_enabled(const struct server_stats_view *all)
+{
+	const struct server_stats *b = server_stats_baseline(all);
+
+	return b != NULL &&
+	       atomic_load_explicit(&b->detail_on, memory_order_relaxed) != 0;
 }
 
 /* server_stats_baseline - the baseline slot, after all->count workers'

@@ -12,6 +12,9 @@
  *   server_stats_region_size  bytes the region needs for n workers
  *   server_stats_sum          add up every worker's slot
  *   server_stats_baseline     the `stats reset` slot of a view
+ *   server_stats_view_init    find the slots and the shared tables
+ *   server_verbosity, server_set_verbosity, server_detail_enabled
+ *                             run-time settings of the whole server
  */
 #ifndef SHMKV_STATS_H
 #define SHMKV_STATS_H
@@ -75,13 +78,73 @@ struct server_stats {
 	_Atomic uint64_t base_total_items;
 	_Atomic uint64_t base_reclaimed;
 	_Atomic uint64_t base_reinserted;
-	uint64_t reserved[10]; /* keeps 128-byte multiples */
+	_Atomic uint64_t base_evicted_unfetched;
+	_Atomic uint64_t base_expired_unfetched;
+	/* In the baseline slot only: what the whole server was told at run
+	 * time.  verbosity_set is `verbosity N`'s N + 1 (0: none yet, the
+	 * command line's -v holds); detail_on is `stats detail on|off`. */
+	_Atomic uint64_t verbosity_set;
+	_Atomic uint64_t detail_on;
+	uint64_t reserved[6]; /* keeps 128-byte multiples */
 };
 
-/* Every worker's slot, as mapped in this process. */
+/*
+ * `stats detail`: one record per key prefix, shared by every worker (any
+ * of them may count a prefix), claimed once and never moved.  state is 0
+ * (free), 1 (being written by whoever claimed it) or 2 (len and prefix
+ * are final); seq orders records by creation, for memcached's dump order.
+ */
+#define SERVER_PREFIX_RECORDS 512u
+#define SERVER_PREFIX_MAX 250u /* a key's length: a prefix is shorter */
+struct server_prefix {
+	_Atomic uint32_t state;
+	uint32_t len;
+	_Atomic uint64_t seq;
+	_Atomic uint64_t gets;
+	_Atomic uint64_t hits;
+	_Atomic uint64_t sets;
+	_Atomic uint64_t dels;
+	char prefix[SERVER_PREFIX_MAX];
+	char pad[6]; /* 304 bytes */
+};
+struct server_prefix_table {
+	_Atomic uint64_t next_seq;
+	uint64_t reserved[7];
+	struct server_prefix rec[SERVER_PREFIX_RECORDS];
+};
+
+/*
+ * `stats conns`: one record per open client connection of any worker.
+ * owner is the PID of the worker serving it (0: free), claimed with a
+ * compare-and-swap; that worker alone writes the rest.  The addresses are
+ * written inside an odd seq (a seqlock: a reader that sees seq change, or
+ * odd, skips the record).  A worker that dies leaves records whose owner
+ * is gone: listers skip them and its successor in the slot frees them.
+ */
+#define SERVER_CONN_RECORDS 2048u
+#define SERVER_CONN_ADDR 120u
+enum server_conn_state {
+	SERVER_CONN_NEW_CMD = 0, /* connected, no command yet */
+	SERVER_CONN_PARSE,	 /* its commands are being answered */
+	SERVER_CONN_READ,	 /* waiting for its next command */
+	SERVER_CONN_NREAD,	 /* a command's data block is coming */
+};
+struct server_conn_record {
+	_Atomic uint32_t owner;
+	_Atomic uint32_t seq;
+	_Atomic uint32_t worker;
+	_Atomic uint32_t state;
+	_Atomic uint64_t last_cmd; /* Unix time of its last command */
+	char addr[SERVER_CONN_ADDR];
+	char listen_addr[SERVER_CONN_ADDR];
+};
+
+/* Every worker's slot and the shared tables, as mapped in this process. */
 struct server_stats_view {
 	struct server_stats *slots;
 	uint32_t count;
+	struct server_prefix_table *prefixes; /* NULL: no `stats detail` */
+	struct server_conn_record *conns;     /* NULL: no `stats conns` */
 };
 
 /* What the server was started with, for `stats settings` and `stats`. */
@@ -99,11 +162,24 @@ struct server_settings {
 	int verbosity;
 	uint32_t idle_timeout; /* seconds; 0 = never */
 	bool shutdown_command; /* -A */
+	bool flush_disabled;   /* -F */
+	bool evict_disabled;   /* -M */
+	bool cas_disabled;     /* -C */
 	int64_t started;       /* Unix time the server started */
 	int pid;
 };
 
 size_t server_stats_region_size(uint32_t workers);
+/* server_stats_view_init - a view of the region at base, of size bytes
+ * (server_stats_region_size), for count workers. */
+void server_stats_view_init(struct server_stats_view *all, void *base,
+			    size_t size, uint32_t count);
+
+/* The whole server's log level: `verbosity N`'s if one was given, else
+ * dflt (the command line's). */
+int server_verbosity(const struct server_stats_view *all, int dflt);
+void server_set_verbosity(const struct server_stats_view *all, int level);
+bool server_detail_enabled(const struct server_stats_view *all);
 void server_stats_sum(const struct server_stats_view *all,
 		      struct server_stats *total);
 struct server_stats *server_stats_baseline(const struct server_stats_view *all);

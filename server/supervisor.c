@@ -173,7 +173,8 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		.settings = &s->settings,
 		.index = i,
 		.unix_fd = s->unix_sock.fd,
-		.tcp_fd = s->tcp_fds != NULL ? s->tcp_fds[i] : -1,
+		.tcp_fds = s->tcp_fds != NULL ? &s->tcp_fds[i * s->tcp_per_slot] : NULL,
+		.ntcp = s->tcp_fds != NULL ? s->tcp_per_slot : 0,
 		.ready_fd = s->ready_pipe[1],
 	};
 	sigset_t block, old;
@@ -212,8 +213,8 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		if (s->up.inh.chan >= 0)
 			close(s->up.inh.chan);
 		/* The other slots' sockets stay the supervisor's. */
-		for (j = 0; s->tcp_fds != NULL && j < s->nworkers; j++)
-			if (j != i)
+		for (j = 0; s->tcp_fds != NULL && j < s->ntcp; j++)
+			if (j / s->tcp_per_slot != i)
 				close(s->tcp_fds[j]);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		/* The cache is the supervisor's: only the worker's own proc
@@ -450,7 +451,10 @@ static void log_start(const struct supervisor *s)
 		snprintf(page, sizeof(page), "%zu MiB", seg->page_size >> 20);
 	else
 		snprintf(page, sizeof(page), "%zu KiB", seg->page_size >> 10);
-	if (cfg->port != 0)
+	if (cfg->port != 0 && strchr(cfg->listen, ',') != NULL)
+		snprintf(tcp, sizeof(tcp), "%s, port %d, and ", cfg->listen,
+			 cfg->port);
+	else if (cfg->port != 0)
 		snprintf(tcp, sizeof(tcp), "%s%s%s:%d and ",
 			 strchr(cfg->listen, ':') ? "[" : "", cfg->listen,
 			 strchr(cfg->listen, ':') ? "]" : "", cfg->port);
@@ -589,9 +593,9 @@ static int open_rest(struct supervisor *s, uint64_t size)
 
 	rc = memory_file_stats_region(&s->mfile, size, &off);
 	if (rc == 0) {
-		s->stats.slots = segment_ptr(&s->cache.seg, SEGMENT_CTL, off,
-					     size);
-		s->stats.count = cfg->workers;
+		server_stats_view_init(&s->stats,
+				       segment_ptr(&s->cache.seg, SEGMENT_CTL, off, size),
+				       size, cfg->workers);
 		if (s->stats.slots == NULL)
 			rc = -EFAULT;
 	}
@@ -685,6 +689,9 @@ static int supervisor_start_up(struct supervisor *s)
 		.verbosity = cfg->verbosity,
 		.idle_timeout = cfg->idle_timeout,
 		.shutdown_command = cfg->shutdown_command,
+		.flush_disabled = cfg->flush_disabled,
+		.evict_disabled = cfg->evict_disabled,
+		.cas_disabled = cfg->cas_disabled,
 		.started = (int64_t)time(NULL),
 		.pid = (int)getpid(),
 	};

@@ -63,8 +63,12 @@ struct supervisor {
 	struct server_stats_view stats;
 	struct server_settings settings;
 	struct listener_unix unix_sock;
-	int *tcp_fds;	   /* one listening socket per worker slot, or NULL */
-	int ready_pipe[2]; /* workers write their pid once serving */
+	/* Each -l address's listening socket for each worker slot, slot by
+	 * slot (slot i's are tcp_fds[i * per_slot ...]), or NULL. */
+	int *tcp_fds;
+	uint32_t ntcp;         /* in tcp_fds */
+	uint32_t tcp_per_slot; /* addresses of -l */
+	int ready_pipe[2];     /* workers write their pid once serving */
 	struct sup_worker *workers;
 	uint32_t nworkers;
 	uint64_t restarts;

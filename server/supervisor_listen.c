@@ -55,11 +55,12 @@ void sup_undo_tcp_sockets(void *arg)
 	struct supervisor *s = arg;
 	uint32_t i;
 
-	for (i = 0; i < s->cfg->workers; i++)
+	for (i = 0; i < s->ntcp; i++)
 		if (s->tcp_fds[i] >= 0)
 			close(s->tcp_fds[i]);
 	free(s->tcp_fds);
 	s->tcp_fds = NULL;
+	s->ntcp = 0;
 }
 
 /*
@@ -91,28 +92,33 @@ int sup_open_unix_socket(struct supervisor *s)
 }
 
 /*
- * sup_open_tcp_sockets - every worker slot's listening socket, bound now so that
- * a taken port stops the start here, not in every worker.
+ * sup_open_tcp_sockets - every worker slot's listening socket on each -l
+ * address, bound now so that a taken port stops the start here, not in
+ * every worker.
  */
 int sup_open_tcp_sockets(struct supervisor *s)
 {
-	char err[512];
-	uint32_t i;
+	char err[512], addr[256];
+	uint32_t i, per = config_listen_count(s->cfg->listen);
 	int fd;
 
+	s->tcp_per_slot = per;
 	if (s->cfg->port == 0)
 		return 0;
-	s->tcp_fds = malloc(s->cfg->workers * sizeof(*s->tcp_fds));
+	s->tcp_fds = malloc(s->cfg->workers * per * sizeof(*s->tcp_fds));
 	if (s->tcp_fds == NULL) {
 		SERVER_LOG("out of memory");
 		return -ENOMEM;
 	}
-	for (i = 0; i < s->cfg->workers; i++)
+	s->ntcp = s->cfg->workers * per;
+	for (i = 0; i < s->ntcp; i++)
 		s->tcp_fds[i] = -1;
 	onexit_push(sup_undo_tcp_sockets, s);
-	for (i = 0; i < s->cfg->workers; i++) {
-		fd = listener_open_tcp(s->cfg->listen, s->cfg->port,
-				       SUPERVISOR_BACKLOG, err, sizeof(err));
+	for (i = 0; i < s->ntcp; i++) {
+		if (config_listen_addr(s->cfg->listen, i % per, addr, sizeof(addr)) < 0)
+			return -EINVAL;
+		fd = listener_open_tcp(addr, s->cfg->port, SUPERVISOR_BACKLOG, err,
+				       sizeof(err));
 		if (fd < 0) {
 			SERVER_LOG("%s", err);
 			return fd;
@@ -146,13 +152,13 @@ static const char *listeners_differ(const struct supervisor *s, char *why,
 	struct sockaddr_un su;
 	socklen_t sl = sizeof(su);
 
+	uint32_t want = cfg->port != 0 ? cfg->workers * config_listen_count(cfg->listen) : 0;
+
 	memset(&su, 0, sizeof(su));
-	if (h->ntcp != (cfg->port != 0 ? cfg->workers : 0))
-		snprintf(why, len,
-			 "the running server listens on %u TCP socket(s), one "
-			 "per worker, and this start asks for %u (-t and -p cannot "
-			 "change in an upgrade)",
-			 h->ntcp, cfg->port != 0 ? cfg->workers : 0);
+	if (h->ntcp != want)
+		snprintf(why, len, "the running server listens on %u TCP socket(s), one "
+			 "per worker and -l address, and this start asks for %u (-t and -p cannot "
+			 "change in an upgrade, nor -l's addresses)", h->ntcp, want);
 	else if (h->ntcp > 0 && tcp_port(h->tcp_fds[0]) != cfg->port)
 		snprintf(why, len,
 			 "the running server listens on port %d, this start "
@@ -187,8 +193,10 @@ int sup_inherit_listeners(struct supervisor *s)
 			return -ENOMEM;
 		}
 		memcpy(s->tcp_fds, h->tcp_fds, h->ntcp * sizeof(*s->tcp_fds));
+		s->ntcp = h->ntcp;
 		onexit_push(sup_undo_tcp_sockets, s);
 	}
+	s->tcp_per_slot = config_listen_count(s->cfg->listen);
 	/* Ours to unlink at our stop once we own it (open_rest pushes that). */
 	listener_adopt_unix(&s->unix_sock, h->unix_fd, s->cfg->unix_socket);
 	return 0;

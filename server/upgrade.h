@@ -46,7 +46,7 @@ struct upgrade_handover {
 	key_t shim_key;
 	bool run_dir_created; /* the first server made it: the last removes it */
 	unsigned ntcp;
-	int tcp_fds[CONFIG_MAX_WORKERS];
+	int tcp_fds[CONFIG_MAX_WORKERS * CONFIG_MAX_LISTEN];
 };
 
 /* The old supervisor's view of an upgrade in progress. */

@@ -48,6 +48,12 @@
 #include <unistd.h>
 
 #include "connection.h"
+#include "stats_conns.h"
+
+_Static_assert(SERVER_CONN_UNIX_ID == CONFIG_MAX_LISTEN &&
+		       SERVER_CONN_FIRST_ID == CONFIG_MAX_LISTEN + 1,
+	       "stats conns ids: one per -l address, the Unix socket, then "
+	       "the connections");
 
 #define WORKER_STOP_GRACE_MS 5000
 #define WORKER_RETIRE_LINGER_MS 1000
@@ -87,7 +93,7 @@ static void listeners_poll(struct worker *w, bool on)
 {
 	int i;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < WORKER_LISTENERS; i++)
 		if (w->listeners[i].open) {
 			if (on)
 				uv_poll_start(&w->listeners[i].poll, UV_READABLE, on_listener);
@@ -107,7 +113,7 @@ static void pause_accepting(struct worker *w, int err)
 		if (err != EMFILE && err != ENFILE)
 			SERVER_LOG("worker %u: accept failed: %s; retrying in %d ms",
 				   w->index, strerror(err), WORKER_ACCEPT_RETRY_MS);
-		else if (w->verbosity >= 1)
+		else if (server_verbosity(w->all, w->verbosity) >= 1)
 			SERVER_LOG("worker %u: out of file descriptors; not accepting "
 				   "for now", w->index);
 	}
@@ -121,7 +127,7 @@ static void on_accept_timer(uv_timer_t *timer)
 
 	if (w->stopping)
 		return;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < WORKER_LISTENERS; i++) {
 		if (!w->listeners[i].open)
 			continue;
 		err = accept_some(&w->listeners[i]);
@@ -161,7 +167,7 @@ static void listeners_close(struct worker *w)
 {
 	int i;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < WORKER_LISTENERS; i++)
 		if (w->listeners[i].open) {
 			uv_close((uv_handle_t *)&w->listeners[i].poll, NULL);
 			w->listeners[i].open = false;
@@ -182,7 +188,7 @@ static void worker_stop(struct worker *w)
 	if (w->stopping)
 		return;
 	w->stopping = true;
-	if (w->verbosity >= 1)
+	if (server_verbosity(w->all, w->verbosity) >= 1)
 		SERVER_LOG("worker %u: stopping", w->index);
 	listeners_close(w);
 	uv_close((uv_handle_t *)&w->sigterm, NULL);
@@ -235,7 +241,6 @@ static void close_any(uv_handle_t *handle, void *arg)
 /* worker_listen - accept on the inherited sockets: Unix, and TCP unless -p 0. */
 static int worker_listen(struct worker *w, const struct worker_args *a)
 {
-	const int fds[2] = { a->unix_fd, a->tcp_fd };
 	struct worker_listener *l;
 	int i, rc;
 
@@ -243,10 +248,11 @@ static int worker_listen(struct worker *w, const struct worker_args *a)
 	if (rc < 0)
 		return rc;
 	w->accept_timer.data = w;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < WORKER_LISTENERS; i++) {
 		l = &w->listeners[i];
-		l->fd = fds[i];
-		l->tcp = i == 1;
+		l->fd = i == 0 ? a->unix_fd
+			: (uint32_t)i <= a->ntcp ? a->tcp_fds[i - 1] : -1;
+		l->tcp = i > 0;
 		l->w = w;
 		if (l->fd < 0)
 			continue;
@@ -302,6 +308,9 @@ int worker_run(const struct worker_args *a)
 	w.net.index = a->index;
 	w.net.max_connections = a->cfg->max_connections;
 	w.net.idle_timeout = a->cfg->idle_timeout;
+	a->cache->table.no_evict = a->cfg->evict_disabled; /* -M */
+	/* `stats conns` records a killed predecessor in this slot left. */
+	server_conns_reap(a->stats, a->index);
 
 	rc = cache_claim_proc(a->cache);
 	if (rc < 0) {
@@ -342,7 +351,7 @@ int worker_run(const struct worker_args *a)
 		rc = worker_listen(&w, a);
 	if (rc == 0) {
 		tell_ready(a->ready_fd);
-		if (w.verbosity >= 1)
+		if (server_verbosity(w.all, w.verbosity) >= 1)
 			SERVER_LOG("worker %u: serving", a->index);
 		uv_run(&w.loop, UV_RUN_DEFAULT);
 	} else {

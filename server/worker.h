@@ -34,9 +34,12 @@ struct worker_args {
 	const struct server_settings *settings;
 	uint32_t index;                         /* 0..workers-1, its stats slot */
 	int unix_fd;                            /* listening, inherited */
-	int tcp_fd;                             /* this slot's, or -1 (-p 0) */
+	const int *tcp_fds;                     /* this slot's, one per -l address */
+	uint32_t ntcp;                          /* 0 with -p 0 */
 	int ready_fd;                           /* our pid goes here once serving */
 };
+
+#define WORKER_LISTENERS ((int)(1 + CONFIG_MAX_LISTEN))
 
 /* A listening socket the worker accepts on itself (see worker.c). */
 struct worker_listener {
@@ -49,7 +52,8 @@ struct worker_listener {
 
 struct worker {
 	uv_loop_t loop;
-	struct worker_listener listeners[2];     /* the Unix socket, then TCP */
+	/* The Unix socket, then TCP on each -l address. */
+	struct worker_listener listeners[WORKER_LISTENERS];
 	uv_timer_t accept_timer;                 /* resumes after EMFILE */
 	uv_signal_t sigterm;
 	uv_signal_t sigretire;                   /* SIGUSR2: a live upgrade */

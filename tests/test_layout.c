@@ -108,7 +108,9 @@ struct layout_entry {
 	FIELD(struct table_partition, expirations) \
 	FIELD(struct table_partition, reinserted) \
 	FIELD(struct table_partition, total_items) \
-	FIELD(struct table_partition, reserved) \
+	FIELD(struct table_partition, evicted_unfetched) \
+	FIELD(struct table_partition, expired_unfetched) \
+	FIELD(struct table_partition, outofmemory) \
 	SIZE(struct table_bucket) \
 	FIELD(struct table_bucket, tags) \
 	FIELD(struct table_bucket, refs) \
@@ -195,7 +197,33 @@ struct layout_entry {
 	FIELD(struct server_stats, base_total_items) \
 	FIELD(struct server_stats, base_reclaimed) \
 	FIELD(struct server_stats, base_reinserted) \
+	FIELD(struct server_stats, base_evicted_unfetched) \
+	FIELD(struct server_stats, base_expired_unfetched) \
+	FIELD(struct server_stats, verbosity_set) \
+	FIELD(struct server_stats, detail_on) \
 	FIELD(struct server_stats, reserved) \
+	SIZE(struct server_prefix) \
+	FIELD(struct server_prefix, state) \
+	FIELD(struct server_prefix, len) \
+	FIELD(struct server_prefix, seq) \
+	FIELD(struct server_prefix, gets) \
+	FIELD(struct server_prefix, hits) \
+	FIELD(struct server_prefix, sets) \
+	FIELD(struct server_prefix, dels) \
+	FIELD(struct server_prefix, prefix) \
+	SIZE(struct server_prefix_table) \
+	FIELD(struct server_prefix_table, next_seq) \
+	FIELD(struct server_prefix_table, rec) \
+	SIZE(struct server_conn_record) \
+	FIELD(struct server_conn_record, owner) \
+	FIELD(struct server_conn_record, seq) \
+	FIELD(struct server_conn_record, worker) \
+	FIELD(struct server_conn_record, state) \
+	FIELD(struct server_conn_record, last_cmd) \
+	FIELD(struct server_conn_record, addr) \
+	FIELD(struct server_conn_record, listen_addr) \
+	CONST(SERVER_CONN_RECORDS) \
+	CONST(SERVER_PREFIX_RECORDS) \
 	CONST(SEGMENT_MAGIC) \
 	CONST(SEGMENT_CTL_MAGIC) \
 	CONST(SEGMENT_ALIGN) \
@@ -229,9 +257,9 @@ static const struct layout_entry actual[] = {
 };
 
 /* The layout of version RECORDED_VERSION, as the test printed it. */
-#define RECORDED_VERSION 4u
+#define RECORDED_VERSION 5u
 static const struct layout_entry recorded[] = {
-#include "test_layout_v4.inc"
+#include "test_layout_v5.inc"
 };
 
 static void print_actual(void)

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "protocol_fixture.h"
+#include "stats_detail.h"
 
 /* `stats` of memcached 1.6.18 (Debian 12), in its order. */
 static const char *const memcached_stats[] = {
@@ -255,6 +256,81 @@ static void test_items_and_slabs(void **state)
 	assert_non_null(strstr(s, "STAT active_slabs 1\r\n"));
 }
 
+/* A stats region in process memory, as a worker maps it, for f. */
+static struct server_stats_view *with_region(struct fx *f)
+{
+	static struct server_stats_view view;
+	size_t size = server_stats_region_size(1);
+	void *base = calloc(1, size);
+
+	assert_non_null(base);
+	server_stats_view_init(&view, base, size, 1);
+	assert_non_null(view.prefixes);
+	f->ctx.all = &view;
+	return &view;
+}
+
+static void test_detail(void **state)
+{
+	struct fx *f = *state;
+	struct server_stats_view *view = with_region(f);
+
+	expect(f, "stats detail\r\n",
+	       "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+	expect(f, "get a:1\r\nstats detail dump\r\n", "END\r\nEND\r\n");
+	expect(f, "stats detail on\r\n", "OK\r\n");
+	assert_true(server_detail_enabled(view));
+	expect(f, "set a:1 0 0 1\r\nx\r\nget a:1 b:1 c\r\ndelete b:1\r\n"
+		  "set a:2 0 0 1 noreply\r\ny\r\n",
+	       "STORED\r\nVALUE a:1 0 1\r\nx\r\nEND\r\nNOT_FOUND\r\n");
+	/* memcached's order: by MurmurHash3 bucket of the prefix. */
+	expect(f, "stats detail dump\r\n",
+	       "PREFIX b get 1 hit 0 set 0 del 1\r\n"
+	       "PREFIX a get 1 hit 1 set 2 del 0\r\nEND\r\n");
+	expect(f, "stats detail off\r\nget a:1\r\n",
+	       "OK\r\nVALUE a:1 0 1\r\nx\r\nEND\r\n");
+	assert_non_null(strstr(feed(f, "stats detail dump\r\n", 19),
+			       "PREFIX a get 1 hit 1 set 2"));
+	expect(f, "stats reset\r\nstats detail dump\r\n", "RESET\r\nEND\r\n");
+	/* MurmurHash3_x86_32, seed 0: its published values. */
+	assert_int_equal(server_detail_hash("", 0), 0);
+	assert_int_equal(server_detail_hash("hello", 5), 0x248bfa47u);
+	free(view->slots);
+	f->ctx.all = NULL;
+}
+
+static void test_verbosity_is_the_servers(void **state)
+{
+	struct fx *f = *state;
+	struct server_stats_view *view = with_region(f);
+
+	assert_int_equal(server_verbosity(view, 1), 1);
+	expect(f, "verbosity 5\r\n", "OK\r\n");
+	/* Every worker reads it from the shared slot, whatever its own -v. */
+	assert_int_equal(server_verbosity(view, 0), 2);
+	expect(f, "verbosity 0 noreply\r\n", "");
+	assert_int_equal(server_verbosity(view, 1), 0);
+	free(view->slots);
+	f->ctx.all = NULL;
+}
+
+static void test_no_cas_no_flush(void **state)
+{
+	struct fx *f = *state;
+	struct server_settings set = { .cas_disabled = true,
+				       .flush_disabled = true };
+
+	f->ctx.settings = &set;
+	expect(f, "set k 0 0 1\r\nv\r\ngets k\r\nmg k c\r\n",
+	       "STORED\r\nVALUE k 0 1 0\r\nv\r\nEND\r\nHD c0\r\n");
+	expect(f, "cas k 0 0 1 0\r\nw\r\nms k 1 C0\r\nw\r\n",
+	       "EXISTS\r\nEX\r\n");
+	expect(f, "md k C1\r\nmd k C0\r\nmd k C0\r\n", "EX\r\nHD\r\nNF\r\n");
+	expect(f, "flush_all\r\nflush_all noreply\r\n",
+	       "CLIENT_ERROR flush_all not allowed\r\n");
+	f->ctx.settings = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +341,9 @@ int main(void)
 		T(test_metadump),
 		T(test_cachedump),
 		T(test_items_and_slabs),
+		T(test_detail),
+		T(test_verbosity_is_the_servers),
+		T(test_no_cas_no_flush),
 #undef T
 	};
 

@@ -261,6 +261,58 @@ static void test_bucket_pressure_keeps_hot_keys(void **state)
 	assert_int_equal(kept + HOT, s.items);
 }
 
+/* memcached's -M: a full table refuses, never evicts; counted per
+ * partition (outofmemory), and every item stored stays readable. */
+static void test_no_evict_refuses_instead(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	enum { VLEN = 1000, TRIES = 8 * 1024 }; /* ~2x memory */
+	char key[32], val[VLEN], buf[VLEN + 1];
+	struct table_item_info info;
+	int stored = 0, refused = 0;
+
+	t->no_evict = true;
+	for (int i = 0; i < TRIES; i++) {
+		enum table_status st;
+
+		snprintf(key, sizeof(key), "k-%d", i);
+		fill_value(val, VLEN, (unsigned)i);
+		st = store_mode(t, TABLE_SET, key, val, VLEN, 0, 0, NULL);
+		if (st == TABLE_OK) {
+			stored++;
+		} else {
+			assert_status(st, TABLE_NO_MEMORY);
+			refused++;
+		}
+	}
+	struct table_stats s = stats(t);
+	assert_true(refused > 0);
+	assert_int_equal(s.evictions, 0);
+	assert_int_equal(s.outofmemory, (uint64_t)refused);
+	assert_int_equal(s.items, (uint64_t)stored);
+	/* Every store that succeeded is still there: nothing made room. */
+	int seen = 0;
+	for (int i = 0; i < TRIES; i++) {
+		snprintf(key, sizeof(key), "k-%d", i);
+		seen += table_get(t, key, strlen(key), NULL, buf, sizeof(buf),
+				  &info) == TABLE_OK;
+	}
+	assert_int_equal(seen, stored);
+	/* Without -M the same table evicts, and counts the unread ones. */
+	t->no_evict = false;
+	for (int i = 0; i < TRIES; i++) {
+		snprintf(key, sizeof(key), "again-%d", i);
+		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0,
+					 NULL), TABLE_OK);
+	}
+	s = stats(t);
+	assert_true(s.evictions > 0);
+	/* The k-* items were all read above; the again-* ones never. */
+	assert_true(s.evicted_unfetched > 0);
+	assert_true(s.evicted_unfetched < s.evictions);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +326,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_bucket_pressure_keeps_hot_keys, setup_small,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_no_evict_refuses_instead,
+						setup_small, teardown),
 #undef T
 	};
 

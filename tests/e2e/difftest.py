@@ -414,11 +414,12 @@ def run_seed(pair, seed, nops, mode, found):
     return divergent, len(batches)
 
 
-def start_memcached():
+def start_memcached(*flags):
     port = harness.free_port()
     args = [MEMCACHED, "-p", str(port), "-l", "127.0.0.1", "-U", "0", "-m", "64"]
     if os.geteuid() == 0:
         args += ["-u", "root"]
+    args += list(flags)
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 10
