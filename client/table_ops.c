@@ -130,7 +130,9 @@ static uint64_t explicit_cas(struct table *t, uint64_t cas)
 
 /* Decide mg's W/Z flags: the first fetcher of a stale or soon-expiring item
  * wins the right to recache it.  fetch_or makes the win unique even among
- * holders of the shared lock. */
+ * holders of the shared lock.  As memcached's, R compares the TTL as it
+ * stands at R's place in the request: a T before it has already applied,
+ * and one that expires the item ("T-1 R30") makes it win. */
 static void decide_win(const struct table_part_ref *pr, struct table_item *it,
 		       const struct table_get_opts *opts, bool writable,
 		       struct table_item_info *info)
@@ -138,9 +140,15 @@ static void decide_win(const struct table_part_ref *pr, struct table_item *it,
 	uint8_t st = item_state(it);
 	bool wants = (st & ITEM_STALE) != 0;
 
-	if (opts != NULL && opts->recache && it->exptime != 0 &&
-	    it->exptime - pr->now < opts->recache_below)
-		wants = true;
+	if (opts != NULL && opts->recache) {
+		uint32_t exp = opts->recache_sees_touch
+				       ? table_exptime(pr->t, opts->exptime)
+				       : it->exptime;
+
+		if (exp != 0 &&
+		    (uint64_t)exp < (uint64_t)pr->now + opts->recache_below)
+			wants = true;
+	}
 	if (wants && writable && opts != NULL && opts->win) {
 		uint8_t old = __atomic_fetch_or(&it->state, ITEM_TOKEN_SENT,
 						__ATOMIC_RELAXED);

@@ -215,6 +215,19 @@ static bool mg_bumps_late(const struct proto_req *req, const struct meta_flags *
 	       meta_flag_in(req, 2, end - 1, 'l');
 }
 
+/* mg_touch_before_recache - whether T comes before R among the flags
+ * tokens[2..end) (each appears once: meta_preparse refused duplicates). */
+static bool mg_touch_before_recache(const struct proto_req *req, size_t end)
+{
+	for (size_t i = 2; i < end; i++) {
+		if (req->tokens[i].value[0] == 'T')
+			return true;
+		if (req->tokens[i].value[0] == 'R')
+			return false;
+	}
+	return false;
+}
+
 static int process_mg(struct proto_req *req)
 {
 	struct meta_flags of;
@@ -249,8 +262,10 @@ static int process_mg(struct proto_req *req)
 	/* With h l N R or T memcached marks the item fetched after the reply
 	 * is built, which a long opaque's error skips. */
 	opts.no_bump = of.no_update || (!opts.win && mg_bumps_late(req, &of));
-	opts.recache = of.recache;
-	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
+	/* memcached's R0 (or below) never wins, even on an item T expired. */
+	opts.recache = of.recache && of.recache_time > 0;
+	opts.recache_below = opts.recache ? (uint32_t)of.recache_time : 0;
+	opts.recache_sees_touch = opts.touch && mg_touch_before_recache(req, end);
 	m.now = proto_now(req->ctx);
 	meta_ttl_plan(req, &of, &m.ttls);
 	st = proto_fetch_value(req, of.key, of.nkey, &opts,
