@@ -293,7 +293,7 @@ class Generator:
             while len(cmds) < n:
                 c = self.command().encode("utf-8", "surrogateescape")
                 if cmds and (loses_earlier_replies(c) or
-                             changes_what_a_reply_holds(c, cmds)):
+                             shares_key_with_arithmetic(c, cmds)):
                     pending = c
                     break
                 cmds.append(c)
@@ -316,8 +316,6 @@ def loses_earlier_replies(cmd):
     return any(len(w) > 250 for w in words[1:])
 
 
-
-
 def keys_named(cmd):
     """The keys a command names (base64 keys decoded), or [] for a command
     that names none."""
@@ -336,18 +334,25 @@ def keys_named(cmd):
     return [words[1]]
 
 
-def changes_what_a_reply_holds(cmd, earlier):
-    """memcached 1.6.18 rewrites a number an incr, decr or ma shortens in
-    place (padded with spaces) only when no reply still being written holds
-    the item; a read of the key earlier in the same batch may, depending on
-    when its reply is written (docs/compatibility.md).  Such a command
-    starts a batch of its own."""
-    name = cmd.split(b" ", 1)[0]
-    if name not in (b"incr", b"decr", b"ma"):
-        return False
+ARITHMETIC = (b"incr", b"decr", b"ma")
+
+
+def shares_key_with_arithmetic(cmd, earlier):
+    """Whether cmd names a key that an incr, decr or ma names in the batch
+    so far (earlier), or is such a command naming a key earlier names.
+    memcached 1.6.18 rewrites a number an increment shortens in place,
+    padded with spaces, only when nothing else holds a reference to the
+    item: a reply still being written or its own background threads may,
+    and then it writes a new, unpadded item (docs/compatibility.md;
+    protocol.txt: the padding is not to be relied on).  Such a command
+    starts a batch of its own, and after each batch the runner looks at
+    the numbers arithmetic changed (difftest.Pair.settle_numbers)."""
     keys = set(keys_named(cmd))
+    if not keys:
+        return False
+    mine = cmd.split(b" ", 1)[0] in ARITHMETIC
     for c in earlier:
-        if c.split(b" ", 1)[0] in (b"get", b"gets", b"gat", b"gats", b"mg") \
-                and keys & set(keys_named(c)):
+        if (mine or c.split(b" ", 1)[0] in ARITHMETIC) and \
+                keys & set(keys_named(c)):
             return True
     return False
