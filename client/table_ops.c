@@ -427,15 +427,16 @@ static enum table_status store_plan(struct table_part_ref *pr,
 	plan->stale = false;
 	plan->token_sent = false;
 	if (!alive) {
+		/* memcached: an append or prepend to a missing key is
+		 * NOT_STORED, with a CAS to compare too. */
+		if (concat && (compare || !req->vivify))
+			return TABLE_NOT_STORED;
 		if (compare)
 			return TABLE_NOT_FOUND;
 		if (req->mode == TABLE_REPLACE)
 			return TABLE_NOT_STORED;
-		if (concat) {
-			if (!req->vivify)
-				return TABLE_NOT_STORED;
+		if (concat)
 			plan->exptime = table_exptime(pr->t, req->vivify_exptime);
-		}
 		return TABLE_OK;
 	}
 	if (req->mode == TABLE_ADD)
