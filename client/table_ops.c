@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "number.h"
 #include "table_internal.h"
 
 #define TABLE_NUMBER_MAX 20u          /* digits of UINT64_MAX */
@@ -575,46 +576,6 @@ enum table_status table_delete(struct table *t, const void *key,
 	return st;
 }
 
-static bool is_c_space(unsigned char c)
-{
-	return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/*
- * memcached's safe_strtoull on a value (which it stores followed by
- * "\r\n"): leading white space, a sign, digits, then white space or the
- * end, and whatever follows that white space is ignored; so "304   12", a
- * number its own decr padded and an append extended, reads as 304.  A
- * minus sign is accepted only on zero, as strtoull's wrapped result is
- * refused there.
- */
-static bool parse_number(const unsigned char *s, uint32_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	uint32_t i = 0, digits_at;
-	bool minus = false;
-
-	while (i < len && is_c_space(s[i]))
-		i++;
-	if (i < len && (s[i] == '+' || s[i] == '-'))
-		minus = s[i++] == '-';
-	for (digits_at = i; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-		unsigned d = s[i] - '0';
-
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	if (i == digits_at || (i < len && !is_c_space(s[i])))
-		return false;
-	if (minus)
-		v = (uint64_t)0 - v;
-	if (minus && (int64_t)v < 0)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* Write number as a new item (it does not fit the old one in place). */
 static enum table_status arith_new_item(struct table_part_ref *pr,
 					uint64_t hash,
@@ -685,7 +646,10 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 		st = TABLE_EXISTS;
 		goto out;
 	}
-	if (!parse_number(item_value(it), it->value_len, &v)) {
+	/* As memcached's safe_strtoull on the value: white space ends the
+	 * number, so "304   12" (a number decr padded, then an append) is
+	 * 304. */
+	if (!number_parse_u64((const char *)item_value(it), it->value_len, &v)) {
 		st = TABLE_NON_NUMERIC;
 		goto out;
 	}
