@@ -36,7 +36,8 @@ and protocol.txt tells clients not to rely on the padding.  So arithmetic
 and other commands on its key never share a batch, and after each batch
 with arithmetic the runner compares the items it changed (mg s h k u, on
 both); where memcached's is the new item and shmkv's the old one changed in
-place, both drop the key (counted and printed).
+place (or where an ma's T expired shmkv's item and memcached's new item kept
+the old TTL), both drop the key (counted and printed).
 
 CAS tokens a command sends are each server's own: the runner remembers the
 CAS every reply showed for a key (gets, mg ... c k) and substitutes it.
@@ -380,16 +381,24 @@ class Pair:
         token) and shmkv's the old one changed in place, memcached wrote
         a new item because something held a reference to the old one
         (docs/compatibility.md): both servers drop the key, so that what
-        follows compares again.  Counted in self.settled; any other
-        difference is left for the commands that follow to show."""
-        keys = {k for c in cmds if c.split(b" ", 1)[0] in ARITHMETIC
-                for k in keys_named(c)}
+        follows compares again.  Likewise where an ma's T expired shmkv's
+        item and memcached's new one is there: memcached applied T to the
+        item it replaced.  Counted in self.settled; any other difference
+        is left for the commands that follow to show."""
+        arith = [c for c in cmds if c.split(b" ", 1)[0] in ARITHMETIC]
+        keys = {k for c in arith for k in keys_named(c)}
+        touched = {k for c in arith
+                   if any(w[:1] == b"T" for w in c.split(b"\r\n", 1)[0].split(b" ")[2:])
+                   for k in keys_named(c)}
         for key in sorted(keys):
             mine = self.item_state(self.mc, key)
             ours = self.item_state(self.ours, key)
-            if mine is None or ours is None or mine == ours:
+            if mine is None or mine == ours:
                 continue
-            if not (mine[0] <= ours[0] and mine[1] <= ours[1] and
+            if ours is None and key not in touched:
+                continue
+            if ours is not None and not (
+                    mine[0] <= ours[0] and mine[1] <= ours[1] and
                     mine[2] <= ours[2] and mine[3] <= ours[3]):
                 continue
             self.settled += 1
