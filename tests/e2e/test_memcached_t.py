@@ -348,6 +348,21 @@ class MemcachedTestsTest(ServerTest):
             self.send(s, cmd("version"), re.compile(rb"VERSION \S+\r\n"))
         self.each(check)
 
+    def test_stats_slabs_of_many_sizes(self):
+        """issue_41: items of 69 sizes, then stats slabs; the server still
+        answers."""
+        def check(p, s):
+            size = 2
+            for i in range(69):
+                for j in range(10):
+                    self.send(s, cmd("set key%d:%d 0 0 %d" % (i, j, size), b"x" * size),
+                              b"STORED\r\n")
+                size = -(-size * 12 // 10)
+            self.send(s, cmd("stats slabs"),
+                      re.compile(rb"(STAT [^\r\n]*\r\n)+END\r\n"))
+            self.send(s, cmd("version"), re.compile(rb"VERSION \S+\r\n"))
+        self.each(check)
+
     def test_http_requests_are_hung_up_on(self):
         for p in self.peers():
             for line in ("GET / HTTP/1.0", "PUT /asdf/asd/fasdfasdf/sadf HTTP/1.1",
