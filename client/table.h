@@ -112,8 +112,9 @@ struct table_get_opts {
 	bool no_bump;            /* do not mark fetched nor update access (mg u) */
 	bool vivify;             /* on a miss create an empty item and win (mg N) */
 	int64_t vivify_exptime;
-	bool recache;            /* win if the remaining TTL is below recache_below (mg R) */
+	bool recache;            /* win if the TTL ends before now + recache_below (mg R) */
 	uint32_t recache_below;
+	bool recache_sees_touch; /* R after T in the request: R judges T's TTL */
 	bool win;                /* mg: may take the recache token (W); get never does */
 };
 

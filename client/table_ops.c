@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "number.h"
 #include "table_internal.h"
 
 #define TABLE_NUMBER_MAX 20u          /* digits of UINT64_MAX */
@@ -130,7 +131,9 @@ static uint64_t explicit_cas(struct table *t, uint64_t cas)
 
 /* Decide mg's W/Z flags: the first fetcher of a stale or soon-expiring item
  * wins the right to recache it.  fetch_or makes the win unique even among
- * holders of the shared lock. */
+ * holders of the shared lock.  As memcached's, R compares the TTL as it
+ * stands at R's place in the request: a T before it has already applied,
+ * and one that expires the item ("T-1 R30") makes it win. */
 static void decide_win(const struct table_part_ref *pr, struct table_item *it,
 		       const struct table_get_opts *opts, bool writable,
 		       struct table_item_info *info)
@@ -138,9 +141,15 @@ static void decide_win(const struct table_part_ref *pr, struct table_item *it,
 	uint8_t st = item_state(it);
 	bool wants = (st & ITEM_STALE) != 0;
 
-	if (opts != NULL && opts->recache && it->exptime != 0 &&
-	    it->exptime - pr->now < opts->recache_below)
-		wants = true;
+	if (opts != NULL && opts->recache) {
+		uint32_t exp = opts->recache_sees_touch
+				       ? table_exptime(pr->t, opts->exptime)
+				       : it->exptime;
+
+		if (exp != 0 &&
+		    (uint64_t)exp < (uint64_t)pr->now + opts->recache_below)
+			wants = true;
+	}
 	if (wants && writable && opts != NULL && opts->win) {
 		uint8_t old = __atomic_fetch_or(&it->state, ITEM_TOKEN_SENT,
 						__ATOMIC_RELAXED);
@@ -419,15 +428,16 @@ static enum table_status store_plan(struct table_part_ref *pr,
 	plan->stale = false;
 	plan->token_sent = false;
 	if (!alive) {
+		/* memcached: an append or prepend to a missing key is
+		 * NOT_STORED, with a CAS to compare too. */
+		if (concat && (compare || !req->vivify))
+			return TABLE_NOT_STORED;
 		if (compare)
 			return TABLE_NOT_FOUND;
 		if (req->mode == TABLE_REPLACE)
 			return TABLE_NOT_STORED;
-		if (concat) {
-			if (!req->vivify)
-				return TABLE_NOT_STORED;
+		if (concat)
 			plan->exptime = table_exptime(pr->t, req->vivify_exptime);
-		}
 		return TABLE_OK;
 	}
 	if (req->mode == TABLE_ADD)
@@ -566,46 +576,6 @@ enum table_status table_delete(struct table *t, const void *key,
 	return st;
 }
 
-static bool is_c_space(unsigned char c)
-{
-	return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/*
- * memcached's safe_strtoull on a value (which it stores followed by
- * "\r\n"): leading white space, a sign, digits, then white space or the
- * end, and whatever follows that white space is ignored; so "304   12", a
- * number its own decr padded and an append extended, reads as 304.  A
- * minus sign is accepted only on zero, as strtoull's wrapped result is
- * refused there.
- */
-static bool parse_number(const unsigned char *s, uint32_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	uint32_t i = 0, digits_at;
-	bool minus = false;
-
-	while (i < len && is_c_space(s[i]))
-		i++;
-	if (i < len && (s[i] == '+' || s[i] == '-'))
-		minus = s[i++] == '-';
-	for (digits_at = i; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-		unsigned d = s[i] - '0';
-
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	if (i == digits_at || (i < len && !is_c_space(s[i])))
-		return false;
-	if (minus)
-		v = (uint64_t)0 - v;
-	if (minus && (int64_t)v < 0)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* Write number as a new item (it does not fit the old one in place). */
 static enum table_status arith_new_item(struct table_part_ref *pr,
 					uint64_t hash,
@@ -676,7 +646,10 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 		st = TABLE_EXISTS;
 		goto out;
 	}
-	if (!parse_number(item_value(it), it->value_len, &v)) {
+	/* As memcached's safe_strtoull on the value: white space ends the
+	 * number, so "304   12" (a number decr padded, then an append) is
+	 * 304. */
+	if (!number_parse_u64((const char *)item_value(it), it->value_len, &v)) {
 		st = TABLE_NON_NUMERIC;
 		goto out;
 	}

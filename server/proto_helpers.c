@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "number.h"
 #include "protocol_internal.h"
 
 /*
@@ -143,56 +144,10 @@ size_t proto_tokenize(const char *s, size_t len, struct proto_token *tokens,
 	return n + 1;
 }
 
-/* is_c_space - isspace in the C locale, which the server never leaves. */
-static inline bool is_c_space(char c)
-{
-	return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/*
- * parse_digits - strtoull's grammar on s[0, len): leading white space, a
- * sign, decimal digits, then the end or white space.  neg says a '-' was
- * seen; the value is negated modulo 2^64 as strtoull does.  False on no
- * digits, trailing junk, or overflow (ERANGE).
- */
-static bool parse_digits(const char *s, size_t len, uint64_t *out, bool *neg)
-{
-	size_t i = 0, first;
-	uint64_t v = 0;
-
-	*neg = false;
-	while (i < len && is_c_space(s[i]))
-		i++;
-	if (i < len && (s[i] == '+' || s[i] == '-'))
-		*neg = s[i++] == '-';
-	first = i;
-	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	if (i == first)
-		return false;
-	if (i < len && !is_c_space(s[i]))
-		return false;
-	*out = *neg ? (uint64_t)0 - v : v;
-	return true;
-}
-
 /* proto_num_u64_str - memcached's safe_strtoull. */
 bool proto_num_u64_str(const char *s, size_t len, uint64_t *out)
 {
-	uint64_t v;
-	bool neg;
-
-	if (!parse_digits(s, len, &v, &neg))
-		return false;
-	if ((int64_t)v < 0 && neg)
-		return false;
-	*out = v;
-	return true;
+	return number_parse_u64(s, len, out);
 }
 
 /*
@@ -220,7 +175,7 @@ bool proto_num_i32_str(const char *s, size_t len, int32_t *out)
 	uint64_t v;
 	bool neg;
 
-	if (!parse_digits(s, len, &v, &neg))
+	if (!number_parse(s, len, &v, &neg))
 		return false;
 	if (neg ? v != 0 && v < (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
 		return false;

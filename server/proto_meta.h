@@ -6,8 +6,11 @@
  * reply.
  *
  * Interface routines (proto_meta_flags.c):
- *   meta_preparse   check and parse a command's flags
- *   meta_opaque_ok  memcached's limit on the O token
+ *   meta_preparse       check and parse a command's flags
+ *   meta_has            whether a flag came before a token
+ *   meta_final_viv_ttl  the TTL an item N creates ends with
+ *   meta_ttl_plan       T's and N's exptimes
+ *   meta_ttl_before     the exptime at a token's place
  */
 #ifndef SHMKV_PROTO_META_H
 #define SHMKV_PROTO_META_H
@@ -37,6 +40,13 @@ struct meta_flags {
 	const char *key; /* the key the table sees (decoded if b) */
 	size_t nkey;
 	unsigned char keybuf[PROTO_KEY_MAX];
+	/* Each flag's token index, 0 if absent (a flag appears once). */
+	uint8_t at[128];
+	/* memcached applies flags in order and errs at the first opaque over
+	 * META_OPAQUE_MAX, so what follows it never happens: end is that
+	 * token's index, else the end of the flags. */
+	bool opaque_too_long;
+	size_t end;
 };
 
 /*
@@ -46,7 +56,13 @@ struct meta_flags {
 int meta_preparse(const struct proto_req *req, size_t start,
 		  struct meta_flags *of);
 
-bool meta_opaque_ok(const struct proto_req *req, size_t start);
+/* meta_has - whether flag is among of's flags before token index before. */
+static inline bool meta_has(const struct meta_flags *of, char flag, size_t before)
+{
+	uint8_t i = of->at[(unsigned char)flag & 127];
+
+	return i != 0 && i < before;
+}
 
 /*
  * memcached applies T, and N when the command created the item, as it
@@ -60,15 +76,11 @@ struct meta_ttls {
 	uint32_t viv_at;   /* N's exptime */
 };
 
-size_t meta_flags_end(const struct proto_req *req, size_t start);
-bool meta_flag_in(const struct proto_req *req, size_t start, size_t end,
-		  char flag);
-int64_t meta_final_viv_ttl(const struct proto_req *req, size_t start,
-			   size_t end, const struct meta_flags *of);
+int64_t meta_final_viv_ttl(const struct meta_flags *of);
 void meta_ttl_plan(const struct proto_req *req, const struct meta_flags *of,
 		   struct meta_ttls *m);
 /* meta_ttl_before - the item's exptime once the flags before tokens[at] ran. */
-uint32_t meta_ttl_before(const struct proto_req *req, size_t start, size_t at,
+uint32_t meta_ttl_before(const struct meta_flags *of, size_t at,
 			 const struct meta_ttls *m);
 
 #endif

@@ -9,9 +9,12 @@
  * Also the order memcached applies mg's and ma's T and N in, and where a
  * long opaque stops it.
  *
- * Interface routines (proto_meta.h): meta_preparse, meta_opaque_ok,
- * meta_flags_end, meta_flag_in, meta_final_viv_ttl, meta_ttl_plan,
- * meta_ttl_before.
+ * The pass records where each flag is and where a long opaque stops the
+ * flags (struct meta_flags at, end), so that the order questions after it
+ * read those instead of the tokens again.
+ *
+ * Interface routines (proto_meta.h): meta_preparse, meta_final_viv_ttl,
+ * meta_ttl_plan, meta_ttl_before.
  */
 #include <string.h>
 
@@ -120,20 +123,25 @@ static enum meta_flag_result meta_flag(struct meta_flags *of,
 int meta_preparse(const struct proto_req *req, size_t start, struct meta_flags *of)
 {
 	const struct proto_token *t = req->tokens;
-	bool seen[128] = { false };
 	size_t i;
 
 	of->key = t[KEY_TOKEN].value;
 	of->nkey = t[KEY_TOKEN].length;
 	of->delta = 1;
+	memset(of->at, 0, sizeof(of->at));
+	of->opaque_too_long = false;
 	for (i = start; i < req->ntokens && t[i].length != 0; i++) {
 		unsigned char o = (unsigned char)t[i].value[0];
 
-		if (o >= 127 || seen[o]) {
+		if (o >= 127 || of->at[o] != 0) {
 			of->errstr = "CLIENT_ERROR duplicate flag";
 			return -1;
 		}
-		seen[o] = true;
+		of->at[o] = (uint8_t)i; /* i < META_MAX_TOKENS, checked first */
+		if (o == 'O' && t[i].length > META_OPAQUE_MAX) {
+			of->opaque_too_long = true;
+			of->end = i;
+		}
 		switch (meta_flag(of, &t[i], &t[KEY_TOKEN])) {
 		case META_OK: break;
 		case META_STOP: return -1;
@@ -143,19 +151,9 @@ int meta_preparse(const struct proto_req *req, size_t start, struct meta_flags *
 			break;
 		}
 	}
+	if (!of->opaque_too_long)
+		of->end = i;
 	return of->has_error ? -1 : 0;
-}
-
-/* meta_opaque_ok - memcached refuses an O token longer than 32 bytes. */
-bool meta_opaque_ok(const struct proto_req *req, size_t start)
-{
-	size_t i;
-
-	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
-		if (req->tokens[i].value[0] == 'O' &&
-		    req->tokens[i].length > META_OPAQUE_MAX)
-			return false;
-	return true;
 }
 
 /* meta_ttl_plan - T's and N's absolute exptimes for of. */
@@ -168,63 +166,26 @@ void meta_ttl_plan(const struct proto_req *req, const struct meta_flags *of,
 }
 
 /*
- * meta_flags_end - where mg and ma stop applying flags: memcached applies
- * them in order and errs at the first opaque too long, so what follows it
- * (a T, an N's TTL) never happens; without one, the end of the flags.
+ * meta_final_viv_ttl - the TTL an item N creates ends with: the later of T
+ * and N before of->end; none (0, as memcached allocates it) if neither is.
  */
-size_t meta_flags_end(const struct proto_req *req, size_t start)
+int64_t meta_final_viv_ttl(const struct meta_flags *of)
 {
-	size_t i;
+	bool t = meta_has(of, 'T', of->end), n = meta_has(of, 'N', of->end);
 
-	for (i = start; i < req->ntokens && req->tokens[i].length != 0; i++)
-		if (req->tokens[i].value[0] == 'O' &&
-		    req->tokens[i].length > META_OPAQUE_MAX)
-			break;
-	return i;
+	if (t && (!n || of->at['T'] > of->at['N']))
+		return of->exptime;
+	return n ? of->autoviv_exptime : 0;
 }
 
-/* meta_flag_in - a flag among tokens[start, end). */
-bool meta_flag_in(const struct proto_req *req, size_t start, size_t end, char flag)
-{
-	size_t i;
-
-	for (i = start; i < end; i++)
-		if (req->tokens[i].value[0] == flag)
-			return true;
-	return false;
-}
-
-/*
- * meta_final_viv_ttl - the TTL an item N creates ends with: the last of T
- * and N before end; none (0, as memcached allocates it) if neither is.
- */
-int64_t meta_final_viv_ttl(const struct proto_req *req, size_t start,
-			   size_t end, const struct meta_flags *of)
-{
-	int64_t ttl = 0;
-	size_t i;
-
-	for (i = start; i < end; i++) {
-		if (req->tokens[i].value[0] == 'T')
-			ttl = of->exptime;
-		else if (req->tokens[i].value[0] == 'N')
-			ttl = of->autoviv_exptime;
-	}
-	return ttl;
-}
-
-/* meta_ttl_before - the item's exptime once the flags before tokens[at] ran. */
-uint32_t meta_ttl_before(const struct proto_req *req, size_t start, size_t at,
+/* meta_ttl_before - the item's exptime once the flags before tokens[at] ran:
+ * the later of T and (if it made the item) N, else the item's own. */
+uint32_t meta_ttl_before(const struct meta_flags *of, size_t at,
 			 const struct meta_ttls *m)
 {
-	uint32_t e = m->before;
-	size_t i;
+	bool t = meta_has(of, 'T', at), n = m->created && meta_has(of, 'N', at);
 
-	for (i = start; i < at; i++) {
-		if (req->tokens[i].value[0] == 'T')
-			e = m->touch_at;
-		else if (req->tokens[i].value[0] == 'N' && m->created)
-			e = m->viv_at;
-	}
-	return e;
+	if (t && (!n || of->at['T'] > of->at['N']))
+		return m->touch_at;
+	return n ? m->viv_at : m->before;
 }

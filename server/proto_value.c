@@ -105,9 +105,7 @@ const struct proto_store_words *proto_store_outcome(struct proto_req *req,
 		return &words_stored;
 	case TABLE_NOT_STORED: return &words_not_stored;
 	case TABLE_EXISTS: PROTO_STAT(req, cas_badval); return &words_exists;
-	case TABLE_NOT_FOUND:
-		if (!compare_cas)
-			return &words_not_stored;
+	case TABLE_NOT_FOUND: /* only a store with a CAS misses */
 		PROTO_STAT(req, cas_misses);
 		return &words_not_found;
 	case TABLE_TOO_LARGE:

@@ -29,39 +29,47 @@
 #include "proto_meta.h"
 #include "wire.h"
 
-/* A reply line under construction; flags are appended with a space. */
+/*
+ * A reply line under construction in buf (cap bytes); flags are appended
+ * with a space and numbers without printf: mg's header with v is written
+ * straight into the reply, under the partition lock (proto_value.c).
+ */
 struct meta_line {
-	char buf[META_LINE_MAX];
+	char *buf;
+	size_t cap;
 	size_t len;
 };
 
+#define LINE_IN(array) \
+	{ \
+		(array), sizeof(array), 0 \
+	}
+
 static void line_add(struct meta_line *l, const char *p, size_t n)
 {
-	if (n > sizeof(l->buf) - l->len)
-		n = sizeof(l->buf) - l->len;
+	if (n > l->cap - l->len)
+		n = l->cap - l->len;
 	memcpy(l->buf + l->len, p, n);
 	l->len += n;
 }
 
-static void line_addf(struct meta_line *l, const char *fmt, unsigned long long v)
+/* line_num - prefix (" s", "VA ") and v in decimal. */
+static void line_num(struct meta_line *l, const char *prefix, uint64_t v)
 {
-	int n = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, v);
+	char num[PROTO_U64_DIGITS];
 
-	if (n > 0)
-		l->len += (size_t)n < sizeof(l->buf) - l->len
-				  ? (size_t)n
-				  : sizeof(l->buf) - l->len - 1;
+	line_add(l, prefix, strlen(prefix));
+	line_add(l, num, proto_put_u64(num, v));
 }
 
-/* line_addi - as line_addf, for a signed number. */
+/* line_addi - a signed number, with printf (me only). */
 static void line_addi(struct meta_line *l, const char *fmt, long long v)
 {
-	int n = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, v);
+	int n = snprintf(l->buf + l->len, l->cap - l->len, fmt, v);
 
 	if (n > 0)
-		l->len += (size_t)n < sizeof(l->buf) - l->len
-				  ? (size_t)n
-				  : sizeof(l->buf) - l->len - 1;
+		l->len += (size_t)n < l->cap - l->len ? (size_t)n
+						      : l->cap - l->len - 1;
 }
 
 /* line_key - " k<key>", base64 again and followed by " b" for b keys. */
@@ -93,7 +101,7 @@ static void line_ttl(struct meta_line *l, uint32_t exptime, uint32_t now)
 	else if (exptime <= now)
 		line_add(l, " t0", 3);
 	else
-		line_addf(l, " t%llu", (unsigned long long)(exptime - now));
+		line_num(l, " t", (unsigned long long)(exptime - now));
 }
 
 /* What a reply has to say for the return flags it carries. */
@@ -136,22 +144,19 @@ static void line_flags(struct meta_line *l, const struct proto_req *req,
 		if (r == NULL || f == '\0' || strchr(r->flags, f) == NULL)
 			continue;
 		switch (f) {
-		case 's': line_addf(l, " s%llu", r->info->value_len); break;
+		case 's': line_num(l, " s", r->info->value_len); break;
 		case 't':
 			line_ttl(l,
-				 r->ttls != NULL
-					 ? meta_ttl_before(req, start, i, r->ttls)
-					 : r->info->exptime,
+				 r->ttls != NULL ? meta_ttl_before(of, i, r->ttls)
+						 : r->info->exptime,
 				 r->now);
 			break;
 		case 'c':
-			line_addf(l, " c%llu", proto_cas_shown(req->ctx, r->cas));
+			line_num(l, " c", proto_cas_shown(req->ctx, r->cas));
 			break;
-		case 'f': line_addf(l, " f%llu", r->info->flags); break;
-		case 'l': line_addf(l, " l%llu", r->info->last_access); break;
-		case 'h':
-			line_addf(l, " h%llu", r->info->fetched ? 1 : 0);
-			break;
+		case 'f': line_num(l, " f", r->info->flags); break;
+		case 'l': line_num(l, " l", r->info->last_access); break;
+		case 'h': line_num(l, " h", r->info->fetched ? 1 : 0); break;
 		default: break;
 		}
 	}
@@ -182,7 +187,7 @@ static void mg_line(struct meta_line *l, const struct mg_reply *m,
 	ttls.before = info->vivified ? 0 : info->prev_exptime;
 
 	if (m->of->value)
-		line_addf(l, "VA %llu", info->value_len);
+		line_num(l, "VA ", info->value_len);
 	else
 		line_add(l, "HD", 2);
 	line_flags(l, m->req, 2, m->of, &r);
@@ -196,25 +201,23 @@ static void mg_line(struct meta_line *l, const struct mg_reply *m,
 	line_add(l, "\r\n", 2);
 }
 
-/* mg_header - proto_fetch_value's header for mg with v. */
+_Static_assert(META_LINE_MAX <= PROTO_HEADER_MAX, "mg's header fits");
+
+/* mg_header - proto_fetch_value's header for mg with v, written in place. */
 static size_t mg_header(char *dst, const struct table_item_info *info, void *arg)
 {
-	struct meta_line l = { .len = 0 };
+	struct meta_line l = { dst, META_LINE_MAX, 0 };
 
 	mg_line(&l, arg, info);
-	memcpy(dst, l.buf, l.len);
 	return l.len;
 }
 
 /* mg_bumps_late - memcached's "locked" mg: it bumps the item once the reply
  * is built, so that h and l see the state before this fetch. */
-static bool mg_bumps_late(const struct proto_req *req, const struct meta_flags *of)
+static bool mg_bumps_late(const struct meta_flags *of)
 {
-	size_t end = req->ntokens;
-
-	return of->vivify || of->new_ttl || of->recache ||
-	       meta_flag_in(req, 2, end - 1, 'h') ||
-	       meta_flag_in(req, 2, end - 1, 'l');
+	return of->vivify || of->new_ttl || of->recache || of->at['h'] != 0 ||
+	       of->at['l'] != 0;
 }
 
 static int process_mg(struct proto_req *req)
@@ -222,10 +225,11 @@ static int process_mg(struct proto_req *req)
 	struct meta_flags of;
 	struct table_get_opts opts;
 	struct table_item_info info;
-	struct meta_line l = { .len = 0 };
+	char lbuf[META_LINE_MAX];
+	struct meta_line l = LINE_IN(lbuf);
 	struct mg_reply m = { .req = req, .of = &of };
 	enum table_status st;
-	size_t mark = req->out->len, end;
+	size_t mark = req->out->len;
 
 	memset(&of, 0, sizeof(of));
 	of.errstr = "CLIENT_ERROR bad command line format";
@@ -242,17 +246,18 @@ static int process_mg(struct proto_req *req)
 		return 0;
 	}
 	memset(&opts, 0, sizeof(opts));
-	end = meta_flags_end(req, 2);
-	opts.touch = meta_flag_in(req, 2, end, 'T');
+	opts.touch = meta_has(&of, 'T', of.end);
 	opts.exptime = of.exptime;
 	opts.vivify = of.vivify;
-	opts.vivify_exptime = meta_final_viv_ttl(req, 2, end, &of);
-	opts.win = meta_opaque_ok(req, 2);
+	opts.vivify_exptime = meta_final_viv_ttl(&of);
+	opts.win = !of.opaque_too_long;
 	/* With h l N R or T memcached marks the item fetched after the reply
 	 * is built, which a long opaque's error skips. */
-	opts.no_bump = of.no_update || (!opts.win && mg_bumps_late(req, &of));
-	opts.recache = of.recache;
-	opts.recache_below = of.recache_time > 0 ? (uint32_t)of.recache_time : 0;
+	opts.no_bump = of.no_update || (!opts.win && mg_bumps_late(&of));
+	/* memcached's R0 (or below) never wins, even on an item T expired. */
+	opts.recache = of.recache && of.recache_time > 0;
+	opts.recache_below = opts.recache ? (uint32_t)of.recache_time : 0;
+	opts.recache_sees_touch = opts.touch && of.at['T'] < of.at['R'];
 	m.now = proto_now(req->ctx);
 	meta_ttl_plan(req, &of, &m.ttls);
 	st = proto_fetch_value(req, of.key, of.nkey, &opts,
@@ -297,7 +302,8 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 {
 	const struct proto_store_words *words;
 	struct table_store_req sr;
-	struct meta_line l = { .len = 0 };
+	char lbuf[META_LINE_MAX];
+	struct meta_line l = LINE_IN(lbuf);
 	struct meta_ret r = { "c", NULL, 0, 0 };
 	enum table_status st;
 	uint64_t cas = 0;
@@ -312,7 +318,8 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 	sr.key_binary = of->key_binary;
 	sr.exptime = of->exptime;
 	/* memcached's add ignores C; append and prepend compare it only with
-	 * an item there (none: NS, not NF) and ignore C0; I applies to set
+	 * an item there (none: NS, not NF, table_store says) and ignore C0;
+	 * I applies to set
 	 * and replace, and not with C0, which no item's CAS is "older" than. */
 	sr.compare_cas = of->has_cas && mode != TABLE_ADD &&
 			 !(of->req_cas == 0 &&
@@ -327,9 +334,6 @@ static void ms_store(struct proto_req *req, const struct meta_flags *of,
 		sr.invalidate = false;
 	}
 	st = table_store(req->ctx->table, &sr, &cas);
-	if (st == TABLE_NOT_FOUND &&
-	    (mode == TABLE_APPEND || mode == TABLE_PREPEND))
-		st = TABLE_NOT_STORED;
 	words = proto_store_outcome(req, sr.mode, sr.compare_cas, &st);
 	if (words->meta == NULL) {
 		proto_reply(req, words->text);
@@ -386,7 +390,7 @@ static int process_ms(struct proto_req *req)
 		of.errstr = "CLIENT_ERROR invalid mode for ms M token";
 		goto refuse;
 	}
-	if (!meta_opaque_ok(req, 3)) {
+	if (of.opaque_too_long) {
 		of.errstr = "CLIENT_ERROR opaque token too long";
 		goto refuse;
 	}
@@ -437,7 +441,7 @@ static bool meta_common_checks(struct proto_req *req, struct meta_flags *of,
 		proto_reply(req, "CLIENT_ERROR invalid or duplicate flag");
 		return false;
 	}
-	if (check_opaque && !meta_opaque_ok(req, 2)) {
+	if (check_opaque && of->opaque_too_long) {
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return false;
 	}
@@ -448,7 +452,8 @@ static int process_md(struct proto_req *req)
 {
 	struct meta_flags of;
 	struct table_delete_opts opts;
-	struct meta_line l = { .len = 0 };
+	char lbuf[META_LINE_MAX];
+	struct meta_line l = LINE_IN(lbuf);
 	enum table_status st;
 
 	if (!meta_common_checks(req, &of, true))
@@ -502,13 +507,14 @@ static void ma_reply(struct proto_req *req, const struct meta_flags *of,
 		     const struct table_item_info *info,
 		     const struct meta_ttls *ttls, uint64_t value)
 {
-	struct meta_line l = { .len = 0 };
+	char lbuf[META_LINE_MAX];
+	struct meta_line l = LINE_IN(lbuf);
 	struct meta_ret r = { "ct", info, info->cas, proto_now(req->ctx), ttls };
 	char num[PROTO_U64_DIGITS];
 	size_t numlen = proto_put_u64(num, value);
 
 	if (of->value)
-		line_addf(&l, "VA %llu", (unsigned long long)numlen);
+		line_num(&l, "VA ", (unsigned long long)numlen);
 	else
 		line_add(&l, "HD", 2);
 	line_flags(&l, req, 2, of, &r);
@@ -518,11 +524,8 @@ static void ma_reply(struct proto_req *req, const struct meta_flags *of,
 }
 
 /* ma_request - the table's request for ma's flags. */
-static void ma_request(const struct proto_req *req, const struct meta_flags *of,
-		       struct table_arith_req *ar)
+static void ma_request(const struct meta_flags *of, struct table_arith_req *ar)
 {
-	size_t end = meta_flags_end(req, 2);
-
 	ar->key = of->key;
 	ar->key_len = of->nkey;
 	ar->delta = of->delta;
@@ -531,9 +534,9 @@ static void ma_request(const struct proto_req *req, const struct meta_flags *of,
 	/* -C: a nonzero CAS matches no item (the table's are never 0). */
 	ar->cas = proto_cas_off(req->ctx) ? 0 : of->req_cas;
 	ar->vivify = of->vivify;
-	ar->vivify_exptime = meta_final_viv_ttl(req, 2, end, of);
+	ar->vivify_exptime = meta_final_viv_ttl(of);
 	ar->initial = of->initial;
-	ar->touch = meta_flag_in(req, 2, end, 'T');
+	ar->touch = meta_has(of, 'T', of->end);
 	ar->exptime = of->exptime;
 }
 
@@ -548,7 +551,8 @@ static int process_ma(struct proto_req *req)
 	struct table_arith_req ar;
 	struct table_item_info info;
 	struct meta_ttls ttls;
-	struct meta_line l = { .len = 0 };
+	char lbuf[META_LINE_MAX];
+	struct meta_line l = LINE_IN(lbuf);
 	enum table_status st;
 	uint64_t value = 0;
 
@@ -559,7 +563,7 @@ static int process_ma(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR invalid mode for ma M token");
 		return 0;
 	}
-	ma_request(req, &of, &ar);
+	ma_request(&of, &ar);
 	memset(&info, 0, sizeof(info));
 	st = table_arith(req->ctx->table, &ar, &value, &info);
 	if (st == TABLE_NON_NUMERIC) {
@@ -571,7 +575,7 @@ static int process_ma(struct proto_req *req)
 		proto_reply(req, "SERVER_ERROR out of memory");
 		return 0;
 	}
-	if (!meta_opaque_ok(req, 2)) {
+	if (of.opaque_too_long) {
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return 0;
 	}
@@ -614,7 +618,8 @@ static int process_me(struct proto_req *req)
 	struct meta_flags of;
 	struct table_get_opts opts;
 	struct table_item_info info;
-	struct meta_line l = { .len = 0 };
+	char lbuf[META_LINE_MAX];
+	struct meta_line l = LINE_IN(lbuf);
 	uint32_t now;
 
 	memset(&of, 0, sizeof(of));
@@ -651,12 +656,12 @@ static int process_me(struct proto_req *req)
 	else
 		line_addi(&l, " exp=%lld",
 			  (long long)info.exptime - (long long)now);
-	line_addf(&l, " la=%llu", info.last_access);
-	line_addf(&l, " cas=%llu", proto_cas_shown(req->ctx, info.cas));
+	line_num(&l, " la=", info.last_access);
+	line_num(&l, " cas=", proto_cas_shown(req->ctx, info.cas));
 	line_add(&l, info.fetched ? " fetch=yes" : " fetch=no",
 		 info.fetched ? 10 : 9);
 	line_add(&l, " cls=1", 6);
-	line_addf(&l, " size=%llu", (unsigned long long)of.nkey + info.value_len);
+	line_num(&l, " size=", (unsigned long long)of.nkey + info.value_len);
 	line_send(req, &l);
 	return 0;
 }

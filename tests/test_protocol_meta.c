@@ -322,8 +322,7 @@ static void test_get_takes_no_token(void **state)
 {
 	struct fx *f = *state;
 
-	expect(f,
-	       "ms k 1\r\nx\r\nmd k I\r\nget k\r\nmg k t\r\nmg k t\r\n",
+	expect(f, "ms k 1\r\nx\r\nmd k I\r\nget k\r\nmg k t\r\nmg k t\r\n",
 	       "HD\r\nHD\r\nVALUE k 0 1\r\nx\r\nEND\r\nHD t-1 X W\r\n"
 	       "HD t-1 Z X\r\n");
 }
@@ -439,6 +438,21 @@ static void test_flags_after_long_opaque_not_applied(void **state)
 	       "CLIENT_ERROR opaque token too long\r\nHD h1\r\n");
 }
 
+/* R judges the TTL at its place among the flags: after a T, T's TTL (one
+ * that expires the item wins, T0's "never" does not); R0 never wins. */
+static void test_recache_sees_earlier_touch(void **state)
+{
+	struct fx *f = *state;
+
+	expect(f,
+	       "ms a 1\r\nx\r\nmg a T-24 R1917\r\nms b 1 T2324\r\ny\r\n"
+	       "mg b T0 R5326 t\r\nms c 1 T2324\r\nz\r\nmg c R5326 T0 t\r\n"
+	       "ms d 1\r\nw\r\nmg d T-1 R0\r\nmg d\r\n"
+	       "ms e 1 T100\r\nv\r\nmg e R0\r\nmg e R-5\r\nmg e R101\r\n",
+	       "HD\r\nHD W\r\nHD\r\nHD t-1\r\nHD\r\nHD t-1 W\r\n"
+	       "HD\r\nHD\r\nEN\r\nHD\r\nHD\r\nHD\r\nHD W\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +479,7 @@ int main(void)
 		T(test_get_takes_no_token),
 		T(test_vivify_marks_fetched),
 		T(test_flags_after_long_opaque_not_applied),
+		T(test_recache_sees_earlier_touch),
 #undef T
 	};
 

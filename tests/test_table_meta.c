@@ -128,9 +128,14 @@ static void test_meta_invalidate(void **state)
 
 	/* ms I with a CAS older than the item's: stored, but still stale. */
 	struct table_store_req req = {
-		.mode = TABLE_SET, .key = "inv", .key_len = 3,
-		.value = "late", .value_len = 4,
-		.compare_cas = true, .cas = cas1, .invalidate = true,
+		.mode = TABLE_SET,
+		.key = "inv",
+		.key_len = 3,
+		.value = "late",
+		.value_len = 4,
+		.compare_cas = true,
+		.cas = cas1,
+		.invalidate = true,
 	};
 	assert_status(table_store(t, &req, NULL), TABLE_OK);
 	assert_status(get_str(t, "inv", buf, sizeof(buf), &info), TABLE_OK);
@@ -170,9 +175,15 @@ static void test_meta_append_vivify(void **state)
 	struct table_item_info info;
 	char buf[32];
 	struct table_store_req req = {
-		.mode = TABLE_APPEND, .key = "av", .key_len = 2,
-		.value = "abc", .value_len = 3, .flags = 9, .exptime = 1000,
-		.vivify = true, .vivify_exptime = 20,
+		.mode = TABLE_APPEND,
+		.key = "av",
+		.key_len = 2,
+		.value = "abc",
+		.value_len = 3,
+		.flags = 9,
+		.exptime = 1000,
+		.vivify = true,
+		.vivify_exptime = 20,
 	};
 
 	/* ms MA N: on a miss the append creates the item, with N's TTL. */
@@ -190,6 +201,33 @@ static void test_meta_append_vivify(void **state)
 	assert_status(exists(t, "av"), TABLE_NOT_FOUND);
 }
 
+/* An append or prepend with a CAS to compare, on a missing key, is
+ * NOT_STORED as without one (memcached's NS), vivify or not. */
+static void test_meta_concat_cas_missing(void **state)
+{
+	struct table *t = tbl(state);
+	struct table_store_req req = {
+		.mode = TABLE_APPEND,
+		.key = "cm",
+		.key_len = 2,
+		.value = "abc",
+		.value_len = 3,
+		.compare_cas = true,
+		.cas = 5,
+	};
+
+	assert_status(table_store(t, &req, NULL), TABLE_NOT_STORED);
+	req.mode = TABLE_PREPEND;
+	assert_status(table_store(t, &req, NULL), TABLE_NOT_STORED);
+	req.vivify = true;
+	assert_status(table_store(t, &req, NULL), TABLE_NOT_STORED);
+	assert_status(exists(t, "cm"), TABLE_NOT_FOUND);
+	/* A CAS store of a missing key is still NOT_FOUND. */
+	req.mode = TABLE_CAS;
+	req.vivify = false;
+	assert_status(table_store(t, &req, NULL), TABLE_NOT_FOUND);
+}
+
 static void test_meta_store_cas(void **state)
 {
 	struct table *t = tbl(state);
@@ -197,8 +235,12 @@ static void test_meta_store_cas(void **state)
 	uint64_t cas = 0;
 	uint64_t out = 0;
 	struct table_store_req req = {
-		.mode = TABLE_SET, .key = "ms", .key_len = 2,
-		.value = "v2", .value_len = 2, .compare_cas = true,
+		.mode = TABLE_SET,
+		.key = "ms",
+		.key_len = 2,
+		.value = "v2",
+		.value_len = 2,
+		.compare_cas = true,
 	};
 
 	req.cas = 1;
@@ -217,8 +259,12 @@ static void test_meta_store_cas(void **state)
 	/* ms E: the caller picks the new CAS. */
 	const uint64_t mine = UINT64_C(9000000000000000001);
 	struct table_store_req e = {
-		.mode = TABLE_SET, .key = "me", .key_len = 2,
-		.value = "x", .value_len = 1, .new_cas = mine,
+		.mode = TABLE_SET,
+		.key = "me",
+		.key_len = 2,
+		.value = "x",
+		.value_len = 1,
+		.new_cas = mine,
 	};
 	assert_status(table_store(t, &e, &out), TABLE_OK);
 	assert_true(out == mine);
@@ -294,6 +340,7 @@ int main(void)
 		T(test_meta_recache),
 		T(test_meta_invalidate),
 		T(test_meta_append_vivify),
+		T(test_meta_concat_cas_missing),
 		T(test_meta_store_cas),
 		T(test_meta_arith_vivify),
 #undef T
