@@ -523,8 +523,9 @@ static void ma_reply(struct proto_req *req, const struct meta_flags *of,
 		proto_add(req, "\r\n", 2);
 }
 
-/* ma_request - the table's request for ma's flags. */
-static void ma_request(const struct meta_flags *of, struct table_arith_req *ar)
+/* ma_request - the table's request for ma's flags (cas_off: -C). */
+static void ma_request(const struct meta_flags *of, bool cas_off,
+		       struct table_arith_req *ar)
 {
 	ar->key = of->key;
 	ar->key_len = of->nkey;
@@ -532,7 +533,7 @@ static void ma_request(const struct meta_flags *of, struct table_arith_req *ar)
 	/* memcached takes C0 for no CAS at all. */
 	ar->compare_cas = of->has_cas && of->req_cas != 0;
 	/* -C: a nonzero CAS matches no item (the table's are never 0). */
-	ar->cas = proto_cas_off(req->ctx) ? 0 : of->req_cas;
+	ar->cas = cas_off ? 0 : of->req_cas;
 	ar->vivify = of->vivify;
 	ar->vivify_exptime = meta_final_viv_ttl(of);
 	ar->initial = of->initial;
@@ -563,7 +564,7 @@ static int process_ma(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR invalid mode for ma M token");
 		return 0;
 	}
-	ma_request(&of, &ar);
+	ma_request(&of, proto_cas_off(req->ctx), &ar);
 	memset(&info, 0, sizeof(info));
 	st = table_arith(req->ctx->table, &ar, &value, &info);
 	if (st == TABLE_NON_NUMERIC) {
