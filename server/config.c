@@ -265,8 +265,11 @@ static int apply_listen(struct server_config *cfg, const char *flag,
 }
 
 /* apply_option - one flag and its value into cfg; -EINVAL with err set. */
-static int apply_option(struct server_config *cfg, int c, const char *flag,
-			const char *arg, char *err, size_t errlen)
+/* apply_place_option - where the server listens, keeps its files and
+ * lets client programs in. */
+static int apply_place_option(struct server_config *cfg, int c,
+			      const char *flag, const char *arg, char *err,
+			      size_t errlen)
 {
 	uint64_t v;
 
@@ -302,6 +305,48 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	case OPT_UPGRADE:
 		cfg->upgrade = true;
 		return 0;
+	case OPT_ATTACH_GROUP: {
+		const struct group *gr = getgrnam(arg);
+
+		if (gr == NULL || strlen(arg) >= sizeof(cfg->attach_group))
+			return config_seterr(err, errlen, "%s: no group named '%s'", flag, arg);
+		strcpy(cfg->attach_group, arg);
+		cfg->attach_gid = gr->gr_gid;
+		cfg->attach_group_set = true;
+		return 0;
+	}
+	case 'a':
+	case OPT_SOCKET_MODE: {
+		char *end;
+		unsigned long m;
+
+		errno = 0;
+		m = strtoul(arg, &end, 8);
+		if (arg[0] < '0' || arg[0] > '7' || errno || *end != '\0' || m > 0777)
+			return config_seterr(err, errlen, "%s: '%s' is not an octal mode from 0600 "
+				      "to 0777", flag, arg);
+		/* The server's own clients (and client programs of its user)
+		 * must always be able to connect. */
+		if ((m & 0600) != 0600)
+			return config_seterr(err, errlen, "%s: %s leaves the owner without read "
+				      "and write on the socket; use 0600 or more", flag, arg);
+		cfg->socket_mode = (unsigned)m;
+		return 0;
+	}
+	default:
+		return config_seterr(err, errlen, "internal error: option %d", c);
+	}
+}
+
+/* apply_size_option - how much memory, how many workers and
+ * connections, and which pages. */
+static int apply_size_option(struct server_config *cfg, int c,
+			     const char *flag, const char *arg, char *err,
+			     size_t errlen)
+{
+	uint64_t v;
+
+	switch (c) {
 	case 'm':
 		if (config_parse_u64(arg, &v))
 			return config_seterr(err, errlen, "%s: '%s' is not a number of MiB", flag, arg);
@@ -364,39 +409,28 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 	case OPT_PREFAULT:
 		cfg->prefault = true;
 		return 0;
-	case OPT_ATTACH_GROUP: {
-		const struct group *gr = getgrnam(arg);
-
-		if (gr == NULL || strlen(arg) >= sizeof(cfg->attach_group))
-			return config_seterr(err, errlen, "%s: no group named '%s'", flag, arg);
-		strcpy(cfg->attach_group, arg);
-		cfg->attach_gid = gr->gr_gid;
-		cfg->attach_group_set = true;
-		return 0;
+	default:
+		return config_seterr(err, errlen, "internal error: option %d", c);
 	}
+}
+
+static int apply_option(struct server_config *cfg, int c, const char *flag,
+			const char *arg, char *err, size_t errlen)
+{
+	switch (c) {
+	case 'p': case 'l': case 's': case 'e': case 'a':
+	case OPT_RUN_DIR: case OPT_MEMORY_FILE_RESET: case OPT_UPGRADE:
+	case OPT_ATTACH_GROUP: case OPT_SOCKET_MODE:
+		return apply_place_option(cfg, c, flag, arg, err, errlen);
+	case 'm': case 't': case 'c': case 'I':
+	case OPT_PARTITIONS: case OPT_HUGE_PAGES: case OPT_HUGE_PAGE_SIZE:
+	case OPT_PREFAULT:
+		return apply_size_option(cfg, c, flag, arg, err, errlen);
 	case OPT_IDLE_TIMEOUT:
 		return config_idle_timeout(cfg, flag, arg, err, errlen);
 	case 'u': case 'd': case 'P': case 'U': case 'R': case 'o':
 	case 'A': case 'F': case 'M': case 'C':
 		return config_memcached_option(cfg, c, arg, err, errlen);
-	case 'a':
-	case OPT_SOCKET_MODE: {
-		char *end;
-		unsigned long m;
-
-		errno = 0;
-		m = strtoul(arg, &end, 8);
-		if (arg[0] < '0' || arg[0] > '7' || errno || *end != '\0' || m > 0777)
-			return config_seterr(err, errlen, "%s: '%s' is not an octal mode from 0600 "
-				      "to 0777", flag, arg);
-		/* The server's own clients (and client programs of its user)
-		 * must always be able to connect. */
-		if ((m & 0600) != 0600)
-			return config_seterr(err, errlen, "%s: %s leaves the owner without read "
-				      "and write on the socket; use 0600 or more", flag, arg);
-		cfg->socket_mode = (unsigned)m;
-		return 0;
-	}
 	case 'v':
 		cfg->verbosity++;
 		return 0;

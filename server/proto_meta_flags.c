@@ -27,6 +27,19 @@ enum meta_flag_result {
 	META_BAD_TOKEN
 };
 
+/* meta_decode_key - b: the key token is base64 of the real key. */
+static void meta_decode_key(struct meta_flags *of, const struct proto_token *key)
+{
+	of->nkey = wire_base64_decode(key->value, key->length, of->keybuf,
+				      sizeof(of->keybuf));
+	of->key = (const char *)of->keybuf;
+	if (of->nkey == 0) {
+		of->errstr = "CLIENT_ERROR error decoding key";
+		of->has_error = true;
+	}
+	of->key_binary = true;
+}
+
 /*
  * meta_flag - parse one flag token t (its first byte o) into of.  key is
  * the command's key token, which b decodes.  META_STOP with of->errstr set
@@ -41,16 +54,7 @@ static enum meta_flag_result meta_flag(struct meta_flags *of,
 	size_t alen = t->length - 1;
 
 	switch (o) {
-	case 'b':
-		of->nkey = wire_base64_decode(key->value, key->length,
-					      of->keybuf, sizeof(of->keybuf));
-		of->key = (const char *)of->keybuf;
-		if (of->nkey == 0) {
-			of->errstr = "CLIENT_ERROR error decoding key";
-			of->has_error = true;
-		}
-		of->key_binary = true;
-		break;
+	case 'b': meta_decode_key(of, key); break;
 	case 'N':
 		of->vivify = true;
 		if (!proto_num_i32_str(arg, alen, &of->autoviv_exptime))

@@ -397,6 +397,31 @@ static int process_verbosity(struct proto_req *req)
 	return 0;
 }
 
+/* store_mode_of - the store mode a storage command other than cas names. */
+static bool store_mode_of(const struct proto_token *cmd,
+			  enum table_store_mode *mode)
+{
+	static const struct {
+		const char *name;
+		enum table_store_mode mode;
+	} modes[] = {
+		{ "set", TABLE_SET },
+		{ "add", TABLE_ADD },
+		{ "replace", TABLE_REPLACE },
+		{ "append", TABLE_APPEND },
+		{ "prepend", TABLE_PREPEND },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (proto_tok_is(cmd, modes[i].name)) {
+			*mode = modes[i].mode;
+			return true;
+		}
+	}
+	return false;
+}
+
 /*
  * proto_text_dispatch - answer one text protocol line.  Returns 0, or
  * PROTO_WAIT while a storage command's data block is incomplete.
@@ -405,6 +430,7 @@ int proto_text_dispatch(struct proto_req *req)
 {
 	const struct proto_token *cmd = &req->tokens[0];
 	size_t n = req->ntokens;
+	enum table_store_mode mode;
 
 	if (proto_tok_is(cmd, "get") || proto_tok_is(cmd, "gets") ||
 	    proto_tok_is(cmd, "gat") || proto_tok_is(cmd, "gats")) {
@@ -414,26 +440,10 @@ int proto_text_dispatch(struct proto_req *req)
 			return 0;
 		return process_get(req, cmd->length == 4, touch);
 	}
-	if (proto_tok_is(cmd, "set") || proto_tok_is(cmd, "add") ||
-	    proto_tok_is(cmd, "replace") || proto_tok_is(cmd, "append") ||
-	    proto_tok_is(cmd, "prepend")) {
-		static const struct {
-			const char *name;
-			enum table_store_mode mode;
-		} modes[] = {
-			{ "set", TABLE_SET },
-			{ "add", TABLE_ADD },
-			{ "replace", TABLE_REPLACE },
-			{ "append", TABLE_APPEND },
-			{ "prepend", TABLE_PREPEND },
-		};
-		size_t i;
-
+	if (store_mode_of(cmd, &mode)) {
 		if (!want_tokens(req, 6, 7))
 			return 0;
-		for (i = 0; !proto_tok_is(cmd, modes[i].name); i++)
-			;
-		return process_update(req, modes[i].mode);
+		return process_update(req, mode);
 	}
 	if (proto_tok_is(cmd, "cas")) {
 		if (!want_tokens(req, 7, 8))
