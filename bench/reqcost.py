@@ -27,15 +27,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from run import free_port  # noqa: E402
+
 SYSCALLS = ("read", "write", "epoll_wait", "epoll_pwait", "epoll_ctl", "writev",
             "readv", "sendmsg", "recvmsg", "clock_gettime", "getrusage",
             "timerfd_settime")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port, proc, seconds=60):
