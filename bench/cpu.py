@@ -177,12 +177,34 @@ def report(pts, rounds):
             p["status"]))
     L.append("")
     for depth in DEPTHS:
-        s, m, n = (best(pts, x, depth) for x in ("shmkv", "memcached", "do-nothing"))
-        if s and m and n:
-            L.append("- pipeline %d: shmkv (best) %.2f× the do-nothing server, "
-                     "%.2f× memcached (best)" % (depth, s["ops"] / n["ops"],
-                                                 s["ops"] / m["ops"]))
+        L += summary(pts, depth)
     L.append("")
+    return L
+
+
+def summary(pts, depth):
+    """The depth's headline: each system's best -t for throughput (the most
+    ops/s) and for CPU (the fewest µs per request), shmkv's as ratios."""
+    tflag = lambda p: p["config"].split(",")[0]
+    fast = {x: best(pts, x, depth) for x in ("shmkv", "memcached", "do-nothing")}
+    lean = {x: best(pts, x, depth, "cpu_us_per_req", low=True) for x in fast}
+    L = []
+    s, m, n = fast["shmkv"], fast["memcached"], fast["do-nothing"]
+    if s and m and n:
+        L.append("- pipeline %d, ops/s: shmkv %s (%s) = %.2f× the do-nothing "
+                 "server's %s (%s), %.2f× memcached's %s (%s)" % (
+                     depth, run.fmt_ops(s["ops"]), tflag(s), s["ops"] / n["ops"],
+                     run.fmt_ops(n["ops"]), tflag(n), s["ops"] / m["ops"],
+                     run.fmt_ops(m["ops"]), tflag(m)))
+    s, m, n = lean["shmkv"], lean["memcached"], lean["do-nothing"]
+    if s and m and n:
+        L.append("- pipeline %d, CPU per request: shmkv %.2f µs (%s) = %.2f× "
+                 "the do-nothing server's %.2f µs (%s); memcached %.2f µs (%s) "
+                 "= %.2f×" % (
+                     depth, s["cpu_us_per_req"], tflag(s),
+                     s["cpu_us_per_req"] / n["cpu_us_per_req"],
+                     n["cpu_us_per_req"], tflag(n), m["cpu_us_per_req"], tflag(m),
+                     m["cpu_us_per_req"] / n["cpu_us_per_req"]))
     return L
 
 

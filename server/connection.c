@@ -2,11 +2,15 @@
  * connection.c - one client connection: buffering, replies, back-pressure
  *
  * The protocol engine is a pure function of bytes (protocol.h) and owns the
- * framing, so this file is all the transport: it reads into a
- * per-connection buffer, hands every unused byte to proto_process with a
- * reply budget, keeps the incomplete tail for the next read, and writes the
- * replies one read produced with a single write.  A pipelined batch of 1000
- * commands thus costs one read and one write, not 1000 of each.
+ * framing, so this file is all the transport: it reads, hands every unused
+ * byte to proto_process with a reply budget, keeps the incomplete tail for
+ * the next read, and writes the replies one read produced with a single
+ * write.  A pipelined batch of 1000 commands thus costs one read and one
+ * write, not 1000 of each.  A connection with nothing buffered reads into a
+ * buffer all the worker's connections share, and its replies are built in
+ * another; only an incomplete tail, or replies the socket did not take, are
+ * copied into memory of the connection's own.  At pipeline depth 1 a
+ * request is then one read, one write and no allocation.
  * proto_conn.need says how many bytes must be buffered before the parser
  * can progress, so a 1 MiB value arriving in 64 KiB reads is parsed once,
  * not sixteen times, and read in as few calls as the kernel allows.
@@ -46,7 +50,8 @@
  * and answered here, where the socket is.
  *
  * Interface routines:
- *   conn_accept, conn_drain_all, conn_abort_all (see connection.h)
+ *   conn_accept, conn_drain_all, conn_abort_all, conn_ctx_release (see
+ *   connection.h)
  */
 #include "connection.h"
 #include "stats_conns.h"
@@ -79,6 +84,7 @@ struct conn {
 		uv_pipe_t pipe;
 	} h;
 	uv_timer_t timer; /* idle and stalled-write timeout */
+	uv_os_fd_t fd;	  /* the socket, for writes that libuv need not queue */
 	struct conn_ctx *cc;
 	struct conn *prev;
 	struct conn *next;
@@ -86,7 +92,7 @@ struct conn {
 	size_t in_len;
 	size_t in_cap;
 	struct proto_conn pc;
-	struct proto_out out; /* replies being built; kept between reads */
+	struct proto_out out; /* replies built while a write is queued */
 	size_t unsent;	      /* bytes handed to uv_write, not yet written */
 	unsigned writes;      /* uv_write requests in flight */
 	bool reading;	      /* uv_read_start is in effect */
@@ -110,7 +116,7 @@ struct conn_write {
 	size_t len;
 };
 
-static void conn_process(struct conn *c);
+static void conn_process(struct conn *c, char *in, size_t len);
 static void conn_update_reading(struct conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
@@ -243,8 +249,7 @@ static void on_write(uv_write_t *req, int status)
 	c->unsent -= wr->len;
 	c->writes--;
 	if (status == 0) {
-		atomic_fetch_add_explicit(&cc->stats->bytes_written, wr->len,
-					  memory_order_relaxed);
+		server_stats_add(&cc->stats->bytes_written, wr->len);
 		c->progress = uv_now(cc->loop);
 	}
 	free(wr->data);
@@ -263,80 +268,127 @@ static void on_write(uv_write_t *req, int status)
 	if (c->unsent >= CONN_OUT_LOW)
 		return;
 	if (c->backlog)
-		conn_process(c);
+		conn_process(c, c->in, c->in_len);
 	else
 		conn_update_reading(c);
 }
 
 /*
- * conn_send - hand out's bytes to uv_write, which writes at once what the
- * socket takes and queues the rest.  out is left empty; its buffer now
- * belongs to the write request.  A failure closes the connection.
+ * conn_write_now - write what the socket takes of data[0, len) at once.
+ * Returns the bytes written (0 if none fit), or -errno.  NOTE: only while
+ * libuv has no write of c queued, or bytes would go out of order; this is
+ * the write uv_try_write makes, without its bookkeeping, which at pipeline
+ * depth 1 is a tenth of a request's instructions.  (uv_write would do the
+ * same write, but libuv re-registers the socket with epoll when the request
+ * drains: an epoll_ctl per reply.)
  */
-static void conn_send(struct conn *c, struct proto_out *out)
+static ssize_t conn_write_now(const struct conn *c, const char *data, size_t len)
 {
-	struct conn_write *wr;
-	uv_buf_t buf;
-	int rc;
+	ssize_t n;
 
-	if (out->len == 0)
-		return;
-	/*
-	 * Nothing queued: write directly.  NOTE: uv_write would do the same
-	 * write, but libuv then re-registers the socket with epoll when the
-	 * request drains (an epoll_ctl per reply, a third of the system calls
-	 * of a pipeline-1 request); uv_try_write leaves epoll alone.  Only
-	 * what the socket does not take goes through uv_write.
-	 */
-	if (c->writes == 0) {
-		buf = uv_buf_init(out->data, (unsigned int)out->len);
-		rc = uv_try_write(&c->h.stream, &buf, 1);
-		if (rc > 0) {
-			atomic_fetch_add_explicit(&c->cc->stats->bytes_written,
-						  (uint64_t)rc,
-						  memory_order_relaxed);
-			c->progress = uv_now(c->cc->loop);
-			if ((size_t)rc == out->len) {
-				out->len = 0; /* the caller frees or reuses it */
-				return;
-			}
-			memmove(out->data, out->data + rc, out->len - (size_t)rc);
-			out->len -= (size_t)rc;
-		} else if (rc != UV_EAGAIN) {
-			conn_close(c);
-			return;
+	do
+		n = write(c->fd, data, len);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return n;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+}
+
+/*
+ * conn_queue - hand out[done, len) to uv_write, which writes it once the
+ * socket takes it.  out is left empty: its buffer goes with the request,
+ * except the worker's shared reply buffer while small, whose bytes are
+ * copied (this happens only when the socket is full).  False (and the
+ * bytes dropped) when there is no memory or libuv refuses.
+ */
+static bool conn_queue(struct conn *c, struct proto_out *out, size_t done)
+{
+	struct conn_write *wr = malloc(sizeof(*wr));
+	size_t len = out->len - done;
+	uv_buf_t buf;
+
+	if (wr == NULL)
+		return false;
+	if (out == &c->cc->reply && out->cap <= CONN_KEEP_OUT) {
+		wr->data = malloc(len);
+		if (wr->data == NULL) {
+			free(wr);
+			return false;
 		}
-	}
-	wr = malloc(sizeof(*wr));
-	if (wr == NULL) {
-		free(out->data);
+		memcpy(wr->data, out->data + done, len);
+		out->len = 0;
+	} else {
+		memmove(out->data, out->data + done, len);
+		wr->data = out->data;
 		memset(out, 0, sizeof(*out));
-		conn_close(c);
-		return;
 	}
 	wr->c = c;
-	wr->data = out->data;
-	wr->len = out->len;
+	wr->len = len;
 	wr->req.data = wr;
-	memset(out, 0, sizeof(*out));
-	buf = uv_buf_init(wr->data, (unsigned int)wr->len);
-	c->unsent += wr->len;
+	buf = uv_buf_init(wr->data, (unsigned int)len);
+	c->unsent += len;
 	c->writes++;
-	rc = uv_write(&wr->req, &c->h.stream, &buf, 1, on_write);
-	if (rc < 0) {
-		c->unsent -= wr->len;
+	if (uv_write(&wr->req, &c->h.stream, &buf, 1, on_write) < 0) {
+		c->unsent -= len;
 		c->writes--;
 		free(wr->data);
 		free(wr);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * conn_send - write out's bytes: at once what the socket takes, through
+ * uv_write the rest.  out is left empty.  A failure closes the connection.
+ */
+static void conn_send(struct conn *c, struct proto_out *out)
+{
+	ssize_t done = 0;
+
+	if (out->len == 0)
+		return;
+	if (c->writes == 0) {
+		done = conn_write_now(c, out->data, out->len);
+		if (done < 0) {
+			out->len = 0;
+			conn_close(c);
+			return;
+		}
+		if (done > 0) {
+			server_stats_add(&c->cc->stats->bytes_written,
+					 (uint64_t)done);
+			c->progress = uv_now(c->cc->loop);
+		}
+		if ((size_t)done == out->len) {
+			out->len = 0; /* the caller frees or reuses the buffer */
+			return;
+		}
+	}
+	if (!conn_queue(c, out, (size_t)done)) {
+		if (out != &c->cc->reply) {
+			free(out->data);
+			memset(out, 0, sizeof(*out));
+		}
+		out->len = 0;
 		conn_close(c);
 		return;
 	}
 	conn_arm(c);
 }
 
+/*
+ * on_alloc - where the next read goes: with nothing buffered, into the
+ * worker's shared read buffer (on_read keeps only an incomplete tail);
+ * otherwise behind what c has buffered, in its own buffer.  NOTE: a buffer
+ * per connection for every read would spread the reads of a worker's
+ * connections over as many cache lines and pages; the shared one stays
+ * hot, and an idle connection holds no input memory.
+ */
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = handle->data;
+	struct conn_ctx *cc = c->cc;
 	size_t want = c->in_len + CONN_READ_SIZE;
 	char *p;
 
@@ -344,6 +396,14 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 	/* A value being awaited is read in as few calls as the kernel allows. */
 	if (c->pc.need > c->in_len && c->pc.need - c->in_len > CONN_READ_SIZE)
 		want = c->pc.need;
+	if (c->in_len == 0 && want == CONN_READ_SIZE) {
+		if (cc->read_buf == NULL)
+			cc->read_buf = malloc(CONN_READ_SIZE);
+		if (cc->read_buf != NULL) {
+			*buf = uv_buf_init(cc->read_buf, CONN_READ_SIZE);
+			return;
+		}
+	}
 	if (want > c->in_cap) {
 		p = realloc(c->in, want);
 		if (p == NULL) {
@@ -427,35 +487,35 @@ static size_t conn_budget(const struct conn *c, const struct proto_out *out)
 }
 
 /*
- * conn_run_parser - hand the buffered bytes to the parser until it has
+ * conn_run_parser - hand the bytes in[0, len) to the parser until it has
  * answered every whole command or the reply bound holds it back.  Returns
  * the bytes used; *close_after after quit or a fatal error.
  */
-static size_t conn_run_parser(struct conn *c, struct proto_out *out,
-			      bool *close_after)
+static size_t conn_run_parser(struct conn *c, const char *in, size_t len,
+			      struct proto_out *out, bool *close_after)
 {
 	enum proto_action action;
 	size_t off = 0;
 
 	/* A command still waiting for its data block (need counts from the
 	 * buffer's start) is not parsed again on every partial read. */
-	if (c->in_len < c->pc.need) {
+	if (len < c->pc.need) {
 		c->backlog = false;
 		return 0;
 	}
 	for (;;) {
 		out->limit = conn_budget(c, out);
 		if (out->limit == 0) {
-			c->backlog = off < c->in_len;
+			c->backlog = off < len;
 			return off;
 		}
-		off += proto_process(c->cc->proto, &c->pc, c->in + off,
-				     c->in_len - off, out, &action);
+		off += proto_process(c->cc->proto, &c->pc, in + off, len - off,
+				     out, &action);
 		switch (action) {
 		case PROTO_CONTINUE: return off;
 		case PROTO_CLOSE: *close_after = true; return off;
 		case PROTO_ATTACH:
-			conn_attach(c, c->in + off - c->pc.attach_len,
+			conn_attach(c, in + off - c->pc.attach_len,
 				    c->pc.attach_len, out);
 			break;
 		case PROTO_FULL:
@@ -472,26 +532,79 @@ static size_t conn_run_parser(struct conn *c, struct proto_out *out,
 }
 
 /*
- * conn_process - answer the whole commands buffered, as far as the reply
- * bound allows; keep the incomplete tail (and any held-back commands) at
- * the front of the buffer.
+ * conn_close_oom - no memory for this connection's input: tell the client
+ * (from static memory, best effort) and close it, as memcached does when
+ * it cannot grow a connection's buffer; the other connections go on.
  */
-static void conn_process(struct conn *c)
+static void conn_close_oom(struct conn *c, size_t wanted)
 {
-	struct proto_out *out = &c->out;
-	bool close_after = false;
+	static const char oom[] = "SERVER_ERROR out of memory\r\n";
+
+	SERVER_LOG("worker %u: out of memory for a connection's %zu-byte "
+		   "buffer; closing it",
+		   c->cc->index, wanted);
+	if (c->writes == 0)
+		(void)conn_write_now(c, oom, sizeof(oom) - 1);
+	conn_close(c);
+}
+
+/*
+ * conn_keep_tail - after the parser used in[0, off) of in[0, len), keep
+ * the rest at the front of c's own buffer, copying it there if in is the
+ * worker's shared read buffer.  False if there is no memory for it.
+ */
+static bool conn_keep_tail(struct conn *c, const char *in, size_t len, size_t off)
+{
+	size_t rest = len - off, cap = rest + CONN_READ_SIZE;
+	char *p;
+
+	if (in == c->in) {
+		if (off > 0)
+			memmove(c->in, c->in + off, rest);
+		c->in_len = rest;
+		return true;
+	}
+	if (rest == 0)
+		return true;
+	/* Room for the next read too, which goes behind the tail. */
+	if (cap > c->in_cap) {
+		p = realloc(c->in, cap);
+		if (p == NULL)
+			return false;
+		c->in = p;
+		c->in_cap = cap;
+	}
+	memcpy(c->in, in + off, rest);
+	c->in_len = rest;
+	return true;
+}
+
+/*
+ * conn_process - answer the whole commands in in[0, len) -- c's own
+ * buffer, or the worker's read buffer that a read has just filled -- as far
+ * as the reply bound allows; keep the incomplete tail (and any held-back
+ * commands) at the front of c's own buffer.
+ */
+static void conn_process(struct conn *c, char *in, size_t len)
+{
+	/*
+	 * NOTE: replies are built in the worker's reply buffer, kept from
+	 * read to read, rather than in one malloc'd and freed per read (a
+	 * fifth of a small request's instructions); what the socket does not
+	 * take at once is copied out of it.  While a write of c is queued,
+	 * c's own buffer is used, which goes to uv_write without a copy.
+	 */
+	struct proto_out *out = c->writes == 0 ? &c->cc->reply : &c->out;
+	bool close_after = false, kept;
 	size_t off;
 
 	if (c->closing || c->finishing)
 		return;
 	c->backlog = false;
 	server_conn_state(c->record, SERVER_CONN_PARSE,
-			  c->in_len > 0 && memchr(c->in, '\n', c->in_len));
-	off = conn_run_parser(c, out, &close_after);
-	if (off > 0) {
-		memmove(c->in, c->in + off, c->in_len - off);
-		c->in_len -= off;
-	}
+			  len > 0 && memchr(in, '\n', len));
+	off = conn_run_parser(c, in, len, out, &close_after);
+	kept = c->closing || conn_keep_tail(c, in, len, off);
 	/* memcached's states: a line read whose data block is still coming
 	 * is conn_nread, anything else waits for a command (conn_read). */
 	server_conn_state(c->record,
@@ -501,16 +614,16 @@ static void conn_process(struct conn *c)
 			  off > 0);
 	if (!c->closing)
 		conn_send(c, out);
-	if (c->closing)
-		return;
-	/*
-	 * NOTE: the reply buffer is kept for the next read rather than
-	 * malloc'd and freed per read (a fifth of a small request's
-	 * instructions); one that grew for a large value is given back.
-	 */
-	if (out->cap > CONN_KEEP_OUT) {
+	out->len = 0; /* sent, or dropped with a closed connection */
+	if (out->cap > CONN_KEEP_OUT) { /* grown for a large value */
 		free(out->data);
 		memset(out, 0, sizeof(*out));
+	}
+	if (c->closing)
+		return;
+	if (!kept) {
+		conn_close_oom(c, len - off + CONN_READ_SIZE);
+		return;
 	}
 	if (close_after) {
 		conn_finish(c);
@@ -539,41 +652,25 @@ static void conn_process(struct conn *c)
 	conn_update_reading(c);
 }
 
-/*
- * conn_close_oom - no memory for this connection's input: tell the client
- * (from static memory, best effort) and close it, as memcached does when
- * it cannot grow a connection's buffer; the other connections go on.
- */
-static void conn_close_oom(struct conn *c)
-{
-	static const char oom[] = "SERVER_ERROR out of memory\r\n";
-	uv_buf_t buf = uv_buf_init((char *)oom, sizeof(oom) - 1);
-
-	SERVER_LOG("worker %u: out of memory for a connection's %zu-byte "
-		   "buffer; closing it",
-		   c->cc->index, c->in_len + CONN_READ_SIZE);
-	if (c->writes == 0)
-		(void)uv_try_write(&c->h.stream, &buf, 1);
-	conn_close(c);
-}
-
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = stream->data;
 
-	(void)buf;
 	if (nread > 0) {
-		c->in_len += (size_t)nread;
 		c->progress = uv_now(c->cc->loop);
-		atomic_fetch_add_explicit(&c->cc->stats->bytes_read,
-					  (uint64_t)nread, memory_order_relaxed);
-		conn_process(c);
+		server_stats_add(&c->cc->stats->bytes_read, (uint64_t)nread);
+		if (buf->base == c->cc->read_buf) {
+			conn_process(c, buf->base, (size_t)nread);
+		} else {
+			c->in_len += (size_t)nread;
+			conn_process(c, c->in, c->in_len);
+		}
 	} else if (nread == UV_EOF) {
 		/* The client may have half-closed after its last command:
 		 * its replies are still written. */
 		conn_finish(c);
 	} else if (nread == UV_ENOBUFS) {
-		conn_close_oom(c);
+		conn_close_oom(c, c->in_len + CONN_READ_SIZE);
 	} else if (nread < 0) {
 		conn_close(c);
 	}
@@ -633,6 +730,7 @@ void conn_accept(struct conn_ctx *cc, int fd, bool tcp)
 	c->h.handle.data = c;
 	c->closing = false;
 	c->handles = 1;
+	c->fd = fd;
 	rc = tcp ? uv_tcp_open(&c->h.tcp, fd) : uv_pipe_open(&c->h.pipe, fd);
 	if (rc < 0) {
 		close(fd);
@@ -704,4 +802,12 @@ void conn_abort_all(struct conn_ctx *cc)
 		next = c->next;
 		conn_close(c);
 	}
+}
+
+void conn_ctx_release(struct conn_ctx *cc)
+{
+	free(cc->read_buf);
+	cc->read_buf = NULL;
+	free(cc->reply.data);
+	memset(&cc->reply, 0, sizeof(cc->reply));
 }

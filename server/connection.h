@@ -13,6 +13,7 @@
  *                    server is at --max-connections, as memcached does)
  *   conn_drain_all   stop reading; close each once its replies are sent
  *   conn_abort_all   close every connection now
+ *   conn_ctx_release free the buffers the connections shared
  */
 #ifndef SHMKV_CONNECTION_H
 #define SHMKV_CONNECTION_H
@@ -40,6 +41,10 @@ struct conn_ctx {
 	uint32_t max_connections; /* for the whole server */
 	uint32_t idle_timeout;	  /* seconds; 0 = never */
 	struct conn *conns;	  /* open connections (a list) */
+	/* Lent to one read and one reply batch at a time (connection.c);
+	 * allocated on first use, freed by conn_ctx_release. */
+	char *read_buf;
+	struct proto_out reply;
 };
 
 /* Above this many unsent reply bytes a connection stops reading. */
@@ -62,5 +67,8 @@ void conn_drain_all(struct conn_ctx *cc);
 
 /* conn_abort_all - close every connection at once, replies or not. */
 void conn_abort_all(struct conn_ctx *cc);
+
+/* conn_ctx_release - free cc's shared buffers, once its loop has ended. */
+void conn_ctx_release(struct conn_ctx *cc);
 
 #endif

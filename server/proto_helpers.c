@@ -207,18 +207,60 @@ bool proto_key_ok(const struct proto_token *key)
 /*
  * proto_put_u64 - v in decimal, without printf: a reply header is written
  * under the partition lock (proto_fetch_value), where it should be quick.
+ * The length is found first, so the digits go straight to dst, two per
+ * division from the end (a get's flags are often ten digits long).
  */
 size_t proto_put_u64(char *dst, uint64_t v)
 {
-	char tmp[PROTO_U64_DIGITS];
-	size_t n = 0, i;
+	static const char pairs[] = "00010203040506070809"
+				    "10111213141516171819"
+				    "20212223242526272829"
+				    "30313233343536373839"
+				    "40414243444546474849"
+				    "50515253545556575859"
+				    "60616263646566676869"
+				    "70717273747576777879"
+				    "80818283848586878889"
+				    "90919293949596979899";
+	static const uint64_t pow10[PROTO_U64_DIGITS] = {
+		1u,
+		10u,
+		100u,
+		1000u,
+		10000u,
+		100000u,
+		1000000u,
+		10000000u,
+		100000000u,
+		1000000000u,
+		10000000000u,
+		100000000000u,
+		1000000000000u,
+		10000000000000u,
+		100000000000000u,
+		1000000000000000u,
+		10000000000000000u,
+		100000000000000000u,
+		1000000000000000000u,
+		10000000000000000000u,
+	};
+	size_t n, i;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		dst[i] = tmp[n - 1 - i];
+	/* log10(2) ~ 1233/4096: from v's bit length, its digit count or one
+	 * less; the table says which. */
+	n = v ? (size_t)(64 - __builtin_clzll(v)) * 1233 >> 12 : 0;
+	if (n < PROTO_U64_DIGITS && v >= pow10[n])
+		n++;
+	if (n == 0)
+		n = 1;
+	for (i = n; v >= 100; v /= 100) {
+		i -= 2;
+		memcpy(dst + i, pairs + 2 * (v % 100), 2);
+	}
+	if (v >= 10)
+		memcpy(dst, pairs + 2 * v, 2);
+	else
+		dst[0] = (char)('0' + v);
 	return n;
 }
 

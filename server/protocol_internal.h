@@ -144,20 +144,14 @@ const struct proto_store_words *proto_store_outcome(struct proto_req *req,
 						    bool compare_cas,
 						    enum table_status *st);
 
-/*
- * proto_stat_add - count n on this worker's counter.  Only this process
- * writes its slot, so a relaxed load and store is enough (no locked
- * read-modify-write); readers summing slots tolerate a stale value.
- */
+/* proto_stat_add - count n on this worker's counter (none in a parser
+ * without a server, as in the fuzzer). */
 static inline void proto_stat_add(const struct proto_ctx *ctx,
 				  _Atomic uint64_t *counter, uint64_t n)
 {
 	if (ctx->stats == NULL)
 		return;
-	atomic_store_explicit(counter,
-			      atomic_load_explicit(counter, memory_order_relaxed) +
-				      n,
-			      memory_order_relaxed);
+	server_stats_add(counter, n);
 }
 #define PROTO_STAT(req, field) \
 	do { \

@@ -57,8 +57,8 @@ _Static_assert(SERVER_CONN_UNIX_ID == CONFIG_MAX_LISTEN &&
 
 #define WORKER_STOP_GRACE_MS 5000
 #define WORKER_RETIRE_LINGER_MS 1000
-#define WORKER_ACCEPT_BATCH 64     /* then let the loop serve the others */
-#define WORKER_ACCEPT_RETRY_MS 10  /* out of fds: memcached's interval */
+#define WORKER_ACCEPT_BATCH 64	  /* then let the loop serve the others */
+#define WORKER_ACCEPT_RETRY_MS 10 /* out of fds: memcached's interval */
 
 /*
  * accept_some - accept up to a batch of the connections pending on l.
@@ -96,7 +96,8 @@ static void listeners_poll(struct worker *w, bool on)
 	for (i = 0; i < WORKER_LISTENERS; i++)
 		if (w->listeners[i].open) {
 			if (on)
-				uv_poll_start(&w->listeners[i].poll, UV_READABLE, on_listener);
+				uv_poll_start(&w->listeners[i].poll,
+					      UV_READABLE, on_listener);
 			else
 				uv_poll_stop(&w->listeners[i].poll);
 		}
@@ -112,12 +113,15 @@ static void pause_accepting(struct worker *w, int err)
 					  memory_order_relaxed);
 		if (err != EMFILE && err != ENFILE)
 			SERVER_LOG("worker %u: accept failed: %s; retrying in %d ms",
-				   w->index, strerror(err), WORKER_ACCEPT_RETRY_MS);
+				   w->index, strerror(err),
+				   WORKER_ACCEPT_RETRY_MS);
 		else if (server_verbosity(w->all, w->verbosity) >= 1)
 			SERVER_LOG("worker %u: out of file descriptors; not accepting "
-				   "for now", w->index);
+				   "for now",
+				   w->index);
 	}
-	uv_timer_start(&w->accept_timer, on_accept_timer, WORKER_ACCEPT_RETRY_MS, 0);
+	uv_timer_start(&w->accept_timer, on_accept_timer,
+		       WORKER_ACCEPT_RETRY_MS, 0);
 }
 
 static void on_accept_timer(uv_timer_t *timer)
@@ -155,8 +159,8 @@ static void on_stop_timer(uv_timer_t *timer)
 {
 	struct worker *w = timer->data;
 
-	SERVER_LOG("worker %u: replies still unsent after %d ms; closing", w->index,
-		   WORKER_STOP_GRACE_MS);
+	SERVER_LOG("worker %u: replies still unsent after %d ms; closing",
+		   w->index, WORKER_STOP_GRACE_MS);
 	conn_abort_all(&w->net);
 	uv_close((uv_handle_t *)timer, NULL);
 }
@@ -198,7 +202,8 @@ static void worker_stop(struct worker *w)
 	if (w->net.conns != NULL) {
 		uv_timer_init(&w->loop, &w->stop_timer);
 		w->stop_timer.data = w;
-		uv_timer_start(&w->stop_timer, on_stop_timer, WORKER_STOP_GRACE_MS, 0);
+		uv_timer_start(&w->stop_timer, on_stop_timer,
+			       WORKER_STOP_GRACE_MS, 0);
 		/* Only connections keep the loop alive, not the grace timer. */
 		uv_unref((uv_handle_t *)&w->stop_timer);
 	}
@@ -259,7 +264,8 @@ static int worker_listen(struct worker *w, const struct worker_args *a)
 		rc = uv_poll_init(&w->loop, &l->poll, l->fd);
 		if (rc < 0) {
 			SERVER_LOG("worker %u: cannot watch its %s listening socket: %s",
-				   w->index, l->tcp ? "TCP" : "Unix", uv_strerror(rc));
+				   w->index, l->tcp ? "TCP" : "Unix",
+				   uv_strerror(rc));
 			return rc;
 		}
 		l->poll.data = l;
@@ -314,7 +320,8 @@ int worker_run(const struct worker_args *a)
 
 	rc = cache_claim_proc(a->cache);
 	if (rc < 0) {
-		SERVER_LOG("worker %u: no free proc slot: %s", a->index, strerror(-rc));
+		SERVER_LOG("worker %u: no free proc slot: %s", a->index,
+			   strerror(-rc));
 		return 1;
 	}
 	/* Read buffers and reply batches are freed as fast as they are taken;
@@ -333,8 +340,8 @@ int worker_run(const struct worker_args *a)
 			   a->index, strerror(-w.attach.data_ro_fd));
 	rc = uv_loop_init(&w.loop);
 	if (rc < 0) {
-		SERVER_LOG("worker %u: cannot create its event loop: %s", a->index,
-			   uv_strerror(rc));
+		SERVER_LOG("worker %u: cannot create its event loop: %s",
+			   a->index, uv_strerror(rc));
 		cache_release_proc(a->cache);
 		return 1;
 	}
@@ -365,6 +372,7 @@ int worker_run(const struct worker_args *a)
 	if (rc < 0)
 		SERVER_LOG("worker %u: event loop not closed: %s", a->index,
 			   uv_strerror(rc));
+	conn_ctx_release(&w.net);
 	if (w.attach.data_ro_fd >= 0)
 		close(w.attach.data_ro_fd);
 	cache_release_proc(a->cache);

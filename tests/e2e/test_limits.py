@@ -10,7 +10,8 @@ that other clients are still served, and that the workers' private memory
   - a data block that never arrives: closed after --idle-timeout, kept
     without it;
   - a client that sends without reading: held at the reply bound, then
-    closed once its writes make no progress for the idle timeout;
+    closed once its writes make no progress for the idle timeout; replies
+    its socket cannot take yet arrive whole while other clients are served;
   - keys of 250 and 251 bytes for every command that takes a key, values of
     exactly -I and one byte more, appends past -I;
   - random bytes, NULs included: the same bytes back as memcached sends
@@ -262,6 +263,37 @@ class IdleTest(ServerTest):
             got += chunk
         self.assertEqual(got, one * n)
         s.close()
+        self.assertStopsCleanly(srv)
+
+    def test_replies_the_socket_cannot_take_arrive_whole_beside_others(self):
+        # The connections of a worker share the buffers a read and its
+        # replies are built in: replies a full socket does not take are
+        # kept aside, while other connections' reads and replies go on.
+        # Two clients that do not read yet (on the Unix socket, whose buffers
+        # the kernel does not grow) and one that does share a worker.
+        srv = self.new_server(workers=1)
+        values = {k: k.encode() * 1000 for k in ("a", "b", "c")}
+        busy = srv.tcp()
+        for k, v in values.items():
+            self.assertEqual(exchange(busy, cmd("set %s 0 0 %d" % (k, len(v)), v), 8),
+                             b"STORED\r\n")
+        one = {k: b"VALUE %s 0 %d\r\n" % (k.encode(), len(v)) + v + b"\r\nEND\r\n"
+               for k, v in values.items()}
+        slow = {}
+        for k in ("a", "b"):
+            slow[k] = srv.unix()
+        rounds, per_send = 40, 20
+        for _ in range(rounds):
+            for k, s in slow.items():
+                s.sendall(cmd("get %s" % k) * per_send)
+            self.assertEqual(exchange(busy, cmd("get c"), len(one["c"])), one["c"])
+        for k, s in slow.items():
+            want = one[k] * (rounds * per_send)
+            got = recv_exact(s, len(want), timeout=20)
+            self.assertEqual(len(got), len(want), "connection %s: short read" % k)
+            self.assertEqual(got, want, "connection %s: replies garbled" % k)
+            s.close()
+        busy.close()
         self.assertStopsCleanly(srv)
 
 
