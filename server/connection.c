@@ -54,6 +54,7 @@
  *   connection.h)
  */
 #include "connection.h"
+#include "connection_internal.h"
 #include "stats_conns.h"
 
 #include <errno.h>
@@ -65,59 +66,9 @@
 
 #include "config.h"
 
-/* Bytes asked of the kernel per read when nothing bigger is awaited. */
-#define CONN_READ_SIZE (64u * 1024u)
-/* Replies buffered before they are handed to uv_write mid-batch. */
-#define CONN_FLUSH_AT (1024u * 1024u)
-/* A reply buffer larger than this is freed once its replies are sent. */
-#define CONN_KEEP_OUT (64u * 1024u)
-/* Beyond a value of max_item_size, a command line is never this long. */
-#define CONN_LINE_SLACK (64u * 1024u)
-
 static const char too_many[] = "ERROR Too many open connections\r\n";
 
-struct conn {
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
-	uv_timer_t timer; /* idle and stalled-write timeout */
-	uv_os_fd_t fd;	  /* the socket, for writes that libuv need not queue */
-	struct conn_ctx *cc;
-	struct conn *prev;
-	struct conn *next;
-	char *in; /* buffered input; in[0, in_len) is unconsumed */
-	size_t in_len;
-	size_t in_cap;
-	struct proto_conn pc;
-	struct proto_out out; /* replies built while a write is queued */
-	size_t unsent;	      /* bytes handed to uv_write, not yet written */
-	unsigned writes;      /* uv_write requests in flight */
-	bool reading;	      /* uv_read_start is in effect */
-	bool backlog;	      /* whole commands remain in `in`, held back */
-	bool finishing;	      /* close once the writes in flight are done */
-	bool closing;	      /* uv_close has been called */
-	bool counted;	      /* included in curr_connections */
-	bool attached; /* a client program attached: client_slot is its */
-	uint32_t client_slot;
-	unsigned handles;   /* libuv handles not yet closed (h, timer) */
-	uint64_t progress;  /* uv_now of the last read or write progress */
-	size_t write_queue; /* the write queue's size when last looked at */
-	struct server_conn_record *record; /* for `stats conns`, or NULL */
-};
 
-/* A reply batch on its way; the data is the proto_out buffer handed over. */
-struct conn_write {
-	uv_write_t req;
-	struct conn *c;
-	char *data;
-	size_t len;
-};
-
-static void conn_process(struct conn *c, char *in, size_t len);
-static void conn_update_reading(struct conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static void on_close(uv_handle_t *handle)
@@ -131,7 +82,6 @@ static void on_close(uv_handle_t *handle)
 	free(c);
 }
 
-static void conn_close(struct conn *c);
 
 /*
  * conn_timeout_ms - how long c may go without progress: the idle timeout,
@@ -178,7 +128,7 @@ static void on_timer(uv_timer_t *timer)
 }
 
 /* conn_arm - make sure the timer runs when a timeout applies to c. */
-static void conn_arm(struct conn *c)
+void conn_arm(struct conn *c)
 {
 	uint64_t limit, idle;
 
@@ -193,7 +143,7 @@ static void conn_arm(struct conn *c)
 }
 
 /* conn_close - close now; pending writes are cancelled by libuv. */
-static void conn_close(struct conn *c)
+void conn_close(struct conn *c)
 {
 	struct conn_ctx *cc = c->cc;
 
@@ -238,143 +188,6 @@ static void conn_finish(struct conn *c)
 	}
 	if (c->writes == 0)
 		conn_close(c);
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-	struct conn_write *wr = req->data;
-	struct conn *c = wr->c;
-	struct conn_ctx *cc = c->cc;
-
-	c->unsent -= wr->len;
-	c->writes--;
-	if (status == 0) {
-		server_stats_add(&cc->stats->bytes_written, wr->len);
-		c->progress = uv_now(cc->loop);
-	}
-	free(wr->data);
-	free(wr);
-	if (c->closing)
-		return;
-	if (status < 0) {
-		conn_close(c);
-		return;
-	}
-	if (c->finishing) {
-		if (c->writes == 0)
-			conn_close(c);
-		return;
-	}
-	if (c->unsent >= CONN_OUT_LOW)
-		return;
-	if (c->backlog)
-		conn_process(c, c->in, c->in_len);
-	else
-		conn_update_reading(c);
-}
-
-/*
- * conn_write_now - write what the socket takes of data[0, len) at once.
- * Returns the bytes written (0 if none fit), or -errno.  NOTE: only while
- * libuv has no write of c queued, or bytes would go out of order; this is
- * the write uv_try_write makes, without its bookkeeping, which at pipeline
- * depth 1 is a tenth of a request's instructions.  (uv_write would do the
- * same write, but libuv re-registers the socket with epoll when the request
- * drains: an epoll_ctl per reply.)
- */
-static ssize_t conn_write_now(const struct conn *c, const char *data, size_t len)
-{
-	ssize_t n;
-
-	do
-		n = write(c->fd, data, len);
-	while (n < 0 && errno == EINTR);
-	if (n >= 0)
-		return n;
-	return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-}
-
-/*
- * conn_queue - hand out[done, len) to uv_write, which writes it once the
- * socket takes it.  out is left empty: its buffer goes with the request,
- * except the worker's shared reply buffer while small, whose bytes are
- * copied (this happens only when the socket is full).  False (and the
- * bytes dropped) when there is no memory or libuv refuses.
- */
-static bool conn_queue(struct conn *c, struct proto_out *out, size_t done)
-{
-	struct conn_write *wr = malloc(sizeof(*wr));
-	size_t len = out->len - done;
-	uv_buf_t buf;
-
-	if (wr == NULL)
-		return false;
-	if (out == &c->cc->reply && out->cap <= CONN_KEEP_OUT) {
-		wr->data = malloc(len);
-		if (wr->data == NULL) {
-			free(wr);
-			return false;
-		}
-		memcpy(wr->data, out->data + done, len);
-		out->len = 0;
-	} else {
-		memmove(out->data, out->data + done, len);
-		wr->data = out->data;
-		memset(out, 0, sizeof(*out));
-	}
-	wr->c = c;
-	wr->len = len;
-	wr->req.data = wr;
-	buf = uv_buf_init(wr->data, (unsigned int)len);
-	c->unsent += len;
-	c->writes++;
-	if (uv_write(&wr->req, &c->h.stream, &buf, 1, on_write) < 0) {
-		c->unsent -= len;
-		c->writes--;
-		free(wr->data);
-		free(wr);
-		return false;
-	}
-	return true;
-}
-
-/*
- * conn_send - write out's bytes: at once what the socket takes, through
- * uv_write the rest.  out is left empty.  A failure closes the connection.
- */
-static void conn_send(struct conn *c, struct proto_out *out)
-{
-	ssize_t done = 0;
-
-	if (out->len == 0)
-		return;
-	if (c->writes == 0) {
-		done = conn_write_now(c, out->data, out->len);
-		if (done < 0) {
-			out->len = 0;
-			conn_close(c);
-			return;
-		}
-		if (done > 0) {
-			server_stats_add(&c->cc->stats->bytes_written,
-					 (uint64_t)done);
-			c->progress = uv_now(c->cc->loop);
-		}
-		if ((size_t)done == out->len) {
-			out->len = 0; /* the caller frees or reuses the buffer */
-			return;
-		}
-	}
-	if (!conn_queue(c, out, (size_t)done)) {
-		if (out != &c->cc->reply) {
-			free(out->data);
-			memset(out, 0, sizeof(*out));
-		}
-		out->len = 0;
-		conn_close(c);
-		return;
-	}
-	conn_arm(c);
 }
 
 /*
@@ -422,7 +235,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
  * and nothing buffered is held back; otherwise let the kernel's buffers
  * (and then TCP's window) push back on the client.
  */
-static void conn_update_reading(struct conn *c)
+void conn_update_reading(struct conn *c)
 {
 	bool want;
 
@@ -585,7 +398,7 @@ static bool conn_keep_tail(struct conn *c, const char *in, size_t len, size_t of
  * as the reply bound allows; keep the incomplete tail (and any held-back
  * commands) at the front of c's own buffer.
  */
-static void conn_process(struct conn *c, char *in, size_t len)
+void conn_process(struct conn *c, char *in, size_t len)
 {
 	/*
 	 * NOTE: replies are built in the worker's reply buffer, kept from

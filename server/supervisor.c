@@ -80,8 +80,6 @@
 #define SUPERVISOR_FIRST_DELAY_MS 100
 #define SUPERVISOR_MAX_DELAY_MS 5000
 #define SUPERVISOR_TICK_MS 1000
-/* Longer than a worker's stop grace (worker.c WORKER_STOP_GRACE_MS). */
-#define SUPERVISOR_ORPHAN_WAIT_MS 8000
 
 static struct supervisor sup;
 static volatile sig_atomic_t got_stop;
@@ -240,11 +238,6 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 static void release_dead_proc(struct supervisor *s, pid_t pid)
 {
 	recovery_worker_died(&s->recovery, pid);
-}
-
-static void free_recovery(void *arg)
-{
-	recovery_free(arg);
 }
 
 /* describe_status - "exited with status 3" or "was killed by signal 9 (Killed)". */
@@ -437,198 +430,6 @@ void sup_stop_workers(struct supervisor *s, int signo)
 	}
 }
 
-/* log_start - the one line saying what the server really got. */
-static void log_start(const struct supervisor *s)
-{
-	const struct server_config *cfg = s->cfg;
-	const struct segment *seg = &s->cache.seg;
-	char tcp[300] = "";
-	char page[32];
-
-	if (seg->page_size >= (1u << 30))
-		snprintf(page, sizeof(page), "%zu GiB", seg->page_size >> 30);
-	else if (seg->page_size >= (1u << 20))
-		snprintf(page, sizeof(page), "%zu MiB", seg->page_size >> 20);
-	else
-		snprintf(page, sizeof(page), "%zu KiB", seg->page_size >> 10);
-	if (cfg->port != 0 && strchr(cfg->listen, ',') != NULL)
-		snprintf(tcp, sizeof(tcp), "%s, port %d, and ", cfg->listen,
-			 cfg->port);
-	else if (cfg->port != 0)
-		snprintf(tcp, sizeof(tcp), "%s%s%s:%d and ",
-			 strchr(cfg->listen, ':') ? "[" : "", cfg->listen,
-			 strchr(cfg->listen, ':') ? "]" : "", cfg->port);
-	SERVER_LOG("%s %s started: memory %" PRIu64 " MiB (segment ready in "
-		   "%.2f s%s), pages of %s (%s%s), "
-		   "%u workers, %u partitions, items up to %u bytes, "
-		   "%u connections; listening on %s%s",
-		   SERVER_NAME, SERVER_VERSION, cfg->memory_mib,
-		   seg->create_seconds, cfg->prefault ? ", prefaulted" : "",
-		   page, seg->huge ? "huge pages" : "normal pages",
-		   seg->huge_fell_back ? ", huge pages unavailable: fell back"
-				       : "",
-		   cfg->workers, cfg->partitions, cfg->max_item_size,
-		   cfg->max_connections, tcp, cfg->unix_socket);
-}
-
-/*
- * acquire_interlock - interlock_acquire, waiting up to
- * SUPERVISOR_ORPHAN_WAIT_MS for the workers of a dead server to go: they
- * got SIGTERM when it died (PR_SET_PDEATHSIG) and are finishing their
- * replies, which takes at most their stop grace.  So a server restarted
- * the moment the last one was killed starts without anyone's help.
- */
-static int acquire_interlock(struct supervisor *s, char *err, size_t errlen)
-{
-	const struct server_config *cfg = s->cfg;
-	int64_t deadline = monotonic_ms() + SUPERVISOR_ORPHAN_WAIT_MS;
-	struct timespec pause = { 0, 50 * 1000 * 1000 };
-	bool told = false;
-	int rc;
-
-	for (;;) {
-		rc = interlock_acquire(&s->il, cfg->run_dir, cfg->port,
-				       cfg->unix_socket, err, errlen);
-		if (rc != -EAGAIN || monotonic_ms() >= deadline)
-			return rc;
-		if (!told)
-			SERVER_LOG("waiting up to %d s for the processes of a dead "
-				   "server to exit: %s",
-				   SUPERVISOR_ORPHAN_WAIT_MS / 1000, err);
-		told = true;
-		nanosleep(&pause, NULL);
-	}
-}
-
-/* cache_config_for - the cache this start would create. */
-static void cache_config_for(const struct supervisor *s, uint64_t stats_size,
-			     struct cache_config *cc)
-{
-	const struct server_config *cfg = s->cfg;
-	struct stat st;
-
-	memset(cc, 0, sizeof(*cc));
-	cc->table.partitions = cfg->partitions;
-	cc->table.memory = cfg->memory_mib << 20;
-	cc->table.max_item_size = cfg->max_item_size;
-	cc->seg.huge_pages = cfg->huge_pages;
-	cc->seg.huge_page_size = cfg->huge_page_size;
-	cc->seg.prefault = cfg->prefault;
-	cc->extra_ctl_bytes = stats_size + SEGMENT_ALIGN;
-	if (stat(cfg->run_dir, &st) == 0) {
-		cc->seg.rundir_dev = (uint64_t)st.st_dev;
-		cc->seg.rundir_ino = (uint64_t)st.st_ino;
-	}
-}
-
-/*
- * open_cache - create or adopt the cache; a successor takes the running
- * server's over, and only then the interlock (sup_take_over): a refusal
- * leaves the running server exactly as it was.
- */
-static int open_cache(struct supervisor *s, uint64_t stats_size)
-{
-	const struct server_config *cfg = s->cfg;
-	struct cache_config cc;
-	char err[1024];
-	int rc;
-
-	cache_config_for(s, stats_size, &cc);
-	if (s->up.inherited)
-		rc = memory_file_adopt_running(&s->mfile, cfg, &cc, &s->cache,
-					       s->up.inh.data_fd,
-					       s->up.inh.ctl_fd, err,
-					       sizeof(err));
-	else
-		rc = memory_file_open_cache(&s->mfile, cfg, &cc, &s->cache, err,
-					    sizeof(err));
-	if (rc < 0) {
-		SERVER_LOG("cannot %s: %s",
-			   s->up.inherited ? "take over the running "
-					     "server's segment"
-					   : "create the shared cache",
-			   err);
-		if (s->up.inherited)
-			upgrade_tell(s->up.inh.chan, UPGRADE_REFUSED, err);
-		return rc;
-	}
-	if (s->up.inherited) {
-		rc = sup_take_over(s);
-		if (rc < 0) {
-			cache_destroy(&s->cache);
-			return rc;
-		}
-	}
-	onexit_push(memory_file_close, &s->mfile);
-	return 0;
-}
-
-/* take_interlock_and_sockets - acquire the interlock and bind; a successor
- * checks the sockets it was handed (and takes the interlock in open_cache). */
-static int take_interlock_and_sockets(struct supervisor *s)
-{
-	char err[1024];
-	int rc;
-
-	if (s->up.inherited)
-		return sup_inherit_listeners(s);
-	rc = acquire_interlock(s, err, sizeof(err));
-	if (rc < 0) {
-		SERVER_LOG("%s", err);
-		return rc;
-	}
-	onexit_push(interlock_release_cb, &s->il);
-	if (s->il.stale_pid != 0 || s->il.stale_shims_removed > 0)
-		SERVER_LOG("removed what a dead server (pid %d) left in %s",
-			   (int)s->il.stale_pid, s->cfg->run_dir);
-	return sup_open_tcp_sockets(s);
-}
-
-/* open_rest - counters, proc slot, recovery, Unix socket, settings. */
-static int open_rest(struct supervisor *s, uint64_t size)
-{
-	const struct server_config *cfg = s->cfg;
-	uint64_t off = 0;
-	int rc;
-
-	rc = memory_file_stats_region(&s->mfile, size, &off);
-	if (rc == 0) {
-		server_stats_view_init(&s->stats,
-				       segment_ptr(&s->cache.seg, SEGMENT_CTL, off, size),
-				       size, cfg->workers);
-		if (s->stats.slots == NULL)
-			rc = -EFAULT;
-	}
-	if (rc < 0) {
-		SERVER_LOG("cannot allocate the workers' counters (%" PRIu64
-			   " bytes): %s",
-			   size, strerror(-rc));
-		return rc;
-	}
-	rc = cache_claim_proc(&s->cache);
-	if (rc < 0) {
-		SERVER_LOG("cannot claim a proc slot: %s", strerror(-rc));
-		return rc;
-	}
-	rc = recovery_init(&s->recovery, &s->cache, &s->stats.slots[0],
-			   cfg->verbosity);
-	if (rc < 0) {
-		SERVER_LOG("out of memory");
-		return rc;
-	}
-	onexit_push(free_recovery, &s->recovery);
-	memory_file_recover(&s->mfile, &s->recovery);
-	table_tick(&s->cache.table, (uint32_t)time(NULL));
-
-	rc = s->up.inherited ? 0 : sup_open_unix_socket(s);
-	if (rc < 0)
-		return rc;
-	onexit_push(sup_undo_unix_socket, s);
-	if (cfg->attach_group_set)
-		sup_share_with_group(cfg);
-	return 0;
-}
-
 /*
  * supervisor_start_up - every start-up step, each pushing its undo.
  * -errno with the reason already logged.
@@ -648,7 +449,7 @@ static int supervisor_start_up(struct supervisor *s)
 	s->up.inherited = rc == 1;
 	if (!s->up.inherited)
 		s->up.inh.chan = -1;
-	rc = take_interlock_and_sockets(s);
+	rc = sup_take_interlock_and_sockets(s);
 	if (rc < 0)
 		return rc;
 	if (pipe2(s->ready_pipe, O_CLOEXEC) < 0 ||
@@ -669,9 +470,9 @@ static int supervisor_start_up(struct supervisor *s)
 	/* A memory file outlives this start: room for any later -t. */
 	size = server_stats_region_size(cfg->memory_file[0] ? CONFIG_MAX_WORKERS
 							    : cfg->workers);
-	rc = open_cache(s, size);
+	rc = sup_open_cache(s, size);
 	if (rc == 0)
-		rc = open_rest(s, size);
+		rc = sup_open_rest(s, size);
 	if (rc < 0)
 		return rc;
 
@@ -702,7 +503,7 @@ static int supervisor_start_up(struct supervisor *s)
 		return -ENOMEM;
 	}
 	onexit_push(free_workers, s);
-	log_start(s);
+	sup_log_start(s);
 	if (cfg->port != 0 && !config_listen_is_loopback(cfg->listen))
 		SERVER_LOG("WARNING: listening on %s, which is not a loopback address: "
 			   "anyone who can reach this machine on port %d can read and "

@@ -78,6 +78,10 @@ struct supervisor {
 
 #define SUPERVISOR_BACKLOG 1024
 
+int sup_take_interlock_and_sockets(struct supervisor *s);
+int sup_open_cache(struct supervisor *s, uint64_t stats_size);
+int sup_open_rest(struct supervisor *s, uint64_t size);
+void sup_log_start(const struct supervisor *s);
 int sup_open_tcp_sockets(struct supervisor *s);
 int sup_open_unix_socket(struct supervisor *s);
 void sup_share_with_group(const struct server_config *cfg);
