@@ -132,19 +132,11 @@ static int parse_size(const char *s, uint64_t *out)
 	if (errno)
 		return -EINVAL;
 	switch (tolower((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'k':
-		mult = 1024;
-		break;
-	case 'm':
-		mult = 1024 * 1024;
-		break;
-	case 'g':
-		mult = 1024 * 1024 * 1024;
-		break;
-	default:
-		return -EINVAL;
+	case '\0': break;
+	case 'k': mult = 1024; break;
+	case 'm': mult = 1024 * 1024; break;
+	case 'g': mult = 1024 * 1024 * 1024; break;
+	default: return -EINVAL;
 	}
 	if (*end != '\0') {
 		end++;
@@ -189,12 +181,9 @@ void config_defaults(struct server_config *cfg)
 const char *config_huge_pages_name(enum segment_huge_pages hp)
 {
 	switch (hp) {
-	case SEGMENT_HUGE_OFF:
-		return "off";
-	case SEGMENT_HUGE_ON:
-		return "on";
-	case SEGMENT_HUGE_TRY:
-		break;
+	case SEGMENT_HUGE_OFF: return "off";
+	case SEGMENT_HUGE_ON: return "on";
+	case SEGMENT_HUGE_TRY: break;
 	}
 	return "try";
 }
@@ -253,140 +242,179 @@ static int apply_listen(struct server_config *cfg, const char *flag,
 	unsigned i, n = config_listen_count(arg);
 
 	if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
-		return config_seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
+		return config_seterr(err, errlen,
+				     "%s: '%s' is not an address to listen on",
+				     flag, arg);
 	if (n > CONFIG_MAX_LISTEN)
-		return config_seterr(err, errlen, "%s: '%s' names %u addresses; at most %u",
-			      flag, arg, n, CONFIG_MAX_LISTEN);
+		return config_seterr(err, errlen,
+				     "%s: '%s' names %u addresses; at most %u",
+				     flag, arg, n, CONFIG_MAX_LISTEN);
 	for (i = 0; i < n; i++)
-		if (config_listen_addr(arg, i, one, sizeof(one)) < 0 || one[0] == '\0')
-			return config_seterr(err, errlen, "%s: '%s' has an empty address", flag, arg);
+		if (config_listen_addr(arg, i, one, sizeof(one)) < 0 ||
+		    one[0] == '\0')
+			return config_seterr(err, errlen,
+					     "%s: '%s' has an empty address",
+					     flag, arg);
 	snprintf(cfg->listen, sizeof(cfg->listen), "%s", arg);
 	return 0;
 }
 
 /* apply_option - one flag and its value into cfg; -EINVAL with err set. */
+/* apply_socket_mode - -a: the Unix socket's mode, in octal. */
+static int apply_socket_mode(struct server_config *cfg, const char *flag,
+			     const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long m;
+
+	errno = 0;
+	m = strtoul(arg, &end, 8);
+	if (arg[0] < '0' || arg[0] > '7' || errno || *end != '\0' || m > 0777)
+		return config_seterr(err, errlen,
+				     "%s: '%s' is not an octal mode from 0600 "
+				     "to 0777",
+				     flag, arg);
+	/* The server's own clients (and client programs of its user)
+	 * must always be able to connect. */
+	if ((m & 0600) != 0600)
+		return config_seterr(err, errlen,
+				     "%s: %s leaves the owner without read "
+				     "and write on the socket; use 0600 or more",
+				     flag, arg);
+	cfg->socket_mode = (unsigned)m;
+	return 0;
+}
+
 /* apply_place_option - where the server listens, keeps its files and
  * lets client programs in. */
-static int apply_place_option(struct server_config *cfg, int c,
-			      const char *flag, const char *arg, char *err,
-			      size_t errlen)
+static int apply_place_option(struct server_config *cfg, int c, const char *flag,
+			      const char *arg, char *err, size_t errlen)
 {
 	uint64_t v;
 
 	switch (c) {
 	case 'p':
 		if (config_parse_u64(arg, &v) || v > 65535)
-			return config_seterr(err, errlen, "%s: '%s' is not a TCP port (0 to 65535; 0 = no TCP)", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: '%s' is not a TCP port (0 to 65535; 0 = no TCP)",
+					     flag, arg);
 		cfg->port = (int)v;
 		return 0;
 	case 'l':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
-			return config_seterr(err, errlen, "%s: '%s' is not an address to listen on", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: '%s' is not an address to listen on",
+					     flag, arg);
 		return apply_listen(cfg, flag, arg, err, errlen);
 	case 's':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->unix_socket))
-			return config_seterr(err, errlen, "%s: '%s' must be a path of 1 to %u bytes",
-				      flag, arg, CONFIG_UNIX_PATH_MAX - 1);
+			return config_seterr(err, errlen,
+					     "%s: '%s' must be a path of 1 to %u bytes",
+					     flag, arg, CONFIG_UNIX_PATH_MAX - 1);
 		snprintf(cfg->unix_socket, sizeof(cfg->unix_socket), "%s", arg);
 		return 0;
 	case OPT_RUN_DIR:
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->run_dir))
-			return config_seterr(err, errlen, "%s: '%s' is not a directory path", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: '%s' is not a directory path",
+					     flag, arg);
 		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", arg);
 		return 0;
 	case 'e': /* memcached's -e spelling of --memory-file */
-		if (arg[0] == '\0' || strlen(arg) + sizeof(".ctl") > sizeof(cfg->memory_file))
-			return config_seterr(err, errlen, "%s: '%s' is not a file path", flag, arg);
+		if (arg[0] == '\0' ||
+		    strlen(arg) + sizeof(".ctl") > sizeof(cfg->memory_file))
+			return config_seterr(err, errlen,
+					     "%s: '%s' is not a file path",
+					     flag, arg);
 		snprintf(cfg->memory_file, sizeof(cfg->memory_file), "%s", arg);
 		return 0;
-	case OPT_MEMORY_FILE_RESET:
-		cfg->memory_file_reset = true;
-		return 0;
-	case OPT_UPGRADE:
-		cfg->upgrade = true;
-		return 0;
+	case OPT_MEMORY_FILE_RESET: cfg->memory_file_reset = true; return 0;
+	case OPT_UPGRADE: cfg->upgrade = true; return 0;
 	case OPT_ATTACH_GROUP: {
 		const struct group *gr = getgrnam(arg);
 
 		if (gr == NULL || strlen(arg) >= sizeof(cfg->attach_group))
-			return config_seterr(err, errlen, "%s: no group named '%s'", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: no group named '%s'", flag,
+					     arg);
 		strcpy(cfg->attach_group, arg);
 		cfg->attach_gid = gr->gr_gid;
 		cfg->attach_group_set = true;
 		return 0;
 	}
 	case 'a':
-	case OPT_SOCKET_MODE: {
-		char *end;
-		unsigned long m;
-
-		errno = 0;
-		m = strtoul(arg, &end, 8);
-		if (arg[0] < '0' || arg[0] > '7' || errno || *end != '\0' || m > 0777)
-			return config_seterr(err, errlen, "%s: '%s' is not an octal mode from 0600 "
-				      "to 0777", flag, arg);
-		/* The server's own clients (and client programs of its user)
-		 * must always be able to connect. */
-		if ((m & 0600) != 0600)
-			return config_seterr(err, errlen, "%s: %s leaves the owner without read "
-				      "and write on the socket; use 0600 or more", flag, arg);
-		cfg->socket_mode = (unsigned)m;
-		return 0;
-	}
+	case OPT_SOCKET_MODE:
+		return apply_socket_mode(cfg, flag, arg, err, errlen);
 	default:
 		return config_seterr(err, errlen, "internal error: option %d", c);
 	}
 }
 
+/* parse_count - a number of what, from 1 to max. */
+static int parse_count(const char *flag, const char *arg, const char *what,
+		       uint64_t max, uint64_t *v, char *err, size_t errlen)
+{
+	if (config_parse_u64(arg, v))
+		return config_seterr(err, errlen,
+				     "%s: '%s' is not a number of %s", flag,
+				     arg, what);
+	if (*v < 1 || *v > max)
+		return config_seterr(err, errlen,
+				     "%s: %s %s is out of range (1 to %" PRIu64
+				     ")",
+				     flag, arg, what, max);
+	return 0;
+}
+
 /* apply_size_option - how much memory, how many workers and
  * connections, and which pages. */
-static int apply_size_option(struct server_config *cfg, int c,
-			     const char *flag, const char *arg, char *err,
-			     size_t errlen)
+static int apply_size_option(struct server_config *cfg, int c, const char *flag,
+			     const char *arg, char *err, size_t errlen)
 {
 	uint64_t v;
+	int rc;
 
 	switch (c) {
 	case 'm':
-		if (config_parse_u64(arg, &v))
-			return config_seterr(err, errlen, "%s: '%s' is not a number of MiB", flag, arg);
-		if (v < 1 || v > (UINT64_C(1) << 30))
-			return config_seterr(err, errlen, "%s: %s MiB is out of range (1 to %" PRIu64 ")",
-				      flag, arg, UINT64_C(1) << 30);
-		cfg->memory_mib = v;
-		return 0;
+		rc = parse_count(flag, arg, "MiB", UINT64_C(1) << 30, &v, err,
+				 errlen);
+		cfg->memory_mib = rc == 0 ? v : cfg->memory_mib;
+		return rc;
 	case 't':
-		if (config_parse_u64(arg, &v))
-			return config_seterr(err, errlen, "%s: '%s' is not a number of workers", flag, arg);
-		if (v < 1 || v > CONFIG_MAX_WORKERS)
-			return config_seterr(err, errlen, "%s: %s workers is out of range (1 to %u)",
-				      flag, arg, CONFIG_MAX_WORKERS);
-		cfg->workers = (uint32_t)v;
-		return 0;
+		rc = parse_count(flag, arg, "workers", CONFIG_MAX_WORKERS, &v,
+				 err, errlen);
+		cfg->workers = rc == 0 ? (uint32_t)v : cfg->workers;
+		return rc;
 	case 'c':
-		if (config_parse_u64(arg, &v))
-			return config_seterr(err, errlen, "%s: '%s' is not a number of connections", flag, arg);
-		if (v < 1 || v > 1000000)
-			return config_seterr(err, errlen, "%s: %s connections is out of range (1 to 1000000)",
-				      flag, arg);
-		cfg->max_connections = (uint32_t)v;
-		return 0;
+		rc = parse_count(flag, arg, "connections", 1000000, &v, err,
+				 errlen);
+		cfg->max_connections = rc == 0 ? (uint32_t)v
+					       : cfg->max_connections;
+		return rc;
 	case 'I':
 		if (parse_size(arg, &v))
-			return config_seterr(err, errlen, "%s: '%s' is not a size (bytes, or with a k or m suffix)",
-				      flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: '%s' is not a size (bytes, or with a k or m suffix)",
+					     flag, arg);
 		if (v < CONFIG_MIN_ITEM)
-			return config_seterr(err, errlen, "%s: %s is below the minimum item size of 1k", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: %s is below the minimum item size of 1k",
+					     flag, arg);
 		if (v > CONFIG_MAX_ITEM)
-			return config_seterr(err, errlen, "%s: %s is above the maximum item size of 1g", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: %s is above the maximum item size of 1g",
+					     flag, arg);
 		cfg->max_item_size = (uint32_t)v;
 		return 0;
 	case OPT_PARTITIONS:
 		if (config_parse_u64(arg, &v))
-			return config_seterr(err, errlen, "%s: '%s' is not a number of partitions", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: '%s' is not a number of partitions",
+					     flag, arg);
 		if (v < 1 || v > CONFIG_MAX_PARTITIONS || (v & (v - 1)) != 0)
-			return config_seterr(err, errlen, "%s: %s is not a power of two from 1 to %u",
-				      flag, arg, CONFIG_MAX_PARTITIONS);
+			return config_seterr(err, errlen,
+					     "%s: %s is not a power of two from 1 to %u",
+					     flag, arg, CONFIG_MAX_PARTITIONS);
 		cfg->partitions = (uint32_t)v;
 		cfg->partitions_given = true;
 		return 0;
@@ -398,17 +426,19 @@ static int apply_size_option(struct server_config *cfg, int c,
 		else if (strcmp(arg, "try") == 0)
 			cfg->huge_pages = SEGMENT_HUGE_TRY;
 		else
-			return config_seterr(err, errlen, "%s: '%s' is not one of on, off, try", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: '%s' is not one of on, off, try",
+					     flag, arg);
 		return 0;
 	case OPT_HUGE_PAGE_SIZE:
 		if (parse_size(arg, &v) ||
 		    (v != UINT64_C(2) << 20 && v != UINT64_C(1) << 30))
-			return config_seterr(err, errlen, "%s: '%s' is not a huge page size (2M or 1G)", flag, arg);
+			return config_seterr(err, errlen,
+					     "%s: '%s' is not a huge page size (2M or 1G)",
+					     flag, arg);
 		cfg->huge_page_size = (size_t)v;
 		return 0;
-	case OPT_PREFAULT:
-		cfg->prefault = true;
-		return 0;
+	case OPT_PREFAULT: cfg->prefault = true; return 0;
 	default:
 		return config_seterr(err, errlen, "internal error: option %d", c);
 	}
@@ -418,28 +448,41 @@ static int apply_option(struct server_config *cfg, int c, const char *flag,
 			const char *arg, char *err, size_t errlen)
 {
 	switch (c) {
-	case 'p': case 'l': case 's': case 'e': case 'a':
-	case OPT_RUN_DIR: case OPT_MEMORY_FILE_RESET: case OPT_UPGRADE:
-	case OPT_ATTACH_GROUP: case OPT_SOCKET_MODE:
+	case 'p':
+	case 'l':
+	case 's':
+	case 'e':
+	case 'a':
+	case OPT_RUN_DIR:
+	case OPT_MEMORY_FILE_RESET:
+	case OPT_UPGRADE:
+	case OPT_ATTACH_GROUP:
+	case OPT_SOCKET_MODE:
 		return apply_place_option(cfg, c, flag, arg, err, errlen);
-	case 'm': case 't': case 'c': case 'I':
-	case OPT_PARTITIONS: case OPT_HUGE_PAGES: case OPT_HUGE_PAGE_SIZE:
+	case 'm':
+	case 't':
+	case 'c':
+	case 'I':
+	case OPT_PARTITIONS:
+	case OPT_HUGE_PAGES:
+	case OPT_HUGE_PAGE_SIZE:
 	case OPT_PREFAULT:
 		return apply_size_option(cfg, c, flag, arg, err, errlen);
 	case OPT_IDLE_TIMEOUT:
 		return config_idle_timeout(cfg, flag, arg, err, errlen);
-	case 'u': case 'd': case 'P': case 'U': case 'R': case 'o':
-	case 'A': case 'F': case 'M': case 'C':
-		return config_memcached_option(cfg, c, arg, err, errlen);
-	case 'v':
-		cfg->verbosity++;
-		return 0;
-	case 'h':
-		cfg->action = CONFIG_HELP;
-		return 0;
-	case 'V':
-		cfg->action = CONFIG_VERSION;
-		return 0;
+	case 'u':
+	case 'd':
+	case 'P':
+	case 'U':
+	case 'R':
+	case 'o':
+	case 'A':
+	case 'F':
+	case 'M':
+	case 'C': return config_memcached_option(cfg, c, arg, err, errlen);
+	case 'v': cfg->verbosity++; return 0;
+	case 'h': cfg->action = CONFIG_HELP; return 0;
+	case 'V': cfg->action = CONFIG_VERSION; return 0;
 	default:
 		return config_seterr(err, errlen, "internal error: option %d", c);
 	}
@@ -451,9 +494,10 @@ int config_idle_timeout(struct server_config *cfg, const char *flag,
 	uint64_t v;
 
 	if (config_parse_u64(arg, &v) || v > CONFIG_MAX_IDLE_TIMEOUT)
-		return config_seterr(err, errlen, "%s: '%s' is not a number of seconds "
-			      "(0 = never, at most %u)", flag, arg,
-			      CONFIG_MAX_IDLE_TIMEOUT);
+		return config_seterr(err, errlen,
+				     "%s: '%s' is not a number of seconds "
+				     "(0 = never, at most %u)",
+				     flag, arg, CONFIG_MAX_IDLE_TIMEOUT);
 	cfg->idle_timeout = (uint32_t)v;
 	return 0;
 }
@@ -466,37 +510,47 @@ static int derive_and_check(struct server_config *cfg, char *err, size_t errlen)
 	int n;
 
 	if (cfg->memory_file_reset && cfg->memory_file[0] == '\0')
-		return config_seterr(err, errlen, "--memory-file-reset: there is no --memory-file to reset");
+		return config_seterr(
+			err, errlen,
+			"--memory-file-reset: there is no --memory-file to reset");
 	if ((uint64_t)cfg->max_item_size > memory / 2)
 		return config_seterr(err, errlen,
-			      "--max-item-size: %" PRIu32 " bytes is more than half of --memory %" PRIu64
-			      " MiB; raise -m or lower -I",
-			      cfg->max_item_size, cfg->memory_mib);
+				     "--max-item-size: %" PRIu32
+				     " bytes is more than half of --memory %" PRIu64
+				     " MiB; raise -m or lower -I",
+				     cfg->max_item_size, cfg->memory_mib);
 	if (cfg->partitions_given) {
 		if (memory / cfg->partitions < cfg->max_item_size)
 			return config_seterr(err, errlen,
-				      "--partitions: %" PRIu32 " partitions of %" PRIu64
-				      " MiB could not hold one item of --max-item-size %" PRIu32
-				      " bytes; use fewer partitions",
-				      cfg->partitions, cfg->memory_mib, cfg->max_item_size);
+					     "--partitions: %" PRIu32
+					     " partitions of %" PRIu64
+					     " MiB could not hold one item of --max-item-size %" PRIu32
+					     " bytes; use fewer partitions",
+					     cfg->partitions, cfg->memory_mib,
+					     cfg->max_item_size);
 	} else {
 		while (cfg->partitions > 1 &&
 		       memory / cfg->partitions <
-			       (uint64_t)CONFIG_ITEMS_PER_PARTITION * cfg->max_item_size)
+			       (uint64_t)CONFIG_ITEMS_PER_PARTITION *
+				       cfg->max_item_size)
 			cfg->partitions /= 2;
 	}
 	if (cfg->run_dir[0] == '\0' &&
-	    interlock_default_run_dir(cfg->port, cfg->run_dir, sizeof(cfg->run_dir)) < 0)
-		return config_seterr(err, errlen, "--run-dir: the default for port %d "
-			      "does not fit", cfg->port);
+	    interlock_default_run_dir(cfg->port, cfg->run_dir,
+				      sizeof(cfg->run_dir)) < 0)
+		return config_seterr(err, errlen,
+				     "--run-dir: the default for port %d "
+				     "does not fit",
+				     cfg->port);
 	if (cfg->unix_socket[0] == '\0') {
-		n = snprintf(cfg->unix_socket, sizeof(cfg->unix_socket), "%s/shmkv.sock",
-			     cfg->run_dir);
+		n = snprintf(cfg->unix_socket, sizeof(cfg->unix_socket),
+			     "%s/shmkv.sock", cfg->run_dir);
 		if (n < 0 || (size_t)n >= sizeof(cfg->unix_socket))
-			return config_seterr(err, errlen,
-				      "--run-dir: '%s' is too long to hold the Unix socket "
-				      "(at most %u bytes in all); use --unix-socket",
-				      cfg->run_dir, CONFIG_UNIX_PATH_MAX - 1);
+			return config_seterr(
+				err, errlen,
+				"--run-dir: '%s' is too long to hold the Unix socket "
+				"(at most %u bytes in all); use --unix-socket",
+				cfg->run_dir, CONFIG_UNIX_PATH_MAX - 1);
 	}
 	return 0;
 }
@@ -520,23 +574,32 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 	opterr = 0;
 	for (;;) {
 		longindex = -1;
-		c = getopt_long(argc, argv, short_options, long_options, &longindex);
+		c = getopt_long(argc, argv, short_options, long_options,
+				&longindex);
 		if (c == -1)
 			break;
 		if (c == '?') {
 			if (optopt && optopt < 256)
-				return config_seterr(err, errlen, "-%c: unknown flag; see --help", optopt);
-			return config_seterr(err, errlen, "%s: unknown flag; see --help",
-				      argv[optind - 1]);
+				return config_seterr(err, errlen,
+						     "-%c: unknown flag; see --help",
+						     optopt);
+			return config_seterr(err, errlen,
+					     "%s: unknown flag; see --help",
+					     argv[optind - 1]);
 		}
 		if (c == ':') {
-			if (optopt && optopt < 256 && strncmp(argv[optind - 1], "--", 2) != 0)
-				return config_seterr(err, errlen, "-%c: needs a value; see --help", optopt);
-			return config_seterr(err, errlen, "%s: needs a value; see --help",
-				      argv[optind - 1]);
+			if (optopt && optopt < 256 &&
+			    strncmp(argv[optind - 1], "--", 2) != 0)
+				return config_seterr(err, errlen,
+						     "-%c: needs a value; see --help",
+						     optopt);
+			return config_seterr(err, errlen,
+					     "%s: needs a value; see --help",
+					     argv[optind - 1]);
 		}
 		if (longindex >= 0)
-			snprintf(flag, sizeof(flag), "--%s", long_options[longindex].name);
+			snprintf(flag, sizeof(flag), "--%s",
+				 long_options[longindex].name);
 		else
 			snprintf(flag, sizeof(flag), "%s", option_name(c));
 		rc = apply_option(cfg, c, flag, optarg, err, errlen);
@@ -544,8 +607,9 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 			return rc;
 	}
 	if (optind < argc)
-		return config_seterr(err, errlen, "'%s': unexpected argument; see --help",
-			      argv[optind]);
+		return config_seterr(err, errlen,
+				     "'%s': unexpected argument; see --help",
+				     argv[optind]);
 	if (cfg->action != CONFIG_RUN)
 		return 0;
 	return derive_and_check(cfg, err, errlen);
@@ -587,7 +651,8 @@ bool config_listen_is_loopback(const char *listen)
 {
 	char one[256];
 
-	for (unsigned i = 0; config_listen_addr(listen, i, one, sizeof(one)) == 0; i++)
+	for (unsigned i = 0;
+	     config_listen_addr(listen, i, one, sizeof(one)) == 0; i++)
 		if (!one_is_loopback(one))
 			return false;
 	return true;
@@ -707,8 +772,8 @@ void config_usage(FILE *out)
 		"A bad flag or value prints one line naming it and exits with status 2.\n"
 		"SIGTERM or SIGINT stops the server cleanly (exit 0).\n",
 		CONFIG_DEFAULT_PORT, CONFIG_MAX_LISTEN, CONFIG_DEFAULT_LISTEN,
-		CONFIG_DEFAULT_MEMORY_MIB,
-		CONFIG_MAX_WORKERS, CONFIG_DEFAULT_MAX_CONNECTIONS,
-		CONFIG_DEFAULT_PARTITIONS, CONFIG_ITEMS_PER_PARTITION,
-		CONFIG_STALLED_WRITE_TIMEOUT, CONFIG_DEFAULT_SOCKET_MODE);
+		CONFIG_DEFAULT_MEMORY_MIB, CONFIG_MAX_WORKERS,
+		CONFIG_DEFAULT_MAX_CONNECTIONS, CONFIG_DEFAULT_PARTITIONS,
+		CONFIG_ITEMS_PER_PARTITION, CONFIG_STALLED_WRITE_TIMEOUT,
+		CONFIG_DEFAULT_SOCKET_MODE);
 }
