@@ -198,7 +198,9 @@ static void reader_leave(struct api_reader *r)
 /* Put the counts in the proc slot; with kv->mu held, or as the only reader. */
 static void publish(shmkv *kv, struct cache *c, uint64_t hits, uint64_t misses)
 {
-	struct proc *p = proc_get(c->procs, c->nprocs, c->self);
+	/* Resolved and bounds-checked once, when the slot was adopted; NULL
+	 * once api_detach has given the slot up. */
+	struct proc *p = __atomic_load_n(&c->self_proc, __ATOMIC_RELAXED);
 
 	/* The slot's only writer: plain stores; the server loads relaxed. */
 	if (p == NULL)
@@ -302,12 +304,10 @@ static enum shmkv_status from_table(enum table_status st)
 	return SHMKV_PROTOCOL;
 }
 
+/* One key's lookup: the table's request, and where the caller wants the
+ * results besides its buffer. */
 struct lookup {
-	uint64_t hash;
-	const void *key;
-	size_t key_len;
-	void *buf;
-	size_t cap;
+	struct table_read rd;
 	size_t *value_len;
 	uint32_t *flags;
 	uint64_t *cas;
@@ -315,16 +315,15 @@ struct lookup {
 
 static enum shmkv_status lookup_done(shmkv *kv, struct api_reader *r,
 				     struct cache *c, const struct lookup *l,
-				     enum table_status st,
-				     const struct table_item_info *info)
+				     enum table_status st)
 {
 	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
 		if (l->value_len != NULL)
-			*l->value_len = info->value_len;
+			*l->value_len = l->rd.value_len;
 		if (l->flags != NULL)
-			*l->flags = info->flags;
+			*l->flags = l->rd.flags;
 		if (l->cas != NULL)
-			*l->cas = info->cas;
+			*l->cas = l->rd.cas;
 	}
 	if (st != TABLE_BAD_KEY)
 		count(kv, r, c, st != TABLE_NOT_FOUND);
@@ -333,23 +332,22 @@ static enum shmkv_status lookup_done(shmkv *kv, struct api_reader *r,
 
 /* Inside a lookup: false when it raced writers too often (lookup_locked). */
 static bool lookup_lockfree(shmkv *kv, struct api_reader *r, struct cache *c,
-			    const struct lookup *l, enum shmkv_status *out)
+			    struct lookup *l, enum shmkv_status *out)
 {
-	struct table_item_info info;
-	enum table_status st;
+	int st = table_get_lockfree(&c->table, &l->rd);
 
-	if (!table_get_lockfree(&c->table, l->hash, l->key, l->key_len, l->buf,
-				l->cap, &info, &st))
+	if (st < 0)
 		return false;
-	*out = lookup_done(kv, r, c, l, st, &info);
+	*out = lookup_done(kv, r, c, l, (enum table_status)st);
 	return true;
 }
 
 /* Outside a lookup: the locked read, under the mutex, on mapping c. */
 static enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
-				       struct cache *c, const struct lookup *l)
+				       struct cache *c, struct lookup *l)
 {
 	struct table_item_info info;
+	enum table_status tst;
 	enum shmkv_status st;
 
 	pthread_mutex_lock(&kv->mu);
@@ -358,9 +356,12 @@ static enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
 		return api_fail(SHMKV_SERVER_GONE, "the server at %s stopped; "
 				"the next call reattaches", kv->path);
 	}
-	st = lookup_done(kv, r, c, l,
-			 table_get_hashed(&c->table, l->hash, l->key, l->key_len,
-					  NULL, l->buf, l->cap, &info), &info);
+	tst = table_get_hashed(&c->table, l->rd.hash, l->rd.key, l->rd.key_len,
+			       NULL, l->rd.buf, l->rd.cap, &info);
+	l->rd.cas = info.cas;
+	l->rd.value_len = info.value_len;
+	l->rd.flags = info.flags;
+	st = lookup_done(kv, r, c, l, tst);
 	pthread_mutex_unlock(&kv->mu);
 	return st;
 }
@@ -380,8 +381,10 @@ static enum shmkv_status get_one(shmkv *kv, const void *key, size_t key_len,
 				 void *buf, size_t cap, size_t *value_len,
 				 uint32_t *flags, uint64_t *cas)
 {
-	struct lookup l = { table_hash(key, key_len), key, key_len, buf, cap,
-			    value_len, flags, cas };
+	struct lookup l = {
+		.rd = { table_hash(key, key_len), key, key_len, buf, cap, 0, 0, 0 },
+		.value_len = value_len, .flags = flags, .cas = cas,
+	};
 	enum shmkv_status st = SHMKV_OK;
 	struct api_reader *r;
 	struct cache *c;
@@ -469,8 +472,10 @@ static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
 static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
 		       struct shmkv_item *it, uint64_t hash)
 {
-	struct lookup l = { hash, it->key, it->key_len, it->buf, it->cap,
-			    &it->value_len, &it->flags, NULL };
+	struct lookup l = {
+		.rd = { hash, it->key, it->key_len, it->buf, it->cap, 0, 0, 0 },
+		.value_len = &it->value_len, .flags = &it->flags,
+	};
 
 	it->value_len = 0;
 	it->flags = 0;

@@ -194,6 +194,22 @@ struct table {
 	union table_partition_ctl *pctl;    /* control part */
 	uint32_t npartitions;
 	uint32_t partition_shift;           /* hash >> shift = partition */
+	/*
+	 * The geometry, copied from the header and checked against the
+	 * regions once, by table_create or table_open: every operation
+	 * derives its partition's addresses from these, never from the
+	 * shared fields again.  Partition p's buckets start at
+	 * part_base + p * part_stride, its ring bucket_bytes later, its used
+	 * bits at used_base + p * used_stride.
+	 */
+	uint32_t nbuckets;                  /* primary buckets per partition */
+	uint32_t nbuckets_total;            /* with the overflow buckets */
+	uint64_t arena_size;                /* ring bytes per partition */
+	uint64_t bucket_bytes;
+	uint64_t part_stride;
+	unsigned char *part_base;           /* data part */
+	unsigned char *used_base;           /* control part */
+	uint64_t used_stride;
 	struct lwlock_owner owner;
 };
 
@@ -243,15 +259,27 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 
 /*
  * table_get_lockfree - table_get_hashed's read without any lock, for a
- * reader that must not take one (a client program's lookup): true with
- * *st set when it got a result no writer raced; false after a few reads
- * that each raced a writer, when the caller must read with a lock
- * (table_get_hashed) instead.  Takes no lock and writes no shared memory
- * but the slot's CLOCK bit (a plain store).  info must not be NULL.
+ * reader that must not take one (a client program's lookup), and lean: it
+ * reports only what a get returns.  The caller fills hash (table_hash of
+ * the key), key, key_len, buf and cap (buf may be NULL: no copy); on
+ * TABLE_OK and TABLE_TOO_SMALL it sets cas, value_len and flags (and
+ * copies the value on TABLE_OK).  Returns a table_status, or -EAGAIN after
+ * a few reads that each raced a writer, when the caller must read with a
+ * lock (table_get_hashed) instead.  Takes no lock and writes no shared
+ * memory but the slot's CLOCK bit (a plain store); buf may have been
+ * written even when it does not return TABLE_OK.
  */
-bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
-			size_t key_len, void *buf, size_t cap,
-			struct table_item_info *info, enum table_status *st);
+struct table_read {
+	uint64_t hash;
+	const void *key;
+	size_t key_len;
+	void *buf;
+	size_t cap;
+	uint64_t cas;            /* out */
+	uint32_t value_len;      /* out */
+	uint32_t flags;          /* out */
+};
+int table_get_lockfree(const struct table *t, struct table_read *rd);
 
 /*
  * table_get_into - the lookup itself, with the copy's destination chosen
@@ -260,9 +288,8 @@ bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
  * info->value_len bytes, or NULL (the lookup then returns TABLE_TOO_SMALL
  * and copies nothing).  A reply can thus put its header and the value in
  * place with one lookup and one copy whatever the value's size.  reserve
- * runs under the partition lock, so it must be short and take no lock;
- * table_get_lockfree's fixed buffer may be filled again when its read is
- * retried.  sink may be NULL.
+ * runs under the partition lock, so it must be short and take no lock.
+ * sink may be NULL.
  */
 struct table_value_sink {
 	void *(*reserve)(void *arg, const struct table_item_info *info);

@@ -229,9 +229,9 @@ static const struct layout_entry actual[] = {
 };
 
 /* The layout of version RECORDED_VERSION, as the test printed it. */
-#define RECORDED_VERSION 4u
+#define RECORDED_VERSION 5u
 static const struct layout_entry recorded[] = {
-#include "test_layout_v4.inc"
+#include "test_layout_v5.inc"
 };
 
 static void print_actual(void)
