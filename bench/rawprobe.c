@@ -249,10 +249,11 @@ static void raw_prefetch_items(const struct raw_table *t, uint64_t hash)
 	for (uint32_t m = tag_matches(b, tag); m != 0; m = next_match(m)) {
 		const unsigned char *it = t->ring +
 			(uint64_t)b->refs[__builtin_ctz(m) / 2] * 4;
-		uintptr_t line = (uintptr_t)it & ~(uintptr_t)63;
 
-		for (; line <= (uintptr_t)it + PREFETCH_BYTES - 1; line += 64)
-			__builtin_prefetch((const void *)line);
+		__builtin_prefetch(it);
+		__builtin_prefetch(it + 64);
+		__builtin_prefetch(it + 128);
+		__builtin_prefetch(it + PREFETCH_BYTES - 1);
 	}
 }
 

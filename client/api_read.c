@@ -53,8 +53,6 @@
 #include "clock.h"
 
 #define TLS_HANDLES 4u
-/* Batches: R must exceed BUCKET_AHEAD. */
-enum { BUCKET_AHEAD = 8, ITEM_AHEAD = 4, R = 16 };
 
 /* Its address names the thread (unique among the threads alive). */
 static _Thread_local char thread_token;
@@ -219,7 +217,9 @@ static void count(shmkv *kv, struct api_reader *r, struct cache *c, bool hit)
 
 	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	if (atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
+	/* A batch publishes once, at its end (get_many). */
+	if (!r->batching &&
+	    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
 		publish(kv, c, atomic_load_explicit(&r->hits, memory_order_relaxed),
 			atomic_load_explicit(&r->misses, memory_order_relaxed));
 }
@@ -228,7 +228,8 @@ static void count(shmkv *kv, struct api_reader *r, struct cache *c, bool hit)
  * The slow path, outside any lookup: poll the connection, attach again if
  * detached, and put every thread's counts in the proc slot.
  */
-static enum shmkv_status reader_check(shmkv *kv, struct api_reader *r)
+static __attribute__((noinline, cold)) enum shmkv_status
+reader_check(shmkv *kv, struct api_reader *r)
 {
 	struct shmkv_counters sum;
 	enum shmkv_status st;
@@ -276,7 +277,8 @@ static struct cache *reader_mapping(shmkv *kv)
 }
 
 /* After reader_mapping said no: detach if the server stopped. */
-static enum shmkv_status reader_gone(shmkv *kv)
+static __attribute__((noinline, cold)) enum shmkv_status
+reader_gone(shmkv *kv)
 {
 	pthread_mutex_lock(&kv->mu);
 	if (kv->attached &&
@@ -313,7 +315,8 @@ struct lookup {
 	uint64_t *cas;
 };
 
-static enum shmkv_status lookup_done(shmkv *kv, struct api_reader *r,
+static inline __attribute__((always_inline)) enum shmkv_status
+lookup_done(shmkv *kv, struct api_reader *r,
 				     struct cache *c, const struct lookup *l,
 				     enum table_status st)
 {
@@ -343,7 +346,7 @@ static bool lookup_lockfree(shmkv *kv, struct api_reader *r, struct cache *c,
 }
 
 /* Outside a lookup: the locked read, under the mutex, on mapping c. */
-static enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
+static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
 				       struct cache *c, struct lookup *l)
 {
 	struct table_item_info info;
@@ -367,7 +370,8 @@ static enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
 }
 
 /* Liveness and the reader, before a lookup; SHMKV_OK to go on. */
-static enum shmkv_status reader_ready(shmkv *kv, struct api_reader **out)
+static inline __attribute__((always_inline)) enum shmkv_status
+reader_ready(shmkv *kv, struct api_reader **out)
 {
 	struct api_reader *r = reader_of(kv);
 
@@ -453,11 +457,6 @@ enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
 	return api_result(get_alloc(kv, key, key_len, value, value_len, flags));
 }
 
-static bool key_fits(const struct shmkv_item *it)
-{
-	return it->key_len > 0 && it->key_len <= SHMKV_KEY_MAX;
-}
-
 static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
 {
 	/* No item may be left with a status from an earlier batch. */
@@ -468,23 +467,24 @@ static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
 	}
 }
 
-/* One item of a batch, inside a lookup; false if c went away meanwhile. */
+/*
+ * One item of a batch, after the table's batch read gave it st: its
+ * outputs and counts, or (st < 0: it raced writers) the locked read, which
+ * leaves the lookup and enters it again.  Inside a lookup; false if c went
+ * away meanwhile.
+ */
 static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
-		       struct shmkv_item *it, uint64_t hash)
+		       struct shmkv_item *it, struct table_read *rd, int st)
 {
-	struct lookup l = {
-		.rd = { hash, it->key, it->key_len, it->buf, it->cap, 0, 0, 0 },
-		.value_len = &it->value_len, .flags = &it->flags,
-	};
+	struct lookup l = { .rd = *rd, .value_len = &it->value_len,
+			    .flags = &it->flags };
 
 	it->value_len = 0;
 	it->flags = 0;
-	if (!key_fits(it)) {
-		it->status = SHMKV_BAD_KEY;
+	if (st >= 0) {
+		it->status = lookup_done(kv, r, c, &l, (enum table_status)st);
 		return true;
 	}
-	if (lookup_lockfree(kv, r, c, &l, &it->status))
-		return true;
 	reader_leave(r);
 	it->status = lookup_locked(kv, r, c, &l);
 	reader_enter(r);
@@ -492,30 +492,33 @@ static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
 }
 
 /*
- * Three stages, each a few keys ahead of the next: hash and warm the
- * bucket, then warm the items its tags point at, then look up.  Inside a
- * lookup; returns how many items it finished (n unless c went away).
+ * The batch in chunks of BATCH_CHUNK keys, each read by the table's
+ * pipelined batch (table_get_many_lockfree).  Inside a lookup; returns how
+ * many items it finished (n unless c went away).
  */
+#define BATCH_CHUNK 32u
+
 static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 			struct shmkv_item *items, size_t n)
 {
-	struct table *t = &c->table;
-	uint64_t hashes[R];
+	struct table_read rd[BATCH_CHUNK];
+	int st[BATCH_CHUNK];
 
-	for (size_t i = 0; i < n + BUCKET_AHEAD; i++) {
-		size_t b = i, m = i - (BUCKET_AHEAD - ITEM_AHEAD);
-		size_t g = i - BUCKET_AHEAD;
+	for (size_t first = 0; first < n; first += BATCH_CHUNK) {
+		size_t k = n - first < BATCH_CHUNK ? n - first : BATCH_CHUNK;
 
-		if (b < n && key_fits(&items[b])) {
-			hashes[b % R] = table_hash(items[b].key, items[b].key_len);
-			table_prefetch_bucket(t, hashes[b % R]);
+		for (size_t j = 0; j < k; j++) {
+			const struct shmkv_item *it = &items[first + j];
+
+			rd[j] = (struct table_read){ .key = it->key,
+						     .key_len = it->key_len,
+						     .buf = it->buf,
+						     .cap = it->cap };
 		}
-		if (i >= BUCKET_AHEAD - ITEM_AHEAD && m < n && key_fits(&items[m]))
-			table_prefetch_items(t, hashes[m % R]);
-		if (i < BUCKET_AHEAD || g >= n)
-			continue;
-		if (!batch_item(kv, r, c, &items[g], hashes[g % R]))
-			return g + 1;
+		table_get_many_lockfree(&c->table, rd, st, k);
+		for (size_t j = 0; j < k; j++)
+			if (!batch_item(kv, r, c, &items[first + j], &rd[j], st[j]))
+				return first + j + 1;
 	}
 	return n;
 }
@@ -533,8 +536,19 @@ static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)
 	}
 	reader_enter(r);
 	c = reader_mapping(kv);
-	if (c != NULL)
+	if (c != NULL) {
+		r->batching = true;
 		done = batch_run(kv, r, c, items, n);
+		r->batching = false;
+		/* Still inside the lookup, and c still the mapping (batch_run
+		 * finished every item), so its proc slot may be written. */
+		if (done == n &&
+		    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
+			publish(kv, c,
+				atomic_load_explicit(&r->hits, memory_order_relaxed),
+				atomic_load_explicit(&r->misses,
+						     memory_order_relaxed));
+	}
 	reader_leave(r);
 	if (done == n)
 		return SHMKV_OK;

@@ -282,6 +282,16 @@ struct table_read {
 int table_get_lockfree(const struct table *t, struct table_read *rd);
 
 /*
+ * table_get_many_lockfree - table_get_lockfree for rd[0..n), st[i] each
+ * one's result, with the memory latency of different keys overlapped
+ * (table_read.c).  It computes each rd[i].hash itself; the keys need not
+ * be valid (st[i] = TABLE_BAD_KEY), and the caller reads those that got
+ * -EAGAIN with the lock.
+ */
+void table_get_many_lockfree(const struct table *t, struct table_read *rd,
+			     int *st, size_t n);
+
+/*
  * table_get_into - the lookup itself, with the copy's destination chosen
  * once the item is found: sink->reserve(arg, info) gets the item's
  * description (info complete but for token_sent) and returns room for

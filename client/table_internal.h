@@ -40,6 +40,8 @@
 /* How much of an item a batch warms before it looks it up: header, a
  * 32-byte key and a 100-byte value, the benchmarks' and a typical size. */
 #define TABLE_PREFETCH_ITEM_BYTES 160u
+_Static_assert(TABLE_PREFETCH_ITEM_BYTES > 128 &&
+	       TABLE_PREFETCH_ITEM_BYTES <= 192, "table_prefetch_items: 4 lines");
 
 /* item state: a kind in the low bits, flags above */
 #define ITEM_KIND_MASK 0x03u

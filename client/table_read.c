@@ -27,7 +27,8 @@
  * up and the caller reads with the lock (table_get_lockfree's contract),
  * so a reader cannot starve.
  *
- * Interface routines: table_get_lockfree (see table.h).
+ * Interface routines: table_get_lockfree, table_get_many_lockfree (see
+ * table.h).
  */
 #include <errno.h>
 #include <string.h>
@@ -155,21 +156,29 @@ static void read_mark_used(const struct table *t, uint32_t partition,
 				      memory_order_relaxed);
 }
 
-int table_get_lockfree(const struct table *t, struct table_read *rd)
+/*
+ * One key's sequence-checked read, with the clock and the flush cut-off
+ * the caller read (once for a whole batch: both only ever move forward,
+ * and a second's staleness is the clock's contract).
+ */
+static inline __attribute__((always_inline)) int read_one(const struct table *t,
+							  struct table_read *rd,
+							  uint32_t now,
+							  uint64_t flush_cas)
 {
 	uint32_t p = table_partition_of(t, rd->hash);
 	const _Atomic uint32_t *seq = &t->parts[p].seq;
 	const unsigned char *base = t->part_base + (uint64_t)p * t->part_stride;
-	struct read_view v = {
+	const struct read_view v = {
 		.t = t,
 		.buckets = (const struct table_bucket *)base,
 		.arena = base + t->bucket_bytes,
-		.now = segment_clock(t->seg),
+		.now = now,
+		.flush_cas = flush_cas,
 	};
 
 	if (rd->key_len == 0 || rd->key_len > TABLE_KEY_MAX)
 		return TABLE_BAD_KEY;
-	v.flush_cas = read_flush_cut(t, v.now);
 	for (int tries = 0; tries < LOCKFREE_TRIES; tries++) {
 		const struct table_item *it;
 		struct table_slot where;
@@ -212,4 +221,43 @@ int table_get_lockfree(const struct table *t, struct table_read *rd)
 		return st;
 	}
 	return -EAGAIN;
+}
+
+int table_get_lockfree(const struct table *t, struct table_read *rd)
+{
+	uint32_t now = segment_clock(t->seg);
+
+	return read_one(t, rd, now, read_flush_cut(t, now));
+}
+
+/*
+ * Three stages, each a few keys ahead of the next: hash a key and warm its
+ * bucket; BATCH_ITEM_AHEAD keys later, once that line has had time to
+ * arrive, warm the items its matching tags name; BATCH_ITEM_AHEAD keys
+ * after that, read it.  So the misses of about eight keys are in flight
+ * at once instead of two dependent ones a key.
+ */
+enum {
+	BATCH_ITEM_AHEAD = 4,
+	BATCH_READ_AHEAD = 8
+};
+
+void table_get_many_lockfree(const struct table *t, struct table_read *rd,
+			     int *st, size_t n)
+{
+	uint32_t now = segment_clock(t->seg);
+	uint64_t flush_cas = read_flush_cut(t, now);
+
+	for (size_t i = 0; i < n + BATCH_READ_AHEAD; i++) {
+		size_t m = i - BATCH_ITEM_AHEAD, g = i - BATCH_READ_AHEAD;
+
+		if (i < n) {
+			rd[i].hash = table_hash(rd[i].key, rd[i].key_len);
+			table_prefetch_bucket(t, rd[i].hash);
+		}
+		if (i >= BATCH_ITEM_AHEAD && m < n)
+			table_prefetch_items(t, rd[m].hash);
+		if (i >= BATCH_READ_AHEAD && g < n)
+			st[g] = read_one(t, &rd[g], now, flush_cas);
+	}
 }
