@@ -252,7 +252,12 @@ void table_get_many_lockfree(const struct table *t, struct table_read *rd,
 		size_t m = i - BATCH_ITEM_AHEAD, g = i - BATCH_READ_AHEAD;
 
 		if (i < n) {
-			rd[i].hash = table_hash(rd[i].key, rd[i].key_len);
+			/* A bad key is not read at all (read_one refuses it). */
+			bool ok = rd[i].key_len > 0 &&
+				  rd[i].key_len <= TABLE_KEY_MAX;
+
+			rd[i].hash = ok ? table_hash(rd[i].key, rd[i].key_len)
+					: 0;
 			table_prefetch_bucket(t, rd[i].hash);
 		}
 		if (i >= BATCH_ITEM_AHEAD && m < n)
