@@ -69,9 +69,9 @@ static uint64_t read_flush_cut(const struct table *t, uint32_t now)
  * inside the ring, checked with the lengths read once (a racing writer may
  * change them meanwhile; what is used is what was checked).  NULL if not.
  */
-static const struct table_item *read_slot(const struct read_view *v, uint32_t ref,
-					  const struct table_read *rd,
-					  uint32_t *value_len)
+static inline __attribute__((always_inline)) const struct table_item *read_slot(
+	const struct read_view *v, uint32_t ref, const struct table_read *rd,
+	uint32_t *value_len)
 {
 	uint64_t size = v->t->arena_size;
 	uint64_t off = (uint64_t)ref * TABLE_REF_UNIT;
@@ -94,10 +94,9 @@ static const struct table_item *read_slot(const struct read_view *v, uint32_t re
 }
 
 /* Walk rd's chain for its key; every bucket index is checked before use. */
-static const struct table_item *read_probe(const struct read_view *v,
-					   const struct table_read *rd,
-					   uint32_t *value_len,
-					   struct table_slot *where)
+static inline __attribute__((always_inline)) const struct table_item *read_probe(
+	const struct read_view *v, const struct table_read *rd,
+	uint32_t *value_len, struct table_slot *where)
 {
 	const struct table *t = v->t;
 	uint16_t tag = bucket_tag(rd->hash);
@@ -130,7 +129,8 @@ static const struct table_item *read_probe(const struct read_view *v,
 }
 
 /* Live, not expired, not flushed: ring_item_alive on the view. */
-static bool read_alive(const struct read_view *v, const struct table_item *it)
+static inline __attribute__((always_inline)) bool read_alive(
+	const struct read_view *v, const struct table_item *it)
 {
 	uint32_t exptime = __atomic_load_n(&it->exptime, __ATOMIC_RELAXED);
 
@@ -140,8 +140,8 @@ static bool read_alive(const struct read_view *v, const struct table_item *it)
 }
 
 /* The CLOCK bit of a slot a read hit (bucket_mark_used's rule). */
-static void read_mark_used(const struct table *t, uint32_t partition,
-			   struct table_slot where)
+static inline __attribute__((always_inline)) void read_mark_used(
+	const struct table *t, uint32_t partition, struct table_slot where)
 {
 	_Atomic uint16_t *word = (_Atomic uint16_t *)(t->used_base +
 						      (uint64_t)partition *
