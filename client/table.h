@@ -30,8 +30,8 @@
  *     stats and walks): the LWLock held shared, or exclusive when the
  *     options change the item; it always succeeds, and it may update the
  *     item's access state.  Any process with a proc slot may take it.
- *   - the lock-free read (table_get_lockfree, and client/api_scan.c's
- *     walk): read the sequence word, read and copy, read the word again,
+ *   - the lock-free read (table_get_lockfree, table_get_many_lockfree,
+ *     in table_read.c, and client/api_scan.c's walk): read the sequence word, read and copy, read the word again,
  *     and keep the copy only if it is the same even number: no writer ran
  *     meanwhile.  It writes no shared memory but the CLOCK bit, follows
  *     only bounds-checked offsets while it may be racing a writer, and
@@ -47,6 +47,7 @@
  *   table_set_owner       which proc slot this process locks as
  *   table_get             lookup, copy out; gat/touch/mg options
  *   table_get_into        the same, the copy's destination chosen on a hit
+ *   table_get_lockfree, table_get_many_lockfree   the lock-free read
  *   table_store           set/add/replace/append/prepend/cas; ms options
  *   table_delete          delete; md options
  *   table_arith           incr/decr; ma options
