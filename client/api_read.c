@@ -474,17 +474,24 @@ static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
  * away meanwhile.
  */
 static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
-		       struct shmkv_item *it, struct table_read *rd, int st)
+		       struct shmkv_item *it, const struct table_read *rd,
+		       int st)
 {
+	it->value_len = 0;
+	it->flags = 0;
+	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
+		it->value_len = rd->value_len;
+		it->flags = rd->flags;
+	}
+	if (st >= 0) {
+		if (st != TABLE_BAD_KEY)
+			count(kv, r, c, st != TABLE_NOT_FOUND);
+		it->status = from_table((enum table_status)st);
+		return true;
+	}
 	struct lookup l = { .rd = *rd, .value_len = &it->value_len,
 			    .flags = &it->flags };
 
-	it->value_len = 0;
-	it->flags = 0;
-	if (st >= 0) {
-		it->status = lookup_done(kv, r, c, &l, (enum table_status)st);
-		return true;
-	}
 	reader_leave(r);
 	it->status = lookup_locked(kv, r, c, &l);
 	reader_enter(r);

@@ -134,6 +134,7 @@ static void handle_init(struct table *t, struct segment *seg,
 	t->partition_shift = 64 - bits;
 	t->nbuckets = hdr->nbuckets;
 	t->nbuckets_total = hdr->nbuckets + hdr->noverflow;
+	t->chain_max = hdr->noverflow + 1;
 	t->arena_size = hdr->arena_size;
 	t->bucket_bytes = (uint64_t)t->nbuckets_total *
 			  sizeof(struct table_bucket);
@@ -373,48 +374,6 @@ void table_part_resolve(struct table *t, uint64_t hash,
 uint64_t table_hash(const void *key, size_t key_len)
 {
 	return XXH3_64bits(key, key_len);
-}
-
-void table_prefetch_bucket(const struct table *t, uint64_t hash)
-{
-	uint32_t index = table_partition_of(t, hash);
-	uint32_t b = table_bucket_of(t, hash);
-
-	/* Only address arithmetic on the handle's copies: in bounds. */
-	__builtin_prefetch(t->part_base + (uint64_t)index * t->part_stride +
-			   (uint64_t)b * sizeof(struct table_bucket));
-	/* And the bucket's CLOCK bits, which a hit reads too. */
-	__builtin_prefetch(t->used_base + (uint64_t)index * t->used_stride +
-			   (uint64_t)b * sizeof(uint16_t));
-}
-
-void table_prefetch_items(const struct table *t, uint64_t hash)
-{
-	uint32_t index = table_partition_of(t, hash);
-	const unsigned char *base = t->part_base +
-				    (uint64_t)index * t->part_stride;
-	const struct table_bucket *bucket = (const struct table_bucket *)base +
-					    table_bucket_of(t, hash);
-	const unsigned char *arena = base + t->bucket_bytes;
-	uint32_t m = bucket_tag_matches(bucket, bucket_tag(hash));
-
-	/* Racy reads of the bucket are fine: at worst a useless prefetch.
-	 * The ref is checked so the address stays inside the ring. */
-	for (; m != 0; m = bucket_next_match(m)) {
-		uint32_t s = bucket_slot_of_match(m);
-		uint64_t off = (uint64_t)__atomic_load_n(&bucket->refs[s],
-							 __ATOMIC_RELAXED) *
-			       TABLE_REF_UNIT;
-
-		if (off + TABLE_PREFETCH_ITEM_BYTES > t->arena_size)
-			continue;
-		/* Every line the first TABLE_PREFETCH_ITEM_BYTES touch: each
-		 * of these is less than a line from the next. */
-		__builtin_prefetch(arena + off);
-		__builtin_prefetch(arena + off + 64);
-		__builtin_prefetch(arena + off + 128);
-		__builtin_prefetch(arena + off + TABLE_PREFETCH_ITEM_BYTES - 1);
-	}
 }
 
 /*

@@ -205,6 +205,7 @@ struct table {
 	 */
 	uint32_t nbuckets;                  /* primary buckets per partition */
 	uint32_t nbuckets_total;            /* with the overflow buckets */
+	uint32_t chain_max;                 /* buckets a chain can have */
 	uint64_t arena_size;                /* ring bytes per partition */
 	uint64_t bucket_bytes;
 	uint64_t part_stride;
@@ -242,17 +243,9 @@ enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
 			    size_t cap, struct table_item_info *info);
 
-/*
- * Batches: hash each key once, warm its bucket (table_prefetch_bucket) a
- * few keys ahead, then, once that line has arrived, the items whose tags
- * match in it (table_prefetch_items), then look it up with the hash it
- * already has (table_get_hashed).  The three stages for different keys
- * overlap, so a batch pays for memory latency about once, not twice a key.
- * The prefetches take no lock and only read bounds-checked addresses.
- */
+/* table_hash - the key's XXH3_64: its top bits pick the partition, its
+ * low bits the bucket, bits 32-47 the tag. */
 uint64_t table_hash(const void *key, size_t key_len);
-void table_prefetch_bucket(const struct table *t, uint64_t hash);
-void table_prefetch_items(const struct table *t, uint64_t hash);
 enum table_status table_get_hashed(struct table *t, uint64_t hash,
 				   const void *key, size_t key_len,
 				   const struct table_get_opts *opts, void *buf,

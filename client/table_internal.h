@@ -41,7 +41,7 @@
  * 32-byte key and a 100-byte value, the benchmarks' and a typical size. */
 #define TABLE_PREFETCH_ITEM_BYTES 160u
 _Static_assert(TABLE_PREFETCH_ITEM_BYTES > 128 &&
-	       TABLE_PREFETCH_ITEM_BYTES <= 192, "table_prefetch_items: 4 lines");
+	       TABLE_PREFETCH_ITEM_BYTES <= 192, "batch_warm_items: 4 lines");
 
 /* item state: a kind in the low bits, flags above */
 #define ITEM_KIND_MASK 0x03u
@@ -190,12 +190,13 @@ static inline void item_set_state_flag(struct table_item *it, uint8_t flag)
 	__atomic_fetch_or(&it->state, flag, __ATOMIC_RELAXED);
 }
 
-/* The partition a hash picks: its top bits. */
+/* The partition a hash picks: its top bits.  With P = 2^k partitions,
+ * (hash >> 32) * P >> 32 is hash >> (64 - k), without the shift by 64
+ * that P = 1 would need (undefined in C) or a branch around it. */
 static inline uint32_t table_partition_of(const struct table *t,
 					  uint64_t hash)
 {
-	return t->partition_shift >= 64 ? 0
-	       : (uint32_t)(hash >> t->partition_shift);
+	return (uint32_t)(((hash >> 32) * t->npartitions) >> 32);
 }
 
 /* The primary bucket a hash picks: multiply-shift, so any count works;
@@ -209,7 +210,7 @@ static inline uint32_t table_bucket_of(const struct table *t, uint64_t hash)
  * A walk stops there, so a corrupt link cannot loop it. */
 static inline uint32_t table_chain_max(const struct table *t)
 {
-	return t->nbuckets_total - t->nbuckets + 1;
+	return t->chain_max;
 }
 
 /* bucket_tag - the 16 hash bits kept in a bucket slot; never 0 (= empty). */
