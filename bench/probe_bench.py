@@ -11,7 +11,11 @@ processes, with 2 MiB pages (reserved through /proc/sys/vm/nr_hugepages as
 root, the old value put back) and with 4 KiB pages.
 
 Run by run.py (workload d) or on its own:
-    python3 bench/probe_bench.py --build build-rel [--rounds 5] [--seconds 1]
+    python3 bench/probe_bench.py --build build-rel [--rounds 5] [--seconds 1] [--big]
+--big adds the 19M items in 4 GiB case (one process; about 8 GiB of memory
+and a few minutes, most of it loading the items).  The raw probe is given
+the segment's own number of buckets (from its stats), so both tables carry
+the same load.
 """
 import argparse
 import json
@@ -27,18 +31,36 @@ import run  # noqa: E402  (Server, reserve_huge_pages, point, failed)
 
 KEYS = 1000000
 MEMORY_MB = 512          # 1M items of 132 bytes and their buckets, with room
+BIG_KEYS = 19000000      # --big: the issue's 19M items ...
+BIG_MEMORY_MB = 4096     # ... in 4 GiB
 CASES = ("raw get", "shmkv_get", "raw get_many 16", "shmkv_get_many 16")
 
 
-def probe(b, srv, procs, huge, rounds, seconds, preload):
+def primary_buckets(srv):
+    """The segment's primary buckets, from its stats: hash_bytes counts every
+    64-byte bucket, and each partition has nb primary ones and nb / 3 + 1 for
+    overflow (client/table.c), so the raw probe can be given the same load."""
+    st = run.mc_stats(srv.addr)
+    parts, total = int(st["partitions"]), int(st["hash_bytes"]) // 64
+    per = total // parts
+    nb = (per - 1) * 3 // 4
+    while nb + nb // 3 + 1 < per:
+        nb += 1
+    while nb > 1 and nb + nb // 3 + 1 > per:
+        nb -= 1
+    return nb * parts
+
+
+def probe(b, srv, procs, huge, rounds, seconds, preload, keys=KEYS):
     tool = os.path.join(b.a.build, "bench", "shmkv-rawprobe")
-    argv = [tool, "--keys", str(KEYS), "--direct", srv.sock, "--procs", str(procs),
+    argv = [tool, "--keys", str(keys), "--buckets", str(primary_buckets(srv)),
+            "--direct", srv.sock, "--procs", str(procs),
             "--rounds", str(rounds), "--seconds", str(seconds)]
     argv += ["--huge-pages"] if huge else []
     argv += [] if preload else ["--no-preload"]
     run.log("rawprobe: " + " ".join(argv))
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=rounds * seconds * 8 + 300)
+                       timeout=rounds * seconds * 8 + 300 + keys / 20000)
     b.raw.append({"system": "rawprobe", "argv": argv, "rc": r.returncode,
                   "stdout": r.stdout, "stderr": r.stderr[-4000:]})
     try:
@@ -47,18 +69,43 @@ def probe(b, srv, procs, huge, rounds, seconds, preload):
         return None, "shmkv-rawprobe exit %d: %s" % (r.returncode, r.stderr.strip()[-300:])
 
 
-def points_of(j, procs, pages):
+def points_of(j, procs, pages, size=""):
     pts = []
     for case in CASES:
         c = j["cases"].get(case)
-        cfg = "%s, %d process%s, %s pages" % (case, procs, "es" * (procs > 1), pages)
+        cfg = "%s, %d process%s, %s pages%s" % (case, procs, "es" * (procs > 1), pages, size)
         system = "raw probe" if case.startswith("raw") else "shmkv"
         if c is None or c["failed"] or c["wrong"]:
             pts.append(run.failed(system, cfg, "no result" if c is None else
                                   "%d wrong or missing values" % c["wrong"]))
             continue
         pts.append(run.point(system, cfg, ops=c["keys_per_sec"], ns=c["ns_per_key"],
-                             case=case, procs=procs, pages=pages))
+                             case=case, procs=procs, pages=pages + size))
+    return pts
+
+
+def run_big(b, rounds=5, seconds=1.0):
+    """The issue's large case: 19M items in a 4 GiB segment, one process,
+    2 MiB pages when they can be had, else 4 KiB pages."""
+    pts, size = [], ", %dM items in %d GiB" % (BIG_KEYS // 1000000, BIG_MEMORY_MB // 1024)
+    reservation, why = run.reserve_huge_pages(BIG_MEMORY_MB + BIG_KEYS * 200 // 2**20)
+    huge = reservation is not None
+    if not huge:
+        run.log("big probe on 4 KiB pages: " + why)
+    try:
+        with b.shmkv(1, BIG_MEMORY_MB, huge="on" if huge else "off", tag=" (big probe)") as srv:
+            j, err = probe(b, srv, 1, huge, rounds, seconds, True, keys=BIG_KEYS)
+            pages = "2 MiB" if huge else "4 KiB"
+            if j is None:
+                return [run.failed("shmkv", "probe" + size, err)]
+            if j["raw_pages"] != pages:
+                pages = "raw %s, shmkv %s" % (j["raw_pages"], pages)
+            pts += points_of(j, 1, pages, size)
+    except (RuntimeError, OSError) as e:
+        pts.append(run.failed("shmkv", "probe" + size, str(e)))
+    finally:
+        if reservation is not None:
+            run.restore_huge_pages(reservation)
     return pts
 
 
@@ -117,9 +164,11 @@ def report(pts):
             ratio, p["status"]))
     L += ["", "1M keys of 32 bytes with 100-byte values, uniform random keys, one server "
           "worker. The raw probe is bench/rawprobe.c: a table of the segment's shape (64-byte "
-          "buckets of ten tags and refs, items of header, key and value) in the process's own "
-          "memory, looked up with the same hash and copied out; no locks, no liveness check, "
-          "no bounds checks, no counters. Time per key is the throughput loop's (the clock is "
+          "buckets of ten tags and refs, as many as the segment has, items of header, key and "
+          "value) in the process's own memory, looked up with the same hash, tag compare and "
+          "prefetches and copied out; no locks, no liveness check, no bounds checks, no "
+          "counters. Rows marked 19M items in 4 GiB (--big) load 19M keys into a 4 GiB "
+          "segment instead. Time per key is the throughput loop's (the clock is "
           "read once per 4096 keys); each figure is the median of the rounds, the four cases "
           "interleaved in every round.", ""]
     T = []
@@ -140,6 +189,12 @@ def report(pts):
         if one and two:
             T.append(("(d) shmkv_get, 2 processes / 1, %s pages" % pages, "≥ 1.9×",
                       two["ops"] / one["ops"], 1.9, True))
+    for p in pts:   # --big: reported beside the raw probe, no target
+        if "items in" in p.get("pages", "") and p.get("case") == "shmkv_get":
+            raw = find(pts, "raw get", 1, p["pages"])
+            if raw:
+                T.append(("(d) %s, shmkv_get / raw probe" % p["config"].replace(
+                    "shmkv_get, ", ""), "report", p["ns"] / raw["ns"], None, False, "x"))
     return L, T
 
 
@@ -148,12 +203,17 @@ def main():
     ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build-rel"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--big", action="store_true",
+                    help="also 19M items in a 4 GiB segment (needs about 8 GiB of memory)")
+    ap.add_argument("--only-big", action="store_true", help="only the --big case")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     a.threads, a.memory, a.duration = 1, MEMORY_MB, 1
     tmp = tempfile.mkdtemp(prefix="shmkv-probe-")
     b = run.Bench(a, tmp)
-    pts = run_probe(b, a.rounds, a.seconds)
+    pts = [] if a.only_big else run_probe(b, a.rounds, a.seconds)
+    if a.big or a.only_big:
+        pts += run_big(b, a.rounds, a.seconds)
     L, T = report(pts)
     print("\n".join(L))
     for name, target, v, _limit, _higher, *unit in T:

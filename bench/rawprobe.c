@@ -34,6 +34,9 @@
 #include <unistd.h>
 
 #include <xxhash.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "keyspace.h"
 #include "shmkv.h"
@@ -45,6 +48,7 @@
 #define STREAM_KEYS (1u << 20)   /* keys in the pre-generated stream */
 #define MAX_ROUNDS 64
 #define MAX_PROCS 64
+#define PREFETCH_BYTES 160u      /* shmkv's TABLE_PREFETCH_ITEM_BYTES */
 
 struct raw_bucket {
 	uint16_t tags[SLOTS];
@@ -71,6 +75,7 @@ struct raw_table {
 
 struct options {
 	uint64_t keys;
+	uint64_t buckets;            /* primary buckets; 0 = keys / 8 */
 	unsigned key_size;
 	size_t value_size;
 	double seconds;
@@ -101,6 +106,34 @@ static uint32_t bucket_of(const struct raw_table *t, uint64_t hash)
 	return (uint32_t)(((uint64_t)(uint32_t)hash * t->nbuckets) >> 32);
 }
 
+/*
+ * The slots whose tag matches, two bits a slot: the same two 16-byte
+ * compares shmkv's lookup makes (client/table_internal.h), so that the
+ * probe differs from shmkv's only by what shmkv adds to it.
+ */
+static uint32_t tag_matches(const struct raw_bucket *b, uint16_t tag)
+{
+#if defined(__SSE2__)
+	__m128i want = _mm_set1_epi16((short)tag);
+	__m128i lo = _mm_loadu_si128((const __m128i *)(const void *)b->tags);
+	__m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(b->tags + 2));
+
+	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(lo, want)) |
+	       (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(hi, want)) << 4;
+#else
+	uint32_t m = 0;
+
+	for (unsigned s = 0; s < SLOTS; s++)
+		m |= (uint32_t)(b->tags[s] == tag) << (2 * s);
+	return m | (m << 1);
+#endif
+}
+
+static uint32_t next_match(uint32_t m)
+{
+	return m & ~(3u << (__builtin_ctz(m) & ~1u));
+}
+
 static size_t item_size(const struct options *o)
 {
 	return (sizeof(struct raw_item) + o->key_size + o->value_size + 3) & ~(size_t)3;
@@ -110,7 +143,10 @@ static void table_map(struct raw_table *t, const struct options *o)
 {
 	size_t huge = 2u << 20;
 
-	t->nbuckets = (uint32_t)(o->keys / 8 ? o->keys / 8 : 1);
+	/* As many primary buckets as the shmkv segment beside it has
+	 * (probe_bench.py passes its count), so both probe tables of one
+	 * load; a third more for overflow, as table.c reserves. */
+	t->nbuckets = (uint32_t)(o->buckets ? o->buckets : o->keys / 8 ? o->keys / 8 : 1);
 	t->noverflow = t->nbuckets / 3 + 1;
 	t->map_size = (size_t)(t->nbuckets + t->noverflow) * sizeof(struct raw_bucket) +
 		      o->keys * item_size(o);
@@ -180,12 +216,11 @@ static const struct raw_item *raw_find(const struct raw_table *t, uint64_t hash,
 	uint16_t tag = tag_of(hash);
 
 	for (;;) {
-		for (unsigned s = 0; s < SLOTS; s++) {
-			const struct raw_item *it;
+		for (uint32_t m = tag_matches(b, tag); m != 0; m = next_match(m)) {
+			unsigned s = (unsigned)__builtin_ctz(m) / 2;
+			const struct raw_item *it =
+				(const struct raw_item *)(t->ring + (uint64_t)b->refs[s] * 4);
 
-			if (b->tags[s] != tag)
-				continue;
-			it = (const struct raw_item *)(t->ring + (uint64_t)b->refs[s] * 4);
 			if (it->key_len == key_len && memcmp(it + 1, key, key_len) == 0)
 				return it;
 		}
@@ -210,12 +245,15 @@ static void raw_prefetch_items(const struct raw_table *t, uint64_t hash)
 	const struct raw_bucket *b = &t->buckets[bucket_of(t, hash)];
 	uint16_t tag = tag_of(hash);
 
-	for (unsigned s = 0; s < SLOTS; s++) {
-		if (b->tags[s] != tag)
-			continue;
-		__builtin_prefetch(t->ring + (uint64_t)b->refs[s] * 4);
-		__builtin_prefetch(t->ring + (uint64_t)b->refs[s] * 4 + 64);
-		__builtin_prefetch(t->ring + (uint64_t)b->refs[s] * 4 + 128);
+	/* The lines of the item's first PREFETCH_BYTES, as shmkv's batch. */
+	for (uint32_t m = tag_matches(b, tag); m != 0; m = next_match(m)) {
+		const unsigned char *it = t->ring +
+			(uint64_t)b->refs[__builtin_ctz(m) / 2] * 4;
+
+		__builtin_prefetch(it);
+		__builtin_prefetch(it + 64);
+		__builtin_prefetch(it + 128);
+		__builtin_prefetch(it + PREFETCH_BYTES - 1);
 	}
 }
 
@@ -245,8 +283,9 @@ static unsigned raw_get_batch(const struct raw_table *t, const char *keys,
 	return hits;
 }
 
-/* CHUNK keys of the stream from pos; the number found. */
-static unsigned run_chunk(enum kind k, const struct raw_table *t, shmkv *kv,
+/* CHUNK keys of the stream from pos; the number found.  Not inlined, so
+ * that callgrind's inclusive cost of it over CHUNK is instructions a key. */
+static __attribute__((noinline)) unsigned run_chunk(enum kind k, const struct raw_table *t, shmkv *kv,
 			  const struct options *o, const char *keys, char *bufs,
 			  struct shmkv_item *items)
 {
@@ -417,7 +456,7 @@ static int cmp_double(const void *a, const void *b)
 static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: shmkv-rawprobe [--keys N] [--key-size B] [--value-size B]\n"
+		"usage: shmkv-rawprobe [--keys N] [--buckets N] [--key-size B] [--value-size B]\n"
 		"         [--seconds S] [--rounds R] [--procs N] [--huge-pages]\n"
 		"         [--direct SOCKET [--no-preload]]\n");
 	exit(status);
@@ -426,7 +465,8 @@ static void usage(int status)
 static void parse(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
-		{ "keys", 1, NULL, 'k' }, { "key-size", 1, NULL, 'K' },
+		{ "keys", 1, NULL, 'k' }, { "buckets", 1, NULL, 'b' },
+		{ "key-size", 1, NULL, 'K' },
 		{ "value-size", 1, NULL, 'V' }, { "seconds", 1, NULL, 's' },
 		{ "rounds", 1, NULL, 'r' }, { "procs", 1, NULL, 'P' },
 		{ "huge-pages", 0, NULL, 'H' }, { "direct", 1, NULL, 'd' },
@@ -439,6 +479,7 @@ static void parse(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->keys = strtoull(optarg, NULL, 10); break;
+		case 'b': o->buckets = strtoull(optarg, NULL, 10); break;
 		case 'K': o->key_size = (unsigned)atoi(optarg); break;
 		case 'V': o->value_size = (size_t)atol(optarg); break;
 		case 's': o->seconds = atof(optarg); break;
@@ -451,7 +492,8 @@ static void parse(int argc, char **argv, struct options *o)
 		default: usage(2);
 		}
 	}
-	if (optind < argc || o->keys == 0 || o->key_size == 0 || o->key_size > 250 ||
+	if (optind < argc || o->keys == 0 || o->buckets > UINT32_MAX / 2 ||
+	    o->key_size == 0 || o->key_size > 250 ||
 	    o->value_size == 0 || o->value_size > (1u << 20) || o->seconds <= 0 ||
 	    o->rounds == 0 || o->rounds > MAX_ROUNDS || o->procs == 0 ||
 	    o->procs > MAX_PROCS) {

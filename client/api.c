@@ -132,6 +132,8 @@ void api_detach(shmkv *kv)
 	kv->sock = -1;
 	kv->attached = false;
 	c->self = PROC_NONE;
+	/* A lookup still inside may have loaded it: see publish. */
+	__atomic_store_n(&c->self_proc, NULL, __ATOMIC_RELAXED);
 	api_retire(kv, c);
 }
 

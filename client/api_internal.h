@@ -31,6 +31,7 @@ struct api_reader {
 	_Atomic uint64_t active;           /* odd while inside a lookup */
 	_Atomic uint64_t hits, misses;     /* since the handle was opened */
 	uint32_t calls;                    /* lookups since the last poll */
+	bool batching;                     /* inside shmkv_get_many */
 	int64_t polled_ms;                 /* CLOCK_MONOTONIC_COARSE of it */
 };
 

@@ -53,8 +53,6 @@
 #include "clock.h"
 
 #define TLS_HANDLES 4u
-/* Batches: R must exceed BUCKET_AHEAD. */
-enum { BUCKET_AHEAD = 8, ITEM_AHEAD = 4, R = 16 };
 
 /* Its address names the thread (unique among the threads alive). */
 static _Thread_local char thread_token;
@@ -198,7 +196,9 @@ static void reader_leave(struct api_reader *r)
 /* Put the counts in the proc slot; with kv->mu held, or as the only reader. */
 static void publish(shmkv *kv, struct cache *c, uint64_t hits, uint64_t misses)
 {
-	struct proc *p = proc_get(c->procs, c->nprocs, c->self);
+	/* Resolved and bounds-checked once, when the slot was adopted; NULL
+	 * once api_detach has given the slot up. */
+	struct proc *p = __atomic_load_n(&c->self_proc, __ATOMIC_RELAXED);
 
 	/* The slot's only writer: plain stores; the server loads relaxed. */
 	if (p == NULL)
@@ -217,7 +217,9 @@ static void count(shmkv *kv, struct api_reader *r, struct cache *c, bool hit)
 
 	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	if (atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
+	/* A batch publishes once, at its end (get_many). */
+	if (!r->batching &&
+	    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
 		publish(kv, c, atomic_load_explicit(&r->hits, memory_order_relaxed),
 			atomic_load_explicit(&r->misses, memory_order_relaxed));
 }
@@ -226,7 +228,8 @@ static void count(shmkv *kv, struct api_reader *r, struct cache *c, bool hit)
  * The slow path, outside any lookup: poll the connection, attach again if
  * detached, and put every thread's counts in the proc slot.
  */
-static enum shmkv_status reader_check(shmkv *kv, struct api_reader *r)
+static __attribute__((noinline, cold)) enum shmkv_status
+reader_check(shmkv *kv, struct api_reader *r)
 {
 	struct shmkv_counters sum;
 	enum shmkv_status st;
@@ -274,7 +277,8 @@ static struct cache *reader_mapping(shmkv *kv)
 }
 
 /* After reader_mapping said no: detach if the server stopped. */
-static enum shmkv_status reader_gone(shmkv *kv)
+static __attribute__((noinline, cold)) enum shmkv_status
+reader_gone(shmkv *kv)
 {
 	pthread_mutex_lock(&kv->mu);
 	if (kv->attached &&
@@ -302,29 +306,27 @@ static enum shmkv_status from_table(enum table_status st)
 	return SHMKV_PROTOCOL;
 }
 
+/* One key's lookup: the table's request, and where the caller wants the
+ * results besides its buffer. */
 struct lookup {
-	uint64_t hash;
-	const void *key;
-	size_t key_len;
-	void *buf;
-	size_t cap;
+	struct table_read rd;
 	size_t *value_len;
 	uint32_t *flags;
 	uint64_t *cas;
 };
 
-static enum shmkv_status lookup_done(shmkv *kv, struct api_reader *r,
+static inline __attribute__((always_inline)) enum shmkv_status
+lookup_done(shmkv *kv, struct api_reader *r,
 				     struct cache *c, const struct lookup *l,
-				     enum table_status st,
-				     const struct table_item_info *info)
+				     enum table_status st)
 {
 	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
 		if (l->value_len != NULL)
-			*l->value_len = info->value_len;
+			*l->value_len = l->rd.value_len;
 		if (l->flags != NULL)
-			*l->flags = info->flags;
+			*l->flags = l->rd.flags;
 		if (l->cas != NULL)
-			*l->cas = info->cas;
+			*l->cas = l->rd.cas;
 	}
 	if (st != TABLE_BAD_KEY)
 		count(kv, r, c, st != TABLE_NOT_FOUND);
@@ -333,23 +335,22 @@ static enum shmkv_status lookup_done(shmkv *kv, struct api_reader *r,
 
 /* Inside a lookup: false when it raced writers too often (lookup_locked). */
 static bool lookup_lockfree(shmkv *kv, struct api_reader *r, struct cache *c,
-			    const struct lookup *l, enum shmkv_status *out)
+			    struct lookup *l, enum shmkv_status *out)
 {
-	struct table_item_info info;
-	enum table_status st;
+	int st = table_get_lockfree(&c->table, &l->rd);
 
-	if (!table_get_lockfree(&c->table, l->hash, l->key, l->key_len, l->buf,
-				l->cap, &info, &st))
+	if (st < 0)
 		return false;
-	*out = lookup_done(kv, r, c, l, st, &info);
+	*out = lookup_done(kv, r, c, l, (enum table_status)st);
 	return true;
 }
 
 /* Outside a lookup: the locked read, under the mutex, on mapping c. */
-static enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
-				       struct cache *c, const struct lookup *l)
+static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
+				       struct cache *c, struct lookup *l)
 {
 	struct table_item_info info;
+	enum table_status tst;
 	enum shmkv_status st;
 
 	pthread_mutex_lock(&kv->mu);
@@ -358,15 +359,19 @@ static enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
 		return api_fail(SHMKV_SERVER_GONE, "the server at %s stopped; "
 				"the next call reattaches", kv->path);
 	}
-	st = lookup_done(kv, r, c, l,
-			 table_get_hashed(&c->table, l->hash, l->key, l->key_len,
-					  NULL, l->buf, l->cap, &info), &info);
+	tst = table_get_hashed(&c->table, l->rd.hash, l->rd.key, l->rd.key_len,
+			       NULL, l->rd.buf, l->rd.cap, &info);
+	l->rd.cas = info.cas;
+	l->rd.value_len = info.value_len;
+	l->rd.flags = info.flags;
+	st = lookup_done(kv, r, c, l, tst);
 	pthread_mutex_unlock(&kv->mu);
 	return st;
 }
 
 /* Liveness and the reader, before a lookup; SHMKV_OK to go on. */
-static enum shmkv_status reader_ready(shmkv *kv, struct api_reader **out)
+static inline __attribute__((always_inline)) enum shmkv_status
+reader_ready(shmkv *kv, struct api_reader **out)
 {
 	struct api_reader *r = reader_of(kv);
 
@@ -380,8 +385,10 @@ static enum shmkv_status get_one(shmkv *kv, const void *key, size_t key_len,
 				 void *buf, size_t cap, size_t *value_len,
 				 uint32_t *flags, uint64_t *cas)
 {
-	struct lookup l = { table_hash(key, key_len), key, key_len, buf, cap,
-			    value_len, flags, cas };
+	struct lookup l = {
+		.rd = { table_hash(key, key_len), key, key_len, buf, cap, 0, 0, 0 },
+		.value_len = value_len, .flags = flags, .cas = cas,
+	};
 	enum shmkv_status st = SHMKV_OK;
 	struct api_reader *r;
 	struct cache *c;
@@ -450,11 +457,6 @@ enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
 	return api_result(get_alloc(kv, key, key_len, value, value_len, flags));
 }
 
-static bool key_fits(const struct shmkv_item *it)
-{
-	return it->key_len > 0 && it->key_len <= SHMKV_KEY_MAX;
-}
-
 static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
 {
 	/* No item may be left with a status from an earlier batch. */
@@ -465,21 +467,31 @@ static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
 	}
 }
 
-/* One item of a batch, inside a lookup; false if c went away meanwhile. */
+/*
+ * One item of a batch, after the table's batch read gave it st: its
+ * outputs and counts, or (st < 0: it raced writers) the locked read, which
+ * leaves the lookup and enters it again.  Inside a lookup; false if c went
+ * away meanwhile.
+ */
 static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
-		       struct shmkv_item *it, uint64_t hash)
+		       struct shmkv_item *it, const struct table_read *rd,
+		       int st)
 {
-	struct lookup l = { hash, it->key, it->key_len, it->buf, it->cap,
-			    &it->value_len, &it->flags, NULL };
-
 	it->value_len = 0;
 	it->flags = 0;
-	if (!key_fits(it)) {
-		it->status = SHMKV_BAD_KEY;
+	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
+		it->value_len = rd->value_len;
+		it->flags = rd->flags;
+	}
+	if (st >= 0) {
+		if (st != TABLE_BAD_KEY)
+			count(kv, r, c, st != TABLE_NOT_FOUND);
+		it->status = from_table((enum table_status)st);
 		return true;
 	}
-	if (lookup_lockfree(kv, r, c, &l, &it->status))
-		return true;
+	struct lookup l = { .rd = *rd, .value_len = &it->value_len,
+			    .flags = &it->flags };
+
 	reader_leave(r);
 	it->status = lookup_locked(kv, r, c, &l);
 	reader_enter(r);
@@ -487,30 +499,33 @@ static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
 }
 
 /*
- * Three stages, each a few keys ahead of the next: hash and warm the
- * bucket, then warm the items its tags point at, then look up.  Inside a
- * lookup; returns how many items it finished (n unless c went away).
+ * The batch in chunks of BATCH_CHUNK keys, each read by the table's
+ * pipelined batch (table_get_many_lockfree).  Inside a lookup; returns how
+ * many items it finished (n unless c went away).
  */
+#define BATCH_CHUNK 32u
+
 static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 			struct shmkv_item *items, size_t n)
 {
-	struct table *t = &c->table;
-	uint64_t hashes[R];
+	struct table_read rd[BATCH_CHUNK];
+	int st[BATCH_CHUNK];
 
-	for (size_t i = 0; i < n + BUCKET_AHEAD; i++) {
-		size_t b = i, m = i - (BUCKET_AHEAD - ITEM_AHEAD);
-		size_t g = i - BUCKET_AHEAD;
+	for (size_t first = 0; first < n; first += BATCH_CHUNK) {
+		size_t k = n - first < BATCH_CHUNK ? n - first : BATCH_CHUNK;
 
-		if (b < n && key_fits(&items[b])) {
-			hashes[b % R] = table_hash(items[b].key, items[b].key_len);
-			table_prefetch_bucket(t, hashes[b % R]);
+		for (size_t j = 0; j < k; j++) {
+			const struct shmkv_item *it = &items[first + j];
+
+			rd[j] = (struct table_read){ .key = it->key,
+						     .key_len = it->key_len,
+						     .buf = it->buf,
+						     .cap = it->cap };
 		}
-		if (i >= BUCKET_AHEAD - ITEM_AHEAD && m < n && key_fits(&items[m]))
-			table_prefetch_items(t, hashes[m % R]);
-		if (i < BUCKET_AHEAD || g >= n)
-			continue;
-		if (!batch_item(kv, r, c, &items[g], hashes[g % R]))
-			return g + 1;
+		table_get_many_lockfree(&c->table, rd, st, k);
+		for (size_t j = 0; j < k; j++)
+			if (!batch_item(kv, r, c, &items[first + j], &rd[j], st[j]))
+				return first + j + 1;
 	}
 	return n;
 }
@@ -528,8 +543,19 @@ static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)
 	}
 	reader_enter(r);
 	c = reader_mapping(kv);
-	if (c != NULL)
+	if (c != NULL) {
+		r->batching = true;
 		done = batch_run(kv, r, c, items, n);
+		r->batching = false;
+		/* Still inside the lookup, and c still the mapping (batch_run
+		 * finished every item), so its proc slot may be written. */
+		if (done == n &&
+		    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
+			publish(kv, c,
+				atomic_load_explicit(&r->hits, memory_order_relaxed),
+				atomic_load_explicit(&r->misses,
+						     memory_order_relaxed));
+	}
 	reader_leave(r);
 	if (done == n)
 		return SHMKV_OK;

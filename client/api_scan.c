@@ -158,7 +158,7 @@ static enum shmkv_status scan_table(shmkv *kv, const struct scan_want *w,
 		struct table_part_ref pr;
 
 		table_part_resolve_index(t, p, &pr);
-		for (uint32_t b = 0; b < t->hdr->nbuckets && !stop; b++) {
+		for (uint32_t b = 0; b < t->nbuckets && !stop; b++) {
 			if (read_chain(&pr, b, w, &sb) < 0) {
 				st = api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
 				stop = true;

@@ -194,6 +194,7 @@ int cache_adopt_proc(struct cache *c, uint32_t slot)
 	if (slot >= c->nprocs)
 		return -ERANGE;
 	c->self = slot;
+	c->self_proc = proc_get(c->procs, c->nprocs, slot);
 	struct lwlock_owner owner = {
 		.ctl_base = c->seg.ctl,
 		.ctl_size = c->seg.ctl_size,
@@ -224,6 +225,7 @@ void cache_release_proc(struct cache *c)
 		return;
 	proc_release(c->procs, c->nprocs, c->self);
 	c->self = PROC_NONE;
+	c->self_proc = NULL;
 }
 
 /* cache_destroy - release the slot, unmap both parts, close their fds. */

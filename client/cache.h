@@ -43,6 +43,9 @@ struct cache {
 	struct proc_array *procs;
 	uint32_t nprocs;
 	uint32_t self; /* PROC_NONE until a slot is claimed */
+	/* proc_get of self, resolved once by cache_adopt_proc (a lookup
+	 * counts into it); NULL without a slot. */
+	struct proc *self_proc;
 	struct table table;
 };
 

@@ -114,6 +114,10 @@ int table_layout_size(const struct table_config *cfg, uint64_t *data_bytes,
 	return 0;
 }
 
+/*
+ * The handle's copies of the geometry (struct table); the caller has
+ * checked that every partition lies at its stride from the first.
+ */
 static void handle_init(struct table *t, struct segment *seg,
 			struct table_header *hdr, uint64_t ctl_off)
 {
@@ -128,6 +132,16 @@ static void handle_init(struct table *t, struct segment *seg,
 	t->pctl = (union table_partition_ctl *)(seg->ctl + ctl_off);
 	t->npartitions = hdr->npartitions;
 	t->partition_shift = 64 - bits;
+	t->nbuckets = hdr->nbuckets;
+	t->nbuckets_total = hdr->nbuckets + hdr->noverflow;
+	t->chain_max = hdr->noverflow + 1;
+	t->arena_size = hdr->arena_size;
+	t->bucket_bytes = (uint64_t)t->nbuckets_total *
+			  sizeof(struct table_bucket);
+	t->part_stride = t->bucket_bytes + hdr->arena_size;
+	t->part_base = seg->data + t->parts[0].buckets_offset;
+	t->used_base = seg->ctl + hdr->used_offset;
+	t->used_stride = hdr->used_stride;
 }
 
 /*
@@ -175,15 +189,22 @@ int table_create(struct table *t, struct segment *seg,
 	atomic_init(&hdr->flush_cas, 0);
 	atomic_init(&hdr->flush_at, 0);
 
+	struct table_partition *parts = (struct table_partition *)
+		((unsigned char *)hdr + align64(sizeof(struct table_header)));
+
+	for (uint32_t p = 0; p < l.npartitions; p++) {
+		uint64_t base = data_off + l.head_bytes + p * l.part_bytes;
+
+		parts[p].buckets_offset = base;
+		parts[p].arena_offset = base + l.bucket_bytes;
+	}
 	handle_init(t, seg, hdr, ctl_off);
 	for (uint32_t p = 0; p < l.npartitions; p++) {
 		struct table_partition *part = &t->parts[p];
-		uint64_t base = data_off + l.head_bytes + p * l.part_bytes;
-		struct table_bucket *b = segment_ptr(seg, SEGMENT_DATA, base,
+		struct table_bucket *b = segment_ptr(seg, SEGMENT_DATA,
+						     part->buckets_offset,
 						     l.bucket_bytes);
 
-		part->buckets_offset = base;
-		part->arena_offset = base + l.bucket_bytes;
 		/* Thread the overflow buckets into the free list. */
 		for (uint32_t i = 0; i < l.noverflow; i++) {
 			uint32_t index = l.nbuckets + i;
@@ -242,17 +263,30 @@ int table_open(struct table *t, struct segment *seg)
 			(uint64_t)l.npartitions * sizeof(struct table_partition))
 		return -EPROTO;
 
-	handle_init(t, seg, hdr, ctl_off);
-	for (uint32_t p = 0; p < l.npartitions; p++) {
-		const struct table_partition *tp = &t->parts[p];
+	/* The ring must hold an item header and its refs must reach all of
+	 * it, which the lookups' single bound checks rely on. */
+	if (hdr->arena_size < sizeof(struct table_item) ||
+	    hdr->arena_size / TABLE_REF_UNIT > UINT32_MAX)
+		return -EPROTO;
+	/* Every partition at its stride from the first, as table_create lays
+	 * them out: the handle keeps only the first and the stride. */
+	const struct table_partition *parts = (const struct table_partition *)
+		((const unsigned char *)hdr + align64(sizeof(struct table_header)));
+	uint64_t first = parts[0].buckets_offset;
+	uint64_t stride = l.bucket_bytes + hdr->arena_size;
 
-		if (tp->buckets_offset < data_off ||
+	for (uint32_t p = 0; p < l.npartitions; p++) {
+		const struct table_partition *tp = &parts[p];
+
+		if (first < data_off ||
+		    tp->buckets_offset != first + (uint64_t)p * stride ||
 		    tp->arena_offset != tp->buckets_offset + l.bucket_bytes ||
 		    segment_ptr(seg, SEGMENT_DATA, tp->buckets_offset,
 				l.bucket_bytes + hdr->arena_size) == NULL ||
 		    tp->arena_offset + hdr->arena_size > data_off + data_size)
 			return -EPROTO;
 	}
+	handle_init(t, seg, hdr, ctl_off);
 	return 0;
 }
 
@@ -315,7 +349,7 @@ static uint64_t flush_cut(struct table *t, uint32_t now)
 void table_part_resolve_index(struct table *t, uint32_t index,
 			      struct table_part_ref *pr)
 {
-	const struct table_header *hdr = t->hdr;
+	unsigned char *base = t->part_base + (uint64_t)index * t->part_stride;
 
 	pr->now = segment_clock(t->seg);
 	pr->flush_cas = flush_cut(t, pr->now);
@@ -323,13 +357,12 @@ void table_part_resolve_index(struct table *t, uint32_t index,
 	pr->index = index;
 	pr->part = &t->parts[index];
 	pr->ctl = &t->pctl[index];
-	pr->buckets = (struct table_bucket *)(t->seg->data +
-					      pr->part->buckets_offset);
-	pr->arena = t->seg->data + pr->part->arena_offset;
-	pr->arena_size = hdr->arena_size;
-	pr->nbuckets_total = hdr->nbuckets + hdr->noverflow;
-	pr->used = (_Atomic uint16_t *)(t->seg->ctl + hdr->used_offset +
-					(uint64_t)index * hdr->used_stride);
+	pr->buckets = (struct table_bucket *)base;
+	pr->arena = base + t->bucket_bytes;
+	pr->arena_size = t->arena_size;
+	pr->nbuckets_total = t->nbuckets_total;
+	pr->used = (_Atomic uint16_t *)(t->used_base +
+					(uint64_t)index * t->used_stride);
 }
 
 void table_part_resolve(struct table *t, uint64_t hash,
@@ -341,46 +374,6 @@ void table_part_resolve(struct table *t, uint64_t hash,
 uint64_t table_hash(const void *key, size_t key_len)
 {
 	return XXH3_64bits(key, key_len);
-}
-
-void table_prefetch_bucket(const struct table *t, uint64_t hash)
-{
-	uint32_t index = table_partition_of(t, hash);
-	const struct table_partition *part = &t->parts[index];
-	uint32_t b = table_bucket_of(t->hdr, hash);
-
-	/* Only address arithmetic: a prefetch of a bad address is dropped by
-	 * the CPU, never a fault. */
-	__builtin_prefetch(t->seg->data + part->buckets_offset +
-			   (uint64_t)b * sizeof(struct table_bucket));
-	/* And the bucket's CLOCK bits, which a hit reads too. */
-	__builtin_prefetch(t->seg->ctl + t->hdr->used_offset +
-			   (uint64_t)index * t->hdr->used_stride +
-			   (uint64_t)b * sizeof(uint16_t));
-}
-
-void table_prefetch_items(const struct table *t, uint64_t hash)
-{
-	uint32_t index = table_partition_of(t, hash);
-	const struct table_partition *part = &t->parts[index];
-	uint32_t b = table_bucket_of(t->hdr, hash);
-	const struct table_bucket *bucket = (const struct table_bucket *)
-		(t->seg->data + part->buckets_offset +
-		 (uint64_t)b * sizeof(struct table_bucket));
-	const unsigned char *arena = t->seg->data + part->arena_offset;
-	uint16_t tag = bucket_tag(hash);
-
-	/* Racy reads of the bucket are fine: at worst a useless prefetch.
-	 * The ref is checked so the address stays inside the ring. */
-	for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++) {
-		uint64_t off = (uint64_t)bucket->refs[s] * TABLE_REF_UNIT;
-
-		if (bucket->tags[s] != tag || off + 128 > t->hdr->arena_size)
-			continue;
-		__builtin_prefetch(arena + off);
-		__builtin_prefetch(arena + off + 64);
-		__builtin_prefetch(arena + off + 128);
-	}
 }
 
 /*

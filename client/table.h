@@ -30,8 +30,8 @@
  *     stats and walks): the LWLock held shared, or exclusive when the
  *     options change the item; it always succeeds, and it may update the
  *     item's access state.  Any process with a proc slot may take it.
- *   - the lock-free read (table_get_lockfree, and client/api_scan.c's
- *     walk): read the sequence word, read and copy, read the word again,
+ *   - the lock-free read (table_get_lockfree, table_get_many_lockfree,
+ *     in table_read.c, and client/api_scan.c's walk): read the sequence word, read and copy, read the word again,
  *     and keep the copy only if it is the same even number: no writer ran
  *     meanwhile.  It writes no shared memory but the CLOCK bit, follows
  *     only bounds-checked offsets while it may be racing a writer, and
@@ -47,6 +47,7 @@
  *   table_set_owner       which proc slot this process locks as
  *   table_get             lookup, copy out; gat/touch/mg options
  *   table_get_into        the same, the copy's destination chosen on a hit
+ *   table_get_lockfree, table_get_many_lockfree   the lock-free read
  *   table_store           set/add/replace/append/prepend/cas; ms options
  *   table_delete          delete; md options
  *   table_arith           incr/decr; ma options
@@ -198,6 +199,23 @@ struct table {
 	union table_partition_ctl *pctl;    /* control part */
 	uint32_t npartitions;
 	uint32_t partition_shift;           /* hash >> shift = partition */
+	/*
+	 * The geometry, copied from the header and checked against the
+	 * regions once, by table_create or table_open: every operation
+	 * derives its partition's addresses from these, never from the
+	 * shared fields again.  Partition p's buckets start at
+	 * part_base + p * part_stride, its ring bucket_bytes later, its used
+	 * bits at used_base + p * used_stride.
+	 */
+	uint32_t nbuckets;                  /* primary buckets per partition */
+	uint32_t nbuckets_total;            /* with the overflow buckets */
+	uint32_t chain_max;                 /* buckets a chain can have */
+	uint64_t arena_size;                /* ring bytes per partition */
+	uint64_t bucket_bytes;
+	uint64_t part_stride;
+	unsigned char *part_base;           /* data part */
+	unsigned char *used_base;           /* control part */
+	uint64_t used_stride;
 	struct lwlock_owner owner;
 	/* memcached's -M: a store that would evict a live item fails with
 	 * TABLE_NO_MEMORY instead (expired and dead items are still reused). */
@@ -232,17 +250,9 @@ enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
 			    size_t cap, struct table_item_info *info);
 
-/*
- * Batches: hash each key once, warm its bucket (table_prefetch_bucket) a
- * few keys ahead, then, once that line has arrived, the items whose tags
- * match in it (table_prefetch_items), then look it up with the hash it
- * already has (table_get_hashed).  The three stages for different keys
- * overlap, so a batch pays for memory latency about once, not twice a key.
- * The prefetches take no lock and only read bounds-checked addresses.
- */
+/* table_hash - the key's XXH3_64: its top bits pick the partition, its
+ * low bits the bucket, bits 32-47 the tag. */
 uint64_t table_hash(const void *key, size_t key_len);
-void table_prefetch_bucket(const struct table *t, uint64_t hash);
-void table_prefetch_items(const struct table *t, uint64_t hash);
 enum table_status table_get_hashed(struct table *t, uint64_t hash,
 				   const void *key, size_t key_len,
 				   const struct table_get_opts *opts, void *buf,
@@ -250,15 +260,37 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 
 /*
  * table_get_lockfree - table_get_hashed's read without any lock, for a
- * reader that must not take one (a client program's lookup): true with
- * *st set when it got a result no writer raced; false after a few reads
- * that each raced a writer, when the caller must read with a lock
- * (table_get_hashed) instead.  Takes no lock and writes no shared memory
- * but the slot's CLOCK bit (a plain store).  info must not be NULL.
+ * reader that must not take one (a client program's lookup), and lean: it
+ * reports only what a get returns.  The caller fills hash (table_hash of
+ * the key), key, key_len, buf and cap (buf may be NULL: no copy); on
+ * TABLE_OK and TABLE_TOO_SMALL it sets cas, value_len and flags (and
+ * copies the value on TABLE_OK).  Returns a table_status, or -EAGAIN after
+ * a few reads that each raced a writer, when the caller must read with a
+ * lock (table_get_hashed) instead.  Takes no lock and writes no shared
+ * memory but the slot's CLOCK bit (a plain store); buf may have been
+ * written even when it does not return TABLE_OK.
  */
-bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
-			size_t key_len, void *buf, size_t cap,
-			struct table_item_info *info, enum table_status *st);
+struct table_read {
+	uint64_t hash;
+	const void *key;
+	size_t key_len;
+	void *buf;
+	size_t cap;
+	uint64_t cas;            /* out */
+	uint32_t value_len;      /* out */
+	uint32_t flags;          /* out */
+};
+int table_get_lockfree(const struct table *t, struct table_read *rd);
+
+/*
+ * table_get_many_lockfree - table_get_lockfree for rd[0..n), st[i] each
+ * one's result, with the memory latency of different keys overlapped
+ * (table_read.c).  It computes each rd[i].hash itself; the keys need not
+ * be valid (st[i] = TABLE_BAD_KEY), and the caller reads those that got
+ * -EAGAIN with the lock.
+ */
+void table_get_many_lockfree(const struct table *t, struct table_read *rd,
+			     int *st, size_t n);
 
 /*
  * table_get_into - the lookup itself, with the copy's destination chosen
@@ -267,9 +299,8 @@ bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
  * info->value_len bytes, or NULL (the lookup then returns TABLE_TOO_SMALL
  * and copies nothing).  A reply can thus put its header and the value in
  * place with one lookup and one copy whatever the value's size.  reserve
- * runs under the partition lock, so it must be short and take no lock;
- * table_get_lockfree's fixed buffer may be filled again when its read is
- * retried.  sink may be NULL.
+ * runs under the partition lock, so it must be short and take no lock.
+ * sink may be NULL.
  */
 struct table_value_sink {
 	void *(*reserve)(void *arg, const struct table_item_info *info);

@@ -25,6 +25,9 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "lwlock.h"
 #include "table.h"
@@ -34,6 +37,11 @@
 #define TABLE_ITEM_ALIGN 4u
 #define TABLE_REF_UNIT 4u     /* item refs count 4-byte units of the ring */
 #define TABLE_MAX_PARTITIONS 65536u
+/* How much of an item a batch warms before it looks it up: header, a
+ * 32-byte key and a 100-byte value, the benchmarks' and a typical size. */
+#define TABLE_PREFETCH_ITEM_BYTES 160u
+_Static_assert(TABLE_PREFETCH_ITEM_BYTES > 128 &&
+	       TABLE_PREFETCH_ITEM_BYTES <= 192, "batch_warm_items: 4 lines");
 
 /* item state: a kind in the low bits, flags above */
 #define ITEM_KIND_MASK 0x03u
@@ -57,10 +65,13 @@ struct table_header {
 	uint64_t ctl_offset;        /* control part: table_partition_ctl[P] */
 	uint64_t used_offset;       /* control part: used bits, per partition */
 	uint64_t used_stride;       /* bytes of used bits per partition */
-	_Atomic uint64_t next_cas;
 	_Atomic uint64_t flush_cas; /* items with cas <= flush_cas are flushed */
 	_Atomic uint32_t flush_at;  /* a delayed flush pending at this time */
 	uint32_t reserved;
+	/* On a line of its own: every store bumps it, while every lookup
+	 * reads flush_cas and flush_at, which would otherwise miss after
+	 * each store of any process. */
+	_Alignas(64) _Atomic uint64_t next_cas;
 };
 
 /* One partition's bookkeeping in the data part; written under its lock
@@ -200,19 +211,75 @@ static inline void item_set_state_flag(struct table_item *it, uint8_t flag)
 	__atomic_fetch_or(&it->state, flag, __ATOMIC_RELAXED);
 }
 
-/* The partition a hash picks: its top bits. */
+/* The partition a hash picks: its top bits.  With P = 2^k partitions,
+ * (hash >> 32) * P >> 32 is hash >> (64 - k), without the shift by 64
+ * that P = 1 would need (undefined in C) or a branch around it. */
 static inline uint32_t table_partition_of(const struct table *t,
 					  uint64_t hash)
 {
-	return t->partition_shift >= 64 ? 0
-	       : (uint32_t)(hash >> t->partition_shift);
+	return (uint32_t)(((hash >> 32) * t->npartitions) >> 32);
 }
 
-/* The primary bucket a hash picks: multiply-shift, so any count works. */
-static inline uint32_t table_bucket_of(const struct table_header *hdr,
-				       uint64_t hash)
+/* The primary bucket a hash picks: multiply-shift, so any count works;
+ * always below t->nbuckets. */
+static inline uint32_t table_bucket_of(const struct table *t, uint64_t hash)
 {
-	return (uint32_t)(((uint64_t)(uint32_t)hash * hdr->nbuckets) >> 32);
+	return (uint32_t)(((uint64_t)(uint32_t)hash * t->nbuckets) >> 32);
+}
+
+/* The most buckets a chain can have: its primary and every overflow one.
+ * A walk stops there, so a corrupt link cannot loop it. */
+static inline uint32_t table_chain_max(const struct table *t)
+{
+	return t->chain_max;
+}
+
+/* bucket_tag - the 16 hash bits kept in a bucket slot; never 0 (= empty). */
+static inline uint16_t bucket_tag(uint64_t hash)
+{
+	uint16_t tag = (uint16_t)(hash >> 32);
+
+	return tag ? tag : 1;
+}
+
+/*
+ * bucket_tag_matches - which slots of b hold tag: bit 2s (and 2s+1) for
+ * slot s, so bucket_slot_of_match turns the lowest set bit into a slot.
+ * Two 16-byte compares cover the ten tags (bytes 0-15 and 4-19, both inside
+ * the bucket), with no branch per slot; the scalar loop builds the same
+ * mask elsewhere.  The tags may be changing under a lock-free reader: a
+ * torn mask only sends it to a slot it checks like any other.
+ */
+static inline uint32_t bucket_tag_matches(const struct table_bucket *b,
+					  uint16_t tag)
+{
+#if defined(__SSE2__)
+	__m128i want = _mm_set1_epi16((short)tag);
+	__m128i lo = _mm_loadu_si128((const __m128i *)(const void *)b->tags);
+	__m128i hi = _mm_loadu_si128((const __m128i *)(const void *)
+				     (b->tags + 2));
+	uint32_t mlo = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(lo, want));
+	uint32_t mhi = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(hi, want));
+
+	return mlo | (mhi << 4);
+#else
+	uint32_t m = 0;
+
+	for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++)
+		m |= (uint32_t)(b->tags[s] == tag) << (2 * s);
+	return m | (m << 1);
+#endif
+}
+
+static inline uint32_t bucket_slot_of_match(uint32_t m)
+{
+	return (uint32_t)__builtin_ctz(m) / 2;
+}
+
+/* Drop the lowest match (both of its bits) from a bucket_tag_matches mask. */
+static inline uint32_t bucket_next_match(uint32_t m)
+{
+	return m & ~(3u << (__builtin_ctz(m) & ~1u));
 }
 
 /* Does [at, at+len) lie inside the partition's ring? */
@@ -257,7 +324,6 @@ void bucket_unlink(struct table_part_ref *pr, struct table_slot where,
 void bucket_replace(struct table_part_ref *pr, struct table_slot where,
 		  struct table_item *old, uint64_t offset);
 void bucket_mark_used(const struct table_part_ref *pr, struct table_slot where);
-uint16_t bucket_tag(uint64_t hash);
 uint32_t bucket_index(const struct table_part_ref *pr, uint64_t hash);
 
 #endif

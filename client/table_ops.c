@@ -215,80 +215,6 @@ static enum table_status sink_copy(const struct table_value_sink *sink,
 	return TABLE_OK;
 }
 
-/*
- * A lookup that takes no lock, for client programs: read the partition's
- * sequence word, look up and copy, and accept the result only if the word
- * is the same even number afterwards, i.e. no writer ran in between.  A
- * writer holds the partition exclusive and makes the word odd for the
- * whole of its change (table_part_lock/unlock), so an accepted copy is one
- * no writer touched.  While racing a writer this code may read anything:
- * every offset and length it follows is bounds-checked by bucket_find and
- * ring_item, and what it copies is thrown away.
- *
- * NOTE: the LWLock taken shared would do too, but costs two atomic
- * read-modify-writes on a line every reader of the partition shares, and a
- * client killed inside it would block writers until the supervisor
- * recovers the lock.  The sequence check costs two plain loads.  After
- * OPTIMISTIC_TRIES failures (a partition under a storm of writes) it gives
- * up and the caller reads with the lock (table_get_lockfree's contract),
- * so a reader cannot starve.
- *
- * Returns true with *st set when it succeeded.
- */
-#define OPTIMISTIC_TRIES 8
-
-static bool get_optimistic(struct table_part_ref *pr, uint64_t hash,
-			   const void *key, size_t key_len,
-			   const struct table_get_opts *opts,
-			   const struct table_value_sink *sink,
-			   struct table_item_info *info, enum table_status *st)
-{
-	for (int tries = 0; tries < OPTIMISTIC_TRIES; tries++) {
-		struct table_slot where;
-		struct table_item *it;
-		uint32_t before, after;
-		bool hit;
-
-		/* Acquire pairs with table_part_unlock's release store: what
-		 * the last writer wrote is visible before we read it. */
-		before = atomic_load_explicit(&pr->part->seq,
-					      memory_order_acquire);
-		if (before & 1u)
-			continue;
-		hit = find_alive(pr, hash, key, key_len, &where, &it);
-		memset(info, 0, sizeof(*info));
-		*st = TABLE_NOT_FOUND;
-		if (hit) {
-			/* The value sits after the key we matched; its length
-			 * is the copy in info, checked against the ring here
-			 * because a racing writer may have changed the header
-			 * since ring_item checked it. */
-			const unsigned char *value = item_key(it) + key_len;
-
-			info_fill(pr, it, info);
-			*st = TABLE_OK;
-			if (!ring_range_ok(pr, value, info->value_len))
-				continue;
-			if (sink != NULL)
-				*st = sink_copy(sink, info, value);
-		}
-		/* Orders the reads above before the re-check; pairs with the
-		 * release fence in table_part_lock, which orders a writer's
-		 * odd store before its changes. */
-		atomic_thread_fence(memory_order_acquire);
-		after = atomic_load_explicit(&pr->part->seq,
-					     memory_order_relaxed);
-		if (after != before)
-			continue;
-		if (hit && (opts == NULL || !opts->no_bump))
-			bucket_mark_used(pr, where);
-		if (hit)
-			info->token_sent = (item_state(it) & ITEM_TOKEN_SENT) != 0;
-		return true;
-	}
-	return false;
-}
-
 /* fixed_reserve - a caller's buffer of fixed size: room, or none. */
 static void *fixed_reserve(void *arg, const struct table_item_info *info)
 {
@@ -315,24 +241,6 @@ enum table_status table_get_hashed(struct table *t, uint64_t hash,
 
 	return table_get_into(t, hash, key, key_len, opts,
 			      buf != NULL ? &sink : NULL, info);
-}
-
-bool table_get_lockfree(struct table *t, uint64_t hash, const void *key,
-			size_t key_len, void *buf, size_t cap,
-			struct table_item_info *info, enum table_status *st)
-{
-	struct table_fixed_buf fb = { buf, cap };
-	struct table_value_sink sink = { fixed_reserve, &fb };
-	struct table_part_ref pr;
-
-	if (!key_ok(key_len)) {
-		memset(info, 0, sizeof(*info));
-		*st = TABLE_BAD_KEY;
-		return true;
-	}
-	table_part_resolve(t, hash, &pr);
-	return get_optimistic(&pr, hash, key, key_len, NULL,
-			      buf != NULL ? &sink : NULL, info, st);
 }
 
 enum table_status table_get_into(struct table *t, uint64_t hash,

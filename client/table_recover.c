@@ -60,18 +60,16 @@ int table_partition_of_lock(const struct table *t, uint32_t offset,
 int table_partition_reset(struct table *t, uint32_t p)
 {
 	struct table_part_ref pr;
-	const struct table_header *hdr;
 	uint64_t bucket_bytes;
 
 	if (p >= t->npartitions || t->hdr == NULL || !t->seg->writable)
 		return -EINVAL;
-	hdr = t->hdr;
 	table_part_resolve_index(t, p, &pr);
 	bucket_bytes = (uint64_t)pr.nbuckets_total * sizeof(struct table_bucket);
 	if (segment_ptr(t->seg, SEGMENT_DATA, pr.part->buckets_offset,
 			bucket_bytes) == NULL ||
-	    segment_ptr(t->seg, SEGMENT_CTL, hdr->used_offset +
-			(uint64_t)p * hdr->used_stride,
+	    segment_ptr(t->seg, SEGMENT_CTL, (uint64_t)((unsigned char *)pr.used -
+						      t->seg->ctl),
 			(uint64_t)pr.nbuckets_total * sizeof(uint16_t)) == NULL)
 		return -EFAULT;
 
@@ -80,12 +78,10 @@ int table_partition_reset(struct table *t, uint32_t p)
 	table_writer_begin(pr.part);
 
 	memset(pr.buckets, 0, bucket_bytes);
-	for (uint32_t i = 0; i < hdr->noverflow; i++) {
-		uint32_t index = hdr->nbuckets + i;
-
-		pr.buckets[index].next = i + 1 < hdr->noverflow ? index + 2 : 0;
-	}
-	pr.part->free_overflow = hdr->nbuckets + 1;
+	for (uint32_t index = t->nbuckets; index < t->nbuckets_total; index++)
+		pr.buckets[index].next = index + 1 < t->nbuckets_total ? index + 2
+								    : 0;
+	pr.part->free_overflow = t->nbuckets + 1;
 	for (uint32_t i = 0; i < pr.nbuckets_total; i++)
 		atomic_store_explicit(&pr.used[i], 0, memory_order_relaxed);
 	pr.part->head = 0;

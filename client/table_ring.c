@@ -26,7 +26,7 @@
  *
  * Interface routines (table_internal.h): bucket_find, ring_item_alive,
  * ring_alloc, bucket_link, bucket_unlink, bucket_replace, bucket_mark_used,
- * bucket_tag, bucket_index, ring_item.
+ * bucket_index, ring_item (bucket_tag is inline, in table_internal.h).
  */
 #include <errno.h>
 #include <string.h>
@@ -39,18 +39,10 @@
 /* Dead space, as a fraction of the ring, that makes live items move. */
 #define RING_COMPACT_FRACTION 8u
 
-/* bucket_tag - the 16 hash bits kept in a bucket slot; never 0 (= empty). */
-uint16_t bucket_tag(uint64_t hash)
-{
-	uint16_t tag = (uint16_t)(hash >> 32);
-
-	return tag ? tag : 1;
-}
-
 /* bucket_index - the primary bucket; multiply-shift so any count works. */
 uint32_t bucket_index(const struct table_part_ref *pr, uint64_t hash)
 {
-	return table_bucket_of(pr->t->hdr, hash);
+	return table_bucket_of(pr->t, hash);
 }
 
 /*
@@ -139,7 +131,7 @@ static int chain_find(const struct table_part_ref *pr, uint64_t hash,
 	uint16_t tag = bucket_tag(hash);
 	uint32_t index = bucket_index(pr, hash);
 
-	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
+	for (uint32_t hops = 0; hops < table_chain_max(pr->t); hops++) {
 		const struct table_bucket *b = bucket_at(pr, index);
 
 		if (b == NULL)
@@ -242,12 +234,12 @@ static void overflow_recycle(struct table_part_ref *pr, uint64_t hash,
 	struct table_bucket *b = &pr->buckets[index];
 	uint32_t prev = bucket_index(pr, hash);
 
-	if (index < pr->t->hdr->nbuckets)
+	if (index < pr->t->nbuckets)
 		return;
 	for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++)
 		if (b->tags[s] != 0)
 			return;
-	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
+	for (uint32_t hops = 0; hops < table_chain_max(pr->t); hops++) {
 		struct table_bucket *pb = bucket_at(pr, prev);
 
 		if (pb == NULL)
@@ -569,7 +561,7 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 	table_assert_writer(pr);
 	struct table_bucket *last = NULL;
 
-	for (uint32_t hops = 0; hops <= pr->t->hdr->noverflow; hops++) {
+	for (uint32_t hops = 0; hops < table_chain_max(pr->t); hops++) {
 		struct table_bucket *b = bucket_at(pr, index);
 
 		if (b == NULL)

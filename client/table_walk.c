@@ -17,12 +17,6 @@
 
 #include "table_internal.h"
 
-/* A chain longer than every overflow bucket is corrupt; stop there. */
-static uint32_t chain_limit(const struct table_part_ref *pr)
-{
-	return pr->nbuckets_total;
-}
-
 static void visit_bucket(const struct table_part_ref *pr,
 			 const struct table_bucket *b, table_walk_fn fn,
 			 void *arg)
@@ -55,7 +49,7 @@ static void visit_bucket(const struct table_part_ref *pr,
 
 uint32_t table_walk_buckets(const struct table *t)
 {
-	return t->hdr->nbuckets;
+	return t->nbuckets;
 }
 
 uint32_t table_walk(struct table *t, uint32_t p, uint32_t from, uint32_t n,
@@ -64,9 +58,11 @@ uint32_t table_walk(struct table *t, uint32_t p, uint32_t from, uint32_t n,
 	struct table_part_ref pr;
 	uint32_t end, i;
 
-	if (p >= t->npartitions || from >= t->hdr->nbuckets)
-		return t->hdr->nbuckets;
-	end = n > t->hdr->nbuckets - from ? t->hdr->nbuckets : from + n;
+	/* The bound is the handle's validated copy, never the header's
+	 * field: buckets past it are not known to be mapped. */
+	if (p >= t->npartitions || from >= t->nbuckets)
+		return t->nbuckets;
+	end = n > t->nbuckets - from ? t->nbuckets : from + n;
 	table_part_resolve_index(t, p, &pr);
 	table_part_lock(&pr, LW_SHARED);
 	for (i = from; i < end; i++) {
@@ -77,7 +73,7 @@ uint32_t table_walk(struct table *t, uint32_t p, uint32_t from, uint32_t n,
 
 			visit_bucket(&pr, bucket, fn, arg);
 			if (bucket->next == 0 || bucket->next > pr.nbuckets_total ||
-			    ++hops > chain_limit(&pr))
+			    ++hops >= table_chain_max(t))
 				break;
 			b = bucket->next - 1;
 		}

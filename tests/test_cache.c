@@ -283,13 +283,14 @@ static int attach_child(int data_fd, int ctl_fd, int to_parent, int from_parent)
 	if (segment_clock(&a.seg) != T0 + 1)
 		return 12;
 	/* Read directly from the read-only data part, without a lock. */
-	enum table_status st = TABLE_BAD_KEY;
+	struct table_read rd = { .hash = table_hash("shared", 6),
+				 .key = "shared", .key_len = 6,
+				 .buf = buf, .cap = sizeof(buf) };
 
-	if (!table_get_lockfree(&a.table, table_hash("shared", 6), "shared", 6,
-				buf, sizeof(buf), &info, &st) || st != TABLE_OK)
+	if (table_get_lockfree(&a.table, &rd) != TABLE_OK)
 		return 13;
-	if (info.value_len != 11 || memcmp(buf, "from parent", 11) != 0 ||
-	    info.flags != 5)
+	if (rd.value_len != 11 || memcmp(buf, "from parent", 11) != 0 ||
+	    rd.flags != 5)
 		return 14;
 	if (table_get(&a.table, "expired", 7, NULL, buf, sizeof(buf), &info) !=
 	    TABLE_NOT_FOUND)

@@ -179,6 +179,55 @@ static void test_get_many_mixed(void **state)
 	shmkv_close(kv);
 }
 
+/* get_many of 70 keys (the library reads them in chunks of 32): every
+ * item answered, a bad key inside a chunk costs only its own item. */
+static void test_get_many_past_one_chunk(void **state)
+{
+	enum { N = 70 };
+	struct server *s = *state;
+	struct shmkv_item items[N];
+	char keys[N][16], bufs[N][32], head[64], val[32];
+	int fd = fix_tcp(s);
+
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "chunk-%d", i);
+		if (i % 5 == 4)
+			continue;
+		snprintf(val, sizeof(val), "v%d", i);
+		snprintf(head, sizeof(head), "set %s %d 0 %zu", keys[i], i,
+			 strlen(val));
+		fix_tcp_store(fd, head, val, "STORED");
+	}
+	close(fd);
+
+	shmkv *kv = fix_open(s);
+	for (int i = 0; i < N; i++)
+		items[i] = (struct shmkv_item){ .key = keys[i],
+						.key_len = strlen(keys[i]),
+						.buf = bufs[i], .cap = sizeof(bufs[i]),
+						.status = SHMKV_PROTOCOL };
+	items[40].key_len = 0;
+	assert_int_equal(shmkv_get_many(kv, items, N), SHMKV_OK);
+	for (int i = 0; i < N; i++) {
+		snprintf(val, sizeof(val), "v%d", i);
+		if (i == 40) {
+			assert_int_equal(items[i].status, SHMKV_BAD_KEY);
+		} else if (i % 5 == 4) {
+			assert_int_equal(items[i].status, SHMKV_NOT_FOUND);
+		} else {
+			assert_int_equal(items[i].status, SHMKV_OK);
+			assert_int_equal(items[i].value_len, strlen(val));
+			assert_memory_equal(items[i].buf, val, strlen(val));
+			assert_int_equal(items[i].flags, (uint32_t)i);
+		}
+	}
+	struct shmkv_counters n;
+	shmkv_counters(kv, &n);
+	assert_int_equal(n.hits, N - N / 5 - 1);
+	assert_int_equal(n.misses, N / 5);
+	shmkv_close(kv);
+}
+
 /* The server's clock in the header decides expiry for direct reads too. */
 static void test_expiry_respected(void **state)
 {
@@ -625,28 +674,19 @@ static void test_counters_and_stats(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reads_what_tcp_wrote,
-						fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_get_alloc_and_too_small,
-						fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_get_many_mixed, fix_setup,
+		cmocka_unit_test_setup_teardown(test_reads_what_tcp_wrote, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_get_alloc_and_too_small, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_get_many_mixed, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_get_many_past_one_chunk, fix_setup,
 						fix_teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_respected,
-						fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_writes_through_library,
-						fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_nobody_is_refused,
-						fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_version_mismatch,
-						fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_server_restart, fix_setup,
-						fix_teardown),
-		cmocka_unit_test_setup_teardown(test_server_killed, fix_setup,
-						fix_teardown),
-		cmocka_unit_test_setup_teardown(test_data_part_is_read_only,
-						fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_counters_and_stats,
-						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_respected, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_writes_through_library, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_nobody_is_refused, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_version_mismatch, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_server_restart, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_server_killed, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_data_part_is_read_only, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_counters_and_stats, fix_setup, fix_teardown),
 	};
 
 	if (fix_server_path() == NULL) {

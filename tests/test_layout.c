@@ -257,9 +257,9 @@ static const struct layout_entry actual[] = {
 };
 
 /* The layout of version RECORDED_VERSION, as the test printed it. */
-#define RECORDED_VERSION 5u
+#define RECORDED_VERSION 6u
 static const struct layout_entry recorded[] = {
-#include "test_layout_v5.inc"
+#include "test_layout_v6.inc"
 };
 
 static void print_actual(void)

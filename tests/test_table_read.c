@@ -1,0 +1,297 @@
+/*
+ * test_table_read.c - the lock-free read (client/table_read.c) and the
+ * geometry it trusts (table_open's checks, struct table's copies)
+ *
+ * The lock-free read must answer exactly as the locked read does, for
+ * single keys and for batches, through overflow chains, for misses, short
+ * buffers, bad keys, expired and flushed items; it must give up rather than
+ * return what a writer is changing; and nothing that reads the table may
+ * take a bound from the shared header after table_open checked it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table_fixture.h"
+#include "table_internal.h"
+#include "table_walk.h"
+
+#define KEYS 3000
+#define BATCH 45 /* more than one chunk of the batch, not a multiple */
+
+static void key_of(int i, char *key, size_t cap)
+{
+	snprintf(key, cap, "read-key-%d", i);
+}
+
+static void value_of(int i, char *val, size_t cap)
+{
+	snprintf(val, cap, "value %d of a few bytes more", i * 7);
+}
+
+/* Every even key stored, every odd one missing; 0 with how many stored. */
+static int fill(struct table *t)
+{
+	char key[32], val[64];
+	int stored = 0;
+
+	for (int i = 0; i < KEYS; i += 2) {
+		key_of(i, key, sizeof(key));
+		value_of(i, val, sizeof(val));
+		assert_status(set_str(t, key, val, (uint32_t)i, 0), TABLE_OK);
+		stored++;
+	}
+	return stored;
+}
+
+/* Do some chains run through overflow buckets?  Else the test is weak. */
+static bool has_overflow_chain(const struct table *t)
+{
+	for (uint32_t p = 0; p < t->npartitions; p++) {
+		const struct table_bucket *b =
+			(const struct table_bucket *)(t->part_base +
+						      (uint64_t)p *
+							      t->part_stride);
+
+		for (uint32_t i = 0; i < t->nbuckets; i++)
+			if (b[i].next != 0)
+				return true;
+	}
+	return false;
+}
+
+static struct table_read read_of(const char *key, char *buf, size_t cap)
+{
+	return (struct table_read){ .hash = table_hash(key, strlen(key)),
+				    .key = key,
+				    .key_len = strlen(key),
+				    .buf = buf,
+				    .cap = cap };
+}
+
+/* The lock-free read agrees with the locked one on every key. */
+static void test_lockfree_matches_locked(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	char key[32], val[64], buf[64];
+	struct table_item_info info;
+
+	fill(t);
+	assert_true(has_overflow_chain(t));
+	assert_int_equal(stats(t).evictions, 0);
+	for (int i = 0; i < KEYS; i++) {
+		key_of(i, key, sizeof(key));
+		struct table_read rd = read_of(key, buf, sizeof(buf));
+		int st = table_get_lockfree(t, &rd);
+		enum table_status locked = table_get(t, key, strlen(key), NULL,
+						     NULL, 0, &info);
+
+		assert_int_equal(st, (int)locked);
+		if (i % 2) {
+			assert_int_equal(st, TABLE_NOT_FOUND);
+			continue;
+		}
+		value_of(i, val, sizeof(val));
+		assert_int_equal(st, TABLE_OK);
+		assert_int_equal(rd.value_len, strlen(val));
+		assert_memory_equal(buf, val, strlen(val));
+		assert_int_equal(rd.flags, (uint32_t)i);
+		assert_true(rd.cas == info.cas);
+	}
+}
+
+/* Short buffer, no buffer, bad keys: the same outcomes as table_get. */
+static void test_lockfree_edges(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	char buf[8], long_key[TABLE_KEY_MAX + 2];
+
+	assert_status(set_str(t, "edge", "0123456789", 3, 0), TABLE_OK);
+	struct table_read rd = read_of("edge", buf, 4);
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_TOO_SMALL);
+	assert_int_equal(rd.value_len, 10);
+	assert_int_equal(rd.flags, 3);
+	rd = read_of("edge", NULL, 0);
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_OK);
+	assert_int_equal(rd.value_len, 10);
+
+	rd = read_of("", buf, sizeof(buf));
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_BAD_KEY);
+	memset(long_key, 'k', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	rd = read_of(long_key, buf, sizeof(buf));
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_BAD_KEY);
+}
+
+/* Expired and flushed items are gone for the lock-free read too. */
+static void test_lockfree_expiry_and_flush(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	char buf[16];
+
+	assert_status(set_str(t, "soon", "s", 0, 10), TABLE_OK);
+	assert_status(set_str(t, "kept", "k", 0, 0), TABLE_OK);
+	struct table_read rd = read_of("soon", buf, sizeof(buf));
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_OK);
+	set_clock(state, T0 + 10);
+	rd = read_of("soon", buf, sizeof(buf));
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_NOT_FOUND);
+
+	/* A delayed flush counts from the second it is due, applied or not. */
+	table_flush(t, 5);
+	rd = read_of("kept", buf, sizeof(buf));
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_OK);
+	set_clock(state, T0 + 15);
+	rd = read_of("kept", buf, sizeof(buf));
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_NOT_FOUND);
+}
+
+/* A batch answers as single reads do, over several chunks and any order. */
+static void test_many_matches_single(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	static char keys[BATCH][32], bufs[BATCH][64], one[64];
+	struct table_read rd[BATCH];
+	int st[BATCH];
+
+	fill(t);
+	for (int round = 0; round < 20; round++) {
+		for (int j = 0; j < BATCH; j++) {
+			key_of((round * 131 + j * 17) % KEYS, keys[j],
+			       sizeof(keys[j]));
+			rd[j] = read_of(keys[j], bufs[j],
+					j == 5 ? 3 : sizeof(bufs[j]));
+			rd[j].hash = 0; /* the batch computes it */
+			st[j] = -1000;
+		}
+		rd[9].key_len = 0; /* a bad key in the middle */
+		table_get_many_lockfree(t, rd, st, BATCH);
+		for (int j = 0; j < BATCH; j++) {
+			struct table_read r1 = read_of(keys[j], one,
+						       j == 5 ? 3 : sizeof(one));
+
+			if (j == 9) {
+				assert_int_equal(st[j], TABLE_BAD_KEY);
+				continue;
+			}
+			assert_int_equal(st[j], table_get_lockfree(t, &r1));
+			assert_true(rd[j].hash == r1.hash);
+			if (st[j] != TABLE_OK)
+				continue;
+			assert_int_equal(rd[j].value_len, r1.value_len);
+			assert_memory_equal(bufs[j], one, r1.value_len);
+			assert_int_equal(rd[j].flags, r1.flags);
+		}
+	}
+}
+
+/* A writer inside its bracket: the read gives up instead of guessing, and
+ * reads again once the bracket closes. */
+static void test_lockfree_gives_up_while_a_writer_runs(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	char buf[16];
+	struct table_read rd = read_of("busy", buf, sizeof(buf));
+	uint32_t p = table_partition_of(t, rd.hash);
+	int st[1];
+
+	assert_status(set_str(t, "busy", "b", 0, 0), TABLE_OK);
+	table_writer_begin(&t->parts[p]);
+	assert_int_equal(table_get_lockfree(t, &rd), -EAGAIN);
+	table_get_many_lockfree(t, &rd, st, 1);
+	assert_int_equal(st[0], -EAGAIN);
+	table_writer_end(&t->parts[p]);
+	assert_int_equal(table_get_lockfree(t, &rd), TABLE_OK);
+}
+
+/* table_open refuses partitions off their stride and a ring too small for
+ * an item header: lookups derive every address from the first and the
+ * stride, and check a ref with one comparison. */
+static void test_open_checks_the_geometry(void **state)
+{
+	struct cache *c = *state;
+	struct table t2;
+
+	assert_int_equal(table_open(&t2, &c->seg), 0);
+	assert_true(t2.part_base == c->table.part_base &&
+		    t2.part_stride == c->table.part_stride &&
+		    t2.nbuckets == c->table.nbuckets);
+
+	c->table.parts[3].buckets_offset += 64;
+	c->table.parts[3].arena_offset += 64;
+	assert_int_equal(table_open(&t2, &c->seg), -EPROTO);
+	c->table.parts[3].buckets_offset -= 64;
+	c->table.parts[3].arena_offset -= 64;
+
+	uint64_t arena = c->table.hdr->arena_size;
+	c->table.hdr->arena_size = sizeof(struct table_item) - 4;
+	assert_int_equal(table_open(&t2, &c->seg), -EPROTO);
+	c->table.hdr->arena_size = arena;
+	assert_int_equal(table_open(&t2, &c->seg), 0);
+}
+
+struct walk_count {
+	uint64_t items;
+};
+
+static void count_item(void *arg, const struct table_walk_entry *e)
+{
+	(void)e;
+	((struct walk_count *)arg)->items++;
+}
+
+/* A header scribbled on after open cannot move the walk's bound: it stays
+ * the validated copy, so the walk never reads past the buckets. */
+static void test_walk_bound_is_the_validated_copy(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	struct walk_count before = { 0 }, after = { 0 };
+	uint32_t nb = t->nbuckets;
+	int stored = fill(t);
+
+	for (uint32_t p = 0; p < t->npartitions; p++)
+		assert_int_equal(table_walk(t, p, 0, UINT32_MAX, count_item,
+					    &before),
+				 nb);
+	assert_int_equal(before.items, stored);
+	t->hdr->nbuckets = nb * 16;
+	assert_int_equal(table_walk_buckets(t), nb);
+	for (uint32_t p = 0; p < t->npartitions; p++)
+		assert_int_equal(table_walk(t, p, 0, UINT32_MAX, count_item,
+					    &after),
+				 nb);
+	t->hdr->nbuckets = nb;
+	assert_int_equal(after.items, stored);
+}
+
+/* About eight items a primary bucket, as in a full cache, so that a good
+ * share of the chains run through overflow buckets. */
+static int setup_loaded(void **state)
+{
+	*state = cache_new(16 * MIB, 8, 64 * 1024, 11000);
+	return 0;
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_loaded, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_lockfree_matches_locked),
+		T(test_lockfree_edges),
+		T(test_lockfree_expiry_and_flush),
+		T(test_many_matches_single),
+		T(test_lockfree_gives_up_while_a_writer_runs),
+		T(test_open_checks_the_geometry),
+		T(test_walk_bound_is_the_validated_copy),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
