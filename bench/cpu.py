@@ -72,14 +72,20 @@ def nullserver(b, threads):
                       "memcached", b.tmp)
 
 
-def configurations(b):
+def configurations(b, huge):
+    """Every server to measure; with huge (pages reserved), shmkv also on
+    2 MiB pages, as it runs where they are reserved."""
     mem = b.a.memory
-    return [("do-nothing", "-t 1", lambda: nullserver(b, 1)),
-            ("do-nothing", "-t 2", lambda: nullserver(b, 2)),
-            ("memcached", "-t 1", lambda: b.memcached(1, mem)),
-            ("memcached", "-t 2", lambda: b.memcached(2, mem)),
-            ("shmkv", "-t 1", lambda: b.shmkv(1, mem)),
-            ("shmkv", "-t 2", lambda: b.shmkv(2, mem))]
+    confs = [("do-nothing", "-t 1", lambda: nullserver(b, 1)),
+             ("do-nothing", "-t 2", lambda: nullserver(b, 2)),
+             ("memcached", "-t 1", lambda: b.memcached(1, mem)),
+             ("memcached", "-t 2", lambda: b.memcached(2, mem)),
+             ("shmkv", "-t 1 (4 KiB pages)", lambda: b.shmkv(1, mem, huge="off")),
+             ("shmkv", "-t 2 (4 KiB pages)", lambda: b.shmkv(2, mem, huge="off"))]
+    if huge:
+        confs += [("shmkv", "-t 1 (2 MiB pages)", lambda: b.shmkv(1, mem, huge="on")),
+                  ("shmkv", "-t 2 (2 MiB pages)", lambda: b.shmkv(2, mem, huge="on"))]
+    return confs
 
 
 def measure_once(b, srv, system, config, depth):
@@ -97,10 +103,23 @@ def measure_once(b, srv, system, config, depth):
 
 
 def run_cpu(b, rounds):
-    """Every configuration at both depths, interleaved; medians per cell."""
+    """Every configuration at both depths, interleaved; medians per cell.
+    As root, 2 MiB pages are reserved for the run (and given back) so that
+    shmkv is measured on them too."""
+    reservation, why = run.reserve_huge_pages(b.a.memory * 2)
+    if reservation is None:
+        run.log("cpu: shmkv on 4 KiB pages only: " + why)
+    try:
+        return run_rounds(b, rounds, reservation is not None)
+    finally:
+        if reservation is not None:
+            run.restore_huge_pages(reservation)
+
+
+def run_rounds(b, rounds, huge):
     cells = {}
     for r in range(rounds):
-        for system, tflag, make in configurations(b):
+        for system, tflag, make in configurations(b, huge):
             try:
                 with make() as srv:
                     # The keys are stored once per start, outside the runs.
