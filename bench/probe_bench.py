@@ -80,7 +80,8 @@ def points_of(j, procs, pages, size=""):
                                   "%d wrong or missing values" % c["wrong"]))
             continue
         pts.append(run.point(system, cfg, ops=c["keys_per_sec"], ns=c["ns_per_key"],
-                             case=case, procs=procs, pages=pages + size))
+                             case=case, procs=procs, pages=pages + size,
+                             latency=j.get("dependent_load_ns") if case == "raw get" else None))
     return pts
 
 
@@ -171,6 +172,14 @@ def report(pts):
           "segment instead. Time per key is the throughput loop's (the clock is "
           "read once per 4096 keys); each figure is the median of the rounds, the four cases "
           "interleaved in every round.", ""]
+    for p in pts:
+        if p.get("latency") and p.get("procs") == 1:
+            L.append("- memory latency, %s pages: %.0f ns a load that waits for the one "
+                     "before (a random chase over a region of the raw table's size); a hit "
+                     "reads a bucket, then an item: two such loads, %.0f ns, unless the CPU "
+                     "overlaps one get's misses with the next's" % (
+                         p["pages"], p["latency"], 2 * p["latency"]))
+    L.append("")
     T = []
     for pages in ("2 MiB", "4 KiB"):
         one = find(pts, "shmkv_get", 1, pages)

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -175,6 +176,57 @@ static void table_map(struct raw_table *t, const struct options *o)
 	}
 	t->buckets = t->map;
 	t->ring = (unsigned char *)(t->buckets + t->nbuckets + t->noverflow);
+}
+
+/*
+ * dependent_load_ns - the machine's memory latency on the table's kind of
+ * pages: a chase through one random cycle of the cache lines of a region
+ * the table's size (at most 1 GiB), each load's address read by the one
+ * before.  A hit needs at least two such loads in a row (bucket, then
+ * item), so this says what time a single get can reach here at best.
+ */
+static volatile size_t chase_end;
+
+static double dependent_load_ns(const struct raw_table *t)
+{
+	size_t size = t->map_size < (1ul << 30) ? t->map_size : 1ul << 30;
+	size_t lines = size / 64, steps = 4000000, at = 0;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	struct timespec t0, t1;
+	uint64_t *m;
+	uint32_t *order;
+	struct rng rng;
+
+	if (strcmp(t->pages, "2 MiB") == 0)
+		flags |= MAP_HUGETLB;
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (m == MAP_FAILED)
+		return 0;
+	if (!(flags & MAP_HUGETLB))
+		madvise(m, size, MADV_NOHUGEPAGE);
+	order = xcalloc(lines, sizeof(*order));
+	for (size_t i = 0; i < lines; i++)
+		order[i] = (uint32_t)i;
+	rng_seed(&rng, 7, 0);
+	for (size_t i = lines - 1; i > 0; i--) {
+		size_t j = rng_below(&rng, i + 1);
+		uint32_t x = order[i];
+
+		order[i] = order[j];
+		order[j] = x;
+	}
+	for (size_t i = 0; i < lines; i++)
+		m[(size_t)order[i] * 8] = (uint64_t)order[(i + 1) % lines] * 8;
+	free(order);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < steps; i++)
+		at = m[at];
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	munmap(m, size);
+	chase_end = at; /* so that the chase is not optimised away */
+	return ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+		(double)(t1.tv_nsec - t0.tv_nsec)) /
+	       (double)steps;
 }
 
 static void table_insert(struct raw_table *t, const struct options *o,
@@ -552,9 +604,10 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("{\"keys\": %llu, \"key_size\": %u, \"value_size\": %zu, \"procs\": %u, "
-	       "\"rounds\": %u, \"seconds\": %g, \"raw_pages\": \"%s\", \"cases\": {",
+	       "\"rounds\": %u, \"seconds\": %g, \"raw_pages\": \"%s\", "
+	       "\"dependent_load_ns\": %.1f, \"cases\": {",
 	       (unsigned long long)o.keys, o.key_size, o.value_size, o.procs, o.rounds,
-	       o.seconds, t.pages);
+	       o.seconds, t.pages, dependent_load_ns(&t));
 	for (unsigned k = 0; k < nkinds; k++) {
 		qsort(per[k], o.rounds, sizeof(double), cmp_double);
 		printf("%s\"%s\": {\"ns_per_key\": %.1f, \"keys_per_sec\": %.0f, \"wrong\": %llu, "
