@@ -141,6 +141,96 @@ static void check_value(struct direct_worker *w, uint64_t idx,
 	}
 }
 
+/* The buffers one child's requests use. */
+struct child_bufs {
+	char *key, *value; /* one key and value */
+	size_t cap;	   /* a value buffer's size */
+	struct shmkv_item *items;
+	uint64_t *idx;
+	char *keys, *bufs; /* o->batch keys and value buffers */
+};
+
+/* child_set - one timed shmkv_set of a random key; the time after it. */
+static uint64_t child_set(struct direct_worker *w, struct rng *rng,
+			  struct child_bufs *b)
+{
+	const struct keyspace *ks = w->ks;
+	struct direct_slot *slot = w->slot;
+	uint64_t i = keyspace_pick(ks, rng), t0, t;
+	enum shmkv_status st;
+
+	keyspace_key(ks, i, b->key);
+	keyspace_value(ks, i, b->value);
+	t0 = now_ns();
+	st = shmkv_set(w->kv, b->key, ks->key_size, b->value, ks->value_size,
+		       keyspace_flags(i), 0);
+	t = now_ns();
+	hist_record(&slot->set_lat, t - t0, 1);
+	slot->run.sets++;
+	if (st != SHMKV_OK) {
+		slot->run.errors++;
+		child_note(w, "shmkv_set", st);
+	}
+	return t;
+}
+
+/* child_get - one timed shmkv_get of a random key, its value checked. */
+static uint64_t child_get(struct direct_worker *w, struct rng *rng,
+			  struct child_bufs *b)
+{
+	const struct keyspace *ks = w->ks;
+	uint64_t i = keyspace_pick(ks, rng), t0, t;
+	size_t len = 0;
+	uint32_t flags = 0;
+	enum shmkv_status st;
+
+	keyspace_key(ks, i, b->key);
+	t0 = now_ns();
+	st = shmkv_get(w->kv, b->key, ks->key_size, b->bufs, b->cap, &len,
+		       &flags);
+	t = now_ns();
+	hist_record(&w->slot->get_lat, t - t0, 1);
+	w->slot->run.gets++;
+	check_value(w, i, st, b->bufs, len, flags);
+	return t;
+}
+
+/* child_get_many - one timed shmkv_get_many of o->batch random keys. */
+static uint64_t child_get_many(struct direct_worker *w, struct rng *rng,
+			       struct child_bufs *b)
+{
+	const struct keyspace *ks = w->ks;
+	struct bench_counters *c = &w->slot->run;
+	unsigned k = w->o->batch;
+	enum shmkv_status st;
+	uint64_t t0, t;
+
+	for (unsigned j = 0; j < k; j++) {
+		b->idx[j] = keyspace_pick(ks, rng);
+		keyspace_key(ks, b->idx[j], b->keys + (size_t)j * ks->key_size);
+		b->items[j] = (struct shmkv_item){
+			.key = b->keys + (size_t)j * ks->key_size,
+			.key_len = ks->key_size,
+			.buf = b->bufs + (size_t)j * b->cap,
+			.cap = b->cap,
+		};
+	}
+	t0 = now_ns();
+	st = shmkv_get_many(w->kv, b->items, k);
+	t = now_ns();
+	hist_record(&w->slot->get_lat, (t - t0) / k, k);
+	c->gets += k;
+	if (st != SHMKV_OK) {
+		c->errors += k;
+		child_note(w, "shmkv_get_many", st);
+		return t;
+	}
+	for (unsigned j = 0; j < k; j++)
+		check_value(w, b->idx[j], b->items[j].status, b->items[j].buf,
+			    b->items[j].value_len, b->items[j].flags);
+	return t;
+}
+
 static void child_run(struct direct_worker *w, char *key, char *value)
 {
 	const struct bench_options *o = w->o;
@@ -148,89 +238,38 @@ static void child_run(struct direct_worker *w, char *key, char *value)
 	struct direct_slot *slot = w->slot;
 	struct bench_counters *c = &slot->run;
 	unsigned k = o->batch;
-	size_t cap = ks->value_size ? ks->value_size : 1;
-	struct shmkv_item *items = xcalloc(k, sizeof(*items));
-	uint64_t *idx = xcalloc(k, sizeof(*idx));
-	char *keys = xcalloc(k, ks->key_size);
-	char *bufs = xcalloc(k, cap);
+	struct child_bufs b = { .key = key, .value = value };
 	uint64_t quota, deadline, t;
 	struct rng rng;
 
+	b.cap = ks->value_size ? ks->value_size : 1;
+	b.items = xcalloc(k, sizeof(*b.items));
+	b.idx = xcalloc(k, sizeof(*b.idx));
+	b.keys = xcalloc(k, ks->key_size);
+	b.bufs = xcalloc(k, b.cap);
 	rng_seed(&rng, o->seed, w->index);
 	quota = o->requests ? o->requests / o->procs +
 			      (w->index < o->requests % o->procs) : UINT64_MAX;
 	t = slot->start = now_ns();
 	deadline = t + (uint64_t)(o->duration * 1e9);
 	while (quota > 0 && (o->requests || t < deadline)) {
-		uint64_t t0;
-		enum shmkv_status st;
-
 		quota--;
-		if (rng_below(&rng, o->ratio_get + o->ratio_set) >= o->ratio_get) {
-			uint64_t i = keyspace_pick(ks, &rng);
-
-			keyspace_key(ks, i, key);
-			keyspace_value(ks, i, value);
-			t0 = now_ns();
-			st = shmkv_set(w->kv, key, ks->key_size, value,
-				       ks->value_size, keyspace_flags(i), 0);
-			t = now_ns();
-			hist_record(&slot->set_lat, t - t0, 1);
-			c->sets++;
-			if (st != SHMKV_OK) {
-				c->errors++;
-				child_note(w, "shmkv_set", st);
-			}
-		} else if (k == 1) {
-			uint64_t i = keyspace_pick(ks, &rng);
-			size_t len = 0;
-			uint32_t flags = 0;
-
-			keyspace_key(ks, i, key);
-			t0 = now_ns();
-			st = shmkv_get(w->kv, key, ks->key_size, bufs, cap, &len,
-				       &flags);
-			t = now_ns();
-			hist_record(&slot->get_lat, t - t0, 1);
-			c->gets++;
-			check_value(w, i, st, bufs, len, flags);
-		} else {
-			for (unsigned j = 0; j < k; j++) {
-				idx[j] = keyspace_pick(ks, &rng);
-				keyspace_key(ks, idx[j], keys + (size_t)j * ks->key_size);
-				items[j] = (struct shmkv_item){
-					.key = keys + (size_t)j * ks->key_size,
-					.key_len = ks->key_size,
-					.buf = bufs + (size_t)j * cap,
-					.cap = cap,
-				};
-			}
-			t0 = now_ns();
-			st = shmkv_get_many(w->kv, items, k);
-			t = now_ns();
-			hist_record(&slot->get_lat, (t - t0) / k, k);
-			c->gets += k;
-			if (st != SHMKV_OK) {
-				c->errors += k;
-				child_note(w, "shmkv_get_many", st);
-			} else {
-				for (unsigned j = 0; j < k; j++)
-					check_value(w, idx[j], items[j].status,
-						    items[j].buf,
-						    items[j].value_len,
-						    items[j].flags);
-			}
-		}
+		if (rng_below(&rng, o->ratio_get + o->ratio_set) >= o->ratio_get)
+			t = child_set(w, &rng, &b);
+		else if (k == 1)
+			t = child_get(w, &rng, &b);
+		else
+			t = child_get_many(w, &rng, &b);
 		c->requests++;
 		if (c->requests % PUBLISH_EVERY == 0)
 			live_publish(&slot->live, c, 1);
 	}
 	slot->end = t;
 	live_publish(&slot->live, c, 2);
-	free(items);
-	free(idx);
-	free(keys);
-	free(bufs);
+	free(b.items);
+	free(b.idx);
+	free(b.keys);
+	free(b.bufs);
 }
 
 static void __attribute__((noreturn))
@@ -381,6 +420,33 @@ static void merge(const struct bench_options *o, struct direct_shared *sh,
 		res->elapsed = (double)(end - start) / 1e9;
 }
 
+/* fork_children - one child a process, each running child_main; -1 (the
+ * ones forked killed and reaped) if a fork fails. */
+static int fork_children(const struct bench_options *o,
+			 const struct keyspace *ks, struct direct_shared *sh,
+			 pid_t *pids, int *bad)
+{
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+
+	fflush(stdout);
+	fflush(stderr);
+	for (unsigned i = 0; i < o->procs; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0)
+			child_main(o, ks, sh, i);
+		if (pids[i] < 0) {
+			fprintf(stderr, "shmkv-bench: fork of process %u: %s\n",
+				i, strerror(errno));
+			for (unsigned j = 0; j < i; j++)
+				kill(pids[j], SIGKILL);
+			while (reap(pids, i, bad) > 0)
+				nanosleep(&tick, NULL);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int direct_run(const struct bench_options *o, const struct keyspace *ks,
 	       struct bench_result *res)
 {
@@ -420,22 +486,8 @@ int direct_run(const struct bench_options *o, const struct keyspace *ks,
 	}
 	pids = xcalloc(o->procs, sizeof(*pids));
 	bad = xcalloc(o->procs, sizeof(*bad));
-	fflush(stdout);
-	fflush(stderr);
-	for (unsigned i = 0; i < o->procs; i++) {
-		pids[i] = fork();
-		if (pids[i] == 0)
-			child_main(o, ks, sh, i);
-		if (pids[i] < 0) {
-			fprintf(stderr, "shmkv-bench: fork of process %u: %s\n",
-				i, strerror(errno));
-			for (unsigned j = 0; j < i; j++)
-				kill(pids[j], SIGKILL);
-			while (reap(pids, i, bad) > 0)
-				nanosleep(&tick, NULL);
-			return -1;
-		}
-	}
+	if (fork_children(o, ks, sh, pids, bad) < 0)
+		return -1;
 
 	t0 = last_print = now_ns();
 	for (;;) {

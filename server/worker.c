@@ -288,33 +288,55 @@ static void tell_ready(int ready_fd)
 	close(ready_fd);
 }
 
+/* worker_init - the worker's contexts for the parser and the transport,
+ * from its arguments. */
+static void worker_init(struct worker *w, const struct worker_args *a)
+{
+	memset(w, 0, sizeof(*w));
+	w->index = a->index;
+	w->verbosity = a->cfg->verbosity;
+	w->all = a->stats;
+	w->stats = &a->stats->slots[a->index];
+	w->ctx.table = &a->cache->table;
+	w->ctx.stats = w->stats;
+	w->ctx.all = a->stats;
+	w->ctx.max_item_size = a->cfg->max_item_size;
+	w->ctx.version = SERVER_VERSION;
+	w->ctx.settings = a->settings;
+	w->ctx.verbosity = &w->verbosity;
+	w->net.loop = &w->loop;
+	w->net.proto = &w->ctx;
+	w->net.attach = &w->attach;
+	w->net.stats = w->stats;
+	w->net.all = a->stats;
+	w->net.verbosity = &w->verbosity;
+	w->net.index = a->index;
+	w->net.max_connections = a->cfg->max_connections;
+	w->net.idle_timeout = a->cfg->idle_timeout;
+	a->cache->table.no_evict = a->cfg->evict_disabled; /* -M */
+}
+
+/* worker_init_attach - what an attaching client program is handed. */
+static void worker_init_attach(struct worker *w, const struct worker_args *a)
+{
+	w->attach.cache = a->cache;
+	w->attach.stats = w->stats;
+	w->attach.policy.group_set = a->cfg->attach_group_set;
+	w->attach.policy.group = a->cfg->attach_gid;
+	w->attach.policy.group_name = a->cfg->attach_group;
+	/* One read-only descriptor per worker, handed to every client. */
+	w->attach.data_ro_fd = segment_readonly_fd(&a->cache->seg);
+	if (w->attach.data_ro_fd < 0)
+		SERVER_LOG("worker %u: client programs cannot attach: %s",
+			   a->index, strerror(-w->attach.data_ro_fd));
+}
+
 int worker_run(const struct worker_args *a)
 {
 	static struct worker w; /* one per process; static keeps it off the stack */
 	int rc, status = 0;
 
-	memset(&w, 0, sizeof(w));
-	w.index = a->index;
-	w.verbosity = a->cfg->verbosity;
-	w.all = a->stats;
-	w.stats = &a->stats->slots[a->index];
-	w.ctx.table = &a->cache->table;
-	w.ctx.stats = w.stats;
-	w.ctx.all = a->stats;
-	w.ctx.max_item_size = a->cfg->max_item_size;
-	w.ctx.version = SERVER_VERSION;
-	w.ctx.settings = a->settings;
-	w.ctx.verbosity = &w.verbosity;
-	w.net.loop = &w.loop;
-	w.net.proto = &w.ctx;
-	w.net.attach = &w.attach;
-	w.net.stats = w.stats;
-	w.net.all = a->stats;
-	w.net.verbosity = &w.verbosity;
-	w.net.index = a->index;
-	w.net.max_connections = a->cfg->max_connections;
-	w.net.idle_timeout = a->cfg->idle_timeout;
-	a->cache->table.no_evict = a->cfg->evict_disabled; /* -M */
+	worker_init(&w, a);
 	/* `stats conns` records a killed predecessor in this slot left. */
 	server_conns_reap(a->stats, a->index);
 
@@ -328,16 +350,7 @@ int worker_run(const struct worker_args *a)
 	 * without this glibc gives the top of the heap back and takes it again
 	 * with brk every few requests. */
 	mallopt(M_TRIM_THRESHOLD, 32 << 20);
-	w.attach.cache = a->cache;
-	w.attach.stats = w.stats;
-	w.attach.policy.group_set = a->cfg->attach_group_set;
-	w.attach.policy.group = a->cfg->attach_gid;
-	w.attach.policy.group_name = a->cfg->attach_group;
-	/* One read-only descriptor per worker, handed to every client. */
-	w.attach.data_ro_fd = segment_readonly_fd(&a->cache->seg);
-	if (w.attach.data_ro_fd < 0)
-		SERVER_LOG("worker %u: client programs cannot attach: %s",
-			   a->index, strerror(-w.attach.data_ro_fd));
+	worker_init_attach(&w, a);
 	rc = uv_loop_init(&w.loop);
 	if (rc < 0) {
 		SERVER_LOG("worker %u: cannot create its event loop: %s",
