@@ -68,22 +68,22 @@ typedef struct shmkv shmkv;
 
 enum shmkv_status {
 	SHMKV_OK = 0,
-	SHMKV_NOT_FOUND,        /* no such key (or it expired) */
-	SHMKV_TOO_SMALL,        /* buffer too small; *value_len says how big */
-	SHMKV_NOT_STORED,       /* add of an existing key, replace of a missing one */
-	SHMKV_EXISTS,           /* compare-and-swap lost */
-	SHMKV_BAD_KEY,          /* empty, or longer than SHMKV_KEY_MAX */
-	SHMKV_TOO_LARGE,        /* value longer than the server's item size limit */
-	SHMKV_NO_MEMORY,        /* the server could not make room */
-	SHMKV_NON_NUMERIC,      /* incr/decr of a value that is not a number */
-	SHMKV_NO_SERVER,        /* nothing is listening at the socket path */
-	SHMKV_PERMISSION,       /* the server does not let this user attach */
+	SHMKV_NOT_FOUND,  /* no such key (or it expired) */
+	SHMKV_TOO_SMALL,  /* buffer too small; *value_len says how big */
+	SHMKV_NOT_STORED, /* add of an existing key, replace of a missing one */
+	SHMKV_EXISTS,	  /* compare-and-swap lost */
+	SHMKV_BAD_KEY,	  /* empty, or longer than SHMKV_KEY_MAX */
+	SHMKV_TOO_LARGE,  /* value longer than the server's item size limit */
+	SHMKV_NO_MEMORY,  /* the server could not make room */
+	SHMKV_NON_NUMERIC,	/* incr/decr of a value that is not a number */
+	SHMKV_NO_SERVER,	/* nothing is listening at the socket path */
+	SHMKV_PERMISSION,	/* the server does not let this user attach */
 	SHMKV_VERSION_MISMATCH, /* the server's segment layout is another version */
-	SHMKV_NO_PROC_SLOTS,    /* the server has no proc slot left for us */
-	SHMKV_SERVER_GONE,      /* the server stopped; the next call reattaches */
-	SHMKV_PROTOCOL,         /* the server answered something unexpected */
-	SHMKV_SYSTEM,           /* a system call failed; see shmkv_last_error() */
-	SHMKV_OUT_OF_MEMORY,    /* malloc failed in this process */
+	SHMKV_NO_PROC_SLOTS, /* the server has no proc slot left for us */
+	SHMKV_SERVER_GONE,   /* the server stopped; the next call reattaches */
+	SHMKV_PROTOCOL,	     /* the server answered something unexpected */
+	SHMKV_SYSTEM,	     /* a system call failed; see shmkv_last_error() */
+	SHMKV_OUT_OF_MEMORY, /* malloc failed in this process */
 };
 
 /* shmkv_strerror - a short description of a status; never NULL. */
@@ -112,9 +112,8 @@ void shmkv_close(shmkv *kv);
  * client flags.  value_len and flags may be NULL.
  */
 SHMKV_API
-enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
-			    void *buf, size_t cap, size_t *value_len,
-			    uint32_t *flags);
+enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len, void *buf,
+			    size_t cap, size_t *value_len, uint32_t *flags);
 
 /*
  * shmkv_gets - as shmkv_get, and *cas (may be NULL) gets the item's CAS
@@ -138,11 +137,11 @@ enum shmkv_status shmkv_get_alloc(shmkv *kv, const void *key, size_t key_len,
 struct shmkv_item {
 	const void *key;
 	size_t key_len;
-	void *buf;                 /* where to copy the value */
+	void *buf; /* where to copy the value */
 	size_t cap;
-	size_t value_len;          /* out */
-	uint32_t flags;            /* out */
-	enum shmkv_status status;  /* out: OK, NOT_FOUND, TOO_SMALL, BAD_KEY */
+	size_t value_len;	  /* out */
+	uint32_t flags;		  /* out */
+	enum shmkv_status status; /* out: OK, NOT_FOUND, TOO_SMALL, BAD_KEY */
 };
 
 /*
@@ -152,8 +151,7 @@ struct shmkv_item {
  * server is gone, say), which every item's status then repeats.
  */
 SHMKV_API
-enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
-				 size_t n);
+enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items, size_t n);
 
 /*
  * Writes, over the socket.  ttl follows memcached: 0 = never expires, up to
@@ -165,12 +163,12 @@ enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
  */
 SHMKV_API
 enum shmkv_status shmkv_set(shmkv *kv, const void *key, size_t key_len,
-			    const void *value, size_t value_len,
-			    uint32_t flags, int64_t ttl);
+			    const void *value, size_t value_len, uint32_t flags,
+			    int64_t ttl);
 SHMKV_API
 enum shmkv_status shmkv_add(shmkv *kv, const void *key, size_t key_len,
-			    const void *value, size_t value_len,
-			    uint32_t flags, int64_t ttl);
+			    const void *value, size_t value_len, uint32_t flags,
+			    int64_t ttl);
 SHMKV_API
 enum shmkv_status shmkv_replace(shmkv *kv, const void *key, size_t key_len,
 				const void *value, size_t value_len,
@@ -187,8 +185,8 @@ enum shmkv_status shmkv_touch(shmkv *kv, const void *key, size_t key_len,
  */
 SHMKV_API
 enum shmkv_status shmkv_cas(shmkv *kv, const void *key, size_t key_len,
-			    const void *value, size_t value_len,
-			    uint32_t flags, int64_t ttl, uint64_t cas);
+			    const void *value, size_t value_len, uint32_t flags,
+			    int64_t ttl, uint64_t cas);
 /* Add bytes after (append) or before (prepend) an existing value; the
  * item keeps its flags and TTL.  SHMKV_NOT_STORED if there is no item. */
 SHMKV_API
@@ -215,11 +213,11 @@ enum shmkv_status shmkv_decr(shmkv *kv, const void *key, size_t key_len,
 struct shmkv_write {
 	const void *key;
 	size_t key_len;
-	const void *value;         /* set_many only */
+	const void *value; /* set_many only */
 	size_t value_len;
-	uint32_t flags;            /* set_many only */
-	int64_t ttl;               /* set_many only */
-	enum shmkv_status status;  /* out */
+	uint32_t flags;		  /* set_many only */
+	int64_t ttl;		  /* set_many only */
+	enum shmkv_status status; /* out */
 };
 
 /*
@@ -232,8 +230,7 @@ struct shmkv_write {
  * every item not known to be applied then repeats.
  */
 SHMKV_API
-enum shmkv_status shmkv_set_many(shmkv *kv, struct shmkv_write *items,
-				 size_t n);
+enum shmkv_status shmkv_set_many(shmkv *kv, struct shmkv_write *items, size_t n);
 SHMKV_API
 enum shmkv_status shmkv_delete_many(shmkv *kv, struct shmkv_write *items,
 				    size_t n);
@@ -244,7 +241,7 @@ struct shmkv_key_info {
 	size_t key_len;
 	size_t value_len;
 	uint32_t flags;
-	int64_t ttl;               /* seconds left; -1 = never expires */
+	int64_t ttl; /* seconds left; -1 = never expires */
 	uint64_t cas;
 };
 

@@ -36,9 +36,8 @@ int shmkv_py_key(PyObject *obj, struct shmkv_py_bytes *out);
 int shmkv_py_value(PyObject *obj, Py_buffer *view);
 
 /* shmkv_py_key_info - a new shmkv.KeyInfo. */
-PyObject *shmkv_py_key_info(const void *key, size_t key_len,
-			    size_t value_len, uint32_t flags, int64_t ttl,
-			    uint64_t cas);
+PyObject *shmkv_py_key_info(const void *key, size_t key_len, size_t value_len,
+			    uint32_t flags, int64_t ttl, uint64_t cas);
 
 /* shmkv_py_client_type - the Client type, for the module to add. */
 PyTypeObject *shmkv_py_client_type(void);

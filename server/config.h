@@ -36,7 +36,7 @@
 #define CONFIG_DEFAULT_MAX_CONNECTIONS 1024u
 #define CONFIG_DEFAULT_MAX_ITEM (1024u * 1024u)
 #define CONFIG_DEFAULT_PARTITIONS 128u
-#define CONFIG_MIN_ITEM 1024u                   /* memcached's -I floor */
+#define CONFIG_MIN_ITEM 1024u			/* memcached's -I floor */
 #define CONFIG_MAX_ITEM (1024u * 1024u * 1024u) /* and its ceiling */
 #define CONFIG_MAX_WORKERS 128u
 #define CONFIG_MAX_PARTITIONS 65536u
@@ -68,8 +68,7 @@
  */
 #define SERVER_LOG(...) server_log_line(__VA_ARGS__)
 
-__attribute__((format(printf, 1, 2)))
-void server_log_line(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void server_log_line(const char *fmt, ...);
 
 enum config_action {
 	CONFIG_RUN = 0,
@@ -79,7 +78,7 @@ enum config_action {
 
 struct server_config {
 	enum config_action action;
-	int port;                     /* 0 = no TCP */
+	int port; /* 0 = no TCP */
 	char listen[256];
 	char unix_socket[CONFIG_UNIX_PATH_MAX];
 	char run_dir[CONFIG_PATH_MAX];
@@ -87,31 +86,31 @@ struct server_config {
 	uint32_t workers;
 	uint32_t max_connections;
 	uint32_t max_item_size;
-	uint32_t partitions;          /* after the automatic reduction */
-	bool partitions_given;        /* set by --partitions, never reduced */
+	uint32_t partitions;   /* after the automatic reduction */
+	bool partitions_given; /* set by --partitions, never reduced */
 	enum segment_huge_pages huge_pages;
-	size_t huge_page_size;        /* 0 = the kernel's default */
+	size_t huge_page_size; /* 0 = the kernel's default */
 	bool prefault;
 	int verbosity;
-	bool attach_group_set;        /* --attach-group given */
+	bool attach_group_set; /* --attach-group given */
 	gid_t attach_gid;
 	char attach_group[64];
-	uint32_t idle_timeout;        /* seconds without progress; 0 = never */
-	unsigned socket_mode;         /* of the Unix socket (run dir: search) */
+	uint32_t idle_timeout; /* seconds without progress; 0 = never */
+	unsigned socket_mode;  /* of the Unix socket (run dir: search) */
 	char memory_file[CONFIG_PATH_MAX]; /* -e: "" = memfds */
-	bool memory_file_reset;       /* start cold even if it could be adopted */
-	bool upgrade;                 /* --upgrade: have the running server exec us */
+	bool memory_file_reset; /* start cold even if it could be adopted */
+	bool upgrade;		/* --upgrade: have the running server exec us */
 	/* memcached's process flags (config_memcached.c). */
-	char user[64];                /* -u: root drops to this user */
-	bool daemonize;               /* -d */
-	bool shutdown_command;        /* -A: the `shutdown` command stops us */
-	bool flush_disabled;          /* -F: flush_all is refused */
-	bool evict_disabled;          /* -M: a full cache refuses stores */
-	bool cas_disabled;            /* -C: no CAS (every CAS reads 0) */
+	char user[64];	       /* -u: root drops to this user */
+	bool daemonize;	       /* -d */
+	bool shutdown_command; /* -A: the `shutdown` command stops us */
+	bool flush_disabled;   /* -F: flush_all is refused */
+	bool evict_disabled;   /* -M: a full cache refuses stores */
+	bool cas_disabled;     /* -C: no CAS (every CAS reads 0) */
 	char pid_file[CONFIG_PATH_MAX]; /* -P */
 	char log_file[CONFIG_PATH_MAX]; /* a --conf file's "logfile" */
-	pid_t pid_file_written;       /* who wrote pid_file, or 0 */
-	char warnings[1024];          /* one line each, for main to print */
+	pid_t pid_file_written;		/* who wrote pid_file, or 0 */
+	char warnings[1024];		/* one line each, for main to print */
 	/* A --conf file's flags, spliced before the command line's. */
 	char conf_text[8192];
 	char *conf_argv[CONFIG_CONF_MAX_WORDS + 64];
@@ -130,8 +129,8 @@ int config_parse(int argc, char **argv, struct server_config *cfg, char *err,
 		 size_t errlen);
 
 /* config_seterr - one line into err (no newline); returns -EINVAL. */
-__attribute__((format(printf, 3, 4)))
-int config_seterr(char *err, size_t errlen, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) int config_seterr(char *err, size_t errlen,
+							const char *fmt, ...);
 
 /* config_parse_u64 - a plain decimal number, nothing before or after it;
  * 0 or -EINVAL.  (strtoull alone takes " 12", "-1" and "12abc".) */

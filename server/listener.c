@@ -46,18 +46,21 @@ int listener_open_tcp(const char *listen_addr, int port, int backlog, char *err,
 	snprintf(service, sizeof(service), "%d", port);
 	rc = getaddrinfo(listen_addr, service, &hints, &res);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve --listen '%s': %s", listen_addr,
-			 gai_strerror(rc));
+		snprintf(err, errlen, "cannot resolve --listen '%s': %s",
+			 listen_addr, gai_strerror(rc));
 		return -EINVAL;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+			    ai->ai_protocol);
 		if (fd < 0) {
 			saved = errno;
 			continue;
 		}
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+			       sizeof(one)) == 0 &&
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+			       sizeof(one)) == 0 &&
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, backlog) == 0)
 			break;
@@ -67,10 +70,11 @@ int listener_open_tcp(const char *listen_addr, int port, int backlog, char *err,
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot bind %s:%d: %s%s", listen_addr, port,
-			 strerror(saved),
+		snprintf(err, errlen, "cannot bind %s:%d: %s%s", listen_addr,
+			 port, strerror(saved),
 			 saved == EADDRINUSE ? " (another program has the port; "
-					       "stop it or choose another --port)" : "");
+					       "stop it or choose another --port)"
+					     : "");
 		return -(saved ? saved : EADDRNOTAVAIL);
 	}
 	return fd;
@@ -108,35 +112,42 @@ static int take_unix_path(const struct sockaddr_un *sa, char *err, size_t errlen
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, errlen, "cannot look at %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot look at %s: %s", path,
+			 strerror(errno));
 		return -errno;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket; not touching it: "
-			 "remove it or give -s another path", path);
+		snprintf(err, errlen,
+			 "%s exists and is not a socket; not touching it: "
+			 "remove it or give -s another path",
+			 path);
 		return -EEXIST;
 	}
 	live = unix_path_answers(sa);
 	if (live == 1) {
-		snprintf(err, errlen, "a server is answering on %s; stop it first or "
-			 "give -s another path", path);
+		snprintf(err, errlen,
+			 "a server is answering on %s; stop it first or "
+			 "give -s another path",
+			 path);
 		return -EADDRINUSE;
 	}
 	if (live < 0) {
-		snprintf(err, errlen, "cannot tell whether a server answers on %s (%s); "
-			 "not touching it", path, strerror(-live));
+		snprintf(err, errlen,
+			 "cannot tell whether a server answers on %s (%s); "
+			 "not touching it",
+			 path, strerror(-live));
 		return live;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove the stale socket %s: %s", path,
-			 strerror(errno));
+		snprintf(err, errlen, "cannot remove the stale socket %s: %s",
+			 path, strerror(errno));
 		return -errno;
 	}
 	return 0;
 }
 
-int listener_open_unix(struct listener_unix *l, const char *path,
-		       unsigned mode, int backlog, char *err, size_t errlen)
+int listener_open_unix(struct listener_unix *l, const char *path, unsigned mode,
+		       int backlog, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -165,8 +176,8 @@ int listener_open_unix(struct listener_unix *l, const char *path,
 		rc = -errno;
 		unlink(sa.sun_path);
 		close(fd);
-		snprintf(err, errlen, "cannot listen on Unix socket %s: %s", path,
-			 strerror(-rc));
+		snprintf(err, errlen, "cannot listen on Unix socket %s: %s",
+			 path, strerror(-rc));
 		return rc;
 	}
 	l->fd = fd;
@@ -192,7 +203,7 @@ void listener_close_unix(struct listener_unix *l)
 		return;
 	close(l->fd);
 	l->fd = -1;
-	if (lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == l->dev &&
-	    st.st_ino == l->ino)
+	if (lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == l->dev && st.st_ino == l->ino)
 		unlink(l->path);
 }

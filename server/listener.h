@@ -29,8 +29,8 @@
 
 /* A listening Unix socket and what identifies its path as ours. */
 struct listener_unix {
-	int fd;        /* -1 when not open */
-	dev_t dev;     /* of the socket file we bound */
+	int fd;	   /* -1 when not open */
+	dev_t dev; /* of the socket file we bound */
 	ino_t ino;
 	char path[108];
 };
@@ -50,8 +50,8 @@ int listener_open_tcp(const char *listen, int port, int backlog, char *err,
  * nobody answers on first.  0 with *l filled in, or -errno with err saying
  * why and what to do, and nothing at path touched.
  */
-int listener_open_unix(struct listener_unix *l, const char *path,
-		       unsigned mode, int backlog, char *err, size_t errlen);
+int listener_open_unix(struct listener_unix *l, const char *path, unsigned mode,
+		       int backlog, char *err, size_t errlen);
 
 /* listener_close_unix - close the socket; unlink its path only if the file
  * there is still the one we bound (someone may have replaced it). */

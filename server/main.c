@@ -37,7 +37,8 @@ int main(int argc, char **argv)
 	case CONFIG_RUN: break;
 	}
 	for (w = cfg.warnings; (nl = strchr(w, '\n')) != NULL; w = nl + 1)
-		fprintf(stderr, SERVER_NAME ": warning: %.*s\n", (int)(nl - w), w);
+		fprintf(stderr, SERVER_NAME ": warning: %.*s\n", (int)(nl - w),
+			w);
 	if (cfg.upgrade)
 		return upgrade_request(&cfg);
 	if (config_prepare_process(&cfg, err, sizeof(err)) < 0) {

@@ -39,9 +39,9 @@
 struct memory_file {
 	const struct server_config *cfg;
 	struct cache *cache;
-	bool used;             /* --memory-file given */
-	bool stopped_whole;    /* memory_file_stopped(true) was called */
-	bool running;          /* taken over from a running server (upgrade) */
+	bool used;	    /* --memory-file given */
+	bool stopped_whole; /* memory_file_stopped(true) was called */
+	bool running;	    /* taken over from a running server (upgrade) */
 	char ctl_path[CONFIG_PATH_MAX + sizeof(MEMORY_FILE_CTL_SUFFIX)];
 };
 
@@ -52,7 +52,8 @@ struct memory_file {
  * -errno with the reason (what differs, what to do) in err and nothing
  * written to a file that was refused.
  */
-int memory_file_open_cache(struct memory_file *mf, const struct server_config *cfg,
+int memory_file_open_cache(struct memory_file *mf,
+			   const struct server_config *cfg,
 			   const struct cache_config *cc, struct cache *c,
 			   char *err, size_t errlen);
 

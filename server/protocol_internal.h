@@ -172,8 +172,7 @@ static inline bool proto_cas_off(const struct proto_ctx *ctx)
 }
 
 /* proto_cas_shown - an item's CAS as a reply shows it (0 with -C). */
-static inline uint64_t proto_cas_shown(const struct proto_ctx *ctx,
-				       uint64_t cas)
+static inline uint64_t proto_cas_shown(const struct proto_ctx *ctx, uint64_t cas)
 {
 	return proto_cas_off(ctx) ? 0 : cas;
 }

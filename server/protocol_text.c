@@ -405,10 +405,8 @@ static bool store_mode_of(const struct proto_token *cmd,
 		const char *name;
 		enum table_store_mode mode;
 	} modes[] = {
-		{ "set", TABLE_SET },
-		{ "add", TABLE_ADD },
-		{ "replace", TABLE_REPLACE },
-		{ "append", TABLE_APPEND },
+		{ "set", TABLE_SET },	      { "add", TABLE_ADD },
+		{ "replace", TABLE_REPLACE }, { "append", TABLE_APPEND },
 		{ "prepend", TABLE_PREPEND },
 	};
 	size_t i;

@@ -171,7 +171,8 @@ static int spawn_worker(struct supervisor *s, uint32_t i)
 		.settings = &s->settings,
 		.index = i,
 		.unix_fd = s->unix_sock.fd,
-		.tcp_fds = s->tcp_fds != NULL ? &s->tcp_fds[i * s->tcp_per_slot] : NULL,
+		.tcp_fds = s->tcp_fds != NULL ? &s->tcp_fds[i * s->tcp_per_slot]
+					      : NULL,
 		.ntcp = s->tcp_fds != NULL ? s->tcp_per_slot : 0,
 		.ready_fd = s->ready_pipe[1],
 	};

@@ -66,7 +66,7 @@ struct supervisor {
 	/* Each -l address's listening socket for each worker slot, slot by
 	 * slot (slot i's are tcp_fds[i * per_slot ...]), or NULL. */
 	int *tcp_fds;
-	uint32_t ntcp;         /* in tcp_fds */
+	uint32_t ntcp;	       /* in tcp_fds */
 	uint32_t tcp_per_slot; /* addresses of -l */
 	int ready_pipe[2];     /* workers write their pid once serving */
 	struct sup_worker *workers;

@@ -115,10 +115,11 @@ int sup_open_tcp_sockets(struct supervisor *s)
 		s->tcp_fds[i] = -1;
 	onexit_push(sup_undo_tcp_sockets, s);
 	for (i = 0; i < s->ntcp; i++) {
-		if (config_listen_addr(s->cfg->listen, i % per, addr, sizeof(addr)) < 0)
+		if (config_listen_addr(s->cfg->listen, i % per, addr,
+				       sizeof(addr)) < 0)
 			return -EINVAL;
-		fd = listener_open_tcp(addr, s->cfg->port, SUPERVISOR_BACKLOG, err,
-				       sizeof(err));
+		fd = listener_open_tcp(addr, s->cfg->port, SUPERVISOR_BACKLOG,
+				       err, sizeof(err));
 		if (fd < 0) {
 			SERVER_LOG("%s", err);
 			return fd;
@@ -152,13 +153,17 @@ static const char *listeners_differ(const struct supervisor *s, char *why,
 	struct sockaddr_un su;
 	socklen_t sl = sizeof(su);
 
-	uint32_t want = cfg->port != 0 ? cfg->workers * config_listen_count(cfg->listen) : 0;
+	uint32_t want = cfg->port != 0
+				? cfg->workers * config_listen_count(cfg->listen)
+				: 0;
 
 	memset(&su, 0, sizeof(su));
 	if (h->ntcp != want)
-		snprintf(why, len, "the running server listens on %u TCP socket(s), one "
+		snprintf(why, len,
+			 "the running server listens on %u TCP socket(s), one "
 			 "per worker and -l address, and this start asks for %u (-t and -p cannot "
-			 "change in an upgrade, nor -l's addresses)", h->ntcp, want);
+			 "change in an upgrade, nor -l's addresses)",
+			 h->ntcp, want);
 	else if (h->ntcp > 0 && tcp_port(h->tcp_fds[0]) != cfg->port)
 		snprintf(why, len,
 			 "the running server listens on port %d, this start "

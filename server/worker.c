@@ -255,8 +255,9 @@ static int worker_listen(struct worker *w, const struct worker_args *a)
 	w->accept_timer.data = w;
 	for (i = 0; i < WORKER_LISTENERS; i++) {
 		l = &w->listeners[i];
-		l->fd = i == 0 ? a->unix_fd
-			: (uint32_t)i <= a->ntcp ? a->tcp_fds[i - 1] : -1;
+		l->fd = i == 0			 ? a->unix_fd
+			: (uint32_t)i <= a->ntcp ? a->tcp_fds[i - 1]
+						 : -1;
 		l->tcp = i > 0;
 		l->w = w;
 		if (l->fd < 0)

@@ -29,14 +29,14 @@
 /* What the supervisor hands a worker it forks. */
 struct worker_args {
 	const struct server_config *cfg;
-	struct cache *cache;                    /* inherited mapping */
-	const struct server_stats_view *stats;  /* every worker's slot */
+	struct cache *cache;		       /* inherited mapping */
+	const struct server_stats_view *stats; /* every worker's slot */
 	const struct server_settings *settings;
-	uint32_t index;                         /* 0..workers-1, its stats slot */
-	int unix_fd;                            /* listening, inherited */
-	const int *tcp_fds;                     /* this slot's, one per -l address */
-	uint32_t ntcp;                          /* 0 with -p 0 */
-	int ready_fd;                           /* our pid goes here once serving */
+	uint32_t index;	    /* 0..workers-1, its stats slot */
+	int unix_fd;	    /* listening, inherited */
+	const int *tcp_fds; /* this slot's, one per -l address */
+	uint32_t ntcp;	    /* 0 with -p 0 */
+	int ready_fd;	    /* our pid goes here once serving */
 };
 
 #define WORKER_LISTENERS ((int)(1 + CONFIG_MAX_LISTEN))
@@ -44,9 +44,9 @@ struct worker_args {
 /* A listening socket the worker accepts on itself (see worker.c). */
 struct worker_listener {
 	uv_poll_t poll;
-	int fd;          /* inherited; -1 when this kind is not served */
+	int fd; /* inherited; -1 when this kind is not served */
 	bool tcp;
-	bool open;       /* poll handle initialised */
+	bool open; /* poll handle initialised */
 	struct worker *w;
 };
 
@@ -54,20 +54,20 @@ struct worker {
 	uv_loop_t loop;
 	/* The Unix socket, then TCP on each -l address. */
 	struct worker_listener listeners[WORKER_LISTENERS];
-	uv_timer_t accept_timer;                 /* resumes after EMFILE */
+	uv_timer_t accept_timer; /* resumes after EMFILE */
 	uv_signal_t sigterm;
-	uv_signal_t sigretire;                   /* SIGUSR2: a live upgrade */
+	uv_signal_t sigretire; /* SIGUSR2: a live upgrade */
 	uv_timer_t stop_timer;
 	uv_timer_t retire_timer;
 	bool accept_paused;
 	bool stopping;
 	uint32_t index;
-	int verbosity;              /* the log level; `verbosity` changes it */
+	int verbosity; /* the log level; `verbosity` changes it */
 	struct proto_ctx ctx;
-	struct server_stats *stats;              /* this worker's slot */
+	struct server_stats *stats; /* this worker's slot */
 	const struct server_stats_view *all;
-	struct conn_ctx net;                     /* what its connections share */
-	struct attach_server attach;             /* for client programs */
+	struct conn_ctx net;	     /* what its connections share */
+	struct attach_server attach; /* for client programs */
 };
 
 /*

@@ -137,11 +137,13 @@ static void print_log(const struct server *s)
 	close(fd);
 }
 
-void fix_server_start(struct server *s, const char *dir,
-		      const char *const *extra)
+void fix_server_start(struct server *s, const char *dir, const char *const *extra)
 {
-	const char *argv[26] = { "shmkv-server", "-p", NULL, "--run-dir", NULL,
-				 "-t", "2", "-m", "64", "--huge-pages", "off" };
+	const char *argv[26] = {
+		"shmkv-server", "-p",		NULL, "--run-dir",
+		NULL,		"-t",		"2",  "-m",
+		"64",		"--huge-pages", "off"
+	};
 	int argc = 11;
 	char port[16];
 
@@ -178,8 +180,8 @@ void fix_server_start(struct server *s, const char *dir,
 	if (s->pid < 0)
 		fail_msg("fork: %s", strerror(errno));
 	if (s->pid == 0) {
-		int log = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			       0644);
+		int log = open(s->log,
+			       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 		setsid();
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -201,7 +203,8 @@ void fix_server_start(struct server *s, const char *dir,
 			s->pid = 0;
 			print_log(s);
 			fail_msg("shmkv-server exited during start-up (status "
-				 "0x%x)", status);
+				 "0x%x)",
+				 status);
 		}
 		if (unix_answers(s->sock) && (fd = fix_tcp_quiet(s)) >= 0) {
 			close(fd);
@@ -256,7 +259,8 @@ int fix_server_stop(struct server *s)
 		}
 		fix_sleep(0.01);
 	}
-	fprintf(stderr, "shmkv-server %d ignored SIGTERM for %.0f s; killing it\n",
+	fprintf(stderr,
+		"shmkv-server %d ignored SIGTERM for %.0f s; killing it\n",
 		(int)s->pid, STOP_TIMEOUT);
 	killpg(s->pid, SIGKILL);
 	waitpid(s->pid, &status, 0);
@@ -335,8 +339,10 @@ int fix_tcp_store_quiet(int fd, const char *head, const void *data, size_t n,
 {
 	char line[256];
 
-	if (fix_tcp_send_quiet(fd, head, strlen(head)) < 0 || fix_tcp_send_quiet(fd, "\r\n", 2) < 0 ||
-	    fix_tcp_send_quiet(fd, data, n) < 0 || fix_tcp_send_quiet(fd, "\r\n", 2) < 0 ||
+	if (fix_tcp_send_quiet(fd, head, strlen(head)) < 0 ||
+	    fix_tcp_send_quiet(fd, "\r\n", 2) < 0 ||
+	    fix_tcp_send_quiet(fd, data, n) < 0 ||
+	    fix_tcp_send_quiet(fd, "\r\n", 2) < 0 ||
 	    fix_tcp_line_quiet(fd, line, sizeof(line)) < 0)
 		return -1;
 	return strcmp(line, want) == 0 ? 0 : -1;
@@ -349,8 +355,7 @@ void fix_tcp_store_n(int fd, const char *head, const void *data, size_t n,
 		fail_msg("'%s' over TCP did not answer %s", head, want);
 }
 
-void fix_tcp_store(int fd, const char *head, const char *data,
-		   const char *want)
+void fix_tcp_store(int fd, const char *head, const char *data, const char *want)
 {
 	fix_tcp_store_n(fd, head, data, strlen(data), want);
 }
@@ -374,8 +379,8 @@ long long fix_tcp_stat(int fd, const char *name)
 	}
 }
 
-enum shmkv_status fix_get_str(shmkv *kv, const char *key, char *buf,
-			      size_t cap, uint32_t *flags)
+enum shmkv_status fix_get_str(shmkv *kv, const char *key, char *buf, size_t cap,
+			      uint32_t *flags)
 {
 	size_t len = 0;
 	enum shmkv_status st = shmkv_get(kv, key, strlen(key), buf, cap - 1,

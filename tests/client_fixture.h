@@ -35,11 +35,11 @@
 #include "shmkv.h"
 
 struct server {
-	pid_t pid;          /* the supervisor, 0 when not running */
+	pid_t pid; /* the supervisor, 0 when not running */
 	int port;
-	char dir[64];       /* temporary; holds run/ and server.log */
-	char run[80];       /* --run-dir */
-	char sock[100];     /* run/shmkv.sock */
+	char dir[64];	/* temporary; holds run/ and server.log */
+	char run[80];	/* --run-dir */
+	char sock[100]; /* run/shmkv.sock */
 	char log[100];
 };
 
@@ -76,8 +76,7 @@ int fix_tcp_store_quiet(int fd, const char *head, const void *data, size_t n,
 			const char *want);
 void fix_tcp_store_n(int fd, const char *head, const void *data, size_t n,
 		     const char *want);
-void fix_tcp_store(int fd, const char *head, const char *data,
-		   const char *want);
+void fix_tcp_store(int fd, const char *head, const char *data, const char *want);
 
 /* fix_tcp_stat - the value of `STAT name` in the server's stats, or -1. */
 long long fix_tcp_stat(int fd, const char *name);
@@ -97,7 +96,7 @@ int fix_teardown(void **state);
 shmkv *fix_open(const struct server *s);
 
 /* fix_get_str - shmkv_get into buf as a string ("" unless SHMKV_OK). */
-enum shmkv_status fix_get_str(shmkv *kv, const char *key, char *buf,
-			      size_t cap, uint32_t *flags);
+enum shmkv_status fix_get_str(shmkv *kv, const char *key, char *buf, size_t cap,
+			      uint32_t *flags);
 
 #endif

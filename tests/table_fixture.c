@@ -35,8 +35,8 @@ const char *table_status_name(enum table_status st)
 #include <stdlib.h>
 #include <string.h>
 
-struct cache *cache_new(uint64_t memory, uint32_t partitions,
-			uint32_t max_item, uint32_t hint)
+struct cache *cache_new(uint64_t memory, uint32_t partitions, uint32_t max_item,
+			uint32_t hint)
 {
 	struct cache *c = calloc(1, sizeof(*c));
 	struct cache_config cfg;
@@ -118,9 +118,8 @@ void set_clock(void **state, uint32_t now)
 }
 
 enum table_status store_mode(struct table *t, enum table_store_mode mode,
-			     const char *key, const void *val,
-			     size_t vlen, uint32_t flags, int64_t ttl,
-			     uint64_t *cas_out)
+			     const char *key, const void *val, size_t vlen,
+			     uint32_t flags, int64_t ttl, uint64_t *cas_out)
 {
 	struct table_store_req req;
 
@@ -135,8 +134,8 @@ enum table_status store_mode(struct table *t, enum table_store_mode mode,
 	return table_store(t, &req, cas_out);
 }
 
-enum table_status set_str(struct table *t, const char *key,
-			  const char *val, uint32_t flags, int64_t ttl)
+enum table_status set_str(struct table *t, const char *key, const char *val,
+			  uint32_t flags, int64_t ttl)
 {
 	return store_mode(t, TABLE_SET, key, val, strlen(val), flags, ttl, NULL);
 }

@@ -38,20 +38,20 @@
 
 #define MIB (1024u * 1024u)
 
-#define assert_status(expr, want)                                              \
-	do {                                                                   \
-		enum table_status st_ = (expr);                                \
-		if (st_ != (want))                                             \
-			fail_msg("%s: got %s, want %s", #expr,                 \
-				 table_status_name(st_),                       \
-				 table_status_name(want));                     \
+#define assert_status(expr, want) \
+	do { \
+		enum table_status st_ = (expr); \
+		if (st_ != (want)) \
+			fail_msg("%s: got %s, want %s", #expr, \
+				 table_status_name(st_), \
+				 table_status_name(want)); \
 	} while (0)
 
 /* table_status_name - a status in words, for failure messages. */
 const char *table_status_name(enum table_status st);
 
-struct cache *cache_new(uint64_t memory, uint32_t partitions,
-			uint32_t max_item, uint32_t hint);
+struct cache *cache_new(uint64_t memory, uint32_t partitions, uint32_t max_item,
+			uint32_t hint);
 void cache_free(struct cache *c);
 
 /* 16 MiB in 8 partitions: the default for tests of single operations. */
@@ -70,11 +70,10 @@ struct table *tbl(void **state);
 void set_clock(void **state, uint32_t now);
 
 enum table_status store_mode(struct table *t, enum table_store_mode mode,
-			     const char *key, const void *val,
-			     size_t vlen, uint32_t flags, int64_t ttl,
-			     uint64_t *cas_out);
-enum table_status set_str(struct table *t, const char *key,
-			  const char *val, uint32_t flags, int64_t ttl);
+			     const char *key, const void *val, size_t vlen,
+			     uint32_t flags, int64_t ttl, uint64_t *cas_out);
+enum table_status set_str(struct table *t, const char *key, const char *val,
+			  uint32_t flags, int64_t ttl);
 /* Reads key into buf as a C string (values here are text). */
 enum table_status get_str(struct table *t, const char *key, char *buf,
 			  size_t cap, struct table_item_info *info);

@@ -284,8 +284,10 @@ static int attach_child(int data_fd, int ctl_fd, int to_parent, int from_parent)
 		return 12;
 	/* Read directly from the read-only data part, without a lock. */
 	struct table_read rd = { .hash = table_hash("shared", 6),
-				 .key = "shared", .key_len = 6,
-				 .buf = buf, .cap = sizeof(buf) };
+				 .key = "shared",
+				 .key_len = 6,
+				 .buf = buf,
+				 .cap = sizeof(buf) };
 
 	if (table_get_lockfree(&a.table, &rd) != TABLE_OK)
 		return 13;

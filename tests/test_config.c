@@ -262,21 +262,26 @@ static void test_memcached_flags(void **state)
 	assert_string_equal(cfg.warnings, "");
 
 	expect_bad("-U: '11211': shmkv has no UDP", "-U", "11211");
-	assert_int_equal(parse(&cfg, err, sizeof(err), "-F", "-M", "-C", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-F", "-M", "-C", NULL),
+			 0);
 	assert_true(cfg.flush_disabled);
 	assert_true(cfg.evict_disabled);
 	assert_true(cfg.cas_disabled);
 	assert_int_equal(parse(&cfg, err, sizeof(err), NULL), 0);
-	assert_false(cfg.flush_disabled || cfg.evict_disabled || cfg.cas_disabled);
+	assert_false(cfg.flush_disabled || cfg.evict_disabled ||
+		     cfg.cas_disabled);
 	expect_bad("-o idle_timeout: 'abc'", "-o", "idle_timeout=abc");
 	expect_bad("-o idle_timeout", "-o", "idle_timeout");
 	expect_bad("-R: '0'", "-R", "0");
 	expect_bad("-a: '999'", "-a", "999");
-	assert_int_equal(parse(&cfg, err, sizeof(err), "-l", "127.0.0.1,::1", NULL), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), "-l", "127.0.0.1,::1",
+			       NULL),
+			 0);
 	assert_int_equal(config_listen_count(cfg.listen), 2);
 	assert_int_equal(config_listen_addr(cfg.listen, 1, err, sizeof(err)), 0);
 	assert_string_equal(err, "::1");
-	assert_int_equal(config_listen_addr(cfg.listen, 2, err, sizeof(err)), -ENOENT);
+	assert_int_equal(config_listen_addr(cfg.listen, 2, err, sizeof(err)),
+			 -ENOENT);
 	assert_true(config_listen_is_loopback(cfg.listen));
 	assert_false(config_listen_is_loopback("127.0.0.1,0.0.0.0"));
 	expect_bad("--listen: '127.0.0.1,,::1' has an empty address", "-l",
