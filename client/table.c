@@ -496,6 +496,19 @@ void table_stats_partition(const struct table *t, uint32_t partition,
 	out->evicted_unfetched = pr.part->evicted_unfetched;
 	out->expired_unfetched = pr.part->expired_unfetched;
 	out->outofmemory = pr.part->outofmemory;
+	out->get_expired = atomic_load_explicit(&pr.part->get_expired,
+						memory_order_relaxed);
+	out->get_flushed = atomic_load_explicit(&pr.part->get_flushed,
+						memory_order_relaxed);
+	out->evicted_nonzero = pr.part->evicted_nonzero;
+	out->evicted_active = pr.part->evicted_active;
+	out->evicted_time = pr.part->evicted_time;
+	out->delete_hits = pr.part->delete_hits;
+	out->incr_hits = pr.part->incr_hits;
+	out->decr_hits = pr.part->decr_hits;
+	out->cas_hits = pr.part->cas_hits;
+	out->cas_badval = pr.part->cas_badval;
+	out->touch_hits = pr.part->touch_hits;
 	table_part_unlock(&pr, LW_SHARED);
 
 	lock = &pr.ctl->c.lock;
@@ -531,6 +544,16 @@ void table_stats_total(const struct table *t, struct table_stats *out)
 		out->evicted_unfetched += one.evicted_unfetched;
 		out->expired_unfetched += one.expired_unfetched;
 		out->outofmemory += one.outofmemory;
+		out->get_expired += one.get_expired;
+		out->get_flushed += one.get_flushed;
+		out->evicted_nonzero += one.evicted_nonzero;
+		out->evicted_active += one.evicted_active;
+		out->delete_hits += one.delete_hits;
+		out->incr_hits += one.incr_hits;
+		out->decr_hits += one.decr_hits;
+		out->cas_hits += one.cas_hits;
+		out->cas_badval += one.cas_badval;
+		out->touch_hits += one.touch_hits;
 		out->lock_acquisitions += one.lock_acquisitions;
 		out->lock_contended += one.lock_contended;
 		out->lock_wait_ns += one.lock_wait_ns;

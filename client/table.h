@@ -181,6 +181,18 @@ struct table_stats {
 	uint64_t evicted_unfetched;  /* evictions of items never read */
 	uint64_t expired_unfetched;  /* expirations of items never read */
 	uint64_t outofmemory;        /* allocations that found no room */
+	uint64_t get_expired;        /* lookups that found it expired */
+	uint64_t get_flushed;        /* lookups that found it flushed */
+	uint64_t evicted_nonzero;    /* evictions of items with a TTL */
+	uint64_t evicted_active;     /* evictions of items read since moved */
+	uint64_t evicted_time;       /* idle seconds of the last evicted (a
+				      * partition's; a total has none) */
+	uint64_t delete_hits;
+	uint64_t incr_hits;
+	uint64_t decr_hits;
+	uint64_t cas_hits;
+	uint64_t cas_badval;
+	uint64_t touch_hits;         /* gat, touch, mg T: not in hits */
 	uint64_t lock_acquisitions;
 	uint64_t lock_contended;
 	uint64_t lock_wait_ns;

@@ -118,6 +118,10 @@ static void table_totals(const struct proto_ctx *ctx, struct table_stats *ts)
 		since(ts->evicted_unfetched, b, &b->base_evicted_unfetched);
 	ts->expired_unfetched =
 		since(ts->expired_unfetched, b, &b->base_expired_unfetched);
+	ts->get_expired = since(ts->get_expired, b, &b->base_get_expired);
+	ts->get_flushed = since(ts->get_flushed, b, &b->base_get_flushed);
+	ts->evicted_active =
+		since(ts->evicted_active, b, &b->base_evicted_active);
 }
 
 /*
@@ -247,8 +251,10 @@ static void general_process(struct proto_req *req, const struct server_stats *s)
 		   "read_buf_bytes_free", "read_buf_oom", "reserved_fds");
 }
 
-/* The command counters, as memcached orders them. */
-static void general_commands(struct proto_req *req, const struct server_stats *s)
+/* The command counters, as memcached orders them; the table counts
+ * lookups that found their item expired or flushed (any command's). */
+static void general_commands(struct proto_req *req, const struct server_stats *s,
+			     const struct table_stats *ts)
 {
 	stat_u64(req, "cmd_get", LOAD(s->cmd_get));
 	stat_u64(req, "cmd_set", LOAD(s->cmd_set));
@@ -257,8 +263,8 @@ static void general_commands(struct proto_req *req, const struct server_stats *s
 	stat_u64(req, "cmd_meta", LOAD(s->cmd_meta));
 	stat_u64(req, "get_hits", LOAD(s->get_hits));
 	stat_u64(req, "get_misses", LOAD(s->get_misses));
-	stat_u64(req, "get_expired", LOAD(s->get_expired));
-	STAT_ZEROS(req, "get_flushed");
+	stat_u64(req, "get_expired", ts->get_expired);
+	stat_u64(req, "get_flushed", ts->get_flushed);
 	stat_u64(req, "delete_misses", LOAD(s->delete_misses));
 	stat_u64(req, "delete_hits", LOAD(s->delete_hits));
 	stat_u64(req, "incr_misses", LOAD(s->incr_misses));
@@ -321,8 +327,9 @@ static void general_memory(struct proto_req *req, const struct server_stats *s,
 	stat_u64(req, "expired_unfetched", ts->expired_unfetched);
 	stat_u64(req, "evicted_unfetched", ts->evicted_unfetched);
 	/* A read item at the ring's tail is moved, not evicted, while the
-	 * allocation's copy budget lasts (table_ring.c); not counted yet. */
-	STAT_ZEROS(req, "evicted_active");
+	 * allocation's copy budget lasts (table_ring.c); past it, evicted
+	 * although read: memcached's active item evicted from its cold LRU. */
+	stat_u64(req, "evicted_active", ts->evicted_active);
 	stat_u64(req, "evictions", ts->evictions);
 	stat_u64(req, "reclaimed", ts->expirations);
 	STAT_ZEROS(req, "crawler_reclaimed", "crawler_items_checked",
@@ -351,7 +358,7 @@ static void stats_general(struct proto_req *req)
 		page_size = ctx->table->seg->page_size;
 
 	general_process(req, &s);
-	general_commands(req, &s);
+	general_commands(req, &s, &ts);
 	general_memory(req, &s, &ts);
 	/* Ours, after memcached's. */
 	stat_str(req, "shmkv_version", ctx->version);
@@ -427,6 +434,9 @@ static void stats_reset(struct proto_req *req)
 	STORE(base->base_reinserted, ts.reinserted);
 	STORE(base->base_evicted_unfetched, ts.evicted_unfetched);
 	STORE(base->base_expired_unfetched, ts.expired_unfetched);
+	STORE(base->base_get_expired, ts.get_expired);
+	STORE(base->base_get_flushed, ts.get_flushed);
+	STORE(base->base_evicted_active, ts.evicted_active);
 	server_detail_reset(ctx->all);
 	proto_reply(req, "RESET");
 }
@@ -440,13 +450,12 @@ static void stats_reset(struct proto_req *req)
 static void stats_items(struct proto_req *req)
 {
 	struct table *t = req->ctx->table;
-	/* evicted_nonzero, evicted_time and evicted_active are not counted
-	 * yet (docs/compatibility.md); tailrepairs and the crawler's never
+	/* tailrepairs, the crawler's and the segmented LRU's moves never
 	 * happen here. */
 	static const char *const zero2[] = {
-		"evicted_active",	 "crawler_reclaimed",
-		"crawler_items_checked", "lrutail_reflocked",
-		"moves_to_cold",	 "moves_to_warm",
+		"crawler_reclaimed", "crawler_items_checked",
+		"lrutail_reflocked", "moves_to_cold",
+		"moves_to_warm",
 	};
 
 	for (uint32_t p = 0; p < t->npartitions; p++) {
@@ -470,13 +479,14 @@ static void stats_items(struct proto_req *req)
 		ITEM("age", table_walk_oldest(req->ctx->table, p));
 		ITEM("mem_requested", ps.bytes);
 		ITEM("evicted", ps.evictions);
-		ITEM("evicted_nonzero", 0);
-		ITEM("evicted_time", 0);
+		ITEM("evicted_nonzero", ps.evicted_nonzero);
+		ITEM("evicted_time", ps.evicted_time);
 		ITEM("outofmemory", ps.outofmemory);
 		ITEM("tailrepairs", 0);
 		ITEM("reclaimed", ps.expirations);
 		ITEM("expired_unfetched", ps.expired_unfetched);
 		ITEM("evicted_unfetched", ps.evicted_unfetched);
+		ITEM("evicted_active", ps.evicted_active);
 		for (i = 0; i < sizeof(zero2) / sizeof(zero2[0]); i++)
 			ITEM(zero2[i], 0);
 		ITEM("moves_within_lru", ps.reinserted);
@@ -496,8 +506,8 @@ static void stats_items(struct proto_req *req)
  * stats_slabs - memcached's per-class memory fields for each partition
  * holding items.  A partition's items are not of one size: chunk_size is
  * the mean memory an item takes there, and pages are the partition's
- * memory in memcached's 1 MiB slab pages.  Per-class command counters
- * are counted per partition only for gets and stores.
+ * memory in memcached's 1 MiB slab pages.  The command counters are the
+ * partition's, counted where memcached counts its class's.
  */
 static void stats_slabs(struct proto_req *req)
 {
@@ -534,12 +544,12 @@ static void stats_slabs(struct proto_req *req)
 		SLAB("free_chunks_end", 0);
 		SLAB("get_hits", ps.hits);
 		SLAB("cmd_set", ps.total_items);
-		SLAB("delete_hits", 0);
-		SLAB("incr_hits", 0);
-		SLAB("decr_hits", 0);
-		SLAB("cas_hits", 0);
-		SLAB("cas_badval", 0);
-		SLAB("touch_hits", 0);
+		SLAB("delete_hits", ps.delete_hits);
+		SLAB("incr_hits", ps.incr_hits);
+		SLAB("decr_hits", ps.decr_hits);
+		SLAB("cas_hits", ps.cas_hits);
+		SLAB("cas_badval", ps.cas_badval);
+		SLAB("touch_hits", ps.touch_hits);
 #undef SLAB
 	}
 	stat_u64(req, "active_slabs", active);

@@ -45,7 +45,6 @@ struct server_stats {
 	_Atomic uint64_t cmd_touch;
 	_Atomic uint64_t get_hits;
 	_Atomic uint64_t get_misses;
-	_Atomic uint64_t get_expired;
 	_Atomic uint64_t delete_hits;
 	_Atomic uint64_t delete_misses;
 	_Atomic uint64_t incr_hits;
@@ -81,12 +80,15 @@ struct server_stats {
 	_Atomic uint64_t base_reinserted;
 	_Atomic uint64_t base_evicted_unfetched;
 	_Atomic uint64_t base_expired_unfetched;
+	_Atomic uint64_t base_get_expired;
+	_Atomic uint64_t base_get_flushed;
+	_Atomic uint64_t base_evicted_active;
 	/* In the baseline slot only: what the whole server was told at run
 	 * time.  verbosity_set is `verbosity N`'s N + 1 (0: none yet, the
 	 * command line's -v holds); detail_on is `stats detail on|off`. */
 	_Atomic uint64_t verbosity_set;
 	_Atomic uint64_t detail_on;
-	uint64_t reserved[6]; /* keeps 128-byte multiples */
+	uint64_t reserved[4]; /* keeps 128-byte multiples */
 };
 
 /*
