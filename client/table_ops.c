@@ -514,6 +514,22 @@ static enum table_status store_plan(struct table_part_ref *pr,
 	return TABLE_OK;
 }
 
+/* memcached's cas_hits and cas_badval: its cas command (a set or replace
+ * with a CAS) that found the item, whether the store then succeeds or not
+ * (an append's CAS check counts neither).  Lock exclusive. */
+static void count_cas(struct table_partition *p,
+		      const struct table_store_req *req, enum table_status st)
+{
+	if (req->mode != TABLE_CAS &&
+	    !(req->compare_cas &&
+	      (req->mode == TABLE_SET || req->mode == TABLE_REPLACE)))
+		return;
+	if (st == TABLE_OK)
+		p->cas_hits++;
+	else if (st == TABLE_EXISTS)
+		p->cas_badval++;
+}
+
 enum table_status table_store(struct table *t, const struct table_store_req *req,
 			      uint64_t *cas_out)
 {
@@ -539,16 +555,8 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 	alive = find_alive_locked(&pr, hash, req->key, req->key_len, &where,
 				  &old);
 	st = store_plan(&pr, req, alive, old, &plan);
-	/* memcached counts these for its cas command (set or replace with a
-	 * CAS) that found the item, whether the store then succeeds or not. */
-	if (alive && (req->mode == TABLE_CAS ||
-		      (req->compare_cas && (req->mode == TABLE_SET ||
-					    req->mode == TABLE_REPLACE)))) {
-		if (st == TABLE_OK)
-			pr.part->cas_hits++;
-		else if (st == TABLE_EXISTS)
-			pr.part->cas_badval++;
-	}
+	if (alive)
+		count_cas(pr.part, req, st);
 	if (st != TABLE_OK)
 		goto out;
 	total = item_total_size((uint32_t)req->key_len, plan.value_len);
@@ -718,14 +726,12 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 		st = TABLE_NON_NUMERIC;
 		goto out;
 	}
-	/* memcached counts the hit here: a number found, a vivified one not. */
-	if (req->incr) {
+	if (req->incr)
 		v += req->delta;              /* wraps at 2^64, as memcached */
-		pr.part->incr_hits++;
-	} else {
+	else
 		v = req->delta > v ? 0 : v - req->delta;
-		pr.part->decr_hits++;
-	}
+	/* memcached counts the hit here: a number found, a vivified one not. */
+	*(req->incr ? &pr.part->incr_hits : &pr.part->decr_hits) += 1;
 	n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
 	uint32_t prev_exptime = it->exptime;
 	uint32_t exptime = req->touch ? table_exptime(t, req->exptime)
