@@ -649,6 +649,7 @@ static void stats_conns(struct proto_req *req)
 		[SERVER_CONN_PARSE] = "conn_parse_cmd",
 		[SERVER_CONN_READ] = "conn_read",
 		[SERVER_CONN_NREAD] = "conn_nread",
+		[SERVER_CONN_MWRITE] = "conn_mwrite",
 	};
 	const struct server_settings *set = req->ctx->settings;
 	struct server_conn_entry *e;

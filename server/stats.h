@@ -131,6 +131,7 @@ enum server_conn_state {
 	SERVER_CONN_PARSE,	 /* its commands are being answered */
 	SERVER_CONN_READ,	 /* waiting for its next command */
 	SERVER_CONN_NREAD,	 /* a command's data block is coming */
+	SERVER_CONN_MWRITE,	 /* its replies wait for the socket */
 };
 struct server_conn_record {
 	_Atomic uint32_t owner;
