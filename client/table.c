@@ -559,3 +559,26 @@ void table_stats_total(const struct table *t, struct table_stats *out)
 		out->lock_wait_ns += one.lock_wait_ns;
 	}
 }
+
+void table_stats_reset(struct table *t)
+{
+	/* The cumulative counters lie together, evictions to touch_hits
+	 * (table_internal.h); items and bytes before them are contents. */
+	size_t from = offsetof(struct table_partition, evictions);
+	size_t to = offsetof(struct table_partition, reserved);
+	struct table_part_ref pr;
+
+	if (!t->seg->writable)
+		return;
+	for (uint32_t p = 0; p < t->npartitions; p++) {
+		table_part_resolve_index(t, p, &pr);
+		table_part_lock(&pr, LW_EXCLUSIVE);
+		/* The atomic ones among them are added to under the lock held
+		 * shared, which this excludes, as are the control part's. */
+		memset((unsigned char *)pr.part + from, 0, to - from);
+		atomic_store_explicit(&pr.ctl->c.hits, 0, memory_order_relaxed);
+		atomic_store_explicit(&pr.ctl->c.misses, 0,
+				      memory_order_relaxed);
+		table_part_unlock(&pr, LW_EXCLUSIVE);
+	}
+}

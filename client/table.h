@@ -52,7 +52,7 @@
  *   table_arith           incr/decr; ma options
  *   table_flush           flush_all [delay]
  *   table_tick            advance the clock, apply a delayed flush
- *   table_stats_*         per-partition and total counters
+ *   table_stats_*         per-partition and total counters, reset
  *   table_partition_of_lock, table_partition_reset,
  *   table_partition_drop_if_torn                     crash recovery
  */
@@ -340,5 +340,13 @@ int table_partition_reset(struct table *t, uint32_t p);
  * held (it never waits for it). */
 int table_partition_drop_if_torn(struct table *t, uint32_t p);
 void table_stats_total(const struct table *t, struct table_stats *out);
+
+/*
+ * table_stats_reset - memcached's `stats reset` for the table: every
+ * partition's counters start again from 0 (what it holds, its items and
+ * bytes, and the lock statistics stay).  Takes each partition's lock
+ * exclusive in turn; does nothing on a read-only mapping.
+ */
+void table_stats_reset(struct table *t);
 
 #endif

@@ -79,6 +79,7 @@ struct table_partition {
 	uint64_t dead_bytes;        /* of those, bytes of dead items and pads */
 	uint64_t items;
 	uint64_t bytes;
+	/* Cumulative counters from here to reserved (table_stats_reset). */
 	uint64_t evictions;
 	uint64_t expirations;
 	uint64_t reinserted;

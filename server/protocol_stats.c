@@ -24,7 +24,9 @@
  *
  * `stats reset` subtracts instead of zeroing: it stores the sums of the
  * moment in the baseline slot (stats.c), so each worker's slot keeps its
- * single writer.
+ * single writer.  The table's counters, written under each partition's
+ * lock, are zeroed under it (table_stats_reset), per partition as
+ * memcached zeroes its per-class ones.
  *
  * Interface routines:
  *   proto_stats_command  answer `stats ...`, `cache_memlimit`, `shutdown`
@@ -74,7 +76,7 @@ static void stats_sum(const struct proto_ctx *ctx, struct server_stats *tot)
 	const struct server_stats *base = server_stats_baseline(ctx->all);
 	_Atomic uint64_t *t = (_Atomic uint64_t *)tot;
 	const _Atomic uint64_t *b = (const _Atomic uint64_t *)base;
-	size_t i, n = offsetof(struct server_stats, base_evictions) / sizeof(*t);
+	size_t i, n = offsetof(struct server_stats, verbosity_set) / sizeof(*t);
 
 	memset(tot, 0, sizeof(*tot));
 	if (ctx->all != NULL && ctx->all->slots != NULL)
@@ -101,27 +103,11 @@ static uint64_t since(uint64_t v, const struct server_stats *base,
 	return v > z ? v - z : 0;
 }
 
-/* The table's totals, its counters since the last `stats reset`. */
+/* The table's totals; `stats reset` zeroes its counters (stats_reset). */
 static void table_totals(const struct proto_ctx *ctx, struct table_stats *ts)
 {
-	const struct server_stats *b = server_stats_baseline(ctx->all);
-
 	memset(ts, 0, sizeof(*ts));
 	table_stats_total(ctx->table, ts);
-	if (b == NULL)
-		return;
-	ts->evictions = since(ts->evictions, b, &b->base_evictions);
-	ts->total_items = since(ts->total_items, b, &b->base_total_items);
-	ts->expirations = since(ts->expirations, b, &b->base_reclaimed);
-	ts->reinserted = since(ts->reinserted, b, &b->base_reinserted);
-	ts->evicted_unfetched =
-		since(ts->evicted_unfetched, b, &b->base_evicted_unfetched);
-	ts->expired_unfetched =
-		since(ts->expired_unfetched, b, &b->base_expired_unfetched);
-	ts->get_expired = since(ts->get_expired, b, &b->base_get_expired);
-	ts->get_flushed = since(ts->get_flushed, b, &b->base_get_flushed);
-	ts->evicted_active =
-		since(ts->evicted_active, b, &b->base_evicted_active);
 }
 
 /*
@@ -401,12 +387,13 @@ static void stats_reset(struct proto_req *req)
 	const struct proto_ctx *ctx = req->ctx;
 	struct server_stats *base = server_stats_baseline(ctx->all);
 	struct server_stats raw;
-	struct table_stats ts;
 	_Atomic uint64_t *dst, *src;
 	uint64_t hits, misses;
-	size_t i, n = offsetof(struct server_stats, base_evictions) /
+	size_t i, n = offsetof(struct server_stats, verbosity_set) /
 		      sizeof(_Atomic uint64_t);
 
+	/* memcached zeroes its per-class counters too: the table's are. */
+	table_stats_reset(ctx->table);
 	if (base == NULL) {
 		if (ctx->stats != NULL) {
 			dst = (_Atomic uint64_t *)ctx->stats;
@@ -426,17 +413,6 @@ static void stats_reset(struct proto_req *req)
 	src = (_Atomic uint64_t *)&raw;
 	for (i = 0; i < n; i++)
 		STORE(dst[i], LOAD(src[i]));
-	memset(&ts, 0, sizeof(ts));
-	table_stats_total(ctx->table, &ts);
-	STORE(base->base_evictions, ts.evictions);
-	STORE(base->base_total_items, ts.total_items);
-	STORE(base->base_reclaimed, ts.expirations);
-	STORE(base->base_reinserted, ts.reinserted);
-	STORE(base->base_evicted_unfetched, ts.evicted_unfetched);
-	STORE(base->base_expired_unfetched, ts.expired_unfetched);
-	STORE(base->base_get_expired, ts.get_expired);
-	STORE(base->base_get_flushed, ts.get_flushed);
-	STORE(base->base_evicted_active, ts.evicted_active);
 	server_detail_reset(ctx->all);
 	proto_reply(req, "RESET");
 }

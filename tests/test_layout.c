@@ -204,15 +204,6 @@ struct layout_entry {
 	FIELD(struct server_stats, partitions_dropped) \
 	FIELD(struct server_stats, listen_disabled_num) \
 	FIELD(struct server_stats, idle_kicks) \
-	FIELD(struct server_stats, base_evictions) \
-	FIELD(struct server_stats, base_total_items) \
-	FIELD(struct server_stats, base_reclaimed) \
-	FIELD(struct server_stats, base_reinserted) \
-	FIELD(struct server_stats, base_evicted_unfetched) \
-	FIELD(struct server_stats, base_expired_unfetched) \
-	FIELD(struct server_stats, base_get_expired) \
-	FIELD(struct server_stats, base_get_flushed) \
-	FIELD(struct server_stats, base_evicted_active) \
 	FIELD(struct server_stats, verbosity_set) \
 	FIELD(struct server_stats, detail_on) \
 	FIELD(struct server_stats, reserved) \

@@ -287,7 +287,7 @@ static void test_slabs_command_hits(void **state)
 {
 	struct fx *f = *state;
 	char cmd[96], key[16] = "";
-	unsigned long long cas;
+	unsigned long long cas, used;
 	const char *s;
 	unsigned cls;
 
@@ -324,6 +324,7 @@ static void test_slabs_command_hits(void **state)
 	assert_int_equal(class_value(s, "", cls, "cas_hits"), 1);
 	assert_int_equal(class_value(s, "", cls, "cas_badval"), 1);
 	assert_int_equal(class_value(s, "", cls, "delete_hits"), 1);
+	used = class_value(s, "", cls, "used_chunks");
 	/* The server's totals agree: gat and mg T are touches, not gets,
 	 * and the number ma N created is neither hit nor miss. */
 	s = feed(f, "stats\r\n", 7);
@@ -333,6 +334,14 @@ static void test_slabs_command_hits(void **state)
 	assert_int_equal(stat_value(s, "incr_hits"), 2);
 	assert_int_equal(stat_value(s, "incr_misses"), 0);
 	assert_int_equal(stat_value(s, "delete_hits"), 1);
+	/* memcached's stats reset zeroes the per-class counters too. */
+	expect(f, "stats reset\r\n", "RESET\r\n");
+	s = feed(f, "stats slabs\r\n", 13);
+	assert_int_equal(class_value(s, "", cls, "get_hits"), 0);
+	assert_int_equal(class_value(s, "", cls, "touch_hits"), 0);
+	assert_int_equal(class_value(s, "", cls, "delete_hits"), 0);
+	assert_int_equal(class_value(s, "", cls, "cmd_set"), 0);
+	assert_int_equal(class_value(s, "", cls, "used_chunks"), used);
 }
 
 /* get_expired and get_flushed: lookups that found their item expired or
@@ -403,6 +412,16 @@ static void test_items_evictions(void **state)
 	assert_int_equal(stat_value(s, "evictions"), evicted);
 	assert_int_equal(stat_value(s, "evicted_active"), active);
 	assert_int_equal(nonzero, evicted);
+	expect(f, "stats reset\r\n", "RESET\r\n");
+	s = feed(f, "stats items\r\n", 13);
+	for (unsigned c = 1; c <= 16; c++) {
+		snprintf(line, sizeof(line), "STAT items:%u:number ", c);
+		if (strstr(s, line) == NULL)
+			continue;
+		assert_int_equal(class_value(s, "items:", c, "evicted"), 0);
+		assert_int_equal(class_value(s, "items:", c, "evicted_nonzero"), 0);
+	}
+	assert_int_equal(stat_value(feed(f, "stats\r\n", 7), "evictions"), 0);
 }
 
 static void test_detail(void **state)

@@ -310,6 +310,37 @@ static void test_evicted_active(void **state)
 	assert_int_equal(ps.evicted_active, ps.evictions - before);
 }
 
+/* ---- stats reset -------------------------------------------------- */
+
+static void test_reset_zeroes_counters_not_contents(void **state)
+{
+	struct table *t = tbl(state);
+	struct table_stats ps;
+	uint64_t v;
+
+	fill_until_evicted(t, "r", 1, 10);
+	assert_status(set_str(t, "n", "1", 0, 0), TABLE_OK);
+	assert_status(arith(t, "n", true, 1, &v), TABLE_OK);
+	assert_status(exists(t, "n"), TABLE_OK);
+	set_clock(state, T0 + 20);
+	assert_status(exists(t, "r5"), TABLE_NOT_FOUND);
+	ps = part0(t);
+	assert_true(ps.evictions > 0 && ps.get_expired == 1 &&
+		    ps.incr_hits == 1 && ps.hits == 1 && ps.total_items > 0);
+	table_stats_reset(t);
+	ps = part0(t);
+	assert_int_equal(ps.evictions + ps.evicted_nonzero + ps.evicted_time +
+				 ps.evicted_unfetched + ps.expirations +
+				 ps.get_expired + ps.incr_hits + ps.hits +
+				 ps.misses + ps.total_items,
+			 0);
+	assert_true(ps.items > 1);
+	assert_value(t, "n", "2");
+	/* The item a lookup counted before the reset stays counted. */
+	assert_status(exists(t, "r5"), TABLE_NOT_FOUND);
+	assert_int_equal(part0(t).get_expired, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_one, teardown)
 
 int main(void)
@@ -324,6 +355,7 @@ int main(void)
 		T(test_touch_hits_are_not_get_hits),
 		T(test_evicted_nonzero_and_time),
 		T(test_evicted_active),
+		T(test_reset_zeroes_counters_not_contents),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
