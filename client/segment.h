@@ -40,7 +40,7 @@
 #define SEGMENT_MAGIC UINT64_C(0x766b6d6873a1b2c3) /* "shmkv" + tag */
 #define SEGMENT_CTL_MAGIC UINT64_C(0x6c74636b6d68a1b2)
 /* tests/test_layout.c holds the version to the shared structs. */
-#define SEGMENT_LAYOUT_VERSION 6u
+#define SEGMENT_LAYOUT_VERSION 7u
 #define SEGMENT_ALIGN 64u    /* every region starts on a cache line */
 #define SEGMENT_NAME_MAX 24u /* including the terminating NUL */
 #define SEGMENT_DIR_CAPACITY 32u

@@ -489,6 +489,19 @@ void table_stats_partition(const struct table *t, uint32_t partition,
 	out->evicted_unfetched = pr.part->evicted_unfetched;
 	out->expired_unfetched = pr.part->expired_unfetched;
 	out->outofmemory = pr.part->outofmemory;
+	out->get_expired = atomic_load_explicit(&pr.part->get_expired,
+						memory_order_relaxed);
+	out->get_flushed = atomic_load_explicit(&pr.part->get_flushed,
+						memory_order_relaxed);
+	out->evicted_nonzero = pr.part->evicted_nonzero;
+	out->evicted_active = pr.part->evicted_active;
+	out->evicted_time = pr.part->evicted_time;
+	out->delete_hits = pr.part->delete_hits;
+	out->incr_hits = pr.part->incr_hits;
+	out->decr_hits = pr.part->decr_hits;
+	out->cas_hits = pr.part->cas_hits;
+	out->cas_badval = pr.part->cas_badval;
+	out->touch_hits = pr.part->touch_hits;
 	table_part_unlock(&pr, LW_SHARED);
 
 	lock = &pr.ctl->c.lock;
@@ -524,8 +537,41 @@ void table_stats_total(const struct table *t, struct table_stats *out)
 		out->evicted_unfetched += one.evicted_unfetched;
 		out->expired_unfetched += one.expired_unfetched;
 		out->outofmemory += one.outofmemory;
+		out->get_expired += one.get_expired;
+		out->get_flushed += one.get_flushed;
+		out->evicted_nonzero += one.evicted_nonzero;
+		out->evicted_active += one.evicted_active;
+		out->delete_hits += one.delete_hits;
+		out->incr_hits += one.incr_hits;
+		out->decr_hits += one.decr_hits;
+		out->cas_hits += one.cas_hits;
+		out->cas_badval += one.cas_badval;
+		out->touch_hits += one.touch_hits;
 		out->lock_acquisitions += one.lock_acquisitions;
 		out->lock_contended += one.lock_contended;
 		out->lock_wait_ns += one.lock_wait_ns;
+	}
+}
+
+void table_stats_reset(struct table *t)
+{
+	/* The cumulative counters lie together, evictions to touch_hits
+	 * (table_internal.h); items and bytes before them are contents. */
+	size_t from = offsetof(struct table_partition, evictions);
+	size_t to = offsetof(struct table_partition, reserved);
+	struct table_part_ref pr;
+
+	if (!t->seg->writable)
+		return;
+	for (uint32_t p = 0; p < t->npartitions; p++) {
+		table_part_resolve_index(t, p, &pr);
+		table_part_lock(&pr, LW_EXCLUSIVE);
+		/* The atomic ones among them are added to under the lock held
+		 * shared, which this excludes, as are the control part's. */
+		memset((unsigned char *)pr.part + from, 0, to - from);
+		atomic_store_explicit(&pr.ctl->c.hits, 0, memory_order_relaxed);
+		atomic_store_explicit(&pr.ctl->c.misses, 0,
+				      memory_order_relaxed);
+		table_part_unlock(&pr, LW_EXCLUSIVE);
 	}
 }

@@ -53,7 +53,7 @@
  *   table_arith           incr/decr; ma options
  *   table_flush           flush_all [delay]
  *   table_tick            advance the clock, apply a delayed flush
- *   table_stats_*         per-partition and total counters
+ *   table_stats_*         per-partition and total counters, reset
  *   table_partition_of_lock, table_partition_reset,
  *   table_partition_drop_if_torn                     crash recovery
  */
@@ -182,6 +182,18 @@ struct table_stats {
 	uint64_t evicted_unfetched;  /* evictions of items never read */
 	uint64_t expired_unfetched;  /* expirations of items never read */
 	uint64_t outofmemory;        /* allocations that found no room */
+	uint64_t get_expired;        /* lookups that found it expired */
+	uint64_t get_flushed;        /* lookups that found it flushed */
+	uint64_t evicted_nonzero;    /* evictions of items with a TTL */
+	uint64_t evicted_active;     /* evictions of items read since moved */
+	uint64_t evicted_time;       /* idle seconds of the last evicted (a
+				      * partition's; a total has none) */
+	uint64_t delete_hits;
+	uint64_t incr_hits;
+	uint64_t decr_hits;
+	uint64_t cas_hits;
+	uint64_t cas_badval;
+	uint64_t touch_hits;         /* gat, touch, mg T: not in hits */
 	uint64_t lock_acquisitions;
 	uint64_t lock_contended;
 	uint64_t lock_wait_ns;
@@ -359,5 +371,13 @@ int table_partition_reset(struct table *t, uint32_t p);
  * held (it never waits for it). */
 int table_partition_drop_if_torn(struct table *t, uint32_t p);
 void table_stats_total(const struct table *t, struct table_stats *out);
+
+/*
+ * table_stats_reset - memcached's `stats reset` for the table: every
+ * partition's counters start again from 0 (what it holds, its items and
+ * bytes, and the lock statistics stay).  Takes each partition's lock
+ * exclusive in turn; does nothing on a read-only mapping.
+ */
+void table_stats_reset(struct table *t);
 
 #endif

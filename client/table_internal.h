@@ -3,7 +3,7 @@
  *
  * Data part, region "table":
  *   struct table_header
- *   struct table_partition[P]                 one cache line each
+ *   struct table_partition[P]                 four cache lines each
  *   per partition: buckets[nbuckets + noverflow], then the item ring
  * Control part, region "table.ctl":
  *   union table_partition_ctl[P]              LWLock and hit counters
@@ -52,6 +52,9 @@ _Static_assert(TABLE_PREFETCH_ITEM_BYTES > 128 &&
 #define ITEM_STALE 0x20u       /* invalidated (md/ms I) */
 #define ITEM_TOKEN_SENT 0x40u  /* someone won the right to recache */
 #define ITEM_KEY_BINARY 0x80u  /* stored by ms with b: mg's k gives it base64 */
+/* Expired or flushed, and a lookup has counted it (table_count_found_dead):
+ * memcached would have unlinked it there, so nothing counts it again. */
+#define ITEM_MISS_COUNTED 0x08u
 
 struct table_header {
 	uint64_t magic;
@@ -87,6 +90,7 @@ struct table_partition {
 	uint64_t dead_bytes;        /* of those, bytes of dead items and pads */
 	uint64_t items;
 	uint64_t bytes;
+	/* Cumulative counters from here to reserved (table_stats_reset). */
 	uint64_t evictions;
 	uint64_t expirations;
 	uint64_t reinserted;
@@ -94,7 +98,27 @@ struct table_partition {
 	uint64_t evicted_unfetched; /* evictions of items never read */
 	uint64_t expired_unfetched; /* expirations of items never read */
 	uint64_t outofmemory;       /* allocations that found no room */
+	/* Lookups that found their key's item expired or flushed (memcached's
+	 * get_expired, get_flushed): also counted under the lock held shared,
+	 * hence atomic; see table_count_found_dead. */
+	_Atomic uint64_t get_expired;
+	_Atomic uint64_t get_flushed;
+	/* Evictions (memcached's per class): of items with a TTL, of items read
+	 * since their last second chance, and the idle seconds of the last. */
+	uint64_t evicted_nonzero;
+	uint64_t evicted_active;
+	uint64_t evicted_time;
+	/* Commands that found their item (memcached's per-class slab stats). */
+	uint64_t delete_hits;
+	uint64_t incr_hits;
+	uint64_t decr_hits;
+	uint64_t cas_hits;
+	uint64_t cas_badval;
+	uint64_t touch_hits;
+	uint64_t reserved[5];       /* to 256 bytes */
 };
+_Static_assert(sizeof(struct table_partition) % 64 == 0,
+	       "partitions start on cache lines");
 
 struct table_bucket {
 	uint16_t tags[TABLE_BUCKET_SLOTS];  /* 0 = empty slot */
@@ -186,22 +210,33 @@ static inline uint8_t item_state(const struct table_item *it)
 }
 
 /* An expired or flushed item is reclaimed (memcached's reclaimed and
- * expired_unfetched); the partition's lock is held exclusive. */
+ * expired_unfetched), unless a lookup has counted it already; the
+ * partition's lock is held exclusive. */
 static inline void table_count_expired(struct table_partition *p,
 				       const struct table_item *it)
 {
+	if (item_state(it) & ITEM_MISS_COUNTED)
+		return;
 	p->expirations++;
 	if (!(item_state(it) & ITEM_FETCHED))
 		p->expired_unfetched++;
 }
 
-/* A live item is evicted (evictions, evicted_unfetched); lock exclusive. */
+/* A live item is evicted (evictions and memcached's evicted_*); active: it
+ * was read since its last second chance.  Lock exclusive. */
 static inline void table_count_evicted(struct table_partition *p,
-				       const struct table_item *it)
+				       const struct table_item *it,
+				       uint32_t now, bool active)
 {
 	p->evictions++;
 	if (!(item_state(it) & ITEM_FETCHED))
 		p->evicted_unfetched++;
+	if (it->exptime != 0)
+		p->evicted_nonzero++;
+	if (active)
+		p->evicted_active++;
+	/* atime keeps the clock's low 16 bits: idle times wrap at 18 hours. */
+	p->evicted_time = (uint16_t)((uint16_t)now - it->atime);
 }
 
 static inline void item_set_state_flag(struct table_item *it, uint8_t flag)

@@ -97,6 +97,51 @@ static bool find_alive(struct table_part_ref *pr, uint64_t hash,
 	return ring_item_alive(pr, *item);
 }
 
+/*
+ * table_count_found_dead - a locked lookup found its key's item expired or
+ * flushed: memcached's get_expired or get_flushed (flushed judged first, as
+ * memcached does), which memcached counts on every lookup (get, touch,
+ * store, delete, arith) and follows by unlinking the item.  shmkv leaves
+ * the item linked until a store of the key or the ring's tail reclaims it,
+ * so it marks the item counted: a second lookup then misses plainly, and
+ * the reclaim is not counted (table_count_expired), as in memcached there
+ * would be nothing left to reclaim.  Under the lock held shared several
+ * lookups may meet the item at once: the fetch_or lets one count it, and
+ * the add is atomic because others may count other items meanwhile; this
+ * happens once per item, never on a hit.  A client program's mapping of
+ * the data part is read-only: its lookups count nothing.
+ */
+static void table_count_found_dead(const struct table_part_ref *pr,
+				   struct table_item *it)
+{
+	bool flushed = pr->flush_cas != 0 && item_cas(it) <= pr->flush_cas;
+	uint8_t old;
+
+	table_assert_locked(pr);
+	if (!pr->t->seg->writable ||
+	    (item_state(it) & (ITEM_KIND_MASK | ITEM_MISS_COUNTED)) != ITEM_LIVE)
+		return;
+	old = __atomic_fetch_or(&it->state, ITEM_MISS_COUNTED,
+				__ATOMIC_RELAXED);
+	if (old & ITEM_MISS_COUNTED)
+		return;
+	atomic_fetch_add_explicit(flushed ? &pr->part->get_flushed
+					  : &pr->part->get_expired,
+				  1, memory_order_relaxed);
+}
+
+/* find_alive for a locked operation: a dead find is counted. */
+static bool find_alive_locked(struct table_part_ref *pr, uint64_t hash,
+			      const void *key, size_t key_len,
+			      struct table_slot *where, struct table_item **item)
+{
+	if (find_alive(pr, hash, key, key_len, where, item))
+		return true;
+	if (*item != NULL)
+		table_count_found_dead(pr, *item);
+	return false;
+}
+
 /* Link a freshly written item, over old's slot if old is still present. */
 static int item_link(struct table_part_ref *pr, uint64_t hash,
 		     const void *key, size_t key_len, uint64_t offset)
@@ -268,7 +313,7 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 	table_part_resolve(t, hash, &pr);
 	table_part_lock(&pr, mode);
 
-	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {
+	if (!find_alive_locked(&pr, hash, key, key_len, &where, &it)) {
 		if (change && opts->vivify) {
 			st = vivify(&pr, hash, key, key_len, opts, info);
 			/* The new item is empty; the sink still hears of it. */
@@ -308,7 +353,13 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 			     ? sink_copy(sink, info, value)
 			     : TABLE_NOT_FOUND;
 	}
-	atomic_fetch_add_explicit(&pr.ctl->c.hits, 1, memory_order_relaxed);
+	/* As memcached's per-class counts: a fetch that touches is a touch
+	 * hit, not a get hit. */
+	if (change && opts->touch)
+		pr.part->touch_hits++;
+	else
+		atomic_fetch_add_explicit(&pr.ctl->c.hits, 1,
+					  memory_order_relaxed);
 	table_part_unlock(&pr, mode);
 	return st;
 }
@@ -371,6 +422,22 @@ static enum table_status store_plan(struct table_part_ref *pr,
 	return TABLE_OK;
 }
 
+/* memcached's cas_hits and cas_badval: its cas command (a set or replace
+ * with a CAS) that found the item, whether the store then succeeds or not
+ * (an append's CAS check counts neither).  Lock exclusive. */
+static void count_cas(struct table_partition *p,
+		      const struct table_store_req *req, enum table_status st)
+{
+	if (req->mode != TABLE_CAS &&
+	    !(req->compare_cas &&
+	      (req->mode == TABLE_SET || req->mode == TABLE_REPLACE)))
+		return;
+	if (st == TABLE_OK)
+		p->cas_hits++;
+	else if (st == TABLE_EXISTS)
+		p->cas_badval++;
+}
+
 enum table_status table_store(struct table *t, const struct table_store_req *req,
 			      uint64_t *cas_out)
 {
@@ -393,8 +460,11 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 	table_part_resolve(t, hash, &pr);
 	table_part_lock(&pr, LW_EXCLUSIVE);
 
-	alive = find_alive(&pr, hash, req->key, req->key_len, &where, &old);
+	alive = find_alive_locked(&pr, hash, req->key, req->key_len, &where,
+				  &old);
 	st = store_plan(&pr, req, alive, old, &plan);
+	if (alive)
+		count_cas(pr.part, req, st);
 	if (st != TABLE_OK)
 		goto out;
 	total = item_total_size((uint32_t)req->key_len, plan.value_len);
@@ -462,7 +532,7 @@ enum table_status table_delete(struct table *t, const void *key,
 	hash = table_hash(key, key_len);
 	table_part_resolve(t, hash, &pr);
 	table_part_lock(&pr, LW_EXCLUSIVE);
-	if (!find_alive(&pr, hash, key, key_len, &where, &it)) {
+	if (!find_alive_locked(&pr, hash, key, key_len, &where, &it)) {
 		st = TABLE_NOT_FOUND;
 	} else if (opts != NULL && opts->compare_cas &&
 		   item_cas(it) != opts->cas) {
@@ -478,6 +548,9 @@ enum table_status table_delete(struct table *t, const void *key,
 		if (opts->touch)
 			it->exptime = table_exptime(t, opts->exptime);
 	} else {
+		/* memcached counts a delete hit only for an item removed, not
+		 * one md I leaves stale. */
+		pr.part->delete_hits++;
 		bucket_unlink(&pr, where, it);
 	}
 	table_part_unlock(&pr, LW_EXCLUSIVE);
@@ -533,7 +606,7 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 	table_part_resolve(t, hash, &pr);
 	table_part_lock(&pr, LW_EXCLUSIVE);
 
-	if (!find_alive(&pr, hash, req->key, req->key_len, &where, &it)) {
+	if (!find_alive_locked(&pr, hash, req->key, req->key_len, &where, &it)) {
 		if (!req->vivify) {
 			st = TABLE_NOT_FOUND;
 			goto out;
@@ -565,6 +638,8 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 		v += req->delta;              /* wraps at 2^64, as memcached */
 	else
 		v = req->delta > v ? 0 : v - req->delta;
+	/* memcached counts the hit here: a number found, a vivified one not. */
+	*(req->incr ? &pr.part->incr_hits : &pr.part->decr_hits) += 1;
 	n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
 	uint32_t prev_exptime = it->exptime;
 	uint32_t exptime = req->touch ? table_exptime(t, req->exptime)

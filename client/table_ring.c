@@ -417,7 +417,7 @@ static int reclaim_tail(struct table_part_ref *pr, uint64_t want,
 		move_tail_to_head(pr, where, total);
 		return 0;
 	}
-	table_count_evicted(p, it);
+	table_count_evicted(p, it, pr->now, used);
 	bucket_unlink(pr, where, it);
 	p->dead_bytes -= total;
 	tail_advance(pr, total);
@@ -609,7 +609,7 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 	/* The victim is one of the items ring_item resolved above. */
 	if (gone == NULL)
 		return -ENOSPC;
-	table_count_evicted(pr->part, gone);
+	table_count_evicted(pr->part, gone, pr->now, slot_used(pr, victim));
 	slot_clear(pr, victim, gone);
 	target = victim;
 

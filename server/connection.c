@@ -393,6 +393,21 @@ static bool conn_keep_tail(struct conn *c, const char *in, size_t len, size_t of
 }
 
 /*
+ * conn_show_waiting - `stats conns` state of a connection whose replies are
+ * out: memcached's conn_nread for a line read whose data block is still
+ * coming, conn_read for anything else; command: one was answered now.
+ */
+void conn_show_waiting(struct conn *c, bool command)
+{
+	server_conn_state(c->record,
+			  !c->backlog && c->in_len > 0 &&
+					  memchr(c->in, '\n', c->in_len)
+				  ? SERVER_CONN_NREAD
+				  : SERVER_CONN_READ,
+			  command);
+}
+
+/*
  * conn_process - answer the whole commands in in[0, len) -- c's own
  * buffer, or the worker's read buffer that a read has just filled -- as far
  * as the reply bound allows; keep the incomplete tail (and any held-back
@@ -418,15 +433,13 @@ void conn_process(struct conn *c, char *in, size_t len)
 			  len > 0 && memchr(in, '\n', len));
 	off = conn_run_parser(c, in, len, out, &close_after);
 	kept = c->closing || conn_keep_tail(c, in, len, off);
-	/* memcached's states: a line read whose data block is still coming
-	 * is conn_nread, anything else waits for a command (conn_read). */
-	server_conn_state(c->record,
-			  c->in_len > 0 && memchr(c->in, '\n', c->in_len)
-				  ? SERVER_CONN_NREAD
-				  : SERVER_CONN_READ,
-			  off > 0);
+	conn_show_waiting(c, off > 0);
 	if (!c->closing)
 		conn_send(c, out);
+	/* memcached's conn_mwrite, until the socket has taken them all
+	 * (connection_write.c's on_write shows the waiting state again). */
+	if (!c->closing && c->writes > 0)
+		server_conn_state(c->record, SERVER_CONN_MWRITE, false);
 	out->len = 0; /* sent, or dropped with a closed connection */
 	if (out->cap > CONN_KEEP_OUT) { /* grown for a large value */
 		free(out->data);

@@ -44,6 +44,8 @@ static void on_write(uv_write_t *req, int status)
 			conn_close(c);
 		return;
 	}
+	if (c->writes == 0 && !c->backlog)
+		conn_show_waiting(c, false);
 	if (c->unsent >= CONN_OUT_LOW)
 		return;
 	if (c->backlog)

@@ -91,6 +91,12 @@ const struct proto_store_words *proto_store_outcome(struct proto_req *req,
 						    bool compare_cas,
 						    enum table_status *st)
 {
+	/* memcached's cas counters are its cas command's: a set or replace
+	 * with a CAS (an append's CAS check counts nothing). */
+	bool cas_cmd = mode == TABLE_CAS ||
+		       (compare_cas &&
+			(mode == TABLE_SET || mode == TABLE_REPLACE));
+
 	/* memcached 1.6 answers an append or prepend whose new item cannot
 	 * be allocated (past -I, or no memory) NOT_STORED, not an error. */
 	if (*st == TABLE_NO_MEMORY &&
@@ -100,11 +106,14 @@ const struct proto_store_words *proto_store_outcome(struct proto_req *req,
 	}
 	switch (*st) {
 	case TABLE_OK:
-		if (compare_cas)
+		if (cas_cmd)
 			PROTO_STAT(req, cas_hits);
 		return &words_stored;
 	case TABLE_NOT_STORED: return &words_not_stored;
-	case TABLE_EXISTS: PROTO_STAT(req, cas_badval); return &words_exists;
+	case TABLE_EXISTS:
+		if (cas_cmd)
+			PROTO_STAT(req, cas_badval);
+		return &words_exists;
 	case TABLE_NOT_FOUND: /* only a store with a CAS misses */
 		PROTO_STAT(req, cas_misses);
 		return &words_not_found;

@@ -272,13 +272,16 @@ static int process_mg(struct proto_req *req)
 		proto_reply(req, "CLIENT_ERROR opaque token too long");
 		return 0;
 	}
-	PROTO_STAT(req, cmd_get);
+	/* As memcached: an mg with T counts as a touch only, not a get. */
 	if (of.new_ttl)
 		PROTO_STAT(req, cmd_touch);
+	else
+		PROTO_STAT(req, cmd_get);
 	if (st != TABLE_OK) {
-		PROTO_STAT(req, get_misses);
 		if (of.new_ttl)
 			PROTO_STAT(req, touch_misses);
+		else
+			PROTO_STAT(req, get_misses);
 		if (of.no_reply)
 			return 0;
 		line_add(&l, "EN", 2);
@@ -286,9 +289,10 @@ static int process_mg(struct proto_req *req)
 		line_send(req, &l);
 		return 0;
 	}
-	PROTO_STAT(req, get_hits);
 	if (of.new_ttl)
 		PROTO_STAT(req, touch_hits);
+	else
+		PROTO_STAT(req, get_hits);
 	if (!of.value) {
 		mg_line(&l, &m, &info);
 		proto_add(req, l.buf, l.len);
@@ -472,7 +476,9 @@ static int process_md(struct proto_req *req)
 	st = table_delete(req->ctx->table, of.key, of.nkey, &opts);
 	switch (st) {
 	case TABLE_OK:
-		PROTO_STAT(req, delete_hits);
+		/* As memcached: marking stale (I) is not a delete hit. */
+		if (!of.set_stale)
+			PROTO_STAT(req, delete_hits);
 		if (of.no_reply)
 			return 0;
 		line_add(&l, "HD", 2);
@@ -582,7 +588,10 @@ static int process_ma(struct proto_req *req)
 	}
 	switch (st) {
 	case TABLE_OK:
-		if (ar.incr)
+		/* As memcached: a number N created is neither hit nor miss. */
+		if (info.vivified)
+			;
+		else if (ar.incr)
 			PROTO_STAT(req, incr_hits);
 		else
 			PROTO_STAT(req, decr_hits);

@@ -24,7 +24,9 @@
  *
  * `stats reset` subtracts instead of zeroing: it stores the sums of the
  * moment in the baseline slot (stats.c), so each worker's slot keeps its
- * single writer.
+ * single writer.  The table's counters, written under each partition's
+ * lock, are zeroed under it (table_stats_reset), per partition as
+ * memcached zeroes its per-class ones.
  *
  * Interface routines:
  *   proto_stats_command  answer `stats ...`, `cache_memlimit`, `shutdown`
@@ -74,7 +76,7 @@ static void stats_sum(const struct proto_ctx *ctx, struct server_stats *tot)
 	const struct server_stats *base = server_stats_baseline(ctx->all);
 	_Atomic uint64_t *t = (_Atomic uint64_t *)tot;
 	const _Atomic uint64_t *b = (const _Atomic uint64_t *)base;
-	size_t i, n = offsetof(struct server_stats, base_evictions) / sizeof(*t);
+	size_t i, n = offsetof(struct server_stats, verbosity_set) / sizeof(*t);
 
 	memset(tot, 0, sizeof(*tot));
 	if (ctx->all != NULL && ctx->all->slots != NULL)
@@ -101,23 +103,11 @@ static uint64_t since(uint64_t v, const struct server_stats *base,
 	return v > z ? v - z : 0;
 }
 
-/* The table's totals, its counters since the last `stats reset`. */
+/* The table's totals; `stats reset` zeroes its counters (stats_reset). */
 static void table_totals(const struct proto_ctx *ctx, struct table_stats *ts)
 {
-	const struct server_stats *b = server_stats_baseline(ctx->all);
-
 	memset(ts, 0, sizeof(*ts));
 	table_stats_total(ctx->table, ts);
-	if (b == NULL)
-		return;
-	ts->evictions = since(ts->evictions, b, &b->base_evictions);
-	ts->total_items = since(ts->total_items, b, &b->base_total_items);
-	ts->expirations = since(ts->expirations, b, &b->base_reclaimed);
-	ts->reinserted = since(ts->reinserted, b, &b->base_reinserted);
-	ts->evicted_unfetched =
-		since(ts->evicted_unfetched, b, &b->base_evicted_unfetched);
-	ts->expired_unfetched =
-		since(ts->expired_unfetched, b, &b->base_expired_unfetched);
 }
 
 /*
@@ -247,8 +237,10 @@ static void general_process(struct proto_req *req, const struct server_stats *s)
 		   "read_buf_bytes_free", "read_buf_oom", "reserved_fds");
 }
 
-/* The command counters, as memcached orders them. */
-static void general_commands(struct proto_req *req, const struct server_stats *s)
+/* The command counters, as memcached orders them; the table counts
+ * lookups that found their item expired or flushed (any command's). */
+static void general_commands(struct proto_req *req, const struct server_stats *s,
+			     const struct table_stats *ts)
 {
 	stat_u64(req, "cmd_get", LOAD(s->cmd_get));
 	stat_u64(req, "cmd_set", LOAD(s->cmd_set));
@@ -257,8 +249,8 @@ static void general_commands(struct proto_req *req, const struct server_stats *s
 	stat_u64(req, "cmd_meta", LOAD(s->cmd_meta));
 	stat_u64(req, "get_hits", LOAD(s->get_hits));
 	stat_u64(req, "get_misses", LOAD(s->get_misses));
-	stat_u64(req, "get_expired", LOAD(s->get_expired));
-	STAT_ZEROS(req, "get_flushed");
+	stat_u64(req, "get_expired", ts->get_expired);
+	stat_u64(req, "get_flushed", ts->get_flushed);
 	stat_u64(req, "delete_misses", LOAD(s->delete_misses));
 	stat_u64(req, "delete_hits", LOAD(s->delete_hits));
 	stat_u64(req, "incr_misses", LOAD(s->incr_misses));
@@ -321,8 +313,9 @@ static void general_memory(struct proto_req *req, const struct server_stats *s,
 	stat_u64(req, "expired_unfetched", ts->expired_unfetched);
 	stat_u64(req, "evicted_unfetched", ts->evicted_unfetched);
 	/* A read item at the ring's tail is moved, not evicted, while the
-	 * allocation's copy budget lasts (table_ring.c); not counted yet. */
-	STAT_ZEROS(req, "evicted_active");
+	 * allocation's copy budget lasts (table_ring.c); past it, evicted
+	 * although read: memcached's active item evicted from its cold LRU. */
+	stat_u64(req, "evicted_active", ts->evicted_active);
 	stat_u64(req, "evictions", ts->evictions);
 	stat_u64(req, "reclaimed", ts->expirations);
 	STAT_ZEROS(req, "crawler_reclaimed", "crawler_items_checked",
@@ -351,7 +344,7 @@ static void stats_general(struct proto_req *req)
 		page_size = ctx->table->seg->page_size;
 
 	general_process(req, &s);
-	general_commands(req, &s);
+	general_commands(req, &s, &ts);
 	general_memory(req, &s, &ts);
 	/* Ours, after memcached's. */
 	stat_str(req, "shmkv_version", ctx->version);
@@ -394,12 +387,13 @@ static void stats_reset(struct proto_req *req)
 	const struct proto_ctx *ctx = req->ctx;
 	struct server_stats *base = server_stats_baseline(ctx->all);
 	struct server_stats raw;
-	struct table_stats ts;
 	_Atomic uint64_t *dst, *src;
 	uint64_t hits, misses;
-	size_t i, n = offsetof(struct server_stats, base_evictions) /
+	size_t i, n = offsetof(struct server_stats, verbosity_set) /
 		      sizeof(_Atomic uint64_t);
 
+	/* memcached zeroes its per-class counters too: the table's are. */
+	table_stats_reset(ctx->table);
 	if (base == NULL) {
 		if (ctx->stats != NULL) {
 			dst = (_Atomic uint64_t *)ctx->stats;
@@ -419,14 +413,6 @@ static void stats_reset(struct proto_req *req)
 	src = (_Atomic uint64_t *)&raw;
 	for (i = 0; i < n; i++)
 		STORE(dst[i], LOAD(src[i]));
-	memset(&ts, 0, sizeof(ts));
-	table_stats_total(ctx->table, &ts);
-	STORE(base->base_evictions, ts.evictions);
-	STORE(base->base_total_items, ts.total_items);
-	STORE(base->base_reclaimed, ts.expirations);
-	STORE(base->base_reinserted, ts.reinserted);
-	STORE(base->base_evicted_unfetched, ts.evicted_unfetched);
-	STORE(base->base_expired_unfetched, ts.expired_unfetched);
 	server_detail_reset(ctx->all);
 	proto_reply(req, "RESET");
 }
@@ -440,13 +426,12 @@ static void stats_reset(struct proto_req *req)
 static void stats_items(struct proto_req *req)
 {
 	struct table *t = req->ctx->table;
-	/* evicted_nonzero, evicted_time and evicted_active are not counted
-	 * yet (docs/compatibility.md); tailrepairs and the crawler's never
+	/* tailrepairs, the crawler's and the segmented LRU's moves never
 	 * happen here. */
 	static const char *const zero2[] = {
-		"evicted_active",	 "crawler_reclaimed",
-		"crawler_items_checked", "lrutail_reflocked",
-		"moves_to_cold",	 "moves_to_warm",
+		"crawler_reclaimed", "crawler_items_checked",
+		"lrutail_reflocked", "moves_to_cold",
+		"moves_to_warm",
 	};
 
 	for (uint32_t p = 0; p < t->npartitions; p++) {
@@ -470,13 +455,14 @@ static void stats_items(struct proto_req *req)
 		ITEM("age", table_walk_oldest(req->ctx->table, p));
 		ITEM("mem_requested", ps.bytes);
 		ITEM("evicted", ps.evictions);
-		ITEM("evicted_nonzero", 0);
-		ITEM("evicted_time", 0);
+		ITEM("evicted_nonzero", ps.evicted_nonzero);
+		ITEM("evicted_time", ps.evicted_time);
 		ITEM("outofmemory", ps.outofmemory);
 		ITEM("tailrepairs", 0);
 		ITEM("reclaimed", ps.expirations);
 		ITEM("expired_unfetched", ps.expired_unfetched);
 		ITEM("evicted_unfetched", ps.evicted_unfetched);
+		ITEM("evicted_active", ps.evicted_active);
 		for (i = 0; i < sizeof(zero2) / sizeof(zero2[0]); i++)
 			ITEM(zero2[i], 0);
 		ITEM("moves_within_lru", ps.reinserted);
@@ -496,8 +482,8 @@ static void stats_items(struct proto_req *req)
  * stats_slabs - memcached's per-class memory fields for each partition
  * holding items.  A partition's items are not of one size: chunk_size is
  * the mean memory an item takes there, and pages are the partition's
- * memory in memcached's 1 MiB slab pages.  Per-class command counters
- * are counted per partition only for gets and stores.
+ * memory in memcached's 1 MiB slab pages.  The command counters are the
+ * partition's, counted where memcached counts its class's.
  */
 static void stats_slabs(struct proto_req *req)
 {
@@ -534,12 +520,12 @@ static void stats_slabs(struct proto_req *req)
 		SLAB("free_chunks_end", 0);
 		SLAB("get_hits", ps.hits);
 		SLAB("cmd_set", ps.total_items);
-		SLAB("delete_hits", 0);
-		SLAB("incr_hits", 0);
-		SLAB("decr_hits", 0);
-		SLAB("cas_hits", 0);
-		SLAB("cas_badval", 0);
-		SLAB("touch_hits", 0);
+		SLAB("delete_hits", ps.delete_hits);
+		SLAB("incr_hits", ps.incr_hits);
+		SLAB("decr_hits", ps.decr_hits);
+		SLAB("cas_hits", ps.cas_hits);
+		SLAB("cas_badval", ps.cas_badval);
+		SLAB("touch_hits", ps.touch_hits);
 #undef SLAB
 	}
 	stat_u64(req, "active_slabs", active);
@@ -639,6 +625,7 @@ static void stats_conns(struct proto_req *req)
 		[SERVER_CONN_PARSE] = "conn_parse_cmd",
 		[SERVER_CONN_READ] = "conn_read",
 		[SERVER_CONN_NREAD] = "conn_nread",
+		[SERVER_CONN_MWRITE] = "conn_mwrite",
 	};
 	const struct server_settings *set = req->ctx->settings;
 	struct server_conn_entry *e;

@@ -204,18 +204,21 @@ static int process_get(struct proto_req *req, bool with_cas, bool touch)
 			if (req->oom)
 				return 0;
 			PROTO_DETAIL(req, &t[i], SERVER_DETAIL_GET, hit);
+			/* As memcached: gat and gats count as touches
+			 * only, not as gets. */
 			if (touch) {
 				PROTO_STAT(req, cmd_touch);
 				if (hit)
 					PROTO_STAT(req, touch_hits);
 				else
 					PROTO_STAT(req, touch_misses);
+			} else {
+				PROTO_STAT(req, cmd_get);
+				if (hit)
+					PROTO_STAT(req, get_hits);
+				else
+					PROTO_STAT(req, get_misses);
 			}
-			PROTO_STAT(req, cmd_get);
-			if (hit)
-				PROTO_STAT(req, get_hits);
-			else
-				PROTO_STAT(req, get_misses);
 		}
 		/* More than 23 tokens: the terminal token holds the rest. */
 		if (t[ntok - 1].value == NULL)

@@ -26,7 +26,7 @@
 
 /* The counters are summed field by field as an array of this. */
 #define STATS_NCOUNTERS \
-	(offsetof(struct server_stats, base_evictions) / \
+	(offsetof(struct server_stats, verbosity_set) / \
 	 sizeof(_Atomic uint64_t))
 
 /*

@@ -6,7 +6,8 @@
  * on a hot path; `stats` sums the slots.  Counters are written by one
  * process only and read by others, hence relaxed atomics.  One more slot
  * after the workers' is the baseline `stats reset` takes: what the sums
- * were then, subtracted from every sum shown since.
+ * were then, subtracted from every sum shown since.  (The table counts
+ * its own counters, and table_stats_reset zeroes them.)
  *
  * Interface routines:
  *   server_stats_add          count on a counter of this process's slot
@@ -45,7 +46,6 @@ struct server_stats {
 	_Atomic uint64_t cmd_touch;
 	_Atomic uint64_t get_hits;
 	_Atomic uint64_t get_misses;
-	_Atomic uint64_t get_expired;
 	_Atomic uint64_t delete_hits;
 	_Atomic uint64_t delete_misses;
 	_Atomic uint64_t incr_hits;
@@ -73,20 +73,12 @@ struct server_stats {
 	_Atomic uint64_t partitions_dropped; /* emptied: a dead writer's */
 	_Atomic uint64_t listen_disabled_num; /* accepting paused: out of fds */
 	_Atomic uint64_t idle_kicks;	      /* closed by --idle-timeout */
-	/* In the baseline slot only: the table's totals at `stats reset`
-	 * (the table counts these itself, not the workers). */
-	_Atomic uint64_t base_evictions;
-	_Atomic uint64_t base_total_items;
-	_Atomic uint64_t base_reclaimed;
-	_Atomic uint64_t base_reinserted;
-	_Atomic uint64_t base_evicted_unfetched;
-	_Atomic uint64_t base_expired_unfetched;
 	/* In the baseline slot only: what the whole server was told at run
 	 * time.  verbosity_set is `verbosity N`'s N + 1 (0: none yet, the
 	 * command line's -v holds); detail_on is `stats detail on|off`. */
 	_Atomic uint64_t verbosity_set;
 	_Atomic uint64_t detail_on;
-	uint64_t reserved[6]; /* keeps 128-byte multiples */
+	uint64_t reserved[13]; /* keeps 128-byte multiples */
 };
 
 /*
@@ -129,6 +121,7 @@ enum server_conn_state {
 	SERVER_CONN_PARSE,	 /* its commands are being answered */
 	SERVER_CONN_READ,	 /* waiting for its next command */
 	SERVER_CONN_NREAD,	 /* a command's data block is coming */
+	SERVER_CONN_MWRITE,	 /* its replies wait for the socket */
 };
 struct server_conn_record {
 	_Atomic uint32_t owner;

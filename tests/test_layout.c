@@ -111,6 +111,18 @@ struct layout_entry {
 	FIELD(struct table_partition, evicted_unfetched) \
 	FIELD(struct table_partition, expired_unfetched) \
 	FIELD(struct table_partition, outofmemory) \
+	FIELD(struct table_partition, get_expired) \
+	FIELD(struct table_partition, get_flushed) \
+	FIELD(struct table_partition, evicted_nonzero) \
+	FIELD(struct table_partition, evicted_active) \
+	FIELD(struct table_partition, evicted_time) \
+	FIELD(struct table_partition, delete_hits) \
+	FIELD(struct table_partition, incr_hits) \
+	FIELD(struct table_partition, decr_hits) \
+	FIELD(struct table_partition, cas_hits) \
+	FIELD(struct table_partition, cas_badval) \
+	FIELD(struct table_partition, touch_hits) \
+	FIELD(struct table_partition, reserved) \
 	SIZE(struct table_bucket) \
 	FIELD(struct table_bucket, tags) \
 	FIELD(struct table_bucket, refs) \
@@ -168,7 +180,6 @@ struct layout_entry {
 	FIELD(struct server_stats, cmd_touch) \
 	FIELD(struct server_stats, get_hits) \
 	FIELD(struct server_stats, get_misses) \
-	FIELD(struct server_stats, get_expired) \
 	FIELD(struct server_stats, delete_hits) \
 	FIELD(struct server_stats, delete_misses) \
 	FIELD(struct server_stats, incr_hits) \
@@ -193,12 +204,6 @@ struct layout_entry {
 	FIELD(struct server_stats, partitions_dropped) \
 	FIELD(struct server_stats, listen_disabled_num) \
 	FIELD(struct server_stats, idle_kicks) \
-	FIELD(struct server_stats, base_evictions) \
-	FIELD(struct server_stats, base_total_items) \
-	FIELD(struct server_stats, base_reclaimed) \
-	FIELD(struct server_stats, base_reinserted) \
-	FIELD(struct server_stats, base_evicted_unfetched) \
-	FIELD(struct server_stats, base_expired_unfetched) \
 	FIELD(struct server_stats, verbosity_set) \
 	FIELD(struct server_stats, detail_on) \
 	FIELD(struct server_stats, reserved) \
@@ -246,7 +251,8 @@ struct layout_entry {
 	CONST(ITEM_PAD) \
 	CONST(ITEM_FETCHED) \
 	CONST(ITEM_STALE) \
-	CONST(ITEM_TOKEN_SENT)
+	CONST(ITEM_TOKEN_SENT) \
+	CONST(ITEM_MISS_COUNTED)
 
 #define AS_SIZE(t) { #t, sizeof(t), 0 },
 #define AS_FIELD(t, f) { #t "." #f, offsetof(t, f), sizeof(((t *)0)->f) },
@@ -257,9 +263,9 @@ static const struct layout_entry actual[] = {
 };
 
 /* The layout of version RECORDED_VERSION, as the test printed it. */
-#define RECORDED_VERSION 6u
+#define RECORDED_VERSION 7u
 static const struct layout_entry recorded[] = {
-#include "test_layout_v6.inc"
+#include "test_layout_v7.inc"
 };
 
 static void print_actual(void)

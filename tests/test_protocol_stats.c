@@ -270,6 +270,160 @@ static struct server_stats_view *with_region(struct fx *f)
 	return &view;
 }
 
+/* The value of "STAT <cls>:<name>" (stats slabs) or "STAT items:<cls>:<name>". */
+static unsigned long long class_value(const char *s, const char *prefix,
+				      unsigned cls, const char *name)
+{
+	char want[96];
+
+	snprintf(want, sizeof(want), "%s%u:%s", prefix, cls, name);
+	return stat_value(s, want);
+}
+
+/* stats slabs' command counters are the partition's, counted where
+ * memcached counts its class's (numbers checked against memcached 1.6.18:
+ * tests/e2e/test_stats_counters.py). */
+static void test_slabs_command_hits(void **state)
+{
+	struct fx *f = *state;
+	char cmd[96], key[16] = "";
+	unsigned long long cas, used;
+	const char *s;
+	unsigned cls;
+
+	expect(f, "set x 0 0 1\r\n5\r\n", "STORED\r\n");
+	cls = only_class(f);
+	/* A second key in x's class, so that deleting it keeps the class. */
+	for (unsigned i = 0; key[0] == '\0'; i++) {
+		assert_true(i < 1000);
+		snprintf(cmd, sizeof(cmd), "set d%u 0 0 1\r\n1\r\n", i);
+		expect(f, cmd, "STORED\r\n");
+		s = feed(f, "stats items\r\n", 13);
+		if (class_value(s, "items:", cls, "number") == 2)
+			snprintf(key, sizeof(key), "d%u", i);
+	}
+	expect(f, "incr x 2\r\ndecr x 1\r\nma x\r\nma x MD\r\nma v N0 J7\r\n",
+	       "7\r\n6\r\nHD\r\nHD\r\nHD\r\n");
+	expect(f, "touch x 100\r\ngat 100 x\r\nmg x T30 v\r\nmg x v\r\n",
+	       "TOUCHED\r\nVALUE x 0 1\r\n6\r\nEND\r\nVA 1\r\n6\r\n"
+	       "VA 1\r\n6\r\n");
+	s = feed(f, "gets x\r\n", 8);
+	assert_int_equal(sscanf(s, "VALUE x 0 1 %llu", &cas), 1);
+	snprintf(cmd, sizeof(cmd), "cas x 0 0 1 %llu\r\n9\r\n", cas + 1000);
+	expect(f, cmd, "EXISTS\r\n");
+	snprintf(cmd, sizeof(cmd), "cas x 0 0 1 %llu\r\n8\r\n", cas);
+	expect(f, cmd, "STORED\r\n");
+	/* md I leaves the item stale: no delete hit, as in memcached. */
+	snprintf(cmd, sizeof(cmd), "md x I\r\ndelete %s\r\n", key);
+	expect(f, cmd, "HD\r\nDELETED\r\n");
+	s = feed(f, "stats slabs\r\n", 13);
+	assert_int_equal(class_value(s, "", cls, "get_hits"), 2);
+	assert_int_equal(class_value(s, "", cls, "incr_hits"), 2);
+	assert_int_equal(class_value(s, "", cls, "decr_hits"), 2);
+	assert_int_equal(class_value(s, "", cls, "touch_hits"), 3);
+	assert_int_equal(class_value(s, "", cls, "cas_hits"), 1);
+	assert_int_equal(class_value(s, "", cls, "cas_badval"), 1);
+	assert_int_equal(class_value(s, "", cls, "delete_hits"), 1);
+	used = class_value(s, "", cls, "used_chunks");
+	/* The server's totals agree: gat and mg T are touches, not gets,
+	 * and the number ma N created is neither hit nor miss. */
+	s = feed(f, "stats\r\n", 7);
+	assert_int_equal(stat_value(s, "get_hits"), 2);
+	assert_int_equal(stat_value(s, "touch_hits"), 3);
+	assert_int_equal(stat_value(s, "cmd_touch"), 3);
+	assert_int_equal(stat_value(s, "incr_hits"), 2);
+	assert_int_equal(stat_value(s, "incr_misses"), 0);
+	assert_int_equal(stat_value(s, "delete_hits"), 1);
+	/* memcached's stats reset zeroes the per-class counters too. */
+	expect(f, "stats reset\r\n", "RESET\r\n");
+	s = feed(f, "stats slabs\r\n", 13);
+	assert_int_equal(class_value(s, "", cls, "get_hits"), 0);
+	assert_int_equal(class_value(s, "", cls, "touch_hits"), 0);
+	assert_int_equal(class_value(s, "", cls, "delete_hits"), 0);
+	assert_int_equal(class_value(s, "", cls, "cmd_set"), 0);
+	assert_int_equal(class_value(s, "", cls, "used_chunks"), used);
+}
+
+/* get_expired and get_flushed: lookups that found their item expired or
+ * flushed, once per item; `stats reset` starts them again from 0. */
+static void test_get_expired_and_flushed(void **state)
+{
+	struct fx *f = *state;
+	struct server_stats_view *view = with_region(f);
+	const char *s;
+
+	expect(f, "set e 0 1 1\r\n1\r\nset g 0 1 1\r\n1\r\nset k 0 0 1\r\n1\r\n",
+	       "STORED\r\nSTORED\r\nSTORED\r\n");
+	table_tick(&f->c.table, (uint32_t)time(NULL) + 5);
+	expect(f, "get e\r\nget e\r\nincr g 1\r\n", "END\r\nEND\r\nNOT_FOUND\r\n");
+	expect(f, "flush_all\r\nmg k v\r\nmg k v\r\n", "OK\r\nEN\r\nEN\r\n");
+	s = feed(f, "stats\r\n", 7);
+	assert_int_equal(stat_value(s, "get_expired"), 2);
+	assert_int_equal(stat_value(s, "get_flushed"), 1);
+	/* Each also a miss, in this worker's slot. */
+	assert_int_equal(f->stats->get_misses, 4);
+	expect(f, "stats reset\r\n", "RESET\r\n");
+	s = feed(f, "stats\r\n", 7);
+	assert_int_equal(stat_value(s, "get_expired"), 0);
+	assert_int_equal(stat_value(s, "get_flushed"), 0);
+	expect(f, "set n 0 1 1\r\n1\r\n", "STORED\r\n");
+	table_tick(&f->c.table, (uint32_t)time(NULL) + 10);
+	expect(f, "touch n 10\r\n", "NOT_FOUND\r\n");
+	s = feed(f, "stats\r\n", 7);
+	assert_int_equal(stat_value(s, "get_expired"), 1);
+	free(view->slots);
+	f->ctx.all = NULL;
+}
+
+/* stats items' eviction fields, and stats' evicted_active their sum. */
+static void test_items_evictions(void **state)
+{
+	struct fx *f = *state;
+	static char big[256 * 1024 + 64];
+	unsigned long long evicted = 0, active = 0, nonzero = 0;
+	char line[64];
+	const char *s;
+	int n;
+
+	/* 75 MiB of values in a 64 MiB cache of 16 partitions: evictions in
+	 * most of them, of items with a TTL. */
+	for (unsigned i = 0; i < 300; i++) {
+		n = snprintf(big, sizeof(big), "set big%u 0 1000 %u\r\n", i,
+			     256u * 1024u);
+		memset(big + n, 'v', 256u * 1024u);
+		memcpy(big + n + 256u * 1024u, "\r\n", 2);
+		assert_string_equal(feed(f, big, (size_t)n + 256u * 1024u + 2),
+				    "STORED\r\n");
+	}
+	s = feed(f, "stats items\r\n", 13);
+	for (unsigned c = 1; c <= 16; c++) {
+		snprintf(line, sizeof(line), "STAT items:%u:number ", c);
+		if (strstr(s, line) == NULL)
+			continue;
+		assert_int_equal(class_value(s, "items:", c, "evicted_nonzero"),
+				 class_value(s, "items:", c, "evicted"));
+		assert_int_equal(class_value(s, "items:", c, "evicted_time"), 0);
+		evicted += class_value(s, "items:", c, "evicted");
+		nonzero += class_value(s, "items:", c, "evicted_nonzero");
+		active += class_value(s, "items:", c, "evicted_active");
+	}
+	assert_true(evicted > 0);
+	s = feed(f, "stats\r\n", 7);
+	assert_int_equal(stat_value(s, "evictions"), evicted);
+	assert_int_equal(stat_value(s, "evicted_active"), active);
+	assert_int_equal(nonzero, evicted);
+	expect(f, "stats reset\r\n", "RESET\r\n");
+	s = feed(f, "stats items\r\n", 13);
+	for (unsigned c = 1; c <= 16; c++) {
+		snprintf(line, sizeof(line), "STAT items:%u:number ", c);
+		if (strstr(s, line) == NULL)
+			continue;
+		assert_int_equal(class_value(s, "items:", c, "evicted"), 0);
+		assert_int_equal(class_value(s, "items:", c, "evicted_nonzero"), 0);
+	}
+	assert_int_equal(stat_value(feed(f, "stats\r\n", 7), "evictions"), 0);
+}
+
 static void test_detail(void **state)
 {
 	struct fx *f = *state;
@@ -344,6 +498,9 @@ int main(void)
 		T(test_detail),
 		T(test_verbosity_is_the_servers),
 		T(test_no_cas_no_flush),
+		T(test_slabs_command_hits),
+		T(test_get_expired_and_flushed),
+		T(test_items_evictions),
 #undef T
 	};
 

@@ -209,6 +209,46 @@ class StatsConns(ServerTest):
                 time.sleep(0.05)
             self.assertEqual(len(blocks), 3, blocks)
 
+    def test_a_connection_whose_replies_wait_is_in_conn_mwrite(self):
+        proc, mport = start_memcached()
+        self.addCleanup(stop_memcached, proc)
+        srv = self.new_server()
+        for port in (mport, srv.port):
+            self.mwrite_scenario(port)
+
+    def mwrite_scenario(self, port):
+        """A client that asks for 5 MiB of replies and reads none is in
+        conn_mwrite; once it has read them all, in conn_read."""
+        value = b"v" * (512 * 1024)
+        with socket.create_connection(("127.0.0.1", port), 5) as asker, \
+                socket.socket() as slow:
+            asker.sendall(cmd("set big 0 0 %d" % len(value), value))
+            self.assertEqual(recv_until(asker, re.compile(rb"[^\n]*\r\n")),
+                             b"STORED\r\n")
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            slow.connect(("127.0.0.1", port))
+            slow.sendall(b"get big\r\n" * 10 + b"mn\r\n")
+            me = "tcp:127.0.0.1:%d" % slow.getsockname()[1]
+
+            def state():
+                asker.sendall(cmd("stats conns"))
+                blocks = conns_blocks(recv_until(
+                    asker, re.compile(rb".*END\r\n", re.S)).decode())
+                return [b["state"] for b in blocks.values()
+                        if b.get("addr") == me]
+
+            deadline = time.monotonic() + 20
+            while state() != ["conn_mwrite"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(state(), ["conn_mwrite"], "port %d" % port)
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            got = recv_until(slow, MN, timeout=60)
+            self.assertEqual(got.count(b"VALUE big 0 524288\r\n"), 10)
+            deadline = time.monotonic() + 20
+            while state() != ["conn_read"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(state(), ["conn_read"], "port %d" % port)
+
 
 class SeveralAddresses(ServerTest):
     def test_l_listens_on_ipv4_and_ipv6_loopback_as_memcached(self):
