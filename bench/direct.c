@@ -42,22 +42,22 @@
 #include "shmkv.h"
 #include "util.h"
 
-#define NOTES_MAX 5             /* messages per process */
-#define PUBLISH_EVERY 1024      /* requests between progress updates */
+#define NOTES_MAX 5	   /* messages per process */
+#define PUBLISH_EVERY 1024 /* requests between progress updates */
 
 struct direct_slot {
 	struct bench_counters pre, run;
 	struct hist get_lat, set_lat;
 	struct bench_live live;
 	uint64_t pre_start, pre_end, start, end;
-	int ready;              /* atomic: preloaded (or failed), waiting */
-	int finished;           /* atomic: results written */
-	int failed;             /* could not attach; error says why */
+	int ready;    /* atomic: preloaded (or failed), waiting */
+	int finished; /* atomic: results written */
+	int failed;   /* could not attach; error says why */
 	char error[512];
 };
 
 struct direct_shared {
-	int go;                 /* atomic: the parent says start */
+	int go; /* atomic: the parent says start */
 	struct direct_slot slots[];
 };
 
@@ -87,8 +87,7 @@ static void child_preload(struct direct_worker *w, char *key, char *value)
 	struct bench_counters *c = &w->slot->pre;
 
 	w->slot->pre_start = now_ns();
-	for (uint64_t i = first; o->preload && !o->preload_net && i < end;
-	     i++) {
+	for (uint64_t i = first; o->preload && !o->preload_net && i < end; i++) {
 		enum shmkv_status st;
 
 		keyspace_key(w->ks, i, key);
@@ -123,14 +122,13 @@ static void check_value(struct direct_worker *w, uint64_t idx,
 		} else {
 			c->wrong++;
 			if (w->notes++ < NOTES_MAX)
-				fprintf(stderr, "shmkv-bench: process %u: wrong flags, length or bytes for key %llu\n",
+				fprintf(stderr,
+					"shmkv-bench: process %u: wrong flags, length or bytes for key %llu\n",
 					w->index, (unsigned long long)idx);
 		}
 		break;
-	case SHMKV_NOT_FOUND:
-		c->misses++;
-		break;
-	case SHMKV_TOO_SMALL:   /* longer than any value we store */
+	case SHMKV_NOT_FOUND: c->misses++; break;
+	case SHMKV_TOO_SMALL: /* longer than any value we store */
 		c->wrong++;
 		child_note(w, "value too long", st);
 		break;
@@ -249,7 +247,8 @@ static void child_run(struct direct_worker *w, char *key, char *value)
 	b.bufs = xcalloc(k, b.cap);
 	rng_seed(&rng, o->seed, w->index);
 	quota = o->requests ? o->requests / o->procs +
-			      (w->index < o->requests % o->procs) : UINT64_MAX;
+				      (w->index < o->requests % o->procs)
+			    : UINT64_MAX;
 	t = slot->start = now_ns();
 	deadline = t + (uint64_t)(o->duration * 1e9);
 	while (quota > 0 && (o->requests || t < deadline)) {
@@ -277,7 +276,10 @@ child_main(const struct bench_options *o, const struct keyspace *ks,
 	   struct direct_shared *sh, unsigned index)
 {
 	struct direct_worker w = {
-		.o = o, .ks = ks, .slot = &sh->slots[index], .index = index,
+		.o = o,
+		.ks = ks,
+		.slot = &sh->slots[index],
+		.index = index,
 	};
 	char *key = xcalloc(1, ks->key_size);
 	char *value = xcalloc(1, ks->value_size);
@@ -349,7 +351,8 @@ static unsigned reap(pid_t *pids, unsigned n, int *bad)
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 				bad[i] = 1;
 				if (WIFSIGNALED(status))
-					fprintf(stderr, "shmkv-bench: process %u died of signal %d\n",
+					fprintf(stderr,
+						"shmkv-bench: process %u died of signal %d\n",
 						i, WTERMSIG(status));
 			}
 			pids[i] = 0;
@@ -394,7 +397,8 @@ static void merge(const struct bench_options *o, struct direct_shared *sh,
 		struct direct_slot *s = &sh->slots[i];
 
 		if (s->failed)
-			fprintf(stderr, "shmkv-bench: process %u could not attach: %s\n",
+			fprintf(stderr,
+				"shmkv-bench: process %u could not attach: %s\n",
 				i, s->error);
 		if (bad[i] || s->failed ||
 		    !__atomic_load_n(&s->finished, __ATOMIC_ACQUIRE)) {
@@ -422,9 +426,8 @@ static void merge(const struct bench_options *o, struct direct_shared *sh,
 
 /* fork_children - one child a process, each running child_main; -1 (the
  * ones forked killed and reaped) if a fork fails. */
-static int fork_children(const struct bench_options *o,
-			 const struct keyspace *ks, struct direct_shared *sh,
-			 pid_t *pids, int *bad)
+static int fork_children(const struct bench_options *o, const struct keyspace *ks,
+			 struct direct_shared *sh, pid_t *pids, int *bad)
 {
 	struct timespec tick = { 0, 20 * 1000 * 1000 };
 
@@ -462,9 +465,10 @@ int direct_run(const struct bench_options *o, const struct keyspace *ks,
 
 	res->mode = "direct";
 	snprintf(res->target, sizeof(res->target), "unix %s", o->direct);
-	res->timing = o->batch > 1 ?
-		"clock_gettime(CLOCK_MONOTONIC) around every shmkv_get_many (and shmkv_set) call; get latency per key (batch time / batch size)" :
-		"clock_gettime(CLOCK_MONOTONIC) around every shmkv_get and shmkv_set call";
+	res->timing =
+		o->batch > 1
+			? "clock_gettime(CLOCK_MONOTONIC) around every shmkv_get_many (and shmkv_set) call; get latency per key (batch time / batch size)"
+			: "clock_gettime(CLOCK_MONOTONIC) around every shmkv_get and shmkv_set call";
 	res->timer_overhead_ns = timer_overhead_ns();
 
 	st = shmkv_open(o->direct, &kv);
@@ -477,10 +481,11 @@ int direct_run(const struct bench_options *o, const struct keyspace *ks,
 	if (o->preload && o->preload_net && preload_over_network(o, ks, res) != 0)
 		return -1;
 
-	sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		  -1, 0);
+	sh = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
-		fprintf(stderr, "shmkv-bench: cannot map %zu bytes for results: %s\n",
+		fprintf(stderr,
+			"shmkv-bench: cannot map %zu bytes for results: %s\n",
 			size, strerror(errno));
 		return -1;
 	}

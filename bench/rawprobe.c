@@ -44,21 +44,21 @@
 #include "util.h"
 
 #define SLOTS 10u
-#define CHUNK 4096u              /* keys between clock reads */
+#define CHUNK 4096u /* keys between clock reads */
 #define BATCH 16u
-#define STREAM_KEYS (1u << 20)   /* keys in the pre-generated stream */
+#define STREAM_KEYS (1u << 20) /* keys in the pre-generated stream */
 #define MAX_ROUNDS 64
 #define MAX_PROCS 64
-#define PREFETCH_BYTES 160u      /* shmkv's TABLE_PREFETCH_ITEM_BYTES */
+#define PREFETCH_BYTES 160u /* shmkv's TABLE_PREFETCH_ITEM_BYTES */
 
 struct raw_bucket {
 	uint16_t tags[SLOTS];
 	uint32_t refs[SLOTS];
-	uint32_t next;              /* overflow bucket index + 1 */
+	uint32_t next; /* overflow bucket index + 1 */
 };
 _Static_assert(sizeof(struct raw_bucket) == 64, "a bucket is a cache line");
 
-struct raw_item {               /* shmkv's struct table_item */
+struct raw_item { /* shmkv's struct table_item */
 	uint32_t value_len, flags, exptime, cas_lo, cas_hi;
 	uint8_t key_len, state;
 	uint16_t atime;
@@ -76,7 +76,7 @@ struct raw_table {
 
 struct options {
 	uint64_t keys;
-	uint64_t buckets;            /* primary buckets; 0 = keys / 8 */
+	uint64_t buckets; /* primary buckets; 0 = keys / 8 */
 	unsigned key_size;
 	size_t value_size;
 	double seconds;
@@ -85,12 +85,21 @@ struct options {
 	bool preload, huge;
 };
 
-enum kind { RAW_GET, RAW_BATCH, SHMKV_GET, SHMKV_BATCH, KINDS };
+enum kind {
+	RAW_GET,
+	RAW_BATCH,
+	SHMKV_GET,
+	SHMKV_BATCH,
+	KINDS
+};
 static const char *const kind_name[KINDS] = {
-	"raw get", "raw get_many 16", "shmkv_get", "shmkv_get_many 16",
+	"raw get",
+	"raw get_many 16",
+	"shmkv_get",
+	"shmkv_get_many 16",
 };
 
-struct run_shared {             /* MAP_SHARED before fork */
+struct run_shared { /* MAP_SHARED before fork */
 	int ready, go;
 	uint64_t keys[MAX_PROCS], ns[MAX_PROCS], wrong[MAX_PROCS];
 };
@@ -137,7 +146,8 @@ static uint32_t next_match(uint32_t m)
 
 static size_t item_size(const struct options *o)
 {
-	return (sizeof(struct raw_item) + o->key_size + o->value_size + 3) & ~(size_t)3;
+	return (sizeof(struct raw_item) + o->key_size + o->value_size + 3) &
+	       ~(size_t)3;
 }
 
 static void table_map(struct raw_table *t, const struct options *o)
@@ -147,9 +157,12 @@ static void table_map(struct raw_table *t, const struct options *o)
 	/* As many primary buckets as the shmkv segment beside it has
 	 * (probe_bench.py passes its count), so both probe tables of one
 	 * load; a third more for overflow, as table.c reserves. */
-	t->nbuckets = (uint32_t)(o->buckets ? o->buckets : o->keys / 8 ? o->keys / 8 : 1);
+	t->nbuckets = (uint32_t)(o->buckets    ? o->buckets
+				 : o->keys / 8 ? o->keys / 8
+					       : 1);
 	t->noverflow = t->nbuckets / 3 + 1;
-	t->map_size = (size_t)(t->nbuckets + t->noverflow) * sizeof(struct raw_bucket) +
+	t->map_size = (size_t)(t->nbuckets + t->noverflow) *
+			      sizeof(struct raw_bucket) +
 		      o->keys * item_size(o);
 	t->map_size = (t->map_size + huge - 1) & ~(huge - 1);
 	t->map = MAP_FAILED;
@@ -158,7 +171,8 @@ static void table_map(struct raw_table *t, const struct options *o)
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 		t->pages = "2 MiB";
 		if (t->map == MAP_FAILED)
-			fprintf(stderr, "shmkv-rawprobe: no 2 MiB pages (%s): using 4 KiB pages\n",
+			fprintf(stderr,
+				"shmkv-rawprobe: no 2 MiB pages (%s): using 4 KiB pages\n",
 				strerror(errno));
 	}
 	if (t->map == MAP_FAILED) {
@@ -237,7 +251,8 @@ static void table_insert(struct raw_table *t, const struct options *o,
 	struct raw_item *it = (struct raw_item *)(t->ring + t->head);
 
 	*it = (struct raw_item){ .value_len = (uint32_t)o->value_size,
-				 .flags = flags, .key_len = (uint8_t)o->key_size,
+				 .flags = flags,
+				 .key_len = (uint8_t)o->key_size,
 				 .state = 1 };
 	memcpy(it + 1, key, o->key_size);
 	memcpy((char *)(it + 1) + o->key_size, value, o->value_size);
@@ -252,7 +267,8 @@ static void table_insert(struct raw_table *t, const struct options *o,
 		}
 		if (b->next == 0) {
 			if (t->used_overflow == t->noverflow) {
-				fprintf(stderr, "shmkv-rawprobe: out of overflow buckets\n");
+				fprintf(stderr,
+					"shmkv-rawprobe: out of overflow buckets\n");
 				exit(1);
 			}
 			b->next = t->nbuckets + ++t->used_overflow;
@@ -271,9 +287,12 @@ static const struct raw_item *raw_find(const struct raw_table *t, uint64_t hash,
 		for (uint32_t m = tag_matches(b, tag); m != 0; m = next_match(m)) {
 			unsigned s = (unsigned)__builtin_ctz(m) / 2;
 			const struct raw_item *it =
-				(const struct raw_item *)(t->ring + (uint64_t)b->refs[s] * 4);
+				(const struct raw_item *)(t->ring +
+							  (uint64_t)b->refs[s] *
+								  4);
 
-			if (it->key_len == key_len && memcmp(it + 1, key, key_len) == 0)
+			if (it->key_len == key_len &&
+			    memcmp(it + 1, key, key_len) == 0)
 				return it;
 		}
 		if (b->next == 0)
@@ -282,8 +301,7 @@ static const struct raw_item *raw_find(const struct raw_table *t, uint64_t hash,
 	}
 }
 
-static bool raw_copy(const struct raw_item *it, char *buf, size_t cap,
-		     size_t *len)
+static bool raw_copy(const struct raw_item *it, char *buf, size_t cap, size_t *len)
 {
 	if (it == NULL || it->value_len > cap)
 		return false;
@@ -299,8 +317,8 @@ static void raw_prefetch_items(const struct raw_table *t, uint64_t hash)
 
 	/* The lines of the item's first PREFETCH_BYTES, as shmkv's batch. */
 	for (uint32_t m = tag_matches(b, tag); m != 0; m = next_match(m)) {
-		const unsigned char *it = t->ring +
-			(uint64_t)b->refs[__builtin_ctz(m) / 2] * 4;
+		const unsigned char *it =
+			t->ring + (uint64_t)b->refs[__builtin_ctz(m) / 2] * 4;
 
 		__builtin_prefetch(it);
 		__builtin_prefetch(it + 64);
@@ -313,13 +331,17 @@ static void raw_prefetch_items(const struct raw_table *t, uint64_t hash)
 static unsigned raw_get_batch(const struct raw_table *t, const char *keys,
 			      size_t key_size, char *bufs, size_t cap)
 {
-	enum { BUCKET_AHEAD = 8, ITEM_AHEAD = 4 };
+	enum {
+		BUCKET_AHEAD = 8,
+		ITEM_AHEAD = 4
+	};
 	uint64_t hashes[BATCH];
 	unsigned hits = 0;
 	size_t len;
 
 	for (unsigned i = 0; i < BATCH + BUCKET_AHEAD; i++) {
-		unsigned m = i - (BUCKET_AHEAD - ITEM_AHEAD), g = i - BUCKET_AHEAD;
+		unsigned m = i - (BUCKET_AHEAD - ITEM_AHEAD),
+			 g = i - BUCKET_AHEAD;
 
 		if (i < BATCH) {
 			hashes[i] = XXH3_64bits(keys + i * key_size, key_size);
@@ -329,7 +351,8 @@ static unsigned raw_get_batch(const struct raw_table *t, const char *keys,
 			raw_prefetch_items(t, hashes[m]);
 		if (i < BUCKET_AHEAD)
 			continue;
-		hits += raw_copy(raw_find(t, hashes[g], keys + g * key_size, key_size),
+		hits += raw_copy(raw_find(t, hashes[g], keys + g * key_size,
+					  key_size),
 				 bufs + g * cap, cap, &len);
 	}
 	return hits;
@@ -337,39 +360,47 @@ static unsigned raw_get_batch(const struct raw_table *t, const char *keys,
 
 /* CHUNK keys of the stream from pos; the number found.  Not inlined, so
  * that callgrind's inclusive cost of it over CHUNK is instructions a key. */
-static __attribute__((noinline)) unsigned run_chunk(enum kind k, const struct raw_table *t, shmkv *kv,
-			  const struct options *o, const char *keys, char *bufs,
-			  struct shmkv_item *items)
+static __attribute__((noinline)) unsigned run_chunk(enum kind k,
+						    const struct raw_table *t,
+						    shmkv *kv,
+						    const struct options *o,
+						    const char *keys, char *bufs,
+						    struct shmkv_item *items)
 {
 	size_t cap = o->value_size, ks = o->key_size, len;
 	unsigned hits = 0;
 	uint32_t flags;
 
-	for (unsigned i = 0; i < CHUNK; i += k == RAW_GET || k == SHMKV_GET ? 1 : BATCH) {
+	for (unsigned i = 0; i < CHUNK;
+	     i += k == RAW_GET || k == SHMKV_GET ? 1 : BATCH) {
 		const char *key = keys + (size_t)i * ks;
 
 		switch (k) {
 		case RAW_GET:
-			hits += raw_copy(raw_find(t, XXH3_64bits(key, ks), key, ks),
+			hits += raw_copy(raw_find(t, XXH3_64bits(key, ks), key,
+						  ks),
 					 bufs, cap, &len);
 			break;
 		case RAW_BATCH:
 			hits += raw_get_batch(t, key, ks, bufs, cap);
 			break;
 		case SHMKV_GET:
-			hits += shmkv_get(kv, key, ks, bufs, cap, &len, &flags) == SHMKV_OK;
+			hits += shmkv_get(kv, key, ks, bufs, cap, &len,
+					  &flags) == SHMKV_OK;
 			break;
 		case SHMKV_BATCH:
 			for (unsigned j = 0; j < BATCH; j++)
 				items[j] = (struct shmkv_item){
-					.key = key + j * ks, .key_len = ks,
-					.buf = bufs + j * cap, .cap = cap };
+					.key = key + j * ks,
+					.key_len = ks,
+					.buf = bufs + j * cap,
+					.cap = cap
+				};
 			shmkv_get_many(kv, items, BATCH);
 			for (unsigned j = 0; j < BATCH; j++)
 				hits += items[j].status == SHMKV_OK;
 			break;
-		case KINDS:
-			break;
+		case KINDS: break;
 		}
 	}
 	return hits;
@@ -382,12 +413,15 @@ child(enum kind k, unsigned index, const struct raw_table *t,
 {
 	char *bufs = xcalloc(BATCH, o->value_size);
 	struct shmkv_item items[BATCH];
-	uint64_t pos = (uint64_t)index * (STREAM_KEYS / MAX_PROCS), done = 0, wrong = 0;
+	uint64_t pos = (uint64_t)index * (STREAM_KEYS / MAX_PROCS), done = 0,
+		 wrong = 0;
 	uint64_t start, end, deadline;
 	shmkv *kv = NULL;
 
-	if ((k == SHMKV_GET || k == SHMKV_BATCH) && shmkv_open(o->direct, &kv) != SHMKV_OK) {
-		fprintf(stderr, "shmkv-rawprobe: process %u: %s\n", index, shmkv_last_error());
+	if ((k == SHMKV_GET || k == SHMKV_BATCH) &&
+	    shmkv_open(o->direct, &kv) != SHMKV_OK) {
+		fprintf(stderr, "shmkv-rawprobe: process %u: %s\n", index,
+			shmkv_last_error());
 		_exit(1);
 	}
 	__atomic_add_fetch(&sh->ready, 1, __ATOMIC_ACQ_REL);
@@ -396,14 +430,19 @@ child(enum kind k, unsigned index, const struct raw_table *t,
 	start = now_ns();
 	deadline = start + (uint64_t)(o->seconds * 1e9);
 	do {
-		const char *keys = stream + (pos % (STREAM_KEYS / CHUNK)) * CHUNK * o->key_size;
+		const char *keys = stream + (pos % (STREAM_KEYS / CHUNK)) *
+						    CHUNK * o->key_size;
 		uint64_t idx = 0;
 
 		wrong += CHUNK - run_chunk(k, t, kv, o, keys, bufs, items);
 		/* The last value copied must be its key's: the copies are real. */
-		if (!keyspace_key_index(ksp, keys + (CHUNK - 1) * o->key_size, o->key_size, &idx) ||
-		    !keyspace_value_matches(ksp, idx, bufs + (k == RAW_GET || k == SHMKV_GET ? 0 :
-							     (BATCH - 1) * o->value_size),
+		if (!keyspace_key_index(ksp, keys + (CHUNK - 1) * o->key_size,
+					o->key_size, &idx) ||
+		    !keyspace_value_matches(ksp, idx,
+					    bufs + (k == RAW_GET || k == SHMKV_GET
+							    ? 0
+							    : (BATCH -
+							       1) * o->value_size),
 					    o->value_size))
 			wrong++;
 		pos++;
@@ -432,7 +471,8 @@ static double run_case(enum kind k, const struct raw_table *t,
 	for (unsigned i = 0; i < o->procs; i++) {
 		pids[i] = fork();
 		if (pids[i] < 0) {
-			fprintf(stderr, "shmkv-rawprobe: fork: %s\n", strerror(errno));
+			fprintf(stderr, "shmkv-rawprobe: fork: %s\n",
+				strerror(errno));
 			exit(1);
 		}
 		if (pids[i] == 0)
@@ -442,7 +482,7 @@ static double run_case(enum kind k, const struct raw_table *t,
 		int status;
 		pid_t p = waitpid(-1, &status, WNOHANG);
 
-		if (p > 0) {    /* a child that died before it got ready */
+		if (p > 0) { /* a child that died before it got ready */
 			bad = 1;
 			break;
 		}
@@ -454,8 +494,8 @@ static double run_case(enum kind k, const struct raw_table *t,
 	for (unsigned i = 0; i < o->procs; i++) {
 		int status;
 
-		if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
-		    WEXITSTATUS(status) != 0)
+		if (waitpid(pids[i], &status, 0) != pids[i] ||
+		    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			bad = 1;
 	}
 	for (unsigned i = 0; i < o->procs && !bad; i++) {
@@ -467,14 +507,16 @@ static double run_case(enum kind k, const struct raw_table *t,
 
 static void preload(const struct options *o, const struct keyspace *ks)
 {
-	enum { N = 1000 };
+	enum {
+		N = 1000
+	};
 	struct shmkv_write w[N];
 	char *keys = xcalloc(N, o->key_size), *values = xcalloc(N, o->value_size);
 	shmkv *kv;
 
 	if (shmkv_open(o->direct, &kv) != SHMKV_OK) {
-		fprintf(stderr, "shmkv-rawprobe: cannot attach to %s: %s\n", o->direct,
-			shmkv_last_error());
+		fprintf(stderr, "shmkv-rawprobe: cannot attach to %s: %s\n",
+			o->direct, shmkv_last_error());
 		exit(1);
 	}
 	for (uint64_t first = 0; first < o->keys; first += N) {
@@ -484,12 +526,16 @@ static void preload(const struct options *o, const struct keyspace *ks)
 			keyspace_key(ks, first + j, keys + j * o->key_size);
 			keyspace_value(ks, first + j, values + j * o->value_size);
 			w[j] = (struct shmkv_write){
-				.key = keys + j * o->key_size, .key_len = o->key_size,
+				.key = keys + j * o->key_size,
+				.key_len = o->key_size,
 				.value = values + j * o->value_size,
-				.value_len = o->value_size, .flags = keyspace_flags(first + j) };
+				.value_len = o->value_size,
+				.flags = keyspace_flags(first + j)
+			};
 		}
 		if (shmkv_set_many(kv, w, n) != SHMKV_OK) {
-			fprintf(stderr, "shmkv-rawprobe: preload: %s\n", shmkv_last_error());
+			fprintf(stderr, "shmkv-rawprobe: preload: %s\n",
+				shmkv_last_error());
 			exit(1);
 		}
 	}
@@ -517,17 +563,22 @@ static void usage(int status)
 static void parse(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
-		{ "keys", 1, NULL, 'k' }, { "buckets", 1, NULL, 'b' },
-		{ "key-size", 1, NULL, 'K' },
-		{ "value-size", 1, NULL, 'V' }, { "seconds", 1, NULL, 's' },
-		{ "rounds", 1, NULL, 'r' }, { "procs", 1, NULL, 'P' },
-		{ "huge-pages", 0, NULL, 'H' }, { "direct", 1, NULL, 'd' },
-		{ "no-preload", 0, NULL, 'n' }, { "help", 0, NULL, 'h' }, { 0 }
+		{ "keys", 1, NULL, 'k' },     { "buckets", 1, NULL, 'b' },
+		{ "key-size", 1, NULL, 'K' }, { "value-size", 1, NULL, 'V' },
+		{ "seconds", 1, NULL, 's' },  { "rounds", 1, NULL, 'r' },
+		{ "procs", 1, NULL, 'P' },    { "huge-pages", 0, NULL, 'H' },
+		{ "direct", 1, NULL, 'd' },   { "no-preload", 0, NULL, 'n' },
+		{ "help", 0, NULL, 'h' },     { 0 }
 	};
 	int c;
 
-	*o = (struct options){ .keys = 1000000, .key_size = 32, .value_size = 100,
-			       .seconds = 1.0, .rounds = 5, .procs = 1, .preload = true };
+	*o = (struct options){ .keys = 1000000,
+			       .key_size = 32,
+			       .value_size = 100,
+			       .seconds = 1.0,
+			       .rounds = 5,
+			       .procs = 1,
+			       .preload = true };
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->keys = strtoull(optarg, NULL, 10); break;
@@ -545,11 +596,11 @@ static void parse(int argc, char **argv, struct options *o)
 		}
 	}
 	if (optind < argc || o->keys == 0 || o->buckets > UINT32_MAX / 2 ||
-	    o->key_size == 0 || o->key_size > 250 ||
-	    o->value_size == 0 || o->value_size > (1u << 20) || o->seconds <= 0 ||
-	    o->rounds == 0 || o->rounds > MAX_ROUNDS || o->procs == 0 ||
-	    o->procs > MAX_PROCS) {
-		fprintf(stderr, "shmkv-rawprobe: bad arguments (--help says which)\n");
+	    o->key_size == 0 || o->key_size > 250 || o->value_size == 0 ||
+	    o->value_size > (1u << 20) || o->seconds <= 0 || o->rounds == 0 ||
+	    o->rounds > MAX_ROUNDS || o->procs == 0 || o->procs > MAX_PROCS) {
+		fprintf(stderr,
+			"shmkv-rawprobe: bad arguments (--help says which)\n");
 		exit(2);
 	}
 }
@@ -569,7 +620,8 @@ int main(int argc, char **argv)
 	unsigned nkinds;
 
 	parse(argc, argv, &o);
-	if (keyspace_init(&ks, o.keys, o.key_size, o.value_size, 0, err, sizeof(err)) < 0) {
+	if (keyspace_init(&ks, o.keys, o.key_size, o.value_size, 0, err,
+			  sizeof(err)) < 0) {
 		fprintf(stderr, "shmkv-rawprobe: %s\n", err);
 		return 2;
 	}
@@ -585,35 +637,43 @@ int main(int argc, char **argv)
 	stream = xcalloc(STREAM_KEYS, o.key_size);
 	rng_seed(&rng, 42, 0);
 	for (uint64_t i = 0; i < STREAM_KEYS; i++)
-		keyspace_key(&ks, rng_below(&rng, o.keys), stream + i * o.key_size);
+		keyspace_key(&ks, rng_below(&rng, o.keys),
+			     stream + i * o.key_size);
 	if (o.direct && o.preload)
 		preload(&o, &ks);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
 		fprintf(stderr, "shmkv-rawprobe: mmap: %s\n", strerror(errno));
 		return 1;
 	}
 	for (unsigned r = 0; r < o.rounds; r++) {
 		for (unsigned k = 0; k < nkinds; k++) {
-			double kps = run_case(k, &t, &o, &ks, stream, sh, &wrong[k]);
+			double kps = run_case(k, &t, &o, &ks, stream, sh,
+					      &wrong[k]);
 
 			failed[k] |= kps < 0;
 			per[k][r] = kps > 0 ? 1e9 * o.procs / kps : 0;
-			fprintf(stderr, "round %u: %-18s %8.1f ns a key a process, %6.2f M keys/s in all\n",
+			fprintf(stderr,
+				"round %u: %-18s %8.1f ns a key a process, %6.2f M keys/s in all\n",
 				r + 1, kind_name[k], per[k][r], kps / 1e6);
 		}
 	}
 	printf("{\"keys\": %llu, \"key_size\": %u, \"value_size\": %zu, \"procs\": %u, "
 	       "\"rounds\": %u, \"seconds\": %g, \"raw_pages\": \"%s\", "
 	       "\"dependent_load_ns\": %.1f, \"cases\": {",
-	       (unsigned long long)o.keys, o.key_size, o.value_size, o.procs, o.rounds,
-	       o.seconds, t.pages, dependent_load_ns(&t));
+	       (unsigned long long)o.keys, o.key_size, o.value_size, o.procs,
+	       o.rounds, o.seconds, t.pages, dependent_load_ns(&t));
 	for (unsigned k = 0; k < nkinds; k++) {
 		qsort(per[k], o.rounds, sizeof(double), cmp_double);
 		printf("%s\"%s\": {\"ns_per_key\": %.1f, \"keys_per_sec\": %.0f, \"wrong\": %llu, "
-		       "\"failed\": %s}", k ? ", " : "", kind_name[k], per[k][o.rounds / 2],
-		       per[k][o.rounds / 2] > 0 ? 1e9 * o.procs / per[k][o.rounds / 2] : 0,
-		       (unsigned long long)wrong[k], failed[k] ? "true" : "false");
+		       "\"failed\": %s}",
+		       k ? ", " : "", kind_name[k], per[k][o.rounds / 2],
+		       per[k][o.rounds / 2] > 0
+			       ? 1e9 * o.procs / per[k][o.rounds / 2]
+			       : 0,
+		       (unsigned long long)wrong[k],
+		       failed[k] ? "true" : "false");
 	}
 	printf("}}\n");
 	return 0;

@@ -97,7 +97,7 @@ static int chunk_encode(const struct chunk *c, bool quiet, struct api_outbuf *b)
 			return -1;
 		if (!c->is_delete &&
 		    (api_outbuf_add(b, w->value != NULL ? w->value : "",
-				w->value_len) < 0 ||
+				    w->value_len) < 0 ||
 		     api_outbuf_add(b, "\r\n", 2) < 0))
 			return -1;
 	}

@@ -80,8 +80,7 @@ static int copy_slot(const struct table_part_ref *pr, uint32_t ref,
 	 * the copy used, against the ring and against our buffer (the field
 	 * holds up to 255). */
 	if (key_len == 0 || key_len > SHMKV_KEY_MAX ||
-	    !ring_range_ok(pr, item_key(it), key_len) ||
-	    key_len < w->prefix_len ||
+	    !ring_range_ok(pr, item_key(it), key_len) || key_len < w->prefix_len ||
 	    memcmp(item_key(it), w->prefix, w->prefix_len) != 0)
 		return 0;
 	e = scan_buf_next(sb);
@@ -92,7 +91,7 @@ static int copy_slot(const struct table_part_ref *pr, uint32_t ref,
 	e->info.value_len = it->value_len;
 	e->info.flags = it->flags;
 	e->info.ttl = it->exptime == 0 ? -1
-		      : (int64_t)it->exptime - (int64_t)pr->now;
+				       : (int64_t)it->exptime - (int64_t)pr->now;
 	e->info.cas = item_cas(it);
 	sb->n++;
 	return 0;
@@ -105,8 +104,8 @@ static int copy_chain(const struct table_part_ref *pr, uint32_t b,
 	sb->n = 0;
 	/* A chain never has more links than buckets: a longer walk is a
 	 * loop that a racing writer's half-made link showed us. */
-	for (uint32_t hops = 0; b < pr->nbuckets_total &&
-	     hops < pr->nbuckets_total; hops++) {
+	for (uint32_t hops = 0;
+	     b < pr->nbuckets_total && hops < pr->nbuckets_total; hops++) {
 		const struct table_bucket *bk = &pr->buckets[b];
 
 		for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++)
@@ -136,8 +135,8 @@ static int read_chain(struct table_part_ref *pr, uint32_t b,
 		/* Orders the copy before the re-check; pairs with the release
 		 * fence in table_part_lock after a writer's odd store. */
 		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&pr->part->seq,
-					 memory_order_relaxed) == before)
+		if (atomic_load_explicit(&pr->part->seq, memory_order_relaxed) ==
+		    before)
 			return 0;
 	}
 	table_part_lock(pr, LW_SHARED);
@@ -160,7 +159,8 @@ static enum shmkv_status scan_table(shmkv *kv, const struct scan_want *w,
 		table_part_resolve_index(t, p, &pr);
 		for (uint32_t b = 0; b < t->nbuckets && !stop; b++) {
 			if (read_chain(&pr, b, w, &sb) < 0) {
-				st = api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+				st = api_fail(SHMKV_OUT_OF_MEMORY,
+					      "out of memory");
 				stop = true;
 				break;
 			}
@@ -174,16 +174,18 @@ static enum shmkv_status scan_table(shmkv *kv, const struct scan_want *w,
 	return st;
 }
 
-static enum shmkv_status scan(shmkv *kv, const void *prefix,
-			      size_t prefix_len, shmkv_scan_fn fn, void *arg)
+static enum shmkv_status scan(shmkv *kv, const void *prefix, size_t prefix_len,
+			      shmkv_scan_fn fn, void *arg)
 {
 	/* memcmp must not see NULL, even for no bytes. */
 	struct scan_want w = { prefix_len > 0 ? prefix : "", prefix_len };
 	enum shmkv_status st;
 
 	if (prefix_len > SHMKV_KEY_MAX)
-		return api_fail(SHMKV_BAD_KEY, "a prefix of %zu bytes is longer "
-				"than any key (%d)", prefix_len, SHMKV_KEY_MAX);
+		return api_fail(SHMKV_BAD_KEY,
+				"a prefix of %zu bytes is longer "
+				"than any key (%d)",
+				prefix_len, SHMKV_KEY_MAX);
 	pthread_mutex_lock(&kv->mu);
 	st = api_ensure_live(kv);
 	if (st == SHMKV_OK)
@@ -223,8 +225,7 @@ static int collect_key(const struct shmkv_key_info *k, void *arg)
 	if (copy == NULL)
 		return l->oom = true, 1;
 	memcpy(copy, k->key, k->key_len);
-	l->w[l->n++] = (struct shmkv_write){ .key = copy,
-					     .key_len = k->key_len };
+	l->w[l->n++] = (struct shmkv_write){ .key = copy, .key_len = k->key_len };
 	return 0;
 }
 
@@ -236,7 +237,8 @@ static enum shmkv_status delete_prefix(shmkv *kv, const void *prefix,
 	size_t gone = 0;
 
 	if (prefix_len == 0)
-		return api_fail(SHMKV_BAD_KEY, "an empty prefix would delete "
+		return api_fail(SHMKV_BAD_KEY,
+				"an empty prefix would delete "
 				"every key; use shmkv_flush for that");
 	st = scan(kv, prefix, prefix_len, collect_key, &l);
 	if (st == SHMKV_OK && l.oom)

@@ -39,7 +39,7 @@ struct table_layout {
 	uint64_t bucket_bytes;
 	uint64_t part_bytes;
 	uint64_t used_stride;
-	uint64_t head_bytes;                  /* header + partition array */
+	uint64_t head_bytes; /* header + partition array */
 	uint64_t data_bytes;
 	uint64_t ctl_bytes;
 };
@@ -58,8 +58,7 @@ static bool is_pow2(uint32_t n)
  * Size the buckets for the items the memory can hold at the hinted size,
  * at 80% of their slots, and give what is left to the ring.
  */
-static int layout_compute(const struct table_config *cfg,
-			  struct table_layout *l)
+static int layout_compute(const struct table_config *cfg, struct table_layout *l)
 {
 	uint64_t hint = cfg->item_size_hint ? cfg->item_size_hint
 					    : TABLE_DEFAULT_HINT;
@@ -128,7 +127,7 @@ static void handle_init(struct table *t, struct segment *seg,
 	t->seg = seg;
 	t->hdr = hdr;
 	t->parts = (struct table_partition *)((unsigned char *)hdr +
-		   align64(sizeof(struct table_header)));
+					      align64(sizeof(struct table_header)));
 	t->pctl = (union table_partition_ctl *)(seg->ctl + ctl_off);
 	t->npartitions = hdr->npartitions;
 	t->partition_shift = 64 - bits;
@@ -171,8 +170,8 @@ int table_create(struct table *t, struct segment *seg,
 
 	struct table_header *hdr = segment_ptr(seg, SEGMENT_DATA, data_off,
 					       l.data_bytes);
-	if (hdr == NULL || segment_ptr(seg, SEGMENT_CTL, ctl_off,
-				       l.ctl_bytes) == NULL)
+	if (hdr == NULL ||
+	    segment_ptr(seg, SEGMENT_CTL, ctl_off, l.ctl_bytes) == NULL)
 		return -EFAULT;
 	hdr->npartitions = l.npartitions;
 	hdr->nbuckets = l.nbuckets;
@@ -183,14 +182,15 @@ int table_create(struct table *t, struct segment *seg,
 	hdr->partitions_offset = data_off + align64(sizeof(struct table_header));
 	hdr->ctl_offset = ctl_off;
 	hdr->used_offset = ctl_off + (uint64_t)l.npartitions *
-				     sizeof(union table_partition_ctl);
+					     sizeof(union table_partition_ctl);
 	hdr->used_stride = l.used_stride;
 	atomic_init(&hdr->next_cas, 1);
 	atomic_init(&hdr->flush_cas, 0);
 	atomic_init(&hdr->flush_at, 0);
 
-	struct table_partition *parts = (struct table_partition *)
-		((unsigned char *)hdr + align64(sizeof(struct table_header)));
+	struct table_partition *parts =
+		(struct table_partition *)((unsigned char *)hdr +
+					   align64(sizeof(struct table_header)));
 
 	for (uint32_t p = 0; p < l.npartitions; p++) {
 		uint64_t base = data_off + l.head_bytes + p * l.part_bytes;
@@ -252,15 +252,17 @@ int table_open(struct table *t, struct segment *seg)
 	l.used_stride = hdr->used_stride;
 	if (l.used_stride < (uint64_t)(hdr->nbuckets + hdr->noverflow) * 2 ||
 	    hdr->ctl_offset != ctl_off ||
-	    hdr->used_offset != ctl_off + (uint64_t)l.npartitions *
-					  sizeof(union table_partition_ctl) ||
+	    hdr->used_offset !=
+		    ctl_off + (uint64_t)l.npartitions *
+				      sizeof(union table_partition_ctl) ||
 	    ctl_size < (uint64_t)l.npartitions *
-		       (sizeof(union table_partition_ctl) + l.used_stride))
+			       (sizeof(union table_partition_ctl) + l.used_stride))
 		return -EPROTO;
-	if (hdr->partitions_offset != data_off +
-	    align64(sizeof(struct table_header)) ||
+	if (hdr->partitions_offset !=
+		    data_off + align64(sizeof(struct table_header)) ||
 	    data_size < align64(sizeof(struct table_header)) +
-			(uint64_t)l.npartitions * sizeof(struct table_partition))
+				(uint64_t)l.npartitions *
+					sizeof(struct table_partition))
 		return -EPROTO;
 
 	/* The ring must hold an item header and its refs must reach all of
@@ -270,8 +272,10 @@ int table_open(struct table *t, struct segment *seg)
 		return -EPROTO;
 	/* Every partition at its stride from the first, as table_create lays
 	 * them out: the handle keeps only the first and the stride. */
-	const struct table_partition *parts = (const struct table_partition *)
-		((const unsigned char *)hdr + align64(sizeof(struct table_header)));
+	const struct table_partition *parts =
+		(const struct table_partition *)((const unsigned char *)hdr +
+						 align64(sizeof(
+							 struct table_header)));
 	uint64_t first = parts[0].buckets_offset;
 	uint64_t stride = l.bucket_bytes + hdr->arena_size;
 
@@ -302,10 +306,11 @@ uint32_t table_exptime(const struct table *t, int64_t ttl)
 	if (ttl == 0)
 		return 0;
 	if (ttl < 0)
-		return 1;                    /* long past: expired */
+		return 1; /* long past: expired */
 	if (ttl > TABLE_RELATIVE_EXPTIME_MAX)
-		return ttl <= now ? 1 : (ttl > UINT32_MAX ? UINT32_MAX
-							  : (uint32_t)ttl);
+		return ttl <= now
+			       ? 1
+			       : (ttl > UINT32_MAX ? UINT32_MAX : (uint32_t)ttl);
 	return now + ttl > UINT32_MAX ? UINT32_MAX : (uint32_t)(now + ttl);
 }
 
@@ -323,7 +328,8 @@ static void apply_due_flush(struct table *t, uint32_t now)
 		uint64_t old = atomic_load(&t->hdr->flush_cas);
 
 		while (old < cut &&
-		       !atomic_compare_exchange_weak(&t->hdr->flush_cas, &old, cut))
+		       !atomic_compare_exchange_weak(&t->hdr->flush_cas, &old,
+						     cut))
 			;
 	}
 }
@@ -365,8 +371,7 @@ void table_part_resolve_index(struct table *t, uint32_t index,
 					(uint64_t)index * t->used_stride);
 }
 
-void table_part_resolve(struct table *t, uint64_t hash,
-			struct table_part_ref *pr)
+void table_part_resolve(struct table *t, uint64_t hash, struct table_part_ref *pr)
 {
 	table_part_resolve_index(t, table_partition_of(t, hash), pr);
 }
@@ -570,8 +575,7 @@ void table_stats_reset(struct table *t)
 		 * shared, which this excludes, as are the control part's. */
 		memset((unsigned char *)pr.part + from, 0, to - from);
 		atomic_store_explicit(&pr.ctl->c.hits, 0, memory_order_relaxed);
-		atomic_store_explicit(&pr.ctl->c.misses, 0,
-				      memory_order_relaxed);
+		atomic_store_explicit(&pr.ctl->c.misses, 0, memory_order_relaxed);
 		table_part_unlock(&pr, LW_EXCLUSIVE);
 	}
 }

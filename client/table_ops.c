@@ -20,7 +20,7 @@
 #include "number.h"
 #include "table_internal.h"
 
-#define TABLE_NUMBER_MAX 20u          /* digits of UINT64_MAX */
+#define TABLE_NUMBER_MAX 20u /* digits of UINT64_MAX */
 
 static bool key_ok(size_t key_len)
 {
@@ -54,11 +54,10 @@ static void info_fill(const struct table_part_ref *pr,
  * Write a fresh item at offset.  The header is complete before the item is
  * linked, so the tail walk and readers never meet a half-written header.
  */
-static struct table_item *item_write(struct table_part_ref *pr,
-				     uint64_t offset, const void *key,
-				     size_t key_len, uint32_t value_len,
-				     uint32_t flags, uint32_t exptime,
-				     uint64_t cas)
+static struct table_item *item_write(struct table_part_ref *pr, uint64_t offset,
+				     const void *key, size_t key_len,
+				     uint32_t value_len, uint32_t flags,
+				     uint32_t exptime, uint64_t cas)
 {
 	struct table_item *it = (struct table_item *)(pr->arena + offset);
 
@@ -121,8 +120,7 @@ static void table_count_found_dead(const struct table_part_ref *pr,
 	if (!pr->t->seg->writable ||
 	    (item_state(it) & (ITEM_KIND_MASK | ITEM_MISS_COUNTED)) != ITEM_LIVE)
 		return;
-	old = __atomic_fetch_or(&it->state, ITEM_MISS_COUNTED,
-				__ATOMIC_RELAXED);
+	old = __atomic_fetch_or(&it->state, ITEM_MISS_COUNTED, __ATOMIC_RELAXED);
 	if (old & ITEM_MISS_COUNTED)
 		return;
 	atomic_fetch_add_explicit(flushed ? &pr->part->get_flushed
@@ -143,8 +141,8 @@ static bool find_alive_locked(struct table_part_ref *pr, uint64_t hash,
 }
 
 /* Link a freshly written item, over old's slot if old is still present. */
-static int item_link(struct table_part_ref *pr, uint64_t hash,
-		     const void *key, size_t key_len, uint64_t offset)
+static int item_link(struct table_part_ref *pr, uint64_t hash, const void *key,
+		     size_t key_len, uint64_t offset)
 {
 	struct table_slot where;
 	struct table_item *old = NULL;
@@ -272,8 +270,8 @@ enum table_status table_get(struct table *t, const void *key, size_t key_len,
 			    const struct table_get_opts *opts, void *buf,
 			    size_t cap, struct table_item_info *info)
 {
-	return table_get_hashed(t, table_hash(key, key_len), key, key_len,
-				opts, buf, cap, info);
+	return table_get_hashed(t, table_hash(key, key_len), key, key_len, opts,
+				buf, cap, info);
 }
 
 enum table_status table_get_hashed(struct table *t, uint64_t hash,
@@ -301,8 +299,7 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 	enum table_status st;
 	bool writable = t->seg->writable;
 	/* A client program cannot change the data part: it reads only. */
-	bool change = writable && opts != NULL &&
-		      (opts->touch || opts->vivify);
+	bool change = writable && opts != NULL && (opts->touch || opts->vivify);
 	enum lwlock_mode mode = change ? LW_EXCLUSIVE : LW_SHARED;
 
 	if (info == NULL)
@@ -369,8 +366,8 @@ struct store_plan {
 	uint64_t value_len;
 	uint32_t flags;
 	uint32_t exptime;
-	bool stale;             /* ms I with an older CAS */
-	bool token_sent;        /* the stale item it replaces had sent one */
+	bool stale;	 /* ms I with an older CAS */
+	bool token_sent; /* the stale item it replaces had sent one */
 };
 
 static enum table_status store_plan(struct table_part_ref *pr,
@@ -481,8 +478,7 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 	if (concat)
 		old = (struct table_item *)(pr.arena + old_off);
 
-	uint64_t cas = req->new_cas ? explicit_cas(t, req->new_cas)
-		       : next_cas(t);
+	uint64_t cas = req->new_cas ? explicit_cas(t, req->new_cas) : next_cas(t);
 	it = item_write(&pr, off, req->key, req->key_len,
 			(uint32_t)plan.value_len, plan.flags, plan.exptime, cas);
 	unsigned char *v = item_value(it);
@@ -515,8 +511,7 @@ out:
 	return st;
 }
 
-enum table_status table_delete(struct table *t, const void *key,
-			       size_t key_len,
+enum table_status table_delete(struct table *t, const void *key, size_t key_len,
 			       const struct table_delete_opts *opts)
 {
 	struct table_part_ref pr;
@@ -558,8 +553,7 @@ enum table_status table_delete(struct table *t, const void *key,
 }
 
 /* Write number as a new item (it does not fit the old one in place). */
-static enum table_status arith_new_item(struct table_part_ref *pr,
-					uint64_t hash,
+static enum table_status arith_new_item(struct table_part_ref *pr, uint64_t hash,
 					const struct table_arith_req *req,
 					const char *digits, size_t ndigits,
 					uint32_t flags, uint32_t exptime,
@@ -635,7 +629,7 @@ enum table_status table_arith(struct table *t, const struct table_arith_req *req
 		goto out;
 	}
 	if (req->incr)
-		v += req->delta;              /* wraps at 2^64, as memcached */
+		v += req->delta; /* wraps at 2^64, as memcached */
 	else
 		v = req->delta > v ? 0 : v - req->delta;
 	/* memcached counts the hit here: a number found, a vivified one not. */

@@ -68,8 +68,8 @@ int table_partition_reset(struct table *t, uint32_t p)
 	bucket_bytes = (uint64_t)pr.nbuckets_total * sizeof(struct table_bucket);
 	if (segment_ptr(t->seg, SEGMENT_DATA, pr.part->buckets_offset,
 			bucket_bytes) == NULL ||
-	    segment_ptr(t->seg, SEGMENT_CTL, (uint64_t)((unsigned char *)pr.used -
-						      t->seg->ctl),
+	    segment_ptr(t->seg, SEGMENT_CTL,
+			(uint64_t)((unsigned char *)pr.used - t->seg->ctl),
 			(uint64_t)pr.nbuckets_total * sizeof(uint16_t)) == NULL)
 		return -EFAULT;
 
@@ -80,7 +80,7 @@ int table_partition_reset(struct table *t, uint32_t p)
 	memset(pr.buckets, 0, bucket_bytes);
 	for (uint32_t index = t->nbuckets; index < t->nbuckets_total; index++)
 		pr.buckets[index].next = index + 1 < t->nbuckets_total ? index + 2
-								    : 0;
+								       : 0;
 	pr.part->free_overflow = t->nbuckets + 1;
 	for (uint32_t i = 0; i < pr.nbuckets_total; i++)
 		atomic_store_explicit(&pr.used[i], 0, memory_order_relaxed);
@@ -116,7 +116,8 @@ int table_partition_drop_if_torn(struct table *t, uint32_t p)
 	if (p >= t->npartitions || t->hdr == NULL || !t->seg->writable)
 		return -EINVAL;
 	/* Only a writer changes seq, and none runs: no lock needed to look. */
-	if ((atomic_load_explicit(&t->parts[p].seq, memory_order_acquire) & 1u) == 0)
+	if ((atomic_load_explicit(&t->parts[p].seq, memory_order_acquire) &
+	     1u) == 0)
 		return 0;
 	lock = &t->pctl[p].c.lock;
 	if (!lwlock_conditional_acquire(&t->owner, lock, LW_EXCLUSIVE))

@@ -81,8 +81,7 @@ static uint32_t bucket_next(const struct table_part_ref *pr,
 }
 
 /* ring_item_alive - live, not expired, not flushed. */
-bool ring_item_alive(const struct table_part_ref *pr,
-		     const struct table_item *it)
+bool ring_item_alive(const struct table_part_ref *pr, const struct table_item *it)
 {
 	if ((item_state(it) & ITEM_KIND_MASK) != ITEM_LIVE)
 		return false;
@@ -95,10 +94,10 @@ bool ring_item_alive(const struct table_part_ref *pr,
 
 /* What chain_find looks for: a key, or the slot referring to an item. */
 struct chain_target {
-	const void *key;             /* NULL: match by ref */
+	const void *key; /* NULL: match by ref */
 	size_t key_len;
 	uint32_t ref;
-	struct table_item *item;     /* out, for a key */
+	struct table_item *item; /* out, for a key */
 };
 
 static bool slot_matches(const struct table_part_ref *pr, uint32_t ref,
@@ -156,8 +155,8 @@ static int chain_find(const struct table_part_ref *pr, uint64_t hash,
  * item (alive or not: callers judge), or -ENOENT.
  */
 int bucket_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
-	      size_t key_len, struct table_slot *where,
-	      struct table_item **item)
+		size_t key_len, struct table_slot *where,
+		struct table_item **item)
 {
 	struct chain_target want = { .key = key, .key_len = key_len };
 
@@ -188,15 +187,14 @@ void bucket_mark_used(const struct table_part_ref *pr, struct table_slot where)
 
 static bool slot_used(const struct table_part_ref *pr, struct table_slot w)
 {
-	return (atomic_load_explicit(&pr->used[w.bucket],
-				     memory_order_relaxed) >> w.slot) & 1u;
+	return (atomic_load_explicit(&pr->used[w.bucket], memory_order_relaxed) >>
+		w.slot) &
+	       1u;
 }
 
-static void slot_clear_used(const struct table_part_ref *pr,
-			    struct table_slot w)
+static void slot_clear_used(const struct table_part_ref *pr, struct table_slot w)
 {
-	atomic_fetch_and_explicit(&pr->used[w.bucket],
-				  (uint16_t)~(1u << w.slot),
+	atomic_fetch_and_explicit(&pr->used[w.bucket], (uint16_t) ~(1u << w.slot),
 				  memory_order_relaxed);
 }
 
@@ -204,7 +202,8 @@ static void item_mark_dead(struct table_part_ref *pr, struct table_item *it)
 {
 	uint8_t st = item_state(it);
 
-	__atomic_store_n(&it->state, (uint8_t)((st & ~ITEM_KIND_MASK) | ITEM_DEAD),
+	__atomic_store_n(&it->state,
+			 (uint8_t)((st & ~ITEM_KIND_MASK) | ITEM_DEAD),
 			 __ATOMIC_RELAXED);
 	pr->part->dead_bytes += item_total_size(it->key_len, it->value_len);
 }
@@ -259,7 +258,7 @@ static void overflow_recycle(struct table_part_ref *pr, uint64_t hash,
 /* bucket_unlink - empty the slot, count the item dead, and give back an
  * overflow bucket left empty. */
 void bucket_unlink(struct table_part_ref *pr, struct table_slot where,
-		 struct table_item *it)
+		   struct table_item *it)
 {
 	uint64_t hash = table_hash(item_key(it), it->key_len);
 
@@ -271,13 +270,13 @@ void bucket_unlink(struct table_part_ref *pr, struct table_slot where,
 /* bucket_replace - point the slot at a new item for the same key; the new
  * item starts unread, as a fresh one does. */
 void bucket_replace(struct table_part_ref *pr, struct table_slot where,
-		  struct table_item *old, uint64_t offset)
+		    struct table_item *old, uint64_t offset)
 {
 	struct table_item *it = (struct table_item *)(pr->arena + offset);
 
 	table_assert_writer(pr);
-	pr->buckets[where.bucket].refs[where.slot] =
-		(uint32_t)(offset / TABLE_REF_UNIT);
+	pr->buckets[where.bucket].refs[where.slot] = (uint32_t)(offset /
+								TABLE_REF_UNIT);
 	slot_clear_used(pr, where);
 	pr->part->bytes -= old->key_len + (uint64_t)old->value_len;
 	pr->part->bytes += it->key_len + (uint64_t)it->value_len;
@@ -308,11 +307,11 @@ static void tail_advance(struct table_part_ref *pr, uint64_t n)
 
 /* What one allocation may spend on keeping items alive. */
 struct reclaim_budget {
-	uint32_t compact_items;  /* moves of unread items, for compaction */
-	uint64_t bytes;          /* bytes all second-chance moves may copy */
-	uint64_t *pinned;        /* an item that must survive, or NULL */
+	uint32_t compact_items; /* moves of unread items, for compaction */
+	uint64_t bytes;		/* bytes all second-chance moves may copy */
+	uint64_t *pinned;	/* an item that must survive, or NULL */
 	uint32_t pinned_moves;
-	uint64_t kept_bytes;     /* with no_evict: live bytes moved, not evicted */
+	uint64_t kept_bytes; /* with no_evict: live bytes moved, not evicted */
 };
 
 /* Move the tail item to the head: the head is at or before the tail and the
@@ -325,8 +324,8 @@ static uint64_t move_tail_to_head(struct table_part_ref *pr,
 	uint64_t to = p->head;
 
 	memmove(pr->arena + to, pr->arena + p->tail, total);
-	pr->buckets[where.bucket].refs[where.slot] =
-		(uint32_t)(to / TABLE_REF_UNIT);
+	pr->buckets[where.bucket].refs[where.slot] = (uint32_t)(to /
+								TABLE_REF_UNIT);
 	slot_clear_used(pr, where);
 	p->head += total;
 	p->tail += total;
@@ -346,7 +345,7 @@ static uint64_t move_tail_to_head(struct table_part_ref *pr,
  * evicting nothing could make.
  */
 static int reclaim_tail(struct table_part_ref *pr, uint64_t want,
-			 struct reclaim_budget *budget)
+			struct reclaim_budget *budget)
 {
 	struct table_partition *p = pr->part;
 	uint64_t at = p->tail;
@@ -431,7 +430,8 @@ static void pad_to_end(struct table_part_ref *pr)
 	uint64_t n = pr->arena_size - p->head;
 
 	if (n >= sizeof(struct table_item)) {
-		struct table_item *pad = (struct table_item *)(pr->arena + p->head);
+		struct table_item *pad = (struct table_item *)(pr->arena +
+							       p->head);
 
 		memset(pad, 0, sizeof(*pad));
 		pad->value_len = (uint32_t)(n - sizeof(struct table_item));
@@ -468,9 +468,9 @@ int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 		const struct table_item *keep =
 			ring_item(pr, (uint32_t)(*pinned / TABLE_REF_UNIT));
 
-		if (keep == NULL || size + item_total_size(keep->key_len,
-							   keep->value_len) >
-				    pr->arena_size)
+		if (keep == NULL ||
+		    size + item_total_size(keep->key_len, keep->value_len) >
+			    pr->arena_size)
 			goto no_room;
 	}
 	for (;;) {
@@ -507,8 +507,7 @@ no_room:
 }
 
 /* Take a free overflow bucket and hang it after last; UINT32_MAX if none. */
-static uint32_t overflow_take(struct table_part_ref *pr,
-			      struct table_bucket *last)
+static uint32_t overflow_take(struct table_part_ref *pr, struct table_bucket *last)
 {
 	struct table_partition *p = pr->part;
 	uint32_t index;
@@ -533,8 +532,8 @@ static uint64_t ring_age_rank(const struct table_part_ref *pr, uint32_t ref)
 }
 
 /* A better victim is unread rather than read, then nearer the tail. */
-static bool victim_better(const struct table_part_ref *pr,
-			  struct table_slot a, struct table_slot b)
+static bool victim_better(const struct table_part_ref *pr, struct table_slot a,
+			  struct table_slot b)
 {
 	bool ua = slot_used(pr, a), ub = slot_used(pr, b);
 
@@ -614,8 +613,8 @@ int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset)
 	target = victim;
 
 place:
-	pr->buckets[target.bucket].refs[target.slot] =
-		(uint32_t)(offset / TABLE_REF_UNIT);
+	pr->buckets[target.bucket].refs[target.slot] = (uint32_t)(offset /
+								  TABLE_REF_UNIT);
 	pr->buckets[target.bucket].tags[target.slot] = tag;
 	slot_clear_used(pr, target);
 	pr->part->items++;

@@ -39,7 +39,8 @@ static void visit_bucket(const struct table_part_ref *pr,
 			continue;
 		e.exptime = it->exptime;
 		/* atime keeps the low 16 bits of the clock at the last access. */
-		e.last_access = pr->now - (uint16_t)((uint16_t)pr->now - it->atime);
+		e.last_access = pr->now -
+				(uint16_t)((uint16_t)pr->now - it->atime);
 		e.cas = item_cas(it);
 		e.total_size = item_total_size(it->key_len, it->value_len);
 		e.fetched = (item_state(it) & ITEM_FETCHED) != 0;
@@ -72,7 +73,8 @@ uint32_t table_walk(struct table *t, uint32_t p, uint32_t from, uint32_t n,
 			const struct table_bucket *bucket = &pr.buckets[b];
 
 			visit_bucket(&pr, bucket, fn, arg);
-			if (bucket->next == 0 || bucket->next > pr.nbuckets_total ||
+			if (bucket->next == 0 ||
+			    bucket->next > pr.nbuckets_total ||
 			    ++hops >= table_chain_max(t))
 				break;
 			b = bucket->next - 1;

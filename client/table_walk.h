@@ -33,11 +33,11 @@ struct table_walk_entry {
 	const unsigned char *key;
 	uint8_t key_len;
 	uint32_t value_len;
-	uint32_t exptime;       /* absolute Unix seconds, 0 = never */
-	uint32_t last_access;   /* absolute Unix seconds */
+	uint32_t exptime;     /* absolute Unix seconds, 0 = never */
+	uint32_t last_access; /* absolute Unix seconds */
 	uint64_t cas;
-	uint64_t total_size;    /* header, key and value in the ring */
-	bool fetched;           /* read since it was stored */
+	uint64_t total_size; /* header, key and value in the ring */
+	bool fetched;	     /* read since it was stored */
 };
 
 /* Called under the partition's lock held shared: copy, never block. */

@@ -68,7 +68,6 @@
 
 static const char too_many[] = "ERROR Too many open connections\r\n";
 
-
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static void on_close(uv_handle_t *handle)
@@ -81,7 +80,6 @@ static void on_close(uv_handle_t *handle)
 	free(c->out.data);
 	free(c);
 }
-
 
 /*
  * conn_timeout_ms - how long c may go without progress: the idle timeout,

@@ -585,7 +585,8 @@ static void stats_detail(struct proto_req *req)
 			req->oom = true;
 			return;
 		}
-		n = server_detail_snapshot(req->ctx->all, e, SERVER_PREFIX_RECORDS);
+		n = server_detail_snapshot(req->ctx->all, e,
+					   SERVER_PREFIX_RECORDS);
 		for (size_t i = 0; i < n; i++)
 			proto_addf(req,
 				   "PREFIX %s get %llu hit %llu set %llu del %llu\r\n",

@@ -58,7 +58,8 @@ static void settings_listen(struct proto_req *req,
 	stat_str(req, "inter", set->listen);
 	stat_u64(req, "verbosity",
 		 (uint64_t)server_verbosity(req->ctx->all,
-					    set->verbosity > 0 ? set->verbosity : 0));
+					    set->verbosity > 0 ? set->verbosity
+							       : 0));
 	/* memcached: seconds since flush_all's oldest_live; flushes here are
 	 * judged per item, so there is no such age to show. */
 	stat_u64(req, "oldest", 0);
@@ -88,15 +89,21 @@ static const struct fixed_setting slab_and_lru[] = {
 	{ "slab_automove_window", "30" },
 };
 static const struct fixed_setting crawler_and_lru_before_flush[] = {
-	{ "lru_crawler", "no" },	{ "lru_crawler_sleep", "100" },
-	{ "lru_crawler_tocrawl", "0" }, { "tail_repair_time", "0" },
+	{ "lru_crawler", "no" },
+	{ "lru_crawler_sleep", "100" },
+	{ "lru_crawler_tocrawl", "0" },
+	{ "tail_repair_time", "0" },
 };
 static const struct fixed_setting crawler_and_lru[] = {
 	{ "dump_enabled", "yes" },
-	{ "hash_algorithm", "xxh3" },	{ "lru_maintainer_thread", "no" },
-	{ "lru_segmented", "no" },	{ "hot_lru_pct", "20" },
-	{ "warm_lru_pct", "40" },	{ "hot_max_factor", "0.20" },
-	{ "warm_max_factor", "2.00" },	{ "temp_lru", "no" },
+	{ "hash_algorithm", "xxh3" },
+	{ "lru_maintainer_thread", "no" },
+	{ "lru_segmented", "no" },
+	{ "hot_lru_pct", "20" },
+	{ "warm_lru_pct", "40" },
+	{ "hot_max_factor", "0.20" },
+	{ "warm_max_factor", "2.00" },
+	{ "temp_lru", "no" },
 	{ "temporary_ttl", "61" },
 };
 static const struct fixed_setting logs_and_buffers[] = {

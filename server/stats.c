@@ -26,8 +26,7 @@
 
 /* The counters are summed field by field as an array of this. */
 #define STATS_NCOUNTERS \
-	(offsetof(struct server_stats, verbosity_set) / \
-	 sizeof(_Atomic uint64_t))
+	(offsetof(struct server_stats, verbosity_set) / sizeof(_Atomic uint64_t))
 
 /*
  * A slot is a whole number of 128-byte units (PostgreSQL's padding for

@@ -51,9 +51,9 @@
 #define TORN_VALUE_MAX 4096
 
 struct torn_report {
-	uint64_t reads;          /* values read and checked */
-	uint64_t changes;        /* times a key's version moved on */
-	int error;               /* 0, or what went wrong (below) */
+	uint64_t reads;	  /* values read and checked */
+	uint64_t changes; /* times a key's version moved on */
+	int error;	  /* 0, or what went wrong (below) */
 	char detail[200];
 };
 
@@ -89,10 +89,10 @@ static int torn_check(const char *key, const char *v, size_t len,
 	char *end;
 
 	if (len < klen + 1 || memcmp(v, key, klen) != 0 || v[klen] != ':')
-		return 2;  /* another key's value */
+		return 2; /* another key's value */
 	*version = (unsigned)strtoul(v + klen + 1, &end, 10);
 	if (torn_value(key, *version, want) != len || memcmp(want, v, len) != 0)
-		return 1;  /* torn */
+		return 1; /* torn */
 	return 0;
 }
 
@@ -115,8 +115,9 @@ static int torn_writer(const struct server *s, int w, double deadline)
 			for (int b = k; b < k + TORN_BATCH && b < TORN_KEYS; b++) {
 				snprintf(key, sizeof(key), "torn-%d-%d", w, b);
 				char *head = batch + len;
-				int hn = snprintf(head, 64, "set %s 0 0 %04zu\r\n",
-						  key, (size_t)0);
+				int hn = snprintf(head, 64,
+						  "set %s 0 0 %04zu\r\n", key,
+						  (size_t)0);
 				size_t n = torn_value(key, version, head + hn);
 
 				/* The length is only known now: fill it in. */
@@ -129,7 +130,8 @@ static int torn_writer(const struct server *s, int w, double deadline)
 			if (fix_tcp_send_quiet(fd, batch, len) < 0)
 				return 1;
 			for (int b = k; b < k + TORN_BATCH && b < TORN_KEYS; b++)
-				if (fix_tcp_line_quiet(fd, line, sizeof(line)) < 0 ||
+				if (fix_tcp_line_quiet(fd, line, sizeof(line)) <
+					    0 ||
 				    strcmp(line, "STORED") != 0)
 					return 2;
 		}
@@ -172,7 +174,7 @@ static int torn_reader(const struct server *s, struct torn_report *rep,
 				rep->reads++;
 				rep->error = torn_check(key, buf, len, &version);
 				if (rep->error == 0 && version < last[w][k])
-					rep->error = 3;  /* went back in time */
+					rep->error = 3; /* went back in time */
 				if (rep->error != 0) {
 					snprintf(rep->detail, sizeof(rep->detail),
 						 "%s (version %u after %u): %.60s",
@@ -190,12 +192,13 @@ static int torn_reader(const struct server *s, struct torn_report *rep,
 
 static int torn_setup(void **state)
 {
-	struct server *s = calloc(2, sizeof(*s));   /* as fix_setup's */
+	struct server *s = calloc(2, sizeof(*s)); /* as fix_setup's */
 
 	if (s == NULL)
 		return -1;
-	fix_server_start(s, NULL, (const char *[]){ "-m", TORN_MEMORY,
-			 "-I", TORN_MAX_ITEM, NULL });
+	fix_server_start(s, NULL,
+			 (const char *[]){ "-m", TORN_MEMORY, "-I",
+					   TORN_MAX_ITEM, NULL });
 	*state = s;
 	return 0;
 }
@@ -218,8 +221,9 @@ static void test_readers_never_see_torn_values(void **state)
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0)
 			_exit(i < TORN_WRITERS
-			      ? torn_writer(s, i, deadline)
-			      : torn_reader(s, &reps[i - TORN_WRITERS], deadline));
+				      ? torn_writer(s, i, deadline)
+				      : torn_reader(s, &reps[i - TORN_WRITERS],
+						    deadline));
 	}
 	for (int i = 0; i < TORN_WRITERS + TORN_READERS; i++) {
 		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
@@ -229,15 +233,16 @@ static void test_readers_never_see_torn_values(void **state)
 
 			if (r->error != 0)
 				fail_msg("reader %d: error %d after %" PRIu64
-					 " reads: %s", i - TORN_WRITERS,
-					 r->error, r->reads, r->detail);
+					 " reads: %s",
+					 i - TORN_WRITERS, r->error, r->reads,
+					 r->detail);
 			/* It must have read while the writers were busy. */
 			print_message("reader %d: %" PRIu64 " values checked, "
 				      "%" PRIu64 " changes seen\n",
 				      i - TORN_WRITERS, r->reads, r->changes);
 			if (r->reads < 1000 || r->changes < 100)
-				fail_msg("reader %d read too little to tell: %"
-					 PRIu64 " values, %" PRIu64 " changes",
+				fail_msg("reader %d read too little to tell: %" PRIu64
+					 " values, %" PRIu64 " changes",
 					 i - TORN_WRITERS, r->reads, r->changes);
 		}
 		assert_int_equal(WEXITSTATUS(status), 0);
@@ -253,7 +258,9 @@ static void test_readers_never_see_torn_values(void **state)
 static void test_out_of_proc_slots(void **state)
 {
 	struct server *s = *state;
-	enum { MAX = CACHE_DEFAULT_PROCS + 8 };
+	enum {
+		MAX = CACHE_DEFAULT_PROCS + 8
+	};
 	shmkv **kvs = calloc(MAX, sizeof(*kvs));
 	enum shmkv_status st = SHMKV_OK;
 	struct rlimit rl;
@@ -324,9 +331,10 @@ static void *thread_main(void *p)
 		if (st != SHMKV_OK || len != strlen(val) ||
 		    memcmp(buf, val, len) != 0) {
 			a->error = 1;
-			snprintf(a->detail, sizeof(a->detail), "%s: %s, got "
-				 "'%.*s' for '%s'", key, shmkv_strerror(st),
-				 (int)len, buf, val);
+			snprintf(a->detail, sizeof(a->detail),
+				 "%s: %s, got "
+				 "'%.*s' for '%s'",
+				 key, shmkv_strerror(st), (int)len, buf, val);
 		}
 		/* Another thread's key: any of its values, never a torn one. */
 		snprintf(key, sizeof(key), "thread-%d-0", (a->id + 1) % THREADS);
@@ -355,7 +363,8 @@ static void test_threads_share_a_handle(void **state)
 	for (int i = 0; i < THREADS; i++) {
 		args[i] = (struct thread_arg){ .kv = kv, .id = i };
 		assert_int_equal(pthread_create(&tids[i], NULL, thread_main,
-						&args[i]), 0);
+						&args[i]),
+				 0);
 	}
 	for (int i = 0; i < THREADS; i++)
 		assert_int_equal(pthread_join(tids[i], NULL), 0);
@@ -392,8 +401,10 @@ static void test_lookups_do_not_wait_for_the_mutex(void **state)
 					     sizeof(buf), NULL),
 				 i % 2 ? SHMKV_OK : SHMKV_NOT_FOUND);
 		for (int j = 0; j < 4; j++)
-			items[j] = (struct shmkv_item){ .key = "k", .key_len = 1,
-							.buf = bufs[j], .cap = 32 };
+			items[j] = (struct shmkv_item){ .key = "k",
+							.key_len = 1,
+							.buf = bufs[j],
+							.cap = 32 };
 		assert_int_equal(shmkv_get_many(kv, items, 4), SHMKV_OK);
 		assert_int_equal(items[3].status, SHMKV_OK);
 		assert_memory_equal(bufs[3], "val", 3);
@@ -418,7 +429,7 @@ static void test_lookups_do_not_wait_for_the_mutex(void **state)
 struct restart_arg {
 	shmkv *kv;
 	_Atomic int stop;
-	_Atomic int generation;     /* what each thread last saw: 1, 2, 3 */
+	_Atomic int generation; /* what each thread last saw: 1, 2, 3 */
 	_Atomic uint64_t lookups;
 	int error;
 	char detail[128];
@@ -441,14 +452,17 @@ static void *restart_reader(void *p)
 		else if (st != SHMKV_NOT_FOUND && st != SHMKV_SERVER_GONE)
 			a->error = 1;
 		for (int j = 0; j < 3; j++)
-			items[j] = (struct shmkv_item){ .key = "k", .key_len = 1,
-							.buf = many[j], .cap = 32 };
+			items[j] = (struct shmkv_item){ .key = "k",
+							.key_len = 1,
+							.buf = many[j],
+							.cap = 32 };
 		st = shmkv_get_many(a->kv, items, 3);
 		for (int j = 0; j < 3 && a->error == 0; j++)
-			if (items[j].status == SHMKV_OK ?
-			    items[j].value_len != 4 || memcmp(many[j], "gen", 3) != 0 :
-			    items[j].status != SHMKV_NOT_FOUND &&
-			    items[j].status != SHMKV_SERVER_GONE)
+			if (items[j].status == SHMKV_OK
+				    ? items[j].value_len != 4 ||
+					      memcmp(many[j], "gen", 3) != 0
+				    : items[j].status != SHMKV_NOT_FOUND &&
+					      items[j].status != SHMKV_SERVER_GONE)
 				a->error = 2;
 		if (a->error != 0)
 			snprintf(a->detail, sizeof(a->detail), "%s: %s",
@@ -511,7 +525,8 @@ static void test_threads_look_up_across_restarts(void **state)
 	for (int i = 0; i < RESTART_THREADS; i++) {
 		args[i] = (struct restart_arg){ .kv = kv };
 		assert_int_equal(pthread_create(&tids[i], NULL, restart_reader,
-						&args[i]), 0);
+						&args[i]),
+				 0);
 	}
 	wait_all_see(args, tids, 1);
 	assert_int_equal(fix_server_stop(s), 0);
@@ -533,16 +548,21 @@ static void test_threads_look_up_across_restarts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_readers_never_see_torn_values, torn_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_threads_share_a_handle, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_out_of_proc_slots, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_lookups_do_not_wait_for_the_mutex, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_threads_look_up_across_restarts, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_readers_never_see_torn_values,
+						torn_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_threads_share_a_handle,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_proc_slots,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_lookups_do_not_wait_for_the_mutex,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_threads_look_up_across_restarts,
+						fix_setup, fix_teardown),
 	};
 
 	if (fix_server_path() == NULL) {
 		fprintf(stderr, "SHMKV_SERVER is not set to the shmkv-server "
-			"binary\n");
+				"binary\n");
 		return 1;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);

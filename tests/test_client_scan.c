@@ -30,8 +30,8 @@ struct seen {
 	size_t n;
 	char keys[MAX_SEEN][64];
 	struct shmkv_key_info info[MAX_SEEN];
-	size_t torn;          /* keys whose length and flags disagree */
-	size_t stop_after;    /* 0 = never stop */
+	size_t torn;	   /* keys whose length and flags disagree */
+	size_t stop_after; /* 0 = never stop */
 };
 
 static int remember(const struct shmkv_key_info *k, void *arg)
@@ -54,7 +54,7 @@ static const struct shmkv_key_info *find(const struct seen *s, const char *key)
 
 	for (size_t i = 0; i < s->n && i < MAX_SEEN; i++)
 		if (strcmp(s->keys[i], key) == 0) {
-			assert_null(hit);   /* seen once only */
+			assert_null(hit); /* seen once only */
 			hit = &s->info[i];
 		}
 	return hit;
@@ -74,7 +74,8 @@ static void test_scan_lists_live_keys(void **state)
 		memset(value, 'x', (size_t)(i % 60));
 		assert_int_equal(shmkv_set(kv, key, strlen(key), value,
 					   (size_t)(i % 60), (uint32_t)i,
-					   i % 2 ? 600 : 0), SHMKV_OK);
+					   i % 2 ? 600 : 0),
+				 SHMKV_OK);
 	}
 	for (int i = 0; i < 50; i++) {
 		snprintf(key, sizeof(key), "session:%d", i);
@@ -103,7 +104,8 @@ static void test_scan_lists_live_keys(void **state)
 	char buf[64];
 	size_t len;
 	assert_int_equal(shmkv_gets(kv, "user:124", 8, buf, sizeof(buf), &len,
-				    NULL, &cas), SHMKV_OK);
+				    NULL, &cas),
+			 SHMKV_OK);
 	assert_int_equal(k->cas, cas);
 
 	memset(seen, 0, sizeof(*seen));
@@ -129,8 +131,9 @@ static void test_scan_lists_live_keys(void **state)
 static bool known_key(const struct shmkv_key_info *k)
 {
 	const char *p = k->key, *end = p + k->key_len;
-	size_t prefix = k->key_len > 5 && memcmp(p, "cold:", 5) == 0 ? 5
-			: k->key_len > 4 && memcmp(p, "hot:", 4) == 0 ? 4 : 0;
+	size_t prefix = k->key_len > 5 && memcmp(p, "cold:", 5) == 0  ? 5
+			: k->key_len > 4 && memcmp(p, "hot:", 4) == 0 ? 4
+								      : 0;
 
 	if (prefix == 0)
 		return false;
@@ -178,8 +181,10 @@ static void rewrite_hot_keys(const struct server *s)
 
 			snprintf(keys[i], sizeof(keys[i]), "hot:%u", i);
 			w[i] = (struct shmkv_write){
-				.key = keys[i], .key_len = strlen(keys[i]),
-				.value = value, .value_len = len,
+				.key = keys[i],
+				.key_len = strlen(keys[i]),
+				.value = value,
+				.value_len = len,
 				.flags = (uint32_t)(i << 16 | len),
 			};
 		}
@@ -284,13 +289,17 @@ static void test_delete_prefix(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_scan_lists_live_keys, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_scan_consistent_under_writes, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_delete_prefix, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_scan_lists_live_keys,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_scan_consistent_under_writes,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_delete_prefix, fix_setup,
+						fix_teardown),
 	};
 
 	if (fix_server_path() == NULL) {
-		fprintf(stderr, "SHMKV_SERVER must name the shmkv-server binary\n");
+		fprintf(stderr,
+			"SHMKV_SERVER must name the shmkv-server binary\n");
 		return 1;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);

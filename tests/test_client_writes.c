@@ -32,7 +32,8 @@ static void test_gets_and_cas(void **state)
 
 	assert_int_equal(shmkv_set(kv, "c", 1, "one", 3, 5, 0), SHMKV_OK);
 	assert_int_equal(shmkv_gets(kv, "c", 1, buf, sizeof(buf), &len, &flags,
-				    &cas), SHMKV_OK);
+				    &cas),
+			 SHMKV_OK);
 	assert_int_equal(len, 3);
 	assert_int_equal(flags, 5);
 	assert_true(cas != 0);
@@ -47,19 +48,22 @@ static void test_gets_and_cas(void **state)
 	close(fd);
 
 	assert_int_equal(shmkv_cas(kv, "c", 1, "two", 3, 6, 0, cas), SHMKV_OK);
-	assert_int_equal(fix_get_str(kv, "c", buf, sizeof(buf), &flags), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "c", buf, sizeof(buf), &flags),
+			 SHMKV_OK);
 	assert_string_equal(buf, "two");
 	assert_int_equal(flags, 6);
 	/* The old CAS is stale now. */
 	assert_int_equal(shmkv_cas(kv, "c", 1, "three", 5, 0, 0, cas),
 			 SHMKV_EXISTS);
 	assert_int_equal(shmkv_gets(kv, "c", 1, buf, sizeof(buf), &len, NULL,
-				    &cas2), SHMKV_OK);
+				    &cas2),
+			 SHMKV_OK);
 	assert_true(cas2 != cas);
 	assert_int_equal(shmkv_cas(kv, "gone", 4, "x", 1, 0, 0, cas2),
 			 SHMKV_NOT_FOUND);
 	assert_int_equal(shmkv_gets(kv, "gone", 4, buf, sizeof(buf), &len, NULL,
-				    NULL), SHMKV_NOT_FOUND);
+				    NULL),
+			 SHMKV_NOT_FOUND);
 	shmkv_close(kv);
 }
 
@@ -74,7 +78,8 @@ static void test_append_prepend(void **state)
 	assert_int_equal(shmkv_set(kv, "a", 1, "mid", 3, 77, 1000), SHMKV_OK);
 	assert_int_equal(shmkv_append(kv, "a", 1, ">>", 2), SHMKV_OK);
 	assert_int_equal(shmkv_prepend(kv, "a", 1, "<<", 2), SHMKV_OK);
-	assert_int_equal(fix_get_str(kv, "a", buf, sizeof(buf), &flags), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "a", buf, sizeof(buf), &flags),
+			 SHMKV_OK);
 	assert_string_equal(buf, "<<mid>>");
 	assert_int_equal(flags, 77);
 
@@ -129,9 +134,12 @@ static void fill_keys(struct shmkv_write *w, char (*keys)[24], char *value,
 	for (size_t i = 0; i < n; i++) {
 		snprintf(keys[i], 24, "batch:%zu", i);
 		w[i] = (struct shmkv_write){
-			.key = keys[i], .key_len = strlen(keys[i]),
-			.value = value, .value_len = value_len,
-			.flags = (uint32_t)i, .ttl = 0,
+			.key = keys[i],
+			.key_len = strlen(keys[i]),
+			.value = value,
+			.value_len = value_len,
+			.flags = (uint32_t)i,
+			.ttl = 0,
 			.status = SHMKV_PROTOCOL,
 		};
 	}
@@ -140,11 +148,13 @@ static void fill_keys(struct shmkv_write *w, char (*keys)[24], char *value,
 /* 20000 keys in one call: every one stored, with its own flags. */
 static void test_set_many_and_delete_many(void **state)
 {
-	enum { N = 20000 };
+	enum {
+		N = 20000
+	};
 	struct server *s = *state;
 	shmkv *kv = fix_open(s);
 	struct shmkv_write *w = calloc(N, sizeof(*w));
-	char (*keys)[24] = calloc(N, 24);
+	char(*keys)[24] = calloc(N, 24);
 	char value[100], buf[128];
 	uint32_t flags = 0;
 	size_t len = 0;
@@ -157,7 +167,8 @@ static void test_set_many_and_delete_many(void **state)
 	for (size_t i = 0; i < N; i++) {
 		assert_int_equal(w[i].status, SHMKV_OK);
 		assert_int_equal(shmkv_get(kv, keys[i], strlen(keys[i]), buf,
-					   sizeof(buf), &len, &flags), SHMKV_OK);
+					   sizeof(buf), &len, &flags),
+				 SHMKV_OK);
 		assert_int_equal(len, sizeof(value));
 		assert_int_equal(flags, i);
 	}
@@ -194,7 +205,7 @@ static void test_set_many_bad_items(void **state)
 {
 	struct server *s = *state;
 	shmkv *kv = fix_open(s);
-	size_t big_len = 2u * 1024 * 1024;   /* over the 1 MB item limit */
+	size_t big_len = 2u * 1024 * 1024; /* over the 1 MB item limit */
 	char *big = calloc(1, big_len), buf[32], bin[3] = { 'k', ' ', '\n' };
 	char long_key[SHMKV_KEY_MAX + 1];
 	struct shmkv_write w[5] = {
@@ -202,7 +213,9 @@ static void test_set_many_bad_items(void **state)
 		{ .key = "", .key_len = 0, .value = "x", .value_len = 1 },
 		{ .key = "huge", .key_len = 4, .value = big, .value_len = big_len },
 		{ .key = bin, .key_len = 3, .value = "2", .value_len = 1 },
-		{ .key = long_key, .key_len = sizeof(long_key), .value = "3",
+		{ .key = long_key,
+		  .key_len = sizeof(long_key),
+		  .value = "3",
 		  .value_len = 1 },
 	};
 
@@ -212,16 +225,18 @@ static void test_set_many_bad_items(void **state)
 	assert_int_equal(w[0].status, SHMKV_OK);
 	assert_int_equal(w[1].status, SHMKV_BAD_KEY);
 	assert_int_equal(w[2].status, SHMKV_TOO_LARGE);
-	assert_int_equal(w[3].status, SHMKV_OK);   /* a binary key goes as base64 */
+	assert_int_equal(w[3].status, SHMKV_OK); /* a binary key goes as base64 */
 	assert_int_equal(w[4].status, SHMKV_BAD_KEY);
-	assert_int_equal(fix_get_str(kv, "ok1", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "ok1", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	assert_int_equal(shmkv_get(kv, bin, 3, buf, sizeof(buf), NULL, NULL),
 			 SHMKV_OK);
 	assert_int_equal(fix_get_str(kv, "huge", buf, sizeof(buf), NULL),
 			 SHMKV_NOT_FOUND);
 	/* The connection is still in step: a plain call works after it. */
 	assert_int_equal(shmkv_set(kv, "after", 5, "y", 1, 0, 0), SHMKV_OK);
-	assert_int_equal(fix_get_str(kv, "after", buf, sizeof(buf), NULL), SHMKV_OK);
+	assert_int_equal(fix_get_str(kv, "after", buf, sizeof(buf), NULL),
+			 SHMKV_OK);
 	free(big);
 	shmkv_close(kv);
 }
@@ -255,7 +270,8 @@ static void test_last_error_per_call(void **state)
 			 SHMKV_NOT_FOUND);
 	assert_string_equal(shmkv_last_error(), shmkv_strerror(SHMKV_NOT_FOUND));
 	assert_int_equal(shmkv_incr(kv, "e", 1, 1, NULL), SHMKV_NON_NUMERIC);
-	assert_string_equal(shmkv_last_error(), shmkv_strerror(SHMKV_NON_NUMERIC));
+	assert_string_equal(shmkv_last_error(),
+			    shmkv_strerror(SHMKV_NON_NUMERIC));
 	assert_int_equal(shmkv_delete(kv, "e", 1), SHMKV_OK);
 	assert_string_equal(shmkv_last_error(), "");
 	shmkv_close(kv);
@@ -272,16 +288,23 @@ static void test_last_error_per_call(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_gets_and_cas, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_append_prepend, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_flush, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_set_many_and_delete_many, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_set_many_bad_items, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_last_error_per_call, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_gets_and_cas, fix_setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_append_prepend, fix_setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_flush, fix_setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_set_many_and_delete_many,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_set_many_bad_items,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_last_error_per_call,
+						fix_setup, fix_teardown),
 	};
 
 	if (fix_server_path() == NULL) {
-		fprintf(stderr, "SHMKV_SERVER must name the shmkv-server binary\n");
+		fprintf(stderr,
+			"SHMKV_SERVER must name the shmkv-server binary\n");
 		return 1;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -258,9 +258,8 @@ struct layout_entry {
 #define AS_FIELD(t, f) { #t "." #f, offsetof(t, f), sizeof(((t *)0)->f) },
 #define AS_CONST(c) { #c, (uint64_t)(c), 0 },
 
-static const struct layout_entry actual[] = {
-	SHARED_LAYOUT(AS_SIZE, AS_FIELD, AS_CONST)
-};
+static const struct layout_entry actual[] = { SHARED_LAYOUT(AS_SIZE, AS_FIELD,
+							    AS_CONST) };
 
 /* The layout of version RECORDED_VERSION, as the test printed it. */
 #define RECORDED_VERSION 7u
@@ -284,26 +283,32 @@ static void test_layout_matches_its_version(void **state)
 	(void)state;
 	for (size_t i = 0; same && i < n; i++)
 		same = strcmp(actual[i].name, recorded[i].name) == 0 &&
-		       actual[i].a == recorded[i].a && actual[i].b == recorded[i].b;
+		       actual[i].a == recorded[i].a &&
+		       actual[i].b == recorded[i].b;
 	if (SEGMENT_LAYOUT_VERSION != RECORDED_VERSION) {
 		print_actual();
 		fail_msg("SEGMENT_LAYOUT_VERSION is %u but the recorded layout is "
 			 "version %u's: record the new version's layout (above) in "
 			 "tests/test_layout_v%u.inc and include it",
-			 SEGMENT_LAYOUT_VERSION, RECORDED_VERSION, SEGMENT_LAYOUT_VERSION);
+			 SEGMENT_LAYOUT_VERSION, RECORDED_VERSION,
+			 SEGMENT_LAYOUT_VERSION);
 	}
 	if (!same) {
 		print_actual();
-		for (size_t i = 0; i < n && i < sizeof(recorded) / sizeof(recorded[0]); i++)
+		for (size_t i = 0;
+		     i < n && i < sizeof(recorded) / sizeof(recorded[0]); i++)
 			if (strcmp(actual[i].name, recorded[i].name) != 0 ||
-			    actual[i].a != recorded[i].a || actual[i].b != recorded[i].b) {
-				fprintf(stderr, "first difference: %s (recorded %s)\n",
+			    actual[i].a != recorded[i].a ||
+			    actual[i].b != recorded[i].b) {
+				fprintf(stderr,
+					"first difference: %s (recorded %s)\n",
 					actual[i].name, recorded[i].name);
 				break;
 			}
 		fail_msg("a shared struct or constant changed but SEGMENT_LAYOUT_VERSION "
 			 "is still %u: bump it (client/segment.h) and record the new "
-			 "layout (above)", SEGMENT_LAYOUT_VERSION);
+			 "layout (above)",
+			 SEGMENT_LAYOUT_VERSION);
 	}
 }
 

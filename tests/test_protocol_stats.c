@@ -24,58 +24,178 @@
 
 /* `stats` of memcached 1.6.18 (Debian 12), in its order. */
 static const char *const memcached_stats[] = {
-	"pid", "uptime", "time", "version", "libevent", "pointer_size",
-	"rusage_user", "rusage_system", "max_connections", "curr_connections",
-	"total_connections", "rejected_connections", "connection_structures",
-	"response_obj_oom", "response_obj_count", "response_obj_bytes",
-	"read_buf_count", "read_buf_bytes", "read_buf_bytes_free",
-	"read_buf_oom", "reserved_fds", "cmd_get", "cmd_set", "cmd_flush",
-	"cmd_touch", "cmd_meta", "get_hits", "get_misses", "get_expired",
-	"get_flushed", "delete_misses", "delete_hits", "incr_misses",
-	"incr_hits", "decr_misses", "decr_hits", "cas_misses", "cas_hits",
-	"cas_badval", "touch_hits", "touch_misses", "store_too_large",
-	"store_no_memory", "auth_cmds", "auth_errors", "bytes_read",
-	"bytes_written", "limit_maxbytes", "accepting_conns",
-	"listen_disabled_num", "time_in_listen_disabled_us", "threads",
-	"conn_yields", "hash_power_level", "hash_bytes", "hash_is_expanding",
-	"slab_reassign_rescues", "slab_reassign_chunk_rescues",
-	"slab_reassign_evictions_nomem", "slab_reassign_inline_reclaim",
-	"slab_reassign_busy_items", "slab_reassign_busy_deletes",
-	"slab_reassign_running", "slabs_moved", "lru_crawler_running",
-	"lru_crawler_starts", "lru_maintainer_juggles", "malloc_fails",
-	"log_worker_dropped", "log_worker_written", "log_watcher_skipped",
-	"log_watcher_sent", "log_watchers", "unexpected_napi_ids",
-	"round_robin_fallback", "bytes", "curr_items", "total_items",
-	"slab_global_page_pool", "expired_unfetched", "evicted_unfetched",
-	"evicted_active", "evictions", "reclaimed", "crawler_reclaimed",
-	"crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
-	"moves_to_warm", "moves_within_lru", "direct_reclaims",
+	"pid",
+	"uptime",
+	"time",
+	"version",
+	"libevent",
+	"pointer_size",
+	"rusage_user",
+	"rusage_system",
+	"max_connections",
+	"curr_connections",
+	"total_connections",
+	"rejected_connections",
+	"connection_structures",
+	"response_obj_oom",
+	"response_obj_count",
+	"response_obj_bytes",
+	"read_buf_count",
+	"read_buf_bytes",
+	"read_buf_bytes_free",
+	"read_buf_oom",
+	"reserved_fds",
+	"cmd_get",
+	"cmd_set",
+	"cmd_flush",
+	"cmd_touch",
+	"cmd_meta",
+	"get_hits",
+	"get_misses",
+	"get_expired",
+	"get_flushed",
+	"delete_misses",
+	"delete_hits",
+	"incr_misses",
+	"incr_hits",
+	"decr_misses",
+	"decr_hits",
+	"cas_misses",
+	"cas_hits",
+	"cas_badval",
+	"touch_hits",
+	"touch_misses",
+	"store_too_large",
+	"store_no_memory",
+	"auth_cmds",
+	"auth_errors",
+	"bytes_read",
+	"bytes_written",
+	"limit_maxbytes",
+	"accepting_conns",
+	"listen_disabled_num",
+	"time_in_listen_disabled_us",
+	"threads",
+	"conn_yields",
+	"hash_power_level",
+	"hash_bytes",
+	"hash_is_expanding",
+	"slab_reassign_rescues",
+	"slab_reassign_chunk_rescues",
+	"slab_reassign_evictions_nomem",
+	"slab_reassign_inline_reclaim",
+	"slab_reassign_busy_items",
+	"slab_reassign_busy_deletes",
+	"slab_reassign_running",
+	"slabs_moved",
+	"lru_crawler_running",
+	"lru_crawler_starts",
+	"lru_maintainer_juggles",
+	"malloc_fails",
+	"log_worker_dropped",
+	"log_worker_written",
+	"log_watcher_skipped",
+	"log_watcher_sent",
+	"log_watchers",
+	"unexpected_napi_ids",
+	"round_robin_fallback",
+	"bytes",
+	"curr_items",
+	"total_items",
+	"slab_global_page_pool",
+	"expired_unfetched",
+	"evicted_unfetched",
+	"evicted_active",
+	"evictions",
+	"reclaimed",
+	"crawler_reclaimed",
+	"crawler_items_checked",
+	"lrutail_reflocked",
+	"moves_to_cold",
+	"moves_to_warm",
+	"moves_within_lru",
+	"direct_reclaims",
 	"lru_bumps_dropped",
 };
 
 /* `stats settings` of memcached 1.6.18, in its order. */
 static const char *const memcached_settings[] = {
-	"maxbytes", "maxconns", "tcpport", "udpport", "inter", "verbosity",
-	"oldest", "evictions", "domain_socket", "umask", "shutdown_command",
-	"growth_factor", "chunk_size", "num_threads", "num_threads_per_udp",
-	"stat_key_prefix", "detail_enabled", "reqs_per_event", "cas_enabled",
-	"tcp_backlog", "binding_protocol", "auth_enabled_sasl",
-	"auth_enabled_ascii", "item_size_max", "maxconns_fast",
-	"hashpower_init", "slab_reassign", "slab_automove",
-	"slab_automove_ratio", "slab_automove_window", "slab_chunk_max",
-	"lru_crawler", "lru_crawler_sleep", "lru_crawler_tocrawl",
-	"tail_repair_time", "flush_enabled", "dump_enabled", "hash_algorithm",
-	"lru_maintainer_thread", "lru_segmented", "hot_lru_pct",
-	"warm_lru_pct", "hot_max_factor", "warm_max_factor", "temp_lru",
-	"temporary_ttl", "idle_timeout", "watcher_logbuf_size",
-	"worker_logbuf_size", "read_buf_mem_limit", "track_sizes",
-	"inline_ascii_response", "ext_item_size", "ext_item_age",
-	"ext_low_ttl", "ext_recache_rate", "ext_wbuf_size",
-	"ext_compact_under", "ext_drop_under", "ext_max_sleep", "ext_max_frag",
-	"slab_automove_freeratio", "ext_drop_unread", "ssl_enabled",
-	"ssl_chain_cert", "ssl_key", "ssl_verify_mode", "ssl_keyformat",
-	"ssl_ciphers", "ssl_ca_cert", "ssl_wbuf_size", "ssl_session_cache",
-	"ssl_kernel_tls", "ssl_min_version", "num_napi_ids", "memory_file",
+	"maxbytes",
+	"maxconns",
+	"tcpport",
+	"udpport",
+	"inter",
+	"verbosity",
+	"oldest",
+	"evictions",
+	"domain_socket",
+	"umask",
+	"shutdown_command",
+	"growth_factor",
+	"chunk_size",
+	"num_threads",
+	"num_threads_per_udp",
+	"stat_key_prefix",
+	"detail_enabled",
+	"reqs_per_event",
+	"cas_enabled",
+	"tcp_backlog",
+	"binding_protocol",
+	"auth_enabled_sasl",
+	"auth_enabled_ascii",
+	"item_size_max",
+	"maxconns_fast",
+	"hashpower_init",
+	"slab_reassign",
+	"slab_automove",
+	"slab_automove_ratio",
+	"slab_automove_window",
+	"slab_chunk_max",
+	"lru_crawler",
+	"lru_crawler_sleep",
+	"lru_crawler_tocrawl",
+	"tail_repair_time",
+	"flush_enabled",
+	"dump_enabled",
+	"hash_algorithm",
+	"lru_maintainer_thread",
+	"lru_segmented",
+	"hot_lru_pct",
+	"warm_lru_pct",
+	"hot_max_factor",
+	"warm_max_factor",
+	"temp_lru",
+	"temporary_ttl",
+	"idle_timeout",
+	"watcher_logbuf_size",
+	"worker_logbuf_size",
+	"read_buf_mem_limit",
+	"track_sizes",
+	"inline_ascii_response",
+	"ext_item_size",
+	"ext_item_age",
+	"ext_low_ttl",
+	"ext_recache_rate",
+	"ext_wbuf_size",
+	"ext_compact_under",
+	"ext_drop_under",
+	"ext_max_sleep",
+	"ext_max_frag",
+	"slab_automove_freeratio",
+	"ext_drop_unread",
+	"ssl_enabled",
+	"ssl_chain_cert",
+	"ssl_key",
+	"ssl_verify_mode",
+	"ssl_keyformat",
+	"ssl_ciphers",
+	"ssl_ca_cert",
+	"ssl_wbuf_size",
+	"ssl_session_cache",
+	"ssl_kernel_tls",
+	"ssl_min_version",
+	"num_napi_ids",
+	"memory_file",
 };
 
 /* in_order - every name is a "STAT name " line of s, in this order. */
@@ -116,9 +236,11 @@ static void test_every_memcached_field(void **state)
 	const char *s;
 
 	s = feed(f, "stats\r\n", 7);
-	in_order(s, memcached_stats, sizeof(memcached_stats) / sizeof(*memcached_stats));
+	in_order(s, memcached_stats,
+		 sizeof(memcached_stats) / sizeof(*memcached_stats));
 	assert_non_null(strstr(s, "\r\nSTAT version 1.6.18\r\n"));
-	assert_non_null(strstr(s, "\r\nSTAT shmkv_version 1.6.18\r\n")); /* ctx->version */
+	assert_non_null(
+		strstr(s, "\r\nSTAT shmkv_version 1.6.18\r\n")); /* ctx->version */
 	assert_non_null(strstr(s, "\r\nSTAT accepting_conns 1\r\n"));
 	s = feed(f, "stats settings\r\n", 16);
 	in_order(s, memcached_settings,
@@ -141,7 +263,7 @@ static void test_reset(void **state)
 	assert_int_equal(stat_value(s, "get_hits"), 0);
 	assert_int_equal(stat_value(s, "get_misses"), 0);
 	assert_int_equal(stat_value(s, "cmd_set"), 0);
-	assert_int_equal(stat_value(s, "curr_items"), 1);  /* a gauge */
+	assert_int_equal(stat_value(s, "curr_items"), 1); /* a gauge */
 	expect(f, "stats reset now\r\n", "ERROR\r\n");
 }
 
@@ -194,15 +316,18 @@ static void test_metadump(void **state)
 	snprintf(want, sizeof(want), "lru_crawler metadump %u\r\n", cls);
 	s = feed(f, want, strlen(want));
 	assert_non_null(strstr(s, " fetch=yes "));
-	snprintf(all, sizeof(all), "%s", feed(f, "lru_crawler metadump all\r\n", 26));
+	snprintf(all, sizeof(all), "%s",
+		 feed(f, "lru_crawler metadump all\r\n", 26));
 	expect(f, "lru_crawler metadump hash\r\n", all);
 	/* An expiry is absolute Unix time. */
 	expect(f, "flush_all\r\nset t 0 1000 2\r\nab\r\n", "OK\r\nSTORED\r\n");
 	s = feed(f, "lru_crawler metadump all\r\n", 26);
 	assert_int_equal(sscanf(s, "key=t exp=%ld ", &exp), 1);
-	assert_true(exp >= (long)time(NULL) + 990 && exp <= (long)time(NULL) + 1000);
+	assert_true(exp >= (long)time(NULL) + 990 &&
+		    exp <= (long)time(NULL) + 1000);
 	expect(f, "lru_crawler metadump 0\r\n", "CLIENT_ERROR bad class id\r\n");
-	expect(f, "lru_crawler metadump 1,x\r\n", "CLIENT_ERROR bad class id\r\n");
+	expect(f, "lru_crawler metadump 1,x\r\n",
+	       "CLIENT_ERROR bad class id\r\n");
 	expect(f, "lru_crawler metadump\r\n", "ERROR\r\n");
 	expect(f, "lru_crawler crawl all\r\n", "ERROR\r\n");
 	expect(f, "flush_all\r\nlru_crawler metadump all\r\n", "OK\r\nEND\r\n");
@@ -222,9 +347,11 @@ static void test_cachedump(void **state)
 	expect(f, cmd, "ITEM k [3 b; 0 s]\r\nEND\r\n");
 	expect(f, "stats cachedump 99 0\r\n", "CLIENT_ERROR Illegal slab id\r\n");
 	expect(f, "stats cachedump 1\r\n", "CLIENT_ERROR bad command line\r\n");
-	expect(f, "stats cachedump x 0\r\n", "CLIENT_ERROR bad command line format\r\n");
+	expect(f, "stats cachedump x 0\r\n",
+	       "CLIENT_ERROR bad command line format\r\n");
 	/* An empty class, as memcached's, is just END. */
-	snprintf(cmd, sizeof(cmd), "stats cachedump %u 0\r\n", cls == 1 ? 2u : 1u);
+	snprintf(cmd, sizeof(cmd), "stats cachedump %u 0\r\n",
+		 cls == 1 ? 2u : 1u);
 	expect(f, cmd, "END\r\n");
 }
 
@@ -355,7 +482,8 @@ static void test_get_expired_and_flushed(void **state)
 	expect(f, "set e 0 1 1\r\n1\r\nset g 0 1 1\r\n1\r\nset k 0 0 1\r\n1\r\n",
 	       "STORED\r\nSTORED\r\nSTORED\r\n");
 	table_tick(&f->c.table, (uint32_t)time(NULL) + 5);
-	expect(f, "get e\r\nget e\r\nincr g 1\r\n", "END\r\nEND\r\nNOT_FOUND\r\n");
+	expect(f, "get e\r\nget e\r\nincr g 1\r\n",
+	       "END\r\nEND\r\nNOT_FOUND\r\n");
 	expect(f, "flush_all\r\nmg k v\r\nmg k v\r\n", "OK\r\nEN\r\nEN\r\n");
 	s = feed(f, "stats\r\n", 7);
 	assert_int_equal(stat_value(s, "get_expired"), 2);
@@ -419,7 +547,8 @@ static void test_items_evictions(void **state)
 		if (strstr(s, line) == NULL)
 			continue;
 		assert_int_equal(class_value(s, "items:", c, "evicted"), 0);
-		assert_int_equal(class_value(s, "items:", c, "evicted_nonzero"), 0);
+		assert_int_equal(class_value(s, "items:", c, "evicted_nonzero"),
+				 0);
 	}
 	assert_int_equal(stat_value(feed(f, "stats\r\n", 7), "evictions"), 0);
 }
@@ -434,8 +563,9 @@ static void test_detail(void **state)
 	expect(f, "get a:1\r\nstats detail dump\r\n", "END\r\nEND\r\n");
 	expect(f, "stats detail on\r\n", "OK\r\n");
 	assert_true(server_detail_enabled(view));
-	expect(f, "set a:1 0 0 1\r\nx\r\nget a:1 b:1 c\r\ndelete b:1\r\n"
-		  "set a:2 0 0 1 noreply\r\ny\r\n",
+	expect(f,
+	       "set a:1 0 0 1\r\nx\r\nget a:1 b:1 c\r\ndelete b:1\r\n"
+	       "set a:2 0 0 1 noreply\r\ny\r\n",
 	       "STORED\r\nVALUE a:1 0 1\r\nx\r\nEND\r\nNOT_FOUND\r\n");
 	/* memcached's order: by MurmurHash3 bucket of the prefix. */
 	expect(f, "stats detail dump\r\n",
@@ -477,8 +607,7 @@ static void test_no_cas_no_flush(void **state)
 	f->ctx.settings = &set;
 	expect(f, "set k 0 0 1\r\nv\r\ngets k\r\nmg k c\r\n",
 	       "STORED\r\nVALUE k 0 1 0\r\nv\r\nEND\r\nHD c0\r\n");
-	expect(f, "cas k 0 0 1 0\r\nw\r\nms k 1 C0\r\nw\r\n",
-	       "EXISTS\r\nEX\r\n");
+	expect(f, "cas k 0 0 1 0\r\nw\r\nms k 1 C0\r\nw\r\n", "EXISTS\r\nEX\r\n");
 	expect(f, "md k C1\r\nmd k C0\r\nmd k C0\r\n", "EX\r\nHD\r\nNF\r\n");
 	expect(f, "flush_all\r\nflush_all noreply\r\n",
 	       "CLIENT_ERROR flush_all not allowed\r\n");

@@ -91,7 +91,8 @@ static void test_what_one_server_writes_the_next_adopts(void **state)
 
 	create_in(f, &seg, SEGMENT_HUGE_OFF, 0);
 	assert_int_equal(segment_header(&seg)->backing, SEGMENT_BACKING_FILE);
-	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING, 100, &off), 0);
+	assert_int_equal(segment_alloc(&seg, SEGMENT_DATA, GREETING, 100, &off),
+			 0);
 	memcpy(segment_ptr(&seg, SEGMENT_DATA, off, 6), "hello", 6);
 	segment_mark_clean(&seg);
 	segment_detach(&seg);
@@ -104,7 +105,8 @@ static void test_what_one_server_writes_the_next_adopts(void **state)
 	assert_int_equal(segment_header(&seg)->state, SEGMENT_STATE_SHUTDOWN);
 	assert_int_equal(segment_find(&seg, GREETING, NULL, &off2, NULL), 0);
 	assert_int_equal(off2, off);
-	assert_string_equal((char *)segment_ptr(&seg, SEGMENT_DATA, off, 6), "hello");
+	assert_string_equal((char *)segment_ptr(&seg, SEGMENT_DATA, off, 6),
+			    "hello");
 	assert_int_equal(segment_take_over(&seg, true, err, sizeof(err)), 0);
 	assert_int_equal(segment_header(&seg)->state, SEGMENT_STATE_RUNNING);
 	assert_int_equal(segment_header(&seg)->creator_pid, getpid());
@@ -112,7 +114,8 @@ static void test_what_one_server_writes_the_next_adopts(void **state)
 	segment_detach(&seg);
 	assert_int_equal(adopt(f, &seg, err, sizeof(err)), 0);
 	assert_false(seg.was_clean);
-	assert_string_equal((char *)segment_ptr(&seg, SEGMENT_DATA, off, 6), "hello");
+	assert_string_equal((char *)segment_ptr(&seg, SEGMENT_DATA, off, 6),
+			    "hello");
 	segment_detach(&seg);
 }
 
@@ -127,7 +130,8 @@ static void test_a_client_attaches_to_a_file_backed_segment_read_only(void **sta
 	ro = segment_readonly_fd(&seg);
 	assert_true(ro >= 0);
 	assert_int_equal(segment_attach(&client, ro, dup(seg.ctl_fd), err,
-					sizeof(err)), 0);
+					sizeof(err)),
+			 0);
 	assert_false(client.writable);
 	assert_true(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 client.data_fd, 0) == MAP_FAILED);
@@ -159,8 +163,9 @@ static void test_a_memfd_segment_is_adopted_as_memfds(void **state)
 
 	(void)state;
 	create_ok(&seg, MB, 64 * 1024, SEGMENT_HUGE_OFF, false);
-	assert_int_equal(segment_adopt(&other, dup(seg.data_fd), dup(seg.ctl_fd),
-				       err, sizeof(err)), 0);
+	assert_int_equal(segment_adopt(&other, dup(seg.data_fd),
+				       dup(seg.ctl_fd), err, sizeof(err)),
+			 0);
 	assert_int_equal(segment_header(&other)->backing, SEGMENT_BACKING_MEMFD);
 	assert_true(other.adopted);
 	segment_detach(&other);
@@ -183,7 +188,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_what_one_server_writes_the_next_adopts),
-		cmocka_unit_test(test_a_client_attaches_to_a_file_backed_segment_read_only),
+		cmocka_unit_test(
+			test_a_client_attaches_to_a_file_backed_segment_read_only),
 		cmocka_unit_test(test_a_truncated_file_is_refused),
 		cmocka_unit_test(test_a_memfd_segment_is_adopted_as_memfds),
 		cmocka_unit_test(test_huge_pages_on_needs_hugetlbfs),

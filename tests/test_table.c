@@ -36,8 +36,9 @@ static void test_set_get_round_trip(void **state)
 	uint64_t cas = 0;
 	char buf[64];
 
-	assert_status(store_mode(t, TABLE_SET, "greeting", "hello", 5, 0xdeadbeef,
-				 0, &cas), TABLE_OK);
+	assert_status(store_mode(t, TABLE_SET, "greeting", "hello", 5,
+				 0xdeadbeef, 0, &cas),
+		      TABLE_OK);
 	assert_true(cas != 0);
 	assert_status(get_str(t, "greeting", buf, sizeof(buf), &info), TABLE_OK);
 	assert_string_equal(buf, "hello");
@@ -69,7 +70,8 @@ static void test_binary_and_empty_values(void **state)
 	unsigned char buf[32];
 
 	assert_status(store_mode(t, TABLE_SET, "bin", bin, sizeof(bin), 0, 0,
-				 NULL), TABLE_OK);
+				 NULL),
+		      TABLE_OK);
 	memset(buf, 0xaa, sizeof(buf));
 	assert_status(table_get(t, "bin", 3, NULL, buf, sizeof(buf), &info),
 		      TABLE_OK);
@@ -77,9 +79,14 @@ static void test_binary_and_empty_values(void **state)
 	assert_memory_equal(buf, bin, sizeof(bin));
 
 	/* Keys are bytes too: a NUL inside one is part of the key. */
-	assert_status(table_store(t, &(struct table_store_req){
-		.mode = TABLE_SET, .key = "a\0b", .key_len = 3,
-		.value = "x", .value_len = 1 }, NULL), TABLE_OK);
+	assert_status(table_store(t,
+				  &(struct table_store_req){ .mode = TABLE_SET,
+							     .key = "a\0b",
+							     .key_len = 3,
+							     .value = "x",
+							     .value_len = 1 },
+				  NULL),
+		      TABLE_OK);
 	assert_status(table_get(t, "a\0c", 3, NULL, NULL, 0, &info),
 		      TABLE_NOT_FOUND);
 	assert_status(table_get(t, "a", 1, NULL, NULL, 0, &info),
@@ -104,28 +111,51 @@ static void test_key_lengths(void **state)
 	char key[TABLE_KEY_MAX + 2];
 
 	memset(key, 'k', sizeof(key));
-	assert_status(table_store(t, &(struct table_store_req){
-		.mode = TABLE_SET, .key = key, .key_len = 1,
-		.value = "one", .value_len = 3 }, NULL), TABLE_OK);
-	assert_status(table_store(t, &(struct table_store_req){
-		.mode = TABLE_SET, .key = key, .key_len = TABLE_KEY_MAX,
-		.value = "max", .value_len = 3 }, NULL), TABLE_OK);
-	assert_status(table_store(t, &(struct table_store_req){
-		.mode = TABLE_SET, .key = key, .key_len = TABLE_KEY_MAX + 1,
-		.value = "over", .value_len = 4 }, NULL), TABLE_BAD_KEY);
-	assert_status(table_store(t, &(struct table_store_req){
-		.mode = TABLE_SET, .key = key, .key_len = 0,
-		.value = "none", .value_len = 4 }, NULL), TABLE_BAD_KEY);
+	assert_status(table_store(t,
+				  &(struct table_store_req){ .mode = TABLE_SET,
+							     .key = key,
+							     .key_len = 1,
+							     .value = "one",
+							     .value_len = 3 },
+				  NULL),
+		      TABLE_OK);
+	assert_status(table_store(t,
+				  &(struct table_store_req){ .mode = TABLE_SET,
+							     .key = key,
+							     .key_len = TABLE_KEY_MAX,
+							     .value = "max",
+							     .value_len = 3 },
+				  NULL),
+		      TABLE_OK);
+	assert_status(table_store(t,
+				  &(struct table_store_req){
+					  .mode = TABLE_SET,
+					  .key = key,
+					  .key_len = TABLE_KEY_MAX + 1,
+					  .value = "over",
+					  .value_len = 4 },
+				  NULL),
+		      TABLE_BAD_KEY);
+	assert_status(table_store(t,
+				  &(struct table_store_req){ .mode = TABLE_SET,
+							     .key = key,
+							     .key_len = 0,
+							     .value = "none",
+							     .value_len = 4 },
+				  NULL),
+		      TABLE_BAD_KEY);
 
 	char buf[8];
 	assert_status(table_get(t, key, 1, NULL, buf, sizeof(buf), &info),
 		      TABLE_OK);
 	assert_memory_equal(buf, "one", 3);
 	assert_status(table_get(t, key, TABLE_KEY_MAX, NULL, buf, sizeof(buf),
-				&info), TABLE_OK);
+				&info),
+		      TABLE_OK);
 	assert_memory_equal(buf, "max", 3);
 	assert_status(table_get(t, key, TABLE_KEY_MAX + 1, NULL, buf,
-				sizeof(buf), &info), TABLE_BAD_KEY);
+				sizeof(buf), &info),
+		      TABLE_BAD_KEY);
 	assert_status(table_get(t, key, 0, NULL, buf, sizeof(buf), &info),
 		      TABLE_BAD_KEY);
 	assert_status(table_delete(t, key, 0, NULL), TABLE_BAD_KEY);
@@ -153,8 +183,8 @@ static void test_value_size_limit(void **state)
 	assert_int_equal(info.value_len, max);
 	assert_memory_equal(buf, val, max);
 
-	assert_status(store_mode(t, TABLE_SET, "bigger", val, max + 1, 0, 0,
-				 NULL), TABLE_TOO_LARGE);
+	assert_status(store_mode(t, TABLE_SET, "bigger", val, max + 1, 0, 0, NULL),
+		      TABLE_TOO_LARGE);
 	assert_status(exists(t, "bigger"), TABLE_NOT_FOUND);
 	/* A refused overwrite leaves the old value in place. */
 	assert_status(store_mode(t, TABLE_SET, "big", val, max + 1, 0, 0, NULL),
@@ -164,9 +194,14 @@ static void test_value_size_limit(void **state)
 
 	/* The largest key with the largest value still fits a partition. */
 	memset(key, 'K', sizeof(key));
-	assert_status(table_store(t, &(struct table_store_req){
-		.mode = TABLE_SET, .key = key, .key_len = sizeof(key),
-		.value = val, .value_len = max }, NULL), TABLE_OK);
+	assert_status(table_store(t,
+				  &(struct table_store_req){ .mode = TABLE_SET,
+							     .key = key,
+							     .key_len = sizeof(key),
+							     .value = val,
+							     .value_len = max },
+				  NULL),
+		      TABLE_OK);
 	assert_status(table_get(t, key, sizeof(key), NULL, buf, max, &info),
 		      TABLE_OK);
 	assert_memory_equal(buf, val, max);
@@ -181,8 +216,8 @@ static void test_small_buffer_and_null_buffer(void **state)
 	uint64_t cas = 0;
 
 	memset(val, 'v', sizeof(val));
-	assert_status(store_mode(t, TABLE_SET, "k", val, sizeof(val), 9, 0,
-				 &cas), TABLE_OK);
+	assert_status(store_mode(t, TABLE_SET, "k", val, sizeof(val), 9, 0, &cas),
+		      TABLE_OK);
 
 	memset(buf, 0x5a, sizeof(buf));
 	memset(&info, 0, sizeof(info));
@@ -256,7 +291,8 @@ static void test_append_prepend(void **state)
 		      TABLE_OK);
 	assert_true(cas2 != cas1);
 	assert_status(store_mode(t, TABLE_PREPEND, "m", "start-", 6, 2, 5000,
-				 NULL), TABLE_OK);
+				 NULL),
+		      TABLE_OK);
 	assert_status(get_str(t, "m", buf, sizeof(buf), &info), TABLE_OK);
 	assert_string_equal(buf, "start-mid-end");
 	assert_int_equal(info.flags, 77);
@@ -287,8 +323,8 @@ static void test_append_past_max_item(void **state)
 	unsigned char *val = big_a;
 
 	memset(val, 'a', max);
-	assert_status(store_mode(t, TABLE_SET, "full", val, max - 1, 0, 0,
-				 NULL), TABLE_OK);
+	assert_status(store_mode(t, TABLE_SET, "full", val, max - 1, 0, 0, NULL),
+		      TABLE_OK);
 	/* Up to the limit exactly is fine... */
 	assert_status(store_mode(t, TABLE_APPEND, "full", "b", 1, 0, 0, NULL),
 		      TABLE_OK);
@@ -372,7 +408,9 @@ static void test_cas_command(void **state)
 static void test_cas_unique_and_increasing(void **state)
 {
 	struct table *t = tbl(state);
-	enum { N = 3000 };
+	enum {
+		N = 3000
+	};
 	static uint64_t cas[N];
 	struct table_item_info info;
 	char key[32];
@@ -381,9 +419,9 @@ static void test_cas_unique_and_increasing(void **state)
 	 * whatever partition the key lands in. */
 	for (int i = 0; i < N; i++) {
 		snprintf(key, sizeof(key), "cas-%d", i % 1000);
-		enum table_store_mode mode = i < 1000 ? TABLE_SET :
-					     i < 2000 ? TABLE_APPEND :
-							TABLE_REPLACE;
+		enum table_store_mode mode = i < 1000	? TABLE_SET
+					     : i < 2000 ? TABLE_APPEND
+							: TABLE_REPLACE;
 		assert_status(store_mode(t, mode, key, "1", 1, 0, 0, &cas[i]),
 			      TABLE_OK);
 		if (i > 0 && cas[i] <= cas[i - 1])
@@ -393,8 +431,8 @@ static void test_cas_unique_and_increasing(void **state)
 	}
 	for (int i = 0; i < 1000; i++) {
 		snprintf(key, sizeof(key), "cas-%d", i);
-		assert_status(table_get(t, key, strlen(key), NULL, NULL, 0,
-					&info), TABLE_OK);
+		assert_status(table_get(t, key, strlen(key), NULL, NULL, 0, &info),
+			      TABLE_OK);
 		assert_true(info.cas == cas[2000 + i]);
 	}
 }
@@ -446,8 +484,9 @@ static void test_incr_decr(void **state)
 	assert_int_equal(info.flags, 33); /* incr keeps the flags */
 
 	/* incr returns the item's new CAS. */
-	struct table_arith_req req = { .key = "n", .key_len = 1, .incr = true,
-				       .delta = 1 };
+	struct table_arith_req req = {
+		.key = "n", .key_len = 1, .incr = true, .delta = 1
+	};
 	struct table_item_info ainfo;
 	memset(&ainfo, 0, sizeof(ainfo));
 	assert_status(table_arith(t, &req, &v, &ainfo), TABLE_OK);

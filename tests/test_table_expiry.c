@@ -68,8 +68,8 @@ static void test_expiry_negative_and_absolute(void **state)
 	assert_status(set_str(t, "30d", "x", 0, TABLE_RELATIVE_EXPTIME_MAX),
 		      TABLE_OK);
 	assert_status(exists(t, "30d"), TABLE_OK);
-	assert_status(set_str(t, "30d+1", "x", 0,
-			      TABLE_RELATIVE_EXPTIME_MAX + 1), TABLE_OK);
+	assert_status(set_str(t, "30d+1", "x", 0, TABLE_RELATIVE_EXPTIME_MAX + 1),
+		      TABLE_OK);
 	assert_status(exists(t, "30d+1"), TABLE_NOT_FOUND);
 }
 
@@ -250,8 +250,11 @@ static void test_flush_explicit_cas(void **state)
 	/* ms E lets a client pick any CAS, e.g. one from another server's
 	 * clock or version counter: far above this table's own counter. */
 	struct table_store_req req = {
-		.mode = TABLE_SET, .key = "e-high", .key_len = 6,
-		.value = "x", .value_len = 1,
+		.mode = TABLE_SET,
+		.key = "e-high",
+		.key_len = 6,
+		.value = "x",
+		.value_len = 1,
 		.new_cas = UINT64_C(1) << 60,
 	};
 	assert_status(table_store(t, &req, &out), TABLE_OK);

@@ -21,11 +21,39 @@ static void fill_value(char *v, size_t len, unsigned seed)
 		v[i] = (char)('a' + (seed + i * 7) % 26);
 }
 
+/* hot_keys_lost - how many of hot-0 .. hot-(hot-1) are gone; those there
+ * must hold their values. */
+static int hot_keys_lost(struct table *t, int hot, size_t vlen)
+{
+	struct table_item_info info;
+	char key[32], val[1000], buf[1001];
+	int lost = 0;
+
+	assert_true(vlen <= sizeof(val));
+	for (int h = 0; h < hot; h++) {
+		snprintf(key, sizeof(key), "hot-%d", h);
+		enum table_status st = table_get(t, key, strlen(key), NULL, buf,
+						 sizeof(buf), &info);
+		if (st != TABLE_OK) {
+			lost++;
+			continue;
+		}
+		fill_value(val, vlen, (unsigned)h);
+		assert_int_equal(info.value_len, vlen);
+		assert_memory_equal(buf, val, vlen);
+	}
+	return lost;
+}
+
 static void test_eviction_keeps_hot_keys(void **state)
 {
 	struct cache *c = *state;
 	struct table *t = &c->table;
-	enum { HOT = 50, VLEN = 1000, COLD = 20 * 4 * 1024 }; /* ~20x memory */
+	enum {
+		HOT = 50,
+		VLEN = 1000,
+		COLD = 20 * 4 * 1024
+	}; /* ~20x memory */
 	char key[32];
 	char val[VLEN];
 	char buf[VLEN + 1];
@@ -35,14 +63,14 @@ static void test_eviction_keeps_hot_keys(void **state)
 	for (int h = 0; h < HOT; h++) {
 		snprintf(key, sizeof(key), "hot-%d", h);
 		fill_value(val, VLEN, (unsigned)h);
-		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0,
-					 NULL), TABLE_OK);
+		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0, NULL),
+			      TABLE_OK);
 	}
 	for (int i = 0; i < COLD; i++) {
 		snprintf(key, sizeof(key), "cold-%d", i);
 		fill_value(val, VLEN, (unsigned)i + 1000);
-		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0,
-					 NULL), TABLE_OK);
+		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0, NULL),
+			      TABLE_OK);
 		/* Read 10 hot keys every 20 writes: each one every 100. */
 		if (i % 20 == 19) {
 			for (int r = 0; r < 10; r++) {
@@ -59,27 +87,14 @@ static void test_eviction_keeps_hot_keys(void **state)
 	       "evictions %llu reinserted %llu\n",
 	       (unsigned long long)s.items, (unsigned long long)s.bytes,
 	       (unsigned long long)s.mem_used, (unsigned long long)s.mem_limit,
-	       (unsigned long long)s.evictions,
-	       (unsigned long long)s.reinserted);
+	       (unsigned long long)s.evictions, (unsigned long long)s.reinserted);
 	assert_true(s.mem_used <= s.mem_limit);
 	assert_true(s.mem_limit <= 4 * MIB);
 	assert_true(s.bytes <= 4 * MIB);
 	assert_true(s.evictions > 0);
 	assert_true(s.items * VLEN <= 4 * MIB);
 
-	int hot_lost = 0;
-	for (int h = 0; h < HOT; h++) {
-		snprintf(key, sizeof(key), "hot-%d", h);
-		enum table_status st = table_get(t, key, strlen(key), NULL, buf,
-						 sizeof(buf), &info);
-		if (st != TABLE_OK) {
-			hot_lost++;
-			continue;
-		}
-		fill_value(val, VLEN, (unsigned)h);
-		assert_int_equal(info.value_len, VLEN);
-		assert_memory_equal(buf, val, VLEN);
-	}
+	int hot_lost = hot_keys_lost(t, HOT, VLEN);
 	int cold_kept = 0;
 	for (int i = 0; i < COLD; i++) {
 		snprintf(key, sizeof(key), "cold-%d", i);
@@ -94,7 +109,8 @@ static void test_eviction_keeps_hot_keys(void **state)
 	       HOT, cold_kept, COLD);
 	if (hot_lost != 0)
 		fail_msg("%d of %d hot keys (each read every 100 writes) were "
-			 "evicted", hot_lost, HOT);
+			 "evicted",
+			 hot_lost, HOT);
 	assert_true(cold_kept < COLD / 10);
 	/* The most recent writes are what is left of the cold keys. */
 	snprintf(key, sizeof(key), "cold-%d", COLD - 1);
@@ -105,7 +121,11 @@ static void test_expired_items_reclaimed(void **state)
 {
 	struct cache *c = *state;
 	struct table *t = &c->table;
-	enum { VLEN = 1000, FILL = 8000, REFILL = 2000 };
+	enum {
+		VLEN = 1000,
+		FILL = 8000,
+		REFILL = 2000
+	};
 	char key[32];
 	char val[VLEN];
 
@@ -113,15 +133,16 @@ static void test_expired_items_reclaimed(void **state)
 	for (int i = 0; i < FILL; i++) {
 		snprintf(key, sizeof(key), "short-%d", i);
 		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 10,
-					 NULL), TABLE_OK);
+					 NULL),
+			      TABLE_OK);
 	}
 	struct table_stats s1 = stats(t);
 
 	segment_set_clock(&c->seg, T0 + 20);
 	for (int i = 0; i < REFILL; i++) {
 		snprintf(key, sizeof(key), "long-%d", i);
-		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0,
-					 NULL), TABLE_OK);
+		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0, NULL),
+			      TABLE_OK);
 	}
 	struct table_stats s2 = stats(t);
 	printf("expiry: expirations %llu -> %llu, evictions %llu -> %llu, "
@@ -129,8 +150,7 @@ static void test_expired_items_reclaimed(void **state)
 	       (unsigned long long)s1.expirations,
 	       (unsigned long long)s2.expirations,
 	       (unsigned long long)s1.evictions,
-	       (unsigned long long)s2.evictions,
-	       (unsigned long long)s2.items);
+	       (unsigned long long)s2.evictions, (unsigned long long)s2.items);
 	assert_true(s2.expirations > s1.expirations);
 	/* Only dead items were in the way: nothing live had to go. */
 	assert_true(s2.evictions == s1.evictions);
@@ -152,7 +172,11 @@ static void test_memory_efficiency(void **state)
 	const uint64_t memory = 64 * MIB; /* as setup_64m */
 	struct cache *c = *state;
 	struct table *t = &c->table;
-	enum { KLEN = 32, VLEN = 100, LIMIT = 4000000 };
+	enum {
+		KLEN = 32,
+		VLEN = 100,
+		LIMIT = 4000000
+	};
 	char key[KLEN + 1];
 	char val[VLEN];
 	uint64_t items_at_first_eviction = 0;
@@ -163,9 +187,15 @@ static void test_memory_efficiency(void **state)
 	fill_value(val, VLEN, 3);
 	for (uint64_t i = 0; i < LIMIT; i++) {
 		snprintf(key, sizeof(key), "key:%028llu", (unsigned long long)i);
-		assert_status(table_store(t, &(struct table_store_req){
-			.mode = TABLE_SET, .key = key, .key_len = KLEN,
-			.value = val, .value_len = VLEN }, NULL), TABLE_OK);
+		assert_status(table_store(t,
+					  &(struct table_store_req){
+						  .mode = TABLE_SET,
+						  .key = key,
+						  .key_len = KLEN,
+						  .value = val,
+						  .value_len = VLEN },
+					  NULL),
+			      TABLE_OK);
 		if (i % 1024 != 1023)
 			continue;
 		s = stats(t);
@@ -185,8 +215,7 @@ static void test_memory_efficiency(void **state)
 	assert_true(items_at_first_eviction > 0);
 	double per = (double)memory / (double)items_at_first_eviction -
 		     (KLEN + VLEN);
-	double steady = (double)memory / (double)min_items_after -
-			(KLEN + VLEN);
+	double steady = (double)memory / (double)min_items_after - (KLEN + VLEN);
 	s = stats(t);
 	printf("efficiency: %llu items when evictions started (%.1f bytes of "
 	       "overhead per item), %llu at least afterwards (%.1f); buckets "
@@ -207,7 +236,10 @@ static void test_bucket_pressure_keeps_hot_keys(void **state)
 {
 	struct cache *c = *state;
 	struct table *t = &c->table;
-	enum { HOT = 50, COLD = 200000 };
+	enum {
+		HOT = 50,
+		COLD = 200000
+	};
 	char key[32];
 	char buf[32];
 	struct table_item_info info;
@@ -231,10 +263,9 @@ static void test_bucket_pressure_keeps_hot_keys(void **state)
 	}
 	struct table_stats s = stats(t);
 	printf("bucket pressure: items %llu evictions %llu mem_used %llu of "
-	       "%llu\n", (unsigned long long)s.items,
-	       (unsigned long long)s.evictions,
-	       (unsigned long long)s.mem_used,
-	       (unsigned long long)s.mem_limit);
+	       "%llu\n",
+	       (unsigned long long)s.items, (unsigned long long)s.evictions,
+	       (unsigned long long)s.mem_used, (unsigned long long)s.mem_limit);
 	assert_true(s.evictions > 0);
 	assert_true(s.mem_used <= s.mem_limit);
 	int hot_lost = 0;
@@ -257,7 +288,8 @@ static void test_bucket_pressure_keeps_hot_keys(void **state)
 	       (unsigned long long)kept);
 	if (hot_lost != 0)
 		fail_msg("%d of %d hot keys (each read every 100 writes) were "
-			 "evicted", hot_lost, HOT);
+			 "evicted",
+			 hot_lost, HOT);
 	assert_int_equal(kept + HOT, s.items);
 }
 
@@ -267,7 +299,10 @@ static void test_no_evict_refuses_instead(void **state)
 {
 	struct cache *c = *state;
 	struct table *t = &c->table;
-	enum { VLEN = 1000, TRIES = 8 * 1024 }; /* ~2x memory */
+	enum {
+		VLEN = 1000,
+		TRIES = 8 * 1024
+	}; /* ~2x memory */
 	char key[32], val[VLEN], buf[VLEN + 1];
 	struct table_item_info info;
 	int stored = 0, refused = 0;
@@ -303,8 +338,8 @@ static void test_no_evict_refuses_instead(void **state)
 	t->no_evict = false;
 	for (int i = 0; i < TRIES; i++) {
 		snprintf(key, sizeof(key), "again-%d", i);
-		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0,
-					 NULL), TABLE_OK);
+		assert_status(store_mode(t, TABLE_SET, key, val, VLEN, 0, 0, NULL),
+			      TABLE_OK);
 	}
 	s = stats(t);
 	assert_true(s.evictions > 0);
@@ -323,9 +358,8 @@ int main(void)
 						setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_efficiency,
 						setup_64m, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_bucket_pressure_keeps_hot_keys, setup_small,
-			teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_pressure_keeps_hot_keys,
+						setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_no_evict_refuses_instead,
 						setup_small, teardown),
 #undef T
