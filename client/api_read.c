@@ -51,6 +51,7 @@
 
 #include "api_internal.h"
 #include "clock.h"
+#include "table_read.h"
 
 #define TLS_HANDLES 4u
 
@@ -373,7 +374,8 @@ static inline __attribute__((always_inline)) bool lookup_lockfree(
 	shmkv *kv, struct api_reader *r, struct cache *c, struct lookup *l,
 	enum shmkv_status *out)
 {
-	int st = table_get_lockfree(&c->table, &l->rd);
+	/* table_get_lockfree, inline (table_read.h says why). */
+	int st = table_read_single(&c->table, &l->rd);
 
 	if (st < 0)
 		return false;
@@ -434,15 +436,29 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 		.cas = cas,
 	};
 	enum shmkv_status st = SHMKV_OK;
-	struct api_reader *r;
+	struct api_reader *r = reader_of(kv);
 	struct cache *c;
 	bool done;
 
-	st = reader_ready(kv, &r);
-	if (st != SHMKV_OK)
-		return st;
+	if (r == NULL)
+		return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+	/* The bucket's miss starts first, so the liveness check and the
+	 * table's own preparation run while it is on its way: then a loop's
+	 * get is short enough, from one item's miss to the next bucket's,
+	 * for the CPU to overlap the two. */
 	reader_enter(r);
 	c = reader_mapping(kv);
+	if (c != NULL)
+		table_warm_lookup(&c->table, l.rd.hash);
+	if (__builtin_expect(reader_due(kv, r), 0)) {
+		/* reader_check takes the mutex and may detach: outside. */
+		reader_leave(r);
+		st = reader_check(kv, r);
+		if (st != SHMKV_OK)
+			return st;
+		reader_enter(r);
+		c = reader_mapping(kv);
+	}
 	done = c != NULL && lookup_lockfree(kv, r, c, &l, &st);
 	reader_leave(r);
 	if (c == NULL)
