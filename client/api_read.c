@@ -425,16 +425,7 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 	shmkv *kv, const void *key, size_t key_len, void *buf, size_t cap,
 	size_t *value_len, uint32_t *flags, uint64_t *cas)
 {
-	struct lookup l = {
-		.rd = { .hash = table_hash(key, key_len),
-			.key = key,
-			.key_len = key_len,
-			.buf = buf,
-			.cap = cap },
-		.value_len = value_len,
-		.flags = flags,
-		.cas = cas,
-	};
+	uint64_t hash = table_hash(key, key_len);
 	enum shmkv_status st = SHMKV_OK;
 	struct api_reader *r = reader_of(kv);
 	struct cache *c;
@@ -449,7 +440,19 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 	reader_enter(r);
 	c = reader_mapping(kv);
 	if (c != NULL)
-		table_warm_lookup(&c->table, l.rd.hash);
+		table_warm_lookup(&c->table, hash);
+
+	struct lookup l = {
+		.rd = { .hash = hash,
+			.key = key,
+			.key_len = key_len,
+			.buf = buf,
+			.cap = cap },
+		.value_len = value_len,
+		.flags = flags,
+		.cas = cas,
+	};
+
 	if (__builtin_expect(reader_due(kv, r), 0)) {
 		/* reader_check takes the mutex and may detach: outside. */
 		reader_leave(r);
