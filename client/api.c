@@ -45,18 +45,13 @@
 #include "errbuf.h"
 #include "wire.h"
 
-#define ERR_MAX 512
+#define ERR_MAX API_ERR_MAX
 
 static _Atomic uint64_t handles_opened;
 
-/*
- * The calling thread's last message, and whether the call now running
- * wrote it (api_fail) or it is left over from an earlier call.
- */
-static _Thread_local struct {
-	bool fresh;
-	char text[ERR_MAX];
-} last_error;
+/* The calling thread's last message (api_internal.h). */
+_Thread_local struct api_error api_last_error;
+#define last_error api_last_error
 
 enum shmkv_status api_fail(enum shmkv_status st, const char *fmt, ...)
 {
@@ -69,7 +64,7 @@ enum shmkv_status api_fail(enum shmkv_status st, const char *fmt, ...)
 	return st;
 }
 
-enum shmkv_status api_result(enum shmkv_status st)
+enum shmkv_status api_result_set(enum shmkv_status st)
 {
 	if (st == SHMKV_OK)
 		last_error.text[0] = '\0';

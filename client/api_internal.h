@@ -26,13 +26,13 @@
  * alone, but for next, which changes under kv->mu.
  */
 struct api_reader {
-	struct api_reader *next;           /* kv->readers */
-	const void *thread;                /* the owning thread's token */
-	_Atomic uint64_t active;           /* odd while inside a lookup */
-	_Atomic uint64_t hits, misses;     /* since the handle was opened */
-	uint32_t calls;                    /* lookups since the last poll */
-	bool batching;                     /* inside shmkv_get_many */
-	int64_t polled_ms;                 /* CLOCK_MONOTONIC_COARSE of it */
+	struct api_reader *next;       /* kv->readers */
+	const void *thread;	       /* the owning thread's token */
+	_Atomic uint64_t active;       /* odd while inside a lookup */
+	_Atomic uint64_t hits, misses; /* since the handle was opened */
+	uint32_t calls;		       /* lookups since the last poll */
+	bool batching;		       /* inside shmkv_get_many */
+	uint64_t polled_ns;	       /* CLOCK_MONOTONIC_COARSE of it */
 };
 
 /* A mapping detached while lookups may still read it (api_retire). */
@@ -45,17 +45,17 @@ struct shmkv {
 	pthread_mutex_t mu;
 	char *path;
 	uint32_t layout_version;
-	uint64_t id;            /* unique per handle opened in this process */
+	uint64_t id; /* unique per handle opened in this process */
 	bool attached;
 	int sock;
 	struct wire wire;
-	struct cache *cache;    /* under mu: the mapping, NULL when detached */
-	_Atomic(struct cache *) live;      /* the same, for lookups (no mu) */
-	uint32_t calls;         /* writes' liveness countdown (api_ensure_live) */
-	int64_t polled_ms;      /* CLOCK_MONOTONIC_COARSE of the last poll */
-	struct api_reader *readers;        /* under mu */
+	struct cache *cache; /* under mu: the mapping, NULL when detached */
+	_Atomic(struct cache *) live; /* the same, for lookups (no mu) */
+	uint32_t calls;	   /* writes' liveness countdown (api_ensure_live) */
+	int64_t polled_ms; /* CLOCK_MONOTONIC_COARSE of the last poll */
+	struct api_reader *readers; /* under mu */
 	_Atomic uint32_t nreaders;
-	struct api_retired *retired;       /* under mu: freed at close */
+	struct api_retired *retired; /* under mu: freed at close */
 	/* the handle's counters when this proc slot was given */
 	_Atomic uint64_t base_hits, base_misses;
 };
@@ -68,11 +68,33 @@ enum shmkv_status api_fail(enum shmkv_status st, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * The calling thread's last message, and whether the call now running
+ * wrote it (api_fail) or it is left over from an earlier call (api.c).
+ */
+#define API_ERR_MAX 512
+struct api_error {
+	bool fresh;
+	char text[API_ERR_MAX];
+};
+extern _Thread_local struct api_error api_last_error
+	__attribute__((visibility("hidden")));
+
+/* api_result_set - api_result's work (api.c). */
+enum shmkv_status api_result_set(enum shmkv_status st);
+
+/*
  * api_result - every public call returns through here: success clears the
  * thread's message; a failure that did not write one (api_fail) during
- * this call gets the status's words, so no message outlives its call.
+ * this call gets the status's words, so no message outlives its call.  A
+ * success with nothing to clear (a loop of lookups) writes nothing.
  */
-enum shmkv_status api_result(enum shmkv_status st);
+static inline enum shmkv_status api_result(enum shmkv_status st)
+{
+	if (st == SHMKV_OK && !api_last_error.fresh &&
+	    api_last_error.text[0] == '\0')
+		return st;
+	return api_result_set(st);
+}
 
 /* api_ensure_live - with kv->mu held: attached to a running server? */
 enum shmkv_status api_ensure_live(shmkv *kv);
@@ -114,8 +136,7 @@ enum shmkv_status api_wire_key(const void *key, size_t key_len,
 enum shmkv_status api_reply_status(const char *line);
 
 /* api_batch.c: shmkv_delete_many for api_scan.c (no api_result). */
-enum shmkv_status api_delete_many(shmkv *kv, struct shmkv_write *items,
-				  size_t n);
+enum shmkv_status api_delete_many(shmkv *kv, struct shmkv_write *items, size_t n);
 
 /* A growable buffer (malloc'd): api_batch.c's requests, stats text. */
 struct api_outbuf {

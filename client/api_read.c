@@ -51,6 +51,7 @@
 
 #include "api_internal.h"
 #include "clock.h"
+#include "table_read.h"
 
 #define TLS_HANDLES 4u
 
@@ -61,9 +62,8 @@ static _Thread_local struct {
 	uint64_t id;
 	struct api_reader *r;
 } tls_readers[TLS_HANDLES];
-static _Thread_local unsigned tls_next;
 
-static int barrier_cmd = -1;    /* the membarrier command, -1 = none */
+static int barrier_cmd = -1; /* the membarrier command, -1 = none */
 static pthread_once_t barrier_once = PTHREAD_ONCE_INIT;
 
 static void barrier_setup(void)
@@ -82,11 +82,6 @@ static void barrier_setup(void)
 void api_barrier_init(void)
 {
 	pthread_once(&barrier_once, barrier_setup);
-}
-
-static int64_t coarse_ms(void)
-{
-	return (int64_t)(monotonic_coarse_ns() / 1000000);
 }
 
 void api_retire(shmkv *kv, struct cache *c)
@@ -111,7 +106,7 @@ void api_retire(shmkv *kv, struct cache *c)
 	}
 	keep = malloc(sizeof(*keep));
 	if (keep == NULL)
-		return;         /* leaked rather than unmapped under a reader */
+		return; /* leaked rather than unmapped under a reader */
 	keep->cache = c;
 	keep->next = kv->retired;
 	kv->retired = keep;
@@ -145,35 +140,52 @@ void api_readers_free(shmkv *kv)
 	}
 }
 
-/* The calling thread's reader on kv, made on its first lookup. */
-static struct api_reader *reader_of(shmkv *kv)
+/*
+ * The calling thread's reader on kv, made on its first lookup: the
+ * thread's entries are kept most recent first, so a loop on one handle
+ * finds it at once (reader_of).
+ */
+static __attribute__((noinline)) struct api_reader *reader_find(shmkv *kv)
 {
-	struct api_reader *r;
+	struct api_reader *r = NULL;
+	unsigned i;
 
-	for (unsigned i = 0; i < TLS_HANDLES; i++)
+	for (i = 1; i < TLS_HANDLES && r == NULL; i++)
 		if (tls_readers[i].kv == kv && tls_readers[i].id == kv->id)
-			return tls_readers[i].r;
-	pthread_mutex_lock(&kv->mu);
-	for (r = kv->readers; r != NULL && r->thread != &thread_token;)
-		r = r->next;
-	if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
-		r->thread = &thread_token;
-		r->polled_ms = coarse_ms();
-		r->next = kv->readers;
-		kv->readers = r;
-		atomic_store_explicit(&kv->nreaders,
-				      atomic_load(&kv->nreaders) + 1,
-				      memory_order_relaxed);
+			r = tls_readers[i].r;
+	if (r == NULL) {
+		pthread_mutex_lock(&kv->mu);
+		for (r = kv->readers; r != NULL && r->thread != &thread_token;)
+			r = r->next;
+		if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
+			r->thread = &thread_token;
+			r->polled_ns = monotonic_coarse_ns();
+			r->next = kv->readers;
+			kv->readers = r;
+			atomic_store_explicit(&kv->nreaders,
+					      atomic_load(&kv->nreaders) + 1,
+					      memory_order_relaxed);
+		}
+		pthread_mutex_unlock(&kv->mu);
+		if (r == NULL)
+			return NULL;
+		i = TLS_HANDLES; /* the least recent entry goes */
 	}
-	pthread_mutex_unlock(&kv->mu);
-	if (r != NULL) {
-		unsigned i = tls_next++ % TLS_HANDLES;
-
-		tls_readers[i].kv = kv;
-		tls_readers[i].id = kv->id;
-		tls_readers[i].r = r;
-	}
+	/* Entries 0 .. i-2 move down one; this one goes first. */
+	memmove(&tls_readers[1], &tls_readers[0],
+		(i - 1) * sizeof(tls_readers[0]));
+	tls_readers[0].kv = kv;
+	tls_readers[0].id = kv->id;
+	tls_readers[0].r = r;
 	return r;
+}
+
+static inline __attribute__((always_inline)) struct api_reader *reader_of(shmkv *kv)
+{
+	if (__builtin_expect(tls_readers[0].kv == kv && tls_readers[0].id == kv->id,
+			     1))
+		return tls_readers[0].r;
+	return reader_find(kv);
 }
 
 static void reader_enter(struct api_reader *r)
@@ -203,33 +215,53 @@ static void publish(shmkv *kv, struct cache *c, uint64_t hits, uint64_t misses)
 	/* The slot's only writer: plain stores; the server loads relaxed. */
 	if (p == NULL)
 		return;
-	atomic_store_explicit(&p->hits, hits - atomic_load_explicit(
-				      &kv->base_hits, memory_order_relaxed),
+	atomic_store_explicit(&p->hits,
+			      hits - atomic_load_explicit(&kv->base_hits,
+							  memory_order_relaxed),
 			      memory_order_relaxed);
-	atomic_store_explicit(&p->misses, misses - atomic_load_explicit(
-				      &kv->base_misses, memory_order_relaxed),
+	atomic_store_explicit(&p->misses,
+			      misses - atomic_load_explicit(&kv->base_misses,
+							    memory_order_relaxed),
 			      memory_order_relaxed);
 }
 
-static void count(shmkv *kv, struct api_reader *r, struct cache *c, bool hit)
+/*
+ * One lookup's hit or miss; the only reader also puts the one counter
+ * that changed in the proc slot (publish's rule), a batch once at its end.
+ */
+static inline __attribute__((always_inline)) void count(shmkv *kv,
+							struct api_reader *r,
+							struct cache *c, bool hit)
 {
 	_Atomic uint64_t *n = hit ? &r->hits : &r->misses;
+	uint64_t v = atomic_load_explicit(n, memory_order_relaxed) + 1;
+	struct proc *p;
 
-	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	/* A batch publishes once, at its end (get_many). */
-	if (!r->batching &&
-	    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
-		publish(kv, c, atomic_load_explicit(&r->hits, memory_order_relaxed),
-			atomic_load_explicit(&r->misses, memory_order_relaxed));
+	atomic_store_explicit(n, v, memory_order_relaxed);
+	if (r->batching ||
+	    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) != 1)
+		return;
+	p = __atomic_load_n(&c->self_proc, __ATOMIC_RELAXED);
+	if (p == NULL)
+		return;
+	if (hit)
+		atomic_store_explicit(&p->hits,
+				      v - atomic_load_explicit(&kv->base_hits,
+							       memory_order_relaxed),
+				      memory_order_relaxed);
+	else
+		atomic_store_explicit(&p->misses,
+				      v - atomic_load_explicit(&kv->base_misses,
+							       memory_order_relaxed),
+				      memory_order_relaxed);
 }
 
 /*
  * The slow path, outside any lookup: poll the connection, attach again if
  * detached, and put every thread's counts in the proc slot.
  */
-static __attribute__((noinline, cold)) enum shmkv_status
-reader_check(shmkv *kv, struct api_reader *r)
+static __attribute__((noinline, cold)) enum shmkv_status reader_check(
+	shmkv *kv, struct api_reader *r)
 {
 	struct shmkv_counters sum;
 	enum shmkv_status st;
@@ -240,7 +272,7 @@ reader_check(shmkv *kv, struct api_reader *r)
 	if (atomic_load_explicit(&kv->live, memory_order_relaxed) != NULL) {
 		if (pthread_mutex_trylock(&kv->mu) != 0) {
 			r->calls = 0;
-			r->polled_ms = coarse_ms();
+			r->polled_ns = monotonic_coarse_ns();
 			return SHMKV_OK;
 		}
 	} else {
@@ -253,14 +285,18 @@ reader_check(shmkv *kv, struct api_reader *r)
 	}
 	pthread_mutex_unlock(&kv->mu);
 	r->calls = 0;
-	r->polled_ms = coarse_ms();
+	r->polled_ns = monotonic_coarse_ns();
 	return st;
 }
 
-static bool reader_due(shmkv *kv, struct api_reader *r)
+/* Poll now?  The clock is the vDSO's coarse one, compared in ns (no
+ * division); the call counter bounds a fast loop without it. */
+static inline __attribute__((always_inline)) bool reader_due(shmkv *kv,
+							     struct api_reader *r)
 {
 	return ++r->calls >= LIVENESS_EVERY ||
-	       coarse_ms() - r->polled_ms >= LIVENESS_MS ||
+	       monotonic_coarse_ns() - r->polled_ns >=
+		       (uint64_t)LIVENESS_MS * 1000000u ||
 	       atomic_load_explicit(&kv->live, memory_order_relaxed) == NULL;
 }
 
@@ -277,8 +313,7 @@ static struct cache *reader_mapping(shmkv *kv)
 }
 
 /* After reader_mapping said no: detach if the server stopped. */
-static __attribute__((noinline, cold)) enum shmkv_status
-reader_gone(shmkv *kv)
+static __attribute__((noinline, cold)) enum shmkv_status reader_gone(shmkv *kv)
 {
 	pthread_mutex_lock(&kv->mu);
 	if (kv->attached &&
@@ -286,8 +321,10 @@ reader_gone(shmkv *kv)
 				 memory_order_acquire) != SEGMENT_STATE_RUNNING)
 		api_detach(kv);
 	pthread_mutex_unlock(&kv->mu);
-	return api_fail(SHMKV_SERVER_GONE, "the server at %s stopped; the next "
-			"call reattaches", kv->path);
+	return api_fail(SHMKV_SERVER_GONE,
+			"the server at %s stopped; the next "
+			"call reattaches",
+			kv->path);
 }
 
 static enum shmkv_status from_table(enum table_status st)
@@ -315,10 +352,9 @@ struct lookup {
 	uint64_t *cas;
 };
 
-static inline __attribute__((always_inline)) enum shmkv_status
-lookup_done(shmkv *kv, struct api_reader *r,
-				     struct cache *c, const struct lookup *l,
-				     enum table_status st)
+static inline __attribute__((always_inline)) enum shmkv_status lookup_done(
+	shmkv *kv, struct api_reader *r, struct cache *c,
+	const struct lookup *l, enum table_status st)
 {
 	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
 		if (l->value_len != NULL)
@@ -334,10 +370,12 @@ lookup_done(shmkv *kv, struct api_reader *r,
 }
 
 /* Inside a lookup: false when it raced writers too often (lookup_locked). */
-static bool lookup_lockfree(shmkv *kv, struct api_reader *r, struct cache *c,
-			    struct lookup *l, enum shmkv_status *out)
+static inline __attribute__((always_inline)) bool lookup_lockfree(
+	shmkv *kv, struct api_reader *r, struct cache *c, struct lookup *l,
+	enum shmkv_status *out)
 {
-	int st = table_get_lockfree(&c->table, &l->rd);
+	/* table_get_lockfree, inline (table_read.h says why). */
+	int st = table_read_single(&c->table, &l->rd);
 
 	if (st < 0)
 		return false;
@@ -346,8 +384,8 @@ static bool lookup_lockfree(shmkv *kv, struct api_reader *r, struct cache *c,
 }
 
 /* Outside a lookup: the locked read, under the mutex, on mapping c. */
-static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(shmkv *kv, struct api_reader *r,
-				       struct cache *c, struct lookup *l)
+static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(
+	shmkv *kv, struct api_reader *r, struct cache *c, struct lookup *l)
 {
 	struct table_item_info info;
 	enum table_status tst;
@@ -356,8 +394,10 @@ static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(shmkv *kv
 	pthread_mutex_lock(&kv->mu);
 	if (kv->cache != c) {
 		pthread_mutex_unlock(&kv->mu);
-		return api_fail(SHMKV_SERVER_GONE, "the server at %s stopped; "
-				"the next call reattaches", kv->path);
+		return api_fail(SHMKV_SERVER_GONE,
+				"the server at %s stopped; "
+				"the next call reattaches",
+				kv->path);
 	}
 	tst = table_get_hashed(&c->table, l->rd.hash, l->rd.key, l->rd.key_len,
 			       NULL, l->rd.buf, l->rd.cap, &info);
@@ -370,8 +410,8 @@ static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(shmkv *kv
 }
 
 /* Liveness and the reader, before a lookup; SHMKV_OK to go on. */
-static inline __attribute__((always_inline)) enum shmkv_status
-reader_ready(shmkv *kv, struct api_reader **out)
+static inline __attribute__((always_inline)) enum shmkv_status reader_ready(
+	shmkv *kv, struct api_reader **out)
 {
 	struct api_reader *r = reader_of(kv);
 
@@ -381,24 +421,47 @@ reader_ready(shmkv *kv, struct api_reader **out)
 	return reader_due(kv, r) ? reader_check(kv, r) : SHMKV_OK;
 }
 
-static enum shmkv_status get_one(shmkv *kv, const void *key, size_t key_len,
-				 void *buf, size_t cap, size_t *value_len,
-				 uint32_t *flags, uint64_t *cas)
+static inline __attribute__((always_inline)) enum shmkv_status get_one(
+	shmkv *kv, const void *key, size_t key_len, void *buf, size_t cap,
+	size_t *value_len, uint32_t *flags, uint64_t *cas)
 {
-	struct lookup l = {
-		.rd = { table_hash(key, key_len), key, key_len, buf, cap, 0, 0, 0 },
-		.value_len = value_len, .flags = flags, .cas = cas,
-	};
+	uint64_t hash = table_hash(key, key_len);
 	enum shmkv_status st = SHMKV_OK;
-	struct api_reader *r;
+	struct api_reader *r = reader_of(kv);
 	struct cache *c;
 	bool done;
 
-	st = reader_ready(kv, &r);
-	if (st != SHMKV_OK)
-		return st;
+	if (r == NULL)
+		return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
+	/* The bucket's miss starts first, so the liveness check and the
+	 * table's own preparation run while it is on its way: then a loop's
+	 * get is short enough, from one item's miss to the next bucket's,
+	 * for the CPU to overlap the two. */
 	reader_enter(r);
 	c = reader_mapping(kv);
+	if (c != NULL)
+		table_warm_lookup(&c->table, hash);
+
+	struct lookup l = {
+		.rd = { .hash = hash,
+			.key = key,
+			.key_len = key_len,
+			.buf = buf,
+			.cap = cap },
+		.value_len = value_len,
+		.flags = flags,
+		.cas = cas,
+	};
+
+	if (__builtin_expect(reader_due(kv, r), 0)) {
+		/* reader_check takes the mutex and may detach: outside. */
+		reader_leave(r);
+		st = reader_check(kv, r);
+		if (st != SHMKV_OK)
+			return st;
+		reader_enter(r);
+		c = reader_mapping(kv);
+	}
 	done = c != NULL && lookup_lockfree(kv, r, c, &l, &st);
 	reader_leave(r);
 	if (c == NULL)
@@ -406,20 +469,19 @@ static enum shmkv_status get_one(shmkv *kv, const void *key, size_t key_len,
 	return done ? st : lookup_locked(kv, r, c, &l);
 }
 
-enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len,
-			    void *buf, size_t cap, size_t *value_len,
-			    uint32_t *flags)
+enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len, void *buf,
+			    size_t cap, size_t *value_len, uint32_t *flags)
 {
-	return api_result(get_one(kv, key, key_len, buf, cap, value_len, flags,
-				  NULL));
+	return api_result(
+		get_one(kv, key, key_len, buf, cap, value_len, flags, NULL));
 }
 
 enum shmkv_status shmkv_gets(shmkv *kv, const void *key, size_t key_len,
 			     void *buf, size_t cap, size_t *value_len,
 			     uint32_t *flags, uint64_t *cas)
 {
-	return api_result(get_one(kv, key, key_len, buf, cap, value_len, flags,
-				  cas));
+	return api_result(
+		get_one(kv, key, key_len, buf, cap, value_len, flags, cas));
 }
 
 static enum shmkv_status get_alloc(shmkv *kv, const void *key, size_t key_len,
@@ -445,7 +507,7 @@ static enum shmkv_status get_alloc(shmkv *kv, const void *key, size_t key_len,
 		free(buf);
 		if (st != SHMKV_TOO_SMALL)
 			return st;
-		cap = len;      /* it may grow again before the next try */
+		cap = len; /* it may grow again before the next try */
 	}
 	return api_fail(SHMKV_TOO_SMALL, "the value kept growing while read");
 }
@@ -474,8 +536,7 @@ static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
  * away meanwhile.
  */
 static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
-		       struct shmkv_item *it, const struct table_read *rd,
-		       int st)
+		       struct shmkv_item *it, const struct table_read *rd, int st)
 {
 	it->value_len = 0;
 	it->flags = 0;
@@ -489,7 +550,8 @@ static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
 		it->status = from_table((enum table_status)st);
 		return true;
 	}
-	struct lookup l = { .rd = *rd, .value_len = &it->value_len,
+	struct lookup l = { .rd = *rd,
+			    .value_len = &it->value_len,
 			    .flags = &it->flags };
 
 	reader_leave(r);
@@ -524,7 +586,8 @@ static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 		}
 		table_get_many_lockfree(&c->table, rd, st, k);
 		for (size_t j = 0; j < k; j++)
-			if (!batch_item(kv, r, c, &items[first + j], &rd[j], st[j]))
+			if (!batch_item(kv, r, c, &items[first + j], &rd[j],
+					st[j]))
 				return first + j + 1;
 	}
 	return n;
@@ -549,10 +612,11 @@ static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)
 		r->batching = false;
 		/* Still inside the lookup, and c still the mapping (batch_run
 		 * finished every item), so its proc slot may be written. */
-		if (done == n &&
-		    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1)
+		if (done == n && atomic_load_explicit(&kv->nreaders,
+						      memory_order_relaxed) == 1)
 			publish(kv, c,
-				atomic_load_explicit(&r->hits, memory_order_relaxed),
+				atomic_load_explicit(&r->hits,
+						     memory_order_relaxed),
 				atomic_load_explicit(&r->misses,
 						     memory_order_relaxed));
 	}
@@ -560,14 +624,15 @@ static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)
 	if (done == n)
 		return SHMKV_OK;
 	st = c == NULL ? reader_gone(kv)
-		       : api_fail(SHMKV_SERVER_GONE, "the server at %s stopped "
-				  "during the batch", kv->path);
+		       : api_fail(SHMKV_SERVER_GONE,
+				  "the server at %s stopped "
+				  "during the batch",
+				  kv->path);
 	items_fail(items + done, n - done, st);
 	return st;
 }
 
-enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items,
-				 size_t n)
+enum shmkv_status shmkv_get_many(shmkv *kv, struct shmkv_item *items, size_t n)
 {
 	return api_result(get_many(kv, items, n));
 }

@@ -48,6 +48,7 @@
  *   table_get             lookup, copy out; gat/touch/mg options
  *   table_get_into        the same, the copy's destination chosen on a hit
  *   table_get_lockfree, table_get_many_lockfree   the lock-free read
+ *   table_warm_lookup     prefetch the lines a lookup reads first
  *   table_store           set/add/replace/append/prepend/cas; ms options
  *   table_delete          delete; md options
  *   table_arith           incr/decr; ma options
@@ -68,6 +69,7 @@
 #include "segment.h"
 
 #define TABLE_KEY_MAX 250u
+#define TABLE_BUCKET_BYTES 64u /* one cache line: struct table_bucket */
 #define TABLE_DEFAULT_PARTITIONS 128u
 #define TABLE_DEFAULT_MAX_ITEM (1024u * 1024u)
 #define TABLE_RELATIVE_EXPTIME_MAX (60 * 60 * 24 * 30) /* memcached's 30 days */
@@ -303,6 +305,54 @@ int table_get_lockfree(const struct table *t, struct table_read *rd);
  */
 void table_get_many_lockfree(const struct table *t, struct table_read *rd,
 			     int *st, size_t n);
+
+/* The partition a hash picks: its top bits.  With P = 2^k partitions,
+ * (hash >> 32) * P >> 32 is hash >> (64 - k), without the shift by 64
+ * that P = 1 would need (undefined in C) or a branch around it. */
+static inline uint32_t table_partition_of(const struct table *t,
+					  uint64_t hash)
+{
+	return (uint32_t)(((hash >> 32) * t->npartitions) >> 32);
+}
+
+/* The primary bucket a hash picks: multiply-shift, so any count works;
+ * always below t->nbuckets. */
+static inline uint32_t table_bucket_of(const struct table *t, uint64_t hash)
+{
+	return (uint32_t)(((uint64_t)(uint32_t)hash * t->nbuckets) >> 32);
+}
+
+/*
+ * table_warm_lookup - start the misses a lookup of hash takes first: its
+ * primary bucket's line and the line of that bucket's CLOCK bits.  Only
+ * arithmetic on the handle's copies and two prefetches, which never fault,
+ * so it is safe on any hash; a caller issues it as soon as it has the hash
+ * and does its own bookkeeping while the lines come (table_get_lockfree
+ * does not warm by itself).
+ */
+static inline void table_prefetch(const void *at)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* NOTE: gcc 12 at -O3 dropped both __builtin_prefetch calls of
+	 * table_warm_lookup once inlined into client/api_read.c's get (the
+	 * function loads the bucket later), which defeats issuing them
+	 * early; an asm statement it keeps. */
+	__asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)at));
+#else
+	__builtin_prefetch(at);
+#endif
+}
+
+static inline void table_warm_lookup(const struct table *t, uint64_t hash)
+{
+	uint64_t p = table_partition_of(t, hash);
+	uint64_t b = table_bucket_of(t, hash);
+
+	table_prefetch(t->part_base + p * t->part_stride +
+		       b * TABLE_BUCKET_BYTES);
+	table_prefetch(t->used_base + p * t->used_stride +
+		       b * sizeof(uint16_t));
+}
 
 /*
  * table_get_into - the lookup itself, with the copy's destination chosen

@@ -125,7 +125,8 @@ struct table_bucket {
 	uint32_t refs[TABLE_BUCKET_SLOTS];  /* ring offset / TABLE_REF_UNIT */
 	uint32_t next;                      /* overflow bucket index + 1, 0 = none */
 };
-_Static_assert(sizeof(struct table_bucket) == 64, "a bucket is a cache line");
+_Static_assert(sizeof(struct table_bucket) == TABLE_BUCKET_BYTES,
+	       "a bucket is a cache line");
 
 union table_partition_ctl {
 	struct {
@@ -244,22 +245,6 @@ static inline void item_set_state_flag(struct table_item *it, uint8_t flag)
 	/* Only ever sets bits, so concurrent setters under a shared lock cannot
 	 * lose each other's work; the exclusive holder reads with item_state. */
 	__atomic_fetch_or(&it->state, flag, __ATOMIC_RELAXED);
-}
-
-/* The partition a hash picks: its top bits.  With P = 2^k partitions,
- * (hash >> 32) * P >> 32 is hash >> (64 - k), without the shift by 64
- * that P = 1 would need (undefined in C) or a branch around it. */
-static inline uint32_t table_partition_of(const struct table *t,
-					  uint64_t hash)
-{
-	return (uint32_t)(((hash >> 32) * t->npartitions) >> 32);
-}
-
-/* The primary bucket a hash picks: multiply-shift, so any count works;
- * always below t->nbuckets. */
-static inline uint32_t table_bucket_of(const struct table *t, uint64_t hash)
-{
-	return (uint32_t)(((uint64_t)(uint32_t)hash * t->nbuckets) >> 32);
 }
 
 /* The most buckets a chain can have: its primary and every overflow one.

@@ -183,7 +183,9 @@ static void test_get_many_mixed(void **state)
  * item answered, a bad key inside a chunk costs only its own item. */
 static void test_get_many_past_one_chunk(void **state)
 {
-	enum { N = 70 };
+	enum {
+		N = 70
+	};
 	struct server *s = *state;
 	struct shmkv_item items[N];
 	char keys[N][16], bufs[N][32], head[64], val[32];
@@ -204,7 +206,8 @@ static void test_get_many_past_one_chunk(void **state)
 	for (int i = 0; i < N; i++)
 		items[i] = (struct shmkv_item){ .key = keys[i],
 						.key_len = strlen(keys[i]),
-						.buf = bufs[i], .cap = sizeof(bufs[i]),
+						.buf = bufs[i],
+						.cap = sizeof(bufs[i]),
 						.status = SHMKV_PROTOCOL };
 	items[40].key_len = 0;
 	assert_int_equal(shmkv_get_many(kv, items, N), SHMKV_OK);
@@ -671,22 +674,80 @@ static void test_counters_and_stats(void **state)
 	close(fd);
 }
 
+/*
+ * One thread, more handles than it keeps thread-local entries for (4), in
+ * an order that keeps evicting them: each lookup counts on its own
+ * handle, and every server hears of its own handle's lookups.
+ */
+static void test_one_thread_many_handles(void **state)
+{
+	enum {
+		HANDLES = 7
+	};
+	struct server *s = *state;
+	shmkv *kv[HANDLES];
+	uint64_t want[HANDLES] = { 0 };
+	char buf[16];
+	int fd = fix_tcp(s);
+	uint64_t sum = 0;
+
+	fix_tcp_store(fd, "set many 0 0 2", "mh", "STORED");
+	for (int h = 0; h < HANDLES; h++)
+		kv[h] = fix_open(s);
+	for (int round = 0; round < 40; round++) {
+		int h = (round * 3 + round / 7) % HANDLES;
+
+		for (int i = 0; i <= h; i++) {
+			assert_int_equal(fix_get_str(kv[h], "many", buf,
+						     sizeof(buf), NULL),
+					 SHMKV_OK);
+			assert_string_equal(buf, "mh");
+			want[h]++;
+		}
+	}
+	for (int h = 0; h < HANDLES; h++) {
+		struct shmkv_counters c;
+
+		shmkv_counters(kv[h], &c);
+		assert_int_equal(c.hits, want[h]);
+		assert_int_equal(c.misses, 0);
+		sum += want[h];
+	}
+	assert_int_equal(fix_tcp_stat(fd, "direct_get_hits"), sum);
+	for (int h = 0; h < HANDLES; h++)
+		shmkv_close(kv[h]);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reads_what_tcp_wrote, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_get_alloc_and_too_small, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_get_many_mixed, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_get_many_past_one_chunk, fix_setup,
+		cmocka_unit_test_setup_teardown(test_reads_what_tcp_wrote,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_get_alloc_and_too_small,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_get_many_mixed, fix_setup,
 						fix_teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_respected, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_writes_through_library, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_nobody_is_refused, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_version_mismatch, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_server_restart, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_server_killed, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_data_part_is_read_only, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_counters_and_stats, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_get_many_past_one_chunk,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_respected,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_writes_through_library,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_nobody_is_refused,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_version_mismatch,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_server_restart, fix_setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_server_killed, fix_setup,
+						fix_teardown),
+		cmocka_unit_test_setup_teardown(test_data_part_is_read_only,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_counters_and_stats,
+						fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_one_thread_many_handles,
+						fix_setup, fix_teardown),
 	};
 
 	if (fix_server_path() == NULL) {

@@ -126,6 +126,39 @@ static void test_lockfree_edges(void **state)
 	assert_int_equal(table_get_lockfree(t, &rd), TABLE_BAD_KEY);
 }
 
+/*
+ * Every key length, 1 to TABLE_KEY_MAX: the read compares keys in pieces
+ * of 16, 8, 4 or single bytes by length, so each length finds its key and
+ * misses a key one byte off at its start, middle or end.
+ */
+static void test_lockfree_every_key_length(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	char key[TABLE_KEY_MAX + 1], off[TABLE_KEY_MAX + 1], val[16], buf[16];
+
+	for (size_t len = 1; len <= TABLE_KEY_MAX; len++) {
+		for (size_t i = 0; i < len; i++)
+			key[i] = (char)('a' + (i * 7 + len) % 26);
+		key[len] = '\0';
+		snprintf(val, sizeof(val), "len %zu", len);
+		assert_status(set_str(t, key, val, 0, 0), TABLE_OK);
+		struct table_read rd = read_of(key, buf, sizeof(buf));
+		assert_int_equal(table_get_lockfree(t, &rd), TABLE_OK);
+		assert_int_equal(rd.value_len, strlen(val));
+		assert_memory_equal(buf, val, rd.value_len);
+
+		size_t at[3] = { 0, len / 2, len - 1 };
+		for (int k = 0; k < 3; k++) {
+			memcpy(off, key, len + 1);
+			off[at[k]] = 'A'; /* stored keys are all lower case */
+			rd = read_of(off, buf, sizeof(buf));
+			assert_int_equal(table_get_lockfree(t, &rd),
+					 TABLE_NOT_FOUND);
+		}
+	}
+}
+
 /* Expired and flushed items are gone for the lock-free read too. */
 static void test_lockfree_expiry_and_flush(void **state)
 {
@@ -286,6 +319,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_lockfree_matches_locked),
 		T(test_lockfree_edges),
+		T(test_lockfree_every_key_length),
 		T(test_lockfree_expiry_and_flush),
 		T(test_many_matches_single),
 		T(test_lockfree_gives_up_while_a_writer_runs),

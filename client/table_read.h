@@ -1,0 +1,307 @@
+/*
+ * table_read.h - the lock-free read's inline core (table_read.c has the
+ * rest), for table*.c and the client's lookups only
+ *
+ * A single get is a throughput loop's unit: what lies between one get's
+ * item miss and the next get's bucket miss decides whether the CPU can
+ * overlap the two, so the read is inlined into the caller's get rather
+ * than called (client/api_read.c).  The rules are table_read.c's: every
+ * offset and length read from the segment is checked once, on the copy
+ * then used, and a read that raced a writer is thrown away.
+ *
+ * Interface routines: table_read_single (table_get_lockfree inline),
+ * table_read_one (with the clock and flush cut-off given, for batches),
+ * table_read_flush_cut.
+ */
+#ifndef SHMKV_TABLE_READ_H
+#define SHMKV_TABLE_READ_H
+
+#include <errno.h>
+#include <string.h>
+
+#include "table_internal.h"
+
+/* The rest of a chain from its first overflow bucket (link = index + 1). */
+const struct table_item *table_read_chain(const struct table *t,
+					  const unsigned char *buckets,
+					  uint32_t link,
+					  const struct table_read *rd,
+					  uint32_t *value_len,
+					  struct table_slot *where);
+
+/* The tries after a first one that raced a writer. */
+int table_read_again(const struct table *t, struct table_read *rd, uint32_t now,
+		     uint64_t flush_cas);
+
+/* One key's partition as a lookup sees it, from the handle's copies. */
+struct table_read_view {
+	const struct table *t;
+	const _Atomic uint32_t *seq;
+	const struct table_bucket *buckets;
+	const unsigned char *arena;
+	_Atomic uint16_t *used; /* the partition's CLOCK bits */
+	uint32_t bucket;	/* the key's primary bucket */
+	uint32_t now;
+	uint64_t flush_cas;
+};
+
+static inline __attribute__((always_inline)) void table_read_view_of(
+	const struct table *t, uint64_t hash, uint32_t now, uint64_t flush_cas,
+	struct table_read_view *v)
+{
+	uint32_t p = table_partition_of(t, hash);
+	const unsigned char *base = t->part_base + (uint64_t)p * t->part_stride;
+
+	*v = (struct table_read_view){
+		.t = t,
+		.seq = &t->parts[p].seq,
+		.buckets = (const struct table_bucket *)base,
+		.arena = base + t->bucket_bytes,
+		.used = (_Atomic uint16_t *)(t->used_base +
+					     (uint64_t)p * t->used_stride),
+		.bucket = table_bucket_of(t, hash),
+		.now = now,
+		.flush_cas = flush_cas,
+	};
+}
+
+/*
+ * The flush cut-off as a reader that may not write sees it: a delayed
+ * flush that has come due counts as applied (table.c's flush_cut does the
+ * same for a read-only mapping).
+ */
+static inline uint64_t table_read_flush_cut(const struct table *t, uint32_t now)
+{
+	/* Acquire pairs with table_flush's release store of flush_at. */
+	uint32_t at = atomic_load_explicit(&t->hdr->flush_at,
+					   memory_order_acquire);
+
+	if (at != 0 && now >= at)
+		return atomic_load_explicit(&t->hdr->next_cas,
+					    memory_order_relaxed) -
+		       1;
+	return atomic_load_explicit(&t->hdr->flush_cas, memory_order_acquire);
+}
+
+/* Do 16 bytes at a and b match?  Unaligned loads. */
+static inline __attribute__((always_inline)) bool table_bytes16_equal(
+	const unsigned char *a, const unsigned char *b)
+{
+#if defined(__SSE2__)
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)a);
+	__m128i y = _mm_loadu_si128((const __m128i *)(const void *)b);
+
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) == 0xffff;
+#else
+	uint64_t x[2], y[2];
+
+	memcpy(x, a, 16);
+	memcpy(y, b, 16);
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+#endif
+}
+
+/*
+ * Do the n bytes at a and b match?  memcmp but inline for the usual key
+ * (16 to 32 bytes: two overlapping 16-byte compares), which saves a call
+ * and its length dispatch on every hit.  Every load stays inside the n
+ * bytes of each side.
+ */
+static inline __attribute__((always_inline)) bool table_key_equal(
+	const unsigned char *a, const unsigned char *b, size_t n)
+{
+	uint64_t x, y, u, w;
+	uint32_t h, k, l, m;
+
+	if (n >= 16) {
+		for (size_t i = 0; i + 16 < n; i += 16)
+			if (!table_bytes16_equal(a + i, b + i))
+				return false;
+		return table_bytes16_equal(a + n - 16, b + n - 16);
+	}
+	if (n >= 8) {
+		memcpy(&x, a, 8), memcpy(&y, b, 8);
+		memcpy(&u, a + n - 8, 8), memcpy(&w, b + n - 8, 8);
+		return ((x ^ y) | (u ^ w)) == 0;
+	}
+	if (n >= 4) {
+		memcpy(&h, a, 4), memcpy(&k, b, 4);
+		memcpy(&l, a + n - 4, 4), memcpy(&m, b + n - 4, 4);
+		return ((h ^ k) | (l ^ m)) == 0;
+	}
+	return memcmp(a, b, n) == 0;
+}
+
+/*
+ * The item a slot's ref names if it holds key: its header, key and value
+ * inside the ring, checked with the lengths read once (a racing writer may
+ * change them meanwhile; what is used is what was checked).  NULL if not.
+ */
+static inline __attribute__((always_inline)) const struct table_item *table_read_slot(
+	const struct table *t, const unsigned char *arena, uint32_t ref,
+	const struct table_read *rd, uint32_t *value_len)
+{
+	uint64_t size = t->arena_size;
+	uint64_t off = (uint64_t)ref * TABLE_REF_UNIT;
+	const struct table_item *it;
+	uint32_t vlen;
+
+	/* table_open checked size >= the header. */
+	if (off > size - sizeof(struct table_item))
+		return NULL;
+	it = (const struct table_item *)(arena + off);
+	if (__atomic_load_n(&it->key_len, __ATOMIC_RELAXED) != rd->key_len)
+		return NULL;
+	vlen = __atomic_load_n(&it->value_len, __ATOMIC_RELAXED);
+	if (sizeof(struct table_item) + (uint64_t)rd->key_len + vlen > size - off)
+		return NULL;
+	if (!table_key_equal((const unsigned char *)(it + 1), rd->key,
+			     rd->key_len))
+		return NULL;
+	*value_len = vlen;
+	return it;
+}
+
+/* The slot of bucket b that holds rd's key, or -1. */
+static inline __attribute__((always_inline)) int table_read_bucket(
+	const struct table *t, const unsigned char *arena,
+	const struct table_bucket *b, uint16_t tag, const struct table_read *rd,
+	uint32_t *value_len, const struct table_item **item)
+{
+	for (uint32_t m = bucket_tag_matches(b, tag); m != 0;
+	     m = bucket_next_match(m)) {
+		uint32_t s = bucket_slot_of_match(m);
+		uint32_t ref = __atomic_load_n(&b->refs[s], __ATOMIC_RELAXED);
+
+		*item = table_read_slot(t, arena, ref, rd, value_len);
+		if (*item != NULL)
+			return (int)s;
+	}
+	return -1;
+}
+
+/* Walk rd's chain for its key, from its primary bucket. */
+static inline __attribute__((always_inline)) const struct table_item *table_read_probe(
+	const struct table_read_view *v, const struct table_read *rd,
+	uint32_t *value_len, struct table_slot *where)
+{
+	const struct table_bucket *b = &v->buckets[v->bucket];
+	const struct table_item *it;
+	int s = table_read_bucket(v->t, v->arena, b, bucket_tag(rd->hash), rd,
+				  value_len, &it);
+
+	if (s >= 0) {
+		*where = (struct table_slot){ v->bucket, (uint32_t)s };
+		return it;
+	}
+	if (__atomic_load_n(&b->next, __ATOMIC_RELAXED) == 0)
+		return NULL;
+	return table_read_chain(v->t, (const unsigned char *)v->buckets,
+				__atomic_load_n(&b->next, __ATOMIC_RELAXED), rd,
+				value_len, where);
+}
+
+/* Live, not expired, not flushed: ring_item_alive on the view. */
+static inline __attribute__((always_inline)) bool table_read_alive(
+	const struct table_read_view *v, const struct table_item *it)
+{
+	uint32_t exptime = __atomic_load_n(&it->exptime, __ATOMIC_RELAXED);
+
+	return (item_state(it) & ITEM_KIND_MASK) == ITEM_LIVE &&
+	       (exptime == 0 || exptime > v->now) &&
+	       (v->flush_cas == 0 || item_cas(it) > v->flush_cas);
+}
+
+/* The CLOCK bit of a slot a read hit (bucket_mark_used's rule). */
+static inline __attribute__((always_inline)) void table_read_mark_used(
+	const struct table_read_view *v, struct table_slot where)
+{
+	_Atomic uint16_t *word = v->used + where.bucket;
+	uint16_t bit = (uint16_t)(1u << where.slot);
+	uint16_t bits = atomic_load_explicit(word, memory_order_relaxed);
+
+	/* A plain store when the bit is clear: see bucket_mark_used. */
+	if ((bits & bit) == 0)
+		atomic_store_explicit(word, (uint16_t)(bits | bit),
+				      memory_order_relaxed);
+}
+
+/* One sequence-checked try: a table_status, or -EAGAIN if it raced. */
+static inline __attribute__((always_inline)) int table_read_try(
+	const struct table_read_view *v, struct table_read *rd)
+{
+	const struct table_item *it;
+	struct table_slot where;
+	uint32_t value_len = 0;
+	int st = TABLE_NOT_FOUND;
+	/* Acquire pairs with table_writer_end's release store: what the last
+	 * writer wrote is visible before we read it. */
+	uint32_t before = atomic_load_explicit(v->seq, memory_order_acquire);
+
+	if (before & 1u)
+		return -EAGAIN;
+	it = table_read_probe(v, rd, &value_len, &where);
+	if (it != NULL && table_read_alive(v, it)) {
+		rd->cas = item_cas(it);
+		rd->flags = __atomic_load_n(&it->flags, __ATOMIC_RELAXED);
+		rd->value_len = value_len;
+		st = TABLE_OK;
+		if (rd->buf == NULL)
+			;
+		else if (value_len <= rd->cap)
+			/* The value follows the key table_read_slot matched, checked
+			 * with this very length. */
+			memcpy(rd->buf,
+			       (const unsigned char *)(it + 1) + rd->key_len,
+			       value_len);
+		else
+			st = TABLE_TOO_SMALL;
+	} else {
+		it = NULL;
+	}
+	/* Orders the reads above before the re-check; pairs with
+	 * table_writer_begin's release fence, which orders a writer's odd
+	 * store before its changes. */
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(v->seq, memory_order_relaxed) != before)
+		return -EAGAIN;
+	if (it != NULL)
+		table_read_mark_used(v, where);
+	return st;
+}
+
+/*
+ * One key's sequence-checked read, with the clock and the flush cut-off
+ * the caller read (once for a whole batch: both only ever move forward,
+ * and a second's staleness is the clock's contract).
+ */
+static inline __attribute__((always_inline)) int table_read_one(
+	const struct table *t, struct table_read *rd, uint32_t now,
+	uint64_t flush_cas)
+{
+	struct table_read_view v;
+	int st;
+
+	if (rd->key_len == 0 || rd->key_len > TABLE_KEY_MAX)
+		return TABLE_BAD_KEY;
+	table_read_view_of(t, rd->hash, now, flush_cas, &v);
+	st = table_read_try(&v, rd);
+	if (__builtin_expect(st == -EAGAIN, 0))
+		return table_read_again(t, rd, now, flush_cas);
+	return st;
+}
+
+/*
+ * table_read_single - table_get_lockfree itself, inline for the client's
+ * single gets: one call less between one get's item and the next get's
+ * bucket (client/api_read.c).
+ */
+static inline __attribute__((always_inline)) int table_read_single(
+	const struct table *t, struct table_read *rd)
+{
+	uint32_t now = segment_clock(t->seg);
+
+	return table_read_one(t, rd, now, table_read_flush_cut(t, now));
+}
+
+#endif
