@@ -75,21 +75,21 @@
 #define TABLE_RELATIVE_EXPTIME_MAX (60 * 60 * 24 * 30) /* memcached's 30 days */
 
 enum table_status {
-	TABLE_OK = 0,       /* found, stored, deleted, touched */
-	TABLE_NOT_FOUND,    /* no such key (or expired, or flushed) */
-	TABLE_NOT_STORED,   /* add of an existing key, replace/append of a missing one */
-	TABLE_EXISTS,       /* CAS mismatch */
-	TABLE_TOO_LARGE,    /* value longer than max_item_size */
-	TABLE_NO_MEMORY,    /* could not make room (item bigger than a partition) */
-	TABLE_NON_NUMERIC,  /* incr/decr on a value that is not a decimal number */
-	TABLE_TOO_SMALL,    /* caller's buffer too small; info.value_len says how much */
-	TABLE_BAD_KEY,      /* key length 0 or over TABLE_KEY_MAX */
+	TABLE_OK = 0,	 /* found, stored, deleted, touched */
+	TABLE_NOT_FOUND, /* no such key (or expired, or flushed) */
+	TABLE_NOT_STORED, /* add of an existing key, replace/append of a missing one */
+	TABLE_EXISTS,	 /* CAS mismatch */
+	TABLE_TOO_LARGE, /* value longer than max_item_size */
+	TABLE_NO_MEMORY, /* could not make room (item bigger than a partition) */
+	TABLE_NON_NUMERIC, /* incr/decr on a value that is not a decimal number */
+	TABLE_TOO_SMALL, /* caller's buffer too small; info.value_len says how much */
+	TABLE_BAD_KEY, /* key length 0 or over TABLE_KEY_MAX */
 };
 
 struct table_config {
-	uint32_t partitions;     /* power of two; 0 = TABLE_DEFAULT_PARTITIONS */
-	uint64_t memory;         /* bytes for buckets and items together */
-	uint32_t max_item_size;  /* largest value; 0 = TABLE_DEFAULT_MAX_ITEM */
+	uint32_t partitions;	/* power of two; 0 = TABLE_DEFAULT_PARTITIONS */
+	uint64_t memory;	/* bytes for buckets and items together */
+	uint32_t max_item_size; /* largest value; 0 = TABLE_DEFAULT_MAX_ITEM */
 	uint32_t item_size_hint; /* typical key+value bytes, sizes the buckets; 0 = 128 */
 };
 
@@ -97,28 +97,28 @@ struct table_config {
 struct table_item_info {
 	uint64_t cas;
 	uint32_t value_len;
-	uint32_t flags;          /* the client's 32 opaque bits */
-	uint32_t exptime;        /* absolute Unix seconds, 0 = never */
-	uint32_t prev_exptime;   /* exptime before this call's touch (ma/mg T) */
-	uint32_t last_access;    /* seconds since it was last fetched or stored */
-	bool fetched;            /* it had been fetched before this call */
-	bool stale;              /* invalidated (md/ms with I): value is old */
-	bool won;                /* this caller won the right to recache (mg W) */
-	bool token_sent;         /* someone else already won it (mg Z) */
-	bool vivified;           /* the item was created by this call (mg N) */
-	bool key_binary;         /* stored with a binary key (ms b) */
+	uint32_t flags;	       /* the client's 32 opaque bits */
+	uint32_t exptime;      /* absolute Unix seconds, 0 = never */
+	uint32_t prev_exptime; /* exptime before this call's touch (ma/mg T) */
+	uint32_t last_access;  /* seconds since it was last fetched or stored */
+	bool fetched;	       /* it had been fetched before this call */
+	bool stale;	       /* invalidated (md/ms with I): value is old */
+	bool won;	       /* this caller won the right to recache (mg W) */
+	bool token_sent;       /* someone else already won it (mg Z) */
+	bool vivified;	       /* the item was created by this call (mg N) */
+	bool key_binary;       /* stored with a binary key (ms b) */
 };
 
 struct table_get_opts {
-	bool touch;              /* set a new TTL (gat, touch, mg T) */
-	int64_t exptime;         /* the new TTL, memcached's rule */
-	bool no_bump;            /* do not mark fetched nor update access (mg u) */
-	bool vivify;             /* on a miss create an empty item and win (mg N) */
+	bool touch;	 /* set a new TTL (gat, touch, mg T) */
+	int64_t exptime; /* the new TTL, memcached's rule */
+	bool no_bump;	 /* do not mark fetched nor update access (mg u) */
+	bool vivify;	 /* on a miss create an empty item and win (mg N) */
 	int64_t vivify_exptime;
-	bool recache;            /* win if the TTL ends before now + recache_below (mg R) */
+	bool recache; /* win if the TTL ends before now + recache_below (mg R) */
 	uint32_t recache_below;
 	bool recache_sees_touch; /* R after T in the request: R judges T's TTL */
-	bool win;                /* mg: may take the recache token (W); get never does */
+	bool win; /* mg: may take the recache token (W); get never does */
 };
 
 enum table_store_mode {
@@ -127,7 +127,7 @@ enum table_store_mode {
 	TABLE_REPLACE,
 	TABLE_APPEND,
 	TABLE_PREPEND,
-	TABLE_CAS,               /* TABLE_SET with compare_cas */
+	TABLE_CAS, /* TABLE_SET with compare_cas */
 };
 
 struct table_store_req {
@@ -137,65 +137,65 @@ struct table_store_req {
 	const void *value;
 	size_t value_len;
 	uint32_t flags;
-	int64_t exptime;         /* memcached's rule */
-	bool compare_cas;        /* store only if the item's CAS equals cas (ms C) */
+	int64_t exptime;  /* memcached's rule */
+	bool compare_cas; /* store only if the item's CAS equals cas (ms C) */
 	uint64_t cas;
-	uint64_t new_cas;        /* 0 = the next value of the table's counter (ms E) */
-	bool invalidate;         /* ms I: a CAS older than the item's stores it stale */
-	bool key_binary;         /* ms b: remember the key was sent base64 */
-	bool vivify;             /* append/prepend on a miss create the item (ms N) */
+	uint64_t new_cas; /* 0 = the next value of the table's counter (ms E) */
+	bool invalidate; /* ms I: a CAS older than the item's stores it stale */
+	bool key_binary; /* ms b: remember the key was sent base64 */
+	bool vivify;	 /* append/prepend on a miss create the item (ms N) */
 	int64_t vivify_exptime;
 };
 
 struct table_delete_opts {
-	bool compare_cas;        /* md C */
+	bool compare_cas; /* md C */
 	uint64_t cas;
-	bool invalidate;         /* md I: mark stale instead of removing */
-	bool touch;              /* md T: with invalidate, the stale item's TTL */
+	bool invalidate; /* md I: mark stale instead of removing */
+	bool touch;	 /* md T: with invalidate, the stale item's TTL */
 	int64_t exptime;
 };
 
 struct table_arith_req {
 	const void *key;
 	size_t key_len;
-	bool incr;               /* else decr */
+	bool incr; /* else decr */
 	uint64_t delta;
-	bool compare_cas;        /* ma C */
+	bool compare_cas; /* ma C */
 	uint64_t cas;
-	bool vivify;             /* ma N: on a miss create it with initial */
+	bool vivify; /* ma N: on a miss create it with initial */
 	int64_t vivify_exptime;
-	uint64_t initial;        /* ma J */
-	bool touch;              /* ma T */
+	uint64_t initial; /* ma J */
+	bool touch;	  /* ma T */
 	int64_t exptime;
 };
 
 struct table_stats {
-	uint64_t items;          /* live items linked in buckets */
-	uint64_t bytes;          /* their key + value bytes */
-	uint64_t mem_used;       /* item memory in use, dead items included */
-	uint64_t mem_limit;      /* item memory of the partition(s) */
-	uint64_t bucket_bytes;   /* memory spent on buckets */
+	uint64_t items;	       /* live items linked in buckets */
+	uint64_t bytes;	       /* their key + value bytes */
+	uint64_t mem_used;     /* item memory in use, dead items included */
+	uint64_t mem_limit;    /* item memory of the partition(s) */
+	uint64_t bucket_bytes; /* memory spent on buckets */
 	uint64_t hits;
 	uint64_t misses;
-	uint64_t evictions;      /* live items dropped to make room */
-	uint64_t expirations;    /* expired items reclaimed */
-	uint64_t reinserted;     /* items kept alive by the LRU approximation */
-	uint64_t total_items;    /* successful stores */
-	uint64_t evicted_unfetched;  /* evictions of items never read */
-	uint64_t expired_unfetched;  /* expirations of items never read */
-	uint64_t outofmemory;        /* allocations that found no room */
-	uint64_t get_expired;        /* lookups that found it expired */
-	uint64_t get_flushed;        /* lookups that found it flushed */
-	uint64_t evicted_nonzero;    /* evictions of items with a TTL */
-	uint64_t evicted_active;     /* evictions of items read since moved */
-	uint64_t evicted_time;       /* idle seconds of the last evicted (a
+	uint64_t evictions;   /* live items dropped to make room */
+	uint64_t expirations; /* expired items reclaimed */
+	uint64_t reinserted;  /* items kept alive by the LRU approximation */
+	uint64_t total_items; /* successful stores */
+	uint64_t evicted_unfetched; /* evictions of items never read */
+	uint64_t expired_unfetched; /* expirations of items never read */
+	uint64_t outofmemory;	    /* allocations that found no room */
+	uint64_t get_expired;	    /* lookups that found it expired */
+	uint64_t get_flushed;	    /* lookups that found it flushed */
+	uint64_t evicted_nonzero;   /* evictions of items with a TTL */
+	uint64_t evicted_active;    /* evictions of items read since moved */
+	uint64_t evicted_time;	    /* idle seconds of the last evicted (a
 				      * partition's; a total has none) */
 	uint64_t delete_hits;
 	uint64_t incr_hits;
 	uint64_t decr_hits;
 	uint64_t cas_hits;
 	uint64_t cas_badval;
-	uint64_t touch_hits;         /* gat, touch, mg T: not in hits */
+	uint64_t touch_hits; /* gat, touch, mg T: not in hits */
 	uint64_t lock_acquisitions;
 	uint64_t lock_contended;
 	uint64_t lock_wait_ns;
@@ -208,11 +208,11 @@ union table_partition_ctl;
 /* A process's handle on the table; process memory, never shared. */
 struct table {
 	struct segment *seg;
-	struct table_header *hdr;           /* data part */
-	struct table_partition *parts;      /* data part */
-	union table_partition_ctl *pctl;    /* control part */
+	struct table_header *hdr;	 /* data part */
+	struct table_partition *parts;	 /* data part */
+	union table_partition_ctl *pctl; /* control part */
 	uint32_t npartitions;
-	uint32_t partition_shift;           /* hash >> shift = partition */
+	uint32_t partition_shift; /* hash >> shift = partition */
 	/*
 	 * The geometry, copied from the header and checked against the
 	 * regions once, by table_create or table_open: every operation
@@ -221,14 +221,14 @@ struct table {
 	 * part_base + p * part_stride, its ring bucket_bytes later, its used
 	 * bits at used_base + p * used_stride.
 	 */
-	uint32_t nbuckets;                  /* primary buckets per partition */
-	uint32_t nbuckets_total;            /* with the overflow buckets */
-	uint32_t chain_max;                 /* buckets a chain can have */
-	uint64_t arena_size;                /* ring bytes per partition */
+	uint32_t nbuckets;	 /* primary buckets per partition */
+	uint32_t nbuckets_total; /* with the overflow buckets */
+	uint32_t chain_max;	 /* buckets a chain can have */
+	uint64_t arena_size;	 /* ring bytes per partition */
 	uint64_t bucket_bytes;
 	uint64_t part_stride;
-	unsigned char *part_base;           /* data part */
-	unsigned char *used_base;           /* control part */
+	unsigned char *part_base; /* data part */
+	unsigned char *used_base; /* control part */
 	uint64_t used_stride;
 	struct lwlock_owner owner;
 	/* memcached's -M: a store that would evict a live item fails with
@@ -290,9 +290,9 @@ struct table_read {
 	size_t key_len;
 	void *buf;
 	size_t cap;
-	uint64_t cas;            /* out */
-	uint32_t value_len;      /* out */
-	uint32_t flags;          /* out */
+	uint64_t cas;	    /* out */
+	uint32_t value_len; /* out */
+	uint32_t flags;	    /* out */
 };
 int table_get_lockfree(const struct table *t, struct table_read *rd);
 
@@ -309,8 +309,7 @@ void table_get_many_lockfree(const struct table *t, struct table_read *rd,
 /* The partition a hash picks: its top bits.  With P = 2^k partitions,
  * (hash >> 32) * P >> 32 is hash >> (64 - k), without the shift by 64
  * that P = 1 would need (undefined in C) or a branch around it. */
-static inline uint32_t table_partition_of(const struct table *t,
-					  uint64_t hash)
+static inline uint32_t table_partition_of(const struct table *t, uint64_t hash)
 {
 	return (uint32_t)(((hash >> 32) * t->npartitions) >> 32);
 }
@@ -348,10 +347,8 @@ static inline void table_warm_lookup(const struct table *t, uint64_t hash)
 	uint64_t p = table_partition_of(t, hash);
 	uint64_t b = table_bucket_of(t, hash);
 
-	table_prefetch(t->part_base + p * t->part_stride +
-		       b * TABLE_BUCKET_BYTES);
-	table_prefetch(t->used_base + p * t->used_stride +
-		       b * sizeof(uint16_t));
+	table_prefetch(t->part_base + p * t->part_stride + b * TABLE_BUCKET_BYTES);
+	table_prefetch(t->used_base + p * t->used_stride + b * sizeof(uint16_t));
 }
 
 /*
@@ -379,8 +376,7 @@ enum table_status table_store(struct table *t, const struct table_store_req *req
 			      uint64_t *cas_out);
 
 /* table_delete - opts may be NULL. */
-enum table_status table_delete(struct table *t, const void *key,
-			       size_t key_len,
+enum table_status table_delete(struct table *t, const void *key, size_t key_len,
 			       const struct table_delete_opts *opts);
 
 /* table_arith - value receives the new number; info (may be NULL) the rest. */

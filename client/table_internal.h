@@ -35,23 +35,23 @@
 #define TABLE_MAGIC UINT64_C(0x656c6261746b7673) /* "svktable" */
 #define TABLE_BUCKET_SLOTS 10u
 #define TABLE_ITEM_ALIGN 4u
-#define TABLE_REF_UNIT 4u     /* item refs count 4-byte units of the ring */
+#define TABLE_REF_UNIT 4u /* item refs count 4-byte units of the ring */
 #define TABLE_MAX_PARTITIONS 65536u
 /* How much of an item a batch warms before it looks it up: header, a
  * 32-byte key and a 100-byte value, the benchmarks' and a typical size. */
 #define TABLE_PREFETCH_ITEM_BYTES 160u
-_Static_assert(TABLE_PREFETCH_ITEM_BYTES > 128 &&
-	       TABLE_PREFETCH_ITEM_BYTES <= 192, "batch_warm_items: 4 lines");
+_Static_assert(TABLE_PREFETCH_ITEM_BYTES > 128 && TABLE_PREFETCH_ITEM_BYTES <= 192,
+	       "batch_warm_items: 4 lines");
 
 /* item state: a kind in the low bits, flags above */
 #define ITEM_KIND_MASK 0x03u
 #define ITEM_LIVE 0x01u
-#define ITEM_DEAD 0x02u        /* deleted, replaced or evicted: skip at tail */
-#define ITEM_PAD 0x03u         /* filler up to the ring's end */
-#define ITEM_FETCHED 0x10u     /* fetched since stored (mg h) */
-#define ITEM_STALE 0x20u       /* invalidated (md/ms I) */
-#define ITEM_TOKEN_SENT 0x40u  /* someone won the right to recache */
-#define ITEM_KEY_BINARY 0x80u  /* stored by ms with b: mg's k gives it base64 */
+#define ITEM_DEAD 0x02u	      /* deleted, replaced or evicted: skip at tail */
+#define ITEM_PAD 0x03u	      /* filler up to the ring's end */
+#define ITEM_FETCHED 0x10u    /* fetched since stored (mg h) */
+#define ITEM_STALE 0x20u      /* invalidated (md/ms I) */
+#define ITEM_TOKEN_SENT 0x40u /* someone won the right to recache */
+#define ITEM_KEY_BINARY 0x80u /* stored by ms with b: mg's k gives it base64 */
 /* Expired or flushed, and a lookup has counted it (table_count_found_dead):
  * memcached would have unlinked it there, so nothing counts it again. */
 #define ITEM_MISS_COUNTED 0x08u
@@ -59,15 +59,15 @@ _Static_assert(TABLE_PREFETCH_ITEM_BYTES > 128 &&
 struct table_header {
 	uint64_t magic;
 	uint32_t npartitions;
-	uint32_t nbuckets;          /* primary buckets per partition */
-	uint32_t noverflow;         /* overflow buckets per partition */
+	uint32_t nbuckets;  /* primary buckets per partition */
+	uint32_t noverflow; /* overflow buckets per partition */
 	uint32_t max_item_size;
-	uint64_t arena_size;        /* ring bytes per partition */
-	uint64_t region_size;       /* bytes of the "table" region */
+	uint64_t arena_size;	    /* ring bytes per partition */
+	uint64_t region_size;	    /* bytes of the "table" region */
 	uint64_t partitions_offset; /* data part */
-	uint64_t ctl_offset;        /* control part: table_partition_ctl[P] */
-	uint64_t used_offset;       /* control part: used bits, per partition */
-	uint64_t used_stride;       /* bytes of used bits per partition */
+	uint64_t ctl_offset;	    /* control part: table_partition_ctl[P] */
+	uint64_t used_offset;	    /* control part: used bits, per partition */
+	uint64_t used_stride;	    /* bytes of used bits per partition */
 	_Atomic uint64_t flush_cas; /* items with cas <= flush_cas are flushed */
 	_Atomic uint32_t flush_at;  /* a delayed flush pending at this time */
 	uint32_t reserved;
@@ -80,14 +80,14 @@ struct table_header {
 /* One partition's bookkeeping in the data part; written under its lock
  * held exclusive, read under it held shared. */
 struct table_partition {
-	_Atomic uint32_t seq;       /* odd while a writer changes the partition */
-	uint32_t free_overflow;     /* first free overflow bucket index + 1 */
-	uint64_t buckets_offset;    /* data part */
-	uint64_t arena_offset;      /* data part */
-	uint64_t head;              /* next byte to write in the ring */
-	uint64_t tail;              /* oldest byte still in use */
-	uint64_t used;              /* bytes between tail and head */
-	uint64_t dead_bytes;        /* of those, bytes of dead items and pads */
+	_Atomic uint32_t seq;	 /* odd while a writer changes the partition */
+	uint32_t free_overflow;	 /* first free overflow bucket index + 1 */
+	uint64_t buckets_offset; /* data part */
+	uint64_t arena_offset;	 /* data part */
+	uint64_t head;		 /* next byte to write in the ring */
+	uint64_t tail;		 /* oldest byte still in use */
+	uint64_t used;		 /* bytes between tail and head */
+	uint64_t dead_bytes;	 /* of those, bytes of dead items and pads */
 	uint64_t items;
 	uint64_t bytes;
 	/* Cumulative counters from here to reserved (table_stats_reset). */
@@ -97,7 +97,7 @@ struct table_partition {
 	uint64_t total_items;
 	uint64_t evicted_unfetched; /* evictions of items never read */
 	uint64_t expired_unfetched; /* expirations of items never read */
-	uint64_t outofmemory;       /* allocations that found no room */
+	uint64_t outofmemory;	    /* allocations that found no room */
 	/* Lookups that found their key's item expired or flushed (memcached's
 	 * get_expired, get_flushed): also counted under the lock held shared,
 	 * hence atomic; see table_count_found_dead. */
@@ -115,15 +115,15 @@ struct table_partition {
 	uint64_t cas_hits;
 	uint64_t cas_badval;
 	uint64_t touch_hits;
-	uint64_t reserved[5];       /* to 256 bytes */
+	uint64_t reserved[5]; /* to 256 bytes */
 };
 _Static_assert(sizeof(struct table_partition) % 64 == 0,
 	       "partitions start on cache lines");
 
 struct table_bucket {
-	uint16_t tags[TABLE_BUCKET_SLOTS];  /* 0 = empty slot */
-	uint32_t refs[TABLE_BUCKET_SLOTS];  /* ring offset / TABLE_REF_UNIT */
-	uint32_t next;                      /* overflow bucket index + 1, 0 = none */
+	uint16_t tags[TABLE_BUCKET_SLOTS]; /* 0 = empty slot */
+	uint32_t refs[TABLE_BUCKET_SLOTS]; /* ring offset / TABLE_REF_UNIT */
+	uint32_t next; /* overflow bucket index + 1, 0 = none */
 };
 _Static_assert(sizeof(struct table_bucket) == TABLE_BUCKET_BYTES,
 	       "a bucket is a cache line");
@@ -145,12 +145,12 @@ union table_partition_ctl {
 struct table_item {
 	uint32_t value_len;
 	uint32_t flags;
-	uint32_t exptime;           /* absolute Unix seconds, 0 = never */
+	uint32_t exptime; /* absolute Unix seconds, 0 = never */
 	uint32_t cas_lo;
 	uint32_t cas_hi;
 	uint8_t key_len;
-	uint8_t state;              /* ITEM_* ; flags set by shared holders atomically */
-	uint16_t atime;             /* low 16 bits of the clock at last access */
+	uint8_t state;	/* ITEM_* ; flags set by shared holders atomically */
+	uint16_t atime; /* low 16 bits of the clock at last access */
 };
 _Static_assert(sizeof(struct table_item) == 24, "item header is 24 bytes");
 
@@ -172,7 +172,7 @@ struct table_part_ref {
 	uint32_t nbuckets_total;
 	uint64_t arena_size;
 	uint32_t now;
-	uint64_t flush_cas;         /* effective now: pending delayed flush included */
+	uint64_t flush_cas; /* effective now: pending delayed flush included */
 };
 
 static inline uint64_t item_cas(const struct table_item *it)
@@ -276,8 +276,7 @@ static inline uint32_t bucket_tag_matches(const struct table_bucket *b,
 #if defined(__SSE2__)
 	__m128i want = _mm_set1_epi16((short)tag);
 	__m128i lo = _mm_loadu_si128((const __m128i *)(const void *)b->tags);
-	__m128i hi = _mm_loadu_si128((const __m128i *)(const void *)
-				     (b->tags + 2));
+	__m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(b->tags + 2));
 	uint32_t mlo = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(lo, want));
 	uint32_t mhi = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(hi, want));
 
@@ -323,8 +322,14 @@ void table_writer_end(struct table_partition *part);
 /* Debug builds: the caller holds the partition's lock exclusive inside
  * the bracket (writer), or holds it at all (locked). */
 #ifdef NDEBUG
-static inline void table_assert_writer(const struct table_part_ref *pr) { (void)pr; }
-static inline void table_assert_locked(const struct table_part_ref *pr) { (void)pr; }
+static inline void table_assert_writer(const struct table_part_ref *pr)
+{
+	(void)pr;
+}
+static inline void table_assert_locked(const struct table_part_ref *pr)
+{
+	(void)pr;
+}
 #else
 void table_assert_writer(const struct table_part_ref *pr);
 void table_assert_locked(const struct table_part_ref *pr);
@@ -333,16 +338,17 @@ void table_assert_locked(const struct table_part_ref *pr);
 /* table_ring.c */
 struct table_item *ring_item(const struct table_part_ref *pr, uint32_t ref);
 int bucket_find(const struct table_part_ref *pr, uint64_t hash, const void *key,
-	      size_t key_len, struct table_slot *where, struct table_item **item);
+		size_t key_len, struct table_slot *where,
+		struct table_item **item);
 bool ring_item_alive(const struct table_part_ref *pr,
 		     const struct table_item *it);
 int ring_alloc(struct table_part_ref *pr, uint64_t size, uint64_t *offset,
 	       uint64_t *pinned);
 int bucket_link(struct table_part_ref *pr, uint64_t hash, uint64_t offset);
 void bucket_unlink(struct table_part_ref *pr, struct table_slot where,
-		 struct table_item *it);
+		   struct table_item *it);
 void bucket_replace(struct table_part_ref *pr, struct table_slot where,
-		  struct table_item *old, uint64_t offset);
+		    struct table_item *old, uint64_t offset);
 void bucket_mark_used(const struct table_part_ref *pr, struct table_slot where);
 uint32_t bucket_index(const struct table_part_ref *pr, uint64_t hash);
 
