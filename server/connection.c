@@ -393,16 +393,17 @@ static bool conn_keep_tail(struct conn *c, const char *in, size_t len, size_t of
 /*
  * conn_show_waiting - `stats conns` state of a connection whose replies are
  * out: memcached's conn_nread for a line read whose data block is still
- * coming, conn_read for anything else; command: one was answered now.
+ * coming, conn_read for anything else (the command time was taken before
+ * the parser ran).
  */
-void conn_show_waiting(struct conn *c, bool command)
+void conn_show_waiting(struct conn *c)
 {
 	server_conn_state(c->record,
 			  !c->backlog && c->in_len > 0 &&
 					  memchr(c->in, '\n', c->in_len)
 				  ? SERVER_CONN_NREAD
 				  : SERVER_CONN_READ,
-			  command);
+			  false);
 }
 
 /*
@@ -427,11 +428,13 @@ void conn_process(struct conn *c, char *in, size_t len)
 	if (c->closing || c->finishing)
 		return;
 	c->backlog = false;
+	/* The command's time is taken here, once: whatever the parser uses
+	 * ends in a newline, so a read that holds none answers nothing. */
 	server_conn_state(c->record, SERVER_CONN_PARSE,
 			  len > 0 && memchr(in, '\n', len));
 	off = conn_run_parser(c, in, len, out, &close_after);
 	kept = c->closing || conn_keep_tail(c, in, len, off);
-	conn_show_waiting(c, off > 0);
+	conn_show_waiting(c);
 	if (!c->closing)
 		conn_send(c, out);
 	/* memcached's conn_mwrite, until the socket has taken them all

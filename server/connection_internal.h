@@ -61,7 +61,7 @@ void conn_process(struct conn *c, char *in, size_t len);
 void conn_update_reading(struct conn *c);
 void conn_close(struct conn *c);
 void conn_arm(struct conn *c);
-void conn_show_waiting(struct conn *c, bool command);
+void conn_show_waiting(struct conn *c);
 
 /* connection_write.c */
 ssize_t conn_write_now(const struct conn *c, const char *data, size_t len);

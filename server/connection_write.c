@@ -45,7 +45,7 @@ static void on_write(uv_write_t *req, int status)
 		return;
 	}
 	if (c->writes == 0 && !c->backlog)
-		conn_show_waiting(c, false);
+		conn_show_waiting(c);
 	if (c->unsent >= CONN_OUT_LOW)
 		return;
 	if (c->backlog)
