@@ -425,7 +425,7 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 	shmkv *kv, const void *key, size_t key_len, void *buf, size_t cap,
 	size_t *value_len, uint32_t *flags, uint64_t *cas)
 {
-	uint64_t hash = table_hash(key, key_len);
+	uint64_t hash = table_read_hash(key, key_len);
 	enum shmkv_status st = SHMKV_OK;
 	struct api_reader *r = reader_of(kv);
 	struct cache *c;
@@ -529,27 +529,20 @@ static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
 	}
 }
 
+/* A batch's hits and misses, added to the reader's once at its end. */
+struct batch_counts {
+	uint64_t hits, misses;
+};
+
 /*
- * One item of a batch, after the table's batch read gave it st: its
- * outputs and counts, or (st < 0: it raced writers) the locked read, which
- * leaves the lookup and enters it again.  Inside a lookup; false if c went
- * away meanwhile.
+ * One item of a batch that raced writers too often: the locked read, which
+ * leaves the lookup and enters it again (and counts itself).  Inside a
+ * lookup; false if c went away meanwhile.
  */
-static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
-		       struct shmkv_item *it, const struct table_read *rd, int st)
+static __attribute__((noinline, cold)) bool batch_item_locked(
+	shmkv *kv, struct api_reader *r, struct cache *c, struct shmkv_item *it,
+	const struct table_read *rd)
 {
-	it->value_len = 0;
-	it->flags = 0;
-	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
-		it->value_len = rd->value_len;
-		it->flags = rd->flags;
-	}
-	if (st >= 0) {
-		if (st != TABLE_BAD_KEY)
-			count(kv, r, c, st != TABLE_NOT_FOUND);
-		it->status = from_table((enum table_status)st);
-		return true;
-	}
 	struct lookup l = { .rd = *rd,
 			    .value_len = &it->value_len,
 			    .flags = &it->flags };
@@ -560,37 +553,79 @@ static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
 	return atomic_load_explicit(&kv->live, memory_order_acquire) == c;
 }
 
-/*
- * The batch in chunks of BATCH_CHUNK keys, each read by the table's
- * pipelined batch (table_get_many_lockfree).  Inside a lookup; returns how
- * many items it finished (n unless c went away).
- */
-#define BATCH_CHUNK 32u
+/* One item of a batch, its hash computed and its lines warmed: read it and
+ * fill its outputs.  Inside a lookup; false if c went away meanwhile. */
+static inline __attribute__((always_inline)) bool batch_item(
+	shmkv *kv, struct api_reader *r, struct cache *c, struct shmkv_item *it,
+	uint64_t hash, const struct table_read_view *when, struct batch_counts *n)
+{
+	struct table_read rd = { .hash = hash,
+				 .key = it->key,
+				 .key_len = it->key_len,
+				 .buf = it->buf,
+				 .cap = it->cap };
+	int st = table_read_one(&c->table, &rd, when->now, when->flush_cas);
+	bool found = st == TABLE_OK || st == TABLE_TOO_SMALL;
 
+	if (__builtin_expect(st < 0, 0))
+		return batch_item_locked(kv, r, c, it, &rd);
+	it->value_len = found ? rd.value_len : 0;
+	it->flags = found ? rd.flags : 0;
+	it->status = from_table((enum table_status)st);
+	n->hits += found;
+	n->misses += st == TABLE_NOT_FOUND;
+	return true;
+}
+
+/*
+ * The batch in chunks of TABLE_READ_BATCH keys, each in the three loops
+ * table_read.h describes, the clock and the flush cut-off read once (both
+ * only move forward, and a second's staleness is the clock's contract).
+ * Inside a lookup; returns how many items it finished (n unless c went
+ * away), their hits and misses added to the reader's.
+ */
 static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 			struct shmkv_item *items, size_t n)
 {
-	struct table_read rd[BATCH_CHUNK];
-	int st[BATCH_CHUNK];
+	const struct table *t = &c->table;
+	struct table_read_view when = { .now = segment_clock(t->seg) };
+	struct batch_counts counts = { 0, 0 };
+	uint64_t hash[TABLE_READ_BATCH];
+	size_t done = 0;
 
-	for (size_t first = 0; first < n; first += BATCH_CHUNK) {
-		size_t k = n - first < BATCH_CHUNK ? n - first : BATCH_CHUNK;
+	when.flush_cas = table_read_flush_cut(t, when.now);
+	while (done < n) {
+		size_t k = n - done < TABLE_READ_BATCH ? n - done
+						       : TABLE_READ_BATCH;
+		struct shmkv_item *it = items + done;
+		size_t j;
 
-		for (size_t j = 0; j < k; j++) {
-			const struct shmkv_item *it = &items[first + j];
-
-			rd[j] = (struct table_read){ .key = it->key,
-						     .key_len = it->key_len,
-						     .buf = it->buf,
-						     .cap = it->cap };
+		for (j = 0; j < k; j++) {
+			hash[j] = table_read_key_ok(it[j].key_len)
+					  ? table_read_hash(it[j].key,
+							    it[j].key_len)
+					  : 0;
+			table_warm_lookup(t, hash[j]);
 		}
-		table_get_many_lockfree(&c->table, rd, st, k);
-		for (size_t j = 0; j < k; j++)
-			if (!batch_item(kv, r, c, &items[first + j], &rd[j],
-					st[j]))
-				return first + j + 1;
+		for (j = 0; j < k; j++)
+			table_read_warm_items(t, hash[j]);
+		for (j = 0; j < k; j++)
+			if (!batch_item(kv, r, c, &it[j], hash[j], &when, &counts))
+				break;
+		done += j < k ? j + 1 : k;
+		if (j < k)
+			break;
 	}
-	return n;
+	atomic_store_explicit(&r->hits,
+			      atomic_load_explicit(&r->hits, memory_order_relaxed) +
+				      counts.hits,
+			      memory_order_relaxed);
+	atomic_store_explicit(&r->misses,
+			      atomic_load_explicit(&r->misses,
+						   memory_order_relaxed) +
+				      counts.misses,
+			      memory_order_relaxed);
+	return done;
 }
 
 static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)

@@ -20,7 +20,7 @@
  * bucket's, and an overflow bucket's only when the primary one is full.
  * The single-key read's core is inline in table_read.h, so that the
  * client's get has it without a call; its caller warms the bucket first
- * (table_warm_lookup), the batch below in its first stage.
+ * (table_warm_lookup), a batch in its first loop (table_read.h).
  *
  * NOTE: the LWLock taken shared would do too, but costs two atomic
  * read-modify-writes on a line every reader of the partition shares, and a
@@ -95,87 +95,30 @@ int table_get_lockfree(const struct table *t, struct table_read *rd)
 	return table_read_single(t, rd);
 }
 
-/*
- * Three stages, each a few keys ahead of the next: hash a key and warm its
- * bucket (and the bucket's CLOCK bits, which a hit writes); BATCH_ITEM_AHEAD
- * keys later, once that line has had time to arrive, warm the items its
- * matching tags name; BATCH_ITEM_AHEAD keys after that, read it.  So the
- * misses of about eight keys are in flight at once instead of two
- * dependent ones a key.  The warming is only address arithmetic on the
- * handle's copies and refs checked against the ring: a racing writer costs
- * at worst a useless prefetch.
- */
-enum {
-	BATCH_ITEM_AHEAD = 4,
-	BATCH_READ_AHEAD = 8,
-	BATCH_RING = 16
-};
-_Static_assert(BATCH_RING > BATCH_READ_AHEAD, "a key's bucket outlives stage 2");
-
-/* The key's bucket, warmed; *arena gets its partition's ring. */
-static inline __attribute__((always_inline)) const struct table_bucket *batch_warm_bucket(
-	const struct table *t, uint64_t hash, const unsigned char **arena)
-{
-	uint32_t p = table_partition_of(t, hash);
-	uint32_t b = table_bucket_of(t, hash);
-	const unsigned char *base = t->part_base + (uint64_t)p * t->part_stride;
-	const struct table_bucket *bucket = (const struct table_bucket *)base + b;
-
-	*arena = base + t->bucket_bytes;
-	__builtin_prefetch(bucket);
-	__builtin_prefetch(t->used_base + (uint64_t)p * t->used_stride +
-			   (uint64_t)b * sizeof(uint16_t));
-	return bucket;
-}
-
-static inline __attribute__((always_inline)) void batch_warm_items(
-	const struct table *t, const struct table_bucket *bucket,
-	const unsigned char *arena, uint64_t hash)
-{
-	for (uint32_t m = bucket_tag_matches(bucket, bucket_tag(hash)); m != 0;
-	     m = bucket_next_match(m)) {
-		uint64_t off = (uint64_t)__atomic_load_n(
-				       &bucket->refs[bucket_slot_of_match(m)],
-				       __ATOMIC_RELAXED) *
-			       TABLE_REF_UNIT;
-
-		if (off + TABLE_PREFETCH_ITEM_BYTES > t->arena_size)
-			continue;
-		/* Every line the first TABLE_PREFETCH_ITEM_BYTES touch: each
-		 * of these is less than a line from the next. */
-		__builtin_prefetch(arena + off);
-		__builtin_prefetch(arena + off + 64);
-		__builtin_prefetch(arena + off + 128);
-		__builtin_prefetch(arena + off + TABLE_PREFETCH_ITEM_BYTES - 1);
-	}
-}
-
+/* The batch in chunks of TABLE_READ_BATCH keys (table_read.h says how). */
 void table_get_many_lockfree(const struct table *t, struct table_read *rd,
 			     int *st, size_t n)
 {
 	uint32_t now = segment_clock(t->seg);
 	uint64_t flush_cas = table_read_flush_cut(t, now);
-	const struct table_bucket *bucket[BATCH_RING];
-	const unsigned char *arena[BATCH_RING];
 
-	for (size_t i = 0; i < n + BATCH_READ_AHEAD; i++) {
-		size_t m = i - BATCH_ITEM_AHEAD, g = i - BATCH_READ_AHEAD;
+	for (size_t first = 0; first < n; first += TABLE_READ_BATCH) {
+		size_t k = n - first < TABLE_READ_BATCH ? n - first
+							: TABLE_READ_BATCH;
+		struct table_read *r = rd + first;
 
-		if (i < n) {
-			/* A bad key is not read at all (table_read_one refuses it). */
-			bool ok = rd[i].key_len > 0 &&
-				  rd[i].key_len <= TABLE_KEY_MAX;
-
-			rd[i].hash = ok ? table_hash(rd[i].key, rd[i].key_len)
-					: 0;
-			bucket[i % BATCH_RING] =
-				batch_warm_bucket(t, rd[i].hash,
-						  &arena[i % BATCH_RING]);
+		for (size_t j = 0; j < k; j++) {
+			/* A bad key is not read at all (table_read_one refuses
+			 * it); its bucket is any, warmed for nothing. */
+			r[j].hash = table_read_key_ok(r[j].key_len)
+					    ? table_read_hash(r[j].key,
+							      r[j].key_len)
+					    : 0;
+			table_warm_lookup(t, r[j].hash);
 		}
-		if (i >= BATCH_ITEM_AHEAD && m < n)
-			batch_warm_items(t, bucket[m % BATCH_RING],
-					 arena[m % BATCH_RING], rd[m].hash);
-		if (i >= BATCH_READ_AHEAD && g < n)
-			st[g] = table_read_one(t, &rd[g], now, flush_cas);
+		for (size_t j = 0; j < k; j++)
+			table_read_warm_items(t, r[j].hash);
+		for (size_t j = 0; j < k; j++)
+			st[first + j] = table_read_one(t, &r[j], now, flush_cas);
 	}
 }

@@ -15,6 +15,7 @@
 
 #include "table_fixture.h"
 #include "table_internal.h"
+#include "table_read.h"
 #include "table_walk.h"
 
 #define KEYS 3000
@@ -156,6 +157,32 @@ static void test_lockfree_every_key_length(void **state)
 			assert_int_equal(table_get_lockfree(t, &rd),
 					 TABLE_NOT_FOUND);
 		}
+	}
+}
+
+/*
+ * The lookups hash with xxhash inline (table_read_hash), the server with
+ * libxxhash (table_hash): the two must agree on every key length, each of
+ * XXH3's length classes included (up to 16, 128, 240 bytes and beyond), or
+ * a client would miss what the server stored.
+ */
+static void test_inline_hash_is_table_hash(void **state)
+{
+	unsigned char key[TABLE_KEY_MAX + 1];
+
+	(void)state;
+	for (int fill = 0; fill < 3; fill++) {
+		for (size_t i = 0; i < sizeof(key); i++)
+			key[i] = (unsigned char)(fill == 0   ? 'k'
+						 : fill == 1 ? i * 131 + 7
+							     : 255 - i);
+		for (size_t len = 0; len <= TABLE_KEY_MAX; len++)
+			assert_true(table_read_hash(key, len) ==
+				    table_hash(key, len));
+		/* Unaligned starts: the inline copy loads unaligned too. */
+		for (size_t len = 0; len < TABLE_KEY_MAX; len += 7)
+			assert_true(table_read_hash(key + 1, len) ==
+				    table_hash(key + 1, len));
 	}
 }
 
@@ -320,6 +347,7 @@ int main(void)
 		T(test_lockfree_matches_locked),
 		T(test_lockfree_edges),
 		T(test_lockfree_every_key_length),
+		T(test_inline_hash_is_table_hash),
 		T(test_lockfree_expiry_and_flush),
 		T(test_many_matches_single),
 		T(test_lockfree_gives_up_while_a_writer_runs),
