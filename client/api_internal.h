@@ -33,6 +33,9 @@ struct api_reader {
 	uint32_t calls;		       /* lookups since the last poll */
 	bool batching;		       /* inside shmkv_get_many */
 	uint64_t polled_ns;	       /* CLOCK_MONOTONIC_COARSE of it */
+	/* The mapping's geometry when this thread last polled, for prefetch
+	 * addresses only (api_read.c's get_one); never read through. */
+	struct table warm;
 };
 
 /* A mapping detached while lookups may still read it (api_retire). */

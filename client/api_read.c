@@ -140,6 +140,13 @@ void api_readers_free(shmkv *kv)
 	}
 }
 
+/* With kv->mu held: the reader's copy of the geometry (get_one's warm). */
+static void reader_rewarm(shmkv *kv, struct api_reader *r)
+{
+	if (kv->cache != NULL)
+		r->warm = kv->cache->table;
+}
+
 /*
  * The calling thread's reader on kv, made on its first lookup: the
  * thread's entries are kept most recent first, so a loop on one handle
@@ -160,6 +167,7 @@ static __attribute__((noinline)) struct api_reader *reader_find(shmkv *kv)
 		if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
 			r->thread = &thread_token;
 			r->polled_ns = monotonic_coarse_ns();
+			reader_rewarm(kv, r);
 			r->next = kv->readers;
 			kv->readers = r;
 			atomic_store_explicit(&kv->nreaders,
@@ -282,6 +290,7 @@ static __attribute__((noinline, cold)) enum shmkv_status reader_check(
 	if (st == SHMKV_OK) {
 		api_readers_sum(kv, &sum);
 		publish(kv, kv->cache, sum.hits, sum.misses);
+		reader_rewarm(kv, r);
 	}
 	pthread_mutex_unlock(&kv->mu);
 	r->calls = 0;
@@ -369,20 +378,6 @@ static inline __attribute__((always_inline)) enum shmkv_status lookup_done(
 	return from_table(st);
 }
 
-/* Inside a lookup: false when it raced writers too often (lookup_locked). */
-static inline __attribute__((always_inline)) bool lookup_lockfree(
-	shmkv *kv, struct api_reader *r, struct cache *c, struct lookup *l,
-	enum shmkv_status *out)
-{
-	/* table_get_lockfree, inline (table_read.h says why). */
-	int st = table_read_single(&c->table, &l->rd);
-
-	if (st < 0)
-		return false;
-	*out = lookup_done(kv, r, c, l, (enum table_status)st);
-	return true;
-}
-
 /* Outside a lookup: the locked read, under the mutex, on mapping c. */
 static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(
 	shmkv *kv, struct api_reader *r, struct cache *c, struct lookup *l)
@@ -421,52 +416,82 @@ static inline __attribute__((always_inline)) enum shmkv_status reader_ready(
 	return reader_due(kv, r) ? reader_check(kv, r) : SHMKV_OK;
 }
 
+/* After a lock-free read that raced writers too often, outside the lookup:
+ * the locked read (lookup_locked) with the caller's outputs. */
+static __attribute__((noinline, cold)) enum shmkv_status get_locked(
+	shmkv *kv, struct api_reader *r, struct cache *c,
+	const struct table_read *rd, size_t *value_len, uint32_t *flags,
+	uint64_t *cas)
+{
+	struct lookup l = {
+		.rd = *rd, .value_len = value_len, .flags = flags, .cas = cas
+	};
+
+	return lookup_locked(kv, r, c, &l);
+}
+
+/*
+ * One get.  The bucket's miss starts first, from the thread's copy of the
+ * geometry, so that entering the lookup, the liveness check and the
+ * table's own preparation run while the line is on its way: then a loop's
+ * get is short enough, from one item's miss to the next bucket's, for the
+ * CPU to overlap the two.  NOTE: warming from the mapping itself would
+ * need the lookup entered and the mapping loaded first, a dozen
+ * instructions more in that stretch; a copy that a reattach made stale
+ * (until this thread's next poll) costs only useless prefetches, which
+ * never fault.
+ */
 static inline __attribute__((always_inline)) enum shmkv_status get_one(
 	shmkv *kv, const void *key, size_t key_len, void *buf, size_t cap,
 	size_t *value_len, uint32_t *flags, uint64_t *cas)
 {
 	uint64_t hash = table_read_hash(key, key_len);
-	enum shmkv_status st = SHMKV_OK;
 	struct api_reader *r = reader_of(kv);
+	struct table_read rd;
 	struct cache *c;
-	bool done;
+	int st;
 
 	if (r == NULL)
 		return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
-	/* The bucket's miss starts first, so the liveness check and the
-	 * table's own preparation run while it is on its way: then a loop's
-	 * get is short enough, from one item's miss to the next bucket's,
-	 * for the CPU to overlap the two. */
+	table_warm_lookup(&r->warm, hash);
 	reader_enter(r);
 	c = reader_mapping(kv);
-	if (c != NULL)
-		table_warm_lookup(&c->table, hash);
-
-	struct lookup l = {
-		.rd = { .hash = hash,
-			.key = key,
-			.key_len = key_len,
-			.buf = buf,
-			.cap = cap },
-		.value_len = value_len,
-		.flags = flags,
-		.cas = cas,
-	};
-
 	if (__builtin_expect(reader_due(kv, r), 0)) {
 		/* reader_check takes the mutex and may detach: outside. */
+		enum shmkv_status due;
+
 		reader_leave(r);
-		st = reader_check(kv, r);
-		if (st != SHMKV_OK)
-			return st;
+		due = reader_check(kv, r);
+		if (due != SHMKV_OK)
+			return due;
 		reader_enter(r);
 		c = reader_mapping(kv);
 	}
-	done = c != NULL && lookup_lockfree(kv, r, c, &l, &st);
-	reader_leave(r);
-	if (c == NULL)
+	if (__builtin_expect(c == NULL, 0)) {
+		reader_leave(r);
 		return reader_gone(kv);
-	return done ? st : lookup_locked(kv, r, c, &l);
+	}
+	rd = (struct table_read){
+		.hash = hash, .key = key, .key_len = key_len, .buf = buf, .cap = cap
+	};
+	/* table_get_lockfree, inline (table_read.h says why). */
+	st = table_read_single(&c->table, &rd);
+	if (__builtin_expect(st < 0, 0)) {
+		reader_leave(r);
+		return get_locked(kv, r, c, &rd, value_len, flags, cas);
+	}
+	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
+		if (value_len != NULL)
+			*value_len = rd.value_len;
+		if (flags != NULL)
+			*flags = rd.flags;
+		if (cas != NULL)
+			*cas = rd.cas;
+	}
+	if (st != TABLE_BAD_KEY)
+		count(kv, r, c, st != TABLE_NOT_FOUND);
+	reader_leave(r);
+	return from_table((enum table_status)st);
 }
 
 enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len, void *buf,
@@ -578,11 +603,11 @@ static inline __attribute__((always_inline)) bool batch_item(
 }
 
 /*
- * The batch in chunks of TABLE_READ_BATCH keys, each in the three loops
- * table_read.h describes, the clock and the flush cut-off read once (both
- * only move forward, and a second's staleness is the clock's contract).
- * Inside a lookup; returns how many items it finished (n unless c went
- * away), their hits and misses added to the reader's.
+ * The batch in the three stages table_read.h describes, the clock and the
+ * flush cut-off read once (both only move forward, and a second's
+ * staleness is the clock's contract).  Inside a lookup; returns how many
+ * items it finished (n unless c went away), their hits and misses added to
+ * the reader's.
  */
 static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 			struct shmkv_item *items, size_t n)
@@ -590,31 +615,32 @@ static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 	const struct table *t = &c->table;
 	struct table_read_view when = { .now = segment_clock(t->seg) };
 	struct batch_counts counts = { 0, 0 };
-	uint64_t hash[TABLE_READ_BATCH];
-	size_t done = 0;
+	uint64_t hash[TABLE_READ_RING];
+	size_t done = n;
 
 	when.flush_cas = table_read_flush_cut(t, when.now);
-	while (done < n) {
-		size_t k = n - done < TABLE_READ_BATCH ? n - done
-						       : TABLE_READ_BATCH;
-		struct shmkv_item *it = items + done;
-		size_t j;
+	/* m and g wrap below 0 for the first keys: then m, g >= n. */
+	for (size_t i = 0; i < n + TABLE_READ_AHEAD; i++) {
+		size_t m = i - TABLE_READ_ITEM_AHEAD, g = i - TABLE_READ_AHEAD;
 
-		for (j = 0; j < k; j++) {
-			hash[j] = table_read_key_ok(it[j].key_len)
-					  ? table_read_hash(it[j].key,
-							    it[j].key_len)
-					  : 0;
-			table_warm_lookup(t, hash[j]);
+		if (i < n) {
+			const struct shmkv_item *it = &items[i];
+			uint64_t h = table_read_key_ok(it->key_len)
+					     ? table_read_hash(it->key,
+							       it->key_len)
+					     : 0;
+
+			hash[i % TABLE_READ_RING] = h;
+			table_warm_lookup(t, h);
 		}
-		for (j = 0; j < k; j++)
-			table_read_warm_items(t, hash[j]);
-		for (j = 0; j < k; j++)
-			if (!batch_item(kv, r, c, &it[j], hash[j], &when, &counts))
-				break;
-		done += j < k ? j + 1 : k;
-		if (j < k)
+		if (m < n)
+			table_read_warm_items(t, hash[m % TABLE_READ_RING]);
+		if (g < n &&
+		    !batch_item(kv, r, c, &items[g], hash[g % TABLE_READ_RING],
+				&when, &counts)) {
+			done = g + 1;
 			break;
+		}
 	}
 	atomic_store_explicit(&r->hits,
 			      atomic_load_explicit(&r->hits, memory_order_relaxed) +

@@ -95,30 +95,30 @@ int table_get_lockfree(const struct table *t, struct table_read *rd)
 	return table_read_single(t, rd);
 }
 
-/* The batch in chunks of TABLE_READ_BATCH keys (table_read.h says how). */
+/* The batch's three stages (table_read.h says how), the clock and the
+ * flush cut-off read once. */
 void table_get_many_lockfree(const struct table *t, struct table_read *rd,
 			     int *st, size_t n)
 {
 	uint32_t now = segment_clock(t->seg);
 	uint64_t flush_cas = table_read_flush_cut(t, now);
 
-	for (size_t first = 0; first < n; first += TABLE_READ_BATCH) {
-		size_t k = n - first < TABLE_READ_BATCH ? n - first
-							: TABLE_READ_BATCH;
-		struct table_read *r = rd + first;
+	/* m and g wrap below 0 for the first keys: then m, g >= n. */
+	for (size_t i = 0; i < n + TABLE_READ_AHEAD; i++) {
+		size_t m = i - TABLE_READ_ITEM_AHEAD, g = i - TABLE_READ_AHEAD;
 
-		for (size_t j = 0; j < k; j++) {
+		if (i < n) {
 			/* A bad key is not read at all (table_read_one refuses
 			 * it); its bucket is any, warmed for nothing. */
-			r[j].hash = table_read_key_ok(r[j].key_len)
-					    ? table_read_hash(r[j].key,
-							      r[j].key_len)
-					    : 0;
-			table_warm_lookup(t, r[j].hash);
+			rd[i].hash = table_read_key_ok(rd[i].key_len)
+					     ? table_read_hash(rd[i].key,
+							       rd[i].key_len)
+					     : 0;
+			table_warm_lookup(t, rd[i].hash);
 		}
-		for (size_t j = 0; j < k; j++)
-			table_read_warm_items(t, r[j].hash);
-		for (size_t j = 0; j < k; j++)
-			st[first + j] = table_read_one(t, &r[j], now, flush_cas);
+		if (m < n)
+			table_read_warm_items(t, rd[m].hash);
+		if (g < n)
+			st[g] = table_read_one(t, &rd[g], now, flush_cas);
 	}
 }
