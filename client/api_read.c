@@ -33,9 +33,10 @@
  * valgrind) detached mappings are instead kept until shmkv_close.
  *
  * Counters: each reader counts its own hits and misses.  The proc slot
- * (the server's direct_get_hits) is written by the only reader at once, and
- * by the slow path with the sum when several threads share the handle (so
- * then it may lag by up to LIVENESS_EVERY lookups a thread).  NOTE: a
+ * (the server's direct_get_hits) is counted into by the only reader at
+ * once (api_readers_rebind says which reader that is), and written by the
+ * slow path with the sum when several threads share the handle (so then it
+ * may lag by up to LIVENESS_EVERY lookups a thread).  NOTE: a
  * reader exists for every thread that ever looked up on the handle; a
  * thread's state goes to the next thread that gets its thread-local
  * address, and all are freed by shmkv_close.
@@ -173,6 +174,7 @@ static __attribute__((noinline)) struct api_reader *reader_find(shmkv *kv)
 			atomic_store_explicit(&kv->nreaders,
 					      atomic_load(&kv->nreaders) + 1,
 					      memory_order_relaxed);
+			api_readers_rebind(kv);
 		}
 		pthread_mutex_unlock(&kv->mu);
 		if (r == NULL)
@@ -234,34 +236,68 @@ static void publish(shmkv *kv, struct cache *c, uint64_t hits, uint64_t misses)
 }
 
 /*
- * One lookup's hit or miss; the only reader also puts the one counter
- * that changed in the proc slot (publish's rule), a batch once at its end.
+ * api_readers_rebind - with kv->mu held, whenever the mapping or the set of
+ * readers changes: the proc slot the handle's only reader counts into at
+ * once (its counts put there first), or none when threads share the
+ * handle, whose sums the slow path puts there instead (publish).
  */
-static inline __attribute__((always_inline)) void count(shmkv *kv,
-							struct api_reader *r,
-							struct cache *c, bool hit)
+void api_readers_rebind(shmkv *kv)
 {
-	_Atomic uint64_t *n = hit ? &r->hits : &r->misses;
-	uint64_t v = atomic_load_explicit(n, memory_order_relaxed) + 1;
-	struct proc *p;
+	struct proc *p = NULL;
+	struct shmkv_counters sum;
 
-	atomic_store_explicit(n, v, memory_order_relaxed);
-	if (r->batching ||
-	    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) != 1)
-		return;
-	p = __atomic_load_n(&c->self_proc, __ATOMIC_RELAXED);
-	if (p == NULL)
-		return;
-	if (hit)
-		atomic_store_explicit(&p->hits,
-				      v - atomic_load_explicit(&kv->base_hits,
-							       memory_order_relaxed),
-				      memory_order_relaxed);
-	else
-		atomic_store_explicit(&p->misses,
-				      v - atomic_load_explicit(&kv->base_misses,
-							       memory_order_relaxed),
-				      memory_order_relaxed);
+	if (kv->cache != NULL &&
+	    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1) {
+		p = __atomic_load_n(&kv->cache->self_proc, __ATOMIC_RELAXED);
+		api_readers_sum(kv, &sum);
+		publish(kv, kv->cache, sum.hits, sum.misses);
+	}
+	/* Relaxed: the owner may be inside a lookup; one that loaded the
+	 * slot before api_detach cleared it is waited for (api_retire). */
+	for (struct api_reader *r = kv->readers; r != NULL; r = r->next)
+		atomic_store_explicit(&r->solo, p, memory_order_relaxed);
+}
+
+/* Add n to a counter that only the calling thread writes. */
+static inline __attribute__((always_inline)) void counter_add(_Atomic uint64_t *c,
+							      uint64_t n)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/*
+ * Inside a lookup: add a lookup's (or a batch's) hits and misses to the
+ * reader's counts and, as the handle's only reader, to the proc slot's,
+ * which then hold publish's values already.  NOTE: storing the reader's
+ * count less the base each time would do too, but costs the handle's
+ * reader count, the mapping's slot and the base, three loads and two
+ * branches more, between one get's item and the next get's bucket.
+ */
+static inline __attribute__((always_inline)) void count_add(struct api_reader *r,
+							    uint64_t hits,
+							    uint64_t misses)
+{
+	struct proc *p = atomic_load_explicit(&r->solo, memory_order_relaxed);
+
+	counter_add(&r->hits, hits);
+	counter_add(&r->misses, misses);
+	if (p != NULL) {
+		counter_add(&p->hits, hits);
+		counter_add(&p->misses, misses);
+	}
+}
+
+/* count_add for one lookup: one counter of each. */
+static inline __attribute__((always_inline)) void count(struct api_reader *r,
+							bool hit)
+{
+	struct proc *p = atomic_load_explicit(&r->solo, memory_order_relaxed);
+
+	counter_add(hit ? &r->hits : &r->misses, 1);
+	if (p != NULL)
+		counter_add(hit ? &p->hits : &p->misses, 1);
 }
 
 /*
@@ -362,8 +398,7 @@ struct lookup {
 };
 
 static inline __attribute__((always_inline)) enum shmkv_status lookup_done(
-	shmkv *kv, struct api_reader *r, struct cache *c,
-	const struct lookup *l, enum table_status st)
+	struct api_reader *r, const struct lookup *l, enum table_status st)
 {
 	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
 		if (l->value_len != NULL)
@@ -374,7 +409,7 @@ static inline __attribute__((always_inline)) enum shmkv_status lookup_done(
 			*l->cas = l->rd.cas;
 	}
 	if (st != TABLE_BAD_KEY)
-		count(kv, r, c, st != TABLE_NOT_FOUND);
+		count(r, st != TABLE_NOT_FOUND);
 	return from_table(st);
 }
 
@@ -399,7 +434,7 @@ static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(
 	l->rd.cas = info.cas;
 	l->rd.value_len = info.value_len;
 	l->rd.flags = info.flags;
-	st = lookup_done(kv, r, c, l, tst);
+	st = lookup_done(r, l, tst);
 	pthread_mutex_unlock(&kv->mu);
 	return st;
 }
@@ -489,7 +524,7 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 			*cas = rd.cas;
 	}
 	if (st != TABLE_BAD_KEY)
-		count(kv, r, c, st != TABLE_NOT_FOUND);
+		count(r, st != TABLE_NOT_FOUND);
 	reader_leave(r);
 	return from_table((enum table_status)st);
 }
@@ -642,15 +677,7 @@ static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 			break;
 		}
 	}
-	atomic_store_explicit(&r->hits,
-			      atomic_load_explicit(&r->hits, memory_order_relaxed) +
-				      counts.hits,
-			      memory_order_relaxed);
-	atomic_store_explicit(&r->misses,
-			      atomic_load_explicit(&r->misses,
-						   memory_order_relaxed) +
-				      counts.misses,
-			      memory_order_relaxed);
+	count_add(r, counts.hits, counts.misses);
 	return done;
 }
 
@@ -667,20 +694,8 @@ static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)
 	}
 	reader_enter(r);
 	c = reader_mapping(kv);
-	if (c != NULL) {
-		r->batching = true;
+	if (c != NULL)
 		done = batch_run(kv, r, c, items, n);
-		r->batching = false;
-		/* Still inside the lookup, and c still the mapping (batch_run
-		 * finished every item), so its proc slot may be written. */
-		if (done == n && atomic_load_explicit(&kv->nreaders,
-						      memory_order_relaxed) == 1)
-			publish(kv, c,
-				atomic_load_explicit(&r->hits,
-						     memory_order_relaxed),
-				atomic_load_explicit(&r->misses,
-						     memory_order_relaxed));
-	}
 	reader_leave(r);
 	if (done == n)
 		return SHMKV_OK;

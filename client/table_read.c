@@ -72,7 +72,8 @@ __attribute__((noinline)) const struct table_item *table_read_chain(
 	return NULL;
 }
 
-/* The tries after a first that raced a writer: out of line (rare). */
+/* The tries after a first that raced a writer or met an overflow chain
+ * (table_read_try says why): out of line, and rare. */
 __attribute__((noinline, cold)) int table_read_again(const struct table *t,
 						     struct table_read *rd,
 						     uint32_t now,
@@ -82,7 +83,7 @@ __attribute__((noinline, cold)) int table_read_again(const struct table *t,
 
 	table_read_view_of(t, rd->hash, now, flush_cas, &v);
 	for (int tries = 1; tries < LOCKFREE_TRIES; tries++) {
-		int st = table_read_try(&v, rd);
+		int st = table_read_try(&v, rd, true);
 
 		if (st != -EAGAIN)
 			return st;

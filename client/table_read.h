@@ -48,7 +48,7 @@ const struct table_item *table_read_chain(const struct table *t,
 					  uint32_t *value_len,
 					  struct table_slot *where);
 
-/* The tries after a first one that raced a writer. */
+/* The tries after a first one that raced a writer or met a chain. */
 int table_read_again(const struct table *t, struct table_read *rd, uint32_t now,
 		     uint64_t flush_cas);
 
@@ -261,27 +261,6 @@ static inline __attribute__((always_inline)) int table_read_bucket(
 	return -1;
 }
 
-/* Walk rd's chain for its key, from its primary bucket. */
-static inline __attribute__((always_inline)) const struct table_item *table_read_probe(
-	const struct table_read_view *v, const struct table_read *rd,
-	uint32_t *value_len, struct table_slot *where)
-{
-	const struct table_bucket *b = &v->buckets[v->bucket];
-	const struct table_item *it;
-	int s = table_read_bucket(v->t, v->arena, b, bucket_tag(rd->hash), rd,
-				  value_len, &it);
-
-	if (s >= 0) {
-		*where = (struct table_slot){ v->bucket, (uint32_t)s };
-		return it;
-	}
-	if (__atomic_load_n(&b->next, __ATOMIC_RELAXED) == 0)
-		return NULL;
-	return table_read_chain(v->t, (const unsigned char *)v->buckets,
-				__atomic_load_n(&b->next, __ATOMIC_RELAXED), rd,
-				value_len, where);
-}
-
 /* Live, not expired, not flushed: ring_item_alive on the view. */
 static inline __attribute__((always_inline)) bool table_read_alive(
 	const struct table_read_view *v, const struct table_item *it)
@@ -307,21 +286,40 @@ static inline __attribute__((always_inline)) void table_read_mark_used(
 				      memory_order_relaxed);
 }
 
-/* One sequence-checked try: a table_status, or -EAGAIN if it raced. */
+/*
+ * One sequence-checked try: a table_status, or -EAGAIN if it raced a
+ * writer, or if chains is false and the key may lie past its primary
+ * bucket.  NOTE: a first try (chains false) leaves overflow chains to the
+ * retries, so that nothing of its own escapes to a call and the compiler
+ * keeps it in registers; most keys live in their primary bucket.
+ */
 static inline __attribute__((always_inline)) int table_read_try(
-	const struct table_read_view *v, struct table_read *rd)
+	const struct table_read_view *v, struct table_read *rd, bool chains)
 {
+	const struct table_bucket *b = &v->buckets[v->bucket];
 	const struct table_item *it;
-	struct table_slot where;
+	struct table_slot where = { v->bucket, 0 };
 	uint32_t value_len = 0;
-	int st = TABLE_NOT_FOUND;
+	int st = TABLE_NOT_FOUND, s;
 	/* Acquire pairs with table_writer_end's release store: what the last
 	 * writer wrote is visible before we read it. */
 	uint32_t before = atomic_load_explicit(v->seq, memory_order_acquire);
 
 	if (before & 1u)
 		return -EAGAIN;
-	it = table_read_probe(v, rd, &value_len, &where);
+	s = table_read_bucket(v->t, v->arena, b, bucket_tag(rd->hash), rd,
+			      &value_len, &it);
+	if (s >= 0) {
+		where.slot = (uint32_t)s;
+	} else if (__atomic_load_n(&b->next, __ATOMIC_RELAXED) == 0) {
+		it = NULL;
+	} else if (!chains) {
+		return -EAGAIN;
+	} else {
+		it = table_read_chain(v->t, (const unsigned char *)v->buckets,
+				      __atomic_load_n(&b->next, __ATOMIC_RELAXED),
+				      rd, &value_len, &where);
+	}
 	if (it != NULL && table_read_alive(v, it)) {
 		rd->cas = item_cas(it);
 		rd->flags = __atomic_load_n(&it->flags, __ATOMIC_RELAXED);
@@ -366,9 +364,15 @@ static inline __attribute__((always_inline)) int table_read_one(
 	if (!table_read_key_ok(rd->key_len))
 		return TABLE_BAD_KEY;
 	table_read_view_of(t, rd->hash, now, flush_cas, &v);
-	st = table_read_try(&v, rd);
-	if (__builtin_expect(st == -EAGAIN, 0))
-		return table_read_again(t, rd, now, flush_cas);
+	st = table_read_try(&v, rd, false);
+	if (__builtin_expect(st == -EAGAIN, 0)) {
+		/* A copy goes to the call, so that rd itself may live in the
+		 * caller's registers. */
+		struct table_read again = *rd;
+
+		st = table_read_again(t, &again, now, flush_cas);
+		*rd = again;
+	}
 	return st;
 }
 
