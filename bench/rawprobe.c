@@ -5,8 +5,8 @@
  * segment has (64-byte buckets of ten 16-bit tags and ten 32-bit item
  * references plus an overflow link, items of a 24-byte header, key and
  * value appended to one ring, XXH3_64 as the hash, inline as shmkv's
- * lookups compute it, the same bucket and tag bits), then times hash + probe + copy-out for single gets and for
- * prefetched batches of 16.  With --direct it times shmkv_get and
+ * lookups compute it, the same bucket and tag bits), then times hash +
+ * probe + copy-out for single gets and for prefetched batches of 16.  With --direct it times shmkv_get and
  * shmkv_get_many on a running server's segment in the same run, the cases
  * interleaved round by round, and reports each case's median.
  *
