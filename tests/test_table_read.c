@@ -103,6 +103,80 @@ static void test_lockfree_matches_locked(void **state)
 	}
 }
 
+/* Every partition's CLOCK bits cleared, as the eviction hand leaves them. */
+static void clear_used_bits(const struct table *t)
+{
+	for (uint32_t p = 0; p < t->npartitions; p++)
+		memset(t->used_base + (uint64_t)p * t->used_stride, 0,
+		       (size_t)t->nbuckets_total * sizeof(uint16_t));
+}
+
+/* Is the CLOCK bit of key's slot set?  Found with the locked code's walk;
+ * *overflow counts the keys found past their primary bucket. */
+static bool used_bit_of(struct table *t, const char *key, int *overflow)
+{
+	uint64_t hash = table_hash(key, strlen(key));
+	struct table_part_ref pr;
+	struct table_slot where;
+	struct table_item *it;
+
+	table_part_resolve(t, hash, &pr);
+	assert_int_equal(bucket_find(&pr, hash, key, strlen(key), &where, &it),
+			 0);
+	*overflow += where.bucket >= t->nbuckets;
+	return (atomic_load(&pr.used[where.bucket]) >> where.slot) & 1u;
+}
+
+/*
+ * A hit sets its slot's CLOCK bit, in a primary bucket and past it in an
+ * overflow one, so that eviction gives what direct readers use a second
+ * chance; a miss sets none.
+ */
+static void test_lockfree_hit_marks_its_slot(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	char key[32], buf[64];
+	int overflow = 0;
+
+	fill(t);
+	assert_true(has_overflow_chain(t));
+	clear_used_bits(t);
+	for (int i = 1; i < KEYS; i += 2) {
+		key_of(i, key, sizeof(key));
+		struct table_read rd = read_of(key, buf, sizeof(buf));
+		assert_int_equal(table_get_lockfree(t, &rd), TABLE_NOT_FOUND);
+	}
+	for (int i = 0; i < KEYS; i += 2) {
+		key_of(i, key, sizeof(key));
+		assert_false(used_bit_of(t, key, &overflow));
+	}
+	for (int i = 0; i < KEYS; i += 2) {
+		key_of(i, key, sizeof(key));
+		struct table_read rd = read_of(key, buf, sizeof(buf));
+		assert_int_equal(table_get_lockfree(t, &rd), TABLE_OK);
+		assert_true(used_bit_of(t, key, &overflow));
+	}
+	assert_true(overflow > 0); /* both paths were taken */
+	/* And the same through a batch. */
+	clear_used_bits(t);
+	for (int i = 0; i < KEYS; i += 2 * BATCH) {
+		static char keys[BATCH][32], bufs[BATCH][64];
+		struct table_read rd[BATCH];
+		int st[BATCH], n = 0;
+
+		for (int j = i; j < KEYS && n < BATCH; j += 2, n++) {
+			key_of(j, keys[n], sizeof(keys[n]));
+			rd[n] = read_of(keys[n], bufs[n], sizeof(bufs[n]));
+		}
+		table_get_many_lockfree(t, rd, st, (size_t)n);
+		for (int j = 0; j < n; j++) {
+			assert_int_equal(st[j], TABLE_OK);
+			assert_true(used_bit_of(t, keys[j], &overflow));
+		}
+	}
+}
+
 /* Short buffer, no buffer, bad keys: the same outcomes as table_get. */
 static void test_lockfree_edges(void **state)
 {
@@ -345,6 +419,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_lockfree_matches_locked),
+		T(test_lockfree_hit_marks_its_slot),
 		T(test_lockfree_edges),
 		T(test_lockfree_every_key_length),
 		T(test_inline_hash_is_table_hash),
