@@ -617,14 +617,16 @@ static __attribute__((noinline, cold)) bool batch_item_locked(
  * fill its outputs.  Inside a lookup; false if c went away meanwhile. */
 static inline __attribute__((always_inline)) bool batch_item(
 	shmkv *kv, struct api_reader *r, struct cache *c, struct shmkv_item *it,
-	uint64_t hash, const struct table_read_view *when, struct batch_counts *n)
+	uint64_t hash, struct table_read_at at,
+	const struct table_read_view *when, struct batch_counts *n)
 {
 	struct table_read rd = { .hash = hash,
 				 .key = it->key,
 				 .key_len = it->key_len,
 				 .buf = it->buf,
 				 .cap = it->cap };
-	int st = table_read_one(&c->table, &rd, when->now, when->flush_cas);
+	int st = table_read_one_at(&c->table, &rd, at, when->now,
+				   when->flush_cas);
 	bool found = st == TABLE_OK || st == TABLE_TOO_SMALL;
 
 	if (__builtin_expect(st < 0, 0))
@@ -651,6 +653,7 @@ static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 	struct table_read_view when = { .now = segment_clock(t->seg) };
 	struct batch_counts counts = { 0, 0 };
 	uint64_t hash[TABLE_READ_RING];
+	struct table_read_at at[TABLE_READ_RING];
 	size_t done = n;
 
 	when.flush_cas = table_read_flush_cut(t, when.now);
@@ -666,13 +669,15 @@ static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 					     : 0;
 
 			hash[i % TABLE_READ_RING] = h;
-			table_warm_lookup(t, h);
+			at[i % TABLE_READ_RING] = table_read_at_of(t, h);
+			table_read_warm(t, at[i % TABLE_READ_RING]);
 		}
 		if (m < n)
-			table_read_warm_items(t, hash[m % TABLE_READ_RING]);
+			table_read_warm_items(t, at[m % TABLE_READ_RING],
+					      hash[m % TABLE_READ_RING]);
 		if (g < n &&
 		    !batch_item(kv, r, c, &items[g], hash[g % TABLE_READ_RING],
-				&when, &counts)) {
+				at[g % TABLE_READ_RING], &when, &counts)) {
 			done = g + 1;
 			break;
 		}

@@ -81,7 +81,7 @@ __attribute__((noinline, cold)) int table_read_again(const struct table *t,
 {
 	struct table_read_view v;
 
-	table_read_view_of(t, rd->hash, now, flush_cas, &v);
+	table_read_view_of(t, table_read_at_of(t, rd->hash), now, flush_cas, &v);
 	for (int tries = 1; tries < LOCKFREE_TRIES; tries++) {
 		int st = table_read_try(&v, rd, true);
 
@@ -104,22 +104,28 @@ void table_get_many_lockfree(const struct table *t, struct table_read *rd,
 	uint32_t now = segment_clock(t->seg);
 	uint64_t flush_cas = table_read_flush_cut(t, now);
 
+	struct table_read_at at[TABLE_READ_RING];
+
 	/* m and g wrap below 0 for the first keys: then m, g >= n. */
 	for (size_t i = 0; i < n + TABLE_READ_AHEAD; i++) {
 		size_t m = i - TABLE_READ_ITEM_AHEAD, g = i - TABLE_READ_AHEAD;
 
 		if (i < n) {
-			/* A bad key is not read at all (table_read_one refuses
-			 * it); its bucket is any, warmed for nothing. */
+			/* A bad key is not read at all (table_read_one_at
+			 * refuses it); its bucket is any, warmed for nothing. */
 			rd[i].hash = table_read_key_ok(rd[i].key_len)
 					     ? table_read_hash(rd[i].key,
 							       rd[i].key_len)
 					     : 0;
-			table_warm_lookup(t, rd[i].hash);
+			at[i % TABLE_READ_RING] = table_read_at_of(t, rd[i].hash);
+			table_read_warm(t, at[i % TABLE_READ_RING]);
 		}
 		if (m < n)
-			table_read_warm_items(t, rd[m].hash);
+			table_read_warm_items(t, at[m % TABLE_READ_RING],
+					      rd[m].hash);
 		if (g < n)
-			st[g] = table_read_one(t, &rd[g], now, flush_cas);
+			st[g] = table_read_one_at(t, &rd[g],
+						  at[g % TABLE_READ_RING], now,
+						  flush_cas);
 	}
 }
