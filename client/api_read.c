@@ -650,6 +650,7 @@ static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 			struct shmkv_item *items, size_t n)
 {
 	const struct table *t = &c->table;
+	/* Only its clock and flush cut-off: each key gets its own view. */
 	struct table_read_view when = { .now = segment_clock(t->seg) };
 	struct batch_counts counts = { 0, 0 };
 	uint64_t hash[TABLE_READ_RING];

@@ -180,8 +180,9 @@ static void test_get_many_mixed(void **state)
 	shmkv_close(kv);
 }
 
-/* get_many of 70 keys (the library reads them in chunks of 32): every
- * item answered, a bad key inside a chunk costs only its own item. */
+/* get_many of 70 keys (more than the 16 the batch's pipeline holds, and
+ * not a multiple of it): every item answered, a bad key inside the batch
+ * costs only its own item. */
 static void test_get_many_past_one_chunk(void **state)
 {
 	enum {
