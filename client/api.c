@@ -123,6 +123,7 @@ void api_detach(shmkv *kv)
 	 * connection closes. */
 	atomic_store_explicit(&kv->live, NULL, memory_order_release);
 	kv->cache = NULL;
+	api_readers_rebind(kv); /* no reader counts into the slot now */
 	close(kv->sock);
 	kv->sock = -1;
 	kv->attached = false;
@@ -176,6 +177,7 @@ static enum shmkv_status attach(shmkv *kv)
 	wire_init(&kv->wire, kv->sock);
 	kv->cache = c;
 	kv->attached = true;
+	api_readers_rebind(kv);
 	/* Release: lookups that load it see the mapping complete. */
 	atomic_store_explicit(&kv->live, c, memory_order_release);
 	return SHMKV_OK;

@@ -31,8 +31,13 @@ struct api_reader {
 	_Atomic uint64_t active;       /* odd while inside a lookup */
 	_Atomic uint64_t hits, misses; /* since the handle was opened */
 	uint32_t calls;		       /* lookups since the last poll */
-	bool batching;		       /* inside shmkv_get_many */
-	uint64_t polled_ns;	       /* CLOCK_MONOTONIC_COARSE of it */
+	/* The proc slot it counts into too, as the handle's only reader;
+	 * written under kv->mu by any thread (api_readers_rebind). */
+	_Atomic(struct proc *) solo;
+	uint64_t polled_ns; /* CLOCK_MONOTONIC_COARSE of it */
+	/* The mapping's geometry when this thread last polled, for prefetch
+	 * addresses only (api_read.c's get_one); never read through. */
+	struct table warm;
 };
 
 /* A mapping detached while lookups may still read it (api_retire). */
@@ -113,6 +118,10 @@ void api_retire(shmkv *kv, struct cache *c);
 
 /* api_readers_sum - with kv->mu held: the handle's hits and misses. */
 void api_readers_sum(shmkv *kv, struct shmkv_counters *out);
+
+/* api_readers_rebind - with kv->mu held, after the mapping or the readers
+ * changed: which proc slot the only reader counts into. */
+void api_readers_rebind(shmkv *kv);
 
 /* api_readers_free - at close: every thread's state, every retired map. */
 void api_readers_free(shmkv *kv);

@@ -33,9 +33,10 @@
  * valgrind) detached mappings are instead kept until shmkv_close.
  *
  * Counters: each reader counts its own hits and misses.  The proc slot
- * (the server's direct_get_hits) is written by the only reader at once, and
- * by the slow path with the sum when several threads share the handle (so
- * then it may lag by up to LIVENESS_EVERY lookups a thread).  NOTE: a
+ * (the server's direct_get_hits) is counted into by the only reader at
+ * once (api_readers_rebind says which reader that is), and written by the
+ * slow path with the sum when several threads share the handle (so then it
+ * may lag by up to LIVENESS_EVERY lookups a thread).  NOTE: a
  * reader exists for every thread that ever looked up on the handle; a
  * thread's state goes to the next thread that gets its thread-local
  * address, and all are freed by shmkv_close.
@@ -140,6 +141,13 @@ void api_readers_free(shmkv *kv)
 	}
 }
 
+/* With kv->mu held: the reader's copy of the geometry (get_one's warm). */
+static void reader_rewarm(shmkv *kv, struct api_reader *r)
+{
+	if (kv->cache != NULL)
+		r->warm = kv->cache->table;
+}
+
 /*
  * The calling thread's reader on kv, made on its first lookup: the
  * thread's entries are kept most recent first, so a loop on one handle
@@ -160,11 +168,13 @@ static __attribute__((noinline)) struct api_reader *reader_find(shmkv *kv)
 		if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
 			r->thread = &thread_token;
 			r->polled_ns = monotonic_coarse_ns();
+			reader_rewarm(kv, r);
 			r->next = kv->readers;
 			kv->readers = r;
 			atomic_store_explicit(&kv->nreaders,
 					      atomic_load(&kv->nreaders) + 1,
 					      memory_order_relaxed);
+			api_readers_rebind(kv);
 		}
 		pthread_mutex_unlock(&kv->mu);
 		if (r == NULL)
@@ -226,34 +236,68 @@ static void publish(shmkv *kv, struct cache *c, uint64_t hits, uint64_t misses)
 }
 
 /*
- * One lookup's hit or miss; the only reader also puts the one counter
- * that changed in the proc slot (publish's rule), a batch once at its end.
+ * api_readers_rebind - with kv->mu held, whenever the mapping or the set of
+ * readers changes: the proc slot the handle's only reader counts into at
+ * once (its counts put there first), or none when threads share the
+ * handle, whose sums the slow path puts there instead (publish).
  */
-static inline __attribute__((always_inline)) void count(shmkv *kv,
-							struct api_reader *r,
-							struct cache *c, bool hit)
+void api_readers_rebind(shmkv *kv)
 {
-	_Atomic uint64_t *n = hit ? &r->hits : &r->misses;
-	uint64_t v = atomic_load_explicit(n, memory_order_relaxed) + 1;
-	struct proc *p;
+	struct proc *p = NULL;
+	struct shmkv_counters sum;
 
-	atomic_store_explicit(n, v, memory_order_relaxed);
-	if (r->batching ||
-	    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) != 1)
-		return;
-	p = __atomic_load_n(&c->self_proc, __ATOMIC_RELAXED);
-	if (p == NULL)
-		return;
-	if (hit)
-		atomic_store_explicit(&p->hits,
-				      v - atomic_load_explicit(&kv->base_hits,
-							       memory_order_relaxed),
-				      memory_order_relaxed);
-	else
-		atomic_store_explicit(&p->misses,
-				      v - atomic_load_explicit(&kv->base_misses,
-							       memory_order_relaxed),
-				      memory_order_relaxed);
+	if (kv->cache != NULL &&
+	    atomic_load_explicit(&kv->nreaders, memory_order_relaxed) == 1) {
+		p = __atomic_load_n(&kv->cache->self_proc, __ATOMIC_RELAXED);
+		api_readers_sum(kv, &sum);
+		publish(kv, kv->cache, sum.hits, sum.misses);
+	}
+	/* Relaxed: the owner may be inside a lookup; one that loaded the
+	 * slot before api_detach cleared it is waited for (api_retire). */
+	for (struct api_reader *r = kv->readers; r != NULL; r = r->next)
+		atomic_store_explicit(&r->solo, p, memory_order_relaxed);
+}
+
+/* Add n to a counter that only the calling thread writes. */
+static inline __attribute__((always_inline)) void counter_add(_Atomic uint64_t *c,
+							      uint64_t n)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/*
+ * Inside a lookup: add a lookup's (or a batch's) hits and misses to the
+ * reader's counts and, as the handle's only reader, to the proc slot's,
+ * which then hold publish's values already.  NOTE: storing the reader's
+ * count less the base each time would do too, but costs the handle's
+ * reader count, the mapping's slot and the base, three loads and two
+ * branches more, between one get's item and the next get's bucket.
+ */
+static inline __attribute__((always_inline)) void count_add(struct api_reader *r,
+							    uint64_t hits,
+							    uint64_t misses)
+{
+	struct proc *p = atomic_load_explicit(&r->solo, memory_order_relaxed);
+
+	counter_add(&r->hits, hits);
+	counter_add(&r->misses, misses);
+	if (p != NULL) {
+		counter_add(&p->hits, hits);
+		counter_add(&p->misses, misses);
+	}
+}
+
+/* count_add for one lookup: one counter of each. */
+static inline __attribute__((always_inline)) void count(struct api_reader *r,
+							bool hit)
+{
+	struct proc *p = atomic_load_explicit(&r->solo, memory_order_relaxed);
+
+	counter_add(hit ? &r->hits : &r->misses, 1);
+	if (p != NULL)
+		counter_add(hit ? &p->hits : &p->misses, 1);
 }
 
 /*
@@ -282,6 +326,7 @@ static __attribute__((noinline, cold)) enum shmkv_status reader_check(
 	if (st == SHMKV_OK) {
 		api_readers_sum(kv, &sum);
 		publish(kv, kv->cache, sum.hits, sum.misses);
+		reader_rewarm(kv, r);
 	}
 	pthread_mutex_unlock(&kv->mu);
 	r->calls = 0;
@@ -353,8 +398,7 @@ struct lookup {
 };
 
 static inline __attribute__((always_inline)) enum shmkv_status lookup_done(
-	shmkv *kv, struct api_reader *r, struct cache *c,
-	const struct lookup *l, enum table_status st)
+	struct api_reader *r, const struct lookup *l, enum table_status st)
 {
 	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
 		if (l->value_len != NULL)
@@ -365,22 +409,8 @@ static inline __attribute__((always_inline)) enum shmkv_status lookup_done(
 			*l->cas = l->rd.cas;
 	}
 	if (st != TABLE_BAD_KEY)
-		count(kv, r, c, st != TABLE_NOT_FOUND);
+		count(r, st != TABLE_NOT_FOUND);
 	return from_table(st);
-}
-
-/* Inside a lookup: false when it raced writers too often (lookup_locked). */
-static inline __attribute__((always_inline)) bool lookup_lockfree(
-	shmkv *kv, struct api_reader *r, struct cache *c, struct lookup *l,
-	enum shmkv_status *out)
-{
-	/* table_get_lockfree, inline (table_read.h says why). */
-	int st = table_read_single(&c->table, &l->rd);
-
-	if (st < 0)
-		return false;
-	*out = lookup_done(kv, r, c, l, (enum table_status)st);
-	return true;
 }
 
 /* Outside a lookup: the locked read, under the mutex, on mapping c. */
@@ -404,7 +434,7 @@ static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(
 	l->rd.cas = info.cas;
 	l->rd.value_len = info.value_len;
 	l->rd.flags = info.flags;
-	st = lookup_done(kv, r, c, l, tst);
+	st = lookup_done(r, l, tst);
 	pthread_mutex_unlock(&kv->mu);
 	return st;
 }
@@ -421,52 +451,82 @@ static inline __attribute__((always_inline)) enum shmkv_status reader_ready(
 	return reader_due(kv, r) ? reader_check(kv, r) : SHMKV_OK;
 }
 
+/* After a lock-free read that raced writers too often, outside the lookup:
+ * the locked read (lookup_locked) with the caller's outputs. */
+static __attribute__((noinline, cold)) enum shmkv_status get_locked(
+	shmkv *kv, struct api_reader *r, struct cache *c,
+	const struct table_read *rd, size_t *value_len, uint32_t *flags,
+	uint64_t *cas)
+{
+	struct lookup l = {
+		.rd = *rd, .value_len = value_len, .flags = flags, .cas = cas
+	};
+
+	return lookup_locked(kv, r, c, &l);
+}
+
+/*
+ * One get.  The bucket's miss starts first, from the thread's copy of the
+ * geometry, so that entering the lookup, the liveness check and the
+ * table's own preparation run while the line is on its way: then a loop's
+ * get is short enough, from one item's miss to the next bucket's, for the
+ * CPU to overlap the two.  NOTE: warming from the mapping itself would
+ * need the lookup entered and the mapping loaded first, a dozen
+ * instructions more in that stretch; a copy that a reattach made stale
+ * (until this thread's next poll) costs only useless prefetches, which
+ * never fault.
+ */
 static inline __attribute__((always_inline)) enum shmkv_status get_one(
 	shmkv *kv, const void *key, size_t key_len, void *buf, size_t cap,
 	size_t *value_len, uint32_t *flags, uint64_t *cas)
 {
-	uint64_t hash = table_hash(key, key_len);
-	enum shmkv_status st = SHMKV_OK;
+	uint64_t hash = table_read_hash(key, key_len);
 	struct api_reader *r = reader_of(kv);
+	struct table_read rd;
 	struct cache *c;
-	bool done;
+	int st;
 
 	if (r == NULL)
 		return api_fail(SHMKV_OUT_OF_MEMORY, "out of memory");
-	/* The bucket's miss starts first, so the liveness check and the
-	 * table's own preparation run while it is on its way: then a loop's
-	 * get is short enough, from one item's miss to the next bucket's,
-	 * for the CPU to overlap the two. */
+	table_warm_lookup(&r->warm, hash);
 	reader_enter(r);
 	c = reader_mapping(kv);
-	if (c != NULL)
-		table_warm_lookup(&c->table, hash);
-
-	struct lookup l = {
-		.rd = { .hash = hash,
-			.key = key,
-			.key_len = key_len,
-			.buf = buf,
-			.cap = cap },
-		.value_len = value_len,
-		.flags = flags,
-		.cas = cas,
-	};
-
 	if (__builtin_expect(reader_due(kv, r), 0)) {
 		/* reader_check takes the mutex and may detach: outside. */
+		enum shmkv_status due;
+
 		reader_leave(r);
-		st = reader_check(kv, r);
-		if (st != SHMKV_OK)
-			return st;
+		due = reader_check(kv, r);
+		if (due != SHMKV_OK)
+			return due;
 		reader_enter(r);
 		c = reader_mapping(kv);
 	}
-	done = c != NULL && lookup_lockfree(kv, r, c, &l, &st);
-	reader_leave(r);
-	if (c == NULL)
+	if (__builtin_expect(c == NULL, 0)) {
+		reader_leave(r);
 		return reader_gone(kv);
-	return done ? st : lookup_locked(kv, r, c, &l);
+	}
+	rd = (struct table_read){
+		.hash = hash, .key = key, .key_len = key_len, .buf = buf, .cap = cap
+	};
+	/* table_get_lockfree, inline (table_read.h says why). */
+	st = table_read_single(&c->table, &rd);
+	if (__builtin_expect(st < 0, 0)) {
+		reader_leave(r);
+		return get_locked(kv, r, c, &rd, value_len, flags, cas);
+	}
+	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
+		if (value_len != NULL)
+			*value_len = rd.value_len;
+		if (flags != NULL)
+			*flags = rd.flags;
+		if (cas != NULL)
+			*cas = rd.cas;
+	}
+	if (st != TABLE_BAD_KEY)
+		count(r, st != TABLE_NOT_FOUND);
+	reader_leave(r);
+	return from_table((enum table_status)st);
 }
 
 enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len, void *buf,
@@ -529,27 +589,20 @@ static void items_fail(struct shmkv_item *items, size_t n, enum shmkv_status st)
 	}
 }
 
+/* A batch's hits and misses, added to the reader's once at its end. */
+struct batch_counts {
+	uint64_t hits, misses;
+};
+
 /*
- * One item of a batch, after the table's batch read gave it st: its
- * outputs and counts, or (st < 0: it raced writers) the locked read, which
- * leaves the lookup and enters it again.  Inside a lookup; false if c went
- * away meanwhile.
+ * One item of a batch that raced writers too often: the locked read, which
+ * leaves the lookup and enters it again (and counts itself).  Inside a
+ * lookup; false if c went away meanwhile.
  */
-static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
-		       struct shmkv_item *it, const struct table_read *rd, int st)
+static __attribute__((noinline, cold)) bool batch_item_locked(
+	shmkv *kv, struct api_reader *r, struct cache *c, struct shmkv_item *it,
+	const struct table_read *rd)
 {
-	it->value_len = 0;
-	it->flags = 0;
-	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
-		it->value_len = rd->value_len;
-		it->flags = rd->flags;
-	}
-	if (st >= 0) {
-		if (st != TABLE_BAD_KEY)
-			count(kv, r, c, st != TABLE_NOT_FOUND);
-		it->status = from_table((enum table_status)st);
-		return true;
-	}
 	struct lookup l = { .rd = *rd,
 			    .value_len = &it->value_len,
 			    .flags = &it->flags };
@@ -560,37 +613,78 @@ static bool batch_item(shmkv *kv, struct api_reader *r, struct cache *c,
 	return atomic_load_explicit(&kv->live, memory_order_acquire) == c;
 }
 
-/*
- * The batch in chunks of BATCH_CHUNK keys, each read by the table's
- * pipelined batch (table_get_many_lockfree).  Inside a lookup; returns how
- * many items it finished (n unless c went away).
- */
-#define BATCH_CHUNK 32u
+/* One item of a batch, its hash computed and its lines warmed: read it and
+ * fill its outputs.  Inside a lookup; false if c went away meanwhile. */
+static inline __attribute__((always_inline)) bool batch_item(
+	shmkv *kv, struct api_reader *r, struct cache *c, struct shmkv_item *it,
+	uint64_t hash, struct table_read_at at,
+	const struct table_read_view *when, struct batch_counts *n)
+{
+	struct table_read rd = { .hash = hash,
+				 .key = it->key,
+				 .key_len = it->key_len,
+				 .buf = it->buf,
+				 .cap = it->cap };
+	int st = table_read_one_at(&c->table, &rd, at, when->now,
+				   when->flush_cas);
+	bool found = st == TABLE_OK || st == TABLE_TOO_SMALL;
 
+	if (__builtin_expect(st < 0, 0))
+		return batch_item_locked(kv, r, c, it, &rd);
+	it->value_len = found ? rd.value_len : 0;
+	it->flags = found ? rd.flags : 0;
+	it->status = from_table((enum table_status)st);
+	n->hits += found;
+	n->misses += st == TABLE_NOT_FOUND;
+	return true;
+}
+
+/*
+ * The batch in the three stages table_read.h describes, the clock and the
+ * flush cut-off read once (both only move forward, and a second's
+ * staleness is the clock's contract).  Inside a lookup; returns how many
+ * items it finished (n unless c went away), their hits and misses added to
+ * the reader's.
+ */
 static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 			struct shmkv_item *items, size_t n)
 {
-	struct table_read rd[BATCH_CHUNK];
-	int st[BATCH_CHUNK];
+	const struct table *t = &c->table;
+	/* Only its clock and flush cut-off: each key gets its own view. */
+	struct table_read_view when = { .now = segment_clock(t->seg) };
+	struct batch_counts counts = { 0, 0 };
+	uint64_t hash[TABLE_READ_RING];
+	struct table_read_at at[TABLE_READ_RING];
+	size_t done = n;
 
-	for (size_t first = 0; first < n; first += BATCH_CHUNK) {
-		size_t k = n - first < BATCH_CHUNK ? n - first : BATCH_CHUNK;
+	when.flush_cas = table_read_flush_cut(t, when.now);
+	/* m and g wrap below 0 for the first keys: then m, g >= n. */
+	for (size_t i = 0; i < n + TABLE_READ_AHEAD; i++) {
+		size_t m = i - TABLE_READ_ITEM_AHEAD, g = i - TABLE_READ_AHEAD;
 
-		for (size_t j = 0; j < k; j++) {
-			const struct shmkv_item *it = &items[first + j];
+		if (i < n) {
+			const struct shmkv_item *it = &items[i];
+			uint64_t h = table_read_key_ok(it->key_len)
+					     ? table_read_hash(it->key,
+							       it->key_len)
+					     : 0;
 
-			rd[j] = (struct table_read){ .key = it->key,
-						     .key_len = it->key_len,
-						     .buf = it->buf,
-						     .cap = it->cap };
+			hash[i % TABLE_READ_RING] = h;
+			at[i % TABLE_READ_RING] = table_read_at_of(t, h);
+			table_read_warm(t, at[i % TABLE_READ_RING]);
 		}
-		table_get_many_lockfree(&c->table, rd, st, k);
-		for (size_t j = 0; j < k; j++)
-			if (!batch_item(kv, r, c, &items[first + j], &rd[j],
-					st[j]))
-				return first + j + 1;
+		if (m < n)
+			table_read_warm_items(t, at[m % TABLE_READ_RING],
+					      hash[m % TABLE_READ_RING]);
+		if (g < n &&
+		    !batch_item(kv, r, c, &items[g], hash[g % TABLE_READ_RING],
+				at[g % TABLE_READ_RING], &when, &counts)) {
+			done = g + 1;
+			break;
+		}
 	}
-	return n;
+	count_add(r, counts.hits, counts.misses);
+	return done;
 }
 
 static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)
@@ -606,20 +700,8 @@ static enum shmkv_status get_many(shmkv *kv, struct shmkv_item *items, size_t n)
 	}
 	reader_enter(r);
 	c = reader_mapping(kv);
-	if (c != NULL) {
-		r->batching = true;
+	if (c != NULL)
 		done = batch_run(kv, r, c, items, n);
-		r->batching = false;
-		/* Still inside the lookup, and c still the mapping (batch_run
-		 * finished every item), so its proc slot may be written. */
-		if (done == n && atomic_load_explicit(&kv->nreaders,
-						      memory_order_relaxed) == 1)
-			publish(kv, c,
-				atomic_load_explicit(&r->hits,
-						     memory_order_relaxed),
-				atomic_load_explicit(&r->misses,
-						     memory_order_relaxed));
-	}
 	reader_leave(r);
 	if (done == n)
 		return SHMKV_OK;

@@ -20,7 +20,7 @@
  * bucket's, and an overflow bucket's only when the primary one is full.
  * The single-key read's core is inline in table_read.h, so that the
  * client's get has it without a call; its caller warms the bucket first
- * (table_warm_lookup), the batch below in its first stage.
+ * (table_warm_lookup), a batch in its first loop (table_read.h).
  *
  * NOTE: the LWLock taken shared would do too, but costs two atomic
  * read-modify-writes on a line every reader of the partition shares, and a
@@ -72,7 +72,8 @@ __attribute__((noinline)) const struct table_item *table_read_chain(
 	return NULL;
 }
 
-/* The tries after a first that raced a writer: out of line (rare). */
+/* The tries after a first that raced a writer or met an overflow chain
+ * (table_read_try says why): out of line, and rare. */
 __attribute__((noinline, cold)) int table_read_again(const struct table *t,
 						     struct table_read *rd,
 						     uint32_t now,
@@ -80,9 +81,9 @@ __attribute__((noinline, cold)) int table_read_again(const struct table *t,
 {
 	struct table_read_view v;
 
-	table_read_view_of(t, rd->hash, now, flush_cas, &v);
+	table_read_view_of(t, table_read_at_of(t, rd->hash), now, flush_cas, &v);
 	for (int tries = 1; tries < LOCKFREE_TRIES; tries++) {
-		int st = table_read_try(&v, rd);
+		int st = table_read_try(&v, rd, true);
 
 		if (st != -EAGAIN)
 			return st;
@@ -95,87 +96,36 @@ int table_get_lockfree(const struct table *t, struct table_read *rd)
 	return table_read_single(t, rd);
 }
 
-/*
- * Three stages, each a few keys ahead of the next: hash a key and warm its
- * bucket (and the bucket's CLOCK bits, which a hit writes); BATCH_ITEM_AHEAD
- * keys later, once that line has had time to arrive, warm the items its
- * matching tags name; BATCH_ITEM_AHEAD keys after that, read it.  So the
- * misses of about eight keys are in flight at once instead of two
- * dependent ones a key.  The warming is only address arithmetic on the
- * handle's copies and refs checked against the ring: a racing writer costs
- * at worst a useless prefetch.
- */
-enum {
-	BATCH_ITEM_AHEAD = 4,
-	BATCH_READ_AHEAD = 8,
-	BATCH_RING = 16
-};
-_Static_assert(BATCH_RING > BATCH_READ_AHEAD, "a key's bucket outlives stage 2");
-
-/* The key's bucket, warmed; *arena gets its partition's ring. */
-static inline __attribute__((always_inline)) const struct table_bucket *batch_warm_bucket(
-	const struct table *t, uint64_t hash, const unsigned char **arena)
-{
-	uint32_t p = table_partition_of(t, hash);
-	uint32_t b = table_bucket_of(t, hash);
-	const unsigned char *base = t->part_base + (uint64_t)p * t->part_stride;
-	const struct table_bucket *bucket = (const struct table_bucket *)base + b;
-
-	*arena = base + t->bucket_bytes;
-	__builtin_prefetch(bucket);
-	__builtin_prefetch(t->used_base + (uint64_t)p * t->used_stride +
-			   (uint64_t)b * sizeof(uint16_t));
-	return bucket;
-}
-
-static inline __attribute__((always_inline)) void batch_warm_items(
-	const struct table *t, const struct table_bucket *bucket,
-	const unsigned char *arena, uint64_t hash)
-{
-	for (uint32_t m = bucket_tag_matches(bucket, bucket_tag(hash)); m != 0;
-	     m = bucket_next_match(m)) {
-		uint64_t off = (uint64_t)__atomic_load_n(
-				       &bucket->refs[bucket_slot_of_match(m)],
-				       __ATOMIC_RELAXED) *
-			       TABLE_REF_UNIT;
-
-		if (off + TABLE_PREFETCH_ITEM_BYTES > t->arena_size)
-			continue;
-		/* Every line the first TABLE_PREFETCH_ITEM_BYTES touch: each
-		 * of these is less than a line from the next. */
-		__builtin_prefetch(arena + off);
-		__builtin_prefetch(arena + off + 64);
-		__builtin_prefetch(arena + off + 128);
-		__builtin_prefetch(arena + off + TABLE_PREFETCH_ITEM_BYTES - 1);
-	}
-}
-
+/* The batch's three stages (table_read.h says how), the clock and the
+ * flush cut-off read once. */
 void table_get_many_lockfree(const struct table *t, struct table_read *rd,
 			     int *st, size_t n)
 {
 	uint32_t now = segment_clock(t->seg);
 	uint64_t flush_cas = table_read_flush_cut(t, now);
-	const struct table_bucket *bucket[BATCH_RING];
-	const unsigned char *arena[BATCH_RING];
 
-	for (size_t i = 0; i < n + BATCH_READ_AHEAD; i++) {
-		size_t m = i - BATCH_ITEM_AHEAD, g = i - BATCH_READ_AHEAD;
+	struct table_read_at at[TABLE_READ_RING];
+
+	/* m and g wrap below 0 for the first keys: then m, g >= n. */
+	for (size_t i = 0; i < n + TABLE_READ_AHEAD; i++) {
+		size_t m = i - TABLE_READ_ITEM_AHEAD, g = i - TABLE_READ_AHEAD;
 
 		if (i < n) {
-			/* A bad key is not read at all (table_read_one refuses it). */
-			bool ok = rd[i].key_len > 0 &&
-				  rd[i].key_len <= TABLE_KEY_MAX;
-
-			rd[i].hash = ok ? table_hash(rd[i].key, rd[i].key_len)
-					: 0;
-			bucket[i % BATCH_RING] =
-				batch_warm_bucket(t, rd[i].hash,
-						  &arena[i % BATCH_RING]);
+			/* A bad key is not read at all (table_read_one_at
+			 * refuses it); its bucket is any, warmed for nothing. */
+			rd[i].hash = table_read_key_ok(rd[i].key_len)
+					     ? table_read_hash(rd[i].key,
+							       rd[i].key_len)
+					     : 0;
+			at[i % TABLE_READ_RING] = table_read_at_of(t, rd[i].hash);
+			table_read_warm(t, at[i % TABLE_READ_RING]);
 		}
-		if (i >= BATCH_ITEM_AHEAD && m < n)
-			batch_warm_items(t, bucket[m % BATCH_RING],
-					 arena[m % BATCH_RING], rd[m].hash);
-		if (i >= BATCH_READ_AHEAD && g < n)
-			st[g] = table_read_one(t, &rd[g], now, flush_cas);
+		if (m < n)
+			table_read_warm_items(t, at[m % TABLE_READ_RING],
+					      rd[m].hash);
+		if (g < n)
+			st[g] = table_read_one_at(t, &rd[g],
+						  at[g % TABLE_READ_RING], now,
+						  flush_cas);
 	}
 }

@@ -46,6 +46,14 @@ const char *fix_server_path(void)
 	return p != NULL && *p != '\0' ? p : NULL;
 }
 
+bool fix_have_server(void)
+{
+	if (fix_server_path() != NULL)
+		return true;
+	fprintf(stderr, "SHMKV_SERVER is not set to the shmkv-server binary\n");
+	return false;
+}
+
 double fix_now(void)
 {
 	struct timespec ts;

@@ -28,6 +28,7 @@
 #ifndef SHMKV_CLIENT_FIXTURE_H
 #define SHMKV_CLIENT_FIXTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,6 +45,9 @@ struct server {
 };
 
 const char *fix_server_path(void);
+
+/* fix_have_server - main's check: is $SHMKV_SERVER set?  Says so if not. */
+bool fix_have_server(void);
 
 /*
  * fix_server_start - start shmkv-server (-t 2 -m 64 --huge-pages off) in

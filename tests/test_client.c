@@ -16,7 +16,8 @@
  *
  * The server plumbing (start, stop, TCP) is in client_fixture.c; the
  * concurrent tests (torn reads, threads, proc slots) are in
- * test_client_concurrency.c.
+ * test_client_concurrency.c, the lookups' counters in
+ * test_client_counters.c.
  */
 #include <errno.h>
 #include <grp.h>
@@ -179,8 +180,9 @@ static void test_get_many_mixed(void **state)
 	shmkv_close(kv);
 }
 
-/* get_many of 70 keys (the library reads them in chunks of 32): every
- * item answered, a bad key inside a chunk costs only its own item. */
+/* get_many of 70 keys (more than the 16 the batch's pipeline holds, and
+ * not a multiple of it): every item answered, a bad key inside the batch
+ * costs only its own item. */
 static void test_get_many_past_one_chunk(void **state)
 {
 	enum {
@@ -632,48 +634,6 @@ static void test_data_part_is_read_only(void **state)
 	shmkv_close(kv);
 }
 
-/* Hits and misses, in this process and in the server's stats. */
-static void test_counters_and_stats(void **state)
-{
-	struct server *s = *state;
-	struct shmkv_counters c;
-	char buf[16], *text = NULL;
-	int fd = fix_tcp(s);
-	shmkv *kv = fix_open(s);
-
-	fix_tcp_store(fd, "set hit 0 0 1", "h", "STORED");
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(fix_get_str(kv, "hit", buf, sizeof(buf), NULL),
-				 SHMKV_OK);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(fix_get_str(kv, "miss", buf, sizeof(buf), NULL),
-				 SHMKV_NOT_FOUND);
-	shmkv_counters(kv, &c);
-	assert_int_equal(c.hits, 3);
-	assert_int_equal(c.misses, 2);
-	assert_int_equal(fix_tcp_stat(fd, "direct_get_hits"), 3);
-	assert_int_equal(fix_tcp_stat(fd, "direct_get_misses"), 2);
-	assert_int_equal(shmkv_server_stats(kv, &text), SHMKV_OK);
-	assert_non_null(strstr(text, "STAT direct_get_hits 3\n"));
-	assert_non_null(strstr(text, "STAT direct_get_misses 2\n"));
-	assert_null(strstr(text, "END"));
-	free(text);
-
-	/* The counts outlive the client that made them, counted once. */
-	shmkv_close(kv);
-	fix_sleep(0.3);
-	assert_int_equal(fix_tcp_stat(fd, "direct_get_hits"), 3);
-	assert_int_equal(fix_tcp_stat(fd, "direct_get_misses"), 2);
-	kv = fix_open(s);
-	shmkv_counters(kv, &c);
-	assert_int_equal(c.hits + c.misses, 0);
-	assert_int_equal(fix_get_str(kv, "hit", buf, sizeof(buf), NULL),
-			 SHMKV_OK);
-	assert_int_equal(fix_tcp_stat(fd, "direct_get_hits"), 4);
-	shmkv_close(kv);
-	close(fd);
-}
-
 /*
  * One thread, more handles than it keeps thread-local entries for (4), in
  * an order that keeps evicting them: each lookup counts on its own
@@ -744,16 +704,11 @@ int main(void)
 						fix_teardown),
 		cmocka_unit_test_setup_teardown(test_data_part_is_read_only,
 						fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_counters_and_stats,
-						fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_one_thread_many_handles,
 						fix_setup, fix_teardown),
 	};
 
-	if (fix_server_path() == NULL) {
-		fprintf(stderr, "SHMKV_SERVER is not set to the shmkv-server "
-				"binary\n");
+	if (!fix_have_server())
 		return 1;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 
 #include "table_fixture.h"
 #include "table_internal.h"
+#include "table_read.h"
 #include "table_walk.h"
 
 #define KEYS 3000
@@ -102,6 +103,80 @@ static void test_lockfree_matches_locked(void **state)
 	}
 }
 
+/* Every partition's CLOCK bits cleared, as the eviction hand leaves them. */
+static void clear_used_bits(const struct table *t)
+{
+	for (uint32_t p = 0; p < t->npartitions; p++)
+		memset(t->used_base + (uint64_t)p * t->used_stride, 0,
+		       (size_t)t->nbuckets_total * sizeof(uint16_t));
+}
+
+/* Is the CLOCK bit of key's slot set?  Found with the locked code's walk;
+ * *overflow counts the keys found past their primary bucket. */
+static bool used_bit_of(struct table *t, const char *key, int *overflow)
+{
+	uint64_t hash = table_hash(key, strlen(key));
+	struct table_part_ref pr;
+	struct table_slot where;
+	struct table_item *it;
+
+	table_part_resolve(t, hash, &pr);
+	assert_int_equal(bucket_find(&pr, hash, key, strlen(key), &where, &it),
+			 0);
+	*overflow += where.bucket >= t->nbuckets;
+	return (atomic_load(&pr.used[where.bucket]) >> where.slot) & 1u;
+}
+
+/*
+ * A hit sets its slot's CLOCK bit, in a primary bucket and past it in an
+ * overflow one, so that eviction gives what direct readers use a second
+ * chance; a miss sets none.
+ */
+static void test_lockfree_hit_marks_its_slot(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	char key[32], buf[64];
+	int overflow = 0;
+
+	fill(t);
+	assert_true(has_overflow_chain(t));
+	clear_used_bits(t);
+	for (int i = 1; i < KEYS; i += 2) {
+		key_of(i, key, sizeof(key));
+		struct table_read rd = read_of(key, buf, sizeof(buf));
+		assert_int_equal(table_get_lockfree(t, &rd), TABLE_NOT_FOUND);
+	}
+	for (int i = 0; i < KEYS; i += 2) {
+		key_of(i, key, sizeof(key));
+		assert_false(used_bit_of(t, key, &overflow));
+	}
+	for (int i = 0; i < KEYS; i += 2) {
+		key_of(i, key, sizeof(key));
+		struct table_read rd = read_of(key, buf, sizeof(buf));
+		assert_int_equal(table_get_lockfree(t, &rd), TABLE_OK);
+		assert_true(used_bit_of(t, key, &overflow));
+	}
+	assert_true(overflow > 0); /* both paths were taken */
+	/* And the same through a batch. */
+	clear_used_bits(t);
+	for (int i = 0; i < KEYS; i += 2 * BATCH) {
+		static char keys[BATCH][32], bufs[BATCH][64];
+		struct table_read rd[BATCH];
+		int st[BATCH], n = 0;
+
+		for (int j = i; j < KEYS && n < BATCH; j += 2, n++) {
+			key_of(j, keys[n], sizeof(keys[n]));
+			rd[n] = read_of(keys[n], bufs[n], sizeof(bufs[n]));
+		}
+		table_get_many_lockfree(t, rd, st, (size_t)n);
+		for (int j = 0; j < n; j++) {
+			assert_int_equal(st[j], TABLE_OK);
+			assert_true(used_bit_of(t, keys[j], &overflow));
+		}
+	}
+}
+
 /* Short buffer, no buffer, bad keys: the same outcomes as table_get. */
 static void test_lockfree_edges(void **state)
 {
@@ -156,6 +231,32 @@ static void test_lockfree_every_key_length(void **state)
 			assert_int_equal(table_get_lockfree(t, &rd),
 					 TABLE_NOT_FOUND);
 		}
+	}
+}
+
+/*
+ * The lookups hash with xxhash inline (table_read_hash), the server with
+ * libxxhash (table_hash): the two must agree on every key length, each of
+ * XXH3's length classes included (up to 16, 128, 240 bytes and beyond), or
+ * a client would miss what the server stored.
+ */
+static void test_inline_hash_is_table_hash(void **state)
+{
+	unsigned char key[TABLE_KEY_MAX + 1];
+
+	(void)state;
+	for (int fill = 0; fill < 3; fill++) {
+		for (size_t i = 0; i < sizeof(key); i++)
+			key[i] = (unsigned char)(fill == 0   ? 'k'
+						 : fill == 1 ? i * 131 + 7
+							     : 255 - i);
+		for (size_t len = 0; len <= TABLE_KEY_MAX; len++)
+			assert_true(table_read_hash(key, len) ==
+				    table_hash(key, len));
+		/* Unaligned starts: the inline copy loads unaligned too. */
+		for (size_t len = 0; len < TABLE_KEY_MAX; len += 7)
+			assert_true(table_read_hash(key + 1, len) ==
+				    table_hash(key + 1, len));
 	}
 }
 
@@ -318,8 +419,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_lockfree_matches_locked),
+		T(test_lockfree_hit_marks_its_slot),
 		T(test_lockfree_edges),
 		T(test_lockfree_every_key_length),
+		T(test_inline_hash_is_table_hash),
 		T(test_lockfree_expiry_and_flush),
 		T(test_many_matches_single),
 		T(test_lockfree_gives_up_while_a_writer_runs),
