@@ -41,9 +41,18 @@ struct conn_ctx {
 	uint32_t max_connections; /* for the whole server */
 	uint32_t idle_timeout;	  /* seconds; 0 = never */
 	struct conn *conns;	  /* open connections (a list) */
-	/* Lent to one read and one reply batch at a time (connection.c);
-	 * allocated on first use, freed by conn_ctx_release. */
+	/* The reads of one wake-up, answered together once the poll is done
+	 * (connection_batch.c): they go into read_buf[0, read_used), and the
+	 * connections they came from wait in pending[0, npending).  Allocated
+	 * on first use, freed by conn_ctx_release. */
 	char *read_buf;
+	size_t read_used;
+	struct conn **pending;
+	size_t npending;
+	size_t pending_cap;
+	uv_check_t check; /* answers the pending ones after the poll */
+	bool check_ready;
+	/* Lent to one reply batch at a time (connection.c). */
 	struct proto_out reply;
 };
 

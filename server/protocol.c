@@ -43,6 +43,7 @@
  * Interface routines:
  *   proto_conn_init    a new connection's parser state
  *   proto_process      answer the whole commands in a buffer
+ *   proto_peek_key     the key the next command will look up, if any
  */
 #include <string.h>
 
@@ -246,4 +247,67 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 		pos += used;
 	}
 	return pos;
+}
+
+/* The commands proto_peek_key knows: their key is token key_at. */
+static const struct {
+	char name[8];
+	unsigned char len;
+	unsigned char key_at;
+} peekable[] = {
+	{ "get", 3, 1 },     { "gets", 4, 1 },	 { "gat", 3, 2 },
+	{ "gats", 4, 2 },    { "set", 3, 1 },	 { "add", 3, 1 },
+	{ "replace", 7, 1 }, { "append", 6, 1 }, { "prepend", 7, 1 },
+	{ "cas", 3, 1 },     { "delete", 6, 1 }, { "incr", 4, 1 },
+	{ "decr", 4, 1 },    { "touch", 5, 1 },	 { "mg", 2, 1 },
+	{ "ms", 2, 1 },	     { "md", 2, 1 },	 { "ma", 2, 1 },
+};
+
+/* peek_token - the token at *pos of line[0, len) (split on spaces, as
+ * proto_tokenize does); false at the line's end. */
+static bool peek_token(const char *line, size_t len, size_t *pos,
+		       const char **tok, size_t *tok_len)
+{
+	size_t i = *pos, start;
+
+	while (i < len && line[i] == ' ')
+		i++;
+	start = i;
+	while (i < len && line[i] != ' ')
+		i++;
+	*pos = i;
+	*tok = line + start;
+	*tok_len = i - start;
+	return i > start;
+}
+
+bool proto_peek_key(const struct proto_conn *conn, const char *in, size_t len,
+		    const char **key, size_t *key_len)
+{
+	const char *nl, *cmd;
+	size_t line_len, pos = 0, cmd_len, i;
+	unsigned at;
+
+	if (conn->swallow > 0 || len == 0 ||
+	    (!conn->past_first_byte &&
+	     (unsigned char)in[0] == BINARY_REQUEST_MAGIC))
+		return false;
+	nl = memchr(in, '\n', len);
+	if (nl == NULL)
+		return false;
+	line_len = (size_t)(nl - in);
+	if (line_len > 0 && in[line_len - 1] == '\r')
+		line_len--;
+	if (!peek_token(in, line_len, &pos, &cmd, &cmd_len))
+		return false;
+	for (i = 0; i < sizeof(peekable) / sizeof(peekable[0]); i++)
+		if (peekable[i].len == cmd_len &&
+		    memcmp(peekable[i].name, cmd, cmd_len) == 0)
+			break;
+	if (i == sizeof(peekable) / sizeof(peekable[0]))
+		return false;
+	for (at = peekable[i].key_at; at > 0; at--)
+		if (!peek_token(in, line_len, &pos, key, key_len))
+			return false;
+	return *key_len <= TABLE_KEY_MAX;
 }

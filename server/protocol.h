@@ -15,6 +15,7 @@
  *   proto_out_reserve  make room in an output buffer
  *   proto_process      answer the whole commands in a buffer
  *   proto_conn_init    a new connection's parser state
+ *   proto_peek_key     the key the next command will look up, if any
  */
 #ifndef SHMKV_PROTOCOL_H
 #define SHMKV_PROTOCOL_H
@@ -88,5 +89,17 @@ void proto_conn_init(struct proto_conn *conn);
 size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 		     const char *in, size_t len, struct proto_out *out,
 		     enum proto_action *action);
+
+/*
+ * proto_peek_key - the key of the command at the start of in[0, len), when
+ * it is whole (its line is) and names one key to look up or store (get,
+ * gets, gat, gats, touch, set and the other stores, delete, incr, decr and
+ * the meta commands).  True with key[0, *key_len) inside in.  Only a hint,
+ * so that the transport can warm the key's lines of the table before the
+ * command is answered: it changes no state and decides nothing;
+ * proto_process still parses the command in full.
+ */
+bool proto_peek_key(const struct proto_conn *conn, const char *in, size_t len,
+		    const char **key, size_t *key_len);
 
 #endif
