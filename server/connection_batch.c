@@ -131,8 +131,7 @@ bool conn_in_arena(const struct conn_ctx *cc, const char *p)
 void conn_read_arena(struct conn *c, char *data, size_t len, bool full)
 {
 	struct conn_ctx *cc = c->cc;
-	const char *key;
-	size_t key_len, end;
+	size_t end;
 
 	if (full || c->closing || c->finishing || !conn_pend_slot(cc)) {
 		conn_process(c, data, len);
@@ -145,11 +144,9 @@ void conn_read_arena(struct conn *c, char *data, size_t len, bool full)
 	c->pending = true;
 	c->pend = data;
 	c->pend_len = len;
-	c->pend_keyed = proto_peek_key(&c->pc, data, len, &key, &key_len);
-	if (c->pend_keyed) {
-		c->key_hash = table_hash(key, key_len);
+	c->pend_keyed = proto_peek_key(&c->pc, data, len, &c->key_hash);
+	if (c->pend_keyed)
 		table_warm_lookup(cc->proto->table, c->key_hash);
-	}
 	cc->pending[cc->npending++] = c;
 }
 

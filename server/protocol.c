@@ -46,6 +46,9 @@
  *   proto_peek_key     the key the next command will look up, if any
  */
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "attach.h"
 #include "protocol_internal.h"
@@ -246,68 +249,97 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 			break;
 		pos += used;
 	}
+	/* The peeked key's hash was for this call's bytes (proto_peek_key). */
+	conn->peek_key = NULL;
 	return pos;
 }
 
-/* The commands proto_peek_key knows: their key is token key_at. */
-static const struct {
-	char name[8];
-	unsigned char len;
-	unsigned char key_at;
-} peekable[] = {
-	{ "get", 3, 1 },     { "gets", 4, 1 },	 { "gat", 3, 2 },
-	{ "gats", 4, 2 },    { "set", 3, 1 },	 { "add", 3, 1 },
-	{ "replace", 7, 1 }, { "append", 6, 1 }, { "prepend", 7, 1 },
-	{ "cas", 3, 1 },     { "delete", 6, 1 }, { "incr", 4, 1 },
-	{ "decr", 4, 1 },    { "touch", 5, 1 },	 { "mg", 2, 1 },
-	{ "ms", 2, 1 },	     { "md", 2, 1 },	 { "ma", 2, 1 },
-};
-
-/* peek_token - the token at *pos of line[0, len) (split on spaces, as
- * proto_tokenize does); false at the line's end. */
-static bool peek_token(const char *line, size_t len, size_t *pos,
-		       const char **tok, size_t *tok_len)
+/*
+ * peek_token_end - where the token starting at in[i] ends: the first byte
+ * of in[i, len) that is a space or a control character (len if none).
+ * memcached splits on spaces only, but a key holds no control characters
+ * that a client would send, and a hint cut short costs only a useless
+ * prefetch.
+ */
+static size_t peek_token_end(const char *in, size_t i, size_t len)
 {
-	size_t i = *pos, start;
+#if defined(__SSE2__)
+	const __m128i above = _mm_set1_epi8(' ' + 1);
 
-	while (i < len && line[i] == ' ')
+	for (; i + 16 <= len; i += 16) {
+		__m128i v = _mm_loadu_si128(
+			(const __m128i *)(const void *)(in + i));
+		/* v >= ' ' + 1, unsigned, where max(v, ' ' + 1) == v. */
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_cmpeq_epi8(_mm_max_epu8(v, above), v));
+
+		if (m != 0xffffu)
+			return i + (size_t)__builtin_ctz(~m);
+	}
+#endif
+	while (i < len && (unsigned char)in[i] > ' ')
 		i++;
-	start = i;
-	while (i < len && line[i] != ' ')
-		i++;
-	*pos = i;
-	*tok = line + start;
-	*tok_len = i - start;
-	return i > start;
+	return i;
 }
 
-bool proto_peek_key(const struct proto_conn *conn, const char *in, size_t len,
-		    const char **key, size_t *key_len)
+/* peek_key_token - which token of a command line of cmd[0, n) is its key
+ * (1, or 2 for gat and gats, whose first is the TTL); 0: not one whose key
+ * proto_peek_key names. */
+static unsigned peek_key_token(const char *cmd, size_t n)
 {
-	const char *nl, *cmd;
-	size_t line_len, pos = 0, cmd_len, i;
+	switch (n) {
+	case 2:
+		return cmd[0] == 'm' && (cmd[1] == 'g' || cmd[1] == 's' ||
+					 cmd[1] == 'd' || cmd[1] == 'a');
+	case 3:
+		if (memcmp(cmd, "gat", 3) == 0)
+			return 2;
+		return memcmp(cmd, "get", 3) == 0 || memcmp(cmd, "set", 3) == 0 ||
+		       memcmp(cmd, "add", 3) == 0 || memcmp(cmd, "cas", 3) == 0;
+	case 4:
+		if (memcmp(cmd, "gats", 4) == 0)
+			return 2;
+		return memcmp(cmd, "gets", 4) == 0 ||
+		       memcmp(cmd, "incr", 4) == 0 ||
+		       memcmp(cmd, "decr", 4) == 0;
+	case 5: return memcmp(cmd, "touch", 5) == 0;
+	case 6:
+		return memcmp(cmd, "delete", 6) == 0 ||
+		       memcmp(cmd, "append", 6) == 0;
+	case 7:
+		return memcmp(cmd, "replace", 7) == 0 ||
+		       memcmp(cmd, "prepend", 7) == 0;
+	default: return 0;
+	}
+}
+
+bool proto_peek_key(struct proto_conn *conn, const char *in, size_t len,
+		    uint64_t *hash)
+{
+	size_t i, start = 0, end;
 	unsigned at;
 
+	conn->peek_key = NULL;
 	if (conn->swallow > 0 || len == 0 ||
 	    (!conn->past_first_byte &&
 	     (unsigned char)in[0] == BINARY_REQUEST_MAGIC))
 		return false;
-	nl = memchr(in, '\n', len);
-	if (nl == NULL)
-		return false;
-	line_len = (size_t)(nl - in);
-	if (line_len > 0 && in[line_len - 1] == '\r')
-		line_len--;
-	if (!peek_token(in, line_len, &pos, &cmd, &cmd_len))
-		return false;
-	for (i = 0; i < sizeof(peekable) / sizeof(peekable[0]); i++)
-		if (peekable[i].len == cmd_len &&
-		    memcmp(peekable[i].name, cmd, cmd_len) == 0)
-			break;
-	if (i == sizeof(peekable) / sizeof(peekable[0]))
-		return false;
-	for (at = peekable[i].key_at; at > 0; at--)
-		if (!peek_token(in, line_len, &pos, key, key_len))
+	end = peek_token_end(in, 0, len < 8 ? len : 8);
+	at = peek_key_token(in, end);
+	for (i = end; at > 0; at--) {
+		if (i >= len || in[i] != ' ')
 			return false;
-	return *key_len <= TABLE_KEY_MAX;
+		while (i < len && in[i] == ' ')
+			i++;
+		start = i;
+		i = peek_token_end(in, i, len);
+	}
+	/* A key cut off by the buffer's end is not named. */
+	if (start == 0 || i == start || i == len || i - start > TABLE_KEY_MAX)
+		return false;
+	*hash = table_hash(in + start, i - start);
+	conn->peek_key = in + start;
+	conn->peek_len = i - start;
+	conn->peek_hash = *hash;
+	return true;
 }
