@@ -10,7 +10,10 @@
  * buffer all the worker's connections share, and its replies are built in
  * another; only an incomplete tail, or replies the socket did not take, are
  * copied into memory of the connection's own.  At pipeline depth 1 a
- * request is then one read, one write and no allocation.
+ * request is then one read, one write and no allocation.  Such a read is
+ * not answered in its callback: the reads of one wake-up are answered
+ * together once libuv's poll is done, so that their misses in the table
+ * overlap (connection_batch.c).
  * proto_conn.need says how many bytes must be buffered before the parser
  * can progress, so a 1 MiB value arriving in 64 KiB reads is parsed once,
  * not sixteen times, and read in as few calls as the kernel allows.

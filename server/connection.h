@@ -3,9 +3,10 @@
  *
  * A connection buffers what it reads, hands every unused byte and a reply
  * budget to proto_process, keeps the incomplete tail, and writes the
- * replies of one read with one write.  It stops reading while too many
- * reply bytes are unsent, so a client that never reads cannot grow the
- * worker's memory.  What the connections of a worker share is a struct
+ * replies of one read with one write; the reads of one wake-up are
+ * answered together after the poll (connection_batch.c).  It stops
+ * reading while too many reply bytes are unsent, so a client that never
+ * reads cannot grow the worker's memory.  What the connections of a worker share is a struct
  * conn_ctx, which the worker fills in; connection.c sees nothing else of it.
  *
  * Interface routines:
