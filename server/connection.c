@@ -10,7 +10,10 @@
  * buffer all the worker's connections share, and its replies are built in
  * another; only an incomplete tail, or replies the socket did not take, are
  * copied into memory of the connection's own.  At pipeline depth 1 a
- * request is then one read, one write and no allocation.
+ * request is then one read, one write and no allocation.  Such a read is
+ * not answered in its callback: the reads of one wake-up are answered
+ * together once libuv's poll is done, so that their misses in the table
+ * overlap (connection_batch.c).
  * proto_conn.need says how many bytes must be buffered before the parser
  * can progress, so a 1 MiB value arriving in 64 KiB reads is parsed once,
  * not sixteen times, and read in as few calls as the kernel allows.
@@ -57,6 +60,7 @@
 #include "connection_internal.h"
 #include "stats_conns.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -148,6 +152,7 @@ void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	c->pending = false; /* a request read but not answered goes too */
 	if (c->attached)
 		attach_release(cc->attach, c->client_slot);
 	if (c->prev)
@@ -178,6 +183,13 @@ static void conn_finish(struct conn *c)
 {
 	if (c->closing)
 		return;
+	/* A read waiting for the pass is answered first, as it would have
+	 * been before whatever ends the connection (connection_batch.c). */
+	if (c->pending) {
+		conn_answer_read(c);
+		if (c->closing || c->finishing)
+			return;
+	}
 	c->finishing = true;
 	c->backlog = false;
 	if (c->reading) {
@@ -190,11 +202,14 @@ static void conn_finish(struct conn *c)
 
 /*
  * on_alloc - where the next read goes: with nothing buffered, into the
- * worker's shared read buffer (on_read keeps only an incomplete tail);
- * otherwise behind what c has buffered, in its own buffer.  NOTE: a buffer
- * per connection for every read would spread the reads of a worker's
- * connections over as many cache lines and pages; the shared one stays
- * hot, and an idle connection holds no input memory.
+ * worker's shared read buffer (the free tail the wake-up's reads before it
+ * left, connection_batch.c; only an incomplete tail is kept afterwards);
+ * otherwise behind what c has buffered, in its own buffer.  A read c made
+ * earlier in this wake-up and not yet answered moves to c's buffer first,
+ * so the bytes stay in order.  NOTE: a buffer per connection for every
+ * read would spread the reads of a worker's connections over as many cache
+ * lines and pages; the shared one stays hot, and an idle connection holds
+ * no input memory.
  */
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
@@ -204,17 +219,15 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 	char *p;
 
 	(void)suggested;
+	if (c->pending && c->pend != NULL && conn_unpend(c) < 0) {
+		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+		return;
+	}
 	/* A value being awaited is read in as few calls as the kernel allows. */
 	if (c->pc.need > c->in_len && c->pc.need - c->in_len > CONN_READ_SIZE)
 		want = c->pc.need;
-	if (c->in_len == 0 && want == CONN_READ_SIZE) {
-		if (cc->read_buf == NULL)
-			cc->read_buf = malloc(CONN_READ_SIZE);
-		if (cc->read_buf != NULL) {
-			*buf = uv_buf_init(cc->read_buf, CONN_READ_SIZE);
-			return;
-		}
-	}
+	if (c->in_len == 0 && want == CONN_READ_SIZE && conn_arena_lend(cc, buf))
+		return;
 	if (want > c->in_cap) {
 		p = realloc(c->in, want);
 		if (p == NULL) {
@@ -427,6 +440,7 @@ void conn_process(struct conn *c, char *in, size_t len)
 
 	if (c->closing || c->finishing)
 		return;
+	assert(!c->pending);
 	c->backlog = false;
 	/* The command's time is taken here, once: whatever the parser uses
 	 * ends in a newline, so a read that holds none answers nothing. */
@@ -486,10 +500,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread > 0) {
 		c->progress = uv_now(c->cc->loop);
 		server_stats_add(&c->cc->stats->bytes_read, (uint64_t)nread);
-		if (buf->base == c->cc->read_buf) {
-			conn_process(c, buf->base, (size_t)nread);
+		if (conn_in_arena(c->cc, buf->base)) {
+			conn_read_arena(c, buf->base, (size_t)nread,
+					(size_t)nread == buf->len);
 		} else {
 			c->in_len += (size_t)nread;
+			c->pending = false; /* conn_unpend put its bytes here */
 			conn_process(c, c->in, c->in_len);
 		}
 	} else if (nread == UV_EOF) {
@@ -635,6 +651,9 @@ void conn_ctx_release(struct conn_ctx *cc)
 {
 	free(cc->read_buf);
 	cc->read_buf = NULL;
+	free(cc->pending);
+	cc->pending = NULL;
+	cc->npending = cc->pending_cap = 0;
 	free(cc->reply.data);
 	memset(&cc->reply, 0, sizeof(cc->reply));
 }

@@ -3,9 +3,10 @@
  *
  * A connection buffers what it reads, hands every unused byte and a reply
  * budget to proto_process, keeps the incomplete tail, and writes the
- * replies of one read with one write.  It stops reading while too many
- * reply bytes are unsent, so a client that never reads cannot grow the
- * worker's memory.  What the connections of a worker share is a struct
+ * replies of one read with one write; the reads of one wake-up are
+ * answered together after the poll (connection_batch.c).  It stops
+ * reading while too many reply bytes are unsent, so a client that never
+ * reads cannot grow the worker's memory.  What the connections of a worker share is a struct
  * conn_ctx, which the worker fills in; connection.c sees nothing else of it.
  *
  * Interface routines:
@@ -41,9 +42,18 @@ struct conn_ctx {
 	uint32_t max_connections; /* for the whole server */
 	uint32_t idle_timeout;	  /* seconds; 0 = never */
 	struct conn *conns;	  /* open connections (a list) */
-	/* Lent to one read and one reply batch at a time (connection.c);
-	 * allocated on first use, freed by conn_ctx_release. */
+	/* The reads of one wake-up, answered together once the poll is done
+	 * (connection_batch.c): they go into read_buf[0, read_used), and the
+	 * connections they came from wait in pending[0, npending).  Allocated
+	 * on first use, freed by conn_ctx_release. */
 	char *read_buf;
+	size_t read_used;
+	struct conn **pending;
+	size_t npending;
+	size_t pending_cap;
+	uv_check_t check; /* answers the pending ones after the poll */
+	bool check_ready;
+	/* Lent to one reply batch at a time (connection.c). */
 	struct proto_out reply;
 };
 

@@ -9,6 +9,10 @@
 
 /* Bytes asked of the kernel per read when nothing bigger is awaited. */
 #define CONN_READ_SIZE (64u * 1024u)
+/* The worker's read buffer, which one wake-up's reads share... */
+#define CONN_ARENA_SIZE (256u * 1024u)
+/* ... and the least of it lent to a read (less left: answer, start over). */
+#define CONN_ARENA_MIN (16u * 1024u)
 /* Replies buffered before they are handed to uv_write mid-batch. */
 #define CONN_FLUSH_AT (1024u * 1024u)
 /* A reply buffer larger than this is freed once its replies are sent. */
@@ -46,6 +50,14 @@ struct conn {
 	uint64_t progress;  /* uv_now of the last read or write progress */
 	size_t write_queue; /* the write queue's size when last looked at */
 	struct server_conn_record *record; /* for `stats conns`, or NULL */
+	/* A read not answered yet (connection_batch.c): pend[0, pend_len) in
+	 * the worker's read_buf, or with pend NULL in[0, in_len); key_hash is
+	 * its first command's key's, if pend_keyed. */
+	bool pending;
+	bool pend_keyed;
+	char *pend;
+	size_t pend_len;
+	uint64_t key_hash;
 };
 
 /* A reply batch on its way; the data is the proto_out buffer handed over. */
@@ -62,6 +74,14 @@ void conn_update_reading(struct conn *c);
 void conn_close(struct conn *c);
 void conn_arm(struct conn *c);
 void conn_show_waiting(struct conn *c);
+
+/* connection_batch.c */
+bool conn_arena_lend(struct conn_ctx *cc, uv_buf_t *buf);
+bool conn_in_arena(const struct conn_ctx *cc, const char *p);
+void conn_read_arena(struct conn *c, char *data, size_t len, bool full);
+int conn_unpend(struct conn *c);
+void conn_answer_read(struct conn *c);
+void conn_answer_pending(struct conn_ctx *cc);
 
 /* connection_write.c */
 ssize_t conn_write_now(const struct conn *c, const char *data, size_t len);

@@ -55,10 +55,15 @@ enum table_status proto_fetch_value(struct proto_req *req, const void *key,
 	struct fetch f = { req, header, header_arg, 0 };
 	struct table_value_sink sink = { reserve_reply, &f };
 	struct proto_out *out = req->out;
+	const struct proto_conn *pc = req->conn;
 	enum table_status st;
+	/* The very bytes proto_peek_key hashed for this call, or not. */
+	uint64_t hash = key == pc->peek_key && key_len == pc->peek_len
+				? pc->peek_hash
+				: table_hash(key, key_len);
 
-	st = table_get_into(req->ctx->table, table_hash(key, key_len), key,
-			    key_len, opts, header != NULL ? &sink : NULL, info);
+	st = table_get_into(req->ctx->table, hash, key, key_len, opts,
+			    header != NULL ? &sink : NULL, info);
 	if (st == TABLE_TOO_SMALL) {
 		/* Only reserve_reply refuses room: the reply cannot grow. */
 		req->oom = true;

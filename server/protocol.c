@@ -43,8 +43,12 @@
  * Interface routines:
  *   proto_conn_init    a new connection's parser state
  *   proto_process      answer the whole commands in a buffer
+ *   proto_peek_key     the key the next command will look up, if any
  */
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "attach.h"
 #include "protocol_internal.h"
@@ -245,5 +249,97 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 			break;
 		pos += used;
 	}
+	/* The peeked key's hash was for this call's bytes (proto_peek_key). */
+	conn->peek_key = NULL;
 	return pos;
+}
+
+/*
+ * peek_token_end - where the token starting at in[i] ends: the first byte
+ * of in[i, len) that is a space or a control character (len if none).
+ * memcached splits on spaces only, but a key holds no control characters
+ * that a client would send, and a hint cut short costs only a useless
+ * prefetch.
+ */
+static size_t peek_token_end(const char *in, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+	const __m128i above = _mm_set1_epi8(' ' + 1);
+
+	for (; i + 16 <= len; i += 16) {
+		__m128i v = _mm_loadu_si128(
+			(const __m128i *)(const void *)(in + i));
+		/* v >= ' ' + 1, unsigned, where max(v, ' ' + 1) == v. */
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_cmpeq_epi8(_mm_max_epu8(v, above), v));
+
+		if (m != 0xffffu)
+			return i + (size_t)__builtin_ctz(~m);
+	}
+#endif
+	while (i < len && (unsigned char)in[i] > ' ')
+		i++;
+	return i;
+}
+
+/* peek_key_token - which token of a command line of cmd[0, n) is its key
+ * (1, or 2 for gat and gats, whose first is the TTL); 0: not one whose key
+ * proto_peek_key names. */
+static unsigned peek_key_token(const char *cmd, size_t n)
+{
+	switch (n) {
+	case 2:
+		return cmd[0] == 'm' && (cmd[1] == 'g' || cmd[1] == 's' ||
+					 cmd[1] == 'd' || cmd[1] == 'a');
+	case 3:
+		if (memcmp(cmd, "gat", 3) == 0)
+			return 2;
+		return memcmp(cmd, "get", 3) == 0 || memcmp(cmd, "set", 3) == 0 ||
+		       memcmp(cmd, "add", 3) == 0 || memcmp(cmd, "cas", 3) == 0;
+	case 4:
+		if (memcmp(cmd, "gats", 4) == 0)
+			return 2;
+		return memcmp(cmd, "gets", 4) == 0 ||
+		       memcmp(cmd, "incr", 4) == 0 ||
+		       memcmp(cmd, "decr", 4) == 0;
+	case 5: return memcmp(cmd, "touch", 5) == 0;
+	case 6:
+		return memcmp(cmd, "delete", 6) == 0 ||
+		       memcmp(cmd, "append", 6) == 0;
+	case 7:
+		return memcmp(cmd, "replace", 7) == 0 ||
+		       memcmp(cmd, "prepend", 7) == 0;
+	default: return 0;
+	}
+}
+
+bool proto_peek_key(struct proto_conn *conn, const char *in, size_t len,
+		    uint64_t *hash)
+{
+	size_t i, start = 0, end;
+	unsigned at;
+
+	conn->peek_key = NULL;
+	if (conn->swallow > 0 || len == 0 ||
+	    (!conn->past_first_byte &&
+	     (unsigned char)in[0] == BINARY_REQUEST_MAGIC))
+		return false;
+	end = peek_token_end(in, 0, len < 8 ? len : 8);
+	at = peek_key_token(in, end);
+	for (i = end; at > 0; at--) {
+		if (i >= len || in[i] != ' ')
+			return false;
+		while (i < len && in[i] == ' ')
+			i++;
+		start = i;
+		i = peek_token_end(in, i, len);
+	}
+	/* A key cut off by the buffer's end is not named. */
+	if (start == 0 || i == start || i == len || i - start > TABLE_KEY_MAX)
+		return false;
+	*hash = table_hash(in + start, i - start);
+	conn->peek_key = in + start;
+	conn->peek_len = i - start;
+	conn->peek_hash = *hash;
+	return true;
 }

@@ -15,6 +15,7 @@
  *   proto_out_reserve  make room in an output buffer
  *   proto_process      answer the whole commands in a buffer
  *   proto_conn_init    a new connection's parser state
+ *   proto_peek_key     the key the next command will look up, if any
  */
 #ifndef SHMKV_PROTOCOL_H
 #define SHMKV_PROTOCOL_H
@@ -69,6 +70,10 @@ struct proto_conn {
 	 * is the last attach_len bytes the call used. */
 	size_t attach_len;
 	bool past_first_byte; /* the protocol was chosen (text, or binary refused) */
+	/* What proto_peek_key named, for the next proto_process call only. */
+	const char *peek_key;
+	size_t peek_len;
+	uint64_t peek_hash;
 };
 
 void proto_conn_init(struct proto_conn *conn);
@@ -88,5 +93,18 @@ void proto_conn_init(struct proto_conn *conn);
 size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 		     const char *in, size_t len, struct proto_out *out,
 		     enum proto_action *action);
+
+/*
+ * proto_peek_key - the hash of the key of the command at the start of
+ * in[0, len), when it names one key to look up or store (get, gets, gat,
+ * gats, touch, set and the other stores, delete, incr, decr and the meta
+ * commands) and that key is whole in the buffer.  A hint, so that the
+ * transport can warm the key's lines of the table before the command is
+ * answered: it decides nothing, and the next proto_process call parses the
+ * command in full.  That call, if it is on the same bytes, reuses the hash
+ * for the key's lookup instead of computing it again; any call forgets it.
+ */
+bool proto_peek_key(struct proto_conn *conn, const char *in, size_t len,
+		    uint64_t *hash);
 
 #endif

@@ -177,10 +177,14 @@ static inline uint64_t proto_cas_shown(const struct proto_ctx *ctx, uint64_t cas
 	return proto_cas_off(ctx) ? 0 : cas;
 }
 
-/* PROTO_DETAIL - count a text get, set or delete for `stats detail`. */
+/* PROTO_DETAIL - count a text get, set or delete for `stats detail`; with
+ * detail off (the usual case) no call is made. */
 #define PROTO_DETAIL(req, key, kind, hit) \
-	server_detail_count((req)->ctx->all, (key)->value, (key)->length, \
-			    (kind), (hit))
+	do { \
+		if (server_detail_enabled((req)->ctx->all)) \
+			server_detail_count((req)->ctx->all, (key)->value, \
+					    (key)->length, (kind), (hit)); \
+	} while (0)
 
 int proto_text_dispatch(struct proto_req *req);
 int proto_meta_dispatch(struct proto_req *req);

@@ -86,14 +86,6 @@ void server_set_verbosity(const struct server_stats_view *all, int level)
 				      memory_order_relaxed);
 }
 
-bool server_detail_enabled(const struct server_stats_view *all)
-{
-	const struct server_stats *b = server_stats_baseline(all);
-
-	return b != NULL &&
-	       atomic_load_explicit(&b->detail_on, memory_order_relaxed) != 0;
-}
-
 /* server_stats_baseline - the baseline slot, after all->count workers'
  * (a view without slots has none: NULL). */
 struct server_stats *server_stats_baseline(const struct server_stats_view *all)

@@ -609,6 +609,93 @@ static void test_stats(void **state)
 	expect(f, "stats foo\r\n", "ERROR\r\n");
 }
 
+/* proto_peek_key names the key each command will look up or store. */
+static void test_peek_key(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *key; /* NULL: none named */
+	} cases[] = {
+		{ "get foo\r\n", "foo" },
+		{ "get foo\n", "foo" },
+		{ "get  foo bar\r\n", "foo" },
+		{ "gets a-key b\r\n", "a-key" },
+		{ "gat 100 tkey\r\n", "tkey" },
+		{ "gats 100 tkey\r\n", "tkey" },
+		{ "set sk 0 0 1\r\nx\r\n", "sk" },
+		{ "add ak 0 0 1\r\n", "ak" },
+		{ "cas ck 0 0 1 5\r\n", "ck" },
+		{ "append pk 0 0 1\r\n", "pk" },
+		{ "replace rk 0 0 1\r\n", "rk" },
+		{ "delete dk\r\n", "dk" },
+		{ "incr nk 1\r\n", "nk" },
+		{ "touch tk 10\r\n", "tk" },
+		{ "mg a-much-longer-key-of-thirty-two v\r\n",
+		  "a-much-longer-key-of-thirty-two" },
+		{ "ms mk 2 T0\r\n", "mk" },
+		{ "md mk q\r\n", "mk" },
+		{ "ma mk\r\n", "mk" },
+		{ "get foo", NULL }, /* the key may go on */
+		{ "get ", NULL },
+		{ "get\r\n", NULL },
+		{ "gat 100\r\n", NULL },
+		{ "version\r\n", NULL },
+		{ "stats foo\r\n", NULL },
+		{ "mn\r\n", NULL },
+		{ "getx foo\r\n", NULL },
+		{ " get foo\r\n", NULL },
+	};
+	struct fx *f = *state;
+	char line[300];
+	uint64_t hash;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool named = proto_peek_key(&f->conn, cases[i].in,
+					    strlen(cases[i].in), &hash);
+
+		if (cases[i].key == NULL) {
+			assert_false(named);
+			continue;
+		}
+		assert_true(named);
+		assert_int_equal(hash,
+				 table_hash(cases[i].key, strlen(cases[i].key)));
+	}
+	/* Keys of 250 bytes are named, longer ones are not. */
+	memcpy(line, "get ", 4);
+	memset(line + 4, 'k', 251);
+	memcpy(line + 4 + 250, "\r\n", 2);
+	assert_true(proto_peek_key(&f->conn, line, 256, &hash));
+	line[4 + 250] = 'k';
+	memcpy(line + 4 + 251, "\r\n", 2);
+	assert_false(proto_peek_key(&f->conn, line, 257, &hash));
+	/* A connection whose first byte is the binary protocol's. */
+	proto_conn_init(&f->conn);
+	assert_false(proto_peek_key(&f->conn, "\x80get foo\r\n", 10, &hash));
+}
+
+/* The hash a peek computed serves the lookup of the bytes it was computed
+ * for, in the next call only: other bytes at the same address are hashed
+ * again. */
+static void test_peek_hash_used_once(void **state)
+{
+	struct fx *f = *state;
+	char buf[] = "get foo\r\n";
+	uint64_t hash;
+
+	expect(f, "set foo 0 0 3\r\nfff\r\nset bar 0 0 3\r\nbbb\r\n",
+	       "STORED\r\nSTORED\r\n");
+	assert_true(proto_peek_key(&f->conn, buf, strlen(buf), &hash));
+	assert_string_equal(feed(f, buf, strlen(buf)),
+			    "VALUE foo 0 3\r\nfff\r\nEND\r\n");
+	memcpy(buf, "get bar\r\n", strlen(buf));
+	assert_string_equal(feed(f, buf, strlen(buf)),
+			    "VALUE bar 0 3\r\nbbb\r\nEND\r\n");
+	/* A peek at a read that is then moved elsewhere before it is answered. */
+	assert_true(proto_peek_key(&f->conn, buf, strlen(buf), &hash));
+	expect(f, "get foo\r\n", "VALUE foo 0 3\r\nfff\r\nEND\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +724,8 @@ int main(void)
 		T(test_max_item_size),
 		T(test_partial_value),
 		T(test_stats),
+		T(test_peek_key),
+		T(test_peek_hash_used_once),
 #undef T
 	};
 

@@ -405,6 +405,66 @@ static void test_walk_bound_is_the_validated_copy(void **state)
 	assert_int_equal(after.items, stored);
 }
 
+/* table.h's copy of the bucket layout, for table_warm_item. */
+_Static_assert(TABLE_BUCKET_TAGS == TABLE_BUCKET_SLOTS, "warm_item: tags");
+_Static_assert(TABLE_BUCKET_REFS_AT == offsetof(struct table_bucket, refs),
+	       "warm_item: refs");
+_Static_assert(TABLE_BUCKET_REF_UNIT == TABLE_REF_UNIT, "warm_item: units");
+_Static_assert(TABLE_WARM_ITEM_BYTES == TABLE_PREFETCH_ITEM_BYTES,
+	       "warm_item: as the batch read warms");
+
+/*
+ * table_warm_item names the item a lookup will read: for every stored key
+ * found in its primary bucket at the first slot with its tag, the very item
+ * the lookup finds; for a missing key, NULL or some other item of the ring
+ * (a tag shared by chance), never an address outside it.
+ */
+static void test_warm_item_names_the_item(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	char key[32];
+	int named = 0, primary_first = 0;
+
+	fill(t);
+	for (int i = 0; i < KEYS; i++) {
+		struct table_part_ref pr;
+		struct table_slot where;
+		struct table_item *it = NULL;
+		uint64_t hash;
+		const void *warm;
+		bool first = false;
+
+		key_of(i, key, sizeof(key));
+		hash = table_hash(key, strlen(key));
+		warm = table_warm_item(t, hash);
+		table_part_resolve(t, hash, &pr);
+		if (warm != NULL)
+			assert_true(ring_range_ok(&pr, warm,
+						  TABLE_WARM_ITEM_BYTES));
+		if (bucket_find(&pr, hash, key, strlen(key), &where, &it) < 0) {
+			assert_true(i % 2 == 1);
+			continue;
+		}
+		if (where.bucket == table_bucket_of(t, hash)) {
+			uint32_t m = bucket_tag_matches(&pr.buckets[where.bucket],
+							bucket_tag(hash));
+
+			first = bucket_slot_of_match(m) == where.slot;
+		}
+		/* The warm reads TABLE_WARM_ITEM_BYTES: not at the ring's end. */
+		if (!first || (unsigned char *)it + TABLE_WARM_ITEM_BYTES >
+				      pr.arena + pr.arena_size)
+			continue;
+		primary_first++;
+		assert_ptr_equal(warm, it);
+		named++;
+	}
+	/* Most keys sit where the lookup looks first. */
+	assert_true(primary_first > KEYS / 4);
+	assert_int_equal(named, primary_first);
+}
+
 /* About eight items a primary bucket, as in a full cache, so that a good
  * share of the chains run through overflow buckets. */
 static int setup_loaded(void **state)
@@ -428,6 +488,7 @@ int main(void)
 		T(test_lockfree_gives_up_while_a_writer_runs),
 		T(test_open_checks_the_geometry),
 		T(test_walk_bound_is_the_validated_copy),
+		T(test_warm_item_names_the_item),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,7 +21,8 @@
  * So the fuzzer mutates the split points too, and a command split across
  * reads (mid-line, mid-"\r\n", mid-data-block) is as likely as a whole one.
  *
- * The harness calls proto_process exactly as connection.c does: every
+ * The harness calls proto_process exactly as connection.c does (after
+ * proto_peek_key, as connection_batch.c does): every
  * buffered byte and a reply budget, again after PROTO_FULL and
  * PROTO_ATTACH, until the parser says it needs more bytes.  After every
  * call it checks what a connection relies on: consumed <= presented; a
@@ -152,8 +153,12 @@ static enum proto_action present(struct session *s, unsigned flags)
 {
 	enum proto_action action = PROTO_CONTINUE;
 	size_t before = s->out.len, used, grew, left;
+	uint64_t peeked;
 
 	s->out.limit = (flags & FLAG_SMALL_BUDGET) ? before + 1 : 0;
+	/* As connection_batch.c does before it answers a read: the peek must
+	 * stay inside the bytes, and the lookup reuses the hash it names. */
+	(void)proto_peek_key(&s->pc, s->in, s->in_len, &peeked);
 	used = proto_process(&env.ctx, &s->pc, s->in, s->in_len, &s->out,
 			     &action);
 	CHECK(used <= s->in_len, "consumed %zu of %zu", used, s->in_len);
