@@ -243,8 +243,11 @@ static inline void table_count_evicted(struct table_partition *p,
 static inline void item_set_state_flag(struct table_item *it, uint8_t flag)
 {
 	/* Only ever sets bits, so concurrent setters under a shared lock cannot
-	 * lose each other's work; the exclusive holder reads with item_state. */
-	__atomic_fetch_or(&it->state, flag, __ATOMIC_RELAXED);
+	 * lose each other's work; the exclusive holder reads with item_state.
+	 * Read first: every hit after an item's first sets FETCHED again, and
+	 * a bit already set then costs no locked instruction. */
+	if ((item_state(it) & flag) != flag)
+		__atomic_fetch_or(&it->state, flag, __ATOMIC_RELAXED);
 }
 
 /* The most buckets a chain can have: its primary and every overflow one.

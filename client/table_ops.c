@@ -335,8 +335,12 @@ enum table_status table_get_into(struct table *t, uint64_t hash,
 		bucket_mark_used(&pr, where);
 		if (writable) {
 			item_set_state_flag(it, ITEM_FETCHED);
-			__atomic_store_n(&it->atime, (uint16_t)pr.now,
-					 __ATOMIC_RELAXED);
+			/* Within a second of the last access the line stays
+			 * clean: no store, no line for another core to fetch. */
+			if (__atomic_load_n(&it->atime, __ATOMIC_RELAXED) !=
+			    (uint16_t)pr.now)
+				__atomic_store_n(&it->atime, (uint16_t)pr.now,
+						 __ATOMIC_RELAXED);
 		}
 	}
 	st = TABLE_OK;
