@@ -191,32 +191,34 @@ class LifecycleTest(ServerTest):
 
 
 class LimitsTest(ServerTest):
+    def admitted(self, connect, deadline):
+        """A connection the server took (it answers version).  A place is
+        freed only once a worker has seen the close of the connection that
+        held it -- start-up's readiness probes included, which another
+        worker may not have read yet -- so a refusal is retried."""
+        while True:
+            s = connect()
+            s.sendall(b"version\r\n")
+            got = recv_exact(s, 9)
+            if got.startswith(b"VERSION "):
+                return s
+            s.close()
+            self.assertEqual(got, b"ERROR Too")
+            self.assertLess(time.monotonic(), deadline, got)
+            time.sleep(0.05)
+
     def test_max_connections(self):
         srv = self.new_server("-c", "4")
-        conns = []
-        for i in range(4):
-            s = srv.tcp() if i % 2 else srv.unix()
-            s.sendall(b"version\r\n")
-            self.assertTrue(recv_exact(s, 9).startswith(b"VERSION "))
-            conns.append(s)
+        deadline = time.monotonic() + 10
+        conns = [self.admitted(srv.tcp if i % 2 else srv.unix, deadline)
+                 for i in range(4)]
         extra = srv.tcp()
         msg = b"ERROR Too many open connections\r\n"
         self.assertEqual(recv_exact(extra, len(msg)), msg)
         self.assertTrue(is_eof(extra))
         extra.close()
         conns.pop().close()
-        # The freed place is noticed once the worker has seen the close.
-        deadline = time.monotonic() + 10
-        while True:
-            s = srv.tcp()
-            s.sendall(b"version\r\n")
-            got = recv_exact(s, 9)
-            if got.startswith(b"VERSION "):
-                conns.append(s)
-                break
-            s.close()
-            self.assertLess(time.monotonic(), deadline, got)
-            time.sleep(0.05)
+        conns.append(self.admitted(srv.tcp, time.monotonic() + 10))
         for s in conns:
             s.close()
         self.assertStopsCleanly(srv)
