@@ -343,66 +343,32 @@ static inline void table_prefetch(const void *at)
 #endif
 }
 
-static inline void table_warm_lookup(const struct table *t, uint64_t hash)
+/* The two lines of partition p's bucket b (table_warm_lookup's). */
+static inline void table_warm_place(const struct table *t, uint64_t p, uint64_t b)
 {
-	uint64_t p = table_partition_of(t, hash);
-	uint64_t b = table_bucket_of(t, hash);
-
 	table_prefetch(t->part_base + p * t->part_stride + b * TABLE_BUCKET_BYTES);
 	table_prefetch(t->used_base + p * t->used_stride + b * sizeof(uint16_t));
+}
+
+static inline void table_warm_lookup(const struct table *t, uint64_t hash)
+{
+	table_warm_place(t, table_partition_of(t, hash),
+			 table_bucket_of(t, hash));
 }
 
 /*
  * table_warm_item - the miss a lookup of hash takes next, once its bucket's
  * line is in (issue table_warm_lookup first, and this some time later):
- * the first TABLE_WARM_ITEM_BYTES of the item that the first slot of the
- * primary bucket with the key's tag refers to.  Returns that item's
- * address, or NULL when no slot has the tag (or its reference is out of
- * the ring).  Like table_warm_lookup it takes no lock and is safe on any
- * hash: it reads the bucket with relaxed loads (a racing writer costs a
- * useless prefetch), checks the reference against the ring's size from the
- * handle, and only prefetches.  The bucket's layout (tags at its start,
- * 32-bit references after TABLE_BUCKET_TAGS of them, in units of
- * TABLE_BUCKET_REF_UNIT bytes; a tag is bits 32-47 of the hash, 0 made 1)
- * is struct table_bucket's, which tests/test_table_read.c checks.
+ * the lines of the first TABLE_PREFETCH_ITEM_BYTES of each item that a slot
+ * of the primary bucket with the key's tag refers to, as a batch's second
+ * stage warms them (table_read.h).  Returns the first such item's address,
+ * or NULL when no slot has the tag (or its reference is out of the ring).
+ * Like table_warm_lookup it takes no lock and is safe on any hash: it reads
+ * the bucket with relaxed loads (a racing writer costs a useless
+ * prefetch), checks each reference against the ring's size from the
+ * handle, and only prefetches.
  */
-#define TABLE_BUCKET_TAGS 10u
-#define TABLE_BUCKET_REFS_AT 20u
-#define TABLE_BUCKET_REF_UNIT 4u
-#define TABLE_WARM_ITEM_BYTES 160u /* header, a 32-byte key, 100-byte value */
-
-static inline const void *table_warm_item(const struct table *t, uint64_t hash)
-{
-	const unsigned char *part = t->part_base +
-				    (uint64_t)table_partition_of(t, hash) *
-					    t->part_stride;
-	const unsigned char *bucket = part + (uint64_t)table_bucket_of(t, hash) *
-						     TABLE_BUCKET_BYTES;
-	const uint16_t *tags = (const uint16_t *)(const void *)bucket;
-	const uint32_t *refs =
-		(const uint32_t *)(const void *)(bucket + TABLE_BUCKET_REFS_AT);
-	uint16_t tag = (uint16_t)(hash >> 32) ? (uint16_t)(hash >> 32) : 1;
-	const unsigned char *item;
-	uint64_t off;
-	uint32_t s;
-
-	for (s = 0; s < TABLE_BUCKET_TAGS; s++)
-		if (__atomic_load_n(&tags[s], __ATOMIC_RELAXED) == tag)
-			break;
-	if (s == TABLE_BUCKET_TAGS)
-		return NULL;
-	off = (uint64_t)__atomic_load_n(&refs[s], __ATOMIC_RELAXED) *
-	      TABLE_BUCKET_REF_UNIT;
-	if (off + TABLE_WARM_ITEM_BYTES > t->arena_size)
-		return NULL;
-	item = part + t->bucket_bytes + off;
-	/* Every line the first TABLE_WARM_ITEM_BYTES touch. */
-	table_prefetch(item);
-	table_prefetch(item + 64);
-	table_prefetch(item + 128);
-	table_prefetch(item + TABLE_WARM_ITEM_BYTES - 1);
-	return item;
-}
+const void *table_warm_item(const struct table *t, uint64_t hash);
 
 /*
  * table_get_into - the lookup itself, with the copy's destination chosen

@@ -20,7 +20,9 @@
  * bucket's, and an overflow bucket's only when the primary one is full.
  * The single-key read's core is inline in table_read.h, so that the
  * client's get has it without a call; its caller warms the bucket first
- * (table_warm_lookup), a batch in its first loop (table_read.h).
+ * (table_warm_lookup), a batch in its first loop (table_read.h).  A server
+ * worker warms the items of the reads it holds with that batch's second
+ * stage (table_warm_item).
  *
  * NOTE: the LWLock taken shared would do too, but costs two atomic
  * read-modify-writes on a line every reader of the partition shares, and a
@@ -30,8 +32,9 @@
  * up and the caller reads with the lock (table_get_lockfree's contract),
  * so a reader cannot starve.
  *
- * Interface routines: table_get_lockfree, table_get_many_lockfree (see
- * table.h); table_read_chain, table_read_again for table_read.h.
+ * Interface routines: table_get_lockfree, table_get_many_lockfree,
+ * table_warm_item (see table.h); table_read_chain, table_read_again for
+ * table_read.h.
  */
 #include <errno.h>
 #include <string.h>
@@ -128,4 +131,9 @@ void table_get_many_lockfree(const struct table *t, struct table_read *rd,
 						  at[g % TABLE_READ_RING], now,
 						  flush_cas);
 	}
+}
+
+const void *table_warm_item(const struct table *t, uint64_t hash)
+{
+	return table_read_warm_items(t, table_read_at_of(t, hash), hash);
 }

@@ -157,13 +157,14 @@ _Static_assert(TABLE_READ_RING > TABLE_READ_AHEAD &&
  * refs checked against the ring, so a racing writer costs at worst a
  * useless prefetch.
  */
-static inline __attribute__((always_inline)) void table_read_warm_items(
+static inline __attribute__((always_inline)) const unsigned char *table_read_warm_items(
 	const struct table *t, struct table_read_at at, uint64_t hash)
 {
 	const unsigned char *base = table_read_base(t, at);
 	const struct table_bucket *b = (const struct table_bucket *)base +
 				       at.bucket;
 	const unsigned char *arena = base + t->bucket_bytes;
+	const unsigned char *first = NULL;
 
 	for (uint32_t m = bucket_tag_matches(b, bucket_tag(hash)); m != 0;
 	     m = bucket_next_match(m)) {
@@ -174,6 +175,8 @@ static inline __attribute__((always_inline)) void table_read_warm_items(
 
 		if (off + TABLE_PREFETCH_ITEM_BYTES > t->arena_size)
 			continue;
+		if (first == NULL)
+			first = arena + off;
 		/* Every line the first TABLE_PREFETCH_ITEM_BYTES touch: each
 		 * of these is less than a line from the next. */
 		table_prefetch(arena + off);
@@ -181,6 +184,7 @@ static inline __attribute__((always_inline)) void table_read_warm_items(
 		table_prefetch(arena + off + 128);
 		table_prefetch(arena + off + TABLE_PREFETCH_ITEM_BYTES - 1);
 	}
+	return first;
 }
 
 /*
@@ -190,10 +194,7 @@ static inline __attribute__((always_inline)) void table_read_warm_items(
 static inline __attribute__((always_inline)) void table_read_warm(
 	const struct table *t, struct table_read_at at)
 {
-	table_prefetch(table_read_base(t, at) +
-		       (uint64_t)at.bucket * TABLE_BUCKET_BYTES);
-	table_prefetch(t->used_base + (uint64_t)at.part * t->used_stride +
-		       (uint64_t)at.bucket * sizeof(uint16_t));
+	table_warm_place(t, at.part, at.bucket);
 }
 
 /* Do 16 bytes at a and b match?  Unaligned loads. */

@@ -405,14 +405,6 @@ static void test_walk_bound_is_the_validated_copy(void **state)
 	assert_int_equal(after.items, stored);
 }
 
-/* table.h's copy of the bucket layout, for table_warm_item. */
-_Static_assert(TABLE_BUCKET_TAGS == TABLE_BUCKET_SLOTS, "warm_item: tags");
-_Static_assert(TABLE_BUCKET_REFS_AT == offsetof(struct table_bucket, refs),
-	       "warm_item: refs");
-_Static_assert(TABLE_BUCKET_REF_UNIT == TABLE_REF_UNIT, "warm_item: units");
-_Static_assert(TABLE_WARM_ITEM_BYTES == TABLE_PREFETCH_ITEM_BYTES,
-	       "warm_item: as the batch read warms");
-
 /*
  * table_warm_item names the item a lookup will read: for every stored key
  * found in its primary bucket at the first slot with its tag, the very item
@@ -441,7 +433,7 @@ static void test_warm_item_names_the_item(void **state)
 		table_part_resolve(t, hash, &pr);
 		if (warm != NULL)
 			assert_true(ring_range_ok(&pr, warm,
-						  TABLE_WARM_ITEM_BYTES));
+						  TABLE_PREFETCH_ITEM_BYTES));
 		if (bucket_find(&pr, hash, key, strlen(key), &where, &it) < 0) {
 			assert_true(i % 2 == 1);
 			continue;
@@ -452,8 +444,8 @@ static void test_warm_item_names_the_item(void **state)
 
 			first = bucket_slot_of_match(m) == where.slot;
 		}
-		/* The warm reads TABLE_WARM_ITEM_BYTES: not at the ring's end. */
-		if (!first || (unsigned char *)it + TABLE_WARM_ITEM_BYTES >
+		/* The warm reads TABLE_PREFETCH_ITEM_BYTES: not at the ring's end. */
+		if (!first || (unsigned char *)it + TABLE_PREFETCH_ITEM_BYTES >
 				      pr.arena + pr.arena_size)
 			continue;
 		primary_first++;
