@@ -482,7 +482,8 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 {
 	uint64_t hash = table_read_hash(key, key_len);
 	struct api_reader *r = reader_of(kv);
-	struct table_read rd;
+	struct lookup l = { .value_len = value_len, .flags = flags, .cas = cas };
+	enum shmkv_status ret;
 	struct cache *c;
 	int st;
 
@@ -506,27 +507,19 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 		reader_leave(r);
 		return reader_gone(kv);
 	}
-	rd = (struct table_read){
+	l.rd = (struct table_read){
 		.hash = hash, .key = key, .key_len = key_len, .buf = buf, .cap = cap
 	};
 	/* table_get_lockfree, inline (table_read.h says why). */
-	st = table_read_single(&c->table, &rd);
+	st = table_read_single(&c->table, &l.rd);
 	if (__builtin_expect(st < 0, 0)) {
 		reader_leave(r);
-		return get_locked(kv, r, c, &rd, value_len, flags, cas);
+		return get_locked(kv, r, c, &l.rd, value_len, flags, cas);
 	}
-	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
-		if (value_len != NULL)
-			*value_len = rd.value_len;
-		if (flags != NULL)
-			*flags = rd.flags;
-		if (cas != NULL)
-			*cas = rd.cas;
-	}
-	if (st != TABLE_BAD_KEY)
-		count(r, st != TABLE_NOT_FOUND);
+	/* Counted before leaving: the count goes to the mapping's proc slot. */
+	ret = lookup_done(r, &l, (enum table_status)st);
 	reader_leave(r);
-	return from_table((enum table_status)st);
+	return ret;
 }
 
 enum shmkv_status shmkv_get(shmkv *kv, const void *key, size_t key_len, void *buf,
@@ -617,16 +610,15 @@ static __attribute__((noinline, cold)) bool batch_item_locked(
  * fill its outputs.  Inside a lookup; false if c went away meanwhile. */
 static inline __attribute__((always_inline)) bool batch_item(
 	shmkv *kv, struct api_reader *r, struct cache *c, struct shmkv_item *it,
-	uint64_t hash, struct table_read_at at,
-	const struct table_read_view *when, struct batch_counts *n)
+	uint64_t hash, struct table_read_at at, uint32_t now,
+	uint64_t flush_cas, struct batch_counts *n)
 {
 	struct table_read rd = { .hash = hash,
 				 .key = it->key,
 				 .key_len = it->key_len,
 				 .buf = it->buf,
 				 .cap = it->cap };
-	int st = table_read_one_at(&c->table, &rd, at, when->now,
-				   when->flush_cas);
+	int st = table_read_one_at(&c->table, &rd, at, now, flush_cas);
 	bool found = st == TABLE_OK || st == TABLE_TOO_SMALL;
 
 	if (__builtin_expect(st < 0, 0))
@@ -650,14 +642,13 @@ static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 			struct shmkv_item *items, size_t n)
 {
 	const struct table *t = &c->table;
-	/* Only its clock and flush cut-off: each key gets its own view. */
-	struct table_read_view when = { .now = segment_clock(t->seg) };
+	uint32_t now = segment_clock(t->seg);
+	uint64_t flush_cas = table_read_flush_cut(t, now);
 	struct batch_counts counts = { 0, 0 };
 	uint64_t hash[TABLE_READ_RING];
 	struct table_read_at at[TABLE_READ_RING];
 	size_t done = n;
 
-	when.flush_cas = table_read_flush_cut(t, when.now);
 	/* m and g wrap below 0 for the first keys: then m, g >= n. */
 	for (size_t i = 0; i < n + TABLE_READ_AHEAD; i++) {
 		size_t m = i - TABLE_READ_ITEM_AHEAD, g = i - TABLE_READ_AHEAD;
@@ -678,7 +669,8 @@ static size_t batch_run(shmkv *kv, struct api_reader *r, struct cache *c,
 					      hash[m % TABLE_READ_RING]);
 		if (g < n &&
 		    !batch_item(kv, r, c, &items[g], hash[g % TABLE_READ_RING],
-				at[g % TABLE_READ_RING], &when, &counts)) {
+				at[g % TABLE_READ_RING], now, flush_cas,
+				&counts)) {
 			done = g + 1;
 			break;
 		}

@@ -102,10 +102,10 @@ static int copy_chain(const struct table_part_ref *pr, uint32_t b,
 		      const struct scan_want *w, struct scan_buf *sb)
 {
 	sb->n = 0;
-	/* A chain never has more links than buckets: a longer walk is a
-	 * loop that a racing writer's half-made link showed us. */
+	/* A longer walk than a chain can have is a loop that a racing
+	 * writer's half-made link showed us. */
 	for (uint32_t hops = 0;
-	     b < pr->nbuckets_total && hops < pr->nbuckets_total; hops++) {
+	     b < pr->nbuckets_total && hops < table_chain_max(pr->t); hops++) {
 		const struct table_bucket *bk = &pr->buckets[b];
 
 		for (uint32_t s = 0; s < TABLE_BUCKET_SLOTS; s++)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "number.h"
 
 #define CMD_MAX 512
 #define LINE_MAX_REPLY 512
@@ -270,14 +271,16 @@ static enum shmkv_status arith(shmkv *kv, bool incr, const void *key,
 		st = roundtrip(kv, head, (size_t)n, NULL, 0, line, sizeof(line));
 	if (st == SHMKV_OK && sscanf(line, "VA %llu", &len) == 1) {
 		char digits[32];
+		uint64_t number;
 
 		if (len >= sizeof(digits) ||
-		    wire_read_line(&kv->wire, digits, sizeof(digits)) < 0) {
+		    wire_read_line(&kv->wire, digits, sizeof(digits)) < 0 ||
+		    !number_parse_u64(digits, strlen(digits), &number)) {
 			api_detach(kv);
 			st = api_fail(SHMKV_PROTOCOL,
 				      "bad number from the server");
 		} else if (value != NULL) {
-			*value = strtoull(digits, NULL, 10);
+			*value = number;
 		}
 	} else if (st == SHMKV_OK) {
 		st = api_reply_status(line);

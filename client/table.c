@@ -120,17 +120,12 @@ int table_layout_size(const struct table_config *cfg, uint64_t *data_bytes,
 static void handle_init(struct table *t, struct segment *seg,
 			struct table_header *hdr, uint64_t ctl_off)
 {
-	uint32_t bits = 0;
-
-	while ((1u << bits) < hdr->npartitions)
-		bits++;
 	t->seg = seg;
 	t->hdr = hdr;
 	t->parts = (struct table_partition *)((unsigned char *)hdr +
 					      align64(sizeof(struct table_header)));
 	t->pctl = (union table_partition_ctl *)(seg->ctl + ctl_off);
 	t->npartitions = hdr->npartitions;
-	t->partition_shift = 64 - bits;
 	t->nbuckets = hdr->nbuckets;
 	t->nbuckets_total = hdr->nbuckets + hdr->noverflow;
 	t->chain_max = hdr->noverflow + 1;
@@ -341,15 +336,8 @@ static void apply_due_flush(struct table *t, uint32_t now)
  */
 static uint64_t flush_cut(struct table *t, uint32_t now)
 {
-	uint32_t at = atomic_load_explicit(&t->hdr->flush_at,
-					   memory_order_acquire);
-
-	if (at != 0 && now >= at) {
-		if (!t->seg->writable)
-			return atomic_load(&t->hdr->next_cas) - 1;
-		apply_due_flush(t, now);
-	}
-	return atomic_load_explicit(&t->hdr->flush_cas, memory_order_acquire);
+	apply_due_flush(t, now);
+	return table_read_flush_cut(t, now);
 }
 
 void table_part_resolve_index(struct table *t, uint32_t index,

@@ -213,7 +213,6 @@ struct table {
 	struct table_partition *parts;	 /* data part */
 	union table_partition_ctl *pctl; /* control part */
 	uint32_t npartitions;
-	uint32_t partition_shift; /* hash >> shift = partition */
 	/*
 	 * The geometry, copied from the header and checked against the
 	 * regions once, by table_create or table_open: every operation

@@ -250,6 +250,24 @@ static inline void item_set_state_flag(struct table_item *it, uint8_t flag)
 		__atomic_fetch_or(&it->state, flag, __ATOMIC_RELAXED);
 }
 
+/*
+ * The flush cut-off as a reader that may not write sees it: a delayed
+ * flush that has come due counts as applied.  table.c's flush_cut applies
+ * it first where the mapping may be written, then reads the same way.
+ */
+static inline uint64_t table_read_flush_cut(const struct table *t, uint32_t now)
+{
+	/* Acquire pairs with table_flush's release store of flush_at. */
+	uint32_t at = atomic_load_explicit(&t->hdr->flush_at,
+					   memory_order_acquire);
+
+	if (at != 0 && now >= at)
+		return atomic_load_explicit(&t->hdr->next_cas,
+					    memory_order_relaxed) -
+		       1;
+	return atomic_load_explicit(&t->hdr->flush_cas, memory_order_acquire);
+}
+
 /* The most buckets a chain can have: its primary and every overflow one.
  * A walk stops there, so a corrupt link cannot loop it. */
 static inline uint32_t table_chain_max(const struct table *t)

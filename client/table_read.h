@@ -19,8 +19,8 @@
  * Interface routines: table_read_hash, table_read_single
  * (table_get_lockfree inline), table_read_one and table_read_one_at (with
  * the clock and flush cut-off given, for batches), table_read_at_of,
- * table_read_warm, table_read_warm_items (a batch's stages),
- * table_read_flush_cut.
+ * table_read_warm, table_read_warm_items (a batch's stages); the flush
+ * cut-off they take is table_internal.h's table_read_flush_cut.
  */
 #ifndef SHMKV_TABLE_READ_H
 #define SHMKV_TABLE_READ_H
@@ -103,24 +103,6 @@ static inline __attribute__((always_inline)) void table_read_view_of(
 		.now = now,
 		.flush_cas = flush_cas,
 	};
-}
-
-/*
- * The flush cut-off as a reader that may not write sees it: a delayed
- * flush that has come due counts as applied (table.c's flush_cut does the
- * same for a read-only mapping).
- */
-static inline uint64_t table_read_flush_cut(const struct table *t, uint32_t now)
-{
-	/* Acquire pairs with table_flush's release store of flush_at. */
-	uint32_t at = atomic_load_explicit(&t->hdr->flush_at,
-					   memory_order_acquire);
-
-	if (at != 0 && now >= at)
-		return atomic_load_explicit(&t->hdr->next_cas,
-					    memory_order_relaxed) -
-		       1;
-	return atomic_load_explicit(&t->hdr->flush_cas, memory_order_acquire);
 }
 
 /* Can key_len name a key at all?  A lookup refuses others unread. */

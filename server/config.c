@@ -259,7 +259,6 @@ static int apply_listen(struct server_config *cfg, const char *flag,
 	return 0;
 }
 
-/* apply_option - one flag and its value into cfg; -EINVAL with err set. */
 /* apply_socket_mode - -a: the Unix socket's mode, in octal. */
 static int apply_socket_mode(struct server_config *cfg, const char *flag,
 			     const char *arg, char *err, size_t errlen)
@@ -300,12 +299,7 @@ static int apply_place_option(struct server_config *cfg, int c, const char *flag
 					     flag, arg);
 		cfg->port = (int)v;
 		return 0;
-	case 'l':
-		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->listen))
-			return config_seterr(err, errlen,
-					     "%s: '%s' is not an address to listen on",
-					     flag, arg);
-		return apply_listen(cfg, flag, arg, err, errlen);
+	case 'l': return apply_listen(cfg, flag, arg, err, errlen);
 	case 's':
 		if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->unix_socket))
 			return config_seterr(err, errlen,
@@ -444,6 +438,7 @@ static int apply_size_option(struct server_config *cfg, int c, const char *flag,
 	}
 }
 
+/* apply_option - one flag and its value into cfg; -EINVAL with err set. */
 static int apply_option(struct server_config *cfg, int c, const char *flag,
 			const char *arg, char *err, size_t errlen)
 {

@@ -377,7 +377,7 @@ static void conn_close_oom(struct conn *c, size_t wanted)
  * the rest at the front of c's own buffer, copying it there if in is the
  * worker's shared read buffer.  False if there is no memory for it.
  */
-static bool conn_keep_tail(struct conn *c, const char *in, size_t len, size_t off)
+bool conn_keep_tail(struct conn *c, const char *in, size_t len, size_t off)
 {
 	size_t rest = len - off, cap = rest + CONN_READ_SIZE;
 	char *p;

@@ -139,6 +139,7 @@ void conn_read_arena(struct conn *c, char *data, size_t len, bool full)
 {
 	struct conn_ctx *cc = c->cc;
 	size_t end;
+	uint64_t hash;
 
 	if (full || c->closing || c->finishing || !conn_pend_slot(cc)) {
 		conn_process(c, data, len);
@@ -151,9 +152,8 @@ void conn_read_arena(struct conn *c, char *data, size_t len, bool full)
 	c->pending = true;
 	c->pend = data;
 	c->pend_len = len;
-	c->pend_keyed = proto_peek_key(&c->pc, data, len, &c->key_hash);
-	if (c->pend_keyed)
-		table_warm_lookup(cc->proto->table, c->key_hash);
+	if (proto_peek_key(&c->pc, data, len, &hash))
+		table_warm_lookup(cc->proto->table, hash);
 	cc->pending[cc->npending++] = c;
 }
 
@@ -166,19 +166,9 @@ void conn_read_arena(struct conn *c, char *data, size_t len, bool full)
  */
 int conn_unpend(struct conn *c)
 {
-	size_t cap = c->pend_len + CONN_READ_SIZE;
-	char *p;
-
 	assert(c->pending && c->pend != NULL && c->in_len == 0);
-	if (cap > c->in_cap) {
-		p = realloc(c->in, cap);
-		if (p == NULL)
-			return -ENOMEM;
-		c->in = p;
-		c->in_cap = cap;
-	}
-	memcpy(c->in, c->pend, c->pend_len);
-	c->in_len = c->pend_len;
+	if (!conn_keep_tail(c, c->pend, c->pend_len, 0))
+		return -ENOMEM;
 	c->pend = NULL;
 	return 0;
 }
@@ -204,11 +194,12 @@ void conn_answer_pending(struct conn_ctx *cc)
 {
 	size_t i, n = cc->npending;
 
+	/* A pending connection's parser state is its peek's until answered:
+	 * nothing else parses for it meanwhile. */
 	for (i = 0; i < n; i++)
-		if (cc->pending[i]->pending && cc->pending[i]->pend_keyed &&
-		    cc->pending[i]->pend != NULL)
+		if (cc->pending[i]->pending && cc->pending[i]->pc.peek_key != NULL)
 			table_warm_item(cc->proto->table,
-					cc->pending[i]->key_hash);
+					cc->pending[i]->pc.peek_hash);
 	for (i = 0; i < n; i++) {
 		struct conn *c = cc->pending[i];
 

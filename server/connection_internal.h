@@ -51,13 +51,11 @@ struct conn {
 	size_t write_queue; /* the write queue's size when last looked at */
 	struct server_conn_record *record; /* for `stats conns`, or NULL */
 	/* A read not answered yet (connection_batch.c): pend[0, pend_len) in
-	 * the worker's read_buf, or with pend NULL in[0, in_len); key_hash is
-	 * its first command's key's, if pend_keyed. */
+	 * the worker's read_buf, or with pend NULL in[0, in_len); its first
+	 * command's key is pc.peek_key's, if any. */
 	bool pending;
-	bool pend_keyed;
 	char *pend;
 	size_t pend_len;
-	uint64_t key_hash;
 };
 
 /* A reply batch on its way; the data is the proto_out buffer handed over. */
@@ -70,6 +68,9 @@ struct conn_write {
 
 /* connection.c */
 void conn_process(struct conn *c, char *in, size_t len);
+/* After the parser used in[0, off) of in[0, len), keep the rest at the
+ * front of c's own buffer (connection.c).  False if there is no memory. */
+bool conn_keep_tail(struct conn *c, const char *in, size_t len, size_t off);
 void conn_update_reading(struct conn *c);
 void conn_close(struct conn *c);
 void conn_arm(struct conn *c);

@@ -103,13 +103,6 @@ static uint64_t since(uint64_t v, const struct server_stats *base,
 	return v > z ? v - z : 0;
 }
 
-/* The table's totals; `stats reset` zeroes its counters (stats_reset). */
-static void table_totals(const struct proto_ctx *ctx, struct table_stats *ts)
-{
-	memset(ts, 0, sizeof(*ts));
-	table_stats_total(ctx->table, ts);
-}
-
 /*
  * Lookups client programs made straight in shared memory: the closed
  * connections' (in the summed slots) plus every live proc slot's.
@@ -337,7 +330,7 @@ static void stats_general(struct proto_req *req)
 	const struct server_stats *base = server_stats_baseline(ctx->all);
 
 	stats_sum(ctx, &s);
-	table_totals(ctx, &ts);
+	table_stats_total(ctx->table, &ts);
 	if (set != NULL && set->page_size != 0)
 		page_size = set->page_size;
 	else if (ctx->table->seg != NULL)

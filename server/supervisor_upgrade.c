@@ -72,7 +72,7 @@ void sup_upgrade_begin(struct supervisor *s)
 	h.unix_fd = s->unix_sock.fd;
 	h.shim_key = s->il.shim_key;
 	h.run_dir_created = s->il.created_run_dir;
-	h.ntcp = s->tcp_fds != NULL ? s->ntcp : 0;
+	h.ntcp = s->ntcp;
 	for (unsigned i = 0; i < h.ntcp; i++)
 		h.tcp_fds[i] = s->tcp_fds[i];
 	rc = upgrade_start_new(&s->up.old, &h);

@@ -94,7 +94,7 @@ static void clear_cloexec(int fd)
 
 int upgrade_start_new(struct upgrade_old *u, const struct upgrade_handover *h)
 {
-	char env[64 + 12 * CONFIG_MAX_WORKERS * CONFIG_MAX_LISTEN];
+	char env[64 + 12 * UPGRADE_MAX_TCP];
 	sigset_t all, old;
 	size_t n;
 	pid_t pid;
@@ -225,8 +225,7 @@ int upgrade_inherited(struct upgrade_handover *h, char *err, size_t len)
 	}
 	if (ok) {
 		v = strtol(p, &end, 10);
-		ok = end != p && v >= 0 &&
-		     v <= (long)(CONFIG_MAX_WORKERS * CONFIG_MAX_LISTEN);
+		ok = end != p && v >= 0 && v <= (long)UPGRADE_MAX_TCP;
 		h->ntcp = ok ? (unsigned)v : 0;
 		p = end;
 	}

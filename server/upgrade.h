@@ -37,6 +37,9 @@
 #define UPGRADE_REFUSED 'F' /* followed by the reason, then EOF */
 
 /* What the old server hands over, as descriptors open in the new one. */
+/* Every worker slot's TCP sockets, one per -l address. */
+#define UPGRADE_MAX_TCP (CONFIG_MAX_WORKERS * CONFIG_MAX_LISTEN)
+
 struct upgrade_handover {
 	pid_t old_pid;
 	int chan; /* socketpair end to the old supervisor */
@@ -46,7 +49,7 @@ struct upgrade_handover {
 	key_t shim_key;
 	bool run_dir_created; /* the first server made it: the last removes it */
 	unsigned ntcp;
-	int tcp_fds[CONFIG_MAX_WORKERS * CONFIG_MAX_LISTEN];
+	int tcp_fds[UPGRADE_MAX_TCP];
 };
 
 /* The old supervisor's view of an upgrade in progress. */

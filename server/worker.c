@@ -347,9 +347,9 @@ int worker_run(const struct worker_args *a)
 			   strerror(-rc));
 		return 1;
 	}
-	/* Read buffers and reply batches are freed as fast as they are taken;
-	 * without this glibc gives the top of the heap back and takes it again
-	 * with brk every few requests. */
+	/* Reply batches and connections' own buffers are freed as fast as
+	 * they are taken; without this glibc gives the top of the heap back
+	 * and takes it again with brk every few requests. */
 	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 	worker_init_attach(&w, a);
 	rc = uv_loop_init(&w.loop);

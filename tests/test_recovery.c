@@ -234,8 +234,7 @@ static void park(void)
 /* The partition a key falls in, and its lock. */
 static uint32_t key_partition(const struct fixture *f, const char *key)
 {
-	return (uint32_t)(table_hash(key, strlen(key)) >>
-			  f->c.table.partition_shift);
+	return table_partition_of(&f->c.table, table_hash(key, strlen(key)));
 }
 
 static struct lwlock *part_lock(struct fixture *f, uint32_t p)
@@ -323,8 +322,7 @@ static void child_writer(struct fixture *f, int idx)
 {
 	struct table_part_ref pr;
 
-	table_part_resolve(&f->c.table,
-			   (uint64_t)target << f->c.table.partition_shift, &pr);
+	table_part_resolve_index(&f->c.table, target, &pr);
 	table_part_lock(&pr, LW_EXCLUSIVE);
 	pr.buckets[0].tags[0] = 0xdead; /* a bucket naming nothing written */
 	pr.buckets[0].refs[0] = 0x7fffffff;
