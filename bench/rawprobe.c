@@ -37,37 +37,20 @@
 /* xxhash inline, as shmkv's lookups have it (client/table_read.h). */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "keyspace.h"
+#include "table_internal.h" /* the table's shape, tag compare and prefetch size */
 #include "shmkv.h"
 #include "util.h"
 
-#define SLOTS 10u
 #define CHUNK 4096u /* keys between clock reads */
 #define BATCH 16u
 #define STREAM_KEYS (1u << 20) /* keys in the pre-generated stream */
 #define MAX_ROUNDS 64
 #define MAX_PROCS 64
-#define PREFETCH_BYTES 160u /* shmkv's TABLE_PREFETCH_ITEM_BYTES */
-
-struct raw_bucket {
-	uint16_t tags[SLOTS];
-	uint32_t refs[SLOTS];
-	uint32_t next; /* overflow bucket index + 1 */
-};
-_Static_assert(sizeof(struct raw_bucket) == 64, "a bucket is a cache line");
-
-struct raw_item { /* shmkv's struct table_item */
-	uint32_t value_len, flags, exptime, cas_lo, cas_hi;
-	uint8_t key_len, state;
-	uint16_t atime;
-};
 
 struct raw_table {
-	struct raw_bucket *buckets;
+	struct table_bucket *buckets;
 	uint32_t nbuckets, noverflow, used_overflow;
 	unsigned char *ring;
 	uint64_t head;
@@ -106,49 +89,14 @@ struct run_shared { /* MAP_SHARED before fork */
 	uint64_t keys[MAX_PROCS], ns[MAX_PROCS], wrong[MAX_PROCS];
 };
 
-static uint16_t tag_of(uint64_t hash)
-{
-	uint16_t tag = (uint16_t)(hash >> 32);
-
-	return tag ? tag : 1;
-}
-
 static uint32_t bucket_of(const struct raw_table *t, uint64_t hash)
 {
 	return (uint32_t)(((uint64_t)(uint32_t)hash * t->nbuckets) >> 32);
 }
 
-/*
- * The slots whose tag matches, two bits a slot: the same two 16-byte
- * compares shmkv's lookup makes (client/table_internal.h), so that the
- * probe differs from shmkv's only by what shmkv adds to it.
- */
-static uint32_t tag_matches(const struct raw_bucket *b, uint16_t tag)
-{
-#if defined(__SSE2__)
-	__m128i want = _mm_set1_epi16((short)tag);
-	__m128i lo = _mm_loadu_si128((const __m128i *)(const void *)b->tags);
-	__m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(b->tags + 2));
-
-	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(lo, want)) |
-	       (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(hi, want)) << 4;
-#else
-	uint32_t m = 0;
-
-	for (unsigned s = 0; s < SLOTS; s++)
-		m |= (uint32_t)(b->tags[s] == tag) << (2 * s);
-	return m | (m << 1);
-#endif
-}
-
-static uint32_t next_match(uint32_t m)
-{
-	return m & ~(3u << (__builtin_ctz(m) & ~1u));
-}
-
 static size_t item_size(const struct options *o)
 {
-	return (sizeof(struct raw_item) + o->key_size + o->value_size + 3) &
+	return (sizeof(struct table_item) + o->key_size + o->value_size + 3) &
 	       ~(size_t)3;
 }
 
@@ -164,7 +112,7 @@ static void table_map(struct raw_table *t, const struct options *o)
 					       : 1);
 	t->noverflow = t->nbuckets / 3 + 1;
 	t->map_size = (size_t)(t->nbuckets + t->noverflow) *
-			      sizeof(struct raw_bucket) +
+			      sizeof(struct table_bucket) +
 		      o->keys * item_size(o);
 	t->map_size = (t->map_size + huge - 1) & ~(huge - 1);
 	t->map = MAP_FAILED;
@@ -249,20 +197,20 @@ static void table_insert(struct raw_table *t, const struct options *o,
 			 const char *key, const char *value, uint32_t flags)
 {
 	uint64_t hash = XXH3_64bits(key, o->key_size);
-	struct raw_bucket *b = &t->buckets[bucket_of(t, hash)];
-	struct raw_item *it = (struct raw_item *)(t->ring + t->head);
+	struct table_bucket *b = &t->buckets[bucket_of(t, hash)];
+	struct table_item *it = (struct table_item *)(t->ring + t->head);
 
-	*it = (struct raw_item){ .value_len = (uint32_t)o->value_size,
-				 .flags = flags,
-				 .key_len = (uint8_t)o->key_size,
-				 .state = 1 };
+	*it = (struct table_item){ .value_len = (uint32_t)o->value_size,
+				   .flags = flags,
+				   .key_len = (uint8_t)o->key_size,
+				   .state = 1 };
 	memcpy(it + 1, key, o->key_size);
 	memcpy((char *)(it + 1) + o->key_size, value, o->value_size);
 	for (;;) {
-		for (unsigned s = 0; s < SLOTS; s++) {
+		for (unsigned s = 0; s < TABLE_BUCKET_SLOTS; s++) {
 			if (b->tags[s] == 0) {
-				b->tags[s] = tag_of(hash);
-				b->refs[s] = (uint32_t)(t->head / 4);
+				b->tags[s] = bucket_tag(hash);
+				b->refs[s] = (uint32_t)(t->head / TABLE_REF_UNIT);
 				t->head += item_size(o);
 				return;
 			}
@@ -279,19 +227,20 @@ static void table_insert(struct raw_table *t, const struct options *o,
 	}
 }
 
-static const struct raw_item *raw_find(const struct raw_table *t, uint64_t hash,
-				       const char *key, size_t key_len)
+static const struct table_item *raw_find(const struct raw_table *t, uint64_t hash,
+					 const char *key, size_t key_len)
 {
-	const struct raw_bucket *b = &t->buckets[bucket_of(t, hash)];
-	uint16_t tag = tag_of(hash);
+	const struct table_bucket *b = &t->buckets[bucket_of(t, hash)];
+	uint16_t tag = bucket_tag(hash);
 
 	for (;;) {
-		for (uint32_t m = tag_matches(b, tag); m != 0; m = next_match(m)) {
-			unsigned s = (unsigned)__builtin_ctz(m) / 2;
-			const struct raw_item *it =
-				(const struct raw_item *)(t->ring +
-							  (uint64_t)b->refs[s] *
-								  4);
+		for (uint32_t m = bucket_tag_matches(b, tag); m != 0;
+		     m = bucket_next_match(m)) {
+			uint32_t s = bucket_slot_of_match(m);
+			const struct table_item *it =
+				(const struct table_item *)(t->ring +
+							    (uint64_t)b->refs[s] *
+								    TABLE_REF_UNIT);
 
 			if (it->key_len == key_len &&
 			    memcmp(it + 1, key, key_len) == 0)
@@ -303,7 +252,8 @@ static const struct raw_item *raw_find(const struct raw_table *t, uint64_t hash,
 	}
 }
 
-static bool raw_copy(const struct raw_item *it, char *buf, size_t cap, size_t *len)
+static bool raw_copy(const struct table_item *it, char *buf, size_t cap,
+		     size_t *len)
 {
 	if (it == NULL || it->value_len > cap)
 		return false;
@@ -314,18 +264,20 @@ static bool raw_copy(const struct raw_item *it, char *buf, size_t cap, size_t *l
 
 static void raw_prefetch_items(const struct raw_table *t, uint64_t hash)
 {
-	const struct raw_bucket *b = &t->buckets[bucket_of(t, hash)];
-	uint16_t tag = tag_of(hash);
+	const struct table_bucket *b = &t->buckets[bucket_of(t, hash)];
+	uint16_t tag = bucket_tag(hash);
 
-	/* The lines of the item's first PREFETCH_BYTES, as shmkv's batch. */
-	for (uint32_t m = tag_matches(b, tag); m != 0; m = next_match(m)) {
+	/* The lines of the item's first TABLE_PREFETCH_ITEM_BYTES, as shmkv's batch. */
+	for (uint32_t m = bucket_tag_matches(b, tag); m != 0;
+	     m = bucket_next_match(m)) {
 		const unsigned char *it =
-			t->ring + (uint64_t)b->refs[__builtin_ctz(m) / 2] * 4;
+			t->ring + (uint64_t)b->refs[bucket_slot_of_match(m)] *
+					  TABLE_REF_UNIT;
 
 		__builtin_prefetch(it);
 		__builtin_prefetch(it + 64);
 		__builtin_prefetch(it + 128);
-		__builtin_prefetch(it + PREFETCH_BYTES - 1);
+		__builtin_prefetch(it + TABLE_PREFETCH_ITEM_BYTES - 1);
 	}
 }
 

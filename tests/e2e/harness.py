@@ -60,6 +60,13 @@ def status_field(pid, name):
     return None
 
 
+def cpu_seconds(pid):
+    """User + system CPU time pid has used so far, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def recv_exact(sock, n, timeout=5.0):
     """Read exactly n bytes, or what came before EOF or the timeout."""
     sock.settimeout(timeout)
@@ -97,6 +104,19 @@ def recv_until(sock, pattern, timeout=5.0):
             break
         buf += d
     return buf
+
+
+MN_REPLY = re.compile(rb".*MN\r\n", re.S)
+
+
+def replies_until_mn(sock, stream):
+    """Each command's reply bytes, delimited by an mn sent after it."""
+    out = []
+    for c in stream:
+        sock.sendall(c + b"mn\r\n")
+        got = recv_until(sock, MN_REPLY, timeout=10)
+        out.append(got[:-len(b"MN\r\n")] if got.endswith(b"MN\r\n") else got)
+    return out
 
 
 def recv_quiet(sock, wait=0.1):

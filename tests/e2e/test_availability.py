@@ -117,13 +117,6 @@ def answered(socks, wait):
     return [sk for sk in done if got[sk].startswith(b"VERSION ")]
 
 
-def cpu_seconds(pid):
-    """User + system CPU time pid has used so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Client(Writer):
     """One TCP connection doing a set and a get at a time; when the
     connection breaks, it must have been its worker's death.  (Writer gives
@@ -385,9 +378,9 @@ class AvailabilityTest(ServerTest):
         self.assertGreaterEqual(int(self.stats(srv, control)["listen_disabled_num"]), 1)
 
         # Paused, not spinning: the worker uses next to no CPU.
-        cpu0, t0 = cpu_seconds(worker), time.monotonic()
+        cpu0, t0 = harness.cpu_seconds(worker), time.monotonic()
         time.sleep(1.0)
-        busy = (cpu_seconds(worker) - cpu0) / (time.monotonic() - t0)
+        busy = (harness.cpu_seconds(worker) - cpu0) / (time.monotonic() - t0)
         self.assertLess(busy, 0.2, "the paused worker used %.0f%% CPU" % (busy * 100))
 
         # Free descriptors, and the waiting connections are served in turn.

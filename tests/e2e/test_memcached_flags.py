@@ -18,17 +18,7 @@ import harness
 from difftest import start_memcached, stop_memcached
 from harness import ServerTest, cmd, recv_until
 
-MN = re.compile(rb".*MN\r\n", re.S)
-
-
-def replies(sock, stream):
-    """Each command's reply bytes, delimited by an mn after it."""
-    out = []
-    for c in stream:
-        sock.sendall(c + b"mn\r\n")
-        got = recv_until(sock, MN, timeout=10)
-        out.append(got[:-len(b"MN\r\n")] if got.endswith(b"MN\r\n") else got)
-    return out
+MN = harness.MN_REPLY
 
 
 def stat(sock, name, sub=""):
@@ -45,8 +35,8 @@ class SameAsMemcached(ServerTest):
         srv = self.new_server(*(list(flags) + list(ours_extra)))
         with socket.create_connection(("127.0.0.1", port), 5) as mc, \
                 srv.tcp() as ours:
-            want = replies(mc, stream)
-            got = replies(ours, stream)
+            want = harness.replies_until_mn(mc, stream)
+            got = harness.replies_until_mn(ours, stream)
         for c, w, g in zip(stream, want, got):
             self.assertEqual(g, w, "command %r" % c)
         return srv
@@ -348,13 +338,6 @@ class FlagsOfOurOwn(ServerTest):
             self.assertEqual(stat(s, "verbosity", "settings"), "0")
 
 
-def cpu_seconds(pid):
-    """User + system CPU of one process, from /proc/PID/stat."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class WholeServerCpu(ServerTest):
     def test_rusage_is_every_processes_cpu(self):
         srv = self.new_server(workers=3)
@@ -372,14 +355,14 @@ class WholeServerCpu(ServerTest):
                 s.sendall(batch)
             for s in socks:
                 recv_until(s, re.compile(rb"(STORED\r\n){2000}"), timeout=30)
-            spent = [cpu_seconds(p) for p in pids]
+            spent = [harness.cpu_seconds(p) for p in pids]
             if sum(spent) - max(spent) >= 0.1:
                 break
             self.assertLess(time.monotonic(), deadline, spent)
-        before = sum(cpu_seconds(p) for p in pids)
+        before = sum(harness.cpu_seconds(p) for p in pids)
         socks[0].sendall(cmd("stats"))
         got = recv_until(socks[0], re.compile(rb".*END\r\n", re.S)).decode()
-        after = sum(cpu_seconds(p) for p in pids)
+        after = sum(harness.cpu_seconds(p) for p in pids)
         for s in socks:
             s.close()
         user = float(re.search(r"STAT rusage_user (\S+)", got).group(1))
@@ -388,7 +371,7 @@ class WholeServerCpu(ServerTest):
         self.assertGreaterEqual(user + system, before - 0.02)
         self.assertLessEqual(user + system, after + 0.02)
         self.assertGreater(user + system,
-                           max(cpu_seconds(p) for p in pids) + 0.05)
+                           max(harness.cpu_seconds(p) for p in pids) + 0.05)
 
 
 class MemcachedConf(ServerTest):

@@ -15,7 +15,6 @@ import harness
 from difftest import start_memcached, stop_memcached
 from harness import ServerTest, cmd, recv_until
 
-MN = re.compile(rb".*MN\r\n", re.S)
 END = re.compile(rb".*END\r\n", re.S)
 # memcached's LRU maintainer and crawler threads reclaim expired and
 # flushed items in the background within about a second, so whether an
@@ -29,16 +28,6 @@ NO_BACKGROUND = ["-o", "no_lru_maintainer,no_lru_crawler"]
 # memcached counts is its lookup's find, as shmkv's would be.
 BIG = b"b" * 3000
 MID = b"m" * 1500
-
-
-def replies(sock, stream):
-    """Each command's reply bytes, delimited by an mn after it."""
-    out = []
-    for c in stream:
-        sock.sendall(c + b"mn\r\n")
-        got = recv_until(sock, MN, timeout=10)
-        out.append(got[:-len(b"MN\r\n")])
-    return out
 
 
 def stats(sock, sub=""):
@@ -80,7 +69,8 @@ class CountersSameAsMemcached(ServerTest):
         return mc, ours
 
     def same(self, mc, ours, stream):
-        want, got = replies(mc, stream), replies(ours, stream)
+        want = harness.replies_until_mn(mc, stream)
+        got = harness.replies_until_mn(ours, stream)
         for c, w, g in zip(stream, want, got):
             self.assertEqual(g, w, "command %r" % c)
 
@@ -139,8 +129,8 @@ class CountersSameAsMemcached(ServerTest):
             m = re.match(rb"VALUE n 0 1 (\d+)\r\n",
                          recv_until(sock, END, timeout=10))
             self.assertIsNotNone(m)
-            self.assertEqual(replies(sock, [cmd("cas n 0 0 1 %s" % m.group(1)
-                                                .decode(), b"3")]),
+            cas = cmd("cas n 0 0 1 %s" % m.group(1).decode(), b"3")
+            self.assertEqual(harness.replies_until_mn(sock, [cas]),
                              [b"STORED\r\n"])
         names = ["get_hits", "delete_hits", "incr_hits", "decr_hits",
                  "cas_hits", "cas_badval", "touch_hits"]
