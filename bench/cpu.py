@@ -14,10 +14,20 @@ interleaved (one run of each, then the next round) and each figure is the
 median of the rounds, so a neighbour's burst on a shared machine lands on
 one run of every configuration rather than on all runs of one.
 
+Throughput swings more than CPU does on a VM (the host's steal time moves
+from round to round), so each depth's headline is also taken round by
+round: shmkv's best -t over memcached's best -t and over the do-nothing
+server's, within the same round, with the median of those ratios and a 95%
+distribution-free interval for it.  shmkv competes on one kind of page (2
+MiB where they can be reserved), so that each system's best is a best of
+two configurations.
+
 Run by run.py (workload h) or on its own:
     python3 bench/cpu.py --build build-rel [--rounds 5] [--duration 3]
+        [--depths 1,16] [--huge-only]
 """
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -30,6 +40,7 @@ import run  # noqa: E402  (the Server class, free_port, shmkv_bench runner)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DEPTHS = (1, 16)
+SYSTEMS = ("shmkv", "memcached", "do-nothing")
 
 
 def proc_cpu_seconds(pid):
@@ -64,25 +75,20 @@ def server_cpu(pid):
     return sum(proc_cpu_seconds(p) for p in [pid] + children(pid))
 
 
-def nullserver(b, threads):
-    port = run.free_port()
-    exe = os.path.join(b.a.build, "bench", "shmkv-nullserver")
-    argv = [exe, "-p", str(port), "-l", "127.0.0.1", "-t", str(threads)]
-    return run.Server("do-nothing -t %d" % threads, argv, ("127.0.0.1", port),
-                      "memcached", b.tmp)
-
-
 def configurations(b, huge):
     """Every server to measure; with huge (pages reserved), shmkv also on
-    2 MiB pages, as it runs where they are reserved."""
+    2 MiB pages, as it runs where they are reserved (and only on them with
+    --huge-only)."""
     mem = b.a.memory
-    confs = [("do-nothing", "-t 1", lambda: nullserver(b, 1)),
-             ("do-nothing", "-t 2", lambda: nullserver(b, 2)),
+    confs = [("do-nothing", "-t 1", lambda: run.nullserver(b.tmp, b.a.build, 1)),
+             ("do-nothing", "-t 2", lambda: run.nullserver(b.tmp, b.a.build, 2)),
              ("memcached", "-t 1", lambda: b.memcached(1, mem)),
              ("memcached", "-t 2", lambda: b.memcached(2, mem)),
              ("shmkv", "-t 1 (4 KiB pages)", lambda: b.shmkv(1, mem, huge="off")),
              ("shmkv", "-t 2 (4 KiB pages)", lambda: b.shmkv(2, mem, huge="off"))]
     if huge:
+        if getattr(b.a, "huge_only", False):
+            confs = confs[:4]
         confs += [("shmkv", "-t 1 (2 MiB pages)", lambda: b.shmkv(1, mem, huge="on")),
                   ("shmkv", "-t 2 (2 MiB pages)", lambda: b.shmkv(2, mem, huge="on"))]
     return confs
@@ -102,21 +108,19 @@ def measure_once(b, srv, system, config, depth):
     return p
 
 
-def run_cpu(b, rounds):
+def run_cpu(b, rounds, depths=DEPTHS):
     """Every configuration at both depths, interleaved; medians per cell.
     As root, 2 MiB pages are reserved for the run (and given back) so that
     shmkv is measured on them too."""
-    reservation, why = run.reserve_huge_pages(b.a.memory * 2)
-    if reservation is None:
-        run.log("cpu: shmkv on 4 KiB pages only: " + why)
-    try:
-        return run_rounds(b, rounds, reservation is not None)
-    finally:
-        if reservation is not None:
-            run.restore_huge_pages(reservation)
+    with run.huge_pages(b.a.memory * 2) as (huge, why):
+        if not huge:
+            run.log("cpu: shmkv on 4 KiB pages only: " + why)
+        return run_rounds(b, rounds, huge, depths)
 
 
-def run_rounds(b, rounds, huge):
+def run_rounds(b, rounds, huge, depths):
+    """Points per cell (medians) and, per depth, the round-by-round
+    ratios of each system's best configuration."""
     cells = {}
     for r in range(rounds):
         for system, tflag, make in configurations(b, huge):
@@ -126,16 +130,52 @@ def run_rounds(b, rounds, huge):
                     warm = ["-p", str(srv.addr[1])] + b.net_flags(1)
                     warm[warm.index("--duration") + 1] = "1"
                     b.shmkv_bench_once(system, tflag + ", preload", warm)
-                    for depth in DEPTHS:
+                    for depth in depths:
                         config = "%s, 9:1, pipeline %d" % (tflag, depth)
                         cells.setdefault((system, tflag, depth), []).append(
                             measure_once(b, srv, system, config, depth))
             except (RuntimeError, OSError) as e:
-                for depth in DEPTHS:
+                for depth in depths:
                     cells.setdefault((system, tflag, depth), []).append(
                         run.failed(system, tflag, str(e)))
         run.log("cpu: round %d of %d done" % (r + 1, rounds))
-    return [summarise(k, v) for k, v in cells.items()]
+    pts = [summarise(k, v) for k, v in cells.items()]
+    for depth in depths:
+        pts.append(paired(cells, depth, rounds))
+    return pts
+
+
+def like_for_like(system, tflag, huge):
+    """Whether a configuration competes for its system's best: shmkv's best
+    is taken over its -t on one kind of page (2 MiB when reserved), as the
+    others' is over their two -t; a best of four noisy runs against a best
+    of two would favour shmkv by the noise alone."""
+    return system != "shmkv" or not huge or "2 MiB" in tflag
+
+
+def paired(cells, depth, rounds):
+    """Round by round, shmkv's best ops/s over memcached's and over the
+    do-nothing server's best in that same round.  The VM's speed drifts
+    between rounds (memory latency moved 10% in an afternoon) and a ratio
+    taken within one round cancels what the three servers share of that
+    drift, where a ratio of medians taken over all rounds does not."""
+    huge = any("2 MiB" in tflag for (_, tflag, _) in cells)
+    by_round = []
+    for r in range(rounds):
+        top = {}
+        for (system, tflag, d), runs in cells.items():
+            if d != depth or r >= len(runs) or runs[r]["status"] != "ok" or \
+                    not like_for_like(system, tflag, huge):
+                continue
+            top[system] = max(top.get(system, 0), runs[r]["ops"])
+        if all(top.get(x) for x in SYSTEMS):
+            by_round.append((top["shmkv"] / top["memcached"],
+                             top["shmkv"] / top["do-nothing"],
+                             top["memcached"] / top["do-nothing"]))
+    return {"system": "paired", "depth": depth, "status": "ok",
+            "vs_memcached": [r[0] for r in by_round],
+            "vs_nothing": [r[1] for r in by_round],
+            "memcached_vs_nothing": [r[2] for r in by_round]}
 
 
 def median_of(values):
@@ -183,6 +223,8 @@ def report(pts, rounds):
          "| system | configuration | ops/s | CPU µs/request | ops/s ÷ do-nothing | "
          "CPU ÷ do-nothing | runs: min–max | status |",
          "|---|---|---:|---:|---:|---:|---|---|"]
+    pairs = [p for p in pts if p["system"] == "paired"]
+    pts = [p for p in pts if p["system"] != "paired"]
     for p in sorted(pts, key=lambda p: (p["depth"], p["config"][:4], p["system"])):
         null = best(pts, "do-nothing", p["depth"])
         lean = best(pts, "do-nothing", p["depth"], "cpu_us_per_req", low=True)
@@ -195,17 +237,52 @@ def report(pts, rounds):
             run.fmt_ratio(r_ops), run.fmt_ratio(r_cpu), p.get("spread", ""),
             p["status"]))
     L.append("")
-    for depth in DEPTHS:
+    for depth in sorted(set(p["depth"] for p in pts)):
         L += summary(pts, depth)
+    L += [paired_line(p) for p in pairs]
     L.append("")
     return L
+
+
+def median_interval(values):
+    """A distribution-free interval for the median of values: the kth
+    smallest to the kth largest, k the largest for which a Binomial(n, 1/2)
+    falls below k with chance 2.5% or less, so it holds the true median
+    with chance 95% or more whatever the distribution.  None when n < 6."""
+    v, n = sorted(values), len(values)
+    k, below = 0, 0.0
+    while True:
+        below += math.comb(n, k) / 2.0 ** n
+        if below > 0.025:
+            break
+        k += 1
+    return (v[k - 1], v[n - k], 1 - 2 * (below - math.comb(n, k) / 2.0 ** n)) if k else None
+
+
+def paired_line(p):
+    def spread(v):
+        if not v:
+            return "no complete round"
+        ci = median_interval(v)
+        return "median %.2f×, %.2f–%.2f× over %d rounds%s" % (
+            median_of(v), min(v), max(v), len(v),
+            ", %.0f%% interval for the median %.2f–%.2f×" % (100 * ci[2], ci[0], ci[1])
+            if ci else "")
+    return ("- pipeline %d, round by round, best -t against best -t: shmkv's ops/s ÷ "
+            "memcached's %s (%d of them at 1.1× or more); shmkv's ÷ the do-nothing "
+            "server's %s; memcached's ÷ the do-nothing server's %s" % (
+                p["depth"], spread(p["vs_memcached"]),
+                sum(1 for x in p["vs_memcached"] if x >= 1.1), spread(p["vs_nothing"]),
+                spread(p["memcached_vs_nothing"])))
 
 
 def summary(pts, depth):
     """The depth's headline: each system's best -t for throughput (the most
     ops/s) and for CPU (the fewest µs per request), shmkv's as ratios."""
     tflag = lambda p: p["config"].split(",")[0]
-    fast = {x: best(pts, x, depth) for x in ("shmkv", "memcached", "do-nothing")}
+    huge = any("2 MiB" in p["config"] for p in pts)
+    pts = [p for p in pts if like_for_like(p["system"], tflag(p), huge)]
+    fast = {x: best(pts, x, depth) for x in SYSTEMS}
     lean = {x: best(pts, x, depth, "cpu_us_per_req", low=True) for x in fast}
     L = []
     s, m, n = fast["shmkv"], fast["memcached"], fast["do-nothing"]
@@ -234,12 +311,23 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2, help="client threads")
     ap.add_argument("--memory", type=int, default=256)
+    ap.add_argument("--huge-only", action="store_true",
+                    help="shmkv on 2 MiB pages only, where they can be reserved "
+                    "(shorter rounds)")
+    ap.add_argument("--depths", default="1,16",
+                    help="pipeline depths, comma-separated (default 1,16)")
     args = ap.parse_args()
+    try:
+        depths = tuple(int(d) for d in args.depths.split(","))
+    except ValueError:
+        ap.error("--depths takes numbers separated by commas: %r" % args.depths)
+    if not depths or min(depths) < 1:
+        ap.error("--depths: each depth is 1 or more")
     args.build = os.path.abspath(args.build)
     args.repeat = 1
     tmp = tempfile.mkdtemp(prefix="shmkv-cpu-")
     b = run.Bench(args, tmp)
-    pts = run_cpu(b, args.rounds)
+    pts = run_cpu(b, args.rounds, depths)
     print("\n".join(report(pts, args.rounds)))
     return 1 if any(p["status"] != "ok" for p in pts) else 0
 

@@ -1,11 +1,15 @@
 """
 hugepages.py - reserve huge pages for a run, always put the old value back
 
-Workload (f) and the probe half of (d) run shmkv-server with --huge-pages on;
-as root the kernel's pool (vm.nr_hugepages) is raised for the run and the
-old value written back afterwards, whatever happened.
+Workloads (f), (h) and the probe half of (d) run shmkv-server with
+--huge-pages on; as root the kernel's pool (vm.nr_hugepages) is raised for
+the run and the old value written back afterwards, whatever happened:
+
+    with huge_pages(memory_mb) as (reserved, why):
+        ...
 """
 
+import contextlib
 import math
 import os
 
@@ -60,3 +64,16 @@ def restore_huge_pages(old):
     except OSError as e:
         log("could not put vm.nr_hugepages back to %d: %s" % (old, e))
 
+
+
+@contextlib.contextmanager
+def huge_pages(memory_mb):
+    """Pages for a segment of memory_mb for the with block, put back at its
+    end however it ends; yields (reserved, the message saying what was done
+    or why nothing was)."""
+    old, why = reserve_huge_pages(memory_mb)
+    try:
+        yield old is not None, why
+    finally:
+        if old is not None:
+            restore_huge_pages(old)

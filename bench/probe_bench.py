@@ -27,7 +27,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import run  # noqa: E402  (Server, reserve_huge_pages, point, failed)
+import run  # noqa: E402  (Server, huge_pages, point, failed)
 
 KEYS = 1000000
 MEMORY_MB = 512          # 1M items of 132 bytes and their buckets, with room
@@ -85,61 +85,44 @@ def points_of(j, procs, pages, size=""):
     return pts
 
 
-def run_big(b, rounds=5, seconds=1.0):
-    """The issue's large case: 19M items in a 4 GiB segment, one process,
-    2 MiB pages when they can be had, else 4 KiB pages."""
-    pts, size = [], ", %dM items in %d GiB" % (BIG_KEYS // 1000000, BIG_MEMORY_MB // 1024)
-    reservation, why = run.reserve_huge_pages(BIG_MEMORY_MB + BIG_KEYS * 200 // 2**20)
-    huge = reservation is not None
-    if not huge:
-        run.log("big probe on 4 KiB pages: " + why)
+def probe_server(b, memory_mb, huge, procs_list, rounds, seconds, keys=KEYS, size=""):
+    """Points of one shmkv-server of memory_mb (on 2 MiB pages if huge), for
+    each process count in procs_list; size names a non-default key count."""
+    pts, pages = [], "2 MiB" if huge else "4 KiB"
     try:
-        with b.shmkv(1, BIG_MEMORY_MB, huge="on" if huge else "off", tag=" (big probe)") as srv:
-            j, err = probe(b, srv, 1, huge, rounds, seconds, True, keys=BIG_KEYS)
-            pages = "2 MiB" if huge else "4 KiB"
-            if j is None:
-                return [run.failed("shmkv", "probe" + size, err)]
-            if j["raw_pages"] != pages:
-                pages = "raw %s, shmkv %s" % (j["raw_pages"], pages)
-            pts += points_of(j, 1, pages, size)
+        with b.shmkv(1, memory_mb, huge="on" if huge else "off",
+                     tag=" (probe%s)" % size) as srv:
+            for procs in procs_list:
+                j, err = probe(b, srv, procs, huge, rounds, seconds, procs == 1, keys)
+                if j is None:
+                    pts.append(run.failed("shmkv", "probe, %d process(es), %s pages%s"
+                                          % (procs, pages, size), err))
+                    continue
+                got = pages if j["raw_pages"] == pages else \
+                    "raw %s, shmkv %s" % (j["raw_pages"], pages)
+                pts += points_of(j, procs, got, size)
     except (RuntimeError, OSError) as e:
         pts.append(run.failed("shmkv", "probe" + size, str(e)))
-    finally:
-        if reservation is not None:
-            run.restore_huge_pages(reservation)
     return pts
+
+
+def run_big(b, rounds=5, seconds=1.0):
+    """The large case: 19M items in a 4 GiB segment, one process, 2 MiB
+    pages when they can be had, else 4 KiB pages."""
+    size = ", %dM items in %d GiB" % (BIG_KEYS // 1000000, BIG_MEMORY_MB // 1024)
+    with run.huge_pages(BIG_MEMORY_MB + BIG_KEYS * 200 // 2**20) as (huge, why):
+        if not huge:
+            run.log("big probe on 4 KiB pages: " + why)
+        return probe_server(b, BIG_MEMORY_MB, huge, (1,), rounds, seconds, BIG_KEYS, size)
 
 
 def run_probe(b, rounds=5, seconds=1.0):
     """Points for 1 and 2 processes, 2 MiB pages (when they can be had) and
     4 KiB pages."""
-    pts = []
-    for huge in (True, False):
-        reservation = None
-        if huge:
-            reservation, why = run.reserve_huge_pages(MEMORY_MB * 2)
-            if reservation is None:
-                pts.append(run.failed("shmkv", "2 MiB pages", "not run: " + why))
-                continue
-        try:
-            with b.shmkv(1, MEMORY_MB, huge="on" if huge else "off",
-                         tag=" (probe)") as srv:
-                for procs in (1, 2):
-                    j, err = probe(b, srv, procs, huge, rounds, seconds, procs == 1)
-                    pages = "2 MiB" if huge else "4 KiB"
-                    if j is None:
-                        pts.append(run.failed("shmkv", "probe, %d process(es), %s pages"
-                                              % (procs, pages), err))
-                        continue
-                    if j["raw_pages"] != pages:
-                        pages = "raw %s, shmkv %s" % (j["raw_pages"], pages)
-                    pts += points_of(j, procs, pages)
-        except (RuntimeError, OSError) as e:
-            pts.append(run.failed("shmkv", "probe", str(e)))
-        finally:
-            if reservation is not None:
-                run.restore_huge_pages(reservation)
-    return pts
+    with run.huge_pages(MEMORY_MB * 2) as (huge, why):
+        pts = probe_server(b, MEMORY_MB, True, (1, 2), rounds, seconds) if huge else \
+            [run.failed("shmkv", "2 MiB pages", "not run: " + why)]
+    return pts + probe_server(b, MEMORY_MB, False, (1, 2), rounds, seconds)
 
 
 def find(pts, case, procs, pages):

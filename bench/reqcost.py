@@ -21,7 +21,6 @@ import argparse
 import glob
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,34 +28,22 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from run import free_port  # noqa: E402
+import servers  # noqa: E402
 
 SYSCALLS = ("read", "write", "epoll_wait", "epoll_pwait", "epoll_ctl", "writev",
             "readv", "sendmsg", "recvmsg", "clock_gettime", "getrusage",
             "timerfd_settime")
 
 
-def wait_listening(port, proc, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited with status %d" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not listen on port %d" % port)
-
-
-def server_argv(a, kind, port, tmp):
+def server(a, kind, tmp, wrap=()):
+    """shmkv-server -t 1 or the do-nothing server, its argv after wrap."""
     if kind == "shmkv":
-        argv = [os.path.join(a.build, "server", "shmkv-server"), "-p", str(port),
-                "-l", "127.0.0.1", "--run-dir", os.path.join(tmp, "run-%d" % port),
-                "-m", "64", "-t", "1", "--huge-pages", "off"]
-        return argv + (["-u", "root"] if os.geteuid() == 0 else [])
-    return [os.path.join(a.build, "bench", "shmkv-nullserver"), "-p", str(port),
-            "-l", "127.0.0.1", "-t", "1"]
+        srv = servers.shmkv(tmp, os.path.join(a.build, "server", "shmkv-server"), 1, 64,
+                            huge="off")
+    else:
+        srv = servers.nullserver(tmp, a.build, 1)
+    srv.argv = list(wrap) + srv.argv
+    return srv
 
 
 def load(a, port, requests, preload=True):
@@ -84,33 +71,20 @@ def serving_pid(kind, proc):
     raise RuntimeError("no worker process")
 
 
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def syscalls(a, kind, tmp):
     """System calls per request of the serving process, by name."""
-    port = free_port()
-    proc = subprocess.Popen(server_argv(a, kind, port, tmp), stderr=subprocess.DEVNULL)
-    try:
-        wait_listening(port, proc)
+    with server(a, kind, tmp) as srv:
+        port = srv.addr[1]
         load(a, port, 2000)  # the preload and a warm-up
         out = os.path.join(tmp, "perf-%s.txt" % kind)
         events = ",".join(["raw_syscalls:sys_enter"] +
                           ["syscalls:sys_enter_" + s for s in SYSCALLS])
         perf = subprocess.Popen(["perf", "stat", "-x,", "-e", events, "-p",
-                                 str(serving_pid(kind, proc)), "-o", out])
+                                 str(serving_pid(kind, srv.proc)), "-o", out])
         time.sleep(0.5)
         load(a, port, a.requests, preload=False)
         perf.send_signal(2)
         perf.wait(timeout=60)
-    finally:
-        stop(proc)
     counts = {}
     with open(out) as f:
         for line in f:
@@ -123,17 +97,15 @@ def syscalls(a, kind, tmp):
 
 def instructions(a, kind, tmp, requests):
     """Total user-space instructions of the serving process over a run."""
-    port = free_port()
     pattern = os.path.join(tmp, "cg-%s-%d.%%p" % (kind, requests))
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + pattern] +
-                            server_argv(a, kind, port, tmp),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv = server(a, kind, tmp, ["valgrind", "--tool=callgrind",
+                                "--callgrind-out-file=" + pattern])
     try:
-        wait_listening(port, proc, seconds=300)
-        pid = serving_pid(kind, proc)
-        load(a, port, requests)
+        srv.start(timeout=300)
+        pid = serving_pid(kind, srv.proc)
+        load(a, srv.addr[1], requests)
     finally:
-        stop(proc)
+        srv.stop(timeout=60)
     for _ in range(300):  # a worker under valgrind may outlive its parent a while
         if not os.path.exists("/proc/%d" % pid):
             break

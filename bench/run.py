@@ -60,10 +60,10 @@ from report import environment, write_chart, write_report
 from points import log
 
 # What bench/cpu.py, probe_bench.py and restart_bench.py reach as run.NAME.
-from hugepages import reserve_huge_pages, restore_huge_pages  # noqa: F401
+from hugepages import huge_pages  # noqa: F401
 from points import failed, point  # noqa: F401
 from report import fmt_ops, fmt_ratio  # noqa: F401
-from servers import Server, free_port, mc_stats, talk  # noqa: F401
+from servers import Server, free_port, mc_stats, nullserver, talk  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -126,14 +126,14 @@ class Server:
                                    (self.name, timeout, self.log_tail()))
             time.sleep(0.05)
 
-    def stop(self):
+    def stop(self, timeout=20.0):
         if self.proc is None or self.proc.poll() is not None:
             if self.proc is not None:
                 self.exit_status = self.proc.returncode
             return
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.exit_status = self.proc.wait(timeout=20)
+            self.exit_status = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             log("%s did not stop on SIGTERM; killing it" % self.name)
             self.proc.kill()
@@ -180,6 +180,16 @@ def shmkv(tmp, server_bin, workers, memory, huge="try", tag=""):
                tmp)
     s.sock = os.path.join(rundir, "shmkv.sock")
     return s
+
+
+def nullserver(tmp, build, threads):
+    """The do-nothing server (bench/nullserver.c) of build, on a free
+    loopback port; it answers `version` as memcached does."""
+    port = free_port()
+    argv = [os.path.join(build, "bench", "shmkv-nullserver"), "-p", str(port),
+            "-l", "127.0.0.1", "-t", str(threads)]
+    return Server("do-nothing -t %d" % threads, argv, ("127.0.0.1", port),
+                  "memcached", tmp)
 
 
 def redis(tmp, memory_mb, policy="noeviction"):

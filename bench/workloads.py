@@ -8,10 +8,11 @@ bench/cpu.py, (p) bench/python_bench.py, the probe half of (d)
 bench/probe_bench.py.
 """
 
+import contextlib
 import os
 import subprocess
 
-from hugepages import reserve_huge_pages, restore_huge_pages
+from hugepages import huge_pages
 from points import failed, log, point
 from servers import mc_stats, redis_cmd, redis_info
 
@@ -188,17 +189,15 @@ def run_huge(bench):
     flags = ["--ratio", "1:0", "--keys", str(keys), "--key-size", "32",
              "--value-size", "100", "--duration", str(bench.a.duration)]
     for huge in ("on", "off"):
-        reservation = None
-        try:
+        with huge_pages(mb) if huge == "on" else contextlib.nullcontext((False, None)) \
+                as (reserved, why):
             if huge == "on":
-                reservation, why = reserve_huge_pages(mb)
-                if reservation is None:
-                    notes.append(why)
+                notes.append(why)
+                if not reserved:
                     for b in (1, 16):
                         res.append(failed("shmkv", "huge pages on, batch %d" % b,
                                           "not run: " + why))
                     continue
-                notes.append(why)
             try:
                 with bench.shmkv(bench.a.threads, mb, huge=huge, tag=" huge %s" % huge) as srv:
                     st = mc_stats(srv.addr)
@@ -225,8 +224,5 @@ def run_huge(bench):
                                                    st.get("page_size")))
             except (RuntimeError, OSError) as e:
                 res.append(failed("shmkv", "huge pages %s" % huge, str(e)))
-        finally:
-            if reservation is not None:
-                restore_huge_pages(reservation)
     return res, notes
 
