@@ -10,9 +10,10 @@ and each depth (1 and 16) this runs shmkv-bench (50 connections, 9:1
 get/set, 100-byte values) and reads the user+system CPU time of every
 server process from /proc before and after the run: CPU per request is
 that difference over the requests answered.  The configurations are
-interleaved (one run of each, then the next round) and each figure is the
-median of the rounds, so a neighbour's burst on a shared machine lands on
-one run of every configuration rather than on all runs of one.
+interleaved (one run of each, then the next round, which starts one
+configuration later) and each figure is the median of the rounds, so a
+neighbour's burst on a shared machine lands on one run of every
+configuration rather than on all runs of one.
 
 Throughput swings more than CPU does on a VM (the host's steal time moves
 from round to round), so each depth's headline is also taken round by
@@ -123,7 +124,12 @@ def run_rounds(b, rounds, huge, depths):
     ratios of each system's best configuration."""
     cells = {}
     for r in range(rounds):
-        for system, tflag, make in configurations(b, huge):
+        confs = configurations(b, huge)
+        # Each round starts one configuration later, so that no server
+        # always runs right after the same other one or at the same place
+        # in a round.
+        confs = confs[r % len(confs):] + confs[:r % len(confs)]
+        for system, tflag, make in confs:
             try:
                 with make() as srv:
                     # The keys are stored once per start, outside the runs.
