@@ -397,16 +397,23 @@ struct lookup {
 	uint64_t *cas;
 };
 
+/*
+ * A lookup's outputs and count from its table_status, for the lock-free
+ * and the locked read alike.  NOTE: the caller's outputs come as arguments,
+ * not in a struct lookup: a get that built one to pass here ran 14
+ * instructions more (callgrind: 382 against 368 a get).
+ */
 static inline __attribute__((always_inline)) enum shmkv_status lookup_done(
-	struct api_reader *r, const struct lookup *l, enum table_status st)
+	struct api_reader *r, const struct table_read *rd, size_t *value_len,
+	uint32_t *flags, uint64_t *cas, enum table_status st)
 {
 	if (st == TABLE_OK || st == TABLE_TOO_SMALL) {
-		if (l->value_len != NULL)
-			*l->value_len = l->rd.value_len;
-		if (l->flags != NULL)
-			*l->flags = l->rd.flags;
-		if (l->cas != NULL)
-			*l->cas = l->rd.cas;
+		if (value_len != NULL)
+			*value_len = rd->value_len;
+		if (flags != NULL)
+			*flags = rd->flags;
+		if (cas != NULL)
+			*cas = rd->cas;
 	}
 	if (st != TABLE_BAD_KEY)
 		count(r, st != TABLE_NOT_FOUND);
@@ -434,7 +441,7 @@ static __attribute__((noinline, cold)) enum shmkv_status lookup_locked(
 	l->rd.cas = info.cas;
 	l->rd.value_len = info.value_len;
 	l->rd.flags = info.flags;
-	st = lookup_done(r, l, tst);
+	st = lookup_done(r, &l->rd, l->value_len, l->flags, l->cas, tst);
 	pthread_mutex_unlock(&kv->mu);
 	return st;
 }
@@ -482,7 +489,7 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 {
 	uint64_t hash = table_read_hash(key, key_len);
 	struct api_reader *r = reader_of(kv);
-	struct lookup l = { .value_len = value_len, .flags = flags, .cas = cas };
+	struct table_read rd;
 	enum shmkv_status ret;
 	struct cache *c;
 	int st;
@@ -507,17 +514,17 @@ static inline __attribute__((always_inline)) enum shmkv_status get_one(
 		reader_leave(r);
 		return reader_gone(kv);
 	}
-	l.rd = (struct table_read){
+	rd = (struct table_read){
 		.hash = hash, .key = key, .key_len = key_len, .buf = buf, .cap = cap
 	};
 	/* table_get_lockfree, inline (table_read.h says why). */
-	st = table_read_single(&c->table, &l.rd);
+	st = table_read_single(&c->table, &rd);
 	if (__builtin_expect(st < 0, 0)) {
 		reader_leave(r);
-		return get_locked(kv, r, c, &l.rd, value_len, flags, cas);
+		return get_locked(kv, r, c, &rd, value_len, flags, cas);
 	}
 	/* Counted before leaving: the count goes to the mapping's proc slot. */
-	ret = lookup_done(r, &l, (enum table_status)st);
+	ret = lookup_done(r, &rd, value_len, flags, cas, (enum table_status)st);
 	reader_leave(r);
 	return ret;
 }
