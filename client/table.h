@@ -30,8 +30,9 @@
  *     stats and walks): the LWLock held shared, or exclusive when the
  *     options change the item; it always succeeds, and it may update the
  *     item's access state.  Any process with a proc slot may take it.
- *   - the lock-free read (table_get_lockfree, table_get_many_lockfree,
- *     in table_read.c, and client/api_scan.c's walk): read the sequence word, read and copy, read the word again,
+ *   - the lock-free read (table_get_lockfree in table_read.c, the
+ *     batches of table_read.h's table_read_batch, and client/api_scan.c's
+ *     walk): read the sequence word, read and copy, read the word again,
  *     and keep the copy only if it is the same even number: no writer ran
  *     meanwhile.  It writes no shared memory but the CLOCK bit, follows
  *     only bounds-checked offsets while it may be racing a writer, and
@@ -47,7 +48,7 @@
  *   table_set_owner       which proc slot this process locks as
  *   table_get             lookup, copy out; gat/touch/mg options
  *   table_get_into        the same, the copy's destination chosen on a hit
- *   table_get_lockfree, table_get_many_lockfree   the lock-free read
+ *   table_get_lockfree    the lock-free read (batches: table_read.h)
  *   table_warm_lookup     prefetch the lines a lookup reads first
  *   table_warm_item       then prefetch the item the bucket names
  *   table_store           set/add/replace/append/prepend/cas; ms options
@@ -295,16 +296,6 @@ struct table_read {
 	uint32_t flags;	    /* out */
 };
 int table_get_lockfree(const struct table *t, struct table_read *rd);
-
-/*
- * table_get_many_lockfree - table_get_lockfree for rd[0..n), st[i] each
- * one's result, with the memory latency of different keys overlapped
- * (table_read.c).  It computes each rd[i].hash itself; the keys need not
- * be valid (st[i] = TABLE_BAD_KEY), and the caller reads those that got
- * -EAGAIN with the lock.
- */
-void table_get_many_lockfree(const struct table *t, struct table_read *rd,
-			     int *st, size_t n);
 
 /* The partition a hash picks: its top bits.  With P = 2^k partitions,
  * (hash >> 32) * P >> 32 is hash >> (64 - k), without the shift by 64

@@ -32,9 +32,9 @@
  * up and the caller reads with the lock (table_get_lockfree's contract),
  * so a reader cannot starve.
  *
- * Interface routines: table_get_lockfree, table_get_many_lockfree,
- * table_warm_item (see table.h); table_read_chain, table_read_again for
- * table_read.h.
+ * Interface routines: table_get_lockfree, table_warm_item (see table.h);
+ * table_read_chain, table_read_again for table_read.h, whose inline core
+ * is the rest: the single read and the one batch loop (table_read_batch).
  */
 #include <errno.h>
 #include <string.h>
@@ -97,40 +97,6 @@ __attribute__((noinline, cold)) int table_read_again(const struct table *t,
 int table_get_lockfree(const struct table *t, struct table_read *rd)
 {
 	return table_read_single(t, rd);
-}
-
-/* The batch's three stages (table_read.h says how), the clock and the
- * flush cut-off read once. */
-void table_get_many_lockfree(const struct table *t, struct table_read *rd,
-			     int *st, size_t n)
-{
-	uint32_t now = segment_clock(t->seg);
-	uint64_t flush_cas = table_read_flush_cut(t, now);
-
-	struct table_read_at at[TABLE_READ_RING];
-
-	/* m and g wrap below 0 for the first keys: then m, g >= n. */
-	for (size_t i = 0; i < n + TABLE_READ_AHEAD; i++) {
-		size_t m = i - TABLE_READ_ITEM_AHEAD, g = i - TABLE_READ_AHEAD;
-
-		if (i < n) {
-			/* A bad key is not read at all (table_read_one_at
-			 * refuses it); its bucket is any, warmed for nothing. */
-			rd[i].hash = table_read_key_ok(rd[i].key_len)
-					     ? table_read_hash(rd[i].key,
-							       rd[i].key_len)
-					     : 0;
-			at[i % TABLE_READ_RING] = table_read_at_of(t, rd[i].hash);
-			table_read_warm(t, at[i % TABLE_READ_RING]);
-		}
-		if (m < n)
-			table_read_warm_items(t, at[m % TABLE_READ_RING],
-					      rd[m].hash);
-		if (g < n)
-			st[g] = table_read_one_at(t, &rd[g],
-						  at[g % TABLE_READ_RING], now,
-						  flush_cas);
-	}
 }
 
 const void *table_warm_item(const struct table *t, uint64_t hash)

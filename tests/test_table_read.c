@@ -1,6 +1,7 @@
 /*
- * test_table_read.c - the lock-free read (client/table_read.c) and the
- * geometry it trusts (table_open's checks, struct table's copies)
+ * test_table_read.c - the lock-free read (client/table_read.c), the batch
+ * loop every batch runs (table_read.h's table_read_batch), and the
+ * geometry they trust (table_open's checks, struct table's copies)
  *
  * The lock-free read must answer exactly as the locked read does, for
  * single keys and for batches, through overflow chains, for misses, short
@@ -69,6 +70,61 @@ static struct table_read read_of(const char *key, char *buf, size_t cap)
 				    .key_len = strlen(key),
 				    .buf = buf,
 				    .cap = cap };
+}
+
+/* A batch at the table's level: rd[0..n) through table_read_batch, the
+ * loop shmkv_get_many runs, each rd[g].hash set and st[g] its read's
+ * result (-EAGAIN where shmkv_get_many takes the locked read); the batch
+ * stops after key stop_at, as shmkv_get_many's does where its mapping
+ * went away. */
+struct many {
+	const struct table *t;
+	struct table_read *rd;
+	int *st;
+	size_t stop_at;
+	uint32_t now;
+	uint64_t flush_cas;
+};
+
+static inline __attribute__((always_inline)) const void *many_key(void *ctx,
+								  size_t i,
+								  size_t *key_len)
+{
+	const struct table_read *rd = &((struct many *)ctx)->rd[i];
+
+	*key_len = rd->key_len;
+	return rd->key;
+}
+
+static inline __attribute__((always_inline)) bool many_read(
+	void *ctx, size_t g, uint64_t hash, struct table_read_at at)
+{
+	struct many *b = ctx;
+
+	b->rd[g].hash = hash;
+	b->st[g] = table_read_one_at(b->t, &b->rd[g], at, b->now, b->flush_cas);
+	return g != b->stop_at;
+}
+
+/* How many keys the batch finished. */
+static size_t read_many_until(const struct table *t, struct table_read *rd,
+			      int *st, size_t n, size_t stop_at)
+{
+	uint32_t now = segment_clock(t->seg);
+	struct many b = { .t = t,
+			  .rd = rd,
+			  .st = st,
+			  .stop_at = stop_at,
+			  .now = now,
+			  .flush_cas = table_read_flush_cut(t, now) };
+
+	return table_read_batch(t, n, &b, many_key, many_read);
+}
+
+static void read_many(const struct table *t, struct table_read *rd, int *st,
+		      size_t n)
+{
+	assert_int_equal(read_many_until(t, rd, st, n, SIZE_MAX), n);
 }
 
 /* The lock-free read agrees with the locked one on every key. */
@@ -169,7 +225,7 @@ static void test_lockfree_hit_marks_its_slot(void **state)
 			key_of(j, keys[n], sizeof(keys[n]));
 			rd[n] = read_of(keys[n], bufs[n], sizeof(bufs[n]));
 		}
-		table_get_many_lockfree(t, rd, st, (size_t)n);
+		read_many(t, rd, st, (size_t)n);
 		for (int j = 0; j < n; j++) {
 			assert_int_equal(st[j], TABLE_OK);
 			assert_true(used_bit_of(t, keys[j], &overflow));
@@ -304,7 +360,7 @@ static void test_many_matches_single(void **state)
 			st[j] = -1000;
 		}
 		rd[9].key_len = 0; /* a bad key in the middle */
-		table_get_many_lockfree(t, rd, st, BATCH);
+		read_many(t, rd, st, BATCH);
 		for (int j = 0; j < BATCH; j++) {
 			struct table_read r1 = read_of(keys[j], one,
 						       j == 5 ? 3 : sizeof(one));
@@ -324,6 +380,34 @@ static void test_many_matches_single(void **state)
 	}
 }
 
+/*
+ * A batch whose per-key work says stop (shmkv_get_many's, when the mapping
+ * goes away) ends there: every key up to that one read, none after it, and
+ * the count finished says so; the first key and the last stop it too.
+ */
+static void test_many_stops_where_told(void **state)
+{
+	struct cache *c = *state;
+	struct table *t = &c->table;
+	static char keys[BATCH][32], bufs[BATCH][64];
+	struct table_read rd[BATCH];
+	int st[BATCH];
+
+	fill(t);
+	for (size_t stop = 0; stop < BATCH; stop += stop < 20 ? 3 : 7) {
+		for (int j = 0; j < BATCH; j++) {
+			key_of(2 * j, keys[j], sizeof(keys[j])); /* all stored */
+			rd[j] = read_of(keys[j], bufs[j], sizeof(bufs[j]));
+			st[j] = -1000;
+		}
+		assert_int_equal(read_many_until(t, rd, st, BATCH, stop),
+				 stop + 1);
+		for (size_t j = 0; j < BATCH; j++)
+			assert_int_equal(st[j], j <= stop ? TABLE_OK : -1000);
+	}
+	assert_int_equal(read_many_until(t, rd, st, BATCH, BATCH - 1), BATCH);
+}
+
 /* A writer inside its bracket: the read gives up instead of guessing, and
  * reads again once the bracket closes. */
 static void test_lockfree_gives_up_while_a_writer_runs(void **state)
@@ -338,7 +422,7 @@ static void test_lockfree_gives_up_while_a_writer_runs(void **state)
 	assert_status(set_str(t, "busy", "b", 0, 0), TABLE_OK);
 	table_writer_begin(&t->parts[p]);
 	assert_int_equal(table_get_lockfree(t, &rd), -EAGAIN);
-	table_get_many_lockfree(t, &rd, st, 1);
+	read_many(t, &rd, st, 1);
 	assert_int_equal(st[0], -EAGAIN);
 	table_writer_end(&t->parts[p]);
 	assert_int_equal(table_get_lockfree(t, &rd), TABLE_OK);
@@ -477,6 +561,7 @@ int main(void)
 		T(test_inline_hash_is_table_hash),
 		T(test_lockfree_expiry_and_flush),
 		T(test_many_matches_single),
+		T(test_many_stops_where_told),
 		T(test_lockfree_gives_up_while_a_writer_runs),
 		T(test_open_checks_the_geometry),
 		T(test_walk_bound_is_the_validated_copy),
