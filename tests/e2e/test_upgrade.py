@@ -8,7 +8,11 @@ the binary at its program path.  What a user checks: no connection attempt
 refused, no request failed, no key lost, a new supervisor PID, every old
 process gone, the direct reader never failed a lookup.  A new binary that
 cannot adopt the segment (started with another -m) is refused and the old
-server goes on serving, as it does for a new binary with another -t; a
+server goes on serving, as it does for a new binary with another -t; one
+whose -l names another address (or -p another port) is refused too, naming
+the socket that differs, and the old server serves on every address it
+had while nobody listens on the new one; the same -l addresses in another
+order, or spelt another way (127.1, 0::1), upgrade with every key.  A
 SHMKV_UPGRADE variable that names no hand-over stops a start before it
 takes anything.
 
