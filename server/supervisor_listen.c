@@ -255,8 +255,11 @@ static const char *tcp_sockets_differ(struct supervisor *s, char *why, size_t le
 	struct upgrade_handover *h = &s->up.inh;
 	struct addrinfo *want[CONFIG_MAX_LISTEN] = { NULL };
 	uint32_t per = config_listen_count(s->cfg->listen), base, j, m;
-	const char *differ = resolve_listen(s->cfg, want, why, len);
+	const char *differ;
 
+	if (h->ntcp == 0) /* -p 0: -l is not resolved, as no start binds it */
+		return NULL;
+	differ = resolve_listen(s->cfg, want, why, len);
 	for (base = 0; differ == NULL && base < h->ntcp; base += per) {
 		j = order_slot_sockets(&h->tcp_fds[base], per, want);
 		if (j == per)
