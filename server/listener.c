@@ -18,7 +18,8 @@
  * (ECONNREFUSED: nobody listens); only the stale one is removed.
  *
  * Interface routines:
- *   listener_open_tcp, listener_open_unix, listener_close_unix (see listener.h)
+ *   listener_resolve_tcp, listener_open_tcp, listener_open_unix,
+ *   listener_close_unix (see listener.h)
  */
 #include "listener.h"
 
@@ -32,24 +33,37 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int listener_open_tcp(const char *listen_addr, int port, int backlog, char *err,
-		      size_t errlen)
+int listener_resolve_tcp(const char *listen_addr, int port,
+			 struct addrinfo **res, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL, *ai;
+	struct addrinfo hints;
 	char service[16];
-	int fd = -1, rc, one = 1, saved = 0;
+	int rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(service, sizeof(service), "%d", port);
-	rc = getaddrinfo(listen_addr, service, &hints, &res);
+	*res = NULL;
+	rc = getaddrinfo(listen_addr, service, &hints, res);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot resolve --listen '%s': %s",
 			 listen_addr, gai_strerror(rc));
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int listener_open_tcp(const char *listen_addr, int port, int backlog, char *err,
+		      size_t errlen)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1, rc, one = 1, saved = 0;
+
+	rc = listener_resolve_tcp(listen_addr, port, &res, err, errlen);
+	if (rc < 0)
+		return rc;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
 			    ai->ai_protocol);

@@ -15,14 +15,18 @@
  * bound.
  *
  * Interface routines:
+ *   listener_resolve_tcp  the socket addresses one -l address and -p stand for
  *   listener_open_tcp    a bound, listening SO_REUSEPORT socket on -l:-p
  *   listener_open_unix   bind and listen on a Unix path that is safe to take
  *   listener_close_unix  close it and unlink the path if it is still ours
  *   listener_adopt_unix  one a live upgrade handed over (listener_adopt.c)
+ *   listener_tcp_bound_in  whether a handed-over TCP socket is one -l asks for
+ *   listener_tcp_name    the address a TCP socket is bound to, for a message
  */
 #ifndef SHMKV_LISTENER_H
 #define SHMKV_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,6 +38,16 @@ struct listener_unix {
 	ino_t ino;
 	char path[108];
 };
+
+struct addrinfo;
+
+/*
+ * listener_resolve_tcp - what listener_open_tcp binds for listen:port: a
+ * list (getaddrinfo's, passive, numeric port) whose first entry that binds
+ * wins.  0 with *res to freeaddrinfo, or -EINVAL with err naming listen.
+ */
+int listener_resolve_tcp(const char *listen, int port, struct addrinfo **res,
+			 char *err, size_t errlen);
 
 /*
  * listener_open_tcp - a TCP socket with SO_REUSEADDR and SO_REUSEPORT bound
@@ -60,5 +74,13 @@ void listener_close_unix(struct listener_unix *l);
 /* listener_adopt_unix - *l for fd, a listening socket inherited from the
  * server a live upgrade takes over, bound at path; closed as if bound here. */
 void listener_adopt_unix(struct listener_unix *l, int fd, const char *path);
+
+/* listener_tcp_bound_in - whether the TCP socket fd is bound to one of the
+ * addresses of res (listener_resolve_tcp's): family, address and port. */
+bool listener_tcp_bound_in(int fd, const struct addrinfo *res);
+
+/* listener_tcp_name - "ADDR:PORT" ("[ADDR]:PORT" for IPv6) that fd is bound
+ * to, into buf; says so when it has no IP address. */
+void listener_tcp_name(int fd, char *buf, size_t len);
 
 #endif

@@ -11,7 +11,8 @@
  *
  * The successor starts as any server does, except that it checks instead
  * of creating: the sockets it was handed must be the ones its flags name
- * (supervisor_listen.c: -p, -s, one TCP socket per worker, so -t cannot
+ * (supervisor_listen.c: -s, and one TCP socket per worker and -l address,
+ * each bound to that address and -p, so neither -t nor -l's addresses can
  * change), and the segment must fit its settings (memory_file_adopt_running).  Only then does it
  * take the interlock over, so that a refused successor has touched nothing.
  *

@@ -8,7 +8,11 @@ the binary at its program path.  What a user checks: no connection attempt
 refused, no request failed, no key lost, a new supervisor PID, every old
 process gone, the direct reader never failed a lookup.  A new binary that
 cannot adopt the segment (started with another -m) is refused and the old
-server goes on serving, as it does for a new binary with another -t; a
+server goes on serving, as it does for a new binary with another -t; one
+whose -l names another address (or -p another port) is refused too, naming
+the socket that differs, and the old server serves on every address it
+had while nobody listens on the new one; the same -l addresses in another
+order, or spelt another way (127.1, 0::1), upgrade with every key.  A
 SHMKV_UPGRADE variable that names no hand-over stops a start before it
 takes anything.
 
@@ -144,9 +148,10 @@ class UpgradeTest(ServerTest):
                                  b"STORED\r\n")
         return values
 
-    def check_keys(self, srv, expect):
-        """Every key holds the value last acknowledged."""
-        with srv.tcp(10) as s:
+    def check_keys(self, srv, expect, host="127.0.0.1"):
+        """Every key holds the value last acknowledged, read on host."""
+        with socket.create_connection((host, srv.port), 10) as s:
+            s.settimeout(10)
             for k, v in expect.items():
                 s.sendall(b"get %s\r\n" % k.encode())
                 reply = recv_until(s, re.compile(rb"(VALUE .*\r\n)?END\r\n", re.S))
@@ -289,6 +294,125 @@ class UpgradeTest(ServerTest):
         self.assertEqual(sorted(srv.workers()), sorted(workers))
         self.check_keys(srv, values)
         self.assertStopsCleanly(srv)
+
+    def server_listening_on(self, listen):
+        """A server whose -l is in a --conf file, as Debian's
+        /etc/memcached.conf gives it: an operator edits the file, then
+        upgrades (listen_next).  Returns the server."""
+        self.conf = os.path.join(self.dir, "memcached.conf")
+        self.listen_next(listen)
+        return self.server("--conf", self.conf)
+
+    def listen_next(self, listen):
+        with open(self.conf, "w") as f:
+            f.write("-l %s\n" % listen)
+
+    def upgrade_refused(self, srv, pid, why):
+        """--upgrade of supervisor pid exits 1 saying why, and pid serves on
+        with the same workers."""
+        workers = harness.children(pid)
+        p = subprocess.run(srv.args + ["--upgrade"], capture_output=True,
+                           timeout=90)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn(b"refused", p.stderr)
+        self.assertIn(why.encode(), p.stderr)
+        self.assertEqual(lock_pid(srv), pid)
+        self.assertTrue(alive(pid))
+        wait_until(lambda: sorted(harness.children(pid)) == sorted(workers),
+                   30, "the refused binary gone, the same workers left")
+        self.assertRegex(srv.log_text(), "upgrade refused; going on serving: "
+                         ".*" + re.escape(why))
+
+    def upgrade_accepted(self, srv, pid):
+        """--upgrade of supervisor pid exits 0; the new one's PID."""
+        p = subprocess.run(srv.args + ["--upgrade"], capture_output=True,
+                           timeout=90)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        new_pid = lock_pid(srv)
+        self.assertNotIn(new_pid, (None, pid))
+        self.addCleanup(lambda: alive(new_pid) and os.kill(new_pid, signal.SIGKILL))
+        self.assertIn(b"upgraded: pid %d" % new_pid, p.stdout)
+        wait_until(lambda: not alive(pid), 30, "old server gone")
+        return new_pid
+
+    def assertServesOn(self, srv, listen, values):
+        """Each address of listen serves every key, and stats settings
+        names listen."""
+        for host in listen.split(","):
+            self.check_keys(srv, values, host)
+            with socket.create_connection((host, srv.port), 10) as s:
+                s.sendall(b"stats settings\r\n")
+                reply = recv_until(s, re.compile(rb".*END\r\n", re.S), 10)
+            self.assertIn(b"STAT inter %s\r\n" % listen.encode(), reply)
+
+    def assertNobodyListens(self, host, port):
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection((host, port), 10).close()
+
+    def refusal(self, socket_no, nsockets, bound, asked):
+        return ("TCP socket %d of %d is bound to %s, which this start does "
+                "not ask for: it asks for %s" % (socket_no, nsockets, bound,
+                                                  asked))
+
+    def test_an_upgrade_to_another_listen_address_is_refused(self):
+        srv = self.server_listening_on("127.0.0.1,127.0.0.2")
+        values = self.preload(srv)
+        at = lambda host: "%s:%d" % (host, srv.port)
+        self.listen_next("127.0.0.1,127.0.0.3")
+        self.upgrade_refused(srv, srv.pid, self.refusal(
+            2, 4, at("127.0.0.2"), at("127.0.0.3")))
+        self.assertServesOn(srv, "127.0.0.1,127.0.0.2", values)
+        self.assertNobodyListens("127.0.0.3", srv.port)
+        self.listen_next("127.0.0.1,::1")
+        self.upgrade_refused(srv, srv.pid, self.refusal(
+            2, 4, at("127.0.0.2"), at("[::1]")))
+        self.assertNobodyListens("::1", srv.port)
+        # The same addresses on another port: refused alike.  The new
+        # binary's own flag, as the command line's -p wins over --conf's.
+        self.listen_next("127.0.0.1,127.0.0.2")
+        real = self.binary + ".real"
+        os.rename(self.binary, real)
+        with open(self.binary, "w") as f:
+            f.write('#!/bin/sh\nexec "%s" "$@" -p %d\n' % (real, srv.port + 1))
+        os.chmod(self.binary, 0o755)
+        self.upgrade_refused(srv, srv.pid, self.refusal(
+            1, 4, at("127.0.0.1"), "127.0.0.1:%d" % (srv.port + 1)))
+        self.assertServesOn(srv, "127.0.0.1,127.0.0.2", values)
+        self.assertStopsCleanly(srv)
+
+    def test_an_upgrade_may_reorder_the_listen_addresses(self):
+        # The same sockets: accepted, as nginx matches the sockets it
+        # inherits to its listen directives by address, not by place.
+        srv = self.server_listening_on("127.0.0.1,127.0.0.2")
+        values = self.preload(srv)
+        self.listen_next("127.0.0.2,127.0.0.1")
+        new_pid = self.upgrade_accepted(srv, srv.pid)
+        self.assertServesOn(srv, "127.0.0.2,127.0.0.1", values)
+        # The new server holds them in its -l order: asked to give up
+        # 127.0.0.1, the socket it names is each worker's second.
+        self.listen_next("127.0.0.3,127.0.0.2")
+        self.upgrade_refused(srv, new_pid, self.refusal(
+            2, 4, "127.0.0.1:%d" % srv.port, "127.0.0.3:%d" % srv.port))
+        self.assertServesOn(srv, "127.0.0.2,127.0.0.1", values)
+        self.assertNobodyListens("127.0.0.3", srv.port)
+        self.stop_successor(srv, new_pid)
+
+    def test_an_unchanged_listen_list_upgrades_with_every_key(self):
+        srv = self.server_listening_on("127.0.0.1,127.0.0.2,::1")
+        values = self.preload(srv)
+        pid = self.upgrade_accepted(srv, srv.pid)
+        self.assertServesOn(srv, "127.0.0.1,127.0.0.2,::1", values)
+        self.assertEqual(len(harness.children(pid)), 2)
+        # Addresses, not their spelling: 127.1 is 127.0.0.1, 0::1 is ::1.
+        self.listen_next("127.1,127.0.0.2,0::1")
+        pid = self.upgrade_accepted(srv, pid)
+        self.assertServesOn(srv, "127.1,127.0.0.2,0::1", values)
+        # The IPv6 socket is the one a change names.
+        self.listen_next("127.0.0.1,127.0.0.2,127.0.0.3")
+        self.upgrade_refused(srv, pid, self.refusal(
+            3, 6, "[::1]:%d" % srv.port, "127.0.0.3:%d" % srv.port))
+        self.assertServesOn(srv, "127.1,127.0.0.2,0::1", values)
+        self.stop_successor(srv, pid)
 
     def test_a_stray_upgrade_variable_is_refused(self):
         env = dict(os.environ, SHMKV_UPGRADE="1 2 3")
