@@ -383,6 +383,16 @@ def uid_of(pid):
     return None
 
 
+def pid_in(path):
+    """The PID a pid file holds, or None while it is missing or not written
+    yet."""
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def wait_for(pred, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -427,13 +437,16 @@ class ProcessFlagsTest(ServerTest):
         args = [harness.SERVER, "-p", str(port), "--run-dir", os.path.join(tmp, "run"),
                 "-t", "1", "-m", "64", "--huge-pages", "off", "-u", "root",
                 "-d", "-P", pid_file]
+        # Registered before the start: whatever fails below, the daemon
+        # the pid file names is stopped (memcached too writes the file in
+        # two steps, so it can be seen empty for a moment).
+        self.addCleanup(lambda: pid_in(pid_file) and
+                        os.path.exists("/proc/%d" % pid_in(pid_file)) and
+                        os.kill(pid_in(pid_file), signal.SIGKILL))
         p = run(args)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertTrue(wait_for(lambda: os.path.exists(pid_file)), "no pid file")
-        with open(pid_file) as f:
-            pid = int(f.read())
-        self.addCleanup(lambda: os.path.exists("/proc/%d" % pid) and
-                        os.kill(pid, signal.SIGKILL))
+        self.assertTrue(wait_for(lambda: pid_in(pid_file)), "no pid in the pid file")
+        pid = pid_in(pid_file)
         # Detached: a session of its own, and it serves.
         self.assertEqual(os.getsid(pid), pid)
         with socket_when_ready(port) as s:
