@@ -215,7 +215,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = handle->data;
 	struct conn_ctx *cc = c->cc;
-	size_t want = c->in_len + CONN_READ_SIZE;
+	size_t want;
 	char *p;
 
 	(void)suggested;
@@ -223,6 +223,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 		*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
 		return;
 	}
+	want = c->in_len + CONN_READ_SIZE; /* in_len as unpending left it */
 	/* A value being awaited is read in as few calls as the kernel allows. */
 	if (c->pc.need > c->in_len && c->pc.need - c->in_len > CONN_READ_SIZE)
 		want = c->pc.need;

@@ -139,7 +139,6 @@ void conn_read_arena(struct conn *c, char *data, size_t len, bool full)
 {
 	struct conn_ctx *cc = c->cc;
 	size_t end;
-	uint64_t hash;
 
 	if (full || c->closing || c->finishing || !conn_pend_slot(cc)) {
 		conn_process(c, data, len);
@@ -152,8 +151,8 @@ void conn_read_arena(struct conn *c, char *data, size_t len, bool full)
 	c->pending = true;
 	c->pend = data;
 	c->pend_len = len;
-	if (proto_peek_key(&c->pc, data, len, &hash))
-		table_warm_lookup(cc->proto->table, hash);
+	if (proto_peek_key(&c->pc, data, len))
+		table_warm_lookup(cc->proto->table, c->pc.peek_hash);
 	cc->pending[cc->npending++] = c;
 }
 

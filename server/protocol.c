@@ -313,8 +313,7 @@ static unsigned peek_key_token(const char *cmd, size_t n)
 	}
 }
 
-bool proto_peek_key(struct proto_conn *conn, const char *in, size_t len,
-		    uint64_t *hash)
+bool proto_peek_key(struct proto_conn *conn, const char *in, size_t len)
 {
 	size_t i, start = 0, end;
 	unsigned at;
@@ -337,9 +336,8 @@ bool proto_peek_key(struct proto_conn *conn, const char *in, size_t len,
 	/* A key cut off by the buffer's end is not named. */
 	if (start == 0 || i == start || i == len || i - start > TABLE_KEY_MAX)
 		return false;
-	*hash = table_hash(in + start, i - start);
 	conn->peek_key = in + start;
 	conn->peek_len = i - start;
-	conn->peek_hash = *hash;
+	conn->peek_hash = table_hash(conn->peek_key, conn->peek_len);
 	return true;
 }

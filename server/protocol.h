@@ -95,8 +95,8 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
 		     enum proto_action *action);
 
 /*
- * proto_peek_key - the hash of the key of the command at the start of
- * in[0, len), when it names one key to look up or store (get, gets, gat,
+ * proto_peek_key - name, in conn's peek_key, peek_len and peek_hash, the
+ * key of the command at the start of in[0, len), when it names one key to look up or store (get, gets, gat,
  * gats, touch, set and the other stores, delete, incr, decr and the meta
  * commands) and that key is whole in the buffer.  A hint, so that the
  * transport can warm the key's lines of the table before the command is
@@ -104,7 +104,6 @@ size_t proto_process(const struct proto_ctx *ctx, struct proto_conn *conn,
  * command in full.  That call, if it is on the same bytes, reuses the hash
  * for the key's lookup instead of computing it again; any call forgets it.
  */
-bool proto_peek_key(struct proto_conn *conn, const char *in, size_t len,
-		    uint64_t *hash);
+bool proto_peek_key(struct proto_conn *conn, const char *in, size_t len);
 
 #endif

@@ -536,7 +536,6 @@ static void stats_locks(struct proto_req *req)
 	struct table_stats ts;
 	uint32_t p;
 
-	memset(&ts, 0, sizeof(ts));
 	table_stats_total(t, &ts);
 	stat_u64(req, "locks:acquisitions", ts.lock_acquisitions);
 	stat_u64(req, "locks:contended", ts.lock_contended);

@@ -18,7 +18,8 @@
  * Interface routines:
  *   server_stats_region_size  bytes the region needs for n workers
  *   server_stats_sum          add up every worker's slot
- *   server_stats_baseline     the `stats reset` slot of a view
+ * (server_stats_baseline, the `stats reset` slot of a view, is inline in
+ * stats.h, for server_detail_enabled)
  */
 #include <string.h>
 
@@ -84,15 +85,6 @@ void server_set_verbosity(const struct server_stats_view *all, int level)
 	if (b != NULL)
 		atomic_store_explicit(&b->verbosity_set, (uint64_t)level + 1,
 				      memory_order_relaxed);
-}
-
-/* server_stats_baseline - the baseline slot, after all->count workers'
- * (a view without slots has none: NULL). */
-struct server_stats *server_stats_baseline(const struct server_stats_view *all)
-{
-	if (all == NULL || all->slots == NULL)
-		return NULL;
-	return &all->slots[all->count];
 }
 
 /*

@@ -188,17 +188,27 @@ void server_stats_view_init(struct server_stats_view *all, void *base,
 int server_verbosity(const struct server_stats_view *all, int dflt);
 void server_set_verbosity(const struct server_stats_view *all, int level);
 
+/* server_stats_baseline - the baseline slot, after all->count workers'
+ * (a view without slots has none: NULL). */
+static inline struct server_stats *server_stats_baseline(
+	const struct server_stats_view *all)
+{
+	if (all == NULL || all->slots == NULL)
+		return NULL;
+	return &all->slots[all->count];
+}
+
 /* server_detail_enabled - `stats detail on` is in effect.  Inline: every
  * get, set and delete asks, and with detail off (the usual case) the answer
  * is one load of a line every worker reads. */
 static inline bool server_detail_enabled(const struct server_stats_view *all)
 {
-	return all != NULL && all->slots != NULL &&
-	       atomic_load_explicit(&all->slots[all->count].detail_on,
-				    memory_order_relaxed) != 0;
+	const struct server_stats *b = server_stats_baseline(all);
+
+	return b != NULL &&
+	       atomic_load_explicit(&b->detail_on, memory_order_relaxed) != 0;
 }
 void server_stats_sum(const struct server_stats_view *all,
 		      struct server_stats *total);
-struct server_stats *server_stats_baseline(const struct server_stats_view *all);
 
 #endif

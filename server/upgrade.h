@@ -36,10 +36,10 @@
 #define UPGRADE_READY 'R'   /* every new worker serves: retire yours */
 #define UPGRADE_REFUSED 'F' /* followed by the reason, then EOF */
 
-/* What the old server hands over, as descriptors open in the new one. */
 /* Every worker slot's TCP sockets, one per -l address. */
 #define UPGRADE_MAX_TCP (CONFIG_MAX_WORKERS * CONFIG_MAX_LISTEN)
 
+/* What the old server hands over, as descriptors open in the new one. */
 struct upgrade_handover {
 	pid_t old_pid;
 	int chan; /* socketpair end to the old supervisor */
