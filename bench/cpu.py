@@ -89,7 +89,7 @@ def configurations(b, huge):
              ("shmkv", "-t 2 (4 KiB pages)", lambda: b.shmkv(2, mem, huge="off"))]
     if huge:
         if getattr(b.a, "huge_only", False):
-            confs = confs[:4]
+            confs = [c for c in confs if c[0] != "shmkv"]
         confs += [("shmkv", "-t 1 (2 MiB pages)", lambda: b.shmkv(1, mem, huge="on")),
                   ("shmkv", "-t 2 (2 MiB pages)", lambda: b.shmkv(2, mem, huge="on"))]
     return confs
@@ -121,7 +121,9 @@ def run_cpu(b, rounds, depths=DEPTHS):
 
 def run_rounds(b, rounds, huge, depths):
     """Points per cell (medians) and, per depth, the round-by-round
-    ratios of each system's best configuration."""
+    ratios of each system's best configuration.  cells[(system, tflag,
+    depth)][round] is one run, so that a start that failed after some of
+    its depths were measured shifts no later round."""
     cells = {}
     for r in range(rounds):
         confs = configurations(b, huge)
@@ -138,14 +140,14 @@ def run_rounds(b, rounds, huge, depths):
                     b.shmkv_bench_once(system, tflag + ", preload", warm)
                     for depth in depths:
                         config = "%s, 9:1, pipeline %d" % (tflag, depth)
-                        cells.setdefault((system, tflag, depth), []).append(
-                            measure_once(b, srv, system, config, depth))
+                        cells.setdefault((system, tflag, depth), {})[r] = \
+                            measure_once(b, srv, system, config, depth)
             except (RuntimeError, OSError) as e:
                 for depth in depths:
-                    cells.setdefault((system, tflag, depth), []).append(
-                        run.failed(system, tflag, str(e)))
+                    cells.setdefault((system, tflag, depth), {}).setdefault(
+                        r, run.failed(system, tflag, str(e)))
         run.log("cpu: round %d of %d done" % (r + 1, rounds))
-    pts = [summarise(k, v) for k, v in cells.items()]
+    pts = [summarise(k, list(v.values())) for k, v in cells.items()]
     for depth in depths:
         pts.append(paired(cells, depth, rounds))
     return pts
@@ -160,7 +162,7 @@ def like_for_like(system, tflag, huge):
 
 
 def paired(cells, depth, rounds):
-    """Round by round, shmkv's best ops/s over memcached's and over the
+    """Round by round (cells as run_rounds keeps them), shmkv's best ops/s over memcached's and over the
     do-nothing server's best in that same round.  The VM's speed drifts
     between rounds (memory latency moved 10% in an afternoon) and a ratio
     taken within one round cancels what the three servers share of that
@@ -170,10 +172,11 @@ def paired(cells, depth, rounds):
     for r in range(rounds):
         top = {}
         for (system, tflag, d), runs in cells.items():
-            if d != depth or r >= len(runs) or runs[r]["status"] != "ok" or \
+            p = runs.get(r)
+            if d != depth or p is None or p["status"] != "ok" or \
                     not like_for_like(system, tflag, huge):
                 continue
-            top[system] = max(top.get(system, 0), runs[r]["ops"])
+            top[system] = max(top.get(system, 0), p["ops"])
         if all(top.get(x) for x in SYSTEMS):
             by_round.append((top["shmkv"] / top["memcached"],
                              top["shmkv"] / top["do-nothing"],

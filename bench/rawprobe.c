@@ -96,8 +96,7 @@ static uint32_t bucket_of(const struct raw_table *t, uint64_t hash)
 
 static size_t item_size(const struct options *o)
 {
-	return (sizeof(struct table_item) + o->key_size + o->value_size + 3) &
-	       ~(size_t)3;
+	return (size_t)item_total_size((uint32_t)o->key_size, o->value_size);
 }
 
 static void table_map(struct raw_table *t, const struct options *o)

@@ -25,6 +25,11 @@ def ok(ops):
     return {"status": "ok", "ops": ops}
 
 
+def by_round(*runs):
+    """A cell as cpu.run_rounds keeps it: round -> run."""
+    return dict(enumerate(runs))
+
+
 class MedianInterval(unittest.TestCase):
     def test_too_few_values_give_no_interval(self):
         for n in range(0, 6):
@@ -76,14 +81,14 @@ class MedianInterval(unittest.TestCase):
 class Paired(unittest.TestCase):
     def test_within_round_best_of_two_each(self):
         cells = {
-            ("do-nothing", "-t 1", 1): [ok(100), ok(50)],
-            ("do-nothing", "-t 2", 1): [ok(120), ok(60)],
-            ("memcached", "-t 1", 1): [ok(90), ok(40)],
-            ("memcached", "-t 2", 1): [ok(100), ok(45)],
-            ("shmkv", "-t 1 (4 KiB pages)", 1): [ok(1000), ok(1000)],
-            ("shmkv", "-t 2 (4 KiB pages)", 1): [ok(1000), ok(1000)],
-            ("shmkv", "-t 1 (2 MiB pages)", 1): [ok(105), ok(54)],
-            ("shmkv", "-t 2 (2 MiB pages)", 1): [ok(110), ok(36)],
+            ("do-nothing", "-t 1", 1): by_round(ok(100), ok(50)),
+            ("do-nothing", "-t 2", 1): by_round(ok(120), ok(60)),
+            ("memcached", "-t 1", 1): by_round(ok(90), ok(40)),
+            ("memcached", "-t 2", 1): by_round(ok(100), ok(45)),
+            ("shmkv", "-t 1 (4 KiB pages)", 1): by_round(ok(1000), ok(1000)),
+            ("shmkv", "-t 2 (4 KiB pages)", 1): by_round(ok(1000), ok(1000)),
+            ("shmkv", "-t 1 (2 MiB pages)", 1): by_round(ok(105), ok(54)),
+            ("shmkv", "-t 2 (2 MiB pages)", 1): by_round(ok(110), ok(36)),
         }
         p = cpu.paired(cells, 1, 2)
         # 4 KiB runs do not compete once 2 MiB ones exist
@@ -96,10 +101,10 @@ class Paired(unittest.TestCase):
     def test_a_round_with_a_system_missing_is_left_out(self):
         failed = {"status": "FAILED: it crashed", "ops": None}
         cells = {
-            ("do-nothing", "-t 1", 1): [ok(100), ok(100), ok(100)],
-            ("memcached", "-t 1", 1): [ok(100), failed, ok(50)],
-            ("shmkv", "-t 1 (4 KiB pages)", 1): [ok(120), ok(500), failed],
-            ("shmkv", "-t 1 (2 MiB pages)", 1): [ok(1), ok(1), ok(1)],
+            ("do-nothing", "-t 1", 1): by_round(ok(100), ok(100), ok(100)),
+            ("memcached", "-t 1", 1): by_round(ok(100), failed, ok(50)),
+            ("shmkv", "-t 1 (4 KiB pages)", 1): by_round(ok(120), ok(500), failed),
+            ("shmkv", "-t 1 (2 MiB pages)", 1): by_round(ok(1), ok(1), ok(1)),
         }
         # Only the 2 MiB run competes, and round 1 lacks memcached's: two
         # rounds remain.
@@ -111,7 +116,7 @@ class Paired(unittest.TestCase):
         self.assertEqual(p["vs_memcached"], [1.2])
 
     def test_other_depths_are_not_mixed_in(self):
-        cells = {(s, "-t 1", d): [ok(100 * d + (s == "shmkv"))]
+        cells = {(s, "-t 1", d): by_round(ok(100 * d + (s == "shmkv")))
                  for s in cpu.SYSTEMS for d in (1, 16)}
         self.assertEqual(cpu.paired(cells, 16, 1)["vs_memcached"], [1601 / 1600])
 

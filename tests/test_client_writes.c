@@ -302,10 +302,7 @@ int main(void)
 						fix_setup, fix_teardown),
 	};
 
-	if (fix_server_path() == NULL) {
-		fprintf(stderr,
-			"SHMKV_SERVER must name the shmkv-server binary\n");
+	if (!fix_have_server())
 		return 1;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -647,31 +647,31 @@ static void test_peek_key(void **state)
 	};
 	struct fx *f = *state;
 	char line[300];
-	uint64_t hash;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool named = proto_peek_key(&f->conn, cases[i].in,
-					    strlen(cases[i].in), &hash);
+					    strlen(cases[i].in));
 
 		if (cases[i].key == NULL) {
 			assert_false(named);
 			continue;
 		}
 		assert_true(named);
-		assert_int_equal(hash,
+		assert_int_equal(f->conn.peek_hash,
 				 table_hash(cases[i].key, strlen(cases[i].key)));
+		assert_int_equal(f->conn.peek_len, strlen(cases[i].key));
 	}
 	/* Keys of 250 bytes are named, longer ones are not. */
 	memcpy(line, "get ", 4);
 	memset(line + 4, 'k', 251);
 	memcpy(line + 4 + 250, "\r\n", 2);
-	assert_true(proto_peek_key(&f->conn, line, 256, &hash));
+	assert_true(proto_peek_key(&f->conn, line, 256));
 	line[4 + 250] = 'k';
 	memcpy(line + 4 + 251, "\r\n", 2);
-	assert_false(proto_peek_key(&f->conn, line, 257, &hash));
+	assert_false(proto_peek_key(&f->conn, line, 257));
 	/* A connection whose first byte is the binary protocol's. */
 	proto_conn_init(&f->conn);
-	assert_false(proto_peek_key(&f->conn, "\x80get foo\r\n", 10, &hash));
+	assert_false(proto_peek_key(&f->conn, "\x80get foo\r\n", 10));
 }
 
 /* The hash a peek computed serves the lookup of the bytes it was computed
@@ -681,18 +681,17 @@ static void test_peek_hash_used_once(void **state)
 {
 	struct fx *f = *state;
 	char buf[] = "get foo\r\n";
-	uint64_t hash;
 
 	expect(f, "set foo 0 0 3\r\nfff\r\nset bar 0 0 3\r\nbbb\r\n",
 	       "STORED\r\nSTORED\r\n");
-	assert_true(proto_peek_key(&f->conn, buf, strlen(buf), &hash));
+	assert_true(proto_peek_key(&f->conn, buf, strlen(buf)));
 	assert_string_equal(feed(f, buf, strlen(buf)),
 			    "VALUE foo 0 3\r\nfff\r\nEND\r\n");
 	memcpy(buf, "get bar\r\n", strlen(buf));
 	assert_string_equal(feed(f, buf, strlen(buf)),
 			    "VALUE bar 0 3\r\nbbb\r\nEND\r\n");
 	/* A peek at a read that is then moved elsewhere before it is answered. */
-	assert_true(proto_peek_key(&f->conn, buf, strlen(buf), &hash));
+	assert_true(proto_peek_key(&f->conn, buf, strlen(buf)));
 	expect(f, "get foo\r\n", "VALUE foo 0 3\r\nfff\r\nEND\r\n");
 }
 

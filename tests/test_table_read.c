@@ -20,7 +20,7 @@
 #include "table_walk.h"
 
 #define KEYS 3000
-#define BATCH 45 /* more than one chunk of the batch, not a multiple */
+#define BATCH 45 /* longer than the batch's ring, not a multiple of it */
 
 static void key_of(int i, char *key, size_t cap)
 {
@@ -160,11 +160,15 @@ static void test_lockfree_matches_locked(void **state)
 }
 
 /* Every partition's CLOCK bits cleared, as the eviction hand leaves them. */
-static void clear_used_bits(const struct table *t)
+static void clear_used_bits(struct table *t)
 {
-	for (uint32_t p = 0; p < t->npartitions; p++)
-		memset(t->used_base + (uint64_t)p * t->used_stride, 0,
-		       (size_t)t->nbuckets_total * sizeof(uint16_t));
+	for (uint32_t p = 0; p < t->npartitions; p++) {
+		struct table_part_ref pr;
+
+		table_part_resolve_index(t, p, &pr);
+		memset((void *)pr.used, 0,
+		       (size_t)pr.nbuckets_total * sizeof(*pr.used));
+	}
 }
 
 /* Is the CLOCK bit of key's slot set?  Found with the locked code's walk;
@@ -500,7 +504,7 @@ static void test_warm_item_names_the_item(void **state)
 	struct cache *c = *state;
 	struct table *t = &c->table;
 	char key[32];
-	int named = 0, primary_first = 0;
+	int primary_first = 0;
 
 	fill(t);
 	for (int i = 0; i < KEYS; i++) {
@@ -534,11 +538,9 @@ static void test_warm_item_names_the_item(void **state)
 			continue;
 		primary_first++;
 		assert_ptr_equal(warm, it);
-		named++;
 	}
 	/* Most keys sit where the lookup looks first. */
 	assert_true(primary_first > KEYS / 4);
-	assert_int_equal(named, primary_first);
 }
 
 /* About eight items a primary bucket, as in a full cache, so that a good

@@ -16,17 +16,15 @@ shares its buffers and its batch:
     the worker's private memory stays bounded, the others are served, and
     the held-back replies all arrive, whole and in order, once read.
 """
-import os
 import random
 import re
 import socket
 import struct
 import time
-from unittest import mock
 
 import harness
 from harness import ServerTest, cmd, is_eof, recv_exact, recv_quiet, recv_until
-from test_limits import asan_instrumented
+from test_limits import new_server_small_quarantine, rss_anon
 
 CONNS = 48
 
@@ -232,19 +230,13 @@ class BatchTest(ServerTest):
         self.assertStopsCleanly(srv)
 
     def test_back_pressure_holds_beside_depth_one_clients(self):
-        # Under AddressSanitizer freed memory waits in a quarantine, which
-        # would read as growth: a small one for this server (test_limits).
-        small_quarantine = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
-                            ":quarantine_size_mb=1:thread_local_quarantine_size_kb=64"}
-        with mock.patch.dict(os.environ,
-                             small_quarantine if asan_instrumented() else {}):
-            srv = self.new_server(workers=1)
+        srv = new_server_small_quarantine(self, workers=1)
         srv.wait_ready(nworkers=1)
         value = b"b" * (128 * 1024)
         s = srv.tcp()
         s.sendall(cmd("set big 0 0 %d" % len(value), value) + cmd("set small 0 0 2", b"ok"))
         self.assertEqual(recv_exact(s, 16), b"STORED\r\nSTORED\r\n")
-        base = {w: harness.status_field(w, "RssAnon") or 0 for w in srv.workers()}
+        base = rss_anon(srv)
         one = b"VALUE big 0 %d\r\n" % len(value) + value + b"\r\nEND\r\n"
         hogs, per_hog = [], 120  # ~15 MiB of replies each, none read yet
         for _ in range(3):
@@ -270,9 +262,8 @@ class BatchTest(ServerTest):
         # (the most its memory reaches, sampled for a second).
         most = 0
         for _ in range(10):
-            for w in srv.workers():
-                most = max(most, (harness.status_field(w, "RssAnon") or 0) -
-                           base.get(w, 0))
+            for w, kb in rss_anon(srv).items():
+                most = max(most, kb - base.get(w, 0))
             time.sleep(0.1)
         # CONN_OUT_HIGH (4 MiB) and one reply for each hog, and slack.
         self.assertLess(most, 3 * 6 * 1024 + 8 * 1024,

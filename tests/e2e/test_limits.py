@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import harness
 from harness import ServerTest, cmd, free_port, is_eof, recv_exact
@@ -76,6 +77,17 @@ def layout_version():
 def asan_instrumented():
     with open(harness.SERVER, "rb") as f:
         return b"__asan_init" in f.read()
+
+
+def new_server_small_quarantine(test, **kw):
+    """test.new_server(**kw), under AddressSanitizer with a small
+    quarantine: freed memory waits there for up to 256 MiB before reuse,
+    which a test of the server's memory would read as growth (the other
+    tests keep the default)."""
+    small = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+             ":quarantine_size_mb=1:thread_local_quarantine_size_kb=64"}
+    with mock.patch.dict(os.environ, small if asan_instrumented() else {}):
+        return test.new_server(**kw)
 
 
 def rss_anon(srv):
@@ -476,20 +488,7 @@ class MemoryTest(ServerTest):
         hog.close()
 
     def test_memory_outside_the_segment_stays_bounded(self):
-        # Under AddressSanitizer freed memory waits in a quarantine of up
-        # to 256 MiB before reuse, which would read as growth: keep it small
-        # for this server (the other tests keep the default).
-        old = os.environ.get("ASAN_OPTIONS")
-        if asan_instrumented():
-            os.environ["ASAN_OPTIONS"] = (old + ":" if old else "") + \
-                "quarantine_size_mb=1:thread_local_quarantine_size_kb=64"
-        try:
-            srv = self.new_server()
-        finally:
-            if old is None:
-                os.environ.pop("ASAN_OPTIONS", None)
-            else:
-                os.environ["ASAN_OPTIONS"] = old
+        srv = new_server_small_quarantine(self)
         srv.wait_ready(nworkers=2)
         fat = b"f" * (512 * 1024)
         s = srv.tcp()

@@ -153,12 +153,11 @@ static enum proto_action present(struct session *s, unsigned flags)
 {
 	enum proto_action action = PROTO_CONTINUE;
 	size_t before = s->out.len, used, grew, left;
-	uint64_t peeked;
 
 	s->out.limit = (flags & FLAG_SMALL_BUDGET) ? before + 1 : 0;
 	/* As connection_batch.c does before it answers a read: the peek must
 	 * stay inside the bytes, and the lookup reuses the hash it names. */
-	(void)proto_peek_key(&s->pc, s->in, s->in_len, &peeked);
+	(void)proto_peek_key(&s->pc, s->in, s->in_len);
 	used = proto_process(&env.ctx, &s->pc, s->in, s->in_len, &s->out,
 			     &action);
 	CHECK(used <= s->in_len, "consumed %zu of %zu", used, s->in_len);
